@@ -1,0 +1,177 @@
+"""Crop (edible product) samples: GB 2762 grades and the crop adjustment of classes.
+
+Grade per element (domain.md §3.4): value ≤ limit → 1, ≤ 2 × limit → 2, above → 3;
+the sample grade is the worst element. Arsenic: the rice limits are for inorganic
+As while labs usually report total As; total As at or below the inorganic limit is
+compliant, above it the sample is graded against the inorganic limit (conservative)
+and flagged ``as_total_above_inorganic_limit`` for a speciation test.
+
+Adjustment unit: the parcel, or a parcel column named in the rules (e.g. village).
+Defaults: class 2 → 1 when the unit has ≥ 3 crop samples and none exceeds; class
+3 → 2 when ≥ 65 % are grade 1 and none is grade 3; class 1 is never raised unless
+the rules say so, but crop exceedances on class-1 land are flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from farmland.rules import Rules
+
+log = logging.getLogger(__name__)
+
+CROP_ELEMENTS = ("cd", "pb", "hg", "as", "cr")
+#: crop samples farther than this from every parcel are not assigned to one (m)
+ASSIGN_TOLERANCE_M = 30.0
+
+
+def grade_crops(crops: gpd.GeoDataFrame, *, standard) -> gpd.GeoDataFrame:
+    """GB 2762 grade of every crop sample.
+
+    Parameters
+    ----------
+    crops
+        Canonical crop samples (``sample_id``, ``crop``, element columns in mg/kg).
+    standard
+        The loaded standard (``crop_limit``, ``crop_as_form``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy with ``grade_<el>`` (Int8, <NA> when not measured or no limit),
+        ``crop_grade`` (worst element), ``exceeds`` (grade ≥ 2), ``crop_flags``.
+    """
+    out = crops.copy()
+    grades = []
+    flags = pd.Series("", index=out.index, dtype=object)
+    crop = out["crop"].astype(str).to_numpy()
+    for el in CROP_ELEMENTS:
+        if el not in out:
+            continue
+        value = pd.to_numeric(out[el], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        limit = np.array([_limit(standard, c, el) for c in crop], dtype=float)
+        with np.errstate(invalid="ignore"):
+            grade = np.where(value <= limit, 1, np.where(value <= 2 * limit, 2, 3)).astype(float)
+        grade[np.isnan(value) | np.isnan(limit)] = np.nan
+        if el == "as":
+            inorganic = np.array([standard.crop_as_form(c) == "inorganic"
+                                  if _known(standard, c) else False for c in crop])
+            flags = flags.where(~(inorganic & (grade >= 2)), "as_total_above_inorganic_limit")
+        out[f"grade_{el}"] = pd.array(np.where(np.isnan(grade), pd.NA, grade), dtype="Int8")
+        grades.append(grade)
+    worst = np.fmax.reduce(np.vstack(grades), axis=0) if grades else np.full(len(out), np.nan)
+    out["crop_grade"] = pd.array(np.where(np.isnan(worst), pd.NA, worst), dtype="Int8")
+    out["exceeds"] = out["crop_grade"].fillna(0).astype(int) >= 2
+    out["crop_flags"] = flags
+    ungraded = int(out["crop_grade"].isna().sum())
+    if ungraded:
+        log.warning("%d crop sample(s) have no element with a GB 2762 limit and are not graded",
+                    ungraded)
+    return out
+
+
+def _known(standard, crop: str) -> bool:
+    try:
+        standard.crop_as_form(crop)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def _limit(standard, crop: str, element: str) -> float:
+    try:
+        value = standard.crop_limit(crop, element)
+    except (KeyError, ValueError):
+        return np.nan
+    return np.nan if value is None else float(value)
+
+
+def assign_crops(crops: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, *, unit: str) -> pd.DataFrame:
+    """Parcel and adjustment unit of each crop sample.
+
+    A sample inside a parcel belongs to it; one outside every parcel but within
+    :data:`ASSIGN_TOLERANCE_M` (GPS error at a field edge) to the nearest parcel;
+    others to none (logged). ``unit`` is ``"parcel"`` or a parcel column.
+    """
+    if unit != "parcel" and unit not in parcels:
+        from farmland.errors import InputError
+        raise InputError("crop adjustment unit column not found in parcels", column=unit,
+                         fix="set [crops] unit in the rules file to 'parcel' or an existing "
+                             "parcel column (e.g. village)")
+    joined = gpd.sjoin_nearest(crops[["geometry"]], parcels[["parcel_id", "geometry"]],
+                               how="left", max_distance=ASSIGN_TOLERANCE_M)
+    joined = joined.sort_values("parcel_id").loc[~joined.index.duplicated(keep="first")]
+    pid = joined["parcel_id"].reindex(crops.index)
+    lost = int(pid.isna().sum())
+    if lost:
+        log.warning("%d crop sample(s) lie more than %.0f m from every parcel and adjust no "
+                    "class (first: %s)", lost, ASSIGN_TOLERANCE_M,
+                    ", ".join(crops.loc[pid.isna(), "sample_id"].astype(str)[:5]))
+    if unit == "parcel":
+        unit_values = pid
+    else:
+        unit_values = pid.map(parcels.drop_duplicates("parcel_id").set_index("parcel_id")[unit])
+    return pd.DataFrame({"parcel_id": pid.astype(object), "unit": unit_values.astype(object)},
+                        index=crops.index)
+
+
+def unit_statistics(graded: pd.DataFrame) -> pd.DataFrame:
+    """Per adjustment unit: number of graded samples, exceedances, share of grade 1, any grade 3."""
+    g = graded.dropna(subset=["unit"])
+    g = g[g["crop_grade"].notna()]
+    grade = g["crop_grade"].astype(int)
+    stats = pd.DataFrame({
+        "n": grade.groupby(g["unit"]).size(),
+        "n_exceed": (grade >= 2).groupby(g["unit"]).sum(),
+        "share_grade1": (grade == 1).groupby(g["unit"]).mean(),
+        "any_grade3": (grade == 3).groupby(g["unit"]).any(),
+    })
+    return stats
+
+
+def adjust_classes(soil_class: pd.Series, unit_of_parcel: pd.Series, stats: pd.DataFrame,
+                   *, rules: Rules) -> pd.DataFrame:
+    """Apply the crop adjustment rules parcel by parcel.
+
+    Parameters
+    ----------
+    soil_class
+        Soil class per parcel (Int8, <NA> unclassified), indexed like the parcels.
+    unit_of_parcel
+        Adjustment unit of each parcel (same index).
+    stats
+        :func:`unit_statistics` output.
+    rules
+        Rule profile (section ``crops``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``final_class``, ``crop_rule`` (``crops:2->1`` …, or ""), ``n_crops``,
+        ``crop_exceedance`` (bool).
+    """
+    cfg = rules["crops"]
+    st = stats.reindex(unit_of_parcel.to_numpy())
+    n = st["n"].fillna(0).to_numpy(dtype=int)
+    n_exceed = st["n_exceed"].fillna(0).to_numpy(dtype=int)
+    share1 = st["share_grade1"].fillna(0).to_numpy(dtype=float)
+    grade3 = st["any_grade3"].fillna(False).to_numpy(dtype=bool)
+    soil = soil_class.fillna(0).to_numpy(dtype=int)
+    enough = n >= cfg["min_samples"]
+    down21 = cfg["allow_2_to_1"] & enough & (soil == 2) & (n_exceed == 0)
+    down32 = (cfg["allow_3_to_2"] & enough & (soil == 3) & ~grade3
+              & (share1 >= cfg["min_share_grade1_for_3_to_2"] - 1e-12))
+    up12 = cfg["raise_class1"] & enough & (soil == 1) & (n_exceed > 0)
+    final = soil.copy()
+    final[down21] = 1
+    final[down32] = 2
+    final[up12] = 2
+    rule = np.select([down21, down32, up12], ["crops:2->1", "crops:3->2", "crops:1->2"], "")
+    return pd.DataFrame({
+        "final_class": pd.array(np.where(final == 0, pd.NA, final), dtype="Int8"),
+        "crop_rule": rule, "n_crops": n, "crop_exceedance": n_exceed > 0,
+    }, index=soil_class.index)

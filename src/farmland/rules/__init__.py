@@ -1,0 +1,143 @@
+"""Class-division rule profiles (TOML), loaded and validated.
+
+The shipped profile ``county_practice.toml`` holds the county-practice defaults of
+domain.md §3. A user copies it, edits values and passes ``--rules FILE``. Unknown
+keys (a typo) and out-of-range values are refused with a message naming the file
+and the key; every output records the profile name and its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from farmland.errors import StandardError
+
+DEFAULT_PROFILE = "county_practice"
+
+# key -> (type, check, description of the allowed range)
+_SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
+    "profile": {
+        "name": (str, lambda v: bool(v.strip()), "a non-empty name"),
+        "description": (str, lambda v: True, "text"),
+    },
+    "points": {
+        "strict_override": (bool, lambda v: True, "true or false"),
+        "flag_elements_raise_class": (bool, lambda v: True, "true or false"),
+        "missing_ph": (str, lambda v: v in ("unusable", "strictest_band"),
+                       "'unusable' or 'strictest_band'"),
+        "missing_metal": (str, lambda v: v in ("unusable", "ignore"), "'unusable' or 'ignore'"),
+    },
+    "interpolation": {
+        "method": (str, lambda v: v in ("kriging", "idw"), "'kriging' or 'idw'"),
+        "max_distance_m": ((int, float), lambda v: 0 < v <= 50_000, "0 < m <= 50000"),
+        "cell_size_m": ((int, float), lambda v: 1 <= v <= 1000, "1 <= m <= 1000"),
+        "neighbours": (int, lambda v: 2 <= v <= 128, "an integer 2..128"),
+        "idw_power": ((int, float), lambda v: 0 < v <= 6, "0 < p <= 6"),
+        "evidence_samples": (int, lambda v: 1 <= v <= 20, "an integer 1..20"),
+    },
+    "crops": {
+        "unit": (str, lambda v: bool(v.strip()), "'parcel' or a parcel column name"),
+        "min_samples": (int, lambda v: 1 <= v <= 100, "an integer 1..100"),
+        "allow_2_to_1": (bool, lambda v: True, "true or false"),
+        "allow_3_to_2": (bool, lambda v: True, "true or false"),
+        "min_share_grade1_for_3_to_2": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),
+        "raise_class1": (bool, lambda v: True, "true or false"),
+    },
+    "qa": {
+        "min_own_class_share_2": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),
+        "min_own_class_share_3": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A validated, read-only rule profile.
+
+    Access values as ``rules["crops"]["min_samples"]`` or ``rules.get("crops", "min_samples")``.
+    """
+
+    name: str
+    source: str
+    sha256: str
+    sections: MappingProxyType
+
+    def __getitem__(self, section: str) -> MappingProxyType:
+        return self.sections[section]
+
+    def get(self, section: str, key: str) -> Any:
+        """Value of ``key`` in ``section``."""
+        return self.sections[section][key]
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        """A plain, JSON-serialisable copy (for manifests)."""
+        return {s: dict(v) for s, v in self.sections.items()}
+
+
+def load_rules(path: str | Path | None = None) -> Rules:
+    """Load and validate a rule profile.
+
+    Parameters
+    ----------
+    path
+        A TOML file; ``None`` loads the shipped ``county_practice`` profile. A user
+        file may leave keys out: they take the shipped defaults.
+
+    Raises
+    ------
+    StandardError
+        Unreadable TOML, an unknown section or key, a wrong type or an out-of-range value.
+    """
+    default_bytes = resources.files(__name__).joinpath(f"{DEFAULT_PROFILE}.toml").read_bytes()
+    defaults = tomllib.loads(default_bytes.decode("utf-8"))
+    if path is None:
+        return _build(defaults, source=f"{DEFAULT_PROFILE}.toml (built in)", raw=default_bytes)
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        user = tomllib.loads(raw.decode("utf-8-sig"))
+    except FileNotFoundError:
+        raise StandardError(f"{path}: rules file not found. Fix: check the path or omit --rules "
+                            "to use the built-in county_practice profile") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise StandardError(f"{path}: not a valid TOML rules file ({exc}). Fix: start from "
+                            "a copy of the shipped county_practice.toml") from None
+    _check(user, path)
+    merged = {s: {**defaults.get(s, {}), **user.get(s, {})} for s in _SCHEMA}
+    return _build(merged, source=str(path), raw=raw)
+
+
+def _check(data: dict[str, Any], path: Path) -> None:
+    for section, values in data.items():
+        if section not in _SCHEMA:
+            raise StandardError(f"{path}: unknown section [{section}]. Fix: use one of "
+                                f"{', '.join(_SCHEMA)}")
+        if not isinstance(values, dict):
+            raise StandardError(f"{path}: [{section}] must be a table of keys")
+        for key, value in values.items():
+            if key not in _SCHEMA[section]:
+                raise StandardError(
+                    f"{path}: [{section}] unknown key '{key}'. Fix: use one of "
+                    f"{', '.join(_SCHEMA[section])} (check the spelling)")
+            typ, ok, allowed = _SCHEMA[section][key]
+            allowed_types = typ if isinstance(typ, tuple) else (typ,)
+            # bool is an int subclass: refuse true/false where a number is expected
+            bad_type = not isinstance(value, allowed_types) or (
+                isinstance(value, bool) and bool not in allowed_types)
+            if bad_type or not ok(value):
+                raise StandardError(f"{path}: [{section}] {key} = {value!r} is out of range. "
+                                    f"Fix: use {allowed}")
+
+
+def _build(data: dict[str, Any], *, source: str, raw: bytes) -> Rules:
+    _check(data, Path(source))
+    sections = MappingProxyType({s: MappingProxyType(dict(data.get(s, {}))) for s in _SCHEMA})
+    name = data.get("profile", {}).get("name", DEFAULT_PROFILE)
+    return Rules(name=name, source=source, sha256=hashlib.sha256(raw).hexdigest(),
+                 sections=sections)

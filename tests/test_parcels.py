@@ -1,0 +1,220 @@
+"""Parcels into classes: point rules, distance limit, interpolation shares, crops, QA."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial import cKDTree
+from shapely.geometry import Point, box
+
+from farmland.parcels import classify_parcels
+from farmland.rules import load_rules
+
+CRS = "EPSG:4545"
+X0, Y0 = 600_000.0, 2_700_000.0
+LOW = {"hg": 0.1, "as": 5.0, "pb": 20.0, "cr": 50.0}
+# paddy, pH 6.0 (b1): Cd screening 0.4, intervention 2.0
+CD = {1: 0.2, 2: 0.8, 3: 2.5}
+
+
+class Nearest:
+    """A hand-checkable interpolator: the value of the nearest sample."""
+
+    def fit(self, coords, values):
+        self.tree_, self.values_ = cKDTree(coords), np.asarray(values, float)
+        return self
+
+    def predict(self, coords):
+        return self.values_[self.tree_.query(coords)[1]]
+
+
+def nearest(_variable):
+    return Nearest()
+
+
+def parcels(*boxes, landuse="paddy", net=None):
+    ids = [f"P{i}" for i in range(len(boxes))]
+    df = gpd.GeoDataFrame({"parcel_id": ids, "township": "T", "landuse": landuse},
+                          geometry=[box(*b) for b in boxes], crs=CRS)
+    if net is not None:
+        df["net_area_m2"] = net
+    return df
+
+
+def samples(*points):
+    """points: (x, y, class) -> soil samples whose Cd gives that class on paddy at pH 6."""
+    recs = [{"sample_id": f"S{i}", "ph": 6.0, "cd": CD[c], **LOW, "geometry": Point(x, y)}
+            for i, (x, y, c) in enumerate(points)]
+    return gpd.GeoDataFrame(recs, geometry="geometry", crs=CRS)
+
+
+def square(i, size=100.0):
+    return (X0 + i * size, Y0, X0 + (i + 1) * size, Y0 + size)
+
+
+def run(p, s, **kw):
+    kw.setdefault("interpolator", nearest)
+    return classify_parcels(p, s, **kw)
+
+
+def test_one_class3_point_among_class1_points_makes_class3():
+    p = parcels(square(0))
+    s = samples((X0 + 10, Y0 + 10, 1), (X0 + 20, Y0 + 20, 1), (X0 + 30, Y0 + 30, 1),
+                (X0 + 40, Y0 + 40, 3))
+    out, _, _ = run(p, s)
+    row = out.iloc[0]
+    assert row["final_class"] == 3
+    assert row["rule"] == "points:strict_override"
+    assert row["n_samples"] == 4
+    assert row["sample_ids"] == "S0,S1,S2,S3"
+    assert row["driving_element"] == "cd"
+    assert "own_class_points_below_50pct" in row["qa_flags"]   # 1 of 4 points is class 3
+
+
+def test_majority_tie_goes_to_stricter_class():
+    out, _, _ = run(parcels(square(0)), samples((X0 + 10, Y0 + 10, 1), (X0 + 20, Y0 + 20, 2)))
+    row = out.iloc[0]
+    assert row["final_class"] == 2 and row["rule"] == "points:majority"
+    assert "own_class_points_below_80pct" in row["qa_flags"]   # 1 of 2 = 50 %
+
+
+def test_majority_class1_with_a_class2_point_is_flagged():
+    s = samples((X0 + 10, Y0 + 10, 1), (X0 + 20, Y0 + 20, 1), (X0 + 30, Y0 + 30, 2))
+    row = run(parcels(square(0)), s)[0].iloc[0]
+    assert row["final_class"] == 1
+    assert row["qa_flags"] == "class1_with_class2_point"
+
+
+def test_single_point_unit_flag():
+    row = run(parcels(square(0)), samples((X0 + 50, Y0 + 50, 2)))[0].iloc[0]
+    assert row["final_class"] == 2 and row["qa_flags"] == "single_point_unit"
+
+
+def test_parcel_beyond_distance_limit_is_unclassified():
+    # P1 starts 1 000 m from the sample's parcel edge... sample at x = X0+50;
+    # P1 = [X0+1050, X0+1150]: nearest distance 1 000 m exactly -> still reachable;
+    # P2 = [X0+1060, ...]: 1 010 m -> too far
+    p = parcels(square(0), (X0 + 1050, Y0, X0 + 1150, Y0 + 100),
+                (X0 + 1060, Y0 + 200, X0 + 1160, Y0 + 300))
+    out, _, _ = run(p, samples((X0 + 50, Y0 + 50, 1)))
+    assert out["rule"].tolist() == ["points:majority", "interpolated:area_majority",
+                                    "unclassified:too_far"]
+    assert pd.isna(out["final_class"].iloc[2])
+    assert out["class_label_zh"].iloc[2] == "未分类"
+
+
+def test_interpolated_shares_exact_with_10m_cells(tmp_path):
+    rules = tmp_path / "r.toml"
+    rules.write_text("[interpolation]\ncell_size_m = 10.0\n")
+    p = parcels((X0 + 200, Y0, X0 + 400, Y0 + 100))
+    s = samples((X0 + 100, Y0 + 50, 2), (X0 + 500, Y0 + 50, 1))
+    row = run(p, s, rules=load_rules(rules))[0].iloc[0]
+    assert (row["share_1"], row["share_2"], row["share_3"]) == (0.5, 0.5, 0.0)
+    assert row["final_class"] == 2                 # tie -> stricter
+    assert row["driving_element"] == "cd"
+    assert set(row["sample_ids"].split(",")) == {"S0", "S1"}
+
+
+def test_interpolated_majority(tmp_path):
+    rules = tmp_path / "r.toml"
+    rules.write_text("[interpolation]\ncell_size_m = 10.0\n")
+    # midpoint x = X0+300; parcel [X0+220, X0+400]: 8 columns west (class 2), 10 east (class 1)
+    p = parcels((X0 + 220, Y0, X0 + 400, Y0 + 100))
+    s = samples((X0 + 100, Y0 + 50, 2), (X0 + 500, Y0 + 50, 1))
+    row = run(p, s, rules=load_rules(rules))[0].iloc[0]
+    assert row["share_2"] == pytest.approx(8 / 18, abs=1e-4)
+    assert row["final_class"] == 1
+
+
+def test_tiny_parcel_gets_a_point_inside():
+    p = parcels((X0 + 201, Y0 + 1, X0 + 205, Y0 + 5))     # 16 m², no 30 m cell centre
+    row = run(p, samples((X0 + 100, Y0, 3)))[0].iloc[0]
+    assert row["final_class"] == 3 and row["share_3"] == 1.0
+
+
+def test_area_from_net_area_when_given_else_geometry():
+    p = parcels(square(0), square(1), net=[5000.0, np.nan])
+    out, _, _ = run(p, samples((X0 + 50, Y0 + 50, 1), (X0 + 150, Y0 + 50, 1)))
+    assert out["area_mu"].tolist() == [7.5, 15.0]        # 5000*15/1e4; 10 000 m² = 15 亩
+    assert out["area_hm2"].tolist() == [0.5, 1.0]
+    assert out["area_m2"].tolist() == [10_000.0, 10_000.0]
+
+
+def test_unusable_samples_do_not_classify():
+    s = samples((X0 + 50, Y0 + 50, 3))
+    s.loc[0, "ph"] = np.nan
+    out, classified, _ = run(parcels(square(0)), s)
+    assert not classified["usable"].iloc[0]
+    assert out["rule"].iloc[0] == "unclassified:no_usable_samples"
+    assert pd.isna(out["final_class"].iloc[0])
+    assert "unusable_samples_inside" in out["qa_flags"].iloc[0]
+
+
+# ---------------------------------------------------------------- crop adjustment
+def crops(points):
+    """points: (x, y, crop, cd)."""
+    recs = [{"sample_id": f"C{i}", "crop": c, "cd": v, "geometry": Point(x, y)}
+            for i, (x, y, c, v) in enumerate(points)]
+    return gpd.GeoDataFrame(recs, geometry="geometry", crs=CRS)
+
+
+def crop_run(cls, cds, crop="rice"):
+    p = parcels(square(0))
+    s = samples((X0 + 50, Y0 + 50, cls))
+    c = crops([(X0 + 10 + i, Y0 + 10, crop, v) for i, v in enumerate(cds)])
+    return run(p, s, crops=c)
+
+
+def test_class2_to_1_with_three_compliant_crop_samples():
+    out, _, graded = crop_run(2, [0.1, 0.2, 0.15])         # rice limit 0.2: all grade 1
+    row = out.iloc[0]
+    assert row["soil_class"] == 2 and row["final_class"] == 1
+    assert row["rule"] == "points:majority;crops:2->1"
+    assert row["n_crops"] == 3 and not row["crop_exceedance"]
+    assert graded["crop_grade"].tolist() == [1, 1, 1]
+
+
+def test_class2_stays_with_two_crop_samples():
+    row = crop_run(2, [0.1, 0.1])[0].iloc[0]
+    assert row["final_class"] == 2 and row["rule"] == "points:majority"
+
+
+def test_class2_stays_when_one_sample_exceeds():
+    row = crop_run(2, [0.1, 0.1, 0.21])[0].iloc[0]
+    assert row["final_class"] == 2 and row["crop_exceedance"]
+
+
+def test_class3_to_2_at_65_percent_grade1_and_not_below():
+    # 20 samples: 13 grade 1 (65 %) + 7 grade 2 (0.2 < cd <= 0.4) -> class 2
+    fired = crop_run(3, [0.1] * 13 + [0.3] * 7)[0].iloc[0]
+    assert fired["final_class"] == 2 and fired["rule"].endswith(";crops:3->2")
+    # 12 grade 1 (60 %) -> stays 3
+    short = crop_run(3, [0.1] * 12 + [0.3] * 8)[0].iloc[0]
+    assert short["final_class"] == 3
+
+
+def test_class3_stays_with_a_grade3_sample():
+    row = crop_run(3, [0.1] * 19 + [0.41])[0].iloc[0]    # 0.41 > 2 x 0.2 -> grade 3
+    assert row["final_class"] == 3
+
+
+def test_class1_is_not_raised_but_flagged():
+    row = crop_run(1, [0.1, 0.1, 0.5])[0].iloc[0]
+    assert row["final_class"] == 1
+    assert "crop_exceedance_on_class1" in row["qa_flags"]
+
+
+def test_crop_grades_at_boundaries():
+    _, _, graded = crop_run(1, [0.2, 0.4, 0.41])
+    assert graded["crop_grade"].tolist() == [1, 2, 3]
+    assert graded["exceeds"].tolist() == [False, True, True]
+    _, _, maize = crop_run(1, [0.1, 0.2, 0.21], crop="maize")   # maize limit 0.1
+    assert maize["crop_grade"].tolist() == [1, 2, 3]
+
+
+def test_same_inputs_give_identical_output():
+    p = parcels(square(0), (X0 + 200, Y0, X0 + 400, Y0 + 100))
+    s = samples((X0 + 50, Y0 + 50, 2), (X0 + 500, Y0 + 50, 1))
+    a, _, _ = run(p, s)
+    b, _, _ = run(p, s)
+    pd.testing.assert_frame_equal(a, b)
