@@ -1,0 +1,332 @@
+"""Safe-utilisation rate (domain.md §4), hand-computed on tiny tables."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from farmland.errors import InputError
+from farmland.rate import safe_utilisation_rate
+
+YEAR = 2023
+
+
+def parcels_frame(rows):
+    """rows: (parcel_id, township, final_class or None, area_mu)."""
+    ids, towns, classes, areas = zip(*rows, strict=True)
+    return pd.DataFrame({"parcel_id": list(ids), "township": list(towns),
+                         "final_class": pd.array(list(classes), dtype="Int8"),
+                         "area_mu": [float(a) for a in areas]})
+
+
+def measures_frame(rows):
+    """rows: (parcel_id, measure_type, measure_class, year)."""
+    ids, types, classes, years = zip(*rows, strict=True)
+    return pd.DataFrame({"parcel_id": list(ids), "measure_type": list(types),
+                         "measure_class": list(classes),
+                         "year": pd.array(list(years), dtype="Int64")})
+
+
+def crops_frame(rows):
+    """rows: (sample_id, parcel_id, year, exceeds)."""
+    sid, pid, years, exceeds = zip(*rows, strict=True)
+    return pd.DataFrame({"sample_id": list(sid), "parcel_id": list(pid), "year": list(years),
+                         "crop": "rice", "exceeds": pd.array(list(exceeds), dtype="boolean")})
+
+
+@pytest.fixture
+def five():
+    """The 5-parcel case, townships 东乡 (P1, P2) and 西乡 (P3, P4, P5), plus P6
+    unclassified (5 亩) and P7 class 1 (8 亩) that never count."""
+    parcels = parcels_frame([
+        ("P1", "东乡", 2, 10), ("P2", "东乡", 2, 20), ("P3", "西乡", 2, 30),
+        ("P4", "西乡", 3, 15), ("P5", "西乡", 3, 25), ("P6", "西乡", None, 5),
+        ("P7", "东乡", 1, 8)])
+    measures = measures_frame([
+        ("P1", "lime", "safe_use", YEAR), ("P1", "water_management", "safe_use", YEAR),
+        ("P2", "lime", "safe_use", YEAR), ("P3", "foliar_barrier", "safe_use", YEAR),
+        ("P4", "fallow", "strict_control", YEAR), ("PX", "lime", "safe_use", YEAR),
+        ("P7", "lime", "safe_use", YEAR)])
+    # P1 has a compliant crop sample, P2 an exceedance, P3 none (unverified)
+    crops = crops_frame([("C1", "P1", YEAR, False), ("C2", "P2", YEAR, True)])
+    return parcels, measures, crops
+
+
+def row(result, name):
+    return result.table.set_index("name").loc[name]
+
+
+def test_five_parcel_county_rate(five):
+    parcels, measures, crops = five
+    r = safe_utilisation_rate(parcels, measures, crops=crops)
+    c = r.county
+    assert r.year == 2023
+    # A2 = 10 + 20 + 30 = 60; A3 = 15 + 25 = 40
+    assert (c["area2_mu"], c["area3_mu"]) == (60.0, 40.0)
+    assert (c["n_parcels_2"], c["n_parcels_3"]) == (3, 2)
+    # achieved = P1 10 (verified) + P3 30 (unverified, counted by default)
+    assert c["achieved2_mu"] == 40.0
+    assert c["unverified2_mu"] == 30.0
+    assert c["exceed2_mu"] == 20.0          # P2: measure + crop exceedance
+    assert c["controlled3_mu"] == 15.0      # P4 fallow
+    # rate = (10 + 30 + 15) / (60 + 40) = 55 / 100
+    assert (c["numerator_mu"], c["denominator_mu"]) == (55.0, 100.0)
+    assert c["rate"] == pytest.approx(0.55)
+    # gap = 0.91 * 100 - 55 = 36 亩 = 36 / 15 = 2.4 hm²
+    assert c["gap_mu"] == pytest.approx(36.0)
+    assert c["gap_hm2"] == pytest.approx(2.4)
+    assert c["denominator_hm2"] == pytest.approx(100 / 15)
+    assert not c["met"]
+    assert c["target"] == 0.91
+
+
+def test_five_parcel_township_rows(five):
+    parcels, measures, crops = five
+    r = safe_utilisation_rate(parcels, measures, crops=crops)
+    assert list(r.table["level"]) == ["county", "township", "township"]
+    east, west = row(r, "东乡"), row(r, "西乡")
+    # 东乡: (P1 10) / (10 + 20) = 1/3; gap 0.91 * 30 - 10 = 17.3
+    assert east["rate"] == pytest.approx(1 / 3)
+    assert east["gap_mu"] == pytest.approx(17.3)
+    # 西乡: (P3 30 + P4 15) / (30 + 40) = 45/70; gap 0.91 * 70 - 45 = 18.7
+    assert west["rate"] == pytest.approx(45 / 70)
+    assert west["gap_mu"] == pytest.approx(18.7)
+
+
+def test_unverified_not_counted_when_switched_off(five):
+    parcels, measures, crops = five
+    r = safe_utilisation_rate(parcels, measures, crops=crops, count_unverified=False)
+    c = r.county
+    # (10 + 15) / 100 = 25 %; unverified still reported; gap 91 - 25 = 66
+    assert c["rate"] == pytest.approx(0.25)
+    assert c["achieved2_mu"] == 10.0
+    assert c["unverified2_mu"] == 30.0
+    assert c["gap_mu"] == pytest.approx(66.0)
+
+
+def test_parcel_counts_once_with_two_measures(five):
+    parcels, measures, crops = five
+    status = safe_utilisation_rate(parcels, measures, crops=crops).parcels.set_index(
+        "parcel_id")
+    assert status.loc["P1", "status"] == "achieved"
+    assert status.loc[["P2", "P3", "P4", "P5"], "status"].tolist() == [
+        "exceeded", "unverified", "controlled", "no_measure"]
+    # P1 carries two safe-use measures but contributes its 10 亩 once
+    east = safe_utilisation_rate(parcels, measures, crops=crops).table.set_index("name")
+    assert east.loc["东乡", "achieved2_mu"] == 10.0
+
+
+def test_unknown_measures_reported_and_logged(five, caplog):
+    parcels, measures, crops = five
+    with caplog.at_level(logging.WARNING, logger="farmland.rate"):
+        r = safe_utilisation_rate(parcels, measures, crops=crops)
+    assert r.unknown_measures["parcel_id"].tolist() == ["PX"]
+    assert "1 measure(s) name parcel ids not in the parcels" in caplog.text
+    assert "PX" in caplog.text
+
+
+def test_unclassified_and_class1_reported_never_counted(five):
+    parcels, measures, crops = five
+    r = safe_utilisation_rate(parcels, measures, crops=crops)
+    assert r.unclassified_mu == 5.0
+    assert r.county["unclassified_mu"] == 5.0
+    assert r.measures_on_class1["parcel_id"].tolist() == ["P7"]
+    assert r.county["denominator_mu"] == 100.0   # P6 and P7 are not in the denominator
+
+
+def test_safe_use_on_class3_is_a_mismatch_and_not_counted(five):
+    parcels, measures, crops = five
+    extra = measures_frame([("P5", "lime", "safe_use", YEAR)])
+    r = safe_utilisation_rate(parcels, pd.concat([measures, extra]), crops=crops)
+    mm = r.mismatches
+    assert mm["parcel_id"].tolist() == ["P5"]
+    assert mm["issue"].tolist() == ["safe_use_on_class3"]
+    assert not mm["counts_as_measure"].iloc[0]
+    assert r.county["rate"] == pytest.approx(0.55)   # unchanged: 55 / 100
+
+
+def test_strict_control_on_class2_counts_only_when_it_removes_the_crop():
+    parcels = parcels_frame([("A", "T", 2, 10), ("B", "T", 2, 30)])
+    measures = measures_frame([("A", "return_to_forest_grass", "strict_control", YEAR),
+                               ("B", "monitoring", "strict_control", YEAR)])
+    r = safe_utilisation_rate(parcels, measures)
+    # A counts (crop removed, no crop data -> unverified, counted); B does not: 10 / 40
+    assert r.county["rate"] == pytest.approx(0.25)
+    mm = r.mismatches.set_index("parcel_id")
+    assert mm["issue"].tolist() == ["strict_control_on_class2"] * 2
+    assert mm["counts_as_measure"].to_dict() == {"A": True, "B": False}
+
+
+def test_rate_undefined_without_class2_or_class3_land():
+    parcels = parcels_frame([("A", "T", 1, 10), ("B", "T", None, 4)])
+    r = safe_utilisation_rate(parcels, measures_frame([("A", "lime", "safe_use", YEAR)]))
+    assert math.isnan(r.rate)
+    assert r.county["met"] is pd.NA
+    assert r.county["gap_mu"] == 0.0
+    assert r.to_dict()["rows"][0]["rate"] is None
+
+
+def test_latest_year_is_used_and_other_years_ignored(caplog):
+    parcels = parcels_frame([("A", "T", 2, 10), ("B", "T", 2, 30)])
+    measures = measures_frame([("A", "lime", "safe_use", 2023), ("B", "lime", "safe_use", 2022)])
+    # A's 2022 exceedance does not block 2023; its 2023 sample complies
+    crops = crops_frame([("c1", "A", 2022, True), ("c2", "A", 2023, False)])
+    with caplog.at_level(logging.INFO, logger="farmland.rate"):
+        r = safe_utilisation_rate(parcels, measures, crops=crops)
+    assert r.year == 2023
+    assert "using 2023, the latest year" in caplog.text
+    assert r.county["rate"] == pytest.approx(10 / 40)
+    # the same data for 2022: B counts (no crop sample, unverified); A has no 2022 measure
+    r22 = safe_utilisation_rate(parcels, measures, crops=crops, year=2022)
+    assert r22.county["rate"] == pytest.approx(30 / 40)
+
+
+def test_target_met_and_gap_zero():
+    parcels = parcels_frame([("A", "T", 2, 91), ("B", "T", 3, 9)])
+    r = safe_utilisation_rate(parcels, measures_frame([("A", "lime", "safe_use", YEAR)]))
+    # 91 / 100 = 91 % exactly the target -> met, gap 0
+    assert bool(r.county["met"])
+    assert r.county["gap_mu"] == 0.0
+
+
+def test_missing_column_error():
+    parcels = parcels_frame([("A", "T", 2, 10)]).drop(columns="area_mu")
+    with pytest.raises(InputError, match=r"parcels lack the column\(s\) area_mu"):
+        safe_utilisation_rate(parcels, None)
+
+
+def test_bad_measure_class_error():
+    parcels = parcels_frame([("A", "T", 2, 10)])
+    measures = measures_frame([("A", "lime", "safe_use", YEAR), ("A", "lime", "other", YEAR)])
+    with pytest.raises(InputError, match=r"row/id 1, column 'measure_class': measure_class "
+                                         r"must be 'safe_use' or 'strict_control' \(got 'other'\)"):
+        safe_utilisation_rate(parcels, measures)
+
+
+def test_duplicate_parcel_ids_error():
+    parcels = parcels_frame([("A", "T", 2, 10), ("A", "T", 3, 5)])
+    with pytest.raises(InputError, match="parcel ids must be unique"):
+        safe_utilisation_rate(parcels, None)
+
+
+def test_inputs_not_modified(five):
+    parcels, measures, crops = five
+    before = parcels.copy(), measures.copy(), crops.copy()
+    safe_utilisation_rate(parcels, measures, crops=crops)
+    for a, b in zip(before, (parcels, measures, crops), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_json_ready(five):
+    parcels, measures, crops = five
+    d = safe_utilisation_rate(parcels, measures, crops=crops).to_dict()
+    text = json.dumps(d, ensure_ascii=False)
+    assert '"name": "全县"' in text
+    assert d["n_unknown_measures"] == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["甲", "乙", "丙"]), st.sampled_from([None, 1, 2, 3]),
+                          st.floats(0.1, 500), st.booleans(), st.booleans(),
+                          st.sampled_from([None, False, True])), min_size=1, max_size=25),
+       st.booleans())
+def test_rate_invariants(rows, count_unverified):
+    """Rate in [0, 1] or NaN; township rows sum to the county row; gap closes the target."""
+    parcels = parcels_frame([(f"P{i}", t, c, a) for i, (t, c, a, *_) in enumerate(rows)])
+    m = [(f"P{i}", "lime", "safe_use", YEAR) for i, r in enumerate(rows) if r[3]]
+    m += [(f"P{i}", "fallow", "strict_control", YEAR) for i, r in enumerate(rows) if r[4]]
+    c = [(f"c{i}", f"P{i}", YEAR, r[5]) for i, r in enumerate(rows) if r[5] is not None]
+    r = safe_utilisation_rate(parcels, measures_frame(m) if m else None,
+                              crops=crops_frame(c) if c else None, year=YEAR,
+                              count_unverified=count_unverified)
+    rates = r.table["rate"].to_numpy(float)
+    assert np.all(np.isnan(rates) | ((rates >= 0) & (rates <= 1)))
+    towns = r.table.loc[r.table["level"] == "township"]
+    sums = ["area2_mu", "area3_mu", "achieved2_mu", "unverified2_mu", "exceed2_mu",
+            "controlled3_mu", "numerator_mu", "denominator_mu", "n_parcels_2"]
+    for col in sums:
+        assert towns[col].sum() == pytest.approx(r.county[col])
+    defined = r.table["denominator_mu"] > 0
+    after = r.table["numerator_mu"] + r.table["gap_mu"]
+    assert np.all(after[defined] >= 0.91 * r.table["denominator_mu"][defined] - 1e-6)
+
+
+# -- CLI -------------------------------------------------------------------------------
+def write_classification(folder, parcels, crops):
+    """A classification.gpkg like ``farmland classify`` writes (EPSG:4545, 1 亩 squares)."""
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    folder.mkdir(parents=True, exist_ok=True)
+    boxes = [shapely.box(500_000 + 100 * i, 3_000_000, 500_050 + 100 * i, 3_000_050)
+             for i in range(len(parcels))]
+    gdf = gpd.GeoDataFrame(parcels, geometry=boxes, crs="EPSG:4545")
+    path = folder / "classification.gpkg"
+    pyogrio.write_dataframe(gdf, path, layer="parcels")
+    pts = gpd.GeoDataFrame(crops, geometry=shapely.points([(500_010, 3_000_010)] * len(crops)),
+                           crs="EPSG:4545")
+    pyogrio.write_dataframe(pts, path, layer="crops")
+    return path
+
+
+def test_cli_rate(five, tmp_path):
+    from click.testing import CliRunner
+
+    from farmland.cli import main
+
+    parcels, measures, crops = five
+    gpkg = write_classification(tmp_path / "run", parcels, crops)
+    ledger = tmp_path / "ledger.csv"
+    measures.to_csv(ledger, index=False)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["rate", str(gpkg), "--measures", str(ledger), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "目标未达成 / target NOT met: 55.0 % < 91 %, gap 36.0 亩 (2.40 hm²)" in res.stdout
+    assert "东乡" in res.stdout and "西乡" in res.stdout
+    raw = (out / "rate.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    table = pd.read_csv(out / "rate.csv", encoding="utf-8-sig")
+    assert table.loc[0, "name"] == "全县"
+    assert table.loc[0, "rate"] == pytest.approx(0.55)
+    summary = json.loads((out / "rate.json").read_text("utf-8"))
+    assert summary["year"] == 2023 and summary["n_unknown_measures"] == 1
+    unknown = pd.read_csv(out / "unknown_measures.csv", encoding="utf-8-sig")
+    assert unknown["parcel_id"].tolist() == ["PX"]
+    plan = pd.read_csv(out / "gap_plan.csv", encoding="utf-8-sig")
+    assert plan["parcel_id"].tolist() == ["P5"]   # 西乡 needs 18.7 亩; P5 (25 亩) closes it
+    # without --overwrite the outputs are kept and the command fails with exit code 2
+    again = CliRunner().invoke(main, ["rate", str(gpkg), "--measures", str(ledger), "-o",
+                                      str(out)])
+    assert again.exit_code == 2
+    assert "output already exists" in again.stderr
+    ok = CliRunner().invoke(main, ["rate", str(gpkg), "--measures", str(ledger), "-o", str(out),
+                                   "--overwrite", "--target", "0.5", "--no-count-unverified"])
+    assert ok.exit_code == 0
+    # (10 + 15) / 100 = 25 % < 50 %: gap 50 - 25 = 25 亩
+    assert "target NOT met: 25.0 % < 50 %, gap 25.0 亩" in ok.stdout
+
+
+def test_cli_rate_target_met(tmp_path):
+    from click.testing import CliRunner
+
+    from farmland.cli import main
+
+    parcels = parcels_frame([("A", "T", 2, 10), ("B", "T", 3, 5)])
+    crops = crops_frame([("c1", "A", YEAR, False)])
+    write_classification(tmp_path / "run", parcels, crops)
+    ledger = tmp_path / "ledger.csv"
+    measures_frame([("A", "lime", "safe_use", YEAR), ("B", "fallow", "strict_control", YEAR)]
+                   ).to_csv(ledger, index=False)
+    res = CliRunner().invoke(main, ["rate", str(tmp_path / "run"), "--measures", str(ledger),
+                                    "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "目标已达成 / target met: 100.0 % ≥ 91 %" in res.stdout
+    assert pd.read_csv(tmp_path / "out" / "gap_plan.csv", encoding="utf-8-sig").empty
