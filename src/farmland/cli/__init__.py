@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "flag": ("farmland.cli.flag", "Flag sparse data, uncertain parcels and strict-control zones."),
     "plan": ("farmland.cli.plan", "Plan new soil sampling points for a field team."),
     "map": ("farmland.cli.map", "Write a self-contained interactive HTML map."),
+    "report": ("farmland.cli.report", "Excel workbook, HTML summary and charts of a classification."),
 }
 
 
