@@ -1,0 +1,57 @@
+"""``farmland classify``: parcels + soil (+ crop) samples -> classes with reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from farmland.cli import crs_option, output_dir_option, overwrite_option
+from farmland.cli.output import print_class_table
+
+
+@click.command("classify")
+@click.option("--parcels", "parcels", required=True, type=click.Path(exists=True),
+              help="Farmland parcels (GeoPackage, Shapefile, FileGDB, GeoJSON, GeoParquet).")
+@click.option("--parcels-layer", default=None, help="Layer name in a GeoPackage/FileGDB (e.g. DLTB).")
+@click.option("--samples", "samples", required=True, multiple=True, type=click.Path(exists=True),
+              help="Soil samples (points or CSV/XLSX with coordinates). Repeat for several files.")
+@click.option("--crops", "crops", multiple=True, type=click.Path(exists=True),
+              help="Crop samples (optional). Repeat for several files.")
+@click.option("--rules", "rules", type=click.Path(exists=True), default=None,
+              help="Rules profile TOML (default: built-in county_practice).")
+@click.option("--interpolator", type=click.Choice(["kriging", "idw"]), default=None,
+              help="Interpolation for parcels without samples (default from the rules).")
+@click.option("--mapping", type=click.Path(exists=True), default=None,
+              help="Column-mapping file (TOML/JSON: {their_name = canonical_name}).")
+@click.option("--workspace", type=click.Path(dir_okay=False), default=None,
+              help="Run-history GeoPackage to append this run to.")
+@click.option("--label", default=None, help="Label of the run in the workspace.")
+@click.option("--seed", default=0, show_default=True, help="Random seed (variogram pair sampling).")
+@crs_option
+@output_dir_option()
+@overwrite_option
+@click.pass_context
+def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, mapping, workspace,
+            label, seed, crs, output, overwrite):
+    """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
+
+    Writes OUTPUT/classification.gpkg (layers parcels, samples, crops), OUTPUT/summary.csv
+    and OUTPUT/manifest.json, and prints the class area per township.
+    """
+    from farmland.pipeline import ClassificationInputs, classify_run, write_classification
+
+    inputs = ClassificationInputs(
+        parcels=Path(parcels), samples=[Path(s) for s in samples],
+        crops=[Path(c) for c in crops] or None, crs=crs, parcels_layer=parcels_layer,
+        mapping=Path(mapping) if mapping else None, rules=Path(rules) if rules else None,
+        interpolator=interpolator, seed=seed)
+    result = classify_run(inputs)
+    write_classification(result, output, overwrite=overwrite)
+    if workspace:
+        from farmland.workspace import Workspace
+        run_id = Workspace(workspace).add_run(result.parcels, crops=result.crops,
+                                              manifest=result.manifest, label=label)
+        click.echo(f"run {run_id} added to {workspace}")
+    print_class_table(result.summary)
+    click.echo(f"outputs: {Path(output) / 'classification.gpkg'}")

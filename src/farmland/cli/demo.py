@@ -1,0 +1,111 @@
+"""``farmland demo``: the whole chain on the bundled demo county.
+
+The demo runs the same subcommands an analyst would, and prints each command line
+first, so the output doubles as a tutorial:
+
+2023 classification → rate and gap → sparse-data flags and strict-control zones →
+sampling plan → map → report; then the 2024 re-sampling (new soil and crop samples,
+new measures) as a second run in the same workspace, its rate, and the diff of the
+two runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+
+import click
+
+from farmland.errors import InputError
+
+DEMO_FILES = ("parcels.gpkg", "soil_samples.csv", "crop_samples.csv", "measures_2023.csv",
+              "pollution_sources.geojson", "townships.gpkg",
+              "resample_2024/soil_samples.csv", "resample_2024/crop_samples.csv",
+              "resample_2024/measures_2024.csv")
+
+
+def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tuple[str, list[str]]]:
+    """The demo as (title, argv) pairs of ``farmland`` subcommands."""
+    d, o = data, out
+    ws = str(o / "farmland_runs.gpkg")
+    ow = ["--overwrite"] if overwrite else []
+    y23, y24 = o / "2023", o / "2024"
+    soil23, crops23 = str(d / "soil_samples.csv"), str(d / "crop_samples.csv")
+    common = ["--parcels", str(d / "parcels.gpkg"), "--parcels-layer", "DLTB", "--crs", "EPSG:4545"]
+    return [
+        ("1  Classify 2023 (detailed survey) / 2023 年分类",
+         ["classify", *common, "--samples", soil23, "--crops", crops23, "--workspace", ws,
+          "--label", "2023 详查 detailed survey", "-o", str(y23), *ow]),
+        ("2  Safe-utilisation rate 2023 / 安全利用率",
+         ["rate", str(y23), "--measures", str(d / "measures_2023.csv"), "-o", str(y23), *ow]),
+        ("3  Sparse data and strict-control zones / 数据稀疏与严格管控区",
+         ["flag", str(y23), "--townships", str(d / "townships.gpkg"), "-o", str(y23), *ow]),
+        ("4  Sampling plan / 加密采样布点",
+         ["plan", str(y23), "--n", "60", "--sources", str(d / "pollution_sources.geojson"),
+          "--seed", "2023", "-o", str(y23), *ow]),
+        ("5  County map / 全县地图",
+         ["map", str(y23 / "classification.gpkg"), "-o", str(maps / "demo_county.html"),
+          "--rate-json", str(y23 / "rate.json"), "--zones", str(y23 / "flags.gpkg"),
+          "--plan", str(y23 / "plan.gpkg"), "--sources", str(d / "pollution_sources.geojson"),
+          "--townships", str(d / "townships.gpkg"), *ow]),
+        ("6  Report (Excel + HTML) / 报告",
+         ["report", str(y23), "-o", str(y23 / "report"), *ow]),
+        ("7  Classify 2024 with the re-sampling data / 2024 年动态调整",
+         ["classify", *common, "--samples", soil23,
+          "--samples", str(d / "resample_2024" / "soil_samples.csv"),
+          "--crops", crops23, "--crops", str(d / "resample_2024" / "crop_samples.csv"),
+          "--workspace", ws, "--label", "2024 加密 re-sampling", "-o", str(y24), *ow]),
+        ("8  Safe-utilisation rate 2024 / 2024 年安全利用率",
+         ["rate", str(y24), "--measures", str(d / "resample_2024" / "measures_2024.csv"),
+          "-o", str(y24), *ow]),
+        ("9  What changed 2023 -> 2024 / 类别变化对比",
+         ["diff", "R0001", "R0002", "--workspace", ws,
+          "--measures-a", str(d / "measures_2023.csv"),
+          "--measures-b", str(d / "resample_2024" / "measures_2024.csv"),
+          "-o", str(o / "diff_2023_2024"), *ow]),
+    ]
+
+
+@click.command("demo")
+@click.option("--data", "data", type=click.Path(file_okay=False), default="data/demo",
+              show_default=True, help="Folder of the bundled demo county.")
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False),
+              default="demo_output", show_default=True, help="Output folder.")
+@click.option("--maps", "maps", type=click.Path(file_okay=False), default="maps",
+              show_default=True, help="Folder for the HTML maps.")
+@click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier demo run.")
+@click.pass_context
+def command(ctx, data, output, maps, overwrite):
+    """Run the whole chain on the bundled demo county (synthetic data).
+
+    在内置示范县（合成数据）上运行完整流程：分类、安全利用率、稀疏标记、布点、地图、报告、动态调整。
+    """
+    from farmland.cli import main
+
+    data, out, maps_dir = Path(data), Path(output), Path(maps)
+    missing = [f for f in DEMO_FILES if not (data / f).exists()]
+    if missing:
+        raise InputError("demo data not found", file=data / missing[0],
+                         fix="run 'farmland demo' from the root of the farmland repository "
+                             "(where data/demo/ is) or pass --data PATH/TO/data/demo")
+    workspace = out / "farmland_runs.gpkg"
+    if workspace.exists():
+        if not overwrite:
+            from farmland.errors import OutputExistsError
+            raise OutputExistsError(workspace)
+        workspace.unlink()   # the demo starts its run history afresh
+    out.mkdir(parents=True, exist_ok=True)
+    maps_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for title, argv in demo_steps(data, out, maps_dir, overwrite=overwrite):
+        click.secho(f"\n== {title}", bold=True)
+        click.secho("$ farmland " + shlex.join(argv), fg="cyan")
+        t0 = time.perf_counter()
+        code = main.main(args=argv, prog_name="farmland", standalone_mode=False, obj=ctx.obj)
+        if code:  # the step printed its error already
+            click.secho(f"demo stopped at step: {title}", fg="red", err=True)
+            ctx.exit(code)
+        click.echo(f"({time.perf_counter() - t0:.1f} s)")
+    click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: {out}/ "
+                f"(2023/, 2024/, diff_2023_2024/); map: {maps_dir / 'demo_county.html'}", bold=True)

@@ -1,0 +1,463 @@
+"""Coordinate reference systems: the metric CRS farmland works in, and CRS checks.
+
+Everything inside farmland is in one metric CRS: the input's projected CRS, or the
+CGCS2000 3-degree Gauss-Krüger zone derived from the data's longitude. EPSG codes are
+derived, never looked up in a hand-written table:
+
+* 3-degree GK without zone prefix, central meridian λ: ``4534 + (λ − 75) / 3``
+  (108°E → EPSG:4545);
+* 3-degree GK zone ``n`` with the zone number in the easting (``n × 10⁶ + 500 000``
+  false easting): ``4513 + (n − 25)`` (zone 36 → EPSG:4524);
+* 6-degree GK zone ``n`` (13–23) with prefix: ``4491 + (n − 13)``.
+
+The checks in :func:`ensure_crs` catch the usual mistakes of county data: no CRS,
+metres declared as degrees and the reverse, zone-prefixed eastings declared as a
+no-prefix zone, and swapped longitude/latitude.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+
+from farmland.errors import CRSError
+
+log = logging.getLogger(__name__)
+
+#: longitude / latitude box of mainland China and Hainan (degrees)
+CHINA_LON = (73.0, 136.0)
+CHINA_LAT = (18.0, 54.0)
+#: central meridians of the CGCS2000 3-degree GK CRSs in the EPSG registry
+GK3_CM_RANGE = (75, 135)
+GK3_ZONES = (25, 45)  # 3-degree zones with prefix: CM = 3 n
+GK6_ZONES = (13, 23)  # 6-degree zones with prefix: CM = 6 n − 3
+PREFIX_LIMIT_M = 1_000_000.0  # an easting above this carries a zone prefix
+GK_FALSE_EASTING = 500_000.0
+CGCS2000_GEOGRAPHIC = 4490
+_WEB_MERCATOR = {3857, 3395, 900913, 3785, 102100}
+
+
+def gk_epsg_for_central_meridian(cm: float) -> int:
+    """EPSG code of the CGCS2000 3-degree GK CRS (no zone prefix) with meridian ``cm``.
+
+    Parameters
+    ----------
+    cm
+        Central meridian in degrees east, a multiple of 3 in 75–135.
+
+    Returns
+    -------
+    int
+        ``4534 + (cm − 75) / 3``.
+    """
+    lo, hi = GK3_CM_RANGE
+    if cm % 3 or not lo <= cm <= hi:
+        raise CRSError(f"no CGCS2000 3-degree GK CRS has central meridian {cm}E",
+                       fix=f"use a multiple of 3 between {lo} and {hi}")
+    return 4534 + (int(cm) - 75) // 3
+
+
+def gk_epsg_for_longitude(lon: float) -> int:
+    """EPSG code of the CGCS2000 3-degree GK zone (no prefix) containing ``lon``.
+
+    The central meridian is ``λ = 3 · round(lon / 3)`` (halves round up, so 109.5°E
+    belongs to the 111°E zone); it is clipped to the 75–135°E range of the registry.
+
+    Parameters
+    ----------
+    lon
+        Longitude in degrees east (CGCS2000 or WGS84; they agree to centimetres).
+
+    Returns
+    -------
+    int
+        EPSG code, e.g. 4545 for 108°E or 109.2°E, 4546 for 111°E.
+
+    Raises
+    ------
+    CRSError
+        If ``lon`` is not a finite longitude inside China (73–136°E).
+    """
+    lo, hi = CHINA_LON
+    if not (isinstance(lon, (int, float, np.floating, np.integer)) and math.isfinite(lon)
+            and lo <= lon <= hi):
+        raise CRSError(f"longitude {lon!r} is outside China ({lo:g}-{hi:g} degrees east)",
+                       fix="check the coordinates and their CRS (are they metres or swapped?)")
+    cm = 3 * math.floor(lon / 3 + 0.5)
+    cm = min(max(cm, GK3_CM_RANGE[0]), GK3_CM_RANGE[1])
+    return gk_epsg_for_central_meridian(cm)
+
+
+def gk_epsg_for_zone(n: int) -> int:
+    """EPSG code of the CGCS2000 GK CRS whose eastings carry zone number ``n``.
+
+    Parameters
+    ----------
+    n
+        Zone number: 25–45 for 3-degree zones (``4513 + (n − 25)``, zone 36 →
+        EPSG:4524); 13–23 for 6-degree zones (``4491 + (n − 13)``).
+
+    Raises
+    ------
+    CRSError
+        If ``n`` is no CGCS2000 GK zone covering China.
+    """
+    if GK3_ZONES[0] <= n <= GK3_ZONES[1]:
+        return 4513 + (int(n) - 25)
+    if GK6_ZONES[0] <= n <= GK6_ZONES[1]:
+        return 4491 + (int(n) - 13)
+    raise CRSError(f"{n!r} is no CGCS2000 Gauss-Krüger zone number",
+                   fix="3-degree zones are 25-45, 6-degree zones 13-23")
+
+
+def zone_from_prefixed_easting(x: float) -> int:
+    """Zone number carried by a zone-prefixed GK easting (the millions part).
+
+    Parameters
+    ----------
+    x
+        Easting in metres, e.g. 36 500 000 → zone 36.
+
+    Raises
+    ------
+    CRSError
+        If ``x`` is not above 1 000 000 m or its millions part is no GK zone.
+    """
+    if not (math.isfinite(x) and x > PREFIX_LIMIT_M):
+        raise CRSError(f"easting {x!r} carries no zone prefix (it is not above 1 000 000 m)")
+    n = int(x // PREFIX_LIMIT_M)
+    gk_epsg_for_zone(n)  # validates the zone number
+    return n
+
+
+def describe_crs(crs: Any) -> str:
+    """Short label of a CRS for messages: ``EPSG:4545 (CGCS2000 / 3-degree GK CM 108E)``."""
+    crs = pyproj.CRS.from_user_input(crs)
+    name = crs.name.replace("Gauss-Kruger", "GK")
+    code = crs.to_epsg(min_confidence=90)
+    return f"EPSG:{code} ({name})" if code else name
+
+
+def metric_crs_for(data: Any) -> pyproj.CRS:
+    """The metric CRS to work in for ``data``.
+
+    Parameters
+    ----------
+    data
+        A GeoDataFrame / GeoSeries with a CRS, or a tuple ``(crs, bounds)`` with
+        ``bounds = (minx, miny, maxx, maxy)`` in that CRS.
+
+    Returns
+    -------
+    pyproj.CRS
+        The input CRS when it is projected with metre units (and not Web Mercator,
+        whose areas are wrong); otherwise the CGCS2000 3-degree GK zone of the
+        longitude of the data's centre. The decision is logged.
+
+    Raises
+    ------
+    CRSError
+        If there is no CRS or the data's centre is outside China.
+    """
+    crs, bounds = _crs_and_bounds(data)
+    if _is_metric(crs):
+        log.info("working CRS: %s (the input's projected CRS)", describe_crs(crs))
+        return crs
+    minx, miny, maxx, maxy = _lonlat_bounds(crs, bounds)
+    lon = (minx + maxx) / 2
+    epsg = gk_epsg_for_longitude(lon)
+    target = pyproj.CRS.from_epsg(epsg)
+    log.info("projected to %s derived from data longitude %.1f", describe_crs(target), lon)
+    if maxx - minx > 3:
+        log.warning("data span %.1f degrees of longitude, more than one 3-degree zone; "
+                    "distances and areas far from %s are slightly distorted",
+                    maxx - minx, describe_crs(target))
+    return target
+
+
+def _crs_and_bounds(data: Any) -> tuple[pyproj.CRS, tuple[float, float, float, float]]:
+    if isinstance(data, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        crs, bounds = data.crs, tuple(data.total_bounds)
+    else:
+        crs, bounds = data
+    if crs is None:
+        raise CRSError("the data has no CRS", fix="declare one (e.g. --crs EPSG:4545)")
+    if not all(math.isfinite(b) for b in bounds):
+        raise CRSError("cannot choose a metric CRS: the data has no coordinates")
+    return pyproj.CRS.from_user_input(crs), bounds
+
+
+def _is_metric(crs: pyproj.CRS) -> bool:
+    if not crs.is_projected or crs.to_epsg() in _WEB_MERCATOR:
+        return False
+    return all(axis.unit_name in ("metre", "meter") for axis in crs.axis_info)
+
+
+def _lonlat_bounds(crs: pyproj.CRS, bounds: tuple[float, ...]) -> tuple[float, ...]:
+    if crs.is_geographic:
+        return tuple(bounds)
+    transformer = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+    return transformer.transform_bounds(*bounds)
+
+
+def to_metric(gdf: gpd.GeoDataFrame, target_crs: Any) -> gpd.GeoDataFrame:
+    """A reprojected copy of ``gdf`` in the metric ``target_crs``.
+
+    Raises
+    ------
+    CRSError
+        If ``gdf`` has no CRS, the target is not projected, or reprojection yields
+        non-finite coordinates (the data's CRS is wrong).
+    """
+    if gdf.crs is None:
+        raise CRSError("cannot reproject data without a CRS", fix="declare the input CRS")
+    target = pyproj.CRS.from_user_input(target_crs)
+    if not target.is_projected:
+        raise CRSError(f"target CRS {describe_crs(target)} is not projected",
+                       fix="use a metric CRS such as EPSG:4545")
+    if pyproj.CRS.from_user_input(gdf.crs) == target:
+        return gdf.copy()
+    out = gdf.to_crs(target)
+    if len(out) and not np.isfinite(out.total_bounds).all():
+        raise CRSError(f"reprojecting from {describe_crs(gdf.crs)} to {describe_crs(target)} "
+                       "gives non-finite coordinates", fix="check the CRS declared for the input")
+    return out
+
+
+def check_same_crs(frames: Mapping[str, gpd.GeoDataFrame]) -> pyproj.CRS:
+    """Check that every frame declares a CRS and choose the one metric CRS for all.
+
+    Mixed input CRSs are fine: each frame is later reprojected to the returned CRS,
+    and the mixture is logged.
+
+    Parameters
+    ----------
+    frames
+        Name → GeoDataFrame (e.g. ``{"parcels": ..., "soil samples": ...}``), in order
+        of preference: the first frame with a metric projected CRS gives the CRS.
+
+    Returns
+    -------
+    pyproj.CRS
+        The first metric projected CRS among the frames, else the GK zone derived
+        from the longitude of all frames together.
+
+    Raises
+    ------
+    CRSError
+        Naming every frame without a CRS.
+    """
+    missing = [name for name, gdf in frames.items() if gdf.crs is None]
+    if missing:
+        raise CRSError(f"no CRS declared for: {', '.join(missing)}",
+                       fix="declare the CRS of each input (--crs EPSG:4545 or a .prj file)")
+    crss = {name: pyproj.CRS.from_user_input(gdf.crs) for name, gdf in frames.items()}
+    target = next((c for c in crss.values() if _is_metric(c)), None)
+    if target is None:
+        target = metric_crs_for((4326, _union_lonlat_bounds(frames)))
+    if len({c.to_wkt() for c in crss.values()}) > 1:
+        listing = "; ".join(f"{name} {describe_crs(c)}" for name, c in crss.items())
+        log.info("inputs have different CRSs (%s); all are reprojected to %s",
+                 listing, describe_crs(target))
+    _warn_if_disjoint(frames, target)
+    return target
+
+
+def _union_lonlat_bounds(frames: Mapping[str, gpd.GeoDataFrame]) -> tuple[float, ...]:
+    boxes = np.array([_lonlat_bounds(pyproj.CRS.from_user_input(g.crs), tuple(g.total_bounds))
+                      for g in frames.values() if len(g)])
+    if not len(boxes):
+        raise CRSError("cannot choose a metric CRS: the inputs have no features")
+    return (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+
+
+def _warn_if_disjoint(frames: Mapping[str, gpd.GeoDataFrame], target: pyproj.CRS) -> None:
+    boxes = {}
+    for name, gdf in frames.items():
+        if len(gdf):
+            transformer = pyproj.Transformer.from_crs(gdf.crs, target, always_xy=True)
+            boxes[name] = transformer.transform_bounds(*gdf.total_bounds)
+    names = list(boxes)
+    for a in names[1:]:
+        b = names[0]
+        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes[a], boxes[b]
+        if ax0 > bx1 or bx0 > ax1 or ay0 > by1 or by0 > ay1:
+            log.warning("%s do not overlap %s in %s: is one of the CRSs wrong?",
+                        a, b, describe_crs(target))
+
+
+# Checks ------------------------------------------------------------------------------
+def ensure_crs(gdf: gpd.GeoDataFrame, *, file: object, crs: Any = None) -> gpd.GeoDataFrame:
+    """A copy of ``gdf`` with a checked CRS.
+
+    Parameters
+    ----------
+    gdf
+        Data as read.
+    file
+        Name of the input, for messages.
+    crs
+        CRS to assume when the data declares none (``--crs``). A CRS declared by
+        the data is kept; a different ``crs`` is then ignored (logged).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        New frame with the CRS set.
+
+    Raises
+    ------
+    CRSError
+        Naming the file and the fix, when there is no CRS; when the declared CRS
+        does not fit the coordinates (degrees vs metres, zone prefix present or
+        missing, another zone's prefix); when longitude and latitude are swapped.
+    """
+    if gdf.crs is None:
+        if crs is None:
+            raise CRSError("no coordinate reference system (CRS) declared", file=file,
+                           fix=_how_to_declare(tuple(gdf.total_bounds)))
+        out = gdf.set_crs(pyproj.CRS.from_user_input(crs))
+        log.info("%s: the file declares no CRS; using %s", file, describe_crs(out.crs))
+    else:
+        out = gdf.copy()
+        if crs is not None and pyproj.CRS.from_user_input(crs) != pyproj.CRS(gdf.crs):
+            log.info("%s: keeping the CRS the file declares, %s (ignoring %s)",
+                     file, describe_crs(gdf.crs), crs)
+    if len(out):
+        check_coordinates(tuple(out.total_bounds), out.crs, file=file)
+    return out
+
+
+def coordinate_kind(bounds: tuple[float, float, float, float]) -> str:
+    """What the coordinates inside ``bounds`` look like.
+
+    Returns
+    -------
+    str
+        ``"lonlat"`` (degrees inside China), ``"latlon"`` (same, x and y swapped),
+        ``"degrees"`` (degrees elsewhere), ``"prefixed:<n>"`` (GK eastings carrying
+        zone ``n``), ``"metres"`` or ``"empty"``.
+    """
+    minx, miny, maxx, maxy = bounds
+    if not all(math.isfinite(b) for b in bounds):
+        return "empty"
+    if _inside((minx, maxx), CHINA_LON) and _inside((miny, maxy), CHINA_LAT):
+        return "lonlat"
+    if _inside((minx, maxx), CHINA_LAT) and _inside((miny, maxy), CHINA_LON):
+        return "latlon"
+    if max(abs(minx), abs(maxx)) <= 180 and max(abs(miny), abs(maxy)) <= 90:
+        return "degrees"
+    zone = int(minx // PREFIX_LIMIT_M)
+    if minx > PREFIX_LIMIT_M and zone == int(maxx // PREFIX_LIMIT_M) and _is_zone(zone):
+        return f"prefixed:{zone}"
+    return "metres"
+
+
+def _inside(pair: tuple[float, float], box: tuple[float, float]) -> bool:
+    return box[0] <= pair[0] and pair[1] <= box[1]
+
+
+def _is_zone(n: int) -> bool:
+    return GK3_ZONES[0] <= n <= GK3_ZONES[1] or GK6_ZONES[0] <= n <= GK6_ZONES[1]
+
+
+def _how_to_declare(bounds: tuple[float, float, float, float]) -> str:
+    kind = coordinate_kind(bounds)
+    if kind == "lonlat":
+        return ("the coordinates look like longitude/latitude: pass --crs EPSG:4490 "
+                "(or add a .prj file beside a shapefile)")
+    if kind == "latlon":
+        return ("the coordinates look like latitude/longitude in swapped order: swap the "
+                "x and y columns, then pass --crs EPSG:4490")
+    if kind.startswith("prefixed:"):
+        n = int(kind.split(":")[1])
+        return (f"the eastings carry GK zone number {n}: pass --crs EPSG:{gk_epsg_for_zone(n)} "
+                "(or add a .prj file beside a shapefile)")
+    return ("pass the projected CRS of the coordinates, e.g. --crs EPSG:4545 for CGCS2000 "
+            "3-degree GK CM 108E (EPSG:4534-4554 for CM 75E-135E), or add a .prj file "
+            "beside a shapefile")
+
+
+def check_coordinates(bounds: tuple[float, float, float, float], crs: Any, *,
+                      file: object) -> None:
+    """Raise :class:`CRSError` when coordinates inside ``bounds`` contradict ``crs``.
+
+    See :func:`ensure_crs` for the mistakes detected. A dataset whose centre lies
+    outside China is only logged as a warning.
+    """
+    crs = pyproj.CRS.from_user_input(crs)
+    kind = coordinate_kind(bounds)
+    if kind == "latlon":
+        raise CRSError("longitude and latitude look swapped (x is 18-54, y is 73-136)",
+                       file=file, value=_fmt_bounds(bounds),
+                       fix="swap the x/lon and y/lat columns (or map them in a mapping file)")
+    if crs.is_geographic:
+        if kind == "metres" or kind.startswith("prefixed:"):
+            raise CRSError(f"wrong CRS declared: {describe_crs(crs)} is in degrees but the "
+                           "coordinates are metres", file=file, value=_fmt_bounds(bounds),
+                           fix=_how_to_declare(bounds))
+    elif kind == "lonlat":
+        raise CRSError(f"wrong CRS declared: {describe_crs(crs)} is projected but the "
+                       "coordinates look like longitude/latitude degrees", file=file,
+                       value=_fmt_bounds(bounds), fix="declare EPSG:4490 (CGCS2000 lon/lat)")
+    else:
+        _check_zone_prefix(kind, crs, bounds, file)
+    _warn_outside_china(crs, bounds, file)
+
+
+def _check_zone_prefix(kind: str, crs: pyproj.CRS, bounds: tuple[float, ...],
+                       file: object) -> None:
+    params = _tm_params(crs)
+    if params is None:
+        return
+    cm, false_easting = params
+    declared_zone = int(false_easting // PREFIX_LIMIT_M)
+    if kind.startswith("prefixed:"):
+        zone = int(kind.split(":")[1])
+        if zone != declared_zone:
+            expects = f"zone {declared_zone}" if declared_zone else "no zone prefix"
+            raise CRSError(
+                f"wrong CRS declared: the eastings carry GK zone number {zone} but "
+                f"{describe_crs(crs)} expects {expects}",
+                file=file, value=_fmt_bounds(bounds),
+                fix=f"declare EPSG:{gk_epsg_for_zone(zone)} (zone {zone}, prefixed eastings)")
+    elif declared_zone and kind == "metres":
+        fix = (f"declare EPSG:{gk_epsg_for_central_meridian(cm)} (CM {cm:g}E without prefix)"
+               if cm % 3 == 0 and GK3_CM_RANGE[0] <= cm <= GK3_CM_RANGE[1]
+               else "declare the GK CRS without zone prefix for this central meridian")
+        raise CRSError(f"wrong CRS declared: {describe_crs(crs)} expects eastings prefixed "
+                       f"with zone {declared_zone} but they have no prefix", file=file,
+                       value=_fmt_bounds(bounds), fix=fix)
+
+
+def _tm_params(crs: pyproj.CRS) -> tuple[float, float] | None:
+    """(central meridian, false easting) of a Transverse Mercator CRS, else None."""
+    op = crs.coordinate_operation
+    if op is None or "Transverse Mercator" not in (op.method_name or ""):
+        return None
+    values = {p.name: p.value for p in op.params}
+    if "Longitude of natural origin" not in values or "False easting" not in values:
+        return None
+    return float(values["Longitude of natural origin"]), float(values["False easting"])
+
+
+def _warn_outside_china(crs: pyproj.CRS, bounds: tuple[float, ...], file: object) -> None:
+    try:
+        minx, miny, maxx, maxy = _lonlat_bounds(crs, bounds)
+    except pyproj.exceptions.ProjError:  # pragma: no cover - exotic CRSs
+        return
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
+    if not (_inside((lon, lon), CHINA_LON) and _inside((lat, lat), CHINA_LAT)):
+        log.warning("%s: the data's centre (%.2f, %.2f) in %s lies outside China; "
+                    "is the CRS right?", file, lon, lat, describe_crs(crs))
+
+
+def _fmt_bounds(bounds: tuple[float, ...]) -> str:
+    minx, miny, maxx, maxy = bounds
+    return f"x {minx:.6g}..{maxx:.6g}, y {miny:.6g}..{maxy:.6g}"

@@ -1,0 +1,188 @@
+"""The classification run: read inputs, classify, write outputs and a manifest.
+
+Outputs are staged in a temporary folder next to the output folder and moved in
+only when everything has been written, so a failed run leaves no partial output.
+Existing outputs are replaced only with ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from farmland import __version__
+from farmland import io as fio
+from farmland.errors import OutputExistsError
+from farmland.parcels import classify_parcels
+from farmland.rules import Rules, load_rules
+from farmland.standards import load_standard
+from farmland.summary import class_area_table
+
+log = logging.getLogger(__name__)
+
+CLASSIFICATION_FILE = "classification.gpkg"
+SUMMARY_FILE = "summary.csv"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class ClassificationInputs:
+    """Paths and reading options of one classification run."""
+
+    parcels: Path
+    samples: Path | list[Path]
+    crops: Path | list[Path] | None = None
+    crs: str | None = None
+    parcels_layer: str | None = None
+    mapping: Path | None = None
+    rules: Path | None = None
+    interpolator: str | None = None
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def sample_paths(self) -> list[Path]:
+        return _as_list(self.samples)
+
+    def crop_paths(self) -> list[Path]:
+        return _as_list(self.crops)
+
+
+@dataclass
+class ClassificationResult:
+    """What a run produced (frames in memory and where they were written)."""
+
+    parcels: gpd.GeoDataFrame
+    samples: gpd.GeoDataFrame
+    crops: gpd.GeoDataFrame | None
+    summary: pd.DataFrame
+    manifest: dict[str, Any]
+    output: Path | None = None
+
+
+def _as_list(value) -> list[Path]:
+    if value is None:
+        return []
+    return [Path(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+def read_inputs(inputs: ClassificationInputs):
+    """Read parcels, soil samples (several files are concatenated) and crops into one metric CRS."""
+    mapping = fio.read_mapping(inputs.mapping) if inputs.mapping else None
+    parcels = fio.read_parcels(inputs.parcels, layer=inputs.parcels_layer, crs=inputs.crs,
+                               mapping=mapping)
+    target = parcels.crs
+    samples = _concat([fio.read_soil_samples(p, crs=inputs.crs, target_crs=target, mapping=mapping)
+                       for p in inputs.sample_paths()], "soil samples")
+    crop_frames = [fio.read_crop_samples(p, crs=inputs.crs, target_crs=target, mapping=mapping)
+                   for p in inputs.crop_paths()]
+    crops = _concat(crop_frames, "crop samples") if crop_frames else None
+    return parcels, samples, crops
+
+
+def _concat(frames: list[gpd.GeoDataFrame], what: str) -> gpd.GeoDataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    merged = pd.concat(frames, ignore_index=True)
+    dup = merged["sample_id"].duplicated(keep=False)
+    if dup.any():
+        from farmland.errors import InputError
+        raise InputError(f"the same sample id appears in more than one {what} file",
+                         row=", ".join(merged.loc[dup, "sample_id"].astype(str).unique()[:5]),
+                         column="sample_id", fix="give re-sampled points new ids")
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=frames[0].crs)
+
+
+def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None) -> ClassificationResult:
+    """Read and classify; nothing is written."""
+    rules = rules or load_rules(inputs.rules)
+    std = load_standard()
+    parcels, samples, crops = read_inputs(inputs)
+    out, classified, graded = classify_parcels(parcels, samples, crops=crops, rules=rules,
+                                               interpolator=inputs.interpolator, standard=std)
+    manifest = build_manifest(inputs, rules, std, out)
+    return ClassificationResult(out, classified, graded, class_area_table(out), manifest)
+
+
+def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> dict[str, Any]:
+    """Inputs with hashes, standard and rules versions, parameters, seed, software version."""
+    files = {"parcels": [inputs.parcels], "samples": inputs.sample_paths(),
+             "crops": inputs.crop_paths()}
+    if inputs.mapping:
+        files["mapping"] = [inputs.mapping]
+    return {
+        "software": {"name": "farmland", "version": __version__},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs": {k: [{"path": str(p), "sha256": fio.sha256_file(p)} for p in v]
+                   for k, v in files.items() if v},
+        "standard": std.manifest() if hasattr(std, "manifest") else
+        {"name": std.name, "version": std.version, "fingerprint": std.fingerprint},
+        "rules": {"name": rules.name, "source": rules.source, "sha256": rules.sha256,
+                  "values": rules.as_dict()},
+        "parameters": {"crs": str(parcels.crs.to_string()), "input_crs": inputs.crs,
+                       "interpolator": inputs.interpolator or rules.get("interpolation", "method"),
+                       "interpolation_models": parcels.attrs.get("interpolator", ""),
+                       **inputs.extra},
+        "seed": inputs.seed,
+        "counts": {"parcels": int(len(parcels)),
+                   "unclassified": int(parcels["final_class"].isna().sum())},
+    }
+
+
+def write_classification(result: ClassificationResult, output: str | Path, *,
+                         overwrite: bool = False) -> Path:
+    """Write ``classification.gpkg``, ``summary.csv`` and ``manifest.json`` into ``output``."""
+    output = Path(output)
+    names = [CLASSIFICATION_FILE, SUMMARY_FILE, MANIFEST_FILE]
+    existing = [output / n for n in names if (output / n).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(existing[0])
+    output.mkdir(parents=True, exist_ok=True)
+    with staging(output) as stage:
+        layers = {"parcels": result.parcels, "samples": _gpkg_safe(result.samples)}
+        if result.crops is not None:
+            layers["crops"] = _gpkg_safe(result.crops)
+        fio.write_gpkg_layers(stage / CLASSIFICATION_FILE, layers, overwrite=True)
+        result.summary.to_csv(stage / SUMMARY_FILE, index=False, encoding="utf-8-sig")
+        (stage / MANIFEST_FILE).write_text(json.dumps(result.manifest, ensure_ascii=False,
+                                                      indent=2, default=str), encoding="utf-8")
+    result.output = output
+    log.info("wrote %s", ", ".join(str(output / n) for n in names))
+    return output
+
+
+class staging:
+    """Context manager: a temp folder beside ``target`` whose files move into it on success."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = Path(target)
+
+    def __enter__(self) -> Path:
+        self.dir = Path(tempfile.mkdtemp(prefix=".farmland-", dir=self.target))
+        return self.dir
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for f in sorted(self.dir.iterdir()):
+                    os.replace(f, self.target / f.name)
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _gpkg_safe(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Object columns holding mixed types become text so GeoPackage accepts them."""
+    out = frame.copy()
+    for col in out.columns:
+        if col != out.geometry.name and out[col].dtype == object:
+            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return out

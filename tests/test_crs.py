@@ -1,0 +1,220 @@
+"""Tests for farmland.crs: EPSG derivation, metric CRS choice, CRS checks."""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import pyproj
+import pytest
+from shapely.geometry import Point, box
+
+from farmland.crs import (
+    check_same_crs, coordinate_kind, ensure_crs, gk_epsg_for_central_meridian,
+    gk_epsg_for_longitude, gk_epsg_for_zone, metric_crs_for, to_metric,
+    zone_from_prefixed_easting,
+)
+from farmland.errors import CRSError, InputError
+
+
+def _points(xy, crs):
+    return gpd.GeoDataFrame({"id": [str(i) for i in range(len(xy))]},
+                            geometry=[Point(x, y) for x, y in xy], crs=crs)
+
+
+# EPSG derivation -------------------------------------------------------------------------
+@pytest.mark.parametrize(("lon", "epsg"), [(108.0, 4545), (109.2, 4545), (111.0, 4546),
+                                           (109.5, 4546), (106.6, 4545), (75.0, 4534),
+                                           (73.2, 4534), (135.0, 4554), (136.0, 4554)])
+def test_gk_epsg_for_longitude(lon, epsg):
+    assert gk_epsg_for_longitude(lon) == epsg
+
+
+def test_derived_codes_are_the_registry_crs_of_each_meridian():
+    for cm in range(75, 136, 3):
+        crs = pyproj.CRS.from_epsg(gk_epsg_for_longitude(cm - 1.2))
+        assert crs.name == f"CGCS2000 / 3-degree Gauss-Kruger CM {cm}E"
+
+
+@pytest.mark.parametrize("lon", [72.9, 136.1, -108.0, float("nan"), float("inf")])
+def test_longitude_outside_china_is_refused(lon):
+    with pytest.raises(CRSError, match="outside China"):
+        gk_epsg_for_longitude(lon)
+
+
+def test_central_meridian_must_be_a_registry_meridian():
+    assert gk_epsg_for_central_meridian(108) == 4545
+    with pytest.raises(CRSError, match="central meridian 109E"):
+        gk_epsg_for_central_meridian(109)
+
+
+@pytest.mark.parametrize(("zone", "epsg"), [(36, 4524), (25, 4513), (45, 4533), (13, 4491),
+                                            (18, 4496), (23, 4501)])
+def test_gk_epsg_for_zone(zone, epsg):
+    assert gk_epsg_for_zone(zone) == epsg
+    name = pyproj.CRS.from_epsg(epsg).name
+    assert name.endswith(f"Gauss-Kruger zone {zone}")
+
+
+@pytest.mark.parametrize("zone", [12, 24, 46])
+def test_unknown_zone_is_refused(zone):
+    with pytest.raises(CRSError, match="no CGCS2000 Gauss-Krüger zone"):
+        gk_epsg_for_zone(zone)
+
+
+def test_zone_from_prefixed_easting():
+    assert zone_from_prefixed_easting(36_500_000) == 36
+    assert zone_from_prefixed_easting(36_123_456.7) == 36
+    assert zone_from_prefixed_easting(19_400_000) == 19
+    with pytest.raises(CRSError, match="no zone prefix"):
+        zone_from_prefixed_easting(500_000)
+    with pytest.raises(CRSError, match="99 is no"):
+        zone_from_prefixed_easting(99_000_000)
+
+
+def test_coordinate_kind():
+    assert coordinate_kind((108.1, 27.0, 108.3, 27.2)) == "lonlat"
+    assert coordinate_kind((27.0, 108.1, 27.2, 108.3)) == "latlon"
+    assert coordinate_kind((36_480_000, 3e6, 36_520_000, 3.1e6)) == "prefixed:36"
+    assert coordinate_kind((480_000, 3e6, 520_000, 3.1e6)) == "metres"
+    assert coordinate_kind((2.0, 48.0, 2.5, 48.5)) == "degrees"
+
+
+# metric_crs_for ---------------------------------------------------------------------------
+def test_metric_crs_keeps_a_projected_crs():
+    gdf = _points([(500_000, 3_000_000)], 4545)
+    assert metric_crs_for(gdf).to_epsg() == 4545
+
+
+def test_metric_crs_from_geographic_data_logs_the_decision(caplog):
+    caplog.set_level(logging.INFO, logger="farmland.crs")
+    gdf = _points([(109.1, 27.0), (109.3, 27.1)], 4490)
+    assert metric_crs_for(gdf).to_epsg() == 4545
+    assert ("projected to EPSG:4545 (CGCS2000 / 3-degree GK CM 108E) derived from data "
+            "longitude 109.2") in caplog.text
+
+
+def test_metric_crs_from_crs_and_bounds():
+    assert metric_crs_for((4326, (110.5, 30.0, 110.7, 30.2))).to_epsg() == 4546
+
+
+def test_web_mercator_is_not_kept_as_metric():
+    gdf = _points([(108.2, 27.0)], 4326).to_crs(3857)
+    assert metric_crs_for(gdf).to_epsg() == 4545
+
+
+def test_metric_crs_needs_a_crs():
+    with pytest.raises(CRSError, match="no CRS"):
+        metric_crs_for(_points([(1, 2)], None))
+
+
+# ensure_crs -------------------------------------------------------------------------------
+def test_no_crs_names_the_file_and_the_fix():
+    gdf = _points([(480_000, 3_000_000), (520_000, 3_100_000)], None)
+    with pytest.raises(CRSError, match=r"soil\.shp: no coordinate reference system .*"
+                                       r"--crs EPSG:4545.*\.prj") as info:
+        ensure_crs(gdf, file="soil.shp")
+    assert isinstance(info.value, InputError)
+
+
+def test_no_crs_with_prefixed_eastings_suggests_the_zone_crs():
+    gdf = _points([(36_480_000, 3_000_000), (36_520_000, 3_100_000)], None)
+    with pytest.raises(CRSError, match="zone number 36: pass --crs EPSG:4524"):
+        ensure_crs(gdf, file="a.shp")
+
+
+def test_no_crs_with_degrees_suggests_4490():
+    with pytest.raises(CRSError, match="--crs EPSG:4490"):
+        ensure_crs(_points([(108.1, 27.0)], None), file="a.shp")
+
+
+def test_override_is_used_when_the_file_has_no_crs_and_input_is_untouched():
+    gdf = _points([(480_000, 3_000_000)], None)
+    out = ensure_crs(gdf, file="a.shp", crs="EPSG:4545")
+    assert out.crs.to_epsg() == 4545
+    assert gdf.crs is None
+
+
+def test_declared_crs_wins_over_the_override(caplog):
+    caplog.set_level(logging.INFO, logger="farmland.crs")
+    gdf = _points([(108.1, 27.0)], 4490)
+    assert ensure_crs(gdf, file="src.geojson", crs="EPSG:4545").crs.to_epsg() == 4490
+    assert "keeping the CRS the file declares" in caplog.text
+
+
+def test_metres_declared_as_degrees():
+    gdf = _points([(480_000, 3_000_000)], 4490)
+    with pytest.raises(CRSError, match=r"a\.gpkg: wrong CRS declared: EPSG:4490 .* metres"):
+        ensure_crs(gdf, file="a.gpkg")
+
+
+def test_degrees_declared_as_metres():
+    gdf = _points([(108.1, 27.0), (108.3, 27.2)], 4545)
+    with pytest.raises(CRSError, match="wrong CRS declared.*degrees.*EPSG:4490"):
+        ensure_crs(gdf, file="a.gpkg")
+
+
+def test_prefixed_eastings_declared_without_prefix():
+    gdf = _points([(36_480_000, 3_000_000)], 4545)
+    with pytest.raises(CRSError, match="zone number 36 but .* expects no zone prefix.*EPSG:4524"):
+        ensure_crs(gdf, file="a.gpkg")
+
+
+def test_plain_eastings_declared_as_a_prefixed_zone():
+    gdf = _points([(480_000, 3_000_000)], 4524)
+    with pytest.raises(CRSError, match="expects eastings prefixed with zone 36.*EPSG:4545"):
+        ensure_crs(gdf, file="a.gpkg")
+
+
+def test_prefixed_eastings_of_another_zone():
+    gdf = _points([(37_480_000, 3_000_000)], 4524)
+    with pytest.raises(CRSError, match="zone number 37 but .* expects zone 36.*EPSG:4525"):
+        ensure_crs(gdf, file="a.gpkg")
+
+
+def test_swapped_longitude_latitude():
+    gdf = _points([(27.0, 108.1), (27.2, 108.3)], 4490)
+    with pytest.raises(CRSError, match=r"b\.csv: longitude and latitude look swapped.*swap"):
+        ensure_crs(gdf, file="b.csv")
+
+
+def test_data_outside_china_is_only_a_warning(caplog):
+    out = ensure_crs(_points([(2.3, 48.8)], 4326), file="paris.geojson")
+    assert out.crs.to_epsg() == 4326
+    assert "outside China" in caplog.text
+
+
+# to_metric / check_same_crs ----------------------------------------------------------------
+def test_to_metric_reprojects_a_copy():
+    gdf = _points([(108.0, 30.0)], 4490)
+    out = to_metric(gdf, 4545)
+    assert out.geometry.x.iloc[0] == pytest.approx(500_000.0, abs=1e-6)  # on the meridian
+    assert gdf.geometry.x.iloc[0] == 108.0 and gdf.crs.to_epsg() == 4490
+    with pytest.raises(CRSError, match="not projected"):
+        to_metric(gdf, 4326)
+
+
+def test_check_same_crs_mixed_inputs_are_logged(caplog):
+    caplog.set_level(logging.INFO, logger="farmland.crs")
+    parcels = gpd.GeoDataFrame(geometry=[box(480_000, 3_000_000, 520_000, 3_100_000)], crs=4545)
+    sources = _points([(107.9, 27.5)], 4326)
+    assert check_same_crs({"parcels": parcels, "sources": sources}).to_epsg() == 4545
+    assert "different CRSs" in caplog.text and "reprojected to EPSG:4545" in caplog.text
+
+
+def test_check_same_crs_geographic_only_derives_the_zone():
+    a, b = _points([(110.9, 30.0)], 4490), _points([(111.1, 30.1)], 4326)
+    assert check_same_crs({"a": a, "b": b}).to_epsg() == 4546
+
+
+def test_check_same_crs_names_frames_without_crs():
+    with pytest.raises(CRSError, match="no CRS declared for: soil samples"):
+        check_same_crs({"parcels": _points([(1, 2)], 4545),
+                        "soil samples": _points([(1, 2)], None)})
+
+
+def test_check_same_crs_warns_when_inputs_do_not_overlap(caplog):
+    a = gpd.GeoDataFrame(geometry=[box(480_000, 3_000_000, 490_000, 3_010_000)], crs=4545)
+    b = _points([(100.0, 40.0)], 4490)
+    check_same_crs({"parcels": a, "samples": b})
+    assert "do not overlap" in caplog.text
