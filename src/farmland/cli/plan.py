@@ -1,0 +1,102 @@
+"""``farmland plan``: new soil sampling points for a field team."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from farmland.cli import output_dir_option, overwrite_option
+
+
+def print_effect(effect: pd.DataFrame) -> None:
+    """Before → after figures per township and county (rich table, stdout)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from farmland.cli.output import console
+
+    table = Table(title="布点效果 / Effect of the plan (before → after)")
+    for i, title in enumerate(["乡镇 Township", "新点 New", "平均距离 Mean dist (m)",
+                               "95% 距离 P95 dist (m)", "空白网格 Empty cells",
+                               "不确定面积 Uncertain (亩)"]):
+        table.add_column(title, justify="left" if i == 0 else "right", overflow="fold")
+    last = len(effect) - 1
+    for i, r in enumerate(effect.itertuples(index=False)):
+        table.add_row(escape(str(r.township)), f"{r.n_new}",
+                      f"{r.mean_dist_before_m:,.0f} → {r.mean_dist_after_m:,.0f}",
+                      f"{r.p95_dist_before_m:,.0f} → {r.p95_dist_after_m:,.0f}",
+                      f"{r.uncovered_cells_before} → {r.uncovered_cells_after}",
+                      f"{r.uncertain_mu_before:,.1f} → {r.uncertain_mu_after:,.1f}",
+                      style="bold" if i == last else None, end_section=i == last - 1)
+    console.print(table)
+
+
+def _read_polygons(path: str, parcels):
+    """Exclusion polygons from any vector file, in the parcels' CRS."""
+    import pyogrio
+
+    from farmland.errors import CRSError
+
+    frame = pyogrio.read_dataframe(path)
+    if frame.crs is None:
+        raise CRSError("exclusion polygons have no CRS", file=path,
+                       fix="save the file with its coordinate system (.prj / GeoPackage)")
+    return frame.to_crs(parcels.crs)
+
+
+@click.command("plan")
+@click.argument("classification", type=click.Path(exists=True))
+@click.option("--n", "n", default=60, show_default=True, help="Number of new points.")
+@click.option("--mode", type=click.Choice(["combined", "coverage", "uncertainty", "sources"]),
+              default="combined", show_default=True, help="How points are chosen.")
+@click.option("--min-spacing", default=250.0, show_default=True,
+              help="Minimum distance (m) between points and to existing samples.")
+@click.option("--exclusions", type=click.Path(exists=True), default=None,
+              help="Polygons where no point may go (any vector format).")
+@click.option("--sources", type=click.Path(exists=True), default=None,
+              help="Pollution sources (points; name, industry, metals).")
+@click.option("--range", "range_m", type=float, default=None,
+              help="Spatial correlation range (m) of the uncertainty update (default 1000).")
+@click.option("--target-density", type=float, default=None,
+              help="Samples per km² of farmland to reach (replaces --n).")
+@click.option("--coverage-area", type=click.Choice(["flagged", "all"]), default="flagged",
+              show_default=True, help="Spread coverage points over flagged areas or all farmland.")
+@click.option("--seed", default=0, show_default=True, help="Random seed (coverage start).")
+@output_dir_option()
+@overwrite_option
+def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
+            target_density, coverage_area, seed, output, overwrite):
+    """Plan new soil sampling points inside farmland parcels.
+
+    Reads CLASSIFICATION (classification.gpkg or its folder); writes OUTPUT/plan.csv
+    (UTF-8 with BOM), plan.gpx, plan.kml, plan.gpkg and plan_effect.csv, and prints the
+    before/after figures.
+    """
+    from farmland.cli.flag import load_classification
+    from farmland.errors import OutputExistsError
+    from farmland.fieldexport import FILES, write_plan
+    from farmland.flags import flag_sparse
+    from farmland.io import atomic_write, read_sources
+    from farmland.sampling import plan_effect, plan_sampling
+
+    out = Path(output)
+    for name in (*FILES, "plan_effect.csv"):
+        if (out / name).exists() and not overwrite:
+            raise OutputExistsError(out / name)
+    parcels, samples, crops = load_classification(classification)
+    src = read_sources(sources, target_crs=parcels.crs) if sources else None
+    excl = _read_polygons(exclusions, parcels) if exclusions else None
+    flags = flag_sparse(parcels, samples, crops=crops) if coverage_area == "flagged" else None
+    plan = plan_sampling(parcels, samples, n=n, mode=mode, min_spacing=min_spacing,
+                         exclusions=excl, sources=src, flags=flags, variogram_range=range_m,
+                         seed=seed, target_density=target_density)
+    effect = plan_effect(parcels, samples, plan)
+    write_plan(plan, out, overwrite=overwrite)
+    with atomic_write(out / "plan_effect.csv", overwrite=overwrite) as tmp:
+        effect.to_csv(tmp, index=False, encoding="utf-8-sig")
+    counts = plan["mode"].value_counts()
+    click.echo(f"{len(plan)} point(s): " + ", ".join(f"{m} {c}" for m, c in counts.items()))
+    print_effect(effect)
+    click.echo(f"outputs: {out}")

@@ -1,0 +1,388 @@
+"""The sampling planner (farmland.sampling) and ``farmland plan``."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from farmland.cli import main
+from farmland.errors import InputError
+from farmland.io import write_gpkg_layers
+from farmland.sampling import (
+    MODES,
+    PLAN_COLUMNS,
+    _split,
+    change_probability,
+    plan_effect,
+    plan_sampling,
+)
+from farmland.sampling_modes import candidate_points, correlation_kernel
+
+X0, Y0 = 500000.0, 3000000.0  # EPSG:4545 metres, a multiple of every grid used here
+NAN = np.nan
+
+
+def _parcels(boxes, **cols):
+    geoms = [shapely.box(X0 + a, Y0 + b, X0 + c, Y0 + d) for a, b, c, d in boxes]
+    n = len(geoms)
+    frame = {"parcel_id": cols.pop("parcel_id", [f"Q{i}" for i in range(n)]),
+             "township": cols.pop("township", ["T1"] * n),
+             "final_class": pd.array(cols.pop("final_class", [1] * n), dtype="Int8")}
+    frame.update(cols)
+    out = gpd.GeoDataFrame(frame, geometry=geoms, crs="EPSG:4545")
+    out["area_mu"] = out.geometry.area * 15 / 10000
+    return out
+
+
+def _samples(xy):
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    return gpd.GeoDataFrame({"sample_id": [f"S{i}" for i in range(len(xy))]},
+                            geometry=shapely.points(xy + [X0, Y0]) if len(xy) else [],
+                            crs="EPSG:4545")
+
+
+def _local(plan):
+    return plan[["x", "y"]].to_numpy() - [X0, Y0]
+
+
+# ------------------------------------------------------------------ invariants
+@st.composite
+def layouts(draw):
+    """1-6 parcels (boxes or L shapes) in slots of a 3 x 2 grid of 600 m squares."""
+    slots = draw(st.permutations(range(6)))[:draw(st.integers(1, 6))]
+    geoms, classes = [], []
+    for slot in slots:
+        sx, sy = (slot % 3) * 600.0, (slot // 3) * 600.0
+        w = draw(st.floats(20, 580))
+        h = draw(st.floats(20, 580))
+        x = sx + draw(st.floats(0, 580 - w))
+        y = sy + draw(st.floats(0, 580 - h))
+        g = shapely.box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + h)
+        if draw(st.booleans()):  # L shape: cut away the upper-right quarter
+            g = g.difference(shapely.box(X0 + x + w / 2, Y0 + y + h / 2, X0 + x + w, Y0 + y + h))
+        geoms.append(g)
+        classes.append(draw(st.sampled_from([1, 2, 3, None])))
+    n = len(geoms)
+    p1 = draw(st.lists(st.floats(0.3, 1.0), min_size=n, max_size=n))
+    parcels = gpd.GeoDataFrame({
+        "parcel_id": [f"R{i}" for i in range(n)], "township": ["T1"] * n,
+        "final_class": pd.array(classes, dtype="Int8"),
+        "p_class_1": p1, "p_class_2": [1 - p for p in p1], "p_class_3": [0.0] * n},
+        geometry=geoms, crs="EPSG:4545")
+    pts = draw(st.lists(st.tuples(st.floats(0, 1800), st.floats(0, 1200)), max_size=4))
+    return parcels, _samples(pts)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layout=layouts(), n=st.integers(1, 12), seed=st.integers(0, 10_000),
+       min_spacing=st.sampled_from([0.0, 100.0, 250.0, 400.0]), mode=st.sampled_from(MODES),
+       exclude=st.booleans())
+def test_every_point_inside_farmland_spaced_and_outside_exclusions(layout, n, seed,
+                                                                  min_spacing, mode, exclude):
+    parcels, samples = layout
+    exclusions = gpd.GeoSeries([shapely.box(X0 + 300, Y0 + 300, X0 + 900, Y0 + 900)],
+                               crs="EPSG:4545") if exclude else None
+    sources = gpd.GeoDataFrame({"source_id": ["F1"], "name": ["mill"]},
+                               geometry=shapely.points([[X0 + 900, Y0 + 600]]), crs="EPSG:4545")
+    plan = plan_sampling(parcels, samples, n=n, mode=mode, min_spacing=min_spacing, seed=seed,
+                         exclusions=exclusions, sources=sources)
+    assert len(plan) <= n
+    assert plan["point_id"].tolist() == [f"P{i:03d}" for i in range(1, len(plan) + 1)]
+    by_id = parcels.set_index("parcel_id").geometry
+    for pt, pid in zip(plan.geometry, plan["parcel_id"]):
+        assert by_id[pid].contains(pt)           # strictly inside its parcel
+        if exclusions is not None:
+            assert not exclusions.iloc[0].intersects(pt)
+    xy = np.column_stack([plan.geometry.x, plan.geometry.y])
+    if len(xy) > 1:
+        d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+        assert d[np.triu_indices(len(xy), 1)].min() >= min_spacing - 1e-6
+    if len(xy) and len(samples):
+        s = np.column_stack([samples.geometry.x, samples.geometry.y])
+        assert np.hypot(*(xy[:, None, :] - s[None, :, :]).transpose(2, 0, 1)).min() >= (
+            min_spacing - 1e-6)
+
+
+def test_candidates_are_inside_and_away_from_edges():
+    geoms = np.array([shapely.box(0, 0, 300, 200), shapely.box(1000, 0, 1030, 30)])
+    xy, owner = candidate_points(geoms, spacing=100.0, edge_distance=5.0)
+    # 3 x 2 cell centres in the first box; the 30 m box holds none -> its centre
+    assert xy[owner == 0].tolist() == [[50, 50], [50, 150], [150, 50], [150, 150],
+                                       [250, 50], [250, 150]]
+    assert xy[owner == 1].tolist() == [[1015, 15]]
+
+
+# ------------------------------------------------------------------ coverage
+def test_coverage_fills_the_far_side_of_a_square():
+    square = _parcels([(0, 0, 1000, 1000)])
+    corner = _samples([(50, 50)])
+    plan = plan_sampling(square, corner, n=1, mode="coverage", seed=0)
+    # With the corner sample fixed, k-means moves the one free centre to the centroid
+    # of the grid cells nearer to it than to the corner: (550, 550), a cell centre.
+    assert _local(plan).tolist() == [[550.0, 550.0]]
+    assert plan["mode"].tolist() == ["coverage"]
+    g = np.arange(50, 1000, 100.0)
+    grid = np.column_stack([a.ravel() for a in np.meshgrid(g, g)])
+
+    def mean_nearest(points):
+        pts = np.asarray(points)
+        return np.hypot(*(grid[:, None, :] - pts[None]).transpose(2, 0, 1)).min(axis=1).mean()
+
+    # before: 100 m x mean of sqrt(i² + j²) over i, j = 0..9 = 700.30 m
+    assert mean_nearest([(50, 50)]) == pytest.approx(700.30, abs=0.01)
+    # after: the far 66 cells (i + j >= 11 ... the Voronoi half) move to (550, 550): 338.99 m
+    assert mean_nearest([(50, 50), (550, 550)]) == pytest.approx(338.99, abs=0.01)
+    three = plan_sampling(square, corner, n=3, mode="coverage", seed=0)
+    assert mean_nearest([(50, 50), *_local(three)]) == pytest.approx(207.02, abs=0.01)
+
+
+def test_coverage_restricted_to_flagged_area():
+    parcels = _parcels([(0, 0, 1000, 1000), (2000, 0, 3000, 1000)])
+    flagged = gpd.GeoSeries([shapely.box(X0 + 2000, Y0, X0 + 3000, Y0 + 1000)], crs="EPSG:4545")
+    plan = plan_sampling(parcels, _samples([]), n=3, mode="coverage", flags=flagged)
+    assert (plan["parcel_id"] == "Q1").all()
+    assert (_local(plan)[:, 0] > 2000).all()
+
+
+# ------------------------------------------------------------------ uncertainty
+def _grid_5x5(uncertain=(1, 3)):
+    boxes, p1, p2 = [], [], []
+    for row in range(5):
+        for col in range(5):
+            boxes.append((col * 200, row * 200, (col + 1) * 200, (row + 1) * 200))
+            near_half = (col, row) == uncertain
+            p1.append(0.5 if near_half else 0.95)
+            p2.append(0.5 if near_half else 0.05)
+    return _parcels(boxes, p_class_1=p1, p_class_2=p2, p_class_3=[0.0] * 25)
+
+
+def test_uncertainty_mode_picks_the_fifty_fifty_parcel_first():
+    parcels = _grid_5x5()
+    plan = plan_sampling(parcels, _samples([(900, 100)]), n=3, mode="uncertainty",
+                         variogram_range=300.0, candidate_spacing=200.0)
+    first = plan.iloc[0]
+    assert first["parcel_id"] == "Q16"                     # col 1, row 3
+    assert _local(plan)[0].tolist() == [300.0, 700.0]      # its centre
+    assert first["reason"] == ("不确定性高: p(change)=0.50 / uncertain class, "
+                               "p(change)=0.50")
+    assert first["priority"] == 1
+    # its own 60 亩 x 0.5 = 30 亩 plus 60 亩 x 0.05 x w(d) of the 8 neighbours within the
+    # 300 m kernel radius: w(200) = exp(-2) = 0.135335, w(282.84) = exp(-2.828427) = 0.059106
+    assert first["expected_benefit"] == pytest.approx(30 + 3 * 4 * (0.135335 + 0.059106),
+                                                      abs=1e-3)
+    assert plan["expected_benefit"].is_monotonic_decreasing
+
+
+def test_change_probability_bases():
+    parcels = _parcels(
+        [(0, 0, 10, 10)] * 5, final_class=[1, 2, 2, None, 1],
+        rule=["interpolated:area_majority", "points:majority", "interpolated:area_majority",
+              "unclassified:too_far", "interpolated:area_majority"],
+        sample_ids=["", "A,B", "", "", ""],
+        p_class_1=[0.5, NAN, NAN, NAN, NAN], p_class_2=[0.3, NAN, NAN, NAN, NAN],
+        p_class_3=[0.2, NAN, NAN, NAN, NAN],
+        share_1=[NAN, NAN, 0.7, NAN, NAN], share_2=[NAN, NAN, 0.3, NAN, NAN],
+        share_3=[NAN, NAN, 0.0, NAN, NAN])
+    # B: Cd at exp(0.3) x its screening value -> Φ(-0.3 / 0.3) = Φ(-1) = 0.158655
+    samples = pd.DataFrame({"sample_id": ["A", "B"], "ph": [6.0, 6.0], "cd": [0.01, 0.405],
+                            "pi_cd": [0.01, math.exp(0.3)]}).pipe(
+        gpd.GeoDataFrame, geometry=shapely.points([[X0, Y0]] * 2), crs="EPSG:4545")
+    out = change_probability(parcels, samples)
+    assert out["basis"].tolist() == ["p_class", "threshold_proximity", "class_share",
+                                     "unclassified", "none"]
+    assert out["p_change"].tolist() == pytest.approx([0.5, 0.158655, 0.3, 2 / 3, 0.0],
+                                                     abs=1e-6)
+
+
+def test_kernel_from_range_and_from_variogram():
+    k = correlation_kernel(variogram_range=1000.0)
+    assert float(k(0.0)) == 1.0
+    assert float(k(500.0)) == pytest.approx(math.exp(-1.5))
+    assert k.radius == pytest.approx(1000 * math.log(20) / 3)
+    assert float(k(1200.0)) == 0.0
+
+    class Spherical:  # γ(h) = 0.1 + 0.9 · (1.5 h/a − 0.5 (h/a)³) up to a = 800 m
+        range_ = 800.0
+
+        def __call__(self, h):
+            r = np.minimum(np.asarray(h, float) / self.range_, 1.0)
+            return 0.1 + 0.9 * (1.5 * r - 0.5 * r**3)
+
+    kv = correlation_kernel(variogram=Spherical())
+    # w(400) = 1 - (0.1 + 0.9 · 0.6875) = 0.28125
+    assert float(kv(400.0)) == pytest.approx(0.28125)
+    assert kv.radius <= 800.0
+
+
+# ------------------------------------------------------------------ sources
+@pytest.mark.parametrize("bearing, expected", [(90.0, [2350.0, 2050.0]),
+                                               (None, [2050.0, 2350.0])])
+def test_sources_ring_downstream_first(bearing, expected):
+    parcels = _parcels([(0, 0, 4000, 4000)])
+    src = gpd.GeoDataFrame({"source_id": ["F1"], "name": ["冶炼厂"],
+                            "downstream_bearing": [bearing]},
+                           geometry=shapely.points([[X0 + 2050, Y0 + 2050]]), crs="EPSG:4545")
+    plan = plan_sampling(parcels, _samples([]), n=4, mode="sources", sources=src)
+    assert _local(plan)[0].tolist() == expected   # 300 m east (downstream) or north
+    assert plan["reason"].iloc[0].startswith("污染源 冶炼厂（F1）")
+    r = np.hypot(*(_local(plan) - [2050, 2050]).T)
+    assert ((r >= 150) & (r <= 450)).all()
+
+
+def test_sources_mode_needs_sources_and_mode_is_checked():
+    parcels = _parcels([(0, 0, 500, 500)])
+    with pytest.raises(InputError, match="mode 'sources' needs pollution sources"):
+        plan_sampling(parcels, _samples([]), mode="sources")
+    with pytest.raises(InputError, match="unknown sampling mode 'grid'"):
+        plan_sampling(parcels, _samples([]), mode="grid")
+    with pytest.raises(InputError, match="no farmland parcel with a geometry"):
+        plan_sampling(parcels.iloc[:0], _samples([]))
+
+
+def test_exclusions_in_another_crs_are_reprojected():
+    parcels = _parcels([(0, 0, 300, 300), (1000, 0, 1300, 300)])
+    ex = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 400, Y0 + 400)],
+                          crs="EPSG:4545").to_crs(4490)
+    plan = plan_sampling(parcels, _samples([]), n=4, mode="coverage", exclusions=ex)
+    assert len(plan) >= 1 and (plan["parcel_id"] == "Q1").all()   # Q0 lies in the exclusion
+
+
+# ------------------------------------------------------------------ combined
+def test_budget_split_largest_remainder_and_reallocation():
+    assert _split(60, None, has_sources=True) == {"uncertainty": 30, "coverage": 21,
+                                                  "sources": 9}
+    # no sources: 60 x 0.5/0.85 = 35.29 and 60 x 0.35/0.85 = 24.71 -> 35 + 25
+    assert _split(60, None, has_sources=False) == {"uncertainty": 35, "coverage": 25,
+                                                   "sources": 0}
+    with pytest.raises(InputError, match="shares must be non-negative"):
+        _split(10, {"random": 1.0}, has_sources=False)
+
+
+@pytest.fixture
+def field():
+    rng = np.random.default_rng(7)
+    boxes, p1 = [], []
+    for row in range(12):
+        for col in range(12):
+            if rng.random() < 0.7:
+                boxes.append((col * 250, row * 250, col * 250 + 240, row * 250 + 240))
+                p1.append(float(rng.uniform(0.4, 1.0)))
+    parcels = _parcels(boxes, p_class_1=p1, p_class_2=[1 - p for p in p1],
+                       p_class_3=[0.0] * len(p1),
+                       township=["T1" if b[0] < 1500 else "T2" for b in boxes])
+    samples = _samples(rng.uniform(0, 3000, (6, 2)))
+    sources = gpd.GeoDataFrame({"source_id": ["F1"], "name": ["mill"]},
+                               geometry=shapely.points([[X0 + 1500, Y0 + 1500]]),
+                               crs="EPSG:4545")
+    return parcels, samples, sources
+
+
+def test_combined_plan_columns_modes_and_determinism(field):
+    parcels, samples, sources = field
+    a = plan_sampling(parcels, samples, n=20, sources=sources, seed=3)
+    b = plan_sampling(parcels, samples, n=20, sources=sources, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == PLAN_COLUMNS + ["geometry"]
+    assert a["mode"].value_counts().to_dict() == {"uncertainty": 10, "coverage": 7,
+                                                  "sources": 3}
+    assert a["priority"].tolist() == list(range(1, 21))
+    assert a.crs.to_epsg() == 4545
+    # lon/lat are WGS84 with 6 decimals, x/y the metric coordinates with 2
+    back = gpd.GeoSeries(gpd.points_from_xy(a["lon"], a["lat"]), crs=4326).to_crs(4545)
+    assert np.hypot(back.x - a["x"], back.y - a["y"]).max() < 0.2
+    assert (a["lon"].round(6) == a["lon"]).all() and (a["x"].round(2) == a["x"]).all()
+
+
+def test_inputs_not_mutated(field):
+    parcels, samples, sources = field
+    p0, s0 = parcels.copy(), samples.copy()
+    plan_sampling(parcels, samples, n=5, sources=sources)
+    pd.testing.assert_frame_equal(parcels, p0)
+    pd.testing.assert_frame_equal(samples, s0)
+
+
+def test_fewer_points_than_asked_logs_a_warning(caplog):
+    tiny = _parcels([(0, 0, 200, 200)])
+    with caplog.at_level(logging.WARNING, logger="farmland.sampling"):
+        plan = plan_sampling(tiny, _samples([]), n=5, mode="coverage")
+    assert len(plan) == 1
+    assert "only 1 of 5 points fit the constraints" in caplog.text
+
+
+def test_target_density_sets_the_budget():
+    parcels = _parcels([(0, 0, 2000, 1000)])        # 2 km² of farmland
+    plan = plan_sampling(parcels, _samples([(100, 100)]), target_density=2.0,
+                         mode="coverage")
+    assert len(plan) == 3                            # 2/km² x 2 km² − 1 existing
+
+
+# ------------------------------------------------------------------ effect
+def test_plan_effect_before_and_after():
+    parcels = _parcels([(0, 0, 100, 100), (2000, 0, 2100, 100)], township=["T1", "T2"],
+                       p_class_1=[0.6, 0.6], p_class_2=[0.4, 0.4], p_class_3=[0.0, 0.0])
+    samples = _samples([(50, 50)])
+    plan = plan_sampling(parcels, samples, n=1, mode="uncertainty")
+    assert _local(plan).tolist() == [[2050.0, 50.0]]
+    # each parcel: 15 亩 x (1 − 0.6) = 6 亩 uncertain; the new point settles Q1's,
+    # Q0 is 2 km away, beyond the 1 km kernel
+    assert plan["expected_benefit"].tolist() == pytest.approx([6.0])
+    eff = plan_effect(parcels, samples, plan).set_index("township")
+    county = eff.loc["全县 County"]
+    assert county["mean_dist_before_m"] == pytest.approx(1000.0)   # (0·15 + 2000·15) / 30
+    assert county["mean_dist_after_m"] == pytest.approx(0.0)
+    assert county["p95_dist_before_m"] == pytest.approx(2000.0)
+    assert (county["uncovered_cells_before"], county["uncovered_cells_after"]) == (1, 0)
+    assert (county["uncertain_mu_before"], county["uncertain_mu_after"]) == (12.0, 6.0)
+    assert (county["n_samples"], county["n_new"]) == (1, 1)
+    assert eff.loc["T2", "mean_dist_before_m"] == pytest.approx(2000.0)
+    assert eff.loc["T1", "uncertain_mu_after"] == pytest.approx(6.0)
+    assert (eff.loc["T2", "n_new"], eff.loc["T1", "n_new"]) == (1, 0)
+
+
+# ------------------------------------------------------------------ CLI
+def test_cli_plan_writes_exports_and_effect(tmp_path, field):
+    parcels, samples, sources = field
+    gpkg = tmp_path / "classification.gpkg"
+    write_gpkg_layers(gpkg, {"parcels": parcels, "samples": samples})
+    src = tmp_path / "sources.gpkg"
+    write_gpkg_layers(src, {"sources": sources})
+    out = tmp_path / "plan"
+    res = CliRunner().invoke(main, ["plan", str(gpkg), "--n", "8", "--sources", str(src),
+                                    "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    for name in ("plan.csv", "plan.gpx", "plan.kml", "plan.gpkg", "plan_effect.csv"):
+        assert (out / name).exists(), name
+    effect = pd.read_csv(out / "plan_effect.csv", encoding="utf-8-sig")
+    assert effect["township"].tolist() == ["T1", "T2", "全县 County"]
+    assert effect["n_new"].iloc[-1] == 8
+    assert "8 point(s)" in res.output
+    again = CliRunner().invoke(main, ["plan", str(gpkg), "--n", "8", "-o", str(out)])
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_incremental_benefit_raster_matches_a_fresh_convolution(field):
+    from scipy.signal import fftconvolve
+
+    from farmland.sampling import _build_state
+    from farmland.sampling_modes import pick_uncertainty
+
+    parcels, samples, _ = field
+    state = _build_state(parcels, samples, kernel=correlation_kernel(variogram_range=600.0),
+                         min_spacing=250.0, exclusions=None, flags=None, spacing=None,
+                         edge_distance=5.0)
+    u0 = state.parcel_u.sum()
+    assert pick_uncertainty(state, 6) == 6
+    fresh = fftconvolve(state._mass(np.arange(len(parcels)), state.parcel_u), state._k,
+                        mode="same")
+    np.testing.assert_allclose(state.benefit, fresh, atol=1e-9)
+    # the points' benefits add up to the drop in expected uncertain area
+    assert sum(p["benefit"] for p in state.picks) == pytest.approx(u0 - state.parcel_u.sum())
