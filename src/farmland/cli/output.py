@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console(soft_wrap=False)
+#: when stdout is not a terminal (a pipe, a log file, CI) rich would assume 80 columns and
+#: cut township names; tables are then laid out for 120 columns
+console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 
 
 def print_class_table(summary: pd.DataFrame) -> None:

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import click
 import pandas as pd
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from farmland.cli import output_dir_option, overwrite_option
+from farmland.cli.output import console
 from farmland.errors import OutputExistsError
 
-console = Console(soft_wrap=False)
 
 RATE_FILES = ("rate.csv", "rate.json", "gap_plan.csv", "mismatches.csv",
               "unknown_measures.csv", "measures_on_class1.csv")
