@@ -1,0 +1,188 @@
+"""``farmland map``: a classification GeoPackage -> one self-contained HTML map."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from farmland.cli import crs_option, overwrite_option
+
+logger = logging.getLogger(__name__)
+
+#: overlays read from the classification GeoPackage (when it has the layer) or a file
+OVERLAYS = ("samples", "crops", "zones", "flags", "plan", "sources", "townships")
+ALL_LAYERS = ("parcels", *OVERLAYS)
+
+
+@click.command("map")
+@click.argument("classification", metavar="CLASSIFICATION_GPKG",
+                type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output HTML file, e.g. maps/county.html.")
+@click.option("--township", default=None, help="Only this township's parcels (detail map).")
+@click.option("--layers", default=",".join(ALL_LAYERS), show_default=True,
+              help="Comma list of layers to draw (those missing from the inputs are skipped).")
+@click.option("--tiles", default="none", show_default=True,
+              help="Basemap: none, osm, tianditu-vec:KEY, tianditu-img:KEY or a URL template "
+                   "with {z}/{x}/{y} (see docs/basemaps.md).")
+@click.option("--tiles-attr", default=None, help="Attribution text of a --tiles URL.")
+@click.option("--title", default=None, help="Map title (default: bilingual class-map title).")
+@click.option("--simplify", "simplify_m", default=5.0, show_default=True, type=float,
+              help="Simplification tolerance in metres (0: none).")
+@click.option("--rate-json", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Rate summary for the title box: JSON {rate, target, gap_mu} or the "
+                   "output of 'farmland rate' (county row, or the --township row).")
+@click.option("--zones", "zones_file", type=click.Path(exists=True), default=None,
+              help="Strict-control zones (instead of the GeoPackage layer 'zones').")
+@click.option("--flags", "flags_file", type=click.Path(exists=True), default=None,
+              help="Sparse-data flags (instead of the layer 'flags').")
+@click.option("--plan", "plan_file", type=click.Path(exists=True), default=None,
+              help="Planned sampling points: GeoPackage, GeoJSON or CSV with lon/lat.")
+@click.option("--sources", "sources_file", type=click.Path(exists=True), default=None,
+              help="Pollution sources (read like any farmland input: Chinese or English "
+                   "column names, CSV/Excel with coordinates).")
+@click.option("--townships", "townships_file", type=click.Path(exists=True), default=None,
+              help="Township boundaries (read like any farmland input, e.g. XZQMC).")
+@crs_option
+@overwrite_option
+def command(classification, output, township, layers, tiles, tiles_attr, title, simplify_m,
+            rate_json, zones_file, flags_file, plan_file, sources_file, townships_file,
+            crs, overwrite):
+    """Write an interactive map of CLASSIFICATION_GPKG (from 'farmland classify') that
+    works offline as a single HTML file.
+
+    Layers: parcels by class, and when available soil samples, crop samples,
+    strict-control zones, sparse-data flags, planned points, pollution sources,
+    township boundaries. 输出单文件离线交互地图。
+    """
+    from farmland.errors import OutputExistsError
+    from farmland.maps import DEFAULT_TITLE, make_map, save_map
+
+    wanted = _parse_layers(layers)
+    if Path(output).exists() and not overwrite:
+        raise OutputExistsError(output)
+    files = {"zones": zones_file, "flags": flags_file, "plan": plan_file,
+             "sources": sources_file, "townships": townships_file}
+    frames = read_map_layers(Path(classification), wanted, files, crs=crs)
+    rate = _rate_from_json(Path(rate_json), township) if rate_json else None
+    fmap = make_map(frames.pop("parcels"), **frames, rate=rate, township=township,
+                    title=title or DEFAULT_TITLE, tiles=tiles, tiles_attr=tiles_attr,
+                    simplify_m=simplify_m)
+    path = save_map(fmap, output, overwrite=overwrite)
+    click.echo(f"map: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+def _parse_layers(text: str) -> set[str]:
+    from farmland.errors import InputError
+
+    wanted = {t.strip() for t in text.split(",") if t.strip()}
+    unknown = sorted(wanted - set(ALL_LAYERS))
+    if unknown:
+        raise InputError("unknown map layer(s)", column="--layers", value=",".join(unknown),
+                         fix="choose from " + ",".join(ALL_LAYERS))
+    if "parcels" not in wanted:
+        raise InputError("the parcels layer cannot be left out", column="--layers", value=text,
+                         fix="add parcels to --layers")
+    return wanted
+
+
+def read_map_layers(gpkg: Path, wanted: set[str], files: dict[str, str | None], *,
+                    crs: str | None = None) -> dict:
+    """The frames ``make_map`` takes: ``parcels`` plus each wanted overlay found.
+
+    An overlay comes from its file option when given, else from the GeoPackage layer
+    of the same name when present; otherwise it is left out (logged). Source and
+    township files go through :mod:`farmland.io` (column aliases, CRS checks; ``crs``
+    for files that declare none).
+    """
+    import pyogrio
+
+    from farmland.errors import InputError
+
+    present = {name for name, _ in pyogrio.list_layers(gpkg)}
+    if "parcels" not in present:
+        raise InputError("no 'parcels' layer", file=gpkg, value=sorted(present),
+                         fix="give the classification.gpkg written by 'farmland classify'")
+    frames = {"parcels": _read_vector(gpkg, "parcels")}
+    for key in OVERLAYS:
+        if key not in wanted:
+            continue
+        if files.get(key) and key in ("sources", "townships"):
+            from farmland import io as fio
+
+            reader = fio.read_sources if key == "sources" else fio.read_townships
+            frames[key] = reader(files[key], crs=crs)
+        elif files.get(key):
+            frames[key] = _read_vector(Path(files[key]), None, every_layer=key == "flags")
+        elif key in present:
+            frames[key] = _read_vector(gpkg, key)
+        else:
+            logger.info("no %s layer in %s; not drawn", key, gpkg)
+    return frames
+
+
+def _read_vector(path: Path, layer: str | None, *, every_layer: bool = False):
+    """One layer of a vector file (all layers stacked when ``every_layer``), or a CSV."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    if path.suffix.lower() == ".csv":
+        return _read_csv_points(path)
+    if layer is None and every_layer:
+        names = [name for name, geom in pyogrio.list_layers(path) if geom]
+        if len(names) > 1:  # e.g. the flag layers written by 'farmland flag'
+            frames = [gpd.read_file(path, layer=name) for name in names]
+            crs = frames[0].crs
+            return pd.concat([f.to_crs(crs) if f.crs else f for f in frames], ignore_index=True)
+    return gpd.read_file(path, layer=layer)
+
+
+def _read_csv_points(path: Path):
+    """Points from a CSV with lon/lat (WGS84); bilingual headers such as
+    ``经度 lon (WGS84)`` or ``点位编号 point_id`` are reduced to their English name."""
+    import re
+
+    import geopandas as gpd
+    import pandas as pd
+
+    from farmland.errors import InputError
+
+    table = pd.read_csv(path, encoding="utf-8-sig")
+    names = {}
+    for col in table.columns:
+        words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(col))
+        names[col] = words[0].lower() if words and not str(col).isascii() else str(col).lower()
+    table = table.rename(columns=names)
+    if "lon" not in table or "lat" not in table:
+        raise InputError("a CSV layer needs 'lon' and 'lat' columns (WGS84 degrees)",
+                         file=path, value=list(names),
+                         fix="export the points with lon/lat, or give a GeoPackage")
+    geometry = gpd.points_from_xy(table["lon"], table["lat"])
+    return gpd.GeoDataFrame(table, geometry=geometry, crs="EPSG:4326")
+
+
+def _rate_from_json(path: Path, township: str | None) -> dict[str, float]:
+    """``{rate, target, gap_mu}`` from a flat JSON or from 'farmland rate' output rows."""
+    from farmland.errors import InputError
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if "rows" in data:
+        level, name = ("county", None) if township is None else ("township", township)
+        rows = [r for r in data["rows"] if r.get("level") == level
+                and (name is None or r.get("name") == name)]
+        if not rows:
+            raise InputError(f"no {level} row in the rate summary", file=path,
+                             value=township, fix="give the rate JSON of the same run")
+        data = {**rows[0], "target": rows[0].get("target", data.get("target"))}
+    if data.get("rate") is None and "rate" not in data:
+        raise InputError("the rate summary has no 'rate'", file=path,
+                         fix='write {"rate": 0.9, "target": 0.91, "gap_mu": 120.5}')
+    out = {"rate": float("nan") if data["rate"] is None else float(data["rate"]),
+           "target": float(data.get("target") or 0.91)}
+    if data.get("gap_mu") is not None:
+        out["gap_mu"] = float(data["gap_mu"])
+    return out

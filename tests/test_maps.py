@@ -1,0 +1,425 @@
+"""farmland.maps at the HTML level: layers, legend areas, offline assets, escaping, CLI.
+
+Fixture: 100 m × 100 m squares in EPSG:4545 near x 620 000, y 2 722 000; one square is
+10 000 m² = 15 亩. The browser checks live in test_map_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from farmland import map_assets
+from farmland.cli import main
+from farmland.errors import CRSError, InputError, OutputExistsError
+from farmland.map_layers import (
+    FeatureLayer,
+    _encode_points,
+    _encode_polygons,
+    client_spec,
+    display_frame,
+    encode_columns,
+    to_script_json,
+)
+from farmland.maps import (
+    area_mu_by_class,
+    legend_html,
+    make_map,
+    save_map,
+    simplify_coverage,
+    title_html,
+)
+
+X0, Y0 = 620_000.0, 2_722_000.0
+EVIL = "<img src=x onerror=alert(1)>"
+URL = re.compile(r"https?://[^\s\"'()<>\\]+")
+
+
+def square(i: int, j: int, size: float = 100.0) -> shapely.Polygon:
+    return shapely.box(X0 + i * size, Y0 + j * size, X0 + (i + 1) * size, Y0 + (j + 1) * size)
+
+
+@pytest.fixture
+def parcels() -> gpd.GeoDataFrame:
+    """Six squares in a row: classes 1, 1, 2, 3, <NA>, 2; the last two in an evil township."""
+    return gpd.GeoDataFrame(
+        {"parcel_id": ["P1", "P2", "P3", "P4", EVIL, "P6"],
+         "township": ["清水镇", "清水镇", "清水镇", "清水镇", EVIL, EVIL],
+         "landuse": ["paddy", "dry", "paddy", "paddy", "orchard", "paddy"],
+         "dlbm": ["0101", "0103", "0101", "0101", "0201", "0101"],
+         "final_class": pd.array([1, 1, 2, 3, None, 2], dtype="Int8"),
+         "rule": ["points:majority"] * 4 + ["unclassified:too_far", "points:majority"],
+         "driving_element": [None, None, "cd", "cd", None, "pb"],
+         "sample_ids": ["S1", "S1,S2", "S3", "S4", None, "S5,S6,S7,S8,S9,S10,S11,S12"]},
+        geometry=[square(i, 0) for i in range(6)], crs="EPSG:4545")
+
+
+def points(xy, **cols) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(*zip(*xy)), crs="EPSG:4545")
+
+
+def layers_of(fmap) -> dict[str, FeatureLayer]:
+    return {c.key: c for c in fmap._children.values() if isinstance(c, FeatureLayer)}
+
+
+def render(fmap, tmp_path, name="m.html") -> str:
+    return save_map(fmap, tmp_path / name).read_text(encoding="utf-8")
+
+
+def control_names(page: str) -> list[str]:
+    """Overlay names listed in the layer control of a rendered page."""
+    block = re.search(r"overlays :\s*\{(.*?)\}", page, re.DOTALL).group(1)
+    return [json.loads(m) for m in re.findall(r'("(?:[^"\\]|\\.)*") :', block)]
+
+
+# Legend areas -------------------------------------------------------------------------
+def test_area_by_class_from_geometry(parcels):
+    # 15 亩 per square: class 1 two squares, 2 two, 3 one, unclassified one
+    assert area_mu_by_class(parcels) == pytest.approx({1: 30.0, 2: 30.0, 3: 15.0, None: 15.0})
+
+
+def test_area_by_class_prefers_area_mu(parcels):
+    p = parcels.assign(area_mu=[1.0, 2.0, 4.0, 8.0, 16.0, np.nan])  # NaN -> geometry, 15
+    assert area_mu_by_class(p) == pytest.approx({1: 3.0, 2: 19.0, 3: 8.0, None: 16.0})
+
+
+def test_legend_shows_bilingual_classes_with_mu_and_share(parcels):
+    text = legend_html(parcels, ["samples", "crops"])
+    assert "优先保护类</td><td>Priority protection</td><td class=\"fl-num\">30.0 亩" in text
+    assert "严格管控类</td><td>Strict control</td><td class=\"fl-num\">15.0 亩" in text
+    assert "未分类</td><td>Unclassified" in text
+    assert "33.3 %" in text and "16.7 %" in text
+    assert "土壤样点 Soil samples" in text and "超标 exceeds limit" in text
+    assert "加密采样点" not in text
+
+
+def test_title_summary_rate_below_target(parcels):
+    text = title_html("T", parcels, None, {"rate": 0.897, "target": 0.91, "gap_mu": 1234.5})
+    assert "全县总览 County overview" in text and "图斑 6 parcels" in text and "90.0 亩" in text
+    assert '<span class="fl-rate-low">89.7 %</span> · 目标 target 91 %' in text
+    assert "差距 gap 1,234.5 亩" in text
+
+
+def test_title_summary_rate_met_and_undefined(parcels):
+    assert "fl-rate-ok" in title_html("T", parcels, "清水镇", {"rate": 0.95, "target": 0.91})
+    assert "乡镇安全利用率" in title_html("T", parcels, "清水镇", {"rate": 0.95, "target": 0.91})
+    assert "无二、三类耕地" in title_html("T", parcels, None, {"rate": float("nan")})
+    assert "无二、三类耕地" in title_html("T", parcels, None, {"rate": pd.NA, "target": None})
+    assert "目标 target 91 %" in title_html("T", parcels, None, {"rate": 0.5, "target": None})
+
+
+# Layers -------------------------------------------------------------------------------
+def test_only_given_layers_are_drawn(parcels, tmp_path):
+    page = render(make_map(parcels), tmp_path)
+    assert control_names(page) == ["耕地图斑 Parcels"]
+    assert "土壤样点" not in page and "乡镇边界" not in page
+
+
+def test_every_overlay_drawn_when_given(parcels, tmp_path):
+    zone = gpd.GeoDataFrame({"zone_id": ["SC001", "SU001"], "final_class": [3, 2],
+                             "township": ["清水镇"] * 2, "area_mu": [15.0, 30.0],
+                             "n_samples": [1, 2], "driving_elements": ["cd", "cd"]},
+                            geometry=[square(3, 0), square(2, 0)], crs="EPSG:4545")
+    fmap = make_map(
+        parcels,
+        samples=points([(X0 + 50, Y0 + 50)], sample_id=["S1"], point_class=pd.array([1], "Int8")),
+        crops=points([(X0 + 150, Y0 + 50)], sample_id=["C1"], exceeds=[True]),
+        zones=zone,
+        flags=points([(X0 + 450, Y0 + 50)], reason=["unclassified"]),
+        plan=points([(X0 + 460, Y0 + 60)], point_id=["N1"], mode=["infill"], reason=["gap"],
+                    priority=[1]),
+        sources=points([(X0 + 700, Y0 + 50)], name=["冶炼厂"], industry=["smelting"],
+                       metals=["cd,pb"]),
+        townships=gpd.GeoDataFrame({"township": ["清水镇"]}, geometry=[square(0, 0, 600)],
+                                   crs="EPSG:4545"))
+    counts = {k: v.n_features for k, v in layers_of(fmap).items()}
+    # zones: only the class-3 zone is a strict-control zone
+    assert counts == {"townships": 1, "parcels": 6, "zones": 1, "flags": 1, "samples": 1,
+                      "crops": 1, "sources": 1, "plan": 1}
+    assert control_names(render(fmap, tmp_path)) == [
+        "乡镇边界 Townships", "耕地图斑 Parcels", "严格管控区 Strict-control zones",
+        "数据稀疏标记 Sparse-data flags", "土壤样点 Soil samples", "农产品样点 Crop samples",
+        "污染源 Pollution sources", "加密采样点 Planned sampling points"]
+
+
+def test_township_detail_map_keeps_nearby_overlays(parcels):
+    near, far = (X0 + 350, Y0 + 900), (X0 + 350, Y0 + 1_200)  # 800 m and 1 100 m away
+    samples = points([near, far], sample_id=["near", "far"], point_class=pd.array([1, 2], "Int8"))
+    fmap = make_map(parcels, samples=samples, township="清水镇")
+    layers = layers_of(fmap)
+    assert layers["parcels"].n_features == 4
+    assert layers["samples"].n_features == 1 and '"near"' in layers["samples"].data_json
+
+
+def test_unknown_township_lists_the_names(parcels):
+    with pytest.raises(InputError, match="no parcel lies in this township.*清水镇"):
+        make_map(parcels, township="白云镇")
+
+
+def test_crs_and_column_errors(parcels):
+    with pytest.raises(CRSError, match="parcels layer has no CRS"):
+        make_map(parcels.set_crs(None, allow_override=True))
+    with pytest.raises(CRSError, match="geographic CRS"):
+        make_map(parcels.to_crs(4326))
+    with pytest.raises(InputError, match="no 'final_class' column"):
+        make_map(parcels.drop(columns="final_class"))
+    with pytest.raises(InputError, match="no parcels with a geometry to draw"):
+        make_map(parcels.iloc[:0])
+    with pytest.raises(CRSError, match="samples layer has no CRS"):
+        make_map(parcels, samples=gpd.GeoDataFrame(geometry=[shapely.Point(X0, Y0)]))
+
+
+def test_input_frames_are_not_modified(parcels):
+    before = parcels.copy()
+    make_map(parcels, simplify_m=5.0)
+    pd.testing.assert_frame_equal(parcels, before)
+
+
+# Offline, self-contained --------------------------------------------------------------
+def test_page_loads_nothing_from_the_network(parcels, tmp_path):
+    page = render(make_map(parcels), tmp_path)
+    assert not re.search(r"<script[^>]*\bsrc=", page)
+    assert not re.search(r"<link\b", page)
+    assert "@import" not in page and "url(images/" not in page
+    assert set(URL.findall(page)) <= map_assets.LEAFLET_INERT_URLS
+    assert "jquery" not in page.lower() and "bootstrap" not in page.lower()
+    assert "data:image/png;base64," in page  # layer-control icon inlined
+    assert 'version="1.9.3"' in page or "1.9.3" in page  # Leaflet inlined
+
+
+def test_osm_tiles_add_only_the_tile_template(parcels, tmp_path):
+    page = render(make_map(parcels, tiles="osm"), tmp_path)
+    urls = set(URL.findall(page)) - map_assets.LEAFLET_INERT_URLS
+    assert urls == {"https://tile.openstreetmap.org/{z}/{x}/{y}.png"}
+    assert "OpenStreetMap contributors" in page
+
+
+def test_tianditu_preset_and_url_template(parcels, tmp_path):
+    page = render(make_map(parcels, tiles="tianditu-vec:abc123"), tmp_path)
+    assert page.count("tk=abc123") == 2  # vector base + annotation
+    assert '"subdomains": "01234567"' in page
+    page = render(make_map(parcels, tiles="https://tiles.example.org/{z}/{x}/{y}.png",
+                           tiles_attr="<b>X</b>"), tmp_path, "u.html")
+    assert "https://tiles.example.org/{z}/{x}/{y}.png" in page and "<b>X</b>" not in page
+
+
+def test_bad_tiles_are_refused(parcels):
+    with pytest.raises(InputError, match="Tianditu tiles need a key"):
+        make_map(parcels, tiles="tianditu-img")
+    with pytest.raises(InputError, match="unknown basemap"):
+        make_map(parcels, tiles="google")
+
+
+# Escaping -----------------------------------------------------------------------------
+def test_attribute_strings_never_become_markup(parcels, tmp_path):
+    sources = points([(X0, Y0)], name=[EVIL], industry=["</script><script>alert(2)</script>"],
+                     metals=["cd"])
+    page = render(make_map(parcels, sources=sources, title=EVIL + " 标题"), tmp_path)
+    assert "<img" not in page
+    assert "alert(2)</script>" not in page and "</script><script>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt; 标题" in page  # <title> and title box
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e" in page  # data: JSON-escaped text
+    detail = render(make_map(parcels, township=EVIL), tmp_path, "d.html")
+    assert "乡镇详图 Township detail: &lt;img src=x onerror=alert(1)&gt;" in detail
+    assert "<img" not in detail
+
+
+def test_script_json_escapes_markup_characters():
+    assert to_script_json({"a": "</script>&"}) == '{"a":"\\u003c/script\\u003e\\u0026"}'
+
+
+# Saving -------------------------------------------------------------------------------
+def test_save_refuses_to_overwrite_and_leaves_no_temp_file(parcels, tmp_path):
+    fmap = make_map(parcels)
+    path = save_map(fmap, tmp_path / "sub" / "m.html")
+    with pytest.raises(OutputExistsError, match="m.html: output already exists"):
+        save_map(fmap, path)
+    save_map(fmap, path, overwrite=True)
+    assert [p.name for p in path.parent.iterdir()] == ["m.html"]
+
+
+def test_same_inputs_give_the_same_bytes(parcels, tmp_path):
+    a = save_map(make_map(parcels, samples=None), tmp_path / "a.html").read_bytes()
+    b = save_map(make_map(parcels, samples=None), tmp_path / "b.html").read_bytes()
+    assert a == b
+
+
+# Geometry and encoding -----------------------------------------------------------------
+def wiggly_pair() -> np.ndarray:
+    """Two polygons sharing an edge with 41 vertices that wiggle ±0.5 m."""
+    ys = np.linspace(0, 400, 41)
+    edge = [(X0 + 100 + 0.5 * (-1) ** k, Y0 + y) for k, y in enumerate(ys)]
+    left = shapely.Polygon([(X0, Y0), *edge, (X0, Y0 + 400)])
+    right = shapely.Polygon([*edge, (X0 + 200, Y0 + 400), (X0 + 200, Y0)])
+    return np.array([left, right], dtype=object)
+
+
+def test_coverage_simplify_keeps_shared_edges():
+    geoms = wiggly_pair()
+    out = simplify_coverage(geoms, 5.0)
+    assert shapely.get_num_coordinates(out).sum() < shapely.get_num_coordinates(geoms).sum() / 4
+    assert bool(shapely.coverage_is_valid(out))  # no gap, no overlap between the two
+    assert shapely.union_all(out).area == pytest.approx(200 * 400, rel=1e-3)
+
+
+def test_invalid_coverage_falls_back_and_logs(caplog):
+    overlapping = np.array([shapely.box(0, 0, 10, 10), shapely.box(5, 0, 15, 10)], dtype=object)
+    with caplog.at_level(logging.WARNING, logger="farmland.maps"):
+        out = simplify_coverage(overlapping, 1.0)
+    assert "do not form a valid coverage" in caplog.text
+    assert [g.area for g in out] == [100.0, 100.0]
+    assert simplify_coverage(overlapping, 0) is not None  # 0: returned unchanged
+
+
+def decode(part: dict) -> list:
+    """Python twin of the runtime decoder: features → polygons → rings → (lon, lat)."""
+    xy = np.cumsum(np.array(part["xy"]).reshape(-1, 2), axis=0) / part["s"]
+    if part["kind"] == "point":
+        return [tuple(v) for v in xy]
+    out, k, r, p = [], 0, 0, 0
+    for nf in part["fp"]:
+        polys = []
+        for _ in range(nf):
+            rings = []
+            for _ in range(part["pr"][p]):
+                rings.append([tuple(v) for v in xy[k:k + part["rl"][r]]])
+                k, r = k + part["rl"][r], r + 1
+            polys.append(rings)
+            p += 1
+        out.append(polys)
+    return out
+
+
+def test_polygon_encoding_structure_and_round_trip():
+    sq = shapely.box(113.0, 24.0, 113.001, 24.001)
+    holed = shapely.box(113.01, 24.0, 113.02, 24.01).difference(
+        shapely.box(113.012, 24.002, 113.014, 24.004))
+    tri = shapely.Polygon([(113.03, 24.0), (113.031, 24.0), (113.03, 24.001)])
+    part, rows = _encode_polygons(np.array([sq, shapely.MultiPolygon([holed, tri])]))
+    assert part["fp"] == [1, 2] and part["pr"] == [1, 2, 1] and part["rl"] == [4, 4, 4, 3]
+    assert part["xy"][:2] == list(shapely.get_coordinates(sq)[0] * 1_000_000)
+    assert rows.tolist() == [0, 1]
+    decoded = decode(part)
+    np.testing.assert_allclose(decoded[0][0][0], shapely.get_coordinates(sq)[:-1], atol=1e-9)
+    np.testing.assert_allclose(decoded[1][0][1],
+                               shapely.get_coordinates(holed.interiors[0])[:-1], atol=1e-9)
+    np.testing.assert_allclose(decoded[1][1][0], shapely.get_coordinates(tri)[:-1], atol=1e-9)
+
+
+def test_point_encoding_explodes_multipoints():
+    geoms = np.array([shapely.Point(113.5, 24.5),
+                      shapely.MultiPoint([(113.6, 24.6), (113.7, 24.7)])])
+    part, rows = _encode_points(geoms)
+    assert part["n"] == 3 and rows.tolist() == [0, 1, 1]
+    assert part["xy"] == [113_500_000, 24_500_000, 100_000, 100_000, 100_000, 100_000]
+    np.testing.assert_allclose(decode(part), [(113.5, 24.5), (113.6, 24.6), (113.7, 24.7)])
+
+
+def test_columns_are_rounded_and_dictionary_encoded(parcels):
+    p = parcels.assign(area_mu=[15.456, 1.0, 2.0, 3.0, 4.0, None], p_class_1=0.123456)
+    cols = encode_columns("parcels", display_frame("parcels", p))
+    assert cols["area_mu"] == [15.46, 1.0, 2.0, 3.0, 4.0, None]
+    assert cols["p_class_1"] == [0.12] * 6
+    assert cols["final_class"] == [1, 1, 2, 3, None, 2]
+    assert cols["township"] == {"d": ["清水镇", EVIL], "i": [0, 0, 0, 0, 1, 1]}
+    assert cols["parcel_id"] == ["P1", "P2", "P3", "P4", EVIL, "P6"]
+    assert cols["_class"][4] == "未分类 Unclassified"  # 4 labels in 6 rows: not a dictionary
+    assert cols["_landuse"]["d"] == ["水田 paddy (0101)", "旱地 dry (0103)", "果园 orchard (0201)"]
+    assert cols["_landuse"]["i"] == [0, 1, 0, 0, 2, 0]
+    assert cols["_sample_ids"][5] == "S5, S6, S7, S8, S9, S10 (+2)"
+    inf = encode_columns("parcels", display_frame("parcels", p.assign(area_mu=np.inf)))
+    assert inf["area_mu"] == [None] * 6  # JSON has no infinity
+
+
+def test_tooltip_rows_follow_the_columns_present(parcels):
+    rows = [r["l"] for r in client_spec("parcels", display_frame("parcels", parcels).columns)["tip"]]
+    assert rows == ["图斑 Parcel", "乡镇 Township", "地类 Land use", "类别 Class", "依据 Rule",
+                    "主控元素 Driving element", "样点 Samples used"]
+    no_probabilities = parcels.assign(p_class_1=np.nan, p_class_2=np.nan, p_class_3=np.nan)
+    assert "p_class_1" not in display_frame("parcels", no_probabilities)
+    richer = parcels.assign(p_class_2=0.5, measures="lime", area_mu=15.0)
+    rows = [r["l"] for r in client_spec("parcels", display_frame("parcels", richer).columns)["tip"]]
+    assert "概率 P(1/2/3)" in rows and "措施 Measures" in rows and "面积 Area" in rows
+
+
+def test_crop_exceedance_styles_from_text_booleans():
+    crops = points([(X0, Y0), (X0 + 10, Y0)], sample_id=["C1", "C2"],
+                   exceeds=pd.array([True, False], dtype="boolean"))
+    cols = encode_columns("crops", display_frame("crops", crops))
+    assert cols["exceeds"] == [True, False]
+
+
+# CLI ----------------------------------------------------------------------------------
+@pytest.fixture
+def gpkg(parcels, tmp_path):
+    path = tmp_path / "classification.gpkg"
+    parcels.to_file(path, layer="parcels")
+    points([(X0 + 50, Y0 + 50)], sample_id=["S1"], point_class=[1]).to_file(path, layer="samples")
+    points([(X0 + 150, Y0 + 50)], sample_id=["C1"], exceeds=[True]).to_file(path, layer="crops")
+    return path
+
+
+def test_cli_writes_map_and_refuses_overwrite(gpkg, tmp_path):
+    out = tmp_path / "maps" / "county.html"
+    rate = tmp_path / "rate.json"
+    rate.write_text(json.dumps({"target": 0.91, "rows": [
+        {"level": "county", "name": "县", "rate": 0.5, "target": 0.91, "gap_mu": 12.0},
+        {"level": "township", "name": "清水镇", "rate": 0.25, "target": 0.91, "gap_mu": 9.9}]}))
+    args = ["map", str(gpkg), "-o", str(out), "--township", "清水镇", "--rate-json", str(rate)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "map: " in result.output
+    page = out.read_text(encoding="utf-8")
+    assert "25.0 %" in page and "差距 gap 9.9 亩" in page and "农产品样点 Crop samples" in page
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert CliRunner().invoke(main, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_cli_layers_option_and_csv_plan(gpkg, tmp_path):
+    plan = tmp_path / "plan.csv"
+    lon, lat = gpd.GeoSeries([shapely.Point(X0 + 250, Y0 + 50)], crs=4545).to_crs(4326).iloc[0].xy
+    # bilingual headers as the field-team CSV export writes them
+    plan.write_text("点位编号 point_id,经度 lon (WGS84),纬度 lat (WGS84),布点方式 mode\n"
+                    f"N1,{lon[0]},{lat[0]},infill\n", encoding="utf-8-sig")
+    flags = tmp_path / "flags.gpkg"  # several flag layers, as 'farmland flag' writes them
+    gpd.GeoDataFrame({"flag": ["empty_cell"], "reason_zh": ["无样点"]},
+                     geometry=[square(0, 0, 1000)], crs="EPSG:4545").to_file(flags, layer="cells")
+    points([(X0 + 450, Y0 + 50)], flag=["unclassified"], reason_en=["too far"]).to_file(
+        flags, layer="unclassified")
+    out = tmp_path / "m.html"
+    result = CliRunner().invoke(main, ["map", str(gpkg), "-o", str(out), "--layers",
+                                       "parcels,plan,flags", "--plan", str(plan),
+                                       "--flags", str(flags)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "加密采样点 Planned sampling points" in page and "土壤样点" not in page
+    assert '"point_id":["N1"]' in page and '"mode":["infill"]' in page
+    assert '"flag":["empty_cell"]' in page and '"flag":["unclassified"]' in page
+    bad = CliRunner().invoke(main, ["map", str(gpkg), "-o", str(out), "--layers", "roads"])
+    assert bad.exit_code == 2 and "unknown map layer" in bad.output
+
+
+def test_cli_reads_raw_township_and_source_files(gpkg, tmp_path):
+    towns = tmp_path / "towns.gpkg"
+    gpd.GeoDataFrame({"XZQDM": ["450299101"], "XZQMC": ["清水镇"]}, geometry=[square(0, 0, 600)],
+                     crs="EPSG:4545").to_file(towns, layer="townships")
+    sources = tmp_path / "sources.geojson"
+    gpd.GeoDataFrame({"企业编号": ["E01"], "企业名称": ["冶炼厂"], "行业": ["有色金属冶炼"],
+                      "特征污染物": ["Cd,Pb"]}, geometry=[shapely.Point(X0 + 300, Y0 + 300)],
+                     crs="EPSG:4545").to_crs(4326).to_file(sources)
+    out = tmp_path / "m.html"
+    result = CliRunner().invoke(main, ["map", str(gpkg), "-o", str(out), "--townships", str(towns),
+                                       "--sources", str(sources)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert '"township":["清水镇"]' in page and '"township_code":["450299101"]' in page
+    assert '"name":["冶炼厂"]' in page and '"industry":["有色金属冶炼"]' in page
