@@ -10,8 +10,14 @@ import pytest
 from shapely.geometry import Point, box
 
 from farmland.crs import (
-    check_same_crs, coordinate_kind, ensure_crs, gk_epsg_for_central_meridian,
-    gk_epsg_for_longitude, gk_epsg_for_zone, metric_crs_for, to_metric,
+    check_same_crs,
+    coordinate_kind,
+    ensure_crs,
+    gk_epsg_for_central_meridian,
+    gk_epsg_for_longitude,
+    gk_epsg_for_zone,
+    metric_crs_for,
+    to_metric,
     zone_from_prefixed_easting,
 )
 from farmland.errors import CRSError, InputError

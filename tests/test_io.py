@@ -604,11 +604,10 @@ def test_demo_files_if_present():
 # Writing -------------------------------------------------------------------------------
 def test_atomic_write_leaves_nothing_on_error(tmp_path):
     target = tmp_path / "out" / "summary.csv"
-    with pytest.raises(RuntimeError, match="boom"):
-        with io.atomic_write(target) as tmp:
-            assert tmp.parent == target.parent and tmp.suffix == ".csv"
-            tmp.write_text("partial")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), io.atomic_write(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".csv"
+        tmp.write_text("partial")
+        raise RuntimeError("boom")
     assert list(target.parent.iterdir()) == []
 
 

@@ -16,8 +16,14 @@ from hypothesis import strategies as st
 
 from farmland.errors import StandardError
 from farmland.standards import (
-    CLASS_ELEMENTS, FLAG_ELEMENTS, LANDUSES, ORGANIC_ITEMS, TABLE_FILES, landuse_from_dlbm,
-    load_standard, screening_value,
+    CLASS_ELEMENTS,
+    FLAG_ELEMENTS,
+    LANDUSES,
+    ORGANIC_ITEMS,
+    TABLE_FILES,
+    landuse_from_dlbm,
+    load_standard,
+    screening_value,
 )
 from farmland.standards.loader import DEFAULT_DIR
 

@@ -83,7 +83,11 @@ def classify_samples(
                              strictest)
         cls = np.where(values <= screen, 1, np.where(values <= interv, 2, 3)).astype(np.int8)
         # a censored value with no number ("ND") is below detection: class 1 for that element
-        cls[censored & np.isnan(values)] = 1
+        nd = censored & np.isnan(values)
+        cls[nd] = 1
+        if nd.any():
+            log.info("%d soil sample(s) report %s as not detected without a limit: counted as "
+                     "below the screening value for %s", int(nd.sum()), el, el)
         cls[np.isnan(values) & ~censored] = 0
         cls[np.isnan(screen)] = 0
         classes[:, j] = cls

@@ -25,6 +25,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pyproj
+from shapely.geometry import box
 
 from farmland.errors import CRSError
 
@@ -267,6 +268,53 @@ def check_same_crs(frames: Mapping[str, gpd.GeoDataFrame]) -> pyproj.CRS:
                  listing, describe_crs(target))
     _warn_if_disjoint(frames, target)
     return target
+
+
+def require_overlap(reference: gpd.GeoDataFrame, other: gpd.GeoDataFrame, *,
+                    file: object = None, what: str = "sample", within_m: float = 0.0) -> None:
+    """Raise unless some feature of ``other`` lies near the extent of ``reference``.
+
+    Catches samples of another county, or coordinates read with the wrong CRS (e.g. the
+    neighbouring GK zone), which would otherwise give a run where every parcel is
+    silently "too far" from the data.
+
+    Parameters
+    ----------
+    reference
+        E.g. the parcels, in a metric CRS.
+    other
+        E.g. the soil samples, in the same CRS.
+    file
+        Name of ``other``'s input, for the message.
+    what
+        What one feature of ``other`` is, for the message (``"soil sample"``).
+    within_m
+        Distance (m) around the bounding box of ``reference`` that still counts, e.g.
+        the rules' ``max_distance_m``.
+
+    Raises
+    ------
+    CRSError
+        If no feature of ``other`` has a point within ``within_m`` of the bounding box
+        of ``reference``, naming both extents and the fix.
+    ValueError
+        If the two frames are not in the same CRS.
+    """
+    if len(reference) == 0 or len(other) == 0:
+        return
+    if pyproj.CRS.from_user_input(reference.crs) != pyproj.CRS.from_user_input(other.crs):
+        raise ValueError("require_overlap needs both frames in the same CRS")
+    minx, miny, maxx, maxy = reference.total_bounds
+    near = other.geometry.intersects(
+        box(minx - within_m, miny - within_m, maxx + within_m, maxy + within_m))
+    if near.any():
+        return
+    raise CRSError(
+        f"no {what} lies within {within_m:g} m of the parcels' extent "
+        f"({_fmt_bounds(tuple(reference.total_bounds))}) in {describe_crs(reference.crs)}",
+        file=file, value=_fmt_bounds(tuple(other.total_bounds)),
+        fix="check that the file belongs to this county and that its CRS is right (a wrong "
+            "--crs, or x/y of the neighbouring GK zone, moves the data far away)")
 
 
 def _union_lonlat_bounds(frames: Mapping[str, gpd.GeoDataFrame]) -> tuple[float, ...]:

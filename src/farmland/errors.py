@@ -92,6 +92,19 @@ class OutputExistsError(FarmlandError):
         )
 
 
+class OutputError(FarmlandError, OSError):
+    """An output cannot be written (disk full, no permission, a folder in the way …).
+
+    Also an :class:`OSError`, so code catching ``OSError`` keeps working.
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(
+            f"{path}: cannot write the output ({reason}). Fix: check the free disk space and "
+            "the write permission of the folder; nothing was replaced"
+        )
+
+
 def first_rows(index: Iterable[object], limit: int = 5) -> str:
     """Render the first ``limit`` ids of ``index`` for a message, e.g. ``'A1, A7 (+3 more)'``."""
     items = list(index)

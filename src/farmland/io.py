@@ -31,18 +31,39 @@ import pandas as pd
 from farmland.errors import InputError
 from farmland.io_columns import ColumnMatch, aliases, read_mapping, unit_factor
 from farmland.io_common import (
-    MappingArg, PathLike, accepted_text, finish, ids_and_rows, match_input, na_column,
-    open_input, place, report_unknown_values, require_geometry, text_column, vocabulary_values,
+    MappingArg,
+    PathLike,
+    accepted_text,
+    finish,
+    ids_and_rows,
+    match_input,
+    na_column,
+    open_input,
+    place,
+    report_unknown_values,
+    require_geometry,
+    text_column,
+    vocabulary_values,
     year_column,
 )
 from farmland.io_fields import (
-    dlbm_codes, measure_class_column, measure_types, metals_list, net_area, parcel_landuse,
-    sample_landuse, township_code_column,
+    dlbm_codes,
+    measure_class_column,
+    measure_types,
+    metals_list,
+    net_area,
+    parcel_landuse,
+    sample_landuse,
+    township_code_column,
 )
 from farmland.io_formats import RawTable
 from farmland.io_geometry import clean_points, clean_polygons, points_from_columns
 from farmland.io_values import (
-    BELOW_DETECTION, Problems, id_strings, parse_measurements, parse_plain_numbers,
+    BELOW_DETECTION,
+    Problems,
+    id_strings,
+    parse_measurements,
+    parse_plain_numbers,
     warn_not_detected,
 )
 from farmland.io_write import atomic_write, sha256_file, write_gpkg_layers
@@ -222,7 +243,7 @@ def _check_below_detection(option: str) -> None:
 
 def _ph(raw: pd.Series, rows: pd.Series, column: str, problems: Problems) -> np.ndarray:
     values, bad, censored = parse_plain_numbers(raw)
-    problems.add_mask("non_numeric", bad, rows, column, raw)
+    problems.add_non_numeric(bad, rows, column, raw)
     problems.add_mask("censored_ph", censored, rows, column, raw)
     problems.add_mask("infinite", np.isinf(values), rows, column, raw)
     problems.add_mask("ph_range", np.isfinite(values) & ((values < 0) | (values > 14)), rows,
@@ -247,7 +268,7 @@ def _concentrations(raw: RawTable, match: ColumnMatch, elements: tuple[str, ...]
             log.info("%s: column '%s' is in %s; values divided by %g to mg/kg", raw.file, col,
                      token, 1 / factor)
         m = parse_measurements(cells, factor=factor, below_detection=below_detection)
-        problems.add_mask("non_numeric", m.bad, rows, col, cells)
+        problems.add_non_numeric(m.bad, rows, col, cells)
         problems.add_mask("infinite", np.isinf(m.values), rows, col, cells)
         problems.add_mask("negative", m.values < 0, rows, col, cells)
         problems.add_mask("implausible", np.isfinite(m.values) & (m.values > limits[el]), rows,

@@ -17,10 +17,15 @@ import geopandas as gpd
 import pandas as pd
 import pyproj
 
-from farmland.crs import ensure_crs, metric_crs_for, to_metric
+from farmland.crs import describe_crs, ensure_crs, metric_crs_for, to_metric
 from farmland.errors import InputError
 from farmland.io_columns import (
-    ColumnMatch, match_columns, normalise_value, read_mapping, token_set, value_lookup,
+    ColumnMatch,
+    match_columns,
+    normalise_value,
+    read_mapping,
+    token_set,
+    value_lookup,
 )
 from farmland.io_formats import RawTable, open_table
 from farmland.io_geometry import require_crs_target
@@ -60,6 +65,11 @@ def match_input(raw: RawTable, kind: str, mapping: MappingArg, *, required: tupl
                          column=missing[0],
                          fix=accepted_text(match, missing)
                          + f'; or map your column in a mapping file ("your_name" = "{missing[0]}")')
+    unused = [str(c) for c in raw.frame.columns
+              if str(c) != "geometry" and c not in set(match.source.values())]
+    if unused:
+        log.info("%s: column(s) not used: %s (map one in a mapping file if it holds a "
+                 "farmland column)", raw.file, ", ".join(unused[:20]))
     return match
 
 
@@ -134,6 +144,9 @@ def place(gdf: gpd.GeoDataFrame, file: str, crs: Any, target_crs: Any) -> gpd.Ge
     else:
         require_crs_target(target_crs)
         target = pyproj.CRS.from_user_input(target_crs)
+    if pyproj.CRS.from_user_input(gdf.crs) != target:
+        log.info("%s: reprojected from %s to %s", file, describe_crs(gdf.crs),
+                 describe_crs(target))
     return to_metric(gdf, target)
 
 

@@ -15,7 +15,10 @@ import pandas as pd
 from farmland.errors import first_rows
 from farmland.io_columns import aliases, normalise_name, normalise_value, value_lookup
 from farmland.io_common import (
-    blank_cells, na_column, report_unknown_values, vocabulary_values,
+    blank_cells,
+    na_column,
+    report_unknown_values,
+    vocabulary_values,
 )
 from farmland.io_values import Problems, id_strings, parse_plain_numbers
 from farmland.standards import CLASS_ELEMENTS, FLAG_ELEMENTS, ORGANIC_ITEMS, landuse_from_dlbm
@@ -38,6 +41,11 @@ def dlbm_codes(raw: pd.Series) -> pd.Series:
         return code.zfill(4) if code.isdigit() and len(code) < 4 else code
     codes = id_strings(raw)
     mapping = {v: one(v) for v in pd.unique(codes.dropna())}
+    padded = sorted(v for v, c in mapping.items() if str(v).isdigit() and len(str(v)) < 4
+                    and c != v and not (not numeric and str(v).strip() in legacy))
+    if padded:
+        log.info("land-use codes %s lost their leading zero (a number column?); read as %s",
+                 padded, [mapping[v] for v in padded])
     legacy_used = sorted(v for v in mapping if not numeric and str(v).strip() in legacy)
     if legacy_used:
         log.warning("three-digit land-use codes %s read as second-survey (GB/T 21010-2007) "
@@ -79,9 +87,9 @@ def area_column(frame: pd.DataFrame, column: str, rows: pd.Series,
                 problems: Problems) -> np.ndarray:
     """An area column (m²): non-numeric, infinite and negative values are problems."""
     values, bad, censored = parse_plain_numbers(frame[column])
-    problems.add_mask("non_numeric", bad | censored, rows, column, frame[column])
+    problems.add_non_numeric(bad | censored, rows, column, frame[column])
     problems.add_mask("infinite", np.isinf(values), rows, column, frame[column])
-    problems.add_mask("negative", values < 0, rows, column, frame[column], " (area)")
+    problems.add_mask("negative_area", values < 0, rows, column, frame[column])
     return values
 
 

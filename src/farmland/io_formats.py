@@ -69,6 +69,9 @@ def open_table(path: str | Path, *, layer: str | None = None, encoding: str | No
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=path, fix="check the path")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError("the file is empty (0 bytes)", file=path,
+                         fix="export or copy the data again; the transfer may have failed")
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES and not path.is_dir():
         return _read_csv(path, encoding)
@@ -198,6 +201,8 @@ def _read_csv(path: Path, encoding: str | None) -> RawTable:
     text = text.lstrip("\ufeff")
     first = text.split("\n", 1)[0]
     sep = max(_SEPARATOR_CANDIDATES, key=first.count)
+    if sep != ",":
+        log.info("%s: columns separated by %r", path, sep)
     try:
         frame = pd.read_csv(_io.StringIO(text), sep=sep, header=None, dtype=str,
                             keep_default_na=False, skip_blank_lines=False)

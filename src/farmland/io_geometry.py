@@ -6,7 +6,10 @@
   the zone's EPSG (logged); other x/y → :class:`~farmland.errors.CRSError`.
   Columns named X/Y in the surveying convention (X = northing) are recognised from
   their values (northings 1.5–6.5 million m, eastings below 1 million or prefixed)
-  and swapped, with a warning.
+  and swapped, with a warning. Lon/lat columns also accept degree text
+  (``24°36'15"N``, ``108度30分E``; converted and logged, see
+  :func:`farmland.io_values.parse_dms`); lon/lat columns holding each other's values
+  are an error naming both columns.
 * Parcels: empty geometries dropped (warning naming the ids), invalid polygons
   repaired with ``shapely.make_valid`` keeping only polygonal parts (logged).
 * Points: empty or missing geometries are an error naming the ids.
@@ -24,11 +27,15 @@ import pyproj
 import shapely
 
 from farmland.crs import (
-    CGCS2000_GEOGRAPHIC, GK3_ZONES, coordinate_kind, describe_crs, gk_epsg_for_zone,
+    CGCS2000_GEOGRAPHIC,
+    GK3_ZONES,
+    coordinate_kind,
+    describe_crs,
+    gk_epsg_for_zone,
 )
 from farmland.errors import CRSError, InputError, first_rows
 from farmland.io_columns import ColumnMatch
-from farmland.io_values import Problems, parse_plain_numbers
+from farmland.io_values import Problems, parse_dms, parse_plain_numbers
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +57,17 @@ def points_from_columns(frame: pd.DataFrame, match: ColumnMatch, rows: pd.Series
                          fix="add x/y (metres) or lon/lat (degrees) columns; accepted names: "
                              + "; ".join(f"{k}: {', '.join(v)}" for k, v in accepted.items()))
     cx, cy = ("x", "y") if use_xy else ("lon", "lat")
-    xs = _coordinate(frame[src[cx]], rows, src[cx], problems)
-    ys = _coordinate(frame[src[cy]], rows, src[cy], problems)
+    xs = _coordinate(frame[src[cx]], rows, src[cx], problems, file=file,
+                     axis=None if use_xy else "lon")
+    ys = _coordinate(frame[src[cy]], rows, src[cy], problems, file=file,
+                     axis=None if use_xy else "lat")
     problems.raise_if_any()
     if use_xy:
         xs, ys = _surveying_order(xs, ys, src, file)
         crs = crs if crs is not None else _crs_from_prefix(xs, ys, file)
-    elif crs is None or not pyproj.CRS.from_user_input(crs).is_geographic:
+    else:
+        _check_lonlat_order(xs, ys, src, file)
+    if not use_xy and (crs is None or not pyproj.CRS.from_user_input(crs).is_geographic):
         if crs is not None:
             log.info("%s: %s is projected but the coordinates are lon/lat columns; ignored",
                      file, describe_crs(crs))
@@ -66,12 +77,55 @@ def points_from_columns(frame: pd.DataFrame, match: ColumnMatch, rows: pd.Series
     return gpd.GeoDataFrame(geometry=gpd.points_from_xy(xs, ys), index=frame.index, crs=crs)
 
 
-def _coordinate(raw: pd.Series, rows: pd.Series, column: str, problems: Problems) -> np.ndarray:
+def _coordinate(raw: pd.Series, rows: pd.Series, column: str, problems: Problems, *,
+                file: str, axis: str | None) -> np.ndarray:
+    """One coordinate column as floats; ``axis`` (lon/lat) also accepts degree text."""
     values, bad, censored = parse_plain_numbers(raw)
-    problems.add_mask("non_numeric", bad | censored, rows, column, raw)
+    wrong = np.zeros(len(values), dtype=bool)
+    if axis is not None and bad.any():
+        values, bad, wrong = _degree_text(raw, values, bad, file, column, axis)
+    problems.add_non_numeric(bad | censored, rows, column, raw)
+    problems.add_mask("wrong_hemisphere", wrong, rows, column, raw)
     problems.add_mask("infinite", np.isinf(values), rows, column, raw)
-    problems.add_mask("missing_coordinate", np.isnan(values) & ~bad & ~censored, rows, column, raw)
+    missing = np.isnan(values) & ~bad & ~censored & ~wrong
+    problems.add_mask("missing_coordinate", missing, rows, column, raw)
     return values
+
+
+def _degree_text(raw: pd.Series, values: np.ndarray, bad: np.ndarray, file: str, column: str,
+                 axis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Convert degree text (``24°36'15"N``) in a lon/lat column (logged).
+
+    Returns the values, the cells still unparseable and the cells whose hemisphere
+    letter belongs to the other axis.
+    """
+    values, bad = values.copy(), bad.copy()
+    wrong, converted = np.zeros(len(values), dtype=bool), []
+    for pos in np.flatnonzero(bad):
+        status, value = parse_dms(raw.iloc[pos], axis)
+        if status == "ok":
+            values[pos], bad[pos] = value, False
+            converted.append(pos)
+        elif status == "wrong_axis":
+            wrong[pos], bad[pos] = True, False
+    if converted:
+        first = converted[0]
+        log.info("%s: column '%s': %d degree-minute-second value(s) converted to decimal "
+                 "degrees (e.g. %r -> %.7f)", file, column, len(converted), raw.iloc[first],
+                 values[first])
+    return values, bad, wrong
+
+
+def _check_lonlat_order(xs: np.ndarray, ys: np.ndarray, src: dict[str, str], file: str) -> None:
+    """Raise when the longitude column holds latitudes and the latitude column longitudes."""
+    if not len(xs) or coordinate_kind((xs.min(), ys.min(), xs.max(), ys.max())) != "latlon":
+        return
+    raise CRSError(f"longitude and latitude look swapped: column '{src['lon']}' holds "
+                   f"{xs.min():.6g}..{xs.max():.6g} (latitudes in China are 18-54) and "
+                   f"column '{src['lat']}' holds {ys.min():.6g}..{ys.max():.6g} (longitudes "
+                   "are 73-136)", file=file,
+                   fix=f"swap the names of the columns '{src['lon']}' and '{src['lat']}' "
+                       "(or map them in a mapping file)")
 
 
 def _surveying_order(xs: np.ndarray, ys: np.ndarray, src: dict[str, str],
@@ -118,7 +172,8 @@ def clean_polygons(gdf: gpd.GeoDataFrame, ids: pd.Series, *, file: str) -> gpd.G
     types = _type_names(geoms)
     wrong = ~empty & ~np.isin(types, _POLYGONAL)
     if wrong.any():
-        raise InputError(f"parcels must be polygons, found {sorted(set(types[wrong]))}",
+        found = sorted(set(types[wrong].tolist()))
+        raise InputError(f"parcels must be polygons, found {found}",
                          file=file, row=first_rows(ids[wrong]),
                          fix="give the parcel (图斑) polygon layer")
     invalid = ~empty & ~shapely.is_valid(geoms)
@@ -186,7 +241,8 @@ def clean_points(gdf: gpd.GeoDataFrame, ids: pd.Series, *, file: str,
         log.info("%s: %d polygon(s) replaced by a point inside them", file, int(polygonal.sum()))
     wrong = ~np.isin(shapely.get_type_id(geoms), [0])
     if wrong.any():
-        raise InputError(f"expected points, found {sorted(set(types[wrong]))}", file=file,
+        found = sorted(set(types[wrong].tolist()))
+        raise InputError(f"expected points, found {found}", file=file,
                          row=first_rows(ids[wrong]), fix="give a point layer or x/y columns")
     out = gdf.copy()
     out.geometry = gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs)

@@ -59,7 +59,16 @@ PROBLEM_TEXT = {
     "missing_coordinate": ("missing coordinate", "every point needs both coordinates"),
     "unknown_value": ("unrecognised value", "use one of the accepted values (see the message) "
                       "or fix the cell"),
+    "decimal_comma": ("comma in a number",
+                      ("write plain numbers with a decimal point: 0.25, not 0,25 (and 1250, not "
+                       "1,250); export the table again with '.' as the decimal separator")),
+    "negative_area": ("negative area",
+                      "areas are >= 0 m2; leave the cell blank to use the geometry area"),
+    "wrong_hemisphere": ("hemisphere letter does not fit the column",
+                         ("a longitude column takes E/W (东经), a latitude column N/S (北纬): "
+                          "are the two columns swapped?")),
 }
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 
 
 @dataclass
@@ -71,7 +80,15 @@ class Problems:
 
     def add(self, kind: str, row: object, column: str | None, value: object,
             detail: str = "") -> None:
-        """Record a problem of ``kind`` at ``row`` (id or line), ``column``, ``value``."""
+        """Record a problem of ``kind`` at ``row`` (id or line), ``column``, ``value``.
+
+        NumPy scalars are stored as Python values and NaN as ``None`` (no "got" part),
+        so messages read ``(got -5.0)``, never ``(got np.float64(-5.0))``.
+        """
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            value = None
         self.items.append((kind, row, column, value, detail))
 
     def add_mask(self, kind: str, mask: np.ndarray, rows: pd.Series, column: str | None,
@@ -91,13 +108,27 @@ class Problems:
         problem, fix = PROBLEM_TEXT[kind]
         problem = f"{problem}{detail}"
         listed = [p for p in self.items[1:] if p[1] is not None][: MAX_LISTED - 1]
-        if listed:
+        shown = value
+        if listed:  # the first value goes before the list, not after it
+            problem += "".join(f" (got {v!r})" for v in (value,) if v is not None)
             problem += "; also " + "; ".join(
-                f"row/id {r} column '{c}' {PROBLEM_TEXT[k][0]}{d} (got {v!r})"
-                for k, r, c, v, d in listed)
+                f"row/id {r} column '{c}' {PROBLEM_TEXT[k][0]}{d}"
+                + ("" if v is None else f" (got {v!r})") for k, r, c, v, d in listed)
+            shown = None
         more = len(self.items) - 1 - len(listed)
-        raise InputError(problem, file=self.file, row=row, column=column, value=value,
-                         fix=fix, more=more)
+        error = InputError(problem, file=self.file, row=row, column=column, value=shown,
+                           fix=fix, more=more)
+        error.value = value
+        raise error
+
+    def add_non_numeric(self, bad: np.ndarray, rows: pd.Series, column: str,
+                        values: pd.Series) -> None:
+        """Record unparseable cells; ``0,25`` (a decimal comma) gets its own message."""
+        bad = np.asarray(bad, dtype=bool)
+        comma = bad & values.map(lambda v: isinstance(v, str)
+                                 and bool(_DECIMAL_COMMA.match(v.strip()))).to_numpy(bool)
+        self.add_mask("decimal_comma", comma, rows, column, values)
+        self.add_mask("non_numeric", bad & ~comma, rows, column, values)
 
 
 def _nfkc(text: object) -> str:
@@ -190,6 +221,51 @@ def parse_plain_numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndar
     """
     measured = parse_measurements(raw)
     return measured.values, measured.bad, measured.censored
+
+
+_DMS = re.compile(
+    r"^(?P<pre>[nsew]|北纬|南纬|东经|西经)?\s*(?P<d>\d+(?:\.\d+)?)\s*(?:°|度)\s*"
+    r"(?:(?P<m>\d+(?:\.\d+)?)\s*(?:'|′|’|分)\s*)?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)\s*(?:\"|″|′′|''|”|秒)\s*)?"
+    r"(?P<post>[nsew])?$")
+_HEMISPHERE = {"n": ("lat", 1), "s": ("lat", -1), "e": ("lon", 1), "w": ("lon", -1),
+               "北纬": ("lat", 1), "南纬": ("lat", -1), "东经": ("lon", 1), "西经": ("lon", -1)}
+
+
+def parse_dms(text: object, axis: str) -> tuple[str, float]:
+    """Parse a degree text such as ``24°36'15.2"N``, ``108度30分E`` or ``北纬24.6°``.
+
+    Parameters
+    ----------
+    text
+        One cell. A degree sign (``°`` or ``度``) is required; minutes and seconds
+        are optional and below 60; a hemisphere letter (N/S/E/W) or 北纬/东经 may lead
+        or follow (S and W give negative values).
+    axis
+        ``"lon"`` or ``"lat"``: the column the cell comes from.
+
+    Returns
+    -------
+    (str, float)
+        ``("ok", decimal degrees)``, ``("wrong_axis", nan)`` when the hemisphere
+        belongs to the other axis, or ``("bad", nan)``.
+
+    Examples
+    --------
+    >>> parse_dms("24°36'N", "lat"), parse_dms("24°36'N", "lon")[0]
+    (('ok', 24.6), 'wrong_axis')
+    """
+    m = _DMS.match(_nfkc(text))
+    if m is None or (m["pre"] and m["post"]) or (m["s"] and m["m"] and "." in m["m"]):
+        return "bad", math.nan
+    deg, minutes, seconds = (float(m[k]) if m[k] else 0.0 for k in ("d", "m", "s"))
+    if minutes >= 60 or seconds >= 60 or ("." in m["d"] and (m["m"] or m["s"])):
+        return "bad", math.nan
+    letter = m["pre"] or m["post"]
+    own_axis, sign = _HEMISPHERE.get(letter, (axis, 1))
+    if own_axis != axis:
+        return "wrong_axis", math.nan
+    return "ok", sign * round(deg + minutes / 60 + seconds / 3600, 10)
 
 
 def id_strings(raw: pd.Series) -> pd.Series:

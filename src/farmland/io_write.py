@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 
-from farmland.errors import OutputExistsError
+from farmland.errors import FarmlandError, OutputError, OutputExistsError
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> It
     ------
     OutputExistsError
         If ``path`` exists and ``overwrite`` is False (checked before and after).
+    OutputError
+        If the operating system refuses the write (disk full, no permission …); the
+        temporary file is removed and ``path`` is left as it was.
 
     Examples
     --------
@@ -91,7 +94,10 @@ def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> It
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(path.parent, exc.strerror or str(exc)) from exc
     tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:12]}{path.suffix}")
     try:
         yield tmp
@@ -103,6 +109,12 @@ def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> It
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
         os.replace(tmp, path)
+    except FarmlandError:  # OutputError is an OSError too: do not wrap it twice
+        _remove_temporary(tmp)
+        raise
+    except OSError as exc:
+        _remove_temporary(tmp)
+        raise OutputError(path, exc.strerror or str(exc)) from exc
     except BaseException:
         _remove_temporary(tmp)
         raise

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ import pandas as pd
 
 from farmland import __version__
 from farmland import io as fio
-from farmland.errors import OutputExistsError
+from farmland.classify import classify_samples
+from farmland.crs import require_overlap
+from farmland.errors import InputError, OutputError, OutputExistsError
 from farmland.parcels import classify_parcels
 from farmland.rules import Rules, load_rules
 from farmland.standards import load_standard
@@ -81,10 +83,18 @@ def read_inputs(inputs: ClassificationInputs):
     parcels = fio.read_parcels(inputs.parcels, layer=inputs.parcels_layer, crs=inputs.crs,
                                mapping=mapping)
     target = parcels.crs
-    samples = _concat([fio.read_soil_samples(p, crs=inputs.crs, target_crs=target, mapping=mapping)
-                       for p in inputs.sample_paths()], "soil samples")
-    crop_frames = [fio.read_crop_samples(p, crs=inputs.crs, target_crs=target, mapping=mapping)
-                   for p in inputs.crop_paths()]
+    reach = load_rules(inputs.rules).get("interpolation", "max_distance_m")
+    sample_frames = []
+    for path in inputs.sample_paths():
+        frame = fio.read_soil_samples(path, crs=inputs.crs, target_crs=target, mapping=mapping)
+        require_overlap(parcels, frame, file=path, what="soil sample", within_m=reach)
+        sample_frames.append(frame)
+    samples = _concat(sample_frames, "soil samples")
+    crop_frames = []
+    for path in inputs.crop_paths():
+        frame = fio.read_crop_samples(path, crs=inputs.crs, target_crs=target, mapping=mapping)
+        require_overlap(parcels, frame, file=path, what="crop sample", within_m=reach)
+        crop_frames.append(frame)
     crops = _concat(crop_frames, "crop samples") if crop_frames else None
     return parcels, samples, crops
 
@@ -107,7 +117,14 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None) ->
     rules = rules or load_rules(inputs.rules)
     std = load_standard()
     parcels, samples, crops = read_inputs(inputs)
-    out, classified, graded = classify_parcels(parcels, samples, crops=crops, rules=rules,
+    classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
+    if not classified["usable"].any():
+        reasons = classified["unusable_reason"].value_counts().index[:3]
+        raise InputError("no soil sample can be classified", file=inputs.sample_paths()[0],
+                         row=classified["sample_id"].iloc[0], value="; ".join(reasons),
+                         fix="every sample needs pH and Cd, Hg, As, Pb, Cr (or set "
+                             "missing_ph / missing_metal in a rules file)")
+    out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
                                                interpolator=inputs.interpolator, standard=std)
     manifest = build_manifest(inputs, rules, std, out)
     return ClassificationResult(out, classified, graded, class_area_table(out), manifest)
@@ -121,7 +138,7 @@ def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> 
         files["mapping"] = [inputs.mapping]
     return {
         "software": {"name": "farmland", "version": __version__},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": {k: [{"path": str(p), "sha256": fio.sha256_file(p)} for p in v]
                    for k, v in files.items() if v},
         "standard": std.manifest() if hasattr(std, "manifest") else
@@ -133,19 +150,38 @@ def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> 
                        "interpolation_models": parcels.attrs.get("interpolator", ""),
                        **inputs.extra},
         "seed": inputs.seed,
-        "counts": {"parcels": int(len(parcels)),
+        "counts": {"parcels": len(parcels),
                    "unclassified": int(parcels["final_class"].isna().sum())},
     }
+
+
+OUTPUT_FILES = (CLASSIFICATION_FILE, SUMMARY_FILE, MANIFEST_FILE)
+
+
+def check_output(output: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse early (before any work) when outputs exist and ``overwrite`` is not set."""
+    existing = [Path(output) / n for n in OUTPUT_FILES if (Path(output) / n).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(existing[0])
 
 
 def write_classification(result: ClassificationResult, output: str | Path, *,
                          overwrite: bool = False) -> Path:
     """Write ``classification.gpkg``, ``summary.csv`` and ``manifest.json`` into ``output``."""
     output = Path(output)
-    names = [CLASSIFICATION_FILE, SUMMARY_FILE, MANIFEST_FILE]
-    existing = [output / n for n in names if (output / n).exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(existing[0])
+    check_output(output, overwrite=overwrite)
+    try:
+        _write(result, output)
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(output, exc.strerror or str(exc)) from exc
+    result.output = output
+    log.info("wrote %s", ", ".join(str(output / n) for n in OUTPUT_FILES))
+    return output
+
+
+def _write(result: ClassificationResult, output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
     with staging(output) as stage:
         layers = {"parcels": result.parcels, "samples": _gpkg_safe(result.samples)}
@@ -155,9 +191,6 @@ def write_classification(result: ClassificationResult, output: str | Path, *,
         result.summary.to_csv(stage / SUMMARY_FILE, index=False, encoding="utf-8-sig")
         (stage / MANIFEST_FILE).write_text(json.dumps(result.manifest, ensure_ascii=False,
                                                       indent=2, default=str), encoding="utf-8")
-    result.output = output
-    log.info("wrote %s", ", ".join(str(output / n) for n in names))
-    return output
 
 
 class staging:
@@ -184,5 +217,12 @@ def _gpkg_safe(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = frame.copy()
     for col in out.columns:
         if col != out.geometry.name and out[col].dtype == object:
-            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+            out[col] = out[col].map(_text_or_null)
     return out
+
+
+def _text_or_null(value: object) -> str | None:
+    """Text for GeoPackage; missing values (None, <NA>, NaN) stay NULL, not "<NA>"."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return value if isinstance(value, str) else str(value)

@@ -45,7 +45,7 @@ class LazyGroup(click.Group):
         command.short_help = command.short_help or SUBCOMMANDS[cmd_name][1]
         return command
 
-    def invoke(self, ctx: click.Context):  # noqa: D102 - click API
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except FarmlandError as exc:

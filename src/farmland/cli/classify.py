@@ -39,7 +39,14 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
     Writes OUTPUT/classification.gpkg (layers parcels, samples, crops), OUTPUT/summary.csv
     and OUTPUT/manifest.json, and prints the class area per township.
     """
-    from farmland.pipeline import ClassificationInputs, classify_run, write_classification
+    from farmland.pipeline import (
+        ClassificationInputs,
+        check_output,
+        classify_run,
+        write_classification,
+    )
+
+    check_output(output, overwrite=overwrite)  # refuse before any work
 
     inputs = ClassificationInputs(
         parcels=Path(parcels), samples=[Path(s) for s in samples],
@@ -49,9 +56,16 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
     result = classify_run(inputs)
     write_classification(result, output, overwrite=overwrite)
     if workspace:
+        from farmland.errors import OutputError
         from farmland.workspace import Workspace
-        run_id = Workspace(workspace).add_run(result.parcels, crops=result.crops,
-                                              manifest=result.manifest, label=label)
+        try:
+            run_id = Workspace(workspace).add_run(result.parcels, crops=result.crops,
+                                                  manifest=result.manifest, label=label)
+        except OSError as exc:
+            if isinstance(exc, OutputError):
+                raise
+            raise OutputError(workspace, f"{exc.strerror or exc}; the classification outputs "
+                                         f"in {output} were written, the run was not added")
         click.echo(f"run {run_id} added to {workspace}")
     print_class_table(result.summary)
     click.echo(f"outputs: {Path(output) / 'classification.gpkg'}")

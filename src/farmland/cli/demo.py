@@ -47,6 +47,7 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
         ("5  County map / 全县地图",
          ["map", str(y23 / "classification.gpkg"), "-o", str(maps / "demo_county.html"),
           "--rate-json", str(y23 / "rate.json"), "--zones", str(y23 / "flags.gpkg"),
+          "--flags", str(y23 / "flags.gpkg"),
           "--plan", str(y23 / "plan.gpkg"), "--sources", str(d / "pollution_sources.geojson"),
           "--townships", str(d / "townships.gpkg"), *ow]),
         ("6  Report (Excel + HTML) / 报告",

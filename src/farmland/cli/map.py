@@ -116,12 +116,24 @@ def read_map_layers(gpkg: Path, wanted: set[str], files: dict[str, str | None], 
             reader = fio.read_sources if key == "sources" else fio.read_townships
             frames[key] = reader(files[key], crs=crs)
         elif files.get(key):
-            frames[key] = _read_vector(Path(files[key]), None, every_layer=key == "flags")
+            frames[key] = _read_overlay(Path(files[key]), key)
         elif key in present:
             frames[key] = _read_vector(gpkg, key)
         else:
             logger.info("no %s layer in %s; not drawn", key, gpkg)
     return frames
+
+
+def _read_overlay(path: Path, key: str):
+    """An overlay from a file: its layer named ``key`` when it has one (``zones`` in the
+    flags.gpkg of 'farmland flag'), all flag layers for ``flags``, else the only layer."""
+    import pyogrio
+
+    names = ([name for name, geom in pyogrio.list_layers(path) if geom]
+             if path.suffix.lower() != ".csv" else [])
+    if key in names:
+        return _read_vector(path, key)
+    return _read_vector(path, None, every_layer=key == "flags")
 
 
 def _read_vector(path: Path, layer: str | None, *, every_layer: bool = False):
@@ -133,7 +145,7 @@ def _read_vector(path: Path, layer: str | None, *, every_layer: bool = False):
     if path.suffix.lower() == ".csv":
         return _read_csv_points(path)
     if layer is None and every_layer:
-        names = [name for name, geom in pyogrio.list_layers(path) if geom]
+        names = [name for name, geom in pyogrio.list_layers(path) if geom and name != "zones"]
         if len(names) > 1:  # e.g. the flag layers written by 'farmland flag'
             frames = [gpd.read_file(path, layer=name) for name in names]
             crs = frames[0].crs

@@ -17,7 +17,6 @@ from farmland.cli import output_dir_option, overwrite_option
 from farmland.cli.output import console
 from farmland.errors import OutputExistsError
 
-
 RATE_FILES = ("rate.csv", "rate.json", "gap_plan.csv", "mismatches.csv",
               "unknown_measures.csv", "measures_on_class1.csv")
 

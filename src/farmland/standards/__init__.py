@@ -23,8 +23,15 @@ from pathlib import Path
 from .loader import DEFAULT_DIR, TABLE_FILES, read_standard
 from .model import PhBand, Standard
 from .vocabulary import (
-    AS_FORMS, CLASS_ELEMENTS, CROPS, FLAG_ELEMENTS, GB_COLUMNS, LANDUSES, ORGANIC_ITEMS,
-    SCREENING_ITEMS, landuse_from_dlbm,
+    AS_FORMS,
+    CLASS_ELEMENTS,
+    CROPS,
+    FLAG_ELEMENTS,
+    GB_COLUMNS,
+    LANDUSES,
+    ORGANIC_ITEMS,
+    SCREENING_ITEMS,
+    landuse_from_dlbm,
 )
 
 __all__ = [

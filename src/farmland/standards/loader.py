@@ -21,8 +21,15 @@ from farmland.errors import StandardError
 
 from .model import PhBand, Standard
 from .vocabulary import (
-    AS_FORMS, CLASS_ELEMENTS, CROPS, FLAG_ELEMENTS, GB_COLUMNS, LANDUSES, ORGANIC_ITEMS,
-    SCREENING_ITEMS, STRICTER,
+    AS_FORMS,
+    CLASS_ELEMENTS,
+    CROPS,
+    FLAG_ELEMENTS,
+    GB_COLUMNS,
+    LANDUSES,
+    ORGANIC_ITEMS,
+    SCREENING_ITEMS,
+    STRICTER,
 )
 
 logger = logging.getLogger(__name__)
