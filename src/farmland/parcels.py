@@ -205,13 +205,13 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
     reach = ~out["rule"].str.startswith("unclassified").to_numpy()
     if not reach.any():
         return
-    if len(usable) < 2:  # nothing to interpolate between
-        todo = out["rule"].eq("").to_numpy()
-        out.loc[todo, "rule"] = "unclassified:too_few_samples"
-        log.warning("only %d usable soil sample(s): parcels without a sample of their own are "
-                    "left unclassified (interpolation needs at least 2)", len(usable))
-        return
     if interpolator is None or isinstance(interpolator, str):
+        if len(usable) < 2:  # the built-in interpolators need two samples to interpolate
+            todo = out["rule"].eq("").to_numpy()
+            out.loc[todo, "rule"] = "unclassified:too_few_samples"
+            log.warning("only %d usable soil sample(s): parcels without a sample of their own "
+                        "are left unclassified (interpolation needs at least 2)", len(usable))
+            return
         method = interpolator or rules.get("interpolation", "method")
         factory = make_estimator_factory(method, rules)
     else:

@@ -1,0 +1,99 @@
+"""Cross-validation on tiny line transects (x in metres), expected numbers by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from farmland.crossval import cross_validate
+from farmland.interpolate import IDW, LocalKriging
+from farmland.variogram import VariogramModel
+
+LINE4 = np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]])
+VALUES4 = np.array([0.0, 10.0, 20.0, 40.0])
+
+
+def test_idw_leave_one_out_by_hand():
+    res = cross_validate(IDW(k=2, power=2.0), LINE4, VALUES4)
+    # x=0 from 10 (d 10) and 20 (d 20): (10/100 + 20/400) / (1/100 + 1/400) = 12
+    # x=10 from 0 and 20: 10;  x=20 from 10 and 30: 25;  x=30 from 20 and 10: 18
+    np.testing.assert_allclose(res["samples"]["predicted"], [12.0, 10.0, 25.0, 18.0])
+    assert res["n"] == 4
+    assert res["me"] == pytest.approx(-1.25)  # (12 + 0 + 5 − 22) / 4
+    assert res["rmse"] == pytest.approx(math.sqrt(653 / 4))  # (144 + 0 + 25 + 484) / 4
+    assert np.isnan(res["mean_squared_standardized_error"])  # IDW has no variance
+
+
+def test_class_accuracy_uses_the_classify_callable():
+    res = cross_validate(IDW(k=2), LINE4, VALUES4, classify=lambda v: np.where(v > 11, 2, 1))
+    # observed classes 1 1 2 2, predicted (12, 10, 25, 18) 2 1 2 2 -> 3 of 4
+    assert res["class_accuracy"] == pytest.approx(0.75)
+
+
+def test_k_fold_with_one_sample_per_fold_equals_leave_one_out():
+    loo = cross_validate(IDW(k=2), LINE4, VALUES4)
+    kfold = cross_validate(lambda: IDW(k=2), LINE4, VALUES4, folds=4, seed=1)
+    np.testing.assert_allclose(kfold["samples"]["predicted"], loo["samples"]["predicted"])
+    assert sorted(kfold["samples"]["fold"]) == [0, 1, 2, 3]
+
+
+def test_kriging_leave_one_out_by_hand():
+    # spherical, no nugget, sill 1, range 20 m: C(10) = 0.3125, C(20) = 0
+    model = VariogramModel("spherical", nugget=0.0, sill=1.0, range_=20.0)
+    xy = LINE4[:3]
+    res = cross_validate(LocalKriging(k=2, variogram=model, log=False), xy, [1.0, 2.5, 3.0])
+    frame = res["samples"]
+    # middle from both ends: w = ½ ½ -> 2, μ = C(10) − ½ = −0.1875, σ² = 1 − 0.3125 + 0.1875
+    # end at 0 from 10 (w 8/11) and 20 (w 3/11): 29/11, μ = −0.5, σ² = 1 − 2.5/11 + 0.5 = 14/11
+    np.testing.assert_allclose(frame["predicted"], [29 / 11, 2.0, 23 / 11])
+    np.testing.assert_allclose(frame["std_error"] ** 2, [14 / 11, 0.875, 14 / 11])
+    assert res["me"] == pytest.approx(5 / 66)  # (18/11 − 0.5 − 10/11) / 3
+    z = np.array(
+        [18 / 11 / math.sqrt(14 / 11), -0.5 / math.sqrt(0.875), -10 / 11 / math.sqrt(14 / 11)]
+    )
+    assert res["mean_standardized_error"] == pytest.approx(z.mean())
+    assert res["mean_squared_standardized_error"] == pytest.approx(np.mean(z**2))
+
+
+def test_log_kriging_standardized_errors_are_on_the_log_scale():
+    model = VariogramModel("spherical", nugget=0.0, sill=1.0, range_=20.0)
+    res = cross_validate(
+        LocalKriging(k=2, variogram=model), LINE4[:3], [math.e, math.e**2, math.e**3]
+    )
+    frame = res["samples"]
+    # middle: ln-mean (1 + 3)/2 = 2 equals ln 2nd value -> standardized error 0
+    assert frame["kriging_mean"][1] == pytest.approx(2.0)
+    assert frame["standardized_error"][1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_duplicate_locations_are_left_out_together():
+    xy = np.vstack([LINE4, [[0.0, 0.0]]])
+    res = cross_validate(IDW(k=2), xy, np.append(VALUES4, 2.0))
+    # both samples at x=0 (values 0 and 2) are predicted from x=10 and x=20: 12
+    np.testing.assert_allclose(res["samples"]["predicted"].to_numpy()[[0, 4]], [12.0, 12.0])
+
+
+def test_kriging_cross_validation_on_a_simulated_field_is_calibrated():
+    gs = pytest.importorskip("gstools")
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 20_000, (1500, 2))
+    z = np.exp(
+        gs.SRF(gs.Spherical(dim=2, var=1.0, len_scale=4000.0, nugget=0.1), seed=0)(
+            (xy[:, 0], xy[:, 1])
+        )
+    )
+    res = cross_validate(LocalKriging(k=16), xy, z)
+    assert res["n"] == 1500
+    assert abs(res["mean_standardized_error"]) < 0.1
+    assert res["mean_squared_standardized_error"] == pytest.approx(1.0, abs=0.2)
+    idw = cross_validate(IDW(k=16, log=True), xy, z)
+    assert res["rmse"] < idw["rmse"]
+
+
+def test_bad_folds_rejected():
+    with pytest.raises(ValueError, match="folds must be None"):
+        cross_validate(IDW(), LINE4, VALUES4, folds=1)
+    with pytest.raises(TypeError, match="expected an estimator or a factory"):
+        cross_validate(42, LINE4, VALUES4)

@@ -1,0 +1,136 @@
+"""Empirical variogram, model fitting, and the "cannot fit" cases (coordinates in metres)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from farmland.errors import FarmlandError
+from farmland.variogram import (
+    VariogramFitError,
+    VariogramModel,
+    empirical_variogram,
+    fit_sample_variogram,
+    fit_variogram,
+)
+
+
+def test_model_values_by_hand():
+    sph = VariogramModel("spherical", nugget=0.1, sill=1.1, range_=100.0)
+    # γ(50) = 0.1 + 1.0 · (1.5·0.5 − 0.5·0.125) = 0.1 + 0.6875; at and beyond the range: sill
+    np.testing.assert_allclose(sph([0.0, 50.0, 100.0, 250.0]), [0.0, 0.7875, 1.1, 1.1])
+    np.testing.assert_allclose(sph.covariance([0.0, 50.0]), [1.1, 0.3125])
+    # practical range: 95 % of the partial sill at h = range (1 − e⁻³ = 0.950213)
+    exp_ = VariogramModel("exponential", nugget=0.0, sill=2.0, range_=300.0)
+    gau = VariogramModel("gaussian", nugget=0.0, sill=2.0, range_=300.0)
+    assert exp_(300.0) == pytest.approx(2.0 * (1 - np.exp(-3.0)))
+    assert gau(300.0) == pytest.approx(2.0 * (1 - np.exp(-3.0)))
+    assert gau(150.0) == pytest.approx(2.0 * (1 - np.exp(-0.75)))
+
+
+def test_describe_is_one_line_for_reports():
+    model = VariogramModel("spherical", nugget=0.05, sill=0.42, range_=3200.0)
+    assert model.describe() == "spherical: nugget 0.05, sill 0.42, range 3 200 m"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("linear", 0.0, 1.0, 1.0), "unknown variogram model 'linear'"),
+        (("spherical", 0.5, 0.4, 1.0), "sill >= nugget"),
+        (("spherical", 0.0, 1.0, 0.0), "range > 0"),
+    ],
+)
+def test_model_rejects_bad_parameters(args, message):
+    with pytest.raises(ValueError, match=message):
+        VariogramModel(*args)
+
+
+def test_empirical_variogram_by_hand():
+    xy = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    emp = empirical_variogram(xy, [0.0, 1.0, 3.0], n_lags=3, max_lag=3.0)
+    # pairs: d=1 ½·1² = 0.5 (class [1, 2)); d=2 ½·2² = 2 and d=3 ½·3² = 4.5 (class [2, 3])
+    np.testing.assert_allclose(emp.lags, [1.0, 2.5])
+    np.testing.assert_allclose(emp.gamma, [0.5, 3.25])
+    np.testing.assert_array_equal(emp.counts, [1, 2])
+
+
+def test_default_max_lag_is_half_the_diagonal():
+    xy = np.array([[0.0, 0.0], [20.0, 0.0], [20.0, 40.0]])
+    # bounding box 20 × 40 m: diagonal 44.72 m, max lag 22.36 m; pairs at 20, 40 and 44.72 m
+    emp = empirical_variogram(xy, [0.0, 1.0, 5.0], n_lags=5)
+    np.testing.assert_allclose(emp.lags, [20.0])
+    np.testing.assert_allclose(emp.gamma, [0.5])
+    np.testing.assert_array_equal(emp.counts, [1])
+
+
+@pytest.mark.parametrize("name", ["spherical", "exponential", "gaussian"])
+def test_fit_recovers_a_noise_free_model_and_auto_picks_it(name):
+    truth = VariogramModel(name, nugget=0.15, sill=0.95, range_=2500.0)
+    lags = np.linspace(150.0, 6000.0, 15)
+    counts = np.full(15, 500)
+    got = fit_variogram(lags, truth(lags), counts, model=name)
+    np.testing.assert_allclose([got.nugget, got.sill, got.range_], [0.15, 0.95, 2500.0], rtol=1e-3)
+    assert fit_variogram(lags, truth(lags), counts, model="auto").name == name
+
+
+def test_fit_with_fixed_nugget_keeps_it():
+    truth = VariogramModel("spherical", nugget=0.0, sill=1.0, range_=2000.0)
+    lags = np.linspace(100.0, 4000.0, 12)
+    got = fit_variogram(lags, truth(lags) + 0.2, np.full(12, 100), model="spherical", nugget=0.2)
+    assert got.nugget == 0.2
+    assert got.sill == pytest.approx(1.2, rel=1e-3) and got.range_ == pytest.approx(
+        2000.0, rel=1e-3
+    )
+
+
+def test_variogram_recovers_the_range_of_a_simulated_field():
+    gs = pytest.importorskip("gstools")
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 20_000, (1000, 2))
+    field = gs.SRF(gs.Spherical(dim=2, var=1.0, len_scale=4000.0, nugget=0.1), seed=0)
+    model = fit_sample_variogram(xy, field((xy[:, 0], xy[:, 1])), model="spherical")
+    assert model.range_ == pytest.approx(4000.0, rel=0.2)  # one realisation: 20 % tolerance
+    assert model.sill == pytest.approx(1.1, rel=0.3)
+
+
+def test_pair_subsample_gives_the_same_model():
+    gs = pytest.importorskip("gstools")
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 20_000, (2000, 2))
+    z = gs.SRF(gs.Spherical(dim=2, var=1.0, len_scale=4000.0, nugget=0.1), seed=0)(
+        (xy[:, 0], xy[:, 1])
+    )
+    every_pair = fit_sample_variogram(xy, z, model="spherical", max_pairs=2_000_000)
+    sampled = fit_sample_variogram(xy, z, model="spherical", max_pairs=20_000)
+    assert sampled.range_ == pytest.approx(every_pair.range_, rel=0.1)
+    assert sampled.sill == pytest.approx(every_pair.sill, rel=0.1)
+
+
+def test_too_few_samples_cannot_be_fitted():
+    rng = np.random.default_rng(0)
+    with pytest.raises(VariogramFitError, match="only 29 samples; a variogram needs at least 30"):
+        fit_sample_variogram(rng.uniform(0, 100, (29, 2)), rng.normal(size=29))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_pure_nugget_cannot_be_fitted(seed):
+    rng = np.random.default_rng(seed)
+    with pytest.raises(VariogramFitError, match="pure nugget"):
+        fit_sample_variogram(rng.uniform(0, 20_000, (1000, 2)), rng.normal(size=1000))
+
+
+def test_flat_or_sparse_empirical_variogram_cannot_be_fitted():
+    lags = np.array([100.0, 200.0, 300.0, 400.0, 500.0])
+    with pytest.raises(VariogramFitError, match="pure nugget"):
+        fit_variogram(lags, np.full(5, 0.8), np.full(5, 100))
+    with pytest.raises(VariogramFitError, match="only 3 distance classes"):
+        fit_variogram(lags[:3], [0.1, 0.2, 0.3], [10, 10, 10])
+    with pytest.raises(VariogramFitError, match="do not vary"):
+        fit_variogram(lags, np.zeros(5), np.full(5, 100))
+
+
+def test_fit_error_is_a_farmland_error_and_bad_model_name_is_rejected():
+    assert issubclass(VariogramFitError, FarmlandError)
+    with pytest.raises(ValueError, match="model must be 'auto' or one of"):
+        fit_variogram([1.0, 2.0, 3.0, 4.0], [0.1, 0.2, 0.3, 0.3], [5, 5, 5, 5], model="cubic")
