@@ -152,6 +152,7 @@ def _metrics(res: dict, observed: np.ndarray, classify: Callable | None) -> dict
         "mean_squared_standardized_error": float(np.mean(zs**2)) if len(zs) else np.nan,
         "class_accuracy": np.nan,
         "samples": frame,
+        "estimator": est,
     }
     if classify is not None:
         out["class_accuracy"] = _class_accuracy(classify, res["predicted"], observed, ok)

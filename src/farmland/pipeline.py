@@ -25,7 +25,8 @@ from farmland import io as fio
 from farmland.classify import classify_samples
 from farmland.crs import require_overlap
 from farmland.errors import InputError, OutputError, OutputExistsError
-from farmland.parcels import classify_parcels
+from farmland.geostats import cross_validation_report
+from farmland.parcels import classify_parcels, make_estimator_factory
 from farmland.rules import Rules, load_rules
 from farmland.standards import load_standard
 from farmland.summary import class_area_table
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 CLASSIFICATION_FILE = "classification.gpkg"
 SUMMARY_FILE = "summary.csv"
 MANIFEST_FILE = "manifest.json"
+CROSSVAL_FILE = "crossval.csv"
+CROSSVAL_SAMPLES_FILE = "crossval_samples.csv"
 
 
 @dataclass
@@ -68,6 +71,8 @@ class ClassificationResult:
     crops: gpd.GeoDataFrame | None
     summary: pd.DataFrame
     manifest: dict[str, Any]
+    crossval: pd.DataFrame | None = None
+    crossval_samples: pd.DataFrame | None = None
     output: Path | None = None
 
 
@@ -127,7 +132,13 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None) ->
     out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
                                                interpolator=inputs.interpolator, standard=std)
     manifest = build_manifest(inputs, rules, std, out)
-    return ClassificationResult(out, classified, graded, class_area_table(out), manifest)
+    method = inputs.interpolator or rules.get("interpolation", "method")
+    metrics, per_sample, models = cross_validation_report(
+        classified, make_estimator_factory(method, rules), standard=std)
+    manifest["geostatistics"] = {"models": models,
+                                 "cross_validation": metrics.to_dict(orient="records")}
+    return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
+                                crossval=metrics, crossval_samples=per_sample)
 
 
 def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> dict[str, Any]:
@@ -155,7 +166,8 @@ def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> 
     }
 
 
-OUTPUT_FILES = (CLASSIFICATION_FILE, SUMMARY_FILE, MANIFEST_FILE)
+OUTPUT_FILES = (CLASSIFICATION_FILE, SUMMARY_FILE, MANIFEST_FILE, CROSSVAL_FILE,
+                CROSSVAL_SAMPLES_FILE)
 
 
 def check_output(output: str | Path, *, overwrite: bool = False) -> None:
@@ -189,6 +201,10 @@ def _write(result: ClassificationResult, output: Path) -> None:
             layers["crops"] = _gpkg_safe(result.crops)
         fio.write_gpkg_layers(stage / CLASSIFICATION_FILE, layers, overwrite=True)
         result.summary.to_csv(stage / SUMMARY_FILE, index=False, encoding="utf-8-sig")
+        if result.crossval is not None:
+            result.crossval.to_csv(stage / CROSSVAL_FILE, index=False, encoding="utf-8-sig")
+            result.crossval_samples.to_csv(stage / CROSSVAL_SAMPLES_FILE, index=False,
+                                           encoding="utf-8-sig")
         (stage / MANIFEST_FILE).write_text(json.dumps(result.manifest, ensure_ascii=False,
                                                       indent=2, default=str), encoding="utf-8")
 

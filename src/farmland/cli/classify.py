@@ -28,12 +28,17 @@ from farmland.cli.output import print_class_table
               help="Run-history GeoPackage to append this run to.")
 @click.option("--label", default=None, help="Label of the run in the workspace.")
 @click.option("--seed", default=0, show_default=True, help="Random seed (variogram pair sampling).")
+@click.option("--rasters", is_flag=True,
+              help="Also write GeoTIFFs (OUTPUT/rasters/): predicted value, kriging SD and "
+                   "P(exceeding the screening value) per element.")
+@click.option("--raster-cell", default=100.0, show_default=True, type=float,
+              help="Cell size of --rasters (m).")
 @crs_option
 @output_dir_option()
 @overwrite_option
 @click.pass_context
 def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, mapping, workspace,
-            label, seed, crs, output, overwrite):
+            label, seed, rasters, raster_cell, crs, output, overwrite):
     """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
 
     Writes OUTPUT/classification.gpkg (layers parcels, samples, crops), OUTPUT/summary.csv
@@ -55,6 +60,19 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
         interpolator=interpolator, seed=seed)
     result = classify_run(inputs)
     write_classification(result, output, overwrite=overwrite)
+    if rasters:
+        from farmland.geostats import write_rasters
+        from farmland.parcels import make_estimator_factory
+        from farmland.rules import load_rules
+        from farmland.standards import load_standard
+
+        rules_ = load_rules(inputs.rules)
+        factory = make_estimator_factory(interpolator or rules_.get("interpolation", "method"),
+                                         rules_)
+        folder = Path(output) / "rasters"
+        folder.mkdir(exist_ok=True)
+        write_rasters(folder, result.samples, result.parcels, factory, standard=load_standard(),
+                      cell_size=raster_cell, overwrite=overwrite)
     if workspace:
         from farmland.errors import OutputError
         from farmland.workspace import Workspace
