@@ -67,7 +67,7 @@ TOWNSHIPS = (
 )
 #: townships sampled about 5x more thinly per km² of farmland (a gap the tool must flag)
 UNDER_SAMPLED = ("450299204", "450299400")
-UNDER_SAMPLING_FACTOR = 0.04
+UNDER_SAMPLING_FACTOR = 0.03
 
 N_PARCEL_SEEDS = 29_500  # Voronoi seeds; ~30 000 parcels survive clipping
 PADDY_SHARE, ORCHARD_SHARE, IRRIGATED_SHARE = 0.55, 0.10, 0.12  # of farmland area

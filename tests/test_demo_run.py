@@ -117,7 +117,9 @@ def test_second_run_gives_identical_outputs(demo, demo_again):
     second = sorted(p.relative_to(demo_again) for p in demo_again.rglob("*") if p.is_file())
     assert first == second
     # timestamps live only in manifests and in the run-history / Excel containers
-    stamped = {"manifest.json", "farmland_runs.gpkg", "report.xlsx", "rate.json", "diff.json"}
+    # (report.html, rate.json and diff.json name the output paths, which differ here)
+    stamped = {"manifest.json", "farmland_runs.gpkg", "report.xlsx", "report.html", "rate.json",
+               "diff.json"}
     different = [str(p) for p in first
                  if p.name not in stamped
                  and (demo / p).read_bytes() != (demo_again / p).read_bytes()]

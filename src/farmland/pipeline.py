@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -135,8 +136,8 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None) ->
     method = inputs.interpolator or rules.get("interpolation", "method")
     metrics, per_sample, models = cross_validation_report(
         classified, make_estimator_factory(method, rules), standard=std)
-    manifest["geostatistics"] = {"models": models,
-                                 "cross_validation": metrics.to_dict(orient="records")}
+    manifest["geostatistics"] = _json_safe({"models": models,
+                                            "cross_validation": metrics.to_dict(orient="records")})
     return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
                                 crossval=metrics, crossval_samples=per_sample)
 
@@ -242,3 +243,14 @@ def _text_or_null(value: object) -> str | None:
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return None
     return value if isinstance(value, str) else str(value)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become null so the manifest is strict JSON (and fits the workspace)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
