@@ -46,9 +46,22 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
           "--seed", "2023", "-o", str(y23), *ow]),
         ("5  County map / 全县地图",
          ["map", str(y23 / "classification.gpkg"), "-o", str(maps / "demo_county.html"),
+          "--layers", "parcels,samples,zones,sources,townships",
           "--rate-json", str(y23 / "rate.json"), "--zones", str(y23 / "flags.gpkg"),
-          "--flags", str(y23 / "flags.gpkg"),
-          "--plan", str(y23 / "plan.gpkg"), "--sources", str(d / "pollution_sources.geojson"),
+          "--sources", str(d / "pollution_sources.geojson"),
+          "--townships", str(d / "townships.gpkg"), *ow]),
+        ("5b Sampling map: flags, crops, planned points / 加密采样图",
+         ["map", str(y23 / "classification.gpkg"), "-o", str(maps / "demo_sampling.html"),
+          "--layers", "parcels,samples,crops,flags,plan,sources,townships",
+          "--title", "加密采样需求与布点 Sampling needs and planned points",
+          "--flags", str(y23 / "flags.gpkg"), "--plan", str(y23 / "plan.gpkg"),
+          "--sources", str(d / "pollution_sources.geojson"),
+          "--townships", str(d / "townships.gpkg"), *ow]),
+        ("5c Township detail map / 乡镇详图",
+         ["map", str(y23 / "classification.gpkg"), "-o", str(maps / "demo_dongyan.html"),
+          "--township", "东岩乡", "--rate-json", str(y23 / "rate.json"),
+          "--zones", str(y23 / "flags.gpkg"), "--plan", str(y23 / "plan.gpkg"),
+          "--sources", str(d / "pollution_sources.geojson"),
           "--townships", str(d / "townships.gpkg"), *ow]),
         ("6  Report (Excel + HTML) / 报告",
          ["report", str(y23), "-o", str(y23 / "report"), *ow]),
@@ -109,4 +122,5 @@ def command(ctx, data, output, maps, overwrite):
             ctx.exit(code)
         click.echo(f"({time.perf_counter() - t0:.1f} s)")
     click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: {out}/ "
-                f"(2023/, 2024/, diff_2023_2024/); map: {maps_dir / 'demo_county.html'}", bold=True)
+                f"(2023/, 2024/, diff_2023_2024/); maps: {maps_dir}/demo_county.html, demo_sampling.html, "
+                f"demo_dongyan.html", bold=True)
