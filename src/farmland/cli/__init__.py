@@ -21,6 +21,8 @@ from farmland.errors import FarmlandError
 #: name -> (module, one-line help); modules are imported only when the command runs
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("farmland.cli.demo", "Run the whole chain on the bundled demo county."),
+    "init": ("farmland.cli.init", "Write a commented config template for 'farmland run'."),
+    "run": ("farmland.cli.run", "Run a county job (classify → … → report) from a config file."),
     "classify": ("farmland.cli.classify", "Classify parcels from soil (and crop) samples."),
     "rate": ("farmland.cli.rate", "Safe-utilisation rate per township and county, gap to target."),
     "runs": ("farmland.cli.runs", "List the classification runs kept in a workspace."),

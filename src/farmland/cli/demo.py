@@ -96,6 +96,8 @@ def command(ctx, data, output, maps, overwrite):
     在内置示范县（合成数据）上运行完整流程：分类、安全利用率、稀疏标记、布点、地图、报告、动态调整。
     """
     from farmland.cli import main
+    from farmland.cli.run import global_flags, print_closing_summary
+    from farmland.progress import step
 
     data, out, maps_dir = Path(data), Path(output), Path(maps)
     missing = [f for f in DEMO_FILES if not (data / f).exists()]
@@ -116,11 +118,14 @@ def command(ctx, data, output, maps, overwrite):
         click.secho(f"\n== {title}", bold=True)
         click.secho("$ farmland " + shlex.join(argv), fg="cyan")
         t0 = time.perf_counter()
-        code = main.main(args=argv, prog_name="farmland", standalone_mode=False, obj=ctx.obj)
+        with step(title.split("/")[0].strip()):
+            code = main.main(args=[*global_flags(ctx.obj.get("quiet", False)), *argv],
+                             prog_name="farmland", standalone_mode=False, obj=ctx.obj)
         if code:  # the step printed its error already
             click.secho(f"demo stopped at step: {title}", fg="red", err=True)
             ctx.exit(code)
         click.echo(f"({time.perf_counter() - t0:.1f} s)")
     click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: {out}/ "
-                f"(2023/, 2024/, diff_2023_2024/); maps: {maps_dir}/demo_county.html, demo_sampling.html, "
-                f"demo_dongyan.html", bold=True)
+                "(2023/, 2024/, diff_2023_2024/)", bold=True)
+    print_closing_summary(out / "2023", maps=[maps_dir / f"demo_{name}.html"
+                                              for name in ("county", "sampling", "dongyan")])

@@ -1,0 +1,220 @@
+"""``farmland run CONFIG.toml``: the whole chain of a county job from one config file.
+
+Validates the config (:mod:`farmland.config`), writes the resolved config to
+``<output>/<year>/config.resolved.toml``, then runs the subcommands classify → rate →
+flag → plan → map → report exactly as an analyst would (each command line is printed
+first), with a spinner on stderr for long steps, and ends with a summary read from the
+outputs (:func:`print_closing_summary`, also used by ``farmland demo``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shlex
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from farmland.classes import LABEL_EN, LABEL_ZH
+from farmland.cli import overwrite_option
+
+#: flag_summary.csv column (canonical name) -> closing-summary text
+FLAG_TEXTS = {"empty_cells": "空白网格 empty 1 km cells",
+              "thin_zones": "点位不足连片区 thin zones",
+              "uncertain_parcels": "类别不确定图斑 uncertain parcels",
+              "crop_exceedance_class1": "优先保护类农产品超标 crop exceedances on class 1",
+              "unclassified": "未分类图斑 unclassified parcels"}
+
+
+@click.command("run")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
+@click.option("--only", default=None, metavar="STEPS",
+              help="Comma list of steps to run: classify,rate,flag,plan,map,report.")
+@overwrite_option
+@click.pass_context
+def command(ctx, config, overrides, only, overwrite):
+    """Run the chain of a county job from CONFIG (a TOML file written by 'farmland init').
+
+    按配置文件运行：分类 → 安全利用率 → 稀疏标记 → 布点 → 地图 → 报告。
+
+    Values can be overridden on the command line, e.g. 'plan.n=80 project.year=2024'
+    (paths there are relative to the current folder). Steps whose inputs are absent
+    are skipped (no measures ledger: no rate). The resolved config is written to
+    <output>/<year>/config.resolved.toml.
+    """
+    from farmland.cli import main
+    from farmland.config import RESOLVED_FILE, check_before_run, load_config, plan_steps
+    from farmland.io import atomic_write
+    from farmland.progress import step
+
+    cfg = load_config(config, overrides=overrides)
+    steps = plan_steps(cfg, only=only)
+    check_before_run(cfg, steps, overwrite=overwrite)
+    with atomic_write(cfg.run_dir / RESOLVED_FILE, overwrite=overwrite) as tmp:
+        tmp.write_text(cfg.to_toml(), encoding="utf-8")
+    quiet = bool((ctx.obj or {}).get("quiet"))
+    started, maps = time.perf_counter(), []
+    for item in steps:
+        if item.skip:
+            click.secho(f"\n== {item.title}: 跳过 skipped — {item.skip}", bold=True)
+            continue
+        for title, argv in _commands(item.name, cfg, overwrite):
+            click.secho(f"\n== {title}", bold=True)
+            click.secho("$ farmland " + shlex.join(argv), fg="cyan")
+            t0 = time.perf_counter()
+            with step(title, quiet=quiet):
+                code = main.main(args=[*global_flags(quiet), *argv], prog_name="farmland",
+                                 standalone_mode=False, obj=ctx.obj)
+            if code:  # the step printed its error already
+                click.secho(f"farmland run stopped at step: {title}", fg="red", err=True)
+                ctx.exit(code)
+            maps += [Path(argv[argv.index("-o") + 1])] if argv[0] == "map" else []
+            click.echo(f"({time.perf_counter() - t0:.1f} s)")
+    click.secho(f"\nfarmland run finished in {time.perf_counter() - started:.0f} s", bold=True)
+    print_closing_summary(cfg.run_dir, maps=maps)
+
+
+def _commands(name: str, cfg, overwrite: bool) -> list[tuple[str, list[str]]]:
+    from farmland.config import step_commands
+
+    return step_commands(name, cfg, overwrite=overwrite, record_config=classify_records_config())
+
+
+def classify_records_config() -> bool:
+    """Whether ``farmland classify`` has the ``--run-config`` hook (records the resolved
+    config in ``manifest.json``)."""
+    from farmland.cli.classify import command as classify
+
+    return any(p.name == "run_config" for p in classify.params)
+
+
+def global_flags(quiet: bool) -> list[str]:
+    """The group options of this invocation (``-q``, ``-v``/``-vv``) for a nested command,
+    so that a step keeps the verbosity the user chose."""
+    if quiet:
+        return ["-q"]
+    return ["-vv"] if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else []
+
+
+# --------------------------------------------------------------------- closing summary
+def closing_figures(out_dir: str | Path) -> dict[str, Any]:
+    """The headline figures of a run folder, read from the files the steps wrote.
+
+    Keys present only when their file exists: ``class_mu`` ({code or None: 亩} from
+    ``summary.csv``, county row), ``rate`` (county row of ``rate.json``: ``rate``,
+    ``target``, ``met``, ``gap_mu``), ``flags`` (county counts from
+    ``flag_summary.csv`` plus ``sparse_townships``), ``plan_points`` (rows of
+    ``plan.csv``); ``outputs`` lists the output files found.
+    """
+    out = Path(out_dir)
+    figures: dict[str, Any] = {"outputs": [p for p in _output_paths(out) if p.exists()]}
+    if (out / "summary.csv").is_file():
+        figures["class_mu"] = _class_areas(out / "summary.csv")
+    if (out / "rate.json").is_file():
+        rows = json.loads((out / "rate.json").read_text(encoding="utf-8")).get("rows", [])
+        county = next((r for r in rows if r.get("level") == "county"), None)
+        if county is not None:
+            figures["rate"] = {k: county.get(k) for k in ("rate", "target", "met", "gap_mu")}
+    if (out / "flag_summary.csv").is_file():
+        figures["flags"] = _flag_counts(out / "flag_summary.csv")
+    if (out / "plan.csv").is_file():
+        import pandas as pd
+
+        figures["plan_points"] = len(pd.read_csv(out / "plan.csv", encoding="utf-8-sig"))
+    return figures
+
+
+def _output_paths(out: Path) -> list[Path]:
+    return [out / "classification.gpkg", out / "rate.csv", out / "gap_plan.csv",
+            out / "flags.gpkg", out / "plan.csv", out / "plan.gpx", out / "plan.kml",
+            out / "report" / "report.xlsx", out / "report" / "report.html",
+            out / "config.resolved.toml"]
+
+
+def _class_areas(path: Path) -> dict[int | None, float]:
+    import pandas as pd
+
+    county = pd.read_csv(path, encoding="utf-8-sig").iloc[-1]
+    keys = {1: "class1_mu", 2: "class2_mu", 3: "class3_mu", None: "unclassified_mu"}
+    return {code: float(county[col]) for code, col in keys.items()}
+
+
+def _flag_counts(path: Path) -> dict[str, int]:
+    import pandas as pd
+
+    from farmland.flags import SUMMARY_HEADERS
+
+    table = pd.read_csv(path, encoding="utf-8-sig")
+    table = table.rename(columns={v: k for k, v in SUMMARY_HEADERS.items()})
+    county = table.iloc[-1]
+    counts = {key: int(county[key]) for key in FLAG_TEXTS if key in table}
+    if "sparse" in table:
+        counts["sparse_townships"] = int(table["sparse"].iloc[:-1].astype(str)
+                                         .str.lower().eq("true").sum())
+    return counts
+
+
+def closing_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(heading, text)`` lines of the closing summary."""
+    lines = []
+    if "class_mu" in figures:
+        areas = figures["class_mu"]
+        total = sum(areas.values())
+        lines += [(f"{LABEL_ZH[c]} {LABEL_EN[c]}",
+                   f"{mu:,.1f} 亩 ({100 * mu / total:.1f} %)" if total else f"{mu:,.1f} 亩")
+                  for c, mu in areas.items() if c is not None or mu > 0]
+    if "rate" in figures:
+        lines.append(("安全利用率 Safe-utilisation rate", _rate_text(figures["rate"])))
+    if "flags" in figures:
+        texts = dict(FLAG_TEXTS, sparse_townships="密度不足乡镇 sparse townships")
+        lines += [("标记 Flags" if i == 0 else "", f"{texts[k]}: {v:,}")
+                  for i, (k, v) in enumerate(figures["flags"].items())]
+    if "plan_points" in figures:
+        lines.append(("加密布点 Planned points", f"{figures['plan_points']:,} (plan.csv)"))
+    return lines
+
+
+def _rate_text(rate: dict[str, Any]) -> str:
+    value, target = rate.get("rate"), rate.get("target") or 0.91
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "无法计算（无安全利用类/严格管控类耕地）/ undefined (no class-2 or class-3 land)"
+    text = f"{100 * value:.1f} % / 目标 target {100 * target:.0f} %"
+    if rate.get("met"):
+        return text + " — 已达成 met"
+    return text + f" — 未达成 NOT met, 缺口 gap {float(rate.get('gap_mu') or 0):,.1f} 亩"
+
+
+def print_closing_summary(out_dir: str | Path, *, maps: Iterable[str | Path] = ()) -> None:
+    """Print the headline figures and output paths of a run folder (stdout).
+
+    Parameters
+    ----------
+    out_dir
+        The run folder (``classification.gpkg``, ``summary.csv``, ``rate.json``,
+        ``flag_summary.csv``, ``plan.csv``, ``report/`` …); missing files are left out.
+    maps
+        HTML maps of the run (they are written outside the run folder); those that
+        exist are listed.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from farmland.cli.output import console
+
+    figures = closing_figures(out_dir)
+    paths = figures["outputs"] + [Path(m) for m in maps if Path(m).exists()]
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for heading, text in closing_lines(figures):
+        table.add_row(escape(heading), escape(text))
+    for i, path in enumerate(paths):
+        table.add_row("输出 Outputs" if i == 0 else "", escape(str(path)))
+    console.print(f"\n[bold]== 结果汇总 / Summary: {escape(str(out_dir))}[/bold]")
+    console.print(table)
