@@ -97,11 +97,16 @@ def cross_validation_report(samples: pd.DataFrame, make_estimator: Callable[[str
         frame = res["samples"][["observed", "predicted", "std_error", "standardized_error"]]
         per_sample.append(frame.assign(variable=variable,
                                        sample_id=samples["sample_id"].to_numpy()[mask]))
-    metrics = pd.DataFrame(rows)
-    samples_table = (pd.concat(per_sample, ignore_index=True) if per_sample
-                     else pd.DataFrame(columns=["variable", "sample_id"]))
     cols = ["variable", "sample_id", "observed", "predicted", "std_error", "standardized_error"]
-    return metrics.round(6), samples_table[cols].round(6), models
+    metrics = pd.DataFrame(rows, columns=["variable", "n", "me", "rmse",
+                                          "mean_standardized_error",
+                                          "mean_squared_standardized_error", "class_accuracy",
+                                          "model"])
+    samples_table = (pd.concat(per_sample, ignore_index=True)[cols] if per_sample
+                     else pd.DataFrame(columns=cols))
+    if not rows:
+        log.info("fewer than 3 usable samples: no cross-validation")
+    return metrics.round(6), samples_table.round(6), models
 
 
 def write_rasters(folder: Path, samples: pd.DataFrame, parcels, make_estimator, *, standard,

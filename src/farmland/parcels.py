@@ -144,11 +144,10 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     own = inside.assign(pc=pc.to_numpy()).merge(stats[["cls"]], left_on="parcel_id",
                                                 right_index=True)
     own_share = (own["pc"] == own["cls"]).groupby(own["parcel_id"]).mean()
-    drivers = (own[own["pc"] == own["cls"]].dropna(subset=["driving_element"])
-               .groupby("parcel_id")["driving_element"]
-               .agg(lambda s: s.value_counts().sort_index().idxmax()))
-    ids = inside.sort_values("sample_id").groupby("parcel_id")["sample_id"].agg(
-        lambda s: ",".join(s.astype(str)))
+    drivers = _most_frequent(own[own["pc"] == own["cls"]].dropna(subset=["driving_element"]),
+                             "driving_element")
+    by_id = inside.sort_values("sample_id")
+    ids = by_id["sample_id"].astype(str).groupby(by_id["parcel_id"]).agg(",".join)
     has_2 = (pc == 2).groupby(inside["parcel_id"]).any()
     pos = out["parcel_id"].isin(stats.index).to_numpy()
     key = out.loc[pos, "parcel_id"]
@@ -158,6 +157,15 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     out.loc[pos, "driving_element"] = drivers.reindex(key).to_numpy()
     out.loc[pos, "sample_ids"] = ids.reindex(key).to_numpy()
     _qa_points(out, pos, key, stats, own_share, has_2, rules)
+
+
+def _most_frequent(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Per parcel the most frequent value of ``column``; ties to the alphabetically first."""
+    counts = frame.groupby(["parcel_id", column]).size().rename("n").reset_index()
+    counts = counts.sort_values(["parcel_id", "n", column], ascending=[True, False, True])
+    first = counts.drop_duplicates("parcel_id")
+    return pd.Series(first[column].to_numpy(dtype=object), index=first["parcel_id"].to_numpy(),
+                     name=column)
 
 
 def _qa_points(out, pos, key, stats, own_share, has_2, rules: Rules) -> None:
@@ -216,11 +224,7 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
         factory = make_estimator_factory(method, rules)
     else:
         factory = interpolator
-    xy = shapely.get_coordinates(usable.geometry.values)
-    values = {"ph": usable["ph"].to_numpy(dtype=float, na_value=np.nan)}
-    for el in CLASS_ELEMENTS:
-        v = pd.to_numeric(usable[el], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        values[el] = np.where(v > 0, v, np.nan) if np.nanmin(v, initial=1) <= 0 else v
+    xy, values = interpolation_inputs(usable)
     res = interpolated_classes(out.geometry.values[reach], out["landuse"].to_numpy()[reach], xy,
                                values, standard=std, make_estimator=factory,
                                cell_size=rules.get("interpolation", "cell_size_m"))
@@ -238,6 +242,16 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
         out.iloc[tgt, out.columns.get_loc(f"share_{c}")] = res[f"share_{c}"].to_numpy()[no_pts]
     _evidence(out, tgt, usable, xy, rules.get("interpolation", "evidence_samples"))
     out.attrs["interpolator"] = res["interpolator"].iloc[0] if len(res) else ""
+
+
+def interpolation_inputs(usable: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(n, 2) coordinates (metres) and ``"ph"``/element -> values (NaN = missing or ≤ 0 metal)."""
+    xy = shapely.get_coordinates(usable.geometry.values)
+    values = {"ph": usable["ph"].to_numpy(dtype=float, na_value=np.nan)}
+    for el in CLASS_ELEMENTS:
+        v = pd.to_numeric(usable[el], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        values[el] = np.where(v > 0, v, np.nan) if np.nanmin(v, initial=1) <= 0 else v
+    return xy, values
 
 
 def _evidence(out, rows: np.ndarray, usable: pd.DataFrame, xy: np.ndarray, k: int) -> None:
@@ -285,6 +299,9 @@ def _finish(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:
     out["class_label_zh"] = [C.label_zh(c) for c in out["final_class"]]
     out["class_label_en"] = [C.label_en(c) for c in out["final_class"]]
     out["qa_flags"] = [";".join(f) for f in out["qa_flags"]]
+    # one missing marker (None), whichever pandas set-item path left NaN or None behind
+    driver = out["driving_element"].astype(object)
+    out["driving_element"] = driver.where(driver.notna(), None)
     order = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse", "area_m2",
              "area_mu", "area_hm2", "n_samples", "soil_class", "final_class", "class_label_zh",
              "class_label_en", "rule", "driving_element", "share_1", "share_2", "share_3",

@@ -118,8 +118,14 @@ def _concat(frames: list[gpd.GeoDataFrame], what: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=frames[0].crs)
 
 
-def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None) -> ClassificationResult:
-    """Read and classify; nothing is written."""
+def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
+                 scheduler: str | None = None) -> ClassificationResult:
+    """Read and classify; nothing is written.
+
+    ``scheduler``: ``None`` classifies in this process; ``"local"`` (a 2-worker dask
+    LocalCluster) or ``"tcp://HOST:PORT"`` classifies the parcels in partitions on dask
+    (:mod:`farmland.distributed`, same result; needs the ``dask`` extra).
+    """
     rules = rules or load_rules(inputs.rules)
     std = load_standard()
     parcels, samples, crops = read_inputs(inputs)
@@ -130,8 +136,14 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None) ->
                          row=classified["sample_id"].iloc[0], value="; ".join(reasons),
                          fix="every sample needs pH and Cd, Hg, As, Pb, Cr (or set "
                              "missing_ph / missing_metal in a rules file)")
-    out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
-                                               interpolator=inputs.interpolator, standard=std)
+    if scheduler:
+        from farmland.distributed import classify_parcels_distributed
+        out, classified, graded = classify_parcels_distributed(
+            parcels, classified, crops=crops, rules=rules, interpolator=inputs.interpolator,
+            standard=std, scheduler=scheduler)
+    else:
+        out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
+                                                   interpolator=inputs.interpolator, standard=std)
     manifest = build_manifest(inputs, rules, std, out)
     method = inputs.interpolator or rules.get("interpolation", "method")
     metrics, per_sample, models = cross_validation_report(

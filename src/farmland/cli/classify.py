@@ -33,12 +33,18 @@ from farmland.cli.output import print_class_table
                    "P(exceeding the screening value) per element.")
 @click.option("--raster-cell", default=100.0, show_default=True, type=float,
               help="Cell size of --rasters (m).")
+@click.option("--scheduler", default=None, metavar="local|tcp://HOST:PORT",
+              help="Classify parcels in partitions on dask: 'local' (2-worker LocalCluster) or "
+                   "a scheduler address. Default: in this process. Needs the 'dask' extra.")
+@click.option("--run-config", "run_config", type=click.Path(exists=True, dir_okay=False),
+              default=None, hidden=True,
+              help="Resolved 'farmland run' config to record in manifest.json.")
 @crs_option
 @output_dir_option()
 @overwrite_option
 @click.pass_context
 def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, mapping, workspace,
-            label, seed, rasters, raster_cell, crs, output, overwrite):
+            label, seed, rasters, raster_cell, scheduler, run_config, crs, output, overwrite):
     """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
 
     Writes OUTPUT/classification.gpkg (layers parcels, samples, crops), OUTPUT/summary.csv
@@ -57,8 +63,8 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
         parcels=Path(parcels), samples=[Path(s) for s in samples],
         crops=[Path(c) for c in crops] or None, crs=crs, parcels_layer=parcels_layer,
         mapping=Path(mapping) if mapping else None, rules=Path(rules) if rules else None,
-        interpolator=interpolator, seed=seed)
-    result = classify_run(inputs)
+        interpolator=interpolator, seed=seed, extra=_run_config(run_config))
+    result = classify_run(inputs, scheduler=scheduler)
     write_classification(result, output, overwrite=overwrite)
     if rasters:
         from farmland.geostats import write_rasters
@@ -87,3 +93,11 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
         click.echo(f"run {run_id} added to {workspace}")
     print_class_table(result.summary)
     click.echo(f"outputs: {Path(output) / 'classification.gpkg'}")
+
+
+def _run_config(path: str | None) -> dict:
+    """The resolved 'farmland run' config, recorded under manifest parameters."""
+    if not path:
+        return {}
+    from farmland.config import read_resolved
+    return {"run_config": read_resolved(path)}
