@@ -14,7 +14,7 @@ and accepts a font only if its character map really covers :data:`PROBE_TEXT` (t
 characters of the class labels and chart titles). When nothing is found, charts
 fall back to English labels and log a warning; on Debian/Ubuntu
 ``.ci/install_fonts.sh`` installs ``fonts-wqy-microhei``. No font is bundled
-(docs/decisions.d/report.md).
+(docs/decisions.md).
 """
 
 from __future__ import annotations

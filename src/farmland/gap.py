@@ -11,7 +11,7 @@ measure of the accounting year:
 
 Class-2 parcels with a crop exceedance in the year are **excluded**: the rate
 counts class-2 area only when no crop of that year exceeds, so no measure of this
-year can make them count (docs/decisions.d/rate.md). Nor are parcels that already
+year can make them count (docs/decisions.md). Nor are parcels that already
 carry a measure but do not count (exceeded, unverified) proposed again.
 
 Only ``area_mu`` is used (亩); no geometry, so any CRS.

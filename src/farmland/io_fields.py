@@ -1,6 +1,6 @@
 """Field conversions of :mod:`farmland.io`: land-use codes, areas, measures, metals.
 
-See ``docs/decisions.d/io.md`` for the rules (legacy land-use codes, the ``K``
+See ``docs/decisions.md`` for the rules (legacy land-use codes, the ``K``
 suffix, rotation flags, measure splitting, metal names).
 """
 

@@ -33,7 +33,7 @@ STRICT_CONTROL = "strict_control"
 MEASURE_CLASSES = (SAFE_USE, STRICT_CONTROL)
 
 #: strict-control measure types that take the food crop off the parcel; on class-2
-#: land they count as a safe-use measure (docs/decisions.d/rate.md). Canonical names
+#: land they count as a safe-use measure (docs/decisions.md). Canonical names
 #: and the Chinese names a ledger may still carry.
 CROP_REMOVING_MEASURES = frozenset({
     "crop_structure_change", "ban_zone", "return_to_forest_grass", "fallow",

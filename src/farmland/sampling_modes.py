@@ -12,7 +12,7 @@ point lies within the correlation radius has U multiplied by 1 − w(d), w being
 spatial correlation at distance d. Kriging variance does not depend on the value
 the new sample will show, so updating after every pick is legitimate; scaling
 P(change) by the correlation is the approximation (documented in
-docs/decisions.d/sampling.md). The point's ``benefit`` is the drop in Σ U (亩).
+docs/decisions.md). The point's ``benefit`` is the drop in Σ U (亩).
 
 Modes: :func:`pick_uncertainty` (greedy on expected class change),
 :func:`pick_coverage` (spcosa-style k-means infill with fixed existing samples),

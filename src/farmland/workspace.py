@@ -9,7 +9,7 @@ Layout of the workspace file (default ``farmland_runs.gpkg``):
   ``geom_key``, the BLAKE2b-128 hash of the parcel's WKB geometry;
 - ``geometries`` (layer, the workspace CRS): one row per distinct geometry
   (``geom_key``, geometry). A run stores only geometries not already present, so
-  an unchanged parcel map costs attributes only (docs/decisions.d/rate.md);
+  an unchanged parcel map costs attributes only (docs/decisions.md);
 - ``crops`` (table): the run's crop samples (:data:`CROP_COLUMNS`) with ``run_id``.
 
 Append-only: :meth:`Workspace.add_run` never rewrites existing rows, run ids are
