@@ -230,20 +230,25 @@ def _driver_text(parcels: pd.DataFrame) -> np.ndarray:
 
 
 def _zone_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per-label area, parcel list, township majority and drivers."""
+    """Per-label area, parcel list, township majority and drivers (group-wise, no per-zone
+    Python callbacks: province data hold thousands of zones)."""
     g = frame.groupby("label", sort=True)
+    labels = g.size().index
     by_town = frame.groupby(["label", "township"])["area_mu"].sum().reset_index()
     by_town = by_town.sort_values(["label", "area_mu", "township"], ascending=[True, False, True])
     main = by_town.groupby("label")["township"].first()
-    others = by_town.groupby("label")["township"].agg(lambda s: ",".join(sorted(s.iloc[1:])))
+    rest = by_town[by_town.groupby("label").cumcount() > 0].sort_values(["label", "township"])
+    others = rest.groupby("label")["township"].agg(",".join).reindex(labels, fill_value="")
+    ids = frame.sort_values(["label", "parcel_id"])
+    parcel_ids = ids.groupby("label")["parcel_id"].agg(",".join)
     zones = pd.DataFrame({
-        "label": g.size().index,
+        "label": labels,
         "township": main.to_numpy(),
         "other_townships": others.to_numpy(),
         "area_mu": g["area_mu"].sum().round(4).to_numpy(),
         "n_parcels": g.size().to_numpy(),
-        "driving_elements": g["driver"].agg(_join_drivers).to_numpy(),
-        "parcel_ids": g["parcel_id"].agg(lambda s: ",".join(sorted(s))).to_numpy(),
+        "driving_elements": _drivers_by_label(frame).reindex(labels, fill_value="").to_numpy(),
+        "parcel_ids": parcel_ids.to_numpy(),
         "min_parcel_id": g["parcel_id"].min().to_numpy(),
     })
     zones["area_hm2"] = (zones["area_mu"] / 15).round(6)
@@ -251,13 +256,18 @@ def _zone_table(frame: pd.DataFrame) -> pd.DataFrame:
                   "driving_elements", "parcel_ids", "min_parcel_id"]]
 
 
-def _join_drivers(values: pd.Series) -> str:
-    """Distinct driving elements, in the standard's element order, then any others."""
-    found: set[str] = set()
-    for text in values:
-        found.update(p.strip().lower() for p in str(text).replace(";", ",").split(",") if p.strip())
-    ordered = [e for e in CLASS_ELEMENTS if e in found] + sorted(found - set(CLASS_ELEMENTS))
-    return ",".join(ordered)
+def _drivers_by_label(frame: pd.DataFrame) -> pd.Series:
+    """Distinct driving elements per label, in the standard's element order, then others."""
+    frame = frame.reset_index(drop=True)
+    parts = (frame["driver"].astype(str).str.replace(";", ",").str.split(",")
+             .explode().str.strip().str.lower())
+    pairs = pd.DataFrame({"label": frame["label"].to_numpy()[parts.index.to_numpy()],
+                          "el": parts.to_numpy()})
+    pairs = pairs[pairs["el"].astype(bool)].drop_duplicates()
+    known = {e: i for i, e in enumerate(CLASS_ELEMENTS)}
+    pairs["rank"] = pairs["el"].map(known).fillna(len(known)).astype(int)
+    pairs = pairs.sort_values(["label", "rank", "el"])
+    return pairs.groupby("label")["el"].agg(",".join)
 
 
 def _samples_per_label(members: gpd.GeoDataFrame, labels: np.ndarray,
