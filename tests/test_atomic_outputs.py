@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import shutil
 from pathlib import Path
 
@@ -28,16 +27,6 @@ CROPS = ("样品编号,X,Y,作物,镉,铅,年份\n"
          "C1,620310,2722110,稻谷,0.10,0.05,2023\n"
          "C2,620320,2722120,稻谷,0.12,0.05,2023\n"
          "C3,620330,2722130,稻谷,0.15,0.05,2023\n")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI reconfigures the root logger onto CliRunner's stream; undo it afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ The table of outcomes is ``docs/bad_inputs.md``.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import re
 import subprocess
@@ -42,16 +41,6 @@ BASE = BAD / "base"
 #: classes of the base parcels, computed by hand in make_bad_inputs.py
 BASE_CLASSES = {"P1": 1, "P2": 2, "P3": 3, "P4": 2}
 SIDECARS = {".dbf", ".shx", ".prj", ".cpg"}
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI reconfigures the root logger onto CliRunner's stream; undo it afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 # Commands ----------------------------------------------------------------------------------
