@@ -345,6 +345,8 @@ def warn_not_detected(nd: np.ndarray, rows: pd.Series, column: str, file: str) -
     """Log the rows whose value is 'not detected' without a detection limit."""
     if nd.any():
         log.warning("%s: column '%s': %d value(s) reported as not detected without a "
-                    "detection limit (%s); kept as missing (NaN) with censored=True — give "
-                    "the limit, e.g. '<0.05', to use them", file, column, int(nd.sum()),
+                    "detection limit (%s); kept without a value (censored=True): a soil "
+                    "sample's class counts them as below the screening value, interpolation "
+                    "leaves them out — give the limit, e.g. '<0.05', to use them as values",
+                    file, column, int(nd.sum()),
                     first_rows(rows[nd]))
