@@ -124,3 +124,12 @@ def test_second_run_gives_identical_outputs(demo, demo_again):
                  if p.name not in stamped
                  and (demo / p).read_bytes() != (demo_again / p).read_bytes()]
     assert different == []
+
+
+def test_report_has_geostatistics_charts(demo):
+    charts = demo / "out" / "2023" / "report" / "charts"
+    for name in ("class_area", "rate", "coverage", "variogram_cd", "crossval_cd"):
+        assert (charts / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    crossval = pd.read_csv(demo / "out" / "2023" / "crossval.csv", encoding="utf-8-sig")
+    assert list(crossval["variable"]) == ["ph", "cd", "hg", "as", "pb", "cr"]
+    assert (crossval["class_accuracy"].dropna().between(0.5, 1.0)).all()

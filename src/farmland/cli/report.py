@@ -25,7 +25,10 @@ from farmland.cli import output_dir_option, overwrite_option
 log = logging.getLogger(__name__)
 
 REPORT_FILES = ("report.xlsx", "report.html")
-CHART_FILES = {"class_area": "class_area.png", "rate": "rate.png", "coverage": "coverage.png"}
+GEOSTAT_ELEMENTS = ("cd", "hg", "as", "pb", "cr")
+CHART_FILES = {"class_area": "class_area.png", "rate": "rate.png", "coverage": "coverage.png",
+               **{f"variogram_{el}": f"variogram_{el}.png" for el in GEOSTAT_ELEMENTS},
+               **{f"crossval_{el}": f"crossval_{el}.png" for el in GEOSTAT_ELEMENTS}}
 #: table -> (file beside classification.gpkg, GeoPackage layer or None for CSV)
 BESIDE = {"rate_table": ("rate.csv", None), "gap_plan": ("gap_plan.csv", None),
           "plan": ("plan.gpkg", "plan"), "plan_effect": ("plan_effect.csv", None),
@@ -37,7 +40,12 @@ CROP_COLUMNS = ["sample_id", "crop", "cd", "pb", "hg", "as", "cr", "crop_grade",
 QA_COLUMNS = ["parcel_id", "township", "final_class", "rule", "qa_flags"]
 CAPTIONS = {"class_area": ("各乡镇类别面积", "Class area by township"),
             "rate": ("各乡镇安全利用率", "Safe-utilisation rate by township"),
-            "coverage": ("加密采样前后的点位覆盖", "Sample coverage before and after the plan")}
+            "coverage": ("加密采样前后的点位覆盖", "Sample coverage before and after the plan"),
+            **{f"variogram_{el}": (f"{el.capitalize()} 变异函数（对数值）",
+                                   f"{el.capitalize()} variogram (log values)")
+               for el in GEOSTAT_ELEMENTS},
+            **{f"crossval_{el}": (f"{el.capitalize()} 交叉验证", f"{el.capitalize()} cross-validation")
+               for el in GEOSTAT_ELEMENTS}}
 
 
 def _folder(classification: str | Path) -> Path:
@@ -86,7 +94,21 @@ def load_tables(classification: str, measures: str | None) -> dict[str, object]:
             columns="geometry"))
     tables["crop_exceedances"] = _crop_exceedances(crops)
     tables["qa_flags"] = _qa_flags(parcels)
+    tables["crossval_samples"] = read_beside(folder, "crossval_samples.csv", None)
+    tables["models"] = _fitted_models(folder)
+    tables["samples"] = samples
     return tables
+
+
+def _fitted_models(folder: Path) -> dict[str, dict]:
+    """Variogram models recorded in the run manifest (empty when there are none)."""
+    import json
+
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return {}
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    return (manifest.get("geostatistics") or {}).get("models") or {}
 
 
 def _rate_from_measures(parcels, crops, measures: str) -> dict[str, pd.DataFrame]:
@@ -149,7 +171,41 @@ def draw_charts(tables: dict[str, object], folder: Path, lang: str) -> dict[str,
         before, after = charts.coverage_from_effect(tables["plan_effect"])
         drawn["coverage"] = charts.coverage_chart(before, after, folder / CHART_FILES["coverage"],
                                                   lang=lang)
+    drawn.update(_geostat_charts(tables, folder, lang))
     return {bilingual(*CAPTIONS[key], lang): path for key, path in drawn.items()}
+
+
+def _geostat_charts(tables: dict[str, object], folder: Path, lang: str) -> dict[str, Path]:
+    """Per metal: the empirical variogram of log-values with the model the run fitted, and
+    the leave-one-out cross-validation scatter (from crossval_samples.csv)."""
+    import numpy as np
+
+    from farmland import charts
+    from farmland.geostats import sample_arrays
+    from farmland.report import bilingual
+    from farmland.variogram import VariogramModel, empirical_variogram
+
+    drawn: dict[str, Path] = {}
+    samples, models, cv = tables["samples"], tables["models"], tables["crossval_samples"]
+    for el in GEOSTAT_ELEMENTS:
+        if samples is not None and "usable" in samples and el in samples:
+            xy, values, _ = sample_arrays(samples, el)
+            info = models.get(el) or {}
+            if len(values) >= 30:
+                emp = empirical_variogram(xy, np.log(values), seed=0)
+                model = (VariogramModel(info["model"], info["nugget"], info["sill"],
+                                        info["range_m"]) if info.get("model") else None)
+                key = f"variogram_{el}"
+                drawn[key] = charts.variogram_chart(
+                    emp.lags, emp.gamma, model, folder / CHART_FILES[key],
+                    bilingual(*CAPTIONS[key], lang), counts=emp.counts, lang=lang)
+        if cv is not None and (cv["variable"] == el).any():
+            rows = cv[cv["variable"] == el]
+            key = f"crossval_{el}"
+            drawn[key] = charts.crossval_chart(rows["observed"], rows["predicted"],
+                                               folder / CHART_FILES[key],
+                                               bilingual(*CAPTIONS[key], lang), lang=lang)
+    return drawn
 
 
 def _check_free(out: Path, overwrite: bool) -> None:
@@ -197,7 +253,8 @@ def command(classification_dir, measures, lang, output, overwrite):
     stage = Path(tempfile.mkdtemp(prefix=".farmland-report-", dir=out))
     try:
         charts = draw_charts(tables, stage / "charts", lang)
-        excel = {k: v for k, v in tables.items() if k not in ("plan_effect",)}
+        excel = {k: v for k, v in tables.items()
+                 if k not in ("plan_effect", "crossval_samples", "models", "samples")}
         write_excel_report(stage / "report.xlsx", **excel, charts=charts, lang=lang)
         write_html_report(stage / "report.html", title=bilingual(
             "耕地土壤环境质量类别划分与安全利用报告", "Farmland soil classes and safe utilisation", lang),
