@@ -58,7 +58,9 @@ def _read_polygons(path: str, parcels):
 @click.option("--sources", type=click.Path(exists=True), default=None,
               help="Pollution sources (points; name, industry, metals).")
 @click.option("--range", "range_m", type=float, default=None,
-              help="Spatial correlation range (m) of the uncertainty update (default 1000).")
+              help="Spatial correlation range (m) of the uncertainty update (default: the "
+                   "variogram the classification fitted for the main driving metal, recorded "
+                   "in manifest.json; 1000 without one).")
 @click.option("--target-density", type=float, default=None,
               help="Samples per km² of farmland to reach (replaces --n).")
 @click.option("--coverage-area", type=click.Choice(["flagged", "all"]), default="flagged",
@@ -89,9 +91,10 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
     src = read_sources(sources, target_crs=parcels.crs) if sources else None
     excl = _read_polygons(exclusions, parcels) if exclusions else None
     flags = flag_sparse(parcels, samples, crops=crops) if coverage_area == "flagged" else None
+    variogram = None if range_m is not None else fitted_variogram(classification, parcels)
     plan = plan_sampling(parcels, samples, n=n, mode=mode, min_spacing=min_spacing,
                          exclusions=excl, sources=src, flags=flags, variogram_range=range_m,
-                         seed=seed, target_density=target_density)
+                         variogram=variogram, seed=seed, target_density=target_density)
     effect = plan_effect(parcels, samples, plan)
     write_plan(plan, out, overwrite=overwrite)
     with atomic_write(out / "plan_effect.csv", overwrite=overwrite) as tmp:
@@ -100,3 +103,29 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
     click.echo(f"{len(plan)} point(s): " + ", ".join(f"{m} {c}" for m, c in counts.items()))
     print_effect(effect)
     click.echo(f"outputs: {out}")
+
+
+def fitted_variogram(classification: str, parcels):
+    """The variogram the classification run fitted for the metal driving the most class-2/3
+    area (Cd when none), from its manifest.json; ``None`` when there is none (IDW run)."""
+    import json
+    import logging
+
+    from farmland.variogram import VariogramModel
+
+    folder = Path(classification)
+    folder = folder if folder.is_dir() else folder.parent
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return None
+    models = (json.loads(path.read_text(encoding="utf-8")).get("geostatistics") or {}).get(
+        "models") or {}
+    drivers = parcels.loc[parcels["final_class"].fillna(0).astype(int) >= 2]
+    ranked = drivers.groupby("driving_element")["area_mu"].sum().sort_values(ascending=False)
+    for element in [*ranked.index, "cd"]:
+        info = models.get(element) or {}
+        if info.get("model"):
+            logging.getLogger(__name__).info(
+                "uncertainty update follows the fitted %s variogram (%s)", element, info["text"])
+            return VariogramModel(info["model"], info["nugget"], info["sill"], info["range_m"])
+    return None
