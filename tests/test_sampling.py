@@ -386,3 +386,29 @@ def test_incremental_benefit_raster_matches_a_fresh_convolution(field):
     np.testing.assert_allclose(state.benefit, fresh, atol=1e-9)
     # the points' benefits add up to the drop in expected uncertain area
     assert sum(p["benefit"] for p in state.picks) == pytest.approx(u0 - state.parcel_u.sum())
+
+
+def test_plan_cli_takes_the_fitted_variogram_of_the_main_driver(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from farmland.cli.plan import fitted_variogram
+
+    models = {"cd": {"model": "spherical", "nugget": 0.1, "sill": 1.0, "range_m": 5000.0,
+                     "text": "cd"},
+              "as": {"model": "exponential", "nugget": 0.0, "sill": 0.5, "range_m": 800.0,
+                     "text": "as"},
+              "pb": {"method": "LocalKriging", "fallback": "pure nugget"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"geostatistics": {"models": models}}))
+    parcels = pd.DataFrame({"final_class": pd.array([2, 3, 1, 2], dtype="Int8"),
+                            "driving_element": ["as", "as", None, "cd"],
+                            "area_mu": [10.0, 5.0, 100.0, 12.0]})
+    # As drives 15 亩 of class 2/3, Cd 12 亩 -> the As variogram
+    model = fitted_variogram(str(tmp_path), parcels)
+    assert (model.name, model.range_) == ("exponential", 800.0)
+    # Pb drives most but fell back to IDW: the next driver with a model, else Cd
+    parcels.loc[:, "driving_element"] = ["pb", "pb", None, "pb"]
+    assert fitted_variogram(str(tmp_path), parcels).range_ == 5000.0
+    (tmp_path / "idw_run").mkdir()   # a run folder without a manifest
+    assert fitted_variogram(str(tmp_path / "idw_run"), parcels) is None
