@@ -216,7 +216,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"cannot read the config file ({exc.strerror or exc})", file=path,
-                         fix="give the path of a farmland TOML config (farmland init writes one)")
+                         fix="give the path of a farmland TOML config (farmland init writes one)"
+                         ) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

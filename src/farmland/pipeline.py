@@ -83,13 +83,14 @@ def _as_list(value) -> list[Path]:
     return [Path(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
 
 
-def read_inputs(inputs: ClassificationInputs):
-    """Read parcels, soil samples (several files are concatenated) and crops into one metric CRS."""
+def read_inputs(inputs: ClassificationInputs, *, rules: Rules | None = None):
+    """Read parcels, soil samples (several files are concatenated) and crops into one metric
+    CRS; refuse sample files that lie nowhere near the parcels (another county, wrong CRS)."""
     mapping = fio.read_mapping(inputs.mapping) if inputs.mapping else None
     parcels = fio.read_parcels(inputs.parcels, layer=inputs.parcels_layer, crs=inputs.crs,
                                mapping=mapping)
     target = parcels.crs
-    reach = load_rules(inputs.rules).get("interpolation", "max_distance_m")
+    reach = (rules or load_rules(inputs.rules)).get("interpolation", "max_distance_m")
     sample_frames = []
     for path in inputs.sample_paths():
         frame = fio.read_soil_samples(path, crs=inputs.crs, target_crs=target, mapping=mapping)
@@ -111,7 +112,6 @@ def _concat(frames: list[gpd.GeoDataFrame], what: str) -> gpd.GeoDataFrame:
     merged = pd.concat(frames, ignore_index=True)
     dup = merged["sample_id"].duplicated(keep=False)
     if dup.any():
-        from farmland.errors import InputError
         raise InputError(f"the same sample id appears in more than one {what} file",
                          row=", ".join(merged.loc[dup, "sample_id"].astype(str).unique()[:5]),
                          column="sample_id", fix="give re-sampled points new ids")
@@ -128,7 +128,7 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     """
     rules = rules or load_rules(inputs.rules)
     std = load_standard()
-    parcels, samples, crops = read_inputs(inputs)
+    parcels, samples, crops = read_inputs(inputs, rules=rules)
     classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
     if not classified["usable"].any():
         reasons = classified["unusable_reason"].value_counts().index[:3]
@@ -252,7 +252,7 @@ def _gpkg_safe(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _text_or_null(value: object) -> str | None:
     """Text for GeoPackage; missing values (None, <NA>, NaN) stay NULL, not "<NA>"."""
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value if isinstance(value, str) else str(value)
 

@@ -89,7 +89,8 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
             if isinstance(exc, OutputError):
                 raise
             raise OutputError(workspace, f"{exc.strerror or exc}; the classification outputs "
-                                         f"in {output} were written, the run was not added")
+                                         f"in {output} were written, the run was not added"
+                              ) from exc
         click.echo(f"run {run_id} added to {workspace}")
     print_class_table(result.summary)
     click.echo(f"outputs: {Path(output) / 'classification.gpkg'}")
