@@ -44,11 +44,12 @@ def run_once(folder: Path, scheduler: str | None, fmt: str) -> dict:
     from farmland.classify import classify_samples
     from farmland.flags import flag_sparse
     from farmland.geostats import cross_validation_report
-    from farmland.parcels import classify_parcels, make_estimator_factory
+    from farmland.parcels import classify_parcels
     from farmland.pipeline import ClassificationInputs, read_inputs
     from farmland.rate import safe_utilisation_rate
     from farmland.rules import load_rules
     from farmland.standards import load_standard
+    from farmland.surfaces import fit_surface_models
 
     logging.basicConfig(level=logging.WARNING)
     parcels_file = (_first(folder, "parcels.parquet", "parcels.gpkg") if fmt == "parquet"
@@ -71,15 +72,18 @@ def run_once(folder: Path, scheduler: str | None, fmt: str) -> dict:
     lap("read")
     classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
     lap("classify samples")
+    surfaces = fit_surface_models(classified[classified["usable"]], rules, "kriging")
+    lap("fit variograms")
     if scheduler:
         from farmland.distributed import classify_parcels_distributed
         out, classified, graded = classify_parcels_distributed(
-            parcels, classified, crops=crops, rules=rules, standard=std, scheduler=scheduler)
+            parcels, classified, crops=crops, rules=rules, interpolator=surfaces, standard=std,
+            scheduler=scheduler)
     else:
         out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
-                                                   standard=std)
+                                                   interpolator=surfaces, standard=std)
     lap("classify parcels")
-    cross_validation_report(classified, make_estimator_factory("kriging", rules), standard=std)
+    cross_validation_report(classified, surfaces, standard=std)
     lap("cross-validation")
     safe_utilisation_rate(out, measures, crops=graded)
     lap("rate")

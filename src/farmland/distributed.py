@@ -20,7 +20,6 @@ imports dask.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -30,10 +29,10 @@ from scipy.spatial import cKDTree
 
 from farmland.classify import classify_samples
 from farmland.crops import assign_crops, grade_crops
-from farmland.interpolate import IDW, LocalKriging
-from farmland.parcels import classify_parcels, interpolation_inputs, make_estimator_factory
+from farmland.parcels import classify_parcels
 from farmland.rules import Rules, load_rules
 from farmland.standards import load_standard
+from farmland.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
 
 log = logging.getLogger(__name__)
 
@@ -41,66 +40,6 @@ log = logging.getLogger(__name__)
 PARTITION_M = 20_000.0
 #: spacing of the points at which the halo's k-NN distance is bounded (m)
 HALO_GRID_M = 500.0
-
-
-@dataclass(frozen=True)
-class GlobalModels:
-    """``variable -> estimator`` factory using variograms fitted once on all samples.
-
-    Picklable, so it can be shipped to dask workers. ``models`` maps each variable to
-    its :class:`~farmland.variogram.VariogramModel`, or to the reason text when no
-    model could be fitted (the estimator then falls back to IDW as in one process).
-    """
-
-    method: str
-    k: int
-    power: float
-    models: dict
-
-    def __call__(self, variable: str):
-        if self.method == "idw":
-            return IDW(k=self.k, power=self.power)
-        model = self.models[variable]
-        if isinstance(model, str):
-            return _FallbackKriging(k=self.k, log=variable != "ph", reason=model)
-        return LocalKriging(k=self.k, log=variable != "ph", variogram=model)
-
-
-class _FallbackKriging(LocalKriging):
-    """LocalKriging whose global variogram fit failed: IDW, as LocalKriging.fit would do."""
-
-    def __init__(self, *, k: int, log: bool, reason: str):
-        super().__init__(k=k, log=log)
-        self.reason = reason
-
-    def fit(self, coords: np.ndarray, values: np.ndarray) -> LocalKriging:
-        from farmland.interpolate import _check_samples, merge_duplicate_locations
-
-        xy, z = _check_samples(coords, values, log=self.log)
-        self.coords_, self.values_, self.sample_location_ = merge_duplicate_locations(xy, z)
-        self.tree_ = cKDTree(self.coords_)
-        self.variogram_, self._last = None, None
-        self.fallback_ = self.reason
-        self.idw_ = IDW(k=self.k, max_distance=self.search_radius, log=self.log)
-        self.idw_.fit(xy, np.exp(z) if self.log else z)
-        return self
-
-
-def fit_global_models(usable: pd.DataFrame, rules: Rules, method: str) -> GlobalModels:
-    """Fit each variable's variogram once on all usable samples (as one process would)."""
-    k = rules.get("interpolation", "neighbours")
-    power = rules.get("interpolation", "idw_power")
-    models: dict = {}
-    if method == "kriging" and len(usable) >= 2:
-        factory = make_estimator_factory(method, rules)
-        xy, values = interpolation_inputs(usable)
-        for var, v in values.items():
-            ok = np.isfinite(v)
-            if ok.sum() < 2:
-                continue
-            est = factory(var).fit(xy[ok], v[ok])
-            models[var] = est.fallback_ if est.fallback_ is not None else est.variogram_
-    return GlobalModels(method=method, k=k, power=power, models=models)
 
 
 def partition_labels(parcels: gpd.GeoDataFrame, *, unit: str = "parcel",
@@ -159,7 +98,7 @@ def classify_parcels_distributed(
     *,
     crops: gpd.GeoDataFrame | None = None,
     rules: Rules | None = None,
-    interpolator: str | None = None,
+    interpolator: str | SurfaceModels | None = None,
     standard=None,
     scheduler: str = "local",
     partition_size: float = PARTITION_M,
@@ -172,7 +111,8 @@ def classify_parcels_distributed(
     parcels, samples, crops, rules, standard
         As for :func:`~farmland.parcels.classify_parcels` (metric CRS, metres).
     interpolator
-        ``"kriging"`` or ``"idw"`` (default from the rules); custom factories are not
+        ``"kriging"`` or ``"idw"`` (default from the rules), or models already fitted
+        with :func:`~farmland.surfaces.fit_surface_models`; custom factories are not
         supported here.
     scheduler
         ``"local"`` (a ``LocalCluster`` of ``n_workers`` single-thread processes) or
@@ -191,11 +131,10 @@ def classify_parcels_distributed(
     rules = rules or load_rules()
     if "point_class" not in samples:
         samples = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
-    method = interpolator or rules.get("interpolation", "method")
-    if method not in ("kriging", "idw"):
-        raise ValueError(f"distributed runs support 'kriging' or 'idw', not {method!r}")
     usable = samples[samples["usable"]]
-    factory = fit_global_models(usable, rules, method)
+    factory = (interpolator if isinstance(interpolator, SurfaceModels) else
+               fit_surface_models(usable, rules,
+                                  interpolator or rules.get("interpolation", "method")))
     unit = rules.get("crops", "unit")
     labels = partition_labels(parcels, unit=unit, cell=partition_size)
     graded, crop_part = _crops_by_partition(crops, parcels, labels, std, unit)

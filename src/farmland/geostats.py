@@ -20,10 +20,9 @@ import shapely
 
 from farmland.crossval import cross_validate
 from farmland.standards import CLASS_ELEMENTS
+from farmland.surfaces import VARIABLES, interpolation_values
 
 log = logging.getLogger(__name__)
-
-VARIABLES = ("ph", *CLASS_ELEMENTS)
 
 
 def model_summary(estimator) -> dict[str, object]:
@@ -39,10 +38,8 @@ def model_summary(estimator) -> dict[str, object]:
 
 def sample_arrays(samples: pd.DataFrame, variable: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coordinates, values and row mask of the usable samples with a positive value."""
-    usable = samples["usable"].to_numpy(dtype=bool)
-    values = pd.to_numeric(samples[variable], errors="coerce").to_numpy(dtype=float,
-                                                                         na_value=np.nan)
-    ok = usable & np.isfinite(values) & ((values > 0) | (variable == "ph"))
+    values = interpolation_values(samples, variable)
+    ok = samples["usable"].to_numpy(dtype=bool) & np.isfinite(values)
     xy = shapely.get_coordinates(samples.geometry.values)
     return xy[ok], values[ok], ok
 
@@ -86,7 +83,8 @@ def cross_validation_report(samples: pd.DataFrame, make_estimator: Callable[[str
         if len(values) < 3:
             continue
         classify = None if variable == "ph" else _class_of(samples, mask, variable, standard)
-        res = cross_validate(make_estimator(variable), xy, values, classify=classify)
+        res = cross_validate(lambda v=variable: make_estimator(v), xy, values,
+                             classify=classify)
         model = model_summary(res["estimator"])  # fitted once on all samples
         models[variable] = model
         rows.append({"variable": variable, "n": res["n"], "me": res["me"], "rmse": res["rmse"],

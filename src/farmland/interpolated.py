@@ -116,7 +116,7 @@ def interpolated_classes(
         One row per parcel (positional, same order as ``geoms``): ``share_1..3``,
         ``interp_class`` (majority, ties to the stricter), ``interp_driver``,
         ``p_class_1..3`` and ``class_confidence`` (NaN without distributions),
-        ``n_cells``, ``interpolator`` (description of what was used).
+        ``n_cells``.
     """
     coords, labels = parcel_cells(geoms, cell_size)
     n = len(geoms)
@@ -128,11 +128,10 @@ def interpolated_classes(
     cell_landuse = np.asarray(landuse, dtype=object)[labels]
     classes = np.zeros((len(coords), len(CLASS_ELEMENTS)), dtype=np.int8)
     index = np.zeros_like(classes, dtype=float)
-    p_screen, p_interv, used = {}, {}, {"ph": _describe(ph_est)}
+    p_screen, p_interv = {}, {}
     n_dist = 0
     for j, el in enumerate(CLASS_ELEMENTS):
         est = _fit(make_estimator(el), sample_xy, sample_values[el])
-        used[el] = _describe(est)
         dist = _distribution(est, coords)
         # with a log-normal distribution the cell is classed by its median exp(m): it
         # classes more samples correctly in cross-validation than the (upward-corrected)
@@ -166,7 +165,6 @@ def interpolated_classes(
     pmat = np.column_stack([np.full(n, np.nan),
                             result[["p_class_1", "p_class_2", "p_class_3"]].to_numpy()])
     result["class_confidence"] = pmat[np.arange(n), picked]
-    result["interpolator"] = "; ".join(f"{k}: {v}" for k, v in used.items())
     return result
 
 
@@ -209,14 +207,3 @@ def _distribution(estimator, coords: np.ndarray):
     if not np.isfinite(mean).any():  # e.g. kriging fell back to IDW
         return None
     return mean, var
-
-
-def _describe(estimator) -> str:
-    model = getattr(estimator, "variogram_", None)
-    fallback = getattr(estimator, "fallback_", None)
-    name = type(estimator).__name__
-    if fallback:
-        return f"{name} -> IDW fallback ({fallback})"
-    if model is not None and hasattr(model, "describe"):
-        return f"{name} ({model.describe()})"
-    return name

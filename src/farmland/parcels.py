@@ -30,25 +30,10 @@ from farmland.classify import classify_samples
 from farmland.crops import adjust_classes, assign_crops, grade_crops, unit_statistics
 from farmland.interpolated import interpolated_classes
 from farmland.rules import Rules, load_rules
-from farmland.standards import CLASS_ELEMENTS, load_standard
+from farmland.standards import load_standard
+from farmland.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
 
 log = logging.getLogger(__name__)
-
-
-def make_estimator_factory(method: str, rules: Rules) -> Callable[[str], object]:
-    """``variable -> unfitted estimator`` for ``"kriging"`` or ``"idw"``.
-
-    Metals are kriged on log-values; pH on its own scale. IDW uses the rules' power.
-    """
-    from farmland.interpolate import IDW, LocalKriging
-
-    k = rules.get("interpolation", "neighbours")
-    power = rules.get("interpolation", "idw_power")
-    if method == "idw":
-        return lambda variable: IDW(k=k, power=power)
-    if method == "kriging":
-        return lambda variable: LocalKriging(k=k, log=variable != "ph")
-    raise ValueError(f"unknown interpolation method {method!r}: use 'kriging' or 'idw'")
 
 
 def classify_parcels(
@@ -74,7 +59,8 @@ def classify_parcels(
     rules
         Rule profile; default the shipped county practice.
     interpolator
-        ``"kriging"`` (default from the rules), ``"idw"``, or a factory
+        ``"kriging"`` (default from the rules), ``"idw"``, fitted
+        :class:`~farmland.surfaces.SurfaceModels`, or any factory
         ``variable -> estimator`` with ``fit``/``predict`` (verde style).
     standard
         Loaded standard; default GB 15618-2018 / GB 2762 as shipped.
@@ -213,15 +199,16 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
     reach = ~out["rule"].str.startswith("unclassified").to_numpy()
     if not reach.any():
         return
+    builtin = interpolator is None or isinstance(interpolator, (str, SurfaceModels))
+    if builtin and len(usable) < 2:  # the built-in interpolators need two samples
+        todo = out["rule"].eq("").to_numpy()
+        out.loc[todo, "rule"] = "unclassified:too_few_samples"
+        log.warning("only %d usable soil sample(s): parcels without a sample of their own "
+                    "are left unclassified (interpolation needs at least 2)", len(usable))
+        return
     if interpolator is None or isinstance(interpolator, str):
-        if len(usable) < 2:  # the built-in interpolators need two samples to interpolate
-            todo = out["rule"].eq("").to_numpy()
-            out.loc[todo, "rule"] = "unclassified:too_few_samples"
-            log.warning("only %d usable soil sample(s): parcels without a sample of their own "
-                        "are left unclassified (interpolation needs at least 2)", len(usable))
-            return
-        method = interpolator or rules.get("interpolation", "method")
-        factory = make_estimator_factory(method, rules)
+        factory = fit_surface_models(usable, rules,
+                                     interpolator or rules.get("interpolation", "method"))
     else:
         factory = interpolator
     xy, values = interpolation_inputs(usable)
@@ -241,17 +228,8 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
     for c in (1, 2, 3):
         out.iloc[tgt, out.columns.get_loc(f"share_{c}")] = res[f"share_{c}"].to_numpy()[no_pts]
     _evidence(out, tgt, usable, xy, rules.get("interpolation", "evidence_samples"))
-    out.attrs["interpolator"] = res["interpolator"].iloc[0] if len(res) else ""
-
-
-def interpolation_inputs(usable: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(n, 2) coordinates (metres) and ``"ph"``/element -> values (NaN = missing or ≤ 0 metal)."""
-    xy = shapely.get_coordinates(usable.geometry.values)
-    values = {"ph": usable["ph"].to_numpy(dtype=float, na_value=np.nan)}
-    for el in CLASS_ELEMENTS:
-        v = pd.to_numeric(usable[el], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        values[el] = np.where(v > 0, v, np.nan) if np.nanmin(v, initial=1) <= 0 else v
-    return xy, values
+    out.attrs["interpolator"] = (factory.describe() if isinstance(factory, SurfaceModels)
+                                 else type(factory).__name__)
 
 
 def _evidence(out, rows: np.ndarray, usable: pd.DataFrame, xy: np.ndarray, k: int) -> None:

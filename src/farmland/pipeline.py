@@ -27,9 +27,10 @@ from farmland.classify import classify_samples
 from farmland.crs import require_overlap
 from farmland.errors import InputError, OutputError, OutputExistsError
 from farmland.geostats import cross_validation_report
-from farmland.parcels import classify_parcels, make_estimator_factory
+from farmland.parcels import classify_parcels
 from farmland.rules import Rules, load_rules
 from farmland.standards import load_standard
+from farmland.surfaces import SurfaceModels, fit_surface_models
 from farmland.summary import class_area_table
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class ClassificationResult:
     manifest: dict[str, Any]
     crossval: pd.DataFrame | None = None
     crossval_samples: pd.DataFrame | None = None
+    surfaces: SurfaceModels | None = None
     output: Path | None = None
 
 
@@ -136,22 +138,24 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
                          row=classified["sample_id"].iloc[0], value="; ".join(reasons),
                          fix="every sample needs pH and Cd, Hg, As, Pb, Cr (or set "
                              "missing_ph / missing_metal in a rules file)")
+    # one set of fitted models serves the classification, the CV report and the rasters
+    surfaces = fit_surface_models(classified[classified["usable"]], rules,
+                                  inputs.interpolator or rules.get("interpolation", "method"))
     if scheduler:
         from farmland.distributed import classify_parcels_distributed
         out, classified, graded = classify_parcels_distributed(
-            parcels, classified, crops=crops, rules=rules, interpolator=inputs.interpolator,
+            parcels, classified, crops=crops, rules=rules, interpolator=surfaces,
             standard=std, scheduler=scheduler)
     else:
         out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
-                                                   interpolator=inputs.interpolator, standard=std)
+                                                   interpolator=surfaces, standard=std)
     manifest = build_manifest(inputs, rules, std, out)
-    method = inputs.interpolator or rules.get("interpolation", "method")
-    metrics, per_sample, models = cross_validation_report(
-        classified, make_estimator_factory(method, rules), standard=std)
+    metrics, per_sample, models = cross_validation_report(classified, surfaces, standard=std)
     manifest["geostatistics"] = _json_safe({"models": models,
                                             "cross_validation": metrics.to_dict(orient="records")})
     return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
-                                crossval=metrics, crossval_samples=per_sample)
+                                crossval=metrics, crossval_samples=per_sample,
+                                surfaces=surfaces)
 
 
 def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> dict[str, Any]:

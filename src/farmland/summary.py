@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from farmland import classes as C
-
 CLASS_KEYS = {1: "class1", 2: "class2", 3: "class3", 0: "unclassified"}
 
 
@@ -42,12 +40,3 @@ def class_area_table(parcels: pd.DataFrame, *, county_name: str = "全县 County
     out = area.round(2).reset_index(names="township")
     return out
 
-
-def class_totals(parcels: pd.DataFrame) -> dict[str, float]:
-    """County area (亩) per class label, for summaries and legends."""
-    cls = parcels["final_class"].astype("Int8")
-    totals = {}
-    for code in (1, 2, 3, None):
-        mask = cls.isna() if code is None else (cls == code).fillna(False)
-        totals[C.label_en(code)] = float(parcels.loc[mask, "area_mu"].sum())
-    return totals

@@ -68,17 +68,12 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
     write_classification(result, output, overwrite=overwrite)
     if rasters:
         from farmland.geostats import write_rasters
-        from farmland.parcels import make_estimator_factory
-        from farmland.rules import load_rules
         from farmland.standards import load_standard
 
-        rules_ = load_rules(inputs.rules)
-        factory = make_estimator_factory(interpolator or rules_.get("interpolation", "method"),
-                                         rules_)
         folder = Path(output) / "rasters"
         folder.mkdir(exist_ok=True)
-        write_rasters(folder, result.samples, result.parcels, factory, standard=load_standard(),
-                      cell_size=raster_cell, overwrite=overwrite)
+        write_rasters(folder, result.samples, result.parcels, result.surfaces,
+                      standard=load_standard(), cell_size=raster_cell, overwrite=overwrite)
     if workspace:
         from farmland.errors import OutputError
         from farmland.workspace import Workspace
