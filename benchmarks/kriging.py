@@ -50,8 +50,8 @@ def make_data(folder: Path, n: int, cells: int, seed: int = 0) -> Path:
 
 
 def run_farmland(data: dict, k: int) -> dict:
-    from farmland.interpolate import LocalKriging
-    from farmland.variogram import VariogramModel
+    from farmland.geostats.estimators import LocalKriging
+    from farmland.geostats.variogram import VariogramModel
 
     model = VariogramModel("spherical", NUGGET, SILL, RANGE)
     t0 = time.perf_counter()
@@ -62,7 +62,7 @@ def run_farmland(data: dict, k: int) -> dict:
 
 def run_farmland_fit(data: dict, k: int) -> dict:
     """Fit the variogram (auto model) as well, then predict."""
-    from farmland.interpolate import LocalKriging
+    from farmland.geostats.estimators import LocalKriging
 
     t0 = time.perf_counter()
     est = LocalKriging(k=k).fit(data["xy"], np.exp(data["lnz"]))
@@ -73,7 +73,7 @@ def run_farmland_fit(data: dict, k: int) -> dict:
 
 
 def run_idw(data: dict, k: int) -> dict:
-    from farmland.interpolate import IDW
+    from farmland.geostats.estimators import IDW
 
     t0 = time.perf_counter()
     IDW(k=k, log=True).fit(data["xy"], np.exp(data["lnz"])).predict(data["targets"])

@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-folium", action="store_true")
     ap.add_argument("--no-screenshot", action="store_true")
     args = ap.parse_args(argv)
-    from farmland.maps import make_map, save_map
+    from farmland.maps.page import make_map, save_map
 
     t0 = time.perf_counter()
     if args.synthetic is None and DEMO.exists():

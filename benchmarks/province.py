@@ -40,16 +40,16 @@ def run_once(folder: Path, scheduler: str | None, fmt: str) -> dict:
     """One full chain in this process; seconds per step and peak RSS (MB)."""
     import logging
 
-    from farmland import io as fio
-    from farmland.classify import classify_samples
-    from farmland.flags import flag_sparse
-    from farmland.geostats import cross_validation_report
-    from farmland.parcels import classify_parcels
-    from farmland.pipeline import ClassificationInputs, read_inputs
-    from farmland.rate import safe_utilisation_rate
+    from farmland.classify.parcels import classify_parcels
+    from farmland.classify.samples import classify_samples
+    from farmland.geostats.quality import cross_validation_report
+    from farmland.geostats.surfaces import fit_surface_models
+    from farmland.io import readers as fio
+    from farmland.rate.accounting import safe_utilisation_rate
     from farmland.rules import load_rules
+    from farmland.runs.pipeline import ClassificationInputs, read_inputs
+    from farmland.sampling.flags import flag_sparse
     from farmland.standards import load_standard
-    from farmland.surfaces import fit_surface_models
 
     logging.basicConfig(level=logging.WARNING)
     parcels_file = (_first(folder, "parcels.parquet", "parcels.gpkg") if fmt == "parquet"
@@ -75,7 +75,7 @@ def run_once(folder: Path, scheduler: str | None, fmt: str) -> dict:
     surfaces = fit_surface_models(classified[classified["usable"]], rules, "kriging")
     lap("fit variograms")
     if scheduler:
-        from farmland.distributed import classify_parcels_distributed
+        from farmland.classify.distributed import classify_parcels_distributed
         out, classified, graded = classify_parcels_distributed(
             parcels, classified, crops=crops, rules=rules, interpolator=surfaces, standard=std,
             scheduler=scheduler)

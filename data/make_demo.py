@@ -1340,8 +1340,8 @@ def classes_from_tool(
     back through the tool's own readers from a temporary folder."""
     import tempfile
 
-    from farmland import io as fio
-    from farmland.parcels import classify_parcels
+    from farmland.classify.parcels import classify_parcels
+    from farmland.io import readers as fio
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

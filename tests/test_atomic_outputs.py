@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from farmland.cli import main
-from farmland.workspace import Workspace
+from farmland.runs.workspace import Workspace
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 BASE = BAD / "base"

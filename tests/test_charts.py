@@ -1,4 +1,4 @@
-"""PNG charts (farmland.charts) and the CJK font lookup (farmland.fonts)."""
+"""PNG charts (farmland.report.charts) and the CJK font lookup (farmland.report.fonts)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from farmland import charts, fonts
+from farmland.classify.summary import class_area_table
 from farmland.errors import InputError, OutputExistsError
-from farmland.summary import class_area_table
-from farmland.variogram import VariogramModel
+from farmland.geostats.variogram import VariogramModel
+from farmland.report import charts, fonts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TOWNS = ["清水镇", "华侨管理区", "城关镇"]
@@ -90,7 +90,7 @@ def test_geostat_and_coverage_charts(tmp_path, caplog):
     path, missing = draw(charts.variogram_chart, lags, model(lags), model, tmp_path / "v.png",
                          "Cd 半变异函数 variogram", counts=[30, 80, 120, 150, 90])
     assert_png(path)
-    caplog.set_level(logging.INFO, logger="farmland.charts")
+    caplog.set_level(logging.INFO, logger="farmland.report.charts")
     obs = np.array([0.1, 0.2, 0.4, 0.8, 0.0])
     path, missing2 = draw(charts.crossval_chart, obs, obs * 1.1, tmp_path / "x.png",
                           "Cd 交叉验证 cross-validation")

@@ -4,21 +4,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CRS, SOIL_BACKGROUND, X0, Y0
 from shapely.geometry import Point, box
 
-from farmland.classify import classify_samples
+from farmland.classify.samples import classify_samples
 from farmland.rules import load_rules
-
-CRS = "EPSG:4545"
-X0, Y0 = 600_000.0, 2_700_000.0
-BACKGROUND = {"hg": 0.1, "as": 5.0, "pb": 20.0, "cr": 50.0}
 
 
 def soil(rows):
-    """Soil samples from dicts; unspecified class-driving metals are low background."""
+    """Soil samples from dicts, 10 m apart; unspecified values are the class-1 background
+    (pH 6.0, Cd 0.1, Hg 0.1, As 5, Pb 20, Cr 50)."""
     recs = []
     for i, r in enumerate(rows):
-        rec = {"sample_id": f"S{i}", "ph": 6.0, "cd": 0.1, **BACKGROUND, **r}
+        rec = {"sample_id": f"S{i}", **SOIL_BACKGROUND, **r}
         rec.setdefault("geometry", Point(X0 + 10 * i, Y0))
         recs.append(rec)
     return gpd.GeoDataFrame(recs, geometry="geometry", crs=CRS)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from farmland.crossval import cross_validate
-from farmland.interpolate import IDW, LocalKriging
-from farmland.variogram import VariogramModel
+from farmland.geostats.crossval import cross_validate
+from farmland.geostats.estimators import IDW, LocalKriging
+from farmland.geostats.variogram import VariogramModel
 
 LINE4 = np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]])
 VALUES4 = np.array([0.0, 10.0, 20.0, 40.0])

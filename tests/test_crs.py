@@ -10,13 +10,14 @@ import pytest
 from shapely.geometry import Point, box
 
 from farmland.crs import (
-    check_same_crs,
     coordinate_kind,
     ensure_crs,
     gk_epsg_for_central_meridian,
     gk_epsg_for_longitude,
     gk_epsg_for_zone,
     metric_crs_for,
+    require_metric,
+    same_crs,
     to_metric,
     zone_from_prefixed_easting,
 )
@@ -190,7 +191,7 @@ def test_data_outside_china_is_only_a_warning(caplog):
     assert "outside China" in caplog.text
 
 
-# to_metric / check_same_crs ----------------------------------------------------------------
+# to_metric / same_crs ----------------------------------------------------------------
 def test_to_metric_reprojects_a_copy():
     gdf = _points([(108.0, 30.0)], 4490)
     out = to_metric(gdf, 4545)
@@ -200,27 +201,19 @@ def test_to_metric_reprojects_a_copy():
         to_metric(gdf, 4326)
 
 
-def test_check_same_crs_mixed_inputs_are_logged(caplog):
+def test_same_crs_reprojects_and_refuses_a_missing_crs(caplog):
     caplog.set_level(logging.INFO, logger="farmland.crs")
     parcels = gpd.GeoDataFrame(geometry=[box(480_000, 3_000_000, 520_000, 3_100_000)], crs=4545)
-    sources = _points([(107.9, 27.5)], 4326)
-    assert check_same_crs({"parcels": parcels, "sources": sources}).to_epsg() == 4545
-    assert "different CRSs" in caplog.text and "reprojected to EPSG:4545" in caplog.text
+    samples = _points([(108.0, 30.0)], 4490)
+    out = same_crs(samples, parcels, "samples")
+    assert out.crs.to_epsg() == 4545
+    assert out.geometry.x.iloc[0] == pytest.approx(500_000.0, abs=1e-6)
+    assert "reprojected samples" in caplog.text
+    with pytest.raises(CRSError, match="samples and parcels disagree on the CRS"):
+        same_crs(_points([(1, 2)], None), parcels, "samples")
 
 
-def test_check_same_crs_geographic_only_derives_the_zone():
-    a, b = _points([(110.9, 30.0)], 4490), _points([(111.1, 30.1)], 4326)
-    assert check_same_crs({"a": a, "b": b}).to_epsg() == 4546
-
-
-def test_check_same_crs_names_frames_without_crs():
-    with pytest.raises(CRSError, match="no CRS declared for: soil samples"):
-        check_same_crs({"parcels": _points([(1, 2)], 4545),
-                        "soil samples": _points([(1, 2)], None)})
-
-
-def test_check_same_crs_warns_when_inputs_do_not_overlap(caplog):
-    a = gpd.GeoDataFrame(geometry=[box(480_000, 3_000_000, 490_000, 3_010_000)], crs=4545)
-    b = _points([(100.0, 40.0)], 4490)
-    check_same_crs({"parcels": a, "samples": b})
-    assert "do not overlap" in caplog.text
+def test_require_metric_refuses_degrees():
+    with pytest.raises(CRSError, match="projected metric CRS"):
+        require_metric(_points([(108.0, 30.0)], 4490))
+    require_metric(gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1)], crs=4545))

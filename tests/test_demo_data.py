@@ -20,6 +20,8 @@ import pyogrio
 import pytest
 import shapely
 
+from farmland import standards
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 DEMO = DATA / "demo"
@@ -360,7 +362,6 @@ def test_ledger_2024_reaches_target(parcels, truth):
 
 
 def test_generator_thresholds_agree_with_farmland_standards(parcels, truth):
-    standards = pytest.importorskip("farmland.standards")
     std = standards.load_standard()
     ph = truth["ph"].to_numpy()
     band = np.searchsorted(gen.PH_EDGES, ph, side="left")

@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from farmland.cli import main
-from farmland.gap import apply_gap_plan
-from farmland.io import read_measures
-from farmland.rate import safe_utilisation_rate
+from farmland.io.readers import read_measures
+from farmland.rate.accounting import safe_utilisation_rate
+from farmland.rate.gap import apply_gap_plan
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "demo"
 UNDER_SAMPLED = ("马岭乡", "华侨管理区")
@@ -133,3 +133,15 @@ def test_report_has_geostatistics_charts(demo):
     crossval = pd.read_csv(demo / "out" / "2023" / "crossval.csv", encoding="utf-8-sig")
     assert list(crossval["variable"]) == ["ph", "cd", "hg", "as", "pb", "cr"]
     assert (crossval["class_accuracy"].dropna().between(0.5, 1.0)).all()
+
+
+def test_demo_results_match_the_recorded_digest(demo):
+    """What every demo output says (tables, layers, JSON; not rendered charts) is what it
+    said when tests/data/demo_digest.json was recorded: a refactoring changes no result.
+    After an intended change of results, regenerate the file (see tests/demo_digest.py)."""
+    from demo_digest import digest
+
+    recorded = json.loads((Path(__file__).parent / "data" / "demo_digest.json").read_text())
+    now = digest(demo / "out")
+    changed = sorted(k for k in recorded.keys() | now.keys() if recorded.get(k) != now.get(k))
+    assert changed == [], f"demo outputs whose content changed: {changed}"

@@ -9,11 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from click.testing import CliRunner
+from conftest import CRS, X0, Y0
 
-from farmland.cli import main
-from farmland.diff import FLOW_LABELS, diff_runs
-from farmland.workspace import Workspace
+from farmland.runs.diff import FLOW_LABELS, diff_runs
 
 YEAR = 2023
 
@@ -122,7 +120,8 @@ def test_one_ledger_for_both_runs():
     # ledger A reused for B: no measures effect (no crop data on either side)
     assert d.measures_effect == 0.0
     assert d.rate_b.rate == pytest.approx(35 / 47)
-    assert json.dumps(d.to_dict(), ensure_ascii=False)
+    summary = json.loads(json.dumps(d.to_dict(), ensure_ascii=False))
+    assert summary["n_changes"] == 4 and summary["rate_b"] == pytest.approx(35 / 47)
 
 
 def test_area_change_is_reported():
@@ -135,35 +134,7 @@ def test_area_change_is_reported():
 
 
 def geo(frame):
-    boxes = [shapely.box(500_000 + 100 * i, 3_000_000, 500_050 + 100 * i, 3_000_050)
+    """The run as a layer: 50 m squares 100 m apart (also test_cli_diff.py)."""
+    boxes = [shapely.box(X0 + 100 * i, Y0, X0 + 50 + 100 * i, Y0 + 50)
              for i in range(len(frame))]
-    return gpd.GeoDataFrame(frame, geometry=boxes, crs="EPSG:4545")
-
-
-def test_cli_diff(tmp_path):
-    wsp = tmp_path / "runs.gpkg"
-    ws = Workspace(wsp)
-    ws.add_run(geo(run_a()), manifest={"seed": 0})
-    ws.add_run(geo(run_b()), manifest={"seed": 0})
-    ma, mb = tmp_path / "a.csv", tmp_path / "b.csv"
-    ledger(LEDGER_A).to_csv(ma, index=False)
-    ledger(LEDGER_B).to_csv(mb, index=False)
-    out = tmp_path / "diff"
-    res = CliRunner().invoke(main, ["diff", "R0001", "R0002", "--workspace", str(wsp),
-                                    "--measures-a", str(ma), "--measures-b", str(mb),
-                                    "-o", str(out)])
-    assert res.exit_code == 0, res.output
-    assert "rate A 60.00 % -> rate B 100.00 %" in res.stdout
-    # 35/47 - 0.6 = +14.47 pp; 1 - 35/47 = +25.53 pp
-    assert "reclassification effect 类别调整影响: +14.47 pp" in res.stdout
-    assert "+25.53 pp" in res.stdout
-    changes = pd.read_csv(out / "changes.csv", encoding="utf-8-sig")
-    assert changes["parcel_id"].tolist() == ["P1", "P3", "P5", "P6"]
-    flows = pd.read_csv(out / "flows.csv", encoding="utf-8-sig", index_col=0)
-    assert flows.to_numpy().sum() == 87.0
-    summary = json.loads((out / "diff.json").read_text("utf-8"))
-    assert summary["n_changes"] == 4 and summary["rate_b"] == 1.0
-    again = CliRunner().invoke(main, ["diff", "R0001", "R0001", "--workspace", str(wsp),
-                                      "-o", str(out), "--overwrite"])
-    assert again.exit_code == 0
-    assert "0 parcel(s) changed" in again.stdout
+    return gpd.GeoDataFrame(frame, geometry=boxes, crs=CRS)

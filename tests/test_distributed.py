@@ -7,19 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import CRS, X0, Y0
 
 pytest.importorskip("distributed", reason="dask[distributed] is not installed (extra 'dask')")
 
-from farmland.distributed import classify_parcels_distributed, halo_radius
-from farmland.parcels import classify_parcels
-
-CRS = "EPSG:4545"
+from farmland.classify.distributed import classify_parcels_distributed, halo_radius
+from farmland.classify.parcels import classify_parcels
 
 
 def _case(seed: int = 7):
     """2 000 parcels (50 x 40 grid of 80 m squares, some gaps), 300 soil and 60 crop samples."""
     rng = np.random.default_rng(seed)
-    x0, y0 = 600_000.0, 2_700_000.0
+    x0, y0 = X0, Y0
     cols, rows = np.meshgrid(np.arange(50), np.arange(40))
     cols, rows = cols.ravel(), rows.ravel()
     geoms = shapely.box(x0 + cols * 80, y0 + rows * 80, x0 + cols * 80 + 78, y0 + rows * 80 + 78)

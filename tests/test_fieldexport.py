@@ -1,4 +1,4 @@
-"""Field-team exports of a plan (farmland.fieldexport)."""
+"""Field-team exports of a plan (farmland.sampling.field_export)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from conftest import X0, Y0
 
 from farmland.errors import InputError, OutputExistsError
-from farmland.fieldexport import GPX_NS, KML_NS, write_plan
-
-X0, Y0 = 500000.0, 3000000.0
+from farmland.sampling.field_export import GPX_NS, KML_NS, write_plan
 
 
 @pytest.fixture

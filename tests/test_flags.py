@@ -1,69 +1,70 @@
-"""Sparse-data and uncertainty flags (farmland.flags) and ``farmland flag``."""
+"""Sparse-data and uncertainty flags (farmland.sampling.flags); ``farmland flag`` is in
+test_cli_flag.py. Coordinates in metres from the origin X0, Y0 (EPSG:4545, multiples of the
+1 km grid)."""
 
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import pytest
-import shapely
-from click.testing import CliRunner
+from conftest import make_parcels, make_points
 
-from farmland.cli import main
-from farmland.flags import COUNTY, flag_sparse, sample_threshold_ratios
-from farmland.io import write_gpkg_layers
+from farmland.sampling.flags import flag_sparse
+from farmland.sampling.uncertainty import sample_threshold_ratios
+from farmland.vocabulary import COUNTY
 
-X0, Y0 = 500000.0, 3000000.0  # EPSG:4545, multiples of the 1 km grid
 NAN = np.nan
 
 
-def _frame(rows, geoms):
-    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs="EPSG:4545")
+# The case (also used by test_cli_flag.py) -------------------------------------------
+def flag_parcels():
+    """Five classified parcels of 1500, 1500, 1500, 150 and 150 亩 in townships T1-T3."""
+    return make_parcels(
+        [(0, 0, 1000, 1000), (1000, 0, 2000, 1000), (2000, 0, 3000, 1000),
+         (3500, 0, 4500, 100), (0, 1000, 1000, 1100)],
+        parcel_id=["P1", "P2", "P3", "P4", "P5"],
+        township=["T1", "T2", "T2", "T3", "T1"],
+        soil_class=[1, 3, 3, None, 1],
+        final_class=[1, 3, 3, None, 1],
+        rule=["interpolated:area_majority", "points:majority", "interpolated:area_majority",
+              "unclassified:too_far", "interpolated:area_majority"],
+        driving_element=[None, "cd", "cd", None, None],
+        share_1=[1.0, NAN, 0.0, NAN, 1.0], share_2=[0.0, NAN, 0.3, NAN, 0.0],
+        share_3=[0.0, NAN, 0.7, NAN, 0.0],
+        p_class_1=[0.7, NAN, NAN, NAN, 0.85], p_class_2=[0.25, NAN, NAN, NAN, 0.10],
+        p_class_3=[0.05, NAN, NAN, NAN, 0.05],
+        sample_ids=["S1,S2", "S3", "S3", "", "S1"],
+        crop_exceedance=[True, False, False, False, False])
+
+
+def flag_samples():
+    # S3: Cd 1.9 mg/kg at pH 6.0 -> intervention value 2.0 (b1), ratio 0.95
+    return make_points([(500, 500), (700, 700), (1500, 500)],
+                       sample_id=["S1", "S2", "S3"], usable=[True, True, True],
+                       ph=[6.0, 6.0, 6.0], landuse_used=["dry", "dry", "dry"],
+                       cd=[0.1, 0.12, 1.9], pi_cd=[0.3333, 0.4, 6.3333])
+
+
+def flag_crops():
+    return make_points([(100, 100), (1100, 100), (200, 100)],
+                       sample_id=["C1", "C2", "C3"], crop=["rice", "rice", "rice"],
+                       parcel_id=["P1", "P2", "P1"], exceeds=[True, True, False],
+                       crop_grade=[2, 3, 1])
 
 
 @pytest.fixture
 def parcels():
-    boxes = [(0, 0, 1000, 1000), (1000, 0, 2000, 1000), (2000, 0, 3000, 1000),
-             (3500, 0, 4500, 100), (0, 1000, 1000, 1100)]
-    rows = {
-        "parcel_id": ["P1", "P2", "P3", "P4", "P5"],
-        "township": ["T1", "T2", "T2", "T3", "T1"],
-        "soil_class": pd.array([1, 3, 3, None, 1], dtype="Int8"),
-        "final_class": pd.array([1, 3, 3, None, 1], dtype="Int8"),
-        "rule": ["interpolated:area_majority", "points:majority", "interpolated:area_majority",
-                 "unclassified:too_far", "interpolated:area_majority"],
-        "driving_element": [None, "cd", "cd", None, None],
-        "share_1": [1.0, NAN, 0.0, NAN, 1.0], "share_2": [0.0, NAN, 0.3, NAN, 0.0],
-        "share_3": [0.0, NAN, 0.7, NAN, 0.0],
-        "p_class_1": [0.7, NAN, NAN, NAN, 0.85], "p_class_2": [0.25, NAN, NAN, NAN, 0.10],
-        "p_class_3": [0.05, NAN, NAN, NAN, 0.05],
-        "sample_ids": ["S1,S2", "S3", "S3", "", "S1"],
-        "crop_exceedance": [True, False, False, False, False],
-    }
-    geoms = [shapely.box(X0 + a, Y0 + b, X0 + c, Y0 + d) for a, b, c, d in boxes]
-    out = _frame(rows, geoms)
-    out["area_mu"] = out.geometry.area * 15 / 10000  # 1500, 1500, 1500, 150, 150 亩
-    return out
+    return flag_parcels()
 
 
 @pytest.fixture
 def samples():
-    # S3: Cd 1.9 mg/kg at pH 6.0 -> intervention value 2.0 (b1), ratio 0.95
-    return _frame({"sample_id": ["S1", "S2", "S3"], "usable": [True, True, True],
-                   "ph": [6.0, 6.0, 6.0], "landuse_used": ["dry", "dry", "dry"],
-                   "cd": [0.1, 0.12, 1.9], "pi_cd": [0.3333, 0.4, 6.3333]},
-                  shapely.points([[X0 + 500, Y0 + 500], [X0 + 700, Y0 + 700],
-                                  [X0 + 1500, Y0 + 500]]))
+    return flag_samples()
 
 
 @pytest.fixture
 def crops():
-    return _frame({"sample_id": ["C1", "C2", "C3"], "crop": ["rice", "rice", "rice"],
-                   "parcel_id": ["P1", "P2", "P1"], "exceeds": [True, True, False],
-                   "crop_grade": [2, 3, 1]},
-                  shapely.points([[X0 + 100, Y0 + 100], [X0 + 1100, Y0 + 100],
-                                  [X0 + 200, Y0 + 100]]))
+    return flag_crops()
 
 
 @pytest.fixture
@@ -180,23 +181,3 @@ def test_inputs_are_not_mutated(parcels, samples, crops):
     before = parcels.copy()
     flag_sparse(parcels, samples, crops=crops)
     pd.testing.assert_frame_equal(parcels, before)
-
-
-def test_cli_flag_writes_layers_and_summary(tmp_path, parcels, samples, crops):
-    gpkg = tmp_path / "classification.gpkg"
-    write_gpkg_layers(gpkg, {"parcels": parcels.drop(columns="crop_exceedance"),
-                             "samples": samples, "crops": crops})
-    out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["flag", str(gpkg), "-o", str(out)])
-    assert res.exit_code == 0, res.output
-    layers = {name for name, _ in pyogrio.list_layers(out / "flags.gpkg")}
-    assert layers == {"empty_cells", "sparse_townships", "thin_zones", "uncertain_parcels",
-                      "crop_exceedance_class1", "unclassified", "zones"}
-    assert len(pyogrio.read_dataframe(out / "flags.gpkg", layer="empty_cells")) == 4
-    raw = (out / "flag_summary.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf")
-    table = pd.read_csv(out / "flag_summary.csv", encoding="utf-8-sig")
-    assert table["乡镇 township"].tolist() == ["T1", "T2", "T3", COUNTY]
-    assert "T2" in res.output
-    again = CliRunner().invoke(main, ["flag", str(gpkg), "-o", str(out)])
-    assert again.exit_code == 2 and "already exists" in again.output

@@ -6,20 +6,13 @@ import logging
 
 import pandas as pd
 import pytest
+from conftest import parcel_table
 
 from farmland.errors import InputError
-from farmland.gap import apply_gap_plan, close_gap
-from farmland.rate import safe_utilisation_rate
+from farmland.rate.accounting import safe_utilisation_rate
+from farmland.rate.gap import apply_gap_plan, close_gap
 
 YEAR = 2023
-
-
-def parcels_frame(rows):
-    """rows: (parcel_id, township, final_class or None, area_mu)."""
-    ids, towns, classes, areas = zip(*rows, strict=True)
-    return pd.DataFrame({"parcel_id": list(ids), "township": list(towns),
-                         "final_class": pd.array(list(classes), dtype="Int8"),
-                         "area_mu": [float(a) for a in areas]})
 
 
 def measures_frame(rows):
@@ -37,7 +30,7 @@ def crops_frame(rows):
 @pytest.fixture
 def five():
     """The 5-parcel case in one township 甲镇 (rate 55 %, gap 36 亩 at 91 %)."""
-    parcels = parcels_frame([("P1", "甲镇", 2, 10), ("P2", "甲镇", 2, 20), ("P3", "甲镇", 2, 30),
+    parcels = parcel_table([("P1", "甲镇", 2, 10), ("P2", "甲镇", 2, 20), ("P3", "甲镇", 2, 30),
                              ("P4", "甲镇", 3, 15), ("P5", "甲镇", 3, 25)])
     measures = measures_frame([("P1", "lime", "safe_use"), ("P1", "water_management", "safe_use"),
                                ("P2", "lime", "safe_use"), ("P3", "lime", "safe_use"),
@@ -49,7 +42,7 @@ def five():
 def test_five_parcel_plan_excludes_the_exceeding_parcel(five, caplog):
     parcels, measures, crops = five
     rate = safe_utilisation_rate(parcels, measures, crops=crops)
-    with caplog.at_level(logging.WARNING, logger="farmland.gap"):
+    with caplog.at_level(logging.WARNING, logger="farmland.rate.gap"):
         plan = close_gap(parcels, rate)
     # Candidates: only P5 (class 3, no strict control). P2 already has a safe-use
     # measure but its 2023 crop exceeds: no measure of 2023 can make it count, so it is
@@ -69,7 +62,7 @@ def test_plan_is_largest_first_and_reaches_target():
     # den = 100, num = 35, need 0.91*100 - 35 = 56 亩.
     # Largest first: A 40 (cum 40 < 56), then B 10 (cum 50 < 56), then C 10 (cum 60 ≥ 56):
     # 3 parcels; no 2 parcels reach 56 (40 + 10 = 50), so 3 is the minimum.
-    parcels = parcels_frame([("A", "乙镇", 2, 40), ("B", "乙镇", 2, 10), ("C", "乙镇", 2, 10),
+    parcels = parcel_table([("A", "乙镇", 2, 40), ("B", "乙镇", 2, 10), ("C", "乙镇", 2, 10),
                              ("D", "乙镇", 2, 5), ("E", "乙镇", 3, 35)])
     measures = measures_frame([("E", "ban_zone", "strict_control")])
     plan = close_gap(parcels, measures)
@@ -85,7 +78,7 @@ def test_plan_is_largest_first_and_reaches_target():
 
 
 def test_risk_order_takes_class3_first():
-    parcels = parcels_frame([("A", "乙镇", 2, 40), ("B", "乙镇", 3, 10), ("C", "乙镇", 2, 50)])
+    parcels = parcel_table([("A", "乙镇", 2, 40), ("B", "乙镇", 3, 10), ("C", "乙镇", 2, 50)])
     # den 100, num 0, need 91: risk order B (class 3) 10, C 50, A 40 -> cum 10, 60, 100
     plan = close_gap(parcels, None, order="risk")
     assert plan["parcel_id"].tolist() == ["B", "C", "A"]
@@ -97,7 +90,7 @@ def test_risk_order_takes_class3_first():
 def test_every_township_and_the_county_reach_the_target():
     # 东: den 50 (class 2: 30, 20), num 0 -> need 45.5: 30 + 20 = 50 -> both
     # 西: den 100 (class 3 60 controlled, class 2 25, 15) -> need 91 - 60 = 31: 25 + 15 = 40
-    parcels = parcels_frame([("E1", "东", 2, 30), ("E2", "东", 2, 20), ("W1", "西", 3, 60),
+    parcels = parcel_table([("E1", "东", 2, 30), ("E2", "东", 2, 20), ("W1", "西", 3, 60),
                              ("W2", "西", 2, 25), ("W3", "西", 2, 15), ("W4", "西", 1, 99)])
     measures = measures_frame([("W1", "fallow", "strict_control")])
     plan = close_gap(parcels, measures)
@@ -114,7 +107,7 @@ def test_no_extras_when_no_candidate_is_left():
     #     den 100, num 50, need 41: W2 30 (cum 30), W3 20 (cum 50 ≥ 41).
     # County: den 200, num 50 + 50 = 100 after the union, need 182 - 100 = 82, but no
     # candidate is left: still short (logged), no county rows.
-    parcels = parcels_frame([("T1", "东", 2, 100), ("W1", "西", 3, 50), ("W2", "西", 2, 30),
+    parcels = parcel_table([("T1", "东", 2, 100), ("W1", "西", 3, 50), ("W2", "西", 2, 30),
                              ("W3", "西", 2, 20)])
     measures = measures_frame([("T1", "lime", "safe_use"), ("W1", "fallow", "strict_control")])
     plan = close_gap(parcels, measures, crops=crops_frame([("T1", True)]))
@@ -128,12 +121,12 @@ def test_county_extras_when_a_township_cannot_close():
     #     den 140, num 95, need 0.91*140 - 95 = 32.4: W3 40 (largest) reaches it.
     # County: den 240, num 95 + 40 = 135, need 218.4 - 135 = 83.4: the remaining
     # candidate W2 (5) is added at county scope; still short.
-    parcels = parcels_frame([("T1", "东", 2, 100), ("W1", "西", 3, 95), ("W2", "西", 2, 5),
+    parcels = parcel_table([("T1", "东", 2, 100), ("W1", "西", 3, 95), ("W2", "西", 2, 5),
                              ("W3", "西", 3, 40)])
     measures = measures_frame([("T1", "lime", "safe_use"), ("W1", "fallow", "strict_control")])
     plan = close_gap(parcels, measures, crops=crops_frame([("T1", True)]))
     assert plan["parcel_id"].tolist() == ["W3", "W2"]
-    assert plan["scope"].tolist() == ["西", "全县"]
+    assert plan["scope"].tolist() == ["西", "全县 County"]
     assert plan["township"].tolist() == ["西", "西"]
     # the county row's cumulative includes the township sets: 40 + 5 = 45;
     # rate after = (95 + 45) / 240
@@ -143,7 +136,7 @@ def test_county_extras_when_a_township_cannot_close():
 
 
 def test_unverified_candidates_need_crop_samples_when_not_counted():
-    parcels = parcels_frame([("A", "T", 2, 50), ("B", "T", 2, 50)])
+    parcels = parcel_table([("A", "T", 2, 50), ("B", "T", 2, 50)])
     crops = crops_frame([("B", False)])
     # count_unverified=False: A has no crop sample, so a measure would not count; only B.
     plan = close_gap(parcels, None, crops=crops, count_unverified=False)
@@ -153,7 +146,7 @@ def test_unverified_candidates_need_crop_samples_when_not_counted():
 
 
 def test_met_township_gets_no_parcels():
-    parcels = parcels_frame([("A", "T", 2, 95), ("B", "T", 3, 5)])
+    parcels = parcel_table([("A", "T", 2, 95), ("B", "T", 3, 5)])
     plan = close_gap(parcels, measures_frame([("A", "lime", "safe_use")]))
     assert plan.empty
     assert list(plan.columns) == ["scope", "township", "parcel_id", "final_class", "area_mu",

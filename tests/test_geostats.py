@@ -3,23 +3,18 @@
 import geopandas as gpd
 import numpy as np
 import pytest
-from shapely.geometry import Point
+from conftest import X0, Y0, make_samples
 
-from farmland.geostats import cross_validation_report, write_rasters
-from farmland.interpolate import IDW
+from farmland.geostats.estimators import IDW
+from farmland.geostats.quality import cross_validation_report, write_rasters
 from farmland.standards import load_standard
-
-X0, Y0 = 600_000.0, 2_700_000.0
 
 
 def corners():
     """Four paddy samples on a 100 m square, pH 6 (Cd screening 0.4); Cd 1.0 at one corner."""
-    xy = [(0, 0), (100, 0), (0, 100), (100, 100)]
-    cd = [0.2, 0.2, 0.2, 1.0]
-    return gpd.GeoDataFrame(
-        {"sample_id": ["A", "B", "C", "D"], "ph": 6.0, "cd": cd, "hg": 0.1, "as": 5.0,
-         "pb": 20.0, "cr": 50.0, "usable": True, "landuse_used": "paddy"},
-        geometry=[Point(X0 + x, Y0 + y) for x, y in xy], crs="EPSG:4545")
+    return make_samples([(0, 0), (100, 0), (0, 100), (100, 100)],
+                        sample_id=["A", "B", "C", "D"], cd=[0.2, 0.2, 0.2, 1.0], usable=True,
+                        landuse_used="paddy")
 
 
 def idw(_variable):
@@ -58,8 +53,29 @@ def test_rasters_are_written(tmp_path):
     files = write_rasters(tmp_path, corners(), parcels, idw, standard=load_standard(),
                           cell_size=20.0)
     assert len(files) == 15
+    with rasterio.open(tmp_path / "cd_predicted.tif") as src:
+        predicted = src.read(1)
     with rasterio.open(tmp_path / "cd_p_exceed_screening.tif") as src:
         assert src.crs.to_epsg() == 4545
+        # 20 m cells over the buffered square: x and y from -40 m to 140 m around A
+        assert (src.width, src.height) == (9, 9)
+        assert (src.transform.c, src.transform.f) == (X0 - 40, Y0 + 140)
         prob = src.read(1)
-    # IDW gives no distribution: the probability is 0 or 1 (value above 0.4 or not)
-    assert set(np.unique(prob)) <= {0.0, 1.0}
+        cell = {(x, y): src.index(X0 + x, Y0 + y) for x in (10, 50, 90) for y in (10, 50, 90)}
+
+    def at(x, y):  # the cell centred on (x, y) m from A
+        return prob[cell[x, y]]
+
+    # IDW gives no distribution: the probability is 0 or 1 (value above the screening
+    # value or not). Between parcels the land use is unknown: the stricter Cd screening
+    # value at pH 6 applies, other land 0.3 (paddy 0.4).
+    assert set(np.unique(prob)) == {0.0, 1.0}
+    np.testing.assert_array_equal(prob, (predicted > 0.3).astype("float32"))
+    # next to D (Cd 1.0) it is exceeded, next to A, B, C (Cd 0.2) it is not
+    assert at(90, 90) == 1.0
+    assert at(10, 10) == at(90, 10) == at(10, 90) == 0.0
+    # the centre is as far from all four samples: (3 × 0.2 + 1.0) / 4 = 0.4 > 0.3
+    assert predicted[cell[50, 50]] == pytest.approx(0.4, abs=1e-6) and at(50, 50) == 1.0
+    # B and C hold the same value: the map is symmetric about the diagonal A-D
+    np.testing.assert_array_equal(prob, prob[::-1, ::-1].T)
+    assert 0 < prob.mean() < 1

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from farmland import kriging
 from farmland.errors import InputError
-from farmland.interpolate import (
+from farmland.geostats import kriging
+from farmland.geostats.estimators import (
     IDW,
     LocalKriging,
     class_probabilities,
     exceedance_probability,
 )
-from farmland.variogram import VariogramModel
+from farmland.geostats.variogram import VariogramModel
 
 TWO_XY = np.array([[0.0, 0.0], [10.0, 0.0]])
 #: spherical, no nugget, sill 1, range 20 m: γ(5) = 1.5·0.25 − 0.5·0.125·0.125 = 0.3671875,

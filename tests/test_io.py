@@ -1,4 +1,4 @@
-"""Tests for farmland.io: readers, value parsing, errors, atomic writes.
+"""Tests for farmland.io.readers: readers, value parsing, errors, atomic writes.
 
 Fixtures are tiny files written into tmp_path; coordinates in EPSG:4545 (CGCS2000
 3-degree GK CM 108E) unless a test is about another CRS.
@@ -13,17 +13,18 @@ import os
 from pathlib import Path
 
 import geopandas as gpd
+import openpyxl  # a dependency of farmland (Excel input and reports), never optional
 import pandas as pd
 import pyogrio
 import pytest
+from conftest import X0, Y0
 from shapely.geometry import Point, Polygon, box
 
 from farmland import io
 from farmland.errors import CRSError, InputError, OutputExistsError
-from farmland.io_columns import kind_aliases, normalise_name, unit_factor
-from farmland.io_values import parse_cell
+from farmland.io.columns import kind_aliases, normalise_name, unit_factor
+from farmland.io.values import parse_cell
 
-X0, Y0 = 500_000.0, 3_000_000.0
 SOIL_HEADER = "样品编号,X,Y,pH,镉,汞,砷,铅,铬,铜,镍,锌,采样年份,调查类型"
 
 
@@ -95,7 +96,7 @@ def test_parse_cell(cell, parsed):
 
 
 def test_years_from_text_numbers_and_dates():
-    from farmland.io_values import Problems, parse_years
+    from farmland.io.values import Problems, parse_years
 
     raw = pd.Series(["2023年", "2023.0", 2021, 2022.0, "20190512", "2020-06-01", "", "明年"])
     rows = pd.Series([f"S{i}" for i in range(8)])
@@ -162,8 +163,16 @@ def test_parcel_codes_fallbacks_and_rotation(tmp_path, caplog):
     assert out["dlbm"].tolist() == ["0101", "0201", "0102"]
     assert out["landuse"].tolist() == ["paddy", "orchard", "rotation"]
     assert out["township_code"].tolist() == ["520102001"] * 3  # first 9 digits of ZLDWDM
-    assert out["township"].tolist() == ["东风村"] * 3  # no XZQMC: ZLDWMC
-    assert "township taken from 'ZLDWMC'" in caplog.text
+    # no XZQMC: parcels are grouped by the township code, never by village (ZLDWMC)
+    assert out["township"].tolist() == ["520102001"] * 3
+    assert out["village"].tolist() == ["东风村"] * 3
+    assert "only codes (first 9 digits of ZLDWDM)" in caplog.text
+    # a township table (XZQDM, XZQMC; no geometry) names them by code
+    table = tmp_path / "towns.csv"
+    table.write_text("XZQDM,XZQMC\n520102001,东风镇\n520102002,西岭乡\n", encoding="utf-8")
+    named = io.read_parcels(path, townships=table)
+    assert named["township"].tolist() == ["东风镇"] * 3
+    assert "township names from the townships layer, by code (XZQDM) (3 of 3" in caplog.text
 
 
 def test_parcel_codes_with_suffix_and_legacy_codes(tmp_path):
@@ -321,7 +330,6 @@ def test_surveying_xy_order_is_swapped_with_warning(tmp_path, caplog):
 
 
 def test_xlsx_with_units_row_and_merged_header(tmp_path, caplog):
-    openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["样品编号", "X", "Y", "pH", "重金属含量", None, None, None, None, "采样年份"])
@@ -340,7 +348,6 @@ def test_xlsx_with_units_row_and_merged_header(tmp_path, caplog):
 
 
 def test_xlsx_data_row_with_text_is_a_clear_error(tmp_path):
-    openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["样品编号", "X", "Y", "pH", "镉", "汞", "砷", "铅", "铬"])
@@ -582,10 +589,8 @@ def test_mapping_file_overrides_aliases(tmp_path):
         io.read_mapping(bad)
 
 
-def test_demo_files_if_present():
+def test_demo_files():
     demo = Path(__file__).resolve().parents[1] / "data" / "demo"
-    if not (demo / "parcels.gpkg").exists():
-        pytest.skip("bundled demo county not generated yet")
     parcels = io.read_parcels(demo / "parcels.gpkg", layer="DLTB")
     soil = io.read_soil_samples(demo / "soil_samples.csv", crs="EPSG:4545")
     crops = io.read_crop_samples(demo / "crop_samples.csv", crs="EPSG:4545")

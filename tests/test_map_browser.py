@@ -16,7 +16,7 @@ import pytest
 import shapely
 
 from farmland.classes import PALETTE
-from farmland.maps import make_map, save_map
+from farmland.maps.page import make_map, save_map
 
 CHROMIUM = Path("/usr/bin/chromium")
 X0, Y0 = 620_000.0, 2_722_000.0

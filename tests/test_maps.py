@@ -1,7 +1,8 @@
-"""farmland.maps at the HTML level: layers, legend areas, offline assets, escaping, CLI.
+"""farmland.maps.page at the HTML level: layers, legend areas, offline assets, escaping.
 
-Fixture: 100 m × 100 m squares in EPSG:4545 near x 620 000, y 2 722 000; one square is
-10 000 m² = 15 亩. The browser checks live in test_map_browser.py.
+Fixture: 100 m × 100 m squares in EPSG:4545 from the origin X0, Y0 of conftest.py; one
+square is 10 000 m² = 15 亩. The browser checks live in test_map_browser.py, ``farmland map``
+in test_cli_map.py.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from click.testing import CliRunner
+from conftest import X0, Y0, make_points, square
 
-from farmland import map_assets
-from farmland.cli import main
 from farmland.errors import CRSError, InputError, OutputExistsError
-from farmland.map_layers import (
+from farmland.maps import assets as map_assets
+from farmland.maps.layers import (
     FeatureLayer,
     _encode_points,
     _encode_polygons,
@@ -29,7 +29,7 @@ from farmland.map_layers import (
     encode_columns,
     to_script_json,
 )
-from farmland.maps import (
+from farmland.maps.page import (
     area_mu_by_class,
     legend_html,
     make_map,
@@ -38,18 +38,13 @@ from farmland.maps import (
     title_html,
 )
 
-X0, Y0 = 620_000.0, 2_722_000.0
 EVIL = "<img src=x onerror=alert(1)>"
 URL = re.compile(r"https?://[^\s\"'()<>\\]+")
 
 
-def square(i: int, j: int, size: float = 100.0) -> shapely.Polygon:
-    return shapely.box(X0 + i * size, Y0 + j * size, X0 + (i + 1) * size, Y0 + (j + 1) * size)
-
-
-@pytest.fixture
-def parcels() -> gpd.GeoDataFrame:
-    """Six squares in a row: classes 1, 1, 2, 3, <NA>, 2; the last two in an evil township."""
+def map_parcels() -> gpd.GeoDataFrame:
+    """Six squares in a row: classes 1, 1, 2, 3, <NA>, 2; the last two in an evil township
+    (no area_mu column: areas come from the geometry). Also used by test_cli_map.py."""
     return gpd.GeoDataFrame(
         {"parcel_id": ["P1", "P2", "P3", "P4", EVIL, "P6"],
          "township": ["清水镇", "清水镇", "清水镇", "清水镇", EVIL, EVIL],
@@ -62,8 +57,14 @@ def parcels() -> gpd.GeoDataFrame:
         geometry=[square(i, 0) for i in range(6)], crs="EPSG:4545")
 
 
+@pytest.fixture
+def parcels() -> gpd.GeoDataFrame:
+    return map_parcels()
+
+
 def points(xy, **cols) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(*zip(*xy)), crs="EPSG:4545")
+    """Points at absolute EPSG:4545 coordinates."""
+    return make_points(xy, origin=(0, 0), **cols)
 
 
 def layers_of(fmap) -> dict[str, FeatureLayer]:
@@ -272,11 +273,12 @@ def test_coverage_simplify_keeps_shared_edges():
 
 def test_invalid_coverage_falls_back_and_logs(caplog):
     overlapping = np.array([shapely.box(0, 0, 10, 10), shapely.box(5, 0, 15, 10)], dtype=object)
-    with caplog.at_level(logging.WARNING, logger="farmland.maps"):
+    with caplog.at_level(logging.WARNING, logger="farmland.maps.page"):
         out = simplify_coverage(overlapping, 1.0)
     assert "do not form a valid coverage" in caplog.text
     assert [g.area for g in out] == [100.0, 100.0]
-    assert simplify_coverage(overlapping, 0) is not None  # 0: returned unchanged
+    unchanged = simplify_coverage(overlapping, 0)  # tolerance 0: the geometries as given
+    assert all(shapely.equals_exact(unchanged, overlapping, 0))
 
 
 def decode(part: dict) -> list:
@@ -355,71 +357,3 @@ def test_crop_exceedance_styles_from_text_booleans():
                    exceeds=pd.array([True, False], dtype="boolean"))
     cols = encode_columns("crops", display_frame("crops", crops))
     assert cols["exceeds"] == [True, False]
-
-
-# CLI ----------------------------------------------------------------------------------
-@pytest.fixture
-def gpkg(parcels, tmp_path):
-    path = tmp_path / "classification.gpkg"
-    parcels.to_file(path, layer="parcels")
-    points([(X0 + 50, Y0 + 50)], sample_id=["S1"], point_class=[1]).to_file(path, layer="samples")
-    points([(X0 + 150, Y0 + 50)], sample_id=["C1"], exceeds=[True]).to_file(path, layer="crops")
-    return path
-
-
-def test_cli_writes_map_and_refuses_overwrite(gpkg, tmp_path):
-    out = tmp_path / "maps" / "county.html"
-    rate = tmp_path / "rate.json"
-    rate.write_text(json.dumps({"target": 0.91, "rows": [
-        {"level": "county", "name": "县", "rate": 0.5, "target": 0.91, "gap_mu": 12.0},
-        {"level": "township", "name": "清水镇", "rate": 0.25, "target": 0.91, "gap_mu": 9.9}]}))
-    args = ["map", str(gpkg), "-o", str(out), "--township", "清水镇", "--rate-json", str(rate)]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    assert "map: " in result.output
-    page = out.read_text(encoding="utf-8")
-    assert "25.0 %" in page and "差距 gap 9.9 亩" in page and "农产品样点 Crop samples" in page
-    again = CliRunner().invoke(main, args)
-    assert again.exit_code == 2 and "already exists" in again.output
-    assert CliRunner().invoke(main, [*args, "--overwrite"]).exit_code == 0
-
-
-def test_cli_layers_option_and_csv_plan(gpkg, tmp_path):
-    plan = tmp_path / "plan.csv"
-    lon, lat = gpd.GeoSeries([shapely.Point(X0 + 250, Y0 + 50)], crs=4545).to_crs(4326).iloc[0].xy
-    # bilingual headers as the field-team CSV export writes them
-    plan.write_text("点位编号 point_id,经度 lon (WGS84),纬度 lat (WGS84),布点方式 mode\n"
-                    f"N1,{lon[0]},{lat[0]},infill\n", encoding="utf-8-sig")
-    flags = tmp_path / "flags.gpkg"  # several flag layers, as 'farmland flag' writes them
-    gpd.GeoDataFrame({"flag": ["empty_cell"], "reason_zh": ["无样点"]},
-                     geometry=[square(0, 0, 1000)], crs="EPSG:4545").to_file(flags, layer="cells")
-    points([(X0 + 450, Y0 + 50)], flag=["unclassified"], reason_en=["too far"]).to_file(
-        flags, layer="unclassified")
-    out = tmp_path / "m.html"
-    result = CliRunner().invoke(main, ["map", str(gpkg), "-o", str(out), "--layers",
-                                       "parcels,plan,flags", "--plan", str(plan),
-                                       "--flags", str(flags)])
-    assert result.exit_code == 0, result.output
-    page = out.read_text(encoding="utf-8")
-    assert "加密采样点 Planned sampling points" in page and "土壤样点" not in page
-    assert '"point_id":["N1"]' in page and '"mode":["infill"]' in page
-    assert '"flag":["empty_cell"]' in page and '"flag":["unclassified"]' in page
-    bad = CliRunner().invoke(main, ["map", str(gpkg), "-o", str(out), "--layers", "roads"])
-    assert bad.exit_code == 2 and "unknown map layer" in bad.output
-
-
-def test_cli_reads_raw_township_and_source_files(gpkg, tmp_path):
-    towns = tmp_path / "towns.gpkg"
-    gpd.GeoDataFrame({"XZQDM": ["450299101"], "XZQMC": ["清水镇"]}, geometry=[square(0, 0, 600)],
-                     crs="EPSG:4545").to_file(towns, layer="townships")
-    sources = tmp_path / "sources.geojson"
-    gpd.GeoDataFrame({"企业编号": ["E01"], "企业名称": ["冶炼厂"], "行业": ["有色金属冶炼"],
-                      "特征污染物": ["Cd,Pb"]}, geometry=[shapely.Point(X0 + 300, Y0 + 300)],
-                     crs="EPSG:4545").to_crs(4326).to_file(sources)
-    out = tmp_path / "m.html"
-    result = CliRunner().invoke(main, ["map", str(gpkg), "-o", str(out), "--townships", str(towns),
-                                       "--sources", str(sources)])
-    assert result.exit_code == 0, result.output
-    page = out.read_text(encoding="utf-8")
-    assert '"township":["清水镇"]' in page and '"township_code":["450299101"]' in page
-    assert '"name":["冶炼厂"]' in page and '"industry":["有色金属冶炼"]' in page

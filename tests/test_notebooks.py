@@ -75,6 +75,19 @@ def test_committed_notebook_uses_python3_kernel_and_is_bilingual(name):
     assert re.search(r"[\u4e00-\u9fff]", first) and re.search(r"[A-Za-z]{4,}", first)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebook_uses_only_the_public_api(name):
+    """The tutorials teach ``import farmland as fl``: no ``from farmland.… import``, no
+    ``from farmland import …`` and no ``import farmland.…`` of a submodule."""
+    nb = _read_json(name)
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert re.search(r"^import farmland as fl\b", code, re.M), f"{name}: no 'import farmland as fl'"
+    submodule = re.findall(r"^[ \t]*(?:from[ \t]+farmland\b.*\bimport\b.*|import[ \t]+farmland\..*)$",
+                           code, re.M)
+    assert not submodule, f"{name} imports from farmland's submodules: {submodule}"
+    assert "from farmland." not in json.dumps(nb, ensure_ascii=False)
+
+
 # -- execution --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kernel_env(tmp_path_factory):
@@ -177,7 +190,7 @@ def test_dynamic_notebook_keeps_runs_diffs_and_plans(run_notebook, kernel_env):
     assert seconds < NOTEBOOK_BUDGET_S
     text = _stdout(nb)
     assert "run 1: R0001" in text and "run 2: R0002" in text
-    from farmland.workspace import Workspace
+    from farmland.runs.workspace import Workspace
     out = kernel_env / "02_dynamic"
     runs = Workspace(out / "farmland_runs.gpkg").runs()
     assert list(runs["run_id"]) == ["R0001", "R0002"]

@@ -4,15 +4,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CRS, X0, Y0, make_samples
 from scipy.spatial import cKDTree
 from shapely.geometry import Point, box
 
-from farmland.parcels import classify_parcels
+from farmland.classify.parcels import classify_parcels
 from farmland.rules import load_rules
 
-CRS = "EPSG:4545"
-X0, Y0 = 600_000.0, 2_700_000.0
-LOW = {"hg": 0.1, "as": 5.0, "pb": 20.0, "cr": 50.0}
 # paddy, pH 6.0 (b1): Cd screening 0.4, intervention 2.0
 CD = {1: 0.2, 2: 0.8, 3: 2.5}
 
@@ -42,10 +40,10 @@ def parcels(*boxes, landuse="paddy", net=None):
 
 
 def samples(*points):
-    """points: (x, y, class) -> soil samples whose Cd gives that class on paddy at pH 6."""
-    recs = [{"sample_id": f"S{i}", "ph": 6.0, "cd": CD[c], **LOW, "geometry": Point(x, y)}
-            for i, (x, y, c) in enumerate(points)]
-    return gpd.GeoDataFrame(recs, geometry="geometry", crs=CRS)
+    """points: (x, y, class) -> soil samples whose Cd gives that class on paddy at pH 6
+    (the other metals class 1)."""
+    return make_samples([(x, y) for x, y, _ in points], origin=(0, 0),
+                        cd=[CD[c] for _, _, c in points])
 
 
 def square(i, size=100.0):

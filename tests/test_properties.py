@@ -1,7 +1,7 @@
 """Property tests (hypothesis) of classification and rate invariants.
 
 Scenes are small random grids of square parcels in EPSG:4545 (CGCS2000 3-degree GK
-CM 108E, metres, around x 620 000, y 2 722 000) with random soil samples. Samples are
+CM 108E, metres, from the origin X0, Y0 of conftest.py) with random soil samples. Samples are
 placed at 10-90 % of a cell's width from its corner, never on a parcel edge, so
 which parcel holds a point is known from the generator and survives a CRS round trip.
 Some samples fall outside every parcel and some lack pH (unusable); at least two
@@ -18,9 +18,9 @@ Invariants tested, under the default county-practice rules (strict override on):
 2. Shuffling the rows of parcels and samples changes no parcel's ``soil_class``,
    ``final_class``, ``rule``, ``n_samples`` or ``share_1..3`` (compared by parcel id).
 3. Writing parcels and samples to GeoPackage in EPSG:4490 and reading them back
-   through ``farmland.io`` (which projects to the derived GK zone, EPSG:4545) changes
+   through ``farmland.io.readers`` (which projects to the derived GK zone, EPSG:4545) changes
    no class and no rule compared with the same data written in EPSG:4545.
-4. ``farmland.rate.safe_utilisation_rate``: every rate (county and townships) is in
+4. ``farmland.rate.accounting.safe_utilisation_rate``: every rate (county and townships) is in
    [0, 1] or NaN (no class-2/3 area), and NaN exactly when the denominator is 0.
 """
 
@@ -37,17 +37,17 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+from conftest import X0, Y0
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
-from farmland import io as fio
-from farmland.parcels import classify_parcels
-from farmland.rate import safe_utilisation_rate
+from farmland.classify.parcels import classify_parcels
+from farmland.io import readers as fio
+from farmland.rate.accounting import safe_utilisation_rate
 from farmland.rules import load_rules
 from farmland.standards import landuse_from_dlbm, load_standard
 
-X0, Y0 = 620_000.0, 2_722_000.0
 CRS = 4545
 RULES = load_rules()
 STANDARD = load_standard()
@@ -167,7 +167,7 @@ def test_shuffling_rows_changes_no_parcel(scene, rnd):
 
 # 3. CRS round trip through the readers ------------------------------------------------------
 def _through_readers(scene: dict, crs: int, folder: Path):
-    """Write the scene as GeoPackages in ``crs`` and read them back with farmland.io."""
+    """Write the scene as GeoPackages in ``crs`` and read them back with farmland.io.readers."""
     paths = folder / f"parcels_{crs}.gpkg", folder / f"samples_{crs}.gpkg"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from farmland.errors import OutputExistsError
-from farmland.rasters import grid_cell_centres, grid_for_bounds, write_geotiff
+from farmland.geostats.rasters import grid_cell_centres, grid_for_bounds, write_geotiff
 
 
 def test_grid_for_bounds_snaps_outward_to_the_cell_size():

@@ -9,21 +9,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import parcel_table
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from farmland.errors import InputError
-from farmland.rate import safe_utilisation_rate
+from farmland.rate.accounting import safe_utilisation_rate
 
 YEAR = 2023
-
-
-def parcels_frame(rows):
-    """rows: (parcel_id, township, final_class or None, area_mu)."""
-    ids, towns, classes, areas = zip(*rows, strict=True)
-    return pd.DataFrame({"parcel_id": list(ids), "township": list(towns),
-                         "final_class": pd.array(list(classes), dtype="Int8"),
-                         "area_mu": [float(a) for a in areas]})
 
 
 def measures_frame(rows):
@@ -41,11 +34,10 @@ def crops_frame(rows):
                          "crop": "rice", "exceeds": pd.array(list(exceeds), dtype="boolean")})
 
 
-@pytest.fixture
-def five():
+def five_parcel_county():
     """The 5-parcel case, townships 东乡 (P1, P2) and 西乡 (P3, P4, P5), plus P6
-    unclassified (5 亩) and P7 class 1 (8 亩) that never count."""
-    parcels = parcels_frame([
+    unclassified (5 亩) and P7 class 1 (8 亩) that never count (also test_cli_rate.py)."""
+    parcels = parcel_table([
         ("P1", "东乡", 2, 10), ("P2", "东乡", 2, 20), ("P3", "西乡", 2, 30),
         ("P4", "西乡", 3, 15), ("P5", "西乡", 3, 25), ("P6", "西乡", None, 5),
         ("P7", "东乡", 1, 8)])
@@ -57,6 +49,11 @@ def five():
     # P1 has a compliant crop sample, P2 an exceedance, P3 none (unverified)
     crops = crops_frame([("C1", "P1", YEAR, False), ("C2", "P2", YEAR, True)])
     return parcels, measures, crops
+
+
+@pytest.fixture
+def five():
+    return five_parcel_county()
 
 
 def row(result, name):
@@ -125,7 +122,7 @@ def test_parcel_counts_once_with_two_measures(five):
 
 def test_unknown_measures_reported_and_logged(five, caplog):
     parcels, measures, crops = five
-    with caplog.at_level(logging.WARNING, logger="farmland.rate"):
+    with caplog.at_level(logging.WARNING, logger="farmland.rate.accounting"):
         r = safe_utilisation_rate(parcels, measures, crops=crops)
     assert r.unknown_measures["parcel_id"].tolist() == ["PX"]
     assert "1 measure(s) name parcel ids not in the parcels" in caplog.text
@@ -153,7 +150,7 @@ def test_safe_use_on_class3_is_a_mismatch_and_not_counted(five):
 
 
 def test_strict_control_on_class2_counts_only_when_it_removes_the_crop():
-    parcels = parcels_frame([("A", "T", 2, 10), ("B", "T", 2, 30)])
+    parcels = parcel_table([("A", "T", 2, 10), ("B", "T", 2, 30)])
     measures = measures_frame([("A", "return_to_forest_grass", "strict_control", YEAR),
                                ("B", "monitoring", "strict_control", YEAR)])
     r = safe_utilisation_rate(parcels, measures)
@@ -165,7 +162,7 @@ def test_strict_control_on_class2_counts_only_when_it_removes_the_crop():
 
 
 def test_rate_undefined_without_class2_or_class3_land():
-    parcels = parcels_frame([("A", "T", 1, 10), ("B", "T", None, 4)])
+    parcels = parcel_table([("A", "T", 1, 10), ("B", "T", None, 4)])
     r = safe_utilisation_rate(parcels, measures_frame([("A", "lime", "safe_use", YEAR)]))
     assert math.isnan(r.rate)
     assert r.county["met"] is pd.NA
@@ -174,11 +171,11 @@ def test_rate_undefined_without_class2_or_class3_land():
 
 
 def test_latest_year_is_used_and_other_years_ignored(caplog):
-    parcels = parcels_frame([("A", "T", 2, 10), ("B", "T", 2, 30)])
+    parcels = parcel_table([("A", "T", 2, 10), ("B", "T", 2, 30)])
     measures = measures_frame([("A", "lime", "safe_use", 2023), ("B", "lime", "safe_use", 2022)])
     # A's 2022 exceedance does not block 2023; its 2023 sample complies
     crops = crops_frame([("c1", "A", 2022, True), ("c2", "A", 2023, False)])
-    with caplog.at_level(logging.INFO, logger="farmland.rate"):
+    with caplog.at_level(logging.INFO, logger="farmland.rate.accounting"):
         r = safe_utilisation_rate(parcels, measures, crops=crops)
     assert r.year == 2023
     assert "using 2023, the latest year" in caplog.text
@@ -189,7 +186,7 @@ def test_latest_year_is_used_and_other_years_ignored(caplog):
 
 
 def test_target_met_and_gap_zero():
-    parcels = parcels_frame([("A", "T", 2, 91), ("B", "T", 3, 9)])
+    parcels = parcel_table([("A", "T", 2, 91), ("B", "T", 3, 9)])
     r = safe_utilisation_rate(parcels, measures_frame([("A", "lime", "safe_use", YEAR)]))
     # 91 / 100 = 91 % exactly the target -> met, gap 0
     assert bool(r.county["met"])
@@ -197,13 +194,13 @@ def test_target_met_and_gap_zero():
 
 
 def test_missing_column_error():
-    parcels = parcels_frame([("A", "T", 2, 10)]).drop(columns="area_mu")
+    parcels = parcel_table([("A", "T", 2, 10)]).drop(columns="area_mu")
     with pytest.raises(InputError, match=r"parcels lack the column\(s\) area_mu"):
         safe_utilisation_rate(parcels, None)
 
 
 def test_bad_measure_class_error():
-    parcels = parcels_frame([("A", "T", 2, 10)])
+    parcels = parcel_table([("A", "T", 2, 10)])
     measures = measures_frame([("A", "lime", "safe_use", YEAR), ("A", "lime", "other", YEAR)])
     with pytest.raises(InputError, match=r"row/id 1, column 'measure_class': measure_class "
                                          r"must be 'safe_use' or 'strict_control' \(got 'other'\)"):
@@ -211,7 +208,7 @@ def test_bad_measure_class_error():
 
 
 def test_duplicate_parcel_ids_error():
-    parcels = parcels_frame([("A", "T", 2, 10), ("A", "T", 3, 5)])
+    parcels = parcel_table([("A", "T", 2, 10), ("A", "T", 3, 5)])
     with pytest.raises(InputError, match="parcel ids must be unique"):
         safe_utilisation_rate(parcels, None)
 
@@ -228,7 +225,7 @@ def test_json_ready(five):
     parcels, measures, crops = five
     d = safe_utilisation_rate(parcels, measures, crops=crops).to_dict()
     text = json.dumps(d, ensure_ascii=False)
-    assert '"name": "全县"' in text
+    assert '"name": "全县 County"' in text
     assert d["n_unknown_measures"] == 1
 
 
@@ -239,7 +236,7 @@ def test_json_ready(five):
        st.booleans())
 def test_rate_invariants(rows, count_unverified):
     """Rate in [0, 1] or NaN; township rows sum to the county row; gap closes the target."""
-    parcels = parcels_frame([(f"P{i}", t, c, a) for i, (t, c, a, *_) in enumerate(rows)])
+    parcels = parcel_table([(f"P{i}", t, c, a) for i, (t, c, a, *_) in enumerate(rows)])
     m = [(f"P{i}", "lime", "safe_use", YEAR) for i, r in enumerate(rows) if r[3]]
     m += [(f"P{i}", "fallow", "strict_control", YEAR) for i, r in enumerate(rows) if r[4]]
     c = [(f"c{i}", f"P{i}", YEAR, r[5]) for i, r in enumerate(rows) if r[5] is not None]
@@ -256,77 +253,3 @@ def test_rate_invariants(rows, count_unverified):
     defined = r.table["denominator_mu"] > 0
     after = r.table["numerator_mu"] + r.table["gap_mu"]
     assert np.all(after[defined] >= 0.91 * r.table["denominator_mu"][defined] - 1e-6)
-
-
-# -- CLI -------------------------------------------------------------------------------
-def write_classification(folder, parcels, crops):
-    """A classification.gpkg like ``farmland classify`` writes (EPSG:4545, 1 亩 squares)."""
-    import geopandas as gpd
-    import pyogrio
-    import shapely
-
-    folder.mkdir(parents=True, exist_ok=True)
-    boxes = [shapely.box(500_000 + 100 * i, 3_000_000, 500_050 + 100 * i, 3_000_050)
-             for i in range(len(parcels))]
-    gdf = gpd.GeoDataFrame(parcels, geometry=boxes, crs="EPSG:4545")
-    path = folder / "classification.gpkg"
-    pyogrio.write_dataframe(gdf, path, layer="parcels")
-    pts = gpd.GeoDataFrame(crops, geometry=shapely.points([(500_010, 3_000_010)] * len(crops)),
-                           crs="EPSG:4545")
-    pyogrio.write_dataframe(pts, path, layer="crops")
-    return path
-
-
-def test_cli_rate(five, tmp_path):
-    from click.testing import CliRunner
-
-    from farmland.cli import main
-
-    parcels, measures, crops = five
-    gpkg = write_classification(tmp_path / "run", parcels, crops)
-    ledger = tmp_path / "ledger.csv"
-    measures.to_csv(ledger, index=False)
-    out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["rate", str(gpkg), "--measures", str(ledger), "-o", str(out)])
-    assert res.exit_code == 0, res.output
-    assert "目标未达成 / target NOT met: 55.0 % < 91 %, gap 36.0 亩 (2.40 hm²)" in res.stdout
-    assert "东乡" in res.stdout and "西乡" in res.stdout
-    raw = (out / "rate.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf")
-    table = pd.read_csv(out / "rate.csv", encoding="utf-8-sig")
-    assert table.loc[0, "name"] == "全县"
-    assert table.loc[0, "rate"] == pytest.approx(0.55)
-    summary = json.loads((out / "rate.json").read_text("utf-8"))
-    assert summary["year"] == 2023 and summary["n_unknown_measures"] == 1
-    unknown = pd.read_csv(out / "unknown_measures.csv", encoding="utf-8-sig")
-    assert unknown["parcel_id"].tolist() == ["PX"]
-    plan = pd.read_csv(out / "gap_plan.csv", encoding="utf-8-sig")
-    assert plan["parcel_id"].tolist() == ["P5"]   # 西乡 needs 18.7 亩; P5 (25 亩) closes it
-    # without --overwrite the outputs are kept and the command fails with exit code 2
-    again = CliRunner().invoke(main, ["rate", str(gpkg), "--measures", str(ledger), "-o",
-                                      str(out)])
-    assert again.exit_code == 2
-    assert "output already exists" in again.stderr
-    ok = CliRunner().invoke(main, ["rate", str(gpkg), "--measures", str(ledger), "-o", str(out),
-                                   "--overwrite", "--target", "0.5", "--no-count-unverified"])
-    assert ok.exit_code == 0
-    # (10 + 15) / 100 = 25 % < 50 %: gap 50 - 25 = 25 亩
-    assert "target NOT met: 25.0 % < 50 %, gap 25.0 亩" in ok.stdout
-
-
-def test_cli_rate_target_met(tmp_path):
-    from click.testing import CliRunner
-
-    from farmland.cli import main
-
-    parcels = parcels_frame([("A", "T", 2, 10), ("B", "T", 3, 5)])
-    crops = crops_frame([("c1", "A", YEAR, False)])
-    write_classification(tmp_path / "run", parcels, crops)
-    ledger = tmp_path / "ledger.csv"
-    measures_frame([("A", "lime", "safe_use", YEAR), ("B", "fallow", "strict_control", YEAR)]
-                   ).to_csv(ledger, index=False)
-    res = CliRunner().invoke(main, ["rate", str(tmp_path / "run"), "--measures", str(ledger),
-                                    "-o", str(tmp_path / "out")])
-    assert res.exit_code == 0, res.output
-    assert "目标已达成 / target met: 100.0 % ≥ 91 %" in res.stdout
-    assert pd.read_csv(tmp_path / "out" / "gap_plan.csv", encoding="utf-8-sig").empty

@@ -1,23 +1,20 @@
-"""Excel and HTML reports (farmland.report, farmland.report_html) and `farmland report`."""
+"""Excel and HTML reports (farmland.report.excel, farmland.report.html); `farmland report` is
+in test_cli_report.py."""
 
 from __future__ import annotations
 
 import re
 import zipfile
 
-import geopandas as gpd
-import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from shapely.geometry import Point, box
 
+from farmland.classify.summary import class_area_table
 from farmland.errors import InputError, OutputExistsError
-from farmland.rate import finish_table
-from farmland.report import rate_statement, text_width, write_excel_report
-from farmland.report_html import write_html_report
-from farmland.summary import class_area_table
+from farmland.rate.accounting import finish_table
+from farmland.report.excel import rate_statement, text_width, write_excel_report
+from farmland.report.html import write_html_report
 
 INJECT_ID = '=HYPERLINK("http://x")'
 INJECT_TOWN = "@SUM(A1)"
@@ -241,60 +238,3 @@ def test_html_is_self_contained_and_escaped(tmp_path, class_table, rate_table, c
     assert "全县耕地 20.0 亩（1.33 公顷）：优先保护类 10.0 亩（50.0 %）" in text
     with pytest.raises(OutputExistsError):
         write_html_report(path, title="x", class_table=class_table)
-
-
-# -- CLI ------------------------------------------------------------------------------------------
-@pytest.fixture
-def classification_dir(tmp_path):
-    """Four 100 m × 100 m parcels (15 亩 each) in EPSG:4545; P3 is class 3 with one sample."""
-    folder = tmp_path / "cls"
-    folder.mkdir()
-    crs = "EPSG:4545"
-    parcels = gpd.GeoDataFrame({
-        "parcel_id": ["P1", "P2", "P3", "P4"], "township": ["清水镇", "清水镇", "华侨管理区", "华侨管理区"],
-        "final_class": [1, 2, 3, np.nan], "area_mu": [15.0, 15.0, 15.0, 15.0],
-        "rule": ["points:majority"] * 3 + ["unclassified:too_far"],
-        "qa_flags": ["", "single_point_unit", "", ""],
-    }, geometry=[box(500000 + 200 * i, 2800000, 500100 + 200 * i, 2800100) for i in range(4)],
-        crs=crs)
-    samples = gpd.GeoDataFrame({"sample_id": ["S1"], "usable": [True]},
-                               geometry=[Point(500450, 2800050)], crs=crs)
-    crops = gpd.GeoDataFrame({"sample_id": ["C1", "C2"], "crop": ["rice", "rice"],
-                              "cd": [0.5, 0.1], "crop_grade": [3, 1], "parcel_id": ["P2", "P2"],
-                              "year": [2024, 2024], "exceeds": [True, False]},
-                             geometry=[Point(500250, 2800050)] * 2, crs=crs)
-    for layer, frame in (("parcels", parcels), ("samples", samples), ("crops", crops)):
-        frame.to_file(folder / "classification.gpkg", layer=layer, driver="GPKG")
-    pd.DataFrame({"parcel_id": ["P3"], "measure_type": ["fallow"], "year": [2024]}).to_csv(
-        tmp_path / "measures.csv", index=False)
-    return folder
-
-
-def test_cli_writes_workbook_html_and_charts(tmp_path, classification_dir):
-    from farmland.cli.report import command
-
-    out = tmp_path / "out"
-    args = [str(classification_dir), "--measures", str(tmp_path / "measures.csv"), "-o", str(out)]
-    result = CliRunner().invoke(command, args)
-    assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["charts", "report.html", "report.xlsx"]
-    assert sorted(p.name for p in (out / "charts").iterdir()) == ["class_area.png", "rate.png"]
-    wb = openpyxl.load_workbook(out / "report.xlsx")
-    assert wb.sheetnames == ["类别面积 Class area", "安全利用率 Rate", "缺口地块 Gap parcels",
-                             "严格管控区 Zones", "农产品超标 Crop exceedances", "质量检查 QA flags",
-                             "图表 Charts"]
-    # P3 (class 3, fallow) controlled, P2 (class 2) no measure: 15 / 30 = 50 %
-    assert wb["安全利用率 Rate"]["A1"].value.startswith("全县受污染耕地安全利用率 50.0 %")
-    assert wb["农产品超标 Crop exceedances"]["A3"].value == "C1"
-    assert wb["农产品超标 Crop exceedances"]["A4"].value is None
-    assert wb["质量检查 QA flags"]["A3"].value == "P2"
-    assert wb["严格管控区 Zones"]["A3"].value == "SC001"
-    again = CliRunner().invoke(command, args)
-    assert isinstance(again.exception, OutputExistsError)
-    assert CliRunner().invoke(command, [*args, "--overwrite", "--lang", "en"]).exit_code == 0
-    assert openpyxl.load_workbook(out / "report.xlsx").sheetnames[0] == "Class area"
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
-    no_rate = CliRunner().invoke(command, [str(classification_dir), "-o", str(out), "--overwrite"])
-    assert no_rate.exit_code == 0, no_rate.output
-    assert [p.name for p in (out / "charts").iterdir()] == ["class_area.png"]  # stale rate.png gone
-    assert "安全利用率 Rate" not in openpyxl.load_workbook(out / "report.xlsx").sheetnames

@@ -1,4 +1,4 @@
-"""The sampling planner (farmland.sampling) and ``farmland plan``."""
+"""The sampling planner (farmland.sampling.planner); ``farmland plan`` is in test_cli_plan.py."""
 
 from __future__ import annotations
 
@@ -10,44 +10,33 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from click.testing import CliRunner
+from conftest import X0, Y0, make_parcels, make_points
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from farmland.cli import main
 from farmland.errors import InputError
-from farmland.io import write_gpkg_layers
-from farmland.sampling import (
+from farmland.sampling.effect import plan_effect
+from farmland.sampling.modes import candidate_points, correlation_kernel
+from farmland.sampling.planner import (
     MODES,
     PLAN_COLUMNS,
     _split,
     change_probability,
-    plan_effect,
     plan_sampling,
 )
-from farmland.sampling_modes import candidate_points, correlation_kernel
 
-X0, Y0 = 500000.0, 3000000.0  # EPSG:4545 metres, a multiple of every grid used here
 NAN = np.nan
 
 
 def _parcels(boxes, **cols):
-    geoms = [shapely.box(X0 + a, Y0 + b, X0 + c, Y0 + d) for a, b, c, d in boxes]
-    n = len(geoms)
-    frame = {"parcel_id": cols.pop("parcel_id", [f"Q{i}" for i in range(n)]),
-             "township": cols.pop("township", ["T1"] * n),
-             "final_class": pd.array(cols.pop("final_class", [1] * n), dtype="Int8")}
-    frame.update(cols)
-    out = gpd.GeoDataFrame(frame, geometry=geoms, crs="EPSG:4545")
-    out["area_mu"] = out.geometry.area * 15 / 10000
-    return out
+    """Class-1 parcels Q0, Q1 … in township T1 (boxes in metres from X0, Y0)."""
+    return make_parcels(boxes, **{"parcel_id": [f"Q{i}" for i in range(len(boxes))],
+                                  "final_class": [1] * len(boxes), **cols})
 
 
 def _samples(xy):
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-    return gpd.GeoDataFrame({"sample_id": [f"S{i}" for i in range(len(xy))]},
-                            geometry=shapely.points(xy + [X0, Y0]) if len(xy) else [],
-                            crs="EPSG:4545")
+    return make_points(xy, sample_id=[f"S{i}" for i in range(len(xy))])
 
 
 def _local(plan):
@@ -253,7 +242,10 @@ def test_exclusions_in_another_crs_are_reprojected():
     ex = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 400, Y0 + 400)],
                           crs="EPSG:4545").to_crs(4490)
     plan = plan_sampling(parcels, _samples([]), n=4, mode="coverage", exclusions=ex)
-    assert len(plan) >= 1 and (plan["parcel_id"] == "Q1").all()   # Q0 lies in the exclusion
+    # Q0 lies in the exclusion; Q1's first point is its centre, and every other place in
+    # Q1 is within the half-diagonal 212 m of it, closer than the 250 m spacing
+    assert plan["parcel_id"].tolist() == ["Q1"]
+    assert _local(plan).tolist() == [[1150.0, 150.0]]
 
 
 # ------------------------------------------------------------------ combined
@@ -267,8 +259,9 @@ def test_budget_split_largest_remainder_and_reallocation():
         _split(10, {"random": 1.0}, has_sources=False)
 
 
-@pytest.fixture
-def field():
+def field_case():
+    """144 slots of 240 m parcels, 70 % filled, random class probabilities; 6 samples and one
+    source (also test_cli_plan.py)."""
     rng = np.random.default_rng(7)
     boxes, p1 = [], []
     for row in range(12):
@@ -284,6 +277,11 @@ def field():
                                geometry=shapely.points([[X0 + 1500, Y0 + 1500]]),
                                crs="EPSG:4545")
     return parcels, samples, sources
+
+
+@pytest.fixture
+def field():
+    return field_case()
 
 
 def test_combined_plan_columns_modes_and_determinism(field):
@@ -312,7 +310,7 @@ def test_inputs_not_mutated(field):
 
 def test_fewer_points_than_asked_logs_a_warning(caplog):
     tiny = _parcels([(0, 0, 200, 200)])
-    with caplog.at_level(logging.WARNING, logger="farmland.sampling"):
+    with caplog.at_level(logging.WARNING, logger="farmland.sampling.planner"):
         plan = plan_sampling(tiny, _samples([]), n=5, mode="coverage")
     assert len(plan) == 1
     assert "only 1 of 5 points fit the constraints" in caplog.text
@@ -348,32 +346,11 @@ def test_plan_effect_before_and_after():
     assert (eff.loc["T2", "n_new"], eff.loc["T1", "n_new"]) == (1, 0)
 
 
-# ------------------------------------------------------------------ CLI
-def test_cli_plan_writes_exports_and_effect(tmp_path, field):
-    parcels, samples, sources = field
-    gpkg = tmp_path / "classification.gpkg"
-    write_gpkg_layers(gpkg, {"parcels": parcels, "samples": samples})
-    src = tmp_path / "sources.gpkg"
-    write_gpkg_layers(src, {"sources": sources})
-    out = tmp_path / "plan"
-    res = CliRunner().invoke(main, ["plan", str(gpkg), "--n", "8", "--sources", str(src),
-                                    "-o", str(out)])
-    assert res.exit_code == 0, res.output
-    for name in ("plan.csv", "plan.gpx", "plan.kml", "plan.gpkg", "plan_effect.csv"):
-        assert (out / name).exists(), name
-    effect = pd.read_csv(out / "plan_effect.csv", encoding="utf-8-sig")
-    assert effect["township"].tolist() == ["T1", "T2", "全县 County"]
-    assert effect["n_new"].iloc[-1] == 8
-    assert "8 point(s)" in res.output
-    again = CliRunner().invoke(main, ["plan", str(gpkg), "--n", "8", "-o", str(out)])
-    assert again.exit_code == 2 and "already exists" in again.output
-
-
 def test_incremental_benefit_raster_matches_a_fresh_convolution(field):
     from scipy.signal import fftconvolve
 
-    from farmland.sampling import _build_state
-    from farmland.sampling_modes import pick_uncertainty
+    from farmland.sampling.modes import pick_uncertainty
+    from farmland.sampling.planner import _build_state
 
     parcels, samples, _ = field
     state = _build_state(parcels, samples, kernel=correlation_kernel(variogram_range=600.0),
@@ -386,29 +363,3 @@ def test_incremental_benefit_raster_matches_a_fresh_convolution(field):
     np.testing.assert_allclose(state.benefit, fresh, atol=1e-9)
     # the points' benefits add up to the drop in expected uncertain area
     assert sum(p["benefit"] for p in state.picks) == pytest.approx(u0 - state.parcel_u.sum())
-
-
-def test_plan_cli_takes_the_fitted_variogram_of_the_main_driver(tmp_path):
-    import json
-
-    import pandas as pd
-
-    from farmland.cli.plan import fitted_variogram
-
-    models = {"cd": {"model": "spherical", "nugget": 0.1, "sill": 1.0, "range_m": 5000.0,
-                     "text": "cd"},
-              "as": {"model": "exponential", "nugget": 0.0, "sill": 0.5, "range_m": 800.0,
-                     "text": "as"},
-              "pb": {"method": "LocalKriging", "fallback": "pure nugget"}}
-    (tmp_path / "manifest.json").write_text(json.dumps({"geostatistics": {"models": models}}))
-    parcels = pd.DataFrame({"final_class": pd.array([2, 3, 1, 2], dtype="Int8"),
-                            "driving_element": ["as", "as", None, "cd"],
-                            "area_mu": [10.0, 5.0, 100.0, 12.0]})
-    # As drives 15 亩 of class 2/3, Cd 12 亩 -> the As variogram
-    model = fitted_variogram(str(tmp_path), parcels)
-    assert (model.name, model.range_) == ("exponential", 800.0)
-    # Pb drives most but fell back to IDW: the next driver with a model, else Cd
-    parcels.loc[:, "driving_element"] = ["pb", "pb", None, "pb"]
-    assert fitted_variogram(str(tmp_path), parcels).range_ == 5000.0
-    (tmp_path / "idw_run").mkdir()   # a run folder without a manifest
-    assert fitted_variogram(str(tmp_path / "idw_run"), parcels) is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from farmland.errors import FarmlandError
-from farmland.variogram import (
+from farmland.geostats.variogram import (
     VariogramFitError,
     VariogramModel,
     empirical_variogram,

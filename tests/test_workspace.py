@@ -10,20 +10,18 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from click.testing import CliRunner
+from conftest import CRS, X0, Y0
 
-from farmland import workspace as ws_module
-from farmland.cli import main
 from farmland.errors import CRSError, FarmlandError, InputError
-from farmland.rate import safe_utilisation_rate
-from farmland.workspace import Workspace, open_run, read_classification
-
-CRS = "EPSG:4545"
+from farmland.rate.accounting import safe_utilisation_rate
+from farmland.runs import workspace as ws_module
+from farmland.runs.folder import open_run, read_classification
+from farmland.runs.workspace import Workspace
 
 
 def run_parcels(classes=(2, 3, None, 1)):
-    """Four 50 m squares (3.75 亩 each) in EPSG:4545, P2 a MultiPolygon."""
-    boxes = [shapely.box(500_000 + 100 * i, 3_000_000, 500_050 + 100 * i, 3_000_050)
+    """Four 50 m squares (3.75 亩 each) in EPSG:4545, P2 a MultiPolygon (also test_cli_runs.py)."""
+    boxes = [shapely.box(X0 + 100 * i, Y0, X0 + 50 + 100 * i, Y0 + 50)
              for i in range(4)]
     boxes[1] = shapely.MultiPolygon([boxes[1]])
     return gpd.GeoDataFrame({
@@ -93,7 +91,7 @@ def test_append_only_and_geometry_dedup(tmp_path):
     assert n_features(path, "geometries") == 4
     # run 3: one parcel reshaped -> exactly one new geometry
     third = run_parcels()
-    third.loc[0, "geometry"] = shapely.box(500_000, 3_000_000, 500_060, 3_000_050)
+    third.loc[0, "geometry"] = shapely.box(X0, Y0, X0 + 60, Y0 + 50)
     assert ws.add_run(third, manifest={"seed": 2}) == "R0003"
     assert n_features(path, "geometries") == 5
     assert n_features(path, "parcels") == 12
@@ -183,7 +181,7 @@ def test_open_run_reads_classification_files(tmp_path):
     folder.mkdir()
     gpkg = folder / "classification.gpkg"
     pyogrio.write_dataframe(run_parcels(), gpkg, layer="parcels")
-    crops = gpd.GeoDataFrame(run_crops(), geometry=shapely.points([(500_010, 3_000_010)] * 2),
+    crops = gpd.GeoDataFrame(run_crops(), geometry=shapely.points([(X0 + 10, Y0 + 10)] * 2),
                              crs=CRS)
     pyogrio.write_dataframe(crops, gpkg, layer="crops")
     (folder / "manifest.json").write_text(json.dumps(MANIFEST), encoding="utf-8")
@@ -196,17 +194,3 @@ def test_open_run_reads_classification_files(tmp_path):
         open_run("R0001")
     with pytest.raises(InputError, match="classification file not found"):
         read_classification(tmp_path / "missing.gpkg")
-
-
-def test_cli_runs(tmp_path):
-    path = tmp_path / "runs.gpkg"
-    empty = CliRunner().invoke(main, ["runs", str(path)])
-    assert empty.exit_code == 2
-    assert "workspace not found" in empty.stderr
-    ws = Workspace(path)
-    ws.add_run(run_parcels(), manifest=MANIFEST, label="首轮")
-    ws.add_run(run_parcels(classes=(1, 3, 2, 1)), manifest=MANIFEST, label="加密后")
-    res = CliRunner().invoke(main, ["runs", str(path)])
-    assert res.exit_code == 0, res.output
-    assert "R0001" in res.stdout and "R0002" in res.stdout and "加密后" in res.stdout
-    assert "2 run(s)" in res.stdout

@@ -1,32 +1,26 @@
-"""Contiguous zones and strict-control zone candidates (farmland.zones)."""
+"""Contiguous zones and strict-control zone candidates (farmland.sampling.zones)."""
 
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import make_parcels, make_points
 
 from farmland.errors import CRSError, InputError
-from farmland.zones import class_zones, contiguous_labels, strict_control_zones
-
-X0, Y0 = 500000.0, 3000000.0  # EPSG:4545 metres
+from farmland.sampling.zones import class_zones, contiguous_labels, strict_control_zones
 
 
 def _parcels(rows):
+    """rows: dicts of columns with ``box`` (metres from the origin X0, Y0 of conftest)."""
     df = pd.DataFrame(rows)
-    geoms = [shapely.box(X0 + a, Y0 + b, X0 + c, Y0 + d) for a, b, c, d in df.pop("box")]
-    df["final_class"] = pd.array(df["final_class"], dtype="Int8")
-    df["area_mu"] = [g.area * 15 / 10000 for g in geoms]
-    return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4545")
+    return make_parcels(df.pop("box").tolist(), **df.to_dict(orient="list"))
 
 
 def _samples(xy, ids=None):
     ids = ids or [f"S{i}" for i in range(len(xy))]
-    return gpd.GeoDataFrame({"sample_id": ids, "usable": True},
-                            geometry=shapely.points(np.asarray(xy, float) + [X0, Y0]),
-                            crs="EPSG:4545")
+    return make_points(xy, sample_id=ids, usable=True)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ their colours from :data:`PALETTE` so a class looks the same everywhere.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 PRIORITY_PROTECTION = 1
@@ -46,3 +47,15 @@ def label_en(code: object) -> str:
 def colour(code: object) -> str:
     """Palette colour of a class code."""
     return PALETTE[None if pd.isna(code) else int(code)]
+
+
+def parcel_area_mu(parcels: pd.DataFrame) -> pd.Series:
+    """Parcel area in 亩: ``area_mu`` where present, else the geometry area (metric CRS)."""
+    if "area_mu" in parcels:
+        mu = pd.to_numeric(parcels["area_mu"], errors="coerce").astype(float)
+        if mu.notna().all():
+            return mu
+        geom_mu = pd.Series(np.asarray(parcels.geometry.area) * MU_PER_M2, index=parcels.index)
+        return mu.fillna(geom_mu)
+    return pd.Series(np.asarray(parcels.geometry.area) * MU_PER_M2, index=parcels.index)
+

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -231,45 +230,6 @@ def to_metric(gdf: gpd.GeoDataFrame, target_crs: Any) -> gpd.GeoDataFrame:
     return out
 
 
-def check_same_crs(frames: Mapping[str, gpd.GeoDataFrame]) -> pyproj.CRS:
-    """Check that every frame declares a CRS and choose the one metric CRS for all.
-
-    Mixed input CRSs are fine: each frame is later reprojected to the returned CRS,
-    and the mixture is logged.
-
-    Parameters
-    ----------
-    frames
-        Name → GeoDataFrame (e.g. ``{"parcels": ..., "soil samples": ...}``), in order
-        of preference: the first frame with a metric projected CRS gives the CRS.
-
-    Returns
-    -------
-    pyproj.CRS
-        The first metric projected CRS among the frames, else the GK zone derived
-        from the longitude of all frames together.
-
-    Raises
-    ------
-    CRSError
-        Naming every frame without a CRS.
-    """
-    missing = [name for name, gdf in frames.items() if gdf.crs is None]
-    if missing:
-        raise CRSError(f"no CRS declared for: {', '.join(missing)}",
-                       fix="declare the CRS of each input (--crs EPSG:4545 or a .prj file)")
-    crss = {name: pyproj.CRS.from_user_input(gdf.crs) for name, gdf in frames.items()}
-    target = next((c for c in crss.values() if _is_metric(c)), None)
-    if target is None:
-        target = metric_crs_for((4326, _union_lonlat_bounds(frames)))
-    if len({c.to_wkt() for c in crss.values()}) > 1:
-        listing = "; ".join(f"{name} {describe_crs(c)}" for name, c in crss.items())
-        log.info("inputs have different CRSs (%s); all are reprojected to %s",
-                 listing, describe_crs(target))
-    _warn_if_disjoint(frames, target)
-    return target
-
-
 def require_overlap(reference: gpd.GeoDataFrame, other: gpd.GeoDataFrame, *,
                     file: object = None, what: str = "sample", within_m: float = 0.0) -> None:
     """Raise unless some feature of ``other`` lies near the extent of ``reference``.
@@ -315,29 +275,6 @@ def require_overlap(reference: gpd.GeoDataFrame, other: gpd.GeoDataFrame, *,
         file=file, value=_fmt_bounds(tuple(other.total_bounds)),
         fix="check that the file belongs to this county and that its CRS is right (a wrong "
             "--crs, or x/y of the neighbouring GK zone, moves the data far away)")
-
-
-def _union_lonlat_bounds(frames: Mapping[str, gpd.GeoDataFrame]) -> tuple[float, ...]:
-    boxes = np.array([_lonlat_bounds(pyproj.CRS.from_user_input(g.crs), tuple(g.total_bounds))
-                      for g in frames.values() if len(g)])
-    if not len(boxes):
-        raise CRSError("cannot choose a metric CRS: the inputs have no features")
-    return (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
-
-
-def _warn_if_disjoint(frames: Mapping[str, gpd.GeoDataFrame], target: pyproj.CRS) -> None:
-    boxes = {}
-    for name, gdf in frames.items():
-        if len(gdf):
-            transformer = pyproj.Transformer.from_crs(gdf.crs, target, always_xy=True)
-            boxes[name] = transformer.transform_bounds(*gdf.total_bounds)
-    names = list(boxes)
-    for a in names[1:]:
-        b = names[0]
-        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes[a], boxes[b]
-        if ax0 > bx1 or bx0 > ax1 or ay0 > by1 or by0 > ay1:
-            log.warning("%s do not overlap %s in %s: is one of the CRSs wrong?",
-                        a, b, describe_crs(target))
 
 
 # Checks ------------------------------------------------------------------------------
@@ -509,3 +446,30 @@ def _warn_outside_china(crs: pyproj.CRS, bounds: tuple[float, ...], file: object
 def _fmt_bounds(bounds: tuple[float, ...]) -> str:
     minx, miny, maxx, maxy = bounds
     return f"x {minx:.6g}..{maxx:.6g}, y {miny:.6g}..{maxy:.6g}"
+
+
+def same_crs(frame: gpd.GeoDataFrame, target: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    """``frame`` in ``target``'s CRS (reprojected and logged when it differs).
+
+    Raises
+    ------
+    CRSError
+        If either frame has no CRS while the other has one.
+    """
+    if frame.crs == target.crs:
+        return frame
+    if len(frame) == 0:
+        return frame.set_crs(target.crs, allow_override=True)
+    if frame.crs is None or target.crs is None:
+        raise CRSError(f"{what} and parcels disagree on the CRS: {frame.crs} vs {target.crs}",
+                       fix=f"give {what} a CRS (e.g. EPSG:4545) matching the parcels")
+    log.info("reprojected %s from %s to %s", what, frame.crs.to_string(), target.crs.to_string())
+    return frame.to_crs(target.crs)
+
+
+def require_metric(parcels: gpd.GeoDataFrame) -> None:
+    """Raise :class:`CRSError` unless ``parcels`` are in a projected (metric) CRS."""
+    if parcels.crs is None or not parcels.crs.is_projected:
+        raise CRSError(f"parcels must be in a projected metric CRS, got {parcels.crs}",
+                       fix="reproject to CGCS2000 Gauss-Krüger (e.g. EPSG:4545) first")
+

@@ -86,9 +86,12 @@ class StandardError(FarmlandError):
 class OutputExistsError(FarmlandError):
     """An output already exists and ``--overwrite`` was not given."""
 
-    def __init__(self, path: object) -> None:
+    def __init__(self, *paths: object) -> None:
+        self.paths = paths
+        more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
         super().__init__(
-            f"{path}: output already exists. Fix: choose another output folder or pass --overwrite"
+            f"{paths[0]}: output already exists{more}. "
+            "Fix: choose another output folder or pass --overwrite"
         )
 
 

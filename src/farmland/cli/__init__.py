@@ -18,6 +18,8 @@ import click
 from farmland import __version__
 from farmland.errors import FarmlandError
 
+__all__ = ["SUBCOMMANDS", "crs_option", "main", "output_dir_option", "overwrite_option"]
+
 #: name -> (module, one-line help); modules are imported only when the command runs
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("farmland.cli.demo", "Run the whole chain on the bundled demo county."),

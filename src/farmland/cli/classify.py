@@ -14,6 +14,9 @@ from farmland.cli.output import print_class_table
 @click.option("--parcels", "parcels", required=True, type=click.Path(exists=True),
               help="Farmland parcels (GeoPackage, Shapefile, FileGDB, GeoJSON, GeoParquet).")
 @click.option("--parcels-layer", default=None, help="Layer name in a GeoPackage/FileGDB (e.g. DLTB).")
+@click.option("--townships", type=click.Path(exists=True), default=None,
+              help="Township polygons or a table of XZQDM/XZQMC: names the parcels' townships "
+                   "(by code, else by location). Without it: the parcels' XZQMC, else codes.")
 @click.option("--samples", "samples", required=True, multiple=True, type=click.Path(exists=True),
               help="Soil samples (points or CSV/XLSX with coordinates). Repeat for several files.")
 @click.option("--crops", "crops", multiple=True, type=click.Path(exists=True),
@@ -37,20 +40,21 @@ from farmland.cli.output import print_class_table
               help="Classify parcels in partitions on dask: 'local' (2-worker LocalCluster) or "
                    "a scheduler address. Default: in this process. Needs the 'dask' extra.")
 @click.option("--run-config", "run_config", type=click.Path(exists=True, dir_okay=False),
-              default=None, hidden=True,
-              help="Resolved 'farmland run' config to record in manifest.json.")
+              default=None,
+              help="A config file (as written by 'farmland run' into the run folder: "
+                   "config.resolved.toml) to record in manifest.json.")
 @crs_option
 @output_dir_option()
 @overwrite_option
 @click.pass_context
-def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, mapping, workspace,
+def command(ctx, parcels, parcels_layer, townships, samples, crops, rules, interpolator, mapping, workspace,
             label, seed, rasters, raster_cell, scheduler, run_config, crs, output, overwrite):
     """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
 
     Writes OUTPUT/classification.gpkg (layers parcels, samples, crops), OUTPUT/summary.csv
     and OUTPUT/manifest.json, and prints the class area per township.
     """
-    from farmland.pipeline import (
+    from farmland.runs.pipeline import (
         ClassificationInputs,
         check_output,
         classify_run,
@@ -62,24 +66,29 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
     inputs = ClassificationInputs(
         parcels=Path(parcels), samples=[Path(s) for s in samples],
         crops=[Path(c) for c in crops] or None, crs=crs, parcels_layer=parcels_layer,
+        townships=Path(townships) if townships else None,
         mapping=Path(mapping) if mapping else None, rules=Path(rules) if rules else None,
         interpolator=interpolator, seed=seed, extra=_run_config(run_config))
     result = classify_run(inputs, scheduler=scheduler)
     write_classification(result, output, overwrite=overwrite)
     if rasters:
-        from farmland.geostats import write_rasters
+        from farmland.geostats.quality import write_rasters
+        from farmland.runs.folder import RASTERS_DIR
         from farmland.standards import load_standard
 
-        folder = Path(output) / "rasters"
+        folder = Path(output) / RASTERS_DIR
         folder.mkdir(exist_ok=True)
         write_rasters(folder, result.samples, result.parcels, result.surfaces,
                       standard=load_standard(), cell_size=raster_cell, overwrite=overwrite)
     if workspace:
         from farmland.errors import OutputError
-        from farmland.workspace import Workspace
+        from farmland.runs.workspace import Workspace
         try:
+            from farmland.runs.folder import read_manifest
+
             run_id = Workspace(workspace).add_run(result.parcels, crops=result.crops,
-                                                  manifest=result.manifest, label=label)
+                                                  manifest=read_manifest(output), label=label)
+            _record_run(output, run_id, workspace)
         except OSError as exc:
             if isinstance(exc, OutputError):
                 raise
@@ -88,12 +97,28 @@ def command(ctx, parcels, parcels_layer, samples, crops, rules, interpolator, ma
                               ) from exc
         click.echo(f"run {run_id} added to {workspace}")
     print_class_table(result.summary)
-    click.echo(f"outputs: {Path(output) / 'classification.gpkg'}")
+    from farmland.runs.folder import CLASSIFICATION
+
+    click.echo(f"outputs: {Path(output) / CLASSIFICATION}")
+
+
+def _record_run(output: str, run_id: str, workspace: str) -> None:
+    """Note the workspace run id in the run folder's manifest (for report titles, diffs)."""
+    import json
+
+    from farmland.io.write import atomic_write
+    from farmland.runs import folder
+
+    manifest = folder.read_manifest(output)
+    manifest["run"] = {"id": run_id, "workspace": folder.portable_path(workspace, output)}
+    with atomic_write(Path(output) / folder.MANIFEST, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str),
+                       encoding="utf-8")
 
 
 def _run_config(path: str | None) -> dict:
     """The resolved 'farmland run' config, recorded under manifest parameters."""
     if not path:
         return {}
-    from farmland.config import read_resolved
+    from farmland.cli.config import read_resolved
     return {"run_config": read_resolved(path)}

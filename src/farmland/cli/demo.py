@@ -27,12 +27,15 @@ DEMO_FILES = ("parcels.gpkg", "soil_samples.csv", "crop_samples.csv", "measures_
 
 def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tuple[str, list[str]]]:
     """The demo as (title, argv) pairs of ``farmland`` subcommands."""
+    from farmland.runs import folder as f
+
     d, o = data, out
-    ws = str(o / "farmland_runs.gpkg")
+    ws = str(o / f.WORKSPACE)
     ow = ["--overwrite"] if overwrite else []
     y23, y24 = o / "2023", o / "2024"
     soil23, crops23 = str(d / "soil_samples.csv"), str(d / "crop_samples.csv")
-    common = ["--parcels", str(d / "parcels.gpkg"), "--parcels-layer", "DLTB", "--crs", "EPSG:4545"]
+    common = ["--parcels", str(d / "parcels.gpkg"), "--parcels-layer", "DLTB",
+              "--townships", str(d / "townships.gpkg"), "--crs", "EPSG:4545"]
     return [
         ("1  Classify 2023 (detailed survey) / 2023 年分类",
          ["classify", *common, "--samples", soil23, "--crops", crops23, "--workspace", ws,
@@ -45,26 +48,27 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
          ["plan", str(y23), "--n", "60", "--sources", str(d / "pollution_sources.geojson"),
           "--seed", "2023", "-o", str(y23), *ow]),
         ("5  County map / 全县地图",
-         ["map", str(y23 / "classification.gpkg"), "-o", str(maps / "demo_county.html"),
+         ["map", str(y23 / f.CLASSIFICATION), "-o", str(maps / "demo_county.html"),
           "--layers", "parcels,samples,zones,sources,townships",
-          "--rate-json", str(y23 / "rate.json"), "--zones", str(y23 / "flags.gpkg"),
+          "--rate-json", str(y23 / f.RATE_JSON), "--zones", str(y23 / f.FLAGS),
           "--sources", str(d / "pollution_sources.geojson"),
           "--townships", str(d / "townships.gpkg"), *ow]),
         ("5b Sampling map: flags, crops, planned points / 加密采样图",
-         ["map", str(y23 / "classification.gpkg"), "-o", str(maps / "demo_sampling.html"),
+         ["map", str(y23 / f.CLASSIFICATION), "-o", str(maps / "demo_sampling.html"),
           "--layers", "parcels,samples,crops,flags,plan,sources,townships",
           "--title", "加密采样需求与布点 Sampling needs and planned points",
-          "--flags", str(y23 / "flags.gpkg"), "--plan", str(y23 / "plan.gpkg"),
+          "--flags", str(y23 / f.FLAGS), "--plan", str(y23 / f.PLAN_GPKG),
           "--sources", str(d / "pollution_sources.geojson"),
           "--townships", str(d / "townships.gpkg"), *ow]),
         ("5c Township detail map / 乡镇详图",
-         ["map", str(y23 / "classification.gpkg"), "-o", str(maps / "demo_dongyan.html"),
-          "--township", "东岩乡", "--rate-json", str(y23 / "rate.json"),
-          "--zones", str(y23 / "flags.gpkg"), "--plan", str(y23 / "plan.gpkg"),
+         ["map", str(y23 / f.CLASSIFICATION), "-o", str(maps / "demo_dongyan.html"),
+          "--township", "东岩乡", "--rate-json", str(y23 / f.RATE_JSON),
+          "--zones", str(y23 / f.FLAGS), "--plan", str(y23 / f.PLAN_GPKG),
           "--sources", str(d / "pollution_sources.geojson"),
           "--townships", str(d / "townships.gpkg"), *ow]),
         ("6  Report (Excel + HTML) / 报告",
-         ["report", str(y23), "-o", str(y23 / "report"), *ow]),
+         ["report", str(y23), "--county", "示范县", "-o", str(y23 / f.REPORT_DIR),
+          *ow]),
         ("7  Classify 2024 with the re-sampling data / 2024 年动态调整",
          ["classify", *common, "--samples", soil23,
           "--samples", str(d / "resample_2024" / "soil_samples.csv"),
@@ -105,12 +109,13 @@ def command(ctx, data, output, maps, overwrite):
         raise InputError("demo data not found", file=data / missing[0],
                          fix="run 'farmland demo' from the root of the farmland repository "
                              "(where data/demo/ is) or pass --data PATH/TO/data/demo")
-    workspace = out / "farmland_runs.gpkg"
-    if workspace.exists():
-        if not overwrite:
-            from farmland.errors import OutputExistsError
-            raise OutputExistsError(workspace)
-        workspace.unlink()   # the demo starts its run history afresh
+    from farmland.runs.folder import WORKSPACE
+
+    workspace = out / WORKSPACE
+    from farmland.io.write import refuse_existing
+
+    refuse_existing([workspace], overwrite=overwrite)
+    workspace.unlink(missing_ok=True)   # the demo starts its run history afresh
     out.mkdir(parents=True, exist_ok=True)
     maps_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
+from pathlib import Path
 
 import click
 import pandas as pd
@@ -11,9 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from farmland.cli import output_dir_option, overwrite_option
-from farmland.cli.rate import _csv, _prepare, console, write_files
+from farmland.cli.output import console
+from farmland.io.write import csv_writer, json_writer, refuse_existing, write_outputs
+from farmland.runs import folder
 
-DIFF_FILES = ("changes.csv", "flows.csv", "effects.csv", "diff.json")
 _LABELS = {"1": "1 优先保护", "2": "2 安全利用", "3": "3 严格管控",
            "unclassified": "未分类 unclass.", "absent": "不存在 absent"}
 
@@ -40,10 +41,11 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
 
     Writes OUTPUT/changes.csv, flows.csv, effects.csv and diff.json.
     """
-    from farmland.diff import diff_runs
-    from farmland.workspace import open_run
+    from farmland.runs.diff import diff_runs
+    from farmland.runs.folder import open_run
 
-    out = _prepare(output, DIFF_FILES, overwrite)
+    out = Path(output)
+    refuse_existing((out / n for n in folder.DIFF_FILES), overwrite=overwrite)
     parcels_a, crops_a, _ = open_run(run_a, workspace=workspace)
     parcels_b, crops_b, _ = open_run(run_b, workspace=workspace)
     ledger_a = _read(measures_a, mapping)
@@ -53,22 +55,23 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
     print_flows(result.flows, run_a, run_b)
     for line in decomposition_lines(result):
         click.echo(line)
-    summary = result.to_dict() | {"run_a": run_a, "run_b": run_b,
-                                  "measures_a": measures_a, "measures_b": measures_b}
-    write_files(out, {
-        "changes.csv": _csv(result.changes),
-        "flows.csv": lambda p: result.flows.to_csv(p, encoding="utf-8-sig"),
-        "effects.csv": _csv(result.effects),
-        "diff.json": lambda p: p.write_text(json.dumps(summary, ensure_ascii=False, indent=2),
-                                            encoding="utf-8"),
-    })
+    rel = folder.portable_path
+    summary = result.to_dict() | {"run_a": rel(run_a, out), "run_b": rel(run_b, out),
+                                  "measures_a": measures_a and rel(measures_a, out),
+                                  "measures_b": measures_b and rel(measures_b, out)}
+    write_outputs(out, {
+        folder.CHANGES: csv_writer(result.changes),
+        folder.FLOWS: csv_writer(result.flows, index=True),
+        folder.EFFECTS: csv_writer(result.effects),
+        folder.DIFF_JSON: json_writer(summary),
+    }, overwrite=overwrite)
     click.echo(f"outputs: {out}")
 
 
 def _read(path: str | None, mapping: str | None) -> pd.DataFrame | None:
     if path is None:
         return None
-    from farmland.io import read_measures
+    from farmland.io.readers import read_measures
     return read_measures(path, mapping=mapping)
 
 

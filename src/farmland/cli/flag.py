@@ -10,26 +10,6 @@ import pandas as pd
 from farmland.cli import output_dir_option, overwrite_option
 
 
-def load_classification(path: str | Path):
-    """Parcels, soil samples and crop samples (with geometry) of a classification.gpkg.
-
-    ``path`` may also be the folder holding ``classification.gpkg``. Samples and crops
-    are ``None`` when the file has no such layer.
-    """
-    import pyogrio
-
-    from farmland.workspace import read_classification
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "classification.gpkg"
-    parcels, _, _ = read_classification(path)
-    layers = {str(name) for name in pyogrio.list_layers(path)[:, 0]}
-    samples = pyogrio.read_dataframe(path, layer="samples") if "samples" in layers else None
-    crops = pyogrio.read_dataframe(path, layer="crops") if "crops" in layers else None
-    return parcels, samples, crops
-
-
 def print_flag_summary(summary: pd.DataFrame) -> None:
     """Per-township flag counts (rich table, stdout), county row last."""
     from rich.markup import escape
@@ -81,27 +61,26 @@ def command(classification, townships, cell_size, min_density, min_zone_samples,
     (one layer per flag plus 'zones') and OUTPUT/flag_summary.csv, and prints the
     per-township summary.
     """
-    from farmland.errors import OutputExistsError
-    from farmland.flags import SUMMARY_HEADERS, flag_sparse
-    from farmland.io import atomic_write, read_townships, write_gpkg_layers
-    from farmland.zones import strict_control_zones
+    from farmland.io.readers import read_townships
+    from farmland.io.write import csv_writer, refuse_existing, write_gpkg_layers, write_outputs
+    from farmland.runs import folder
+    from farmland.runs.folder import load_classification
+    from farmland.sampling.flags import SUMMARY_HEADERS, flag_sparse
+    from farmland.sampling.zones import strict_control_zones
 
     out = Path(output)
-    targets = [out / "flags.gpkg", out / "flag_summary.csv"]
-    for path in targets:
-        if path.exists() and not overwrite:
-            raise OutputExistsError(path)
+    refuse_existing((out / n for n in folder.FLAG_FILES), overwrite=overwrite)
     parcels, samples, crops = load_classification(classification)
     towns = read_townships(townships, target_crs=parcels.crs) if townships else None
     result = flag_sparse(parcels, samples, crops=crops, townships=towns, cell_size=cell_size,
                          min_density_per_km2=min_density, min_zone_samples=min_zone_samples,
                          probability_threshold=probability_threshold, margin=margin)
     zones = strict_control_zones(parcels, samples)
-    write_gpkg_layers(targets[0], {**result.layers(), "zones": zones}, overwrite=overwrite)
-    with atomic_write(targets[1], overwrite=overwrite) as tmp:
-        result.summary.rename(columns=SUMMARY_HEADERS).to_csv(tmp, index=False,
-                                                              encoding="utf-8-sig")
+    targets = write_outputs(out, {
+        folder.FLAGS: lambda p: write_gpkg_layers(p, {**result.layers(), "zones": zones}),
+        folder.FLAG_SUMMARY: csv_writer(result.summary.rename(columns=SUMMARY_HEADERS)),
+    }, overwrite=overwrite)
     print_flag_summary(result.summary)
     click.echo(f"strict-control zone candidates: {len(zones)} "
                f"({zones['area_mu'].sum():,.1f} 亩)")
-    click.echo(f"outputs: {targets[0]}, {targets[1]}")
+    click.echo(f"outputs: {', '.join(str(p) for p in targets.values())}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from farmland.cli import overwrite_option
-from farmland.config import toml_value
+from farmland.cli.config import toml_value
 
 TEMPLATE_RESOURCE = "config_template.toml"
 #: demo county file per template token (under ``data/demo``)
@@ -35,7 +35,7 @@ PLACEHOLDERS: dict[str, str | list[str]] = {
 
 def template_text() -> str:
     """The packaged template with its ``@TOKEN@`` markers."""
-    return resources.files("farmland").joinpath(TEMPLATE_RESOURCE).read_text(encoding="utf-8")
+    return resources.files("farmland.cli").joinpath(TEMPLATE_RESOURCE).read_text(encoding="utf-8")
 
 
 def render_template(*, data_dir: str | None) -> str:
@@ -80,7 +80,7 @@ def command(path, overwrite):
     county, so 'farmland init && farmland run farmland.toml' works as is; elsewhere
     replace the path/to/… placeholders with your files.
     """
-    from farmland.io import atomic_write
+    from farmland.io.write import atomic_write
 
     target = Path(path)
     data_dir = demo_data_dir(target)

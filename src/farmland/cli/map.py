@@ -58,12 +58,11 @@ def command(classification, output, township, layers, tiles, tiles_attr, title, 
     strict-control zones, sparse-data flags, planned points, pollution sources,
     township boundaries. 输出单文件离线交互地图。
     """
-    from farmland.errors import OutputExistsError
-    from farmland.maps import DEFAULT_TITLE, make_map, save_map
+    from farmland.io.write import refuse_existing
+    from farmland.maps.page import DEFAULT_TITLE, make_map, save_map
 
     wanted = _parse_layers(layers)
-    if Path(output).exists() and not overwrite:
-        raise OutputExistsError(output)
+    refuse_existing([output], overwrite=overwrite)
     files = {"zones": zones_file, "flags": flags_file, "plan": plan_file,
              "sources": sources_file, "townships": townships_file}
     frames = read_map_layers(Path(classification), wanted, files, crs=crs)
@@ -95,7 +94,7 @@ def read_map_layers(gpkg: Path, wanted: set[str], files: dict[str, str | None], 
 
     An overlay comes from its file option when given, else from the GeoPackage layer
     of the same name when present; otherwise it is left out (logged). Source and
-    township files go through :mod:`farmland.io` (column aliases, CRS checks; ``crs``
+    township files go through :mod:`farmland.io.readers` (column aliases, CRS checks; ``crs``
     for files that declare none).
     """
     import pyogrio
@@ -111,8 +110,7 @@ def read_map_layers(gpkg: Path, wanted: set[str], files: dict[str, str | None], 
         if key not in wanted:
             continue
         if files.get(key) and key in ("sources", "townships"):
-            from farmland import io as fio
-
+            from farmland.io import readers as fio
             reader = fio.read_sources if key == "sources" else fio.read_townships
             frames[key] = reader(files[key], crs=crs)
         elif files.get(key):

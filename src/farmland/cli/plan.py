@@ -76,29 +76,29 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
     (UTF-8 with BOM), plan.gpx, plan.kml, plan.gpkg and plan_effect.csv, and prints the
     before/after figures.
     """
-    from farmland.cli.flag import load_classification
-    from farmland.errors import OutputExistsError
-    from farmland.fieldexport import FILES, write_plan
-    from farmland.flags import flag_sparse
-    from farmland.io import atomic_write, read_sources
-    from farmland.sampling import plan_effect, plan_sampling
+    from farmland.io.readers import read_sources
+    from farmland.io.write import atomic_folder
+    from farmland.runs import folder
+    from farmland.runs.folder import load_classification
+    from farmland.sampling.effect import plan_effect
+    from farmland.sampling.field_export import write_plan
+    from farmland.sampling.flags import flag_sparse
+    from farmland.sampling.planner import plan_sampling
 
     out = Path(output)
-    for name in (*FILES, "plan_effect.csv"):
-        if (out / name).exists() and not overwrite:
-            raise OutputExistsError(out / name)
-    parcels, samples, crops = load_classification(classification)
-    src = read_sources(sources, target_crs=parcels.crs) if sources else None
-    excl = _read_polygons(exclusions, parcels) if exclusions else None
-    flags = flag_sparse(parcels, samples, crops=crops) if coverage_area == "flagged" else None
-    variogram = None if range_m is not None else fitted_variogram(classification, parcels)
-    plan = plan_sampling(parcels, samples, n=n, mode=mode, min_spacing=min_spacing,
-                         exclusions=excl, sources=src, flags=flags, variogram_range=range_m,
-                         variogram=variogram, seed=seed, target_density=target_density)
-    effect = plan_effect(parcels, samples, plan)
-    write_plan(plan, out, overwrite=overwrite)
-    with atomic_write(out / "plan_effect.csv", overwrite=overwrite) as tmp:
-        effect.to_csv(tmp, index=False, encoding="utf-8-sig")
+    outputs = (*folder.PLAN_FILES, folder.PLAN_EFFECT)
+    with atomic_folder(out, overwrite=overwrite, expected=outputs) as stage:
+        parcels, samples, crops = load_classification(classification)
+        src = read_sources(sources, target_crs=parcels.crs) if sources else None
+        excl = _read_polygons(exclusions, parcels) if exclusions else None
+        flags = flag_sparse(parcels, samples, crops=crops) if coverage_area == "flagged" else None
+        variogram = None if range_m is not None else fitted_variogram(classification, parcels)
+        plan = plan_sampling(parcels, samples, n=n, mode=mode, min_spacing=min_spacing,
+                             exclusions=excl, sources=src, flags=flags, variogram_range=range_m,
+                             variogram=variogram, seed=seed, target_density=target_density)
+        effect = plan_effect(parcels, samples, plan)
+        write_plan(plan, stage, stem=folder.PLAN_STEM)
+        effect.to_csv(stage / folder.PLAN_EFFECT, index=False, encoding="utf-8-sig")
     counts = plan["mode"].value_counts()
     click.echo(f"{len(plan)} point(s): " + ", ".join(f"{m} {c}" for m, c in counts.items()))
     print_effect(effect)
@@ -108,18 +108,14 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
 def fitted_variogram(classification: str, parcels):
     """The variogram the classification run fitted for the metal driving the most class-2/3
     area (Cd when none), from its manifest.json; ``None`` when there is none (IDW run)."""
-    import json
     import logging
 
-    from farmland.variogram import VariogramModel
+    from farmland.geostats.variogram import VariogramModel
+    from farmland.runs.folder import fitted_models, read_manifest
 
-    folder = Path(classification)
-    folder = folder if folder.is_dir() else folder.parent
-    path = folder / "manifest.json"
-    if not path.is_file():
+    models = fitted_models(read_manifest(classification))
+    if not models:
         return None
-    models = (json.loads(path.read_text(encoding="utf-8")).get("geostatistics") or {}).get(
-        "models") or {}
     drivers = parcels.loc[parcels["final_class"].fillna(0).astype(int) >= 2]
     ranked = drivers.groupby("driving_element")["area_mu"].sum().sort_values(ascending=False)
     for element in [*ranked.index, "cd"]:

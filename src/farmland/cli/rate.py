@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -15,10 +12,8 @@ from rich.table import Table
 
 from farmland.cli import output_dir_option, overwrite_option
 from farmland.cli.output import console
-from farmland.errors import OutputExistsError
-
-RATE_FILES = ("rate.csv", "rate.json", "gap_plan.csv", "mismatches.csv",
-              "unknown_measures.csv", "measures_on_class1.csv")
+from farmland.io.write import csv_writer, json_writer, refuse_existing, write_outputs
+from farmland.runs import folder
 
 
 @click.command("rate")
@@ -49,12 +44,13 @@ def command(classification, measures, mapping, workspace, year, target, no_count
     unknown_measures.csv and measures_on_class1.csv. The exit code is 0 whether or not
     the target is met.
     """
-    from farmland.gap import close_gap
-    from farmland.io import read_measures
-    from farmland.rate import safe_utilisation_rate
-    from farmland.workspace import open_run
+    from farmland.io.readers import read_measures
+    from farmland.rate.accounting import safe_utilisation_rate
+    from farmland.rate.gap import close_gap
+    from farmland.runs.folder import open_run
 
-    out = _prepare(output, RATE_FILES, overwrite)
+    out = Path(output)
+    refuse_existing((out / n for n in folder.RATE_FILES), overwrite=overwrite)
     parcels, crops, _ = open_run(classification, workspace=workspace)
     ledger = read_measures(measures, mapping=mapping)
     result = safe_utilisation_rate(parcels, ledger, crops=crops, year=year, target=target,
@@ -64,20 +60,20 @@ def command(classification, measures, mapping, workspace, year, target, no_count
     click.echo(verdict(result.county))
     short = max(0.0, float(result.county["gap_mu"]) - float(plan["area_mu"].sum()))
     click.echo(plan_line(plan, short))
-    summary = result.to_dict() | {"classification": str(classification),
-                                  "measures": str(measures), "gap_plan_order": order,
+    summary = result.to_dict() | {"classification": folder.portable_path(classification, out),
+                                  "measures": folder.portable_path(measures, out),
+                                  "gap_plan_order": order,
                                   "gap_plan_parcels": len(plan),
                                   "gap_plan_mu": float(plan["area_mu"].sum()),
                                   "gap_plan_county_shortfall_mu": short}
-    write_files(out, {
-        "rate.csv": _csv(result.table),
-        "rate.json": lambda p: p.write_text(json.dumps(summary, ensure_ascii=False, indent=2),
-                                            encoding="utf-8"),
-        "gap_plan.csv": _csv(plan),
-        "mismatches.csv": _csv(result.mismatches),
-        "unknown_measures.csv": _csv(result.unknown_measures),
-        "measures_on_class1.csv": _csv(result.measures_on_class1),
-    })
+    write_outputs(out, {
+        folder.RATE_CSV: csv_writer(result.table),
+        folder.RATE_JSON: json_writer(summary),
+        folder.GAP_PLAN: csv_writer(plan),
+        folder.MISMATCHES: csv_writer(result.mismatches),
+        folder.UNKNOWN_MEASURES: csv_writer(result.unknown_measures),
+        folder.MEASURES_ON_CLASS1: csv_writer(result.measures_on_class1),
+    }, overwrite=overwrite)
     click.echo(f"outputs: {out}")
 
 
@@ -124,31 +120,3 @@ def print_rate_table(table: pd.DataFrame, year: int | None) -> None:
                   f"{100 * r['target']:.0f} %", f"{r['gap_mu']:,.1f}",
                   style="bold" if i == last else None, end_section=i == last - 1)
     console.print(t)
-
-
-# -- shared by the rate and diff commands ------------------------------------------------
-def _prepare(output: str, names: tuple[str, ...], overwrite: bool) -> Path:
-    out = Path(output)
-    existing = [out / n for n in names if (out / n).exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(existing[0])
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _csv(frame: pd.DataFrame) -> Callable[[Path], None]:
-    """Writer of ``frame`` as CSV, UTF-8 with BOM (opens in Excel with Chinese intact)."""
-    return lambda p: frame.to_csv(p, index=False, encoding="utf-8-sig")
-
-
-def write_files(out: Path, writers: dict[str, Callable[[Path], None]]) -> None:
-    """Write every file to a temporary name first, then move all of them into place."""
-    tmp = {name: out / f".{name}.{os.getpid()}.tmp" for name in writers}
-    try:
-        for name, write in writers.items():
-            write(tmp[name])
-        for name, path in tmp.items():
-            os.replace(path, out / name)
-    finally:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """``farmland run CONFIG.toml``: the whole chain of a county job from one config file.
 
-Validates the config (:mod:`farmland.config`), writes the resolved config to
+Validates the config (:mod:`farmland.cli.config`), writes the resolved config to
 ``<output>/<year>/config.resolved.toml``, then runs the subcommands classify → rate →
 flag → plan → map → report exactly as an analyst would (each command line is printed
 first), with a spinner on stderr for long steps, and ends with a summary read from the
@@ -49,49 +49,77 @@ def command(ctx, config, overrides, only, overwrite):
     <output>/<year>/config.resolved.toml.
     """
     from farmland.cli import main
-    from farmland.config import RESOLVED_FILE, check_before_run, load_config, plan_steps
-    from farmland.io import atomic_write
+    from farmland.cli.config import load_config
+    from farmland.cli.steps import check_before_run, plan_steps, step_outputs
+    from farmland.io.write import atomic_write
     from farmland.progress import step
+    from farmland.runs.folder import RESOLVED_CONFIG
 
     cfg = load_config(config, overrides=overrides)
     steps = plan_steps(cfg, only=only)
     check_before_run(cfg, steps, overwrite=overwrite)
-    with atomic_write(cfg.run_dir / RESOLVED_FILE, overwrite=overwrite) as tmp:
+    planned = [cfg.run_dir / RESOLVED_CONFIG,
+               *(p for s in steps if s.skip is None for p in step_outputs(s.name, cfg))]
+    existed = {p for p in planned if p.exists()}
+    with atomic_write(cfg.run_dir / RESOLVED_CONFIG, overwrite=overwrite) as tmp:
         tmp.write_text(cfg.to_toml(), encoding="utf-8")
     quiet = bool((ctx.obj or {}).get("quiet"))
     started, maps = time.perf_counter(), []
-    for item in steps:
-        if item.skip:
-            click.secho(f"\n== {item.title}: 跳过 skipped — {item.skip}", bold=True)
-            continue
-        for title, argv in _commands(item.name, cfg, overwrite):
-            click.secho(f"\n== {title}", bold=True)
-            click.secho("$ farmland " + shlex.join(argv), fg="cyan")
-            t0 = time.perf_counter()
-            with step(title, quiet=quiet):
-                code = main.main(args=[*global_flags(quiet), *argv], prog_name="farmland",
-                                 standalone_mode=False, obj=ctx.obj)
-            if code:  # the step printed its error already
-                click.secho(f"farmland run stopped at step: {title}", fg="red", err=True)
-                ctx.exit(code)
-            maps += [Path(argv[argv.index("-o") + 1])] if argv[0] == "map" else []
-            click.echo(f"({time.perf_counter() - t0:.1f} s)")
+    try:
+        for item in steps:
+            if item.skip:
+                click.secho(f"\n== {item.title}: 跳过 skipped — {item.skip}", bold=True)
+                continue
+            for title, argv in _commands(item.name, cfg, overwrite):
+                click.secho(f"\n== {title}", bold=True)
+                click.secho("$ farmland " + shlex.join(argv), fg="cyan")
+                t0 = time.perf_counter()
+                if argv[0] == "map":
+                    out = Path(argv[argv.index("-o") + 1])
+                    planned += [] if out in planned else [out]
+                    existed |= {out} if out.exists() else set()
+                with step(title, quiet=quiet):
+                    code = main.main(args=[*global_flags(quiet), *argv], prog_name="farmland",
+                                     standalone_mode=False, obj=ctx.obj)
+                if code:  # the step printed its error already
+                    raise _StepFailed(title, code)
+                maps += [Path(argv[argv.index("-o") + 1])] if argv[0] == "map" else []
+                click.echo(f"({time.perf_counter() - t0:.1f} s)")
+    except _StepFailed as failed:
+        _remove_new(planned, existed)
+        click.secho(f"farmland run stopped at step: {failed.title}; the outputs this run had "
+                    "written were removed", fg="red", err=True)
+        ctx.exit(failed.code)
+    except BaseException:
+        _remove_new(planned, existed)
+        raise
     click.secho(f"\nfarmland run finished in {time.perf_counter() - started:.0f} s", bold=True)
     print_closing_summary(cfg.run_dir, maps=maps)
 
 
+class _StepFailed(Exception):
+    def __init__(self, title: str, code: int) -> None:
+        super().__init__(title)
+        self.title, self.code = title, code
+
+
+def _remove_new(paths: list[Path], existed: set[Path]) -> None:
+    """Delete the outputs a failed run created (outputs that existed before stay)."""
+    import shutil
+
+    for path in paths:
+        if path in existed or not path.exists():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _commands(name: str, cfg, overwrite: bool) -> list[tuple[str, list[str]]]:
-    from farmland.config import step_commands
+    from farmland.cli.steps import step_commands
 
-    return step_commands(name, cfg, overwrite=overwrite, record_config=classify_records_config())
-
-
-def classify_records_config() -> bool:
-    """Whether ``farmland classify`` has the ``--run-config`` hook (records the resolved
-    config in ``manifest.json``)."""
-    from farmland.cli.classify import command as classify
-
-    return any(p.name == "run_config" for p in classify.params)
+    return step_commands(name, cfg, overwrite=overwrite, record_config=True)
 
 
 def global_flags(quiet: bool) -> list[str]:
@@ -112,29 +140,34 @@ def closing_figures(out_dir: str | Path) -> dict[str, Any]:
     ``flag_summary.csv`` plus ``sparse_townships``), ``plan_points`` (rows of
     ``plan.csv``); ``outputs`` lists the output files found.
     """
+    from farmland.runs import folder
+
     out = Path(out_dir)
     figures: dict[str, Any] = {"outputs": [p for p in _output_paths(out) if p.exists()]}
-    if (out / "summary.csv").is_file():
-        figures["class_mu"] = _class_areas(out / "summary.csv")
-    if (out / "rate.json").is_file():
-        rows = json.loads((out / "rate.json").read_text(encoding="utf-8")).get("rows", [])
+    if (out / folder.SUMMARY).is_file():
+        figures["class_mu"] = _class_areas(out / folder.SUMMARY)
+    if (out / folder.RATE_JSON).is_file():
+        rows = json.loads((out / folder.RATE_JSON).read_text(encoding="utf-8")).get("rows", [])
         county = next((r for r in rows if r.get("level") == "county"), None)
         if county is not None:
             figures["rate"] = {k: county.get(k) for k in ("rate", "target", "met", "gap_mu")}
-    if (out / "flag_summary.csv").is_file():
-        figures["flags"] = _flag_counts(out / "flag_summary.csv")
-    if (out / "plan.csv").is_file():
+    if (out / folder.FLAG_SUMMARY).is_file():
+        figures["flags"] = _flag_counts(out / folder.FLAG_SUMMARY)
+    plan_csv = out / f"{folder.PLAN_STEM}.csv"
+    if plan_csv.is_file():
         import pandas as pd
 
-        figures["plan_points"] = len(pd.read_csv(out / "plan.csv", encoding="utf-8-sig"))
+        figures["plan_points"] = len(pd.read_csv(plan_csv, encoding="utf-8-sig"))
     return figures
 
 
 def _output_paths(out: Path) -> list[Path]:
-    return [out / "classification.gpkg", out / "rate.csv", out / "gap_plan.csv",
-            out / "flags.gpkg", out / "plan.csv", out / "plan.gpx", out / "plan.kml",
-            out / "report" / "report.xlsx", out / "report" / "report.html",
-            out / "config.resolved.toml"]
+    from farmland.runs import folder
+
+    report = out / folder.REPORT_DIR
+    return [out / folder.CLASSIFICATION, out / folder.RATE_CSV, out / folder.GAP_PLAN,
+            out / folder.FLAGS, *(out / n for n in folder.PLAN_FILES if not n.endswith(".gpkg")),
+            report / folder.REPORT_XLSX, report / folder.REPORT_HTML, out / folder.RESOLVED_CONFIG]
 
 
 def _class_areas(path: Path) -> dict[int | None, float]:
@@ -148,7 +181,7 @@ def _class_areas(path: Path) -> dict[int | None, float]:
 def _flag_counts(path: Path) -> dict[str, int]:
     import pandas as pd
 
-    from farmland.flags import SUMMARY_HEADERS
+    from farmland.sampling.flags import SUMMARY_HEADERS
 
     table = pd.read_csv(path, encoding="utf-8-sig")
     table = table.rename(columns={v: k for k, v in SUMMARY_HEADERS.items()})

@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from farmland.cli.rate import console
+from farmland.cli.output import console
 from farmland.errors import InputError
 
 
@@ -17,7 +17,7 @@ from farmland.errors import InputError
 def command(workspace):
     """List the runs of WORKSPACE (a run-history GeoPackage), oldest first, with the
     class areas in 亩."""
-    from farmland.workspace import Workspace
+    from farmland.runs.workspace import Workspace
 
     if not Path(workspace).is_file():
         raise InputError("workspace not found", file=workspace,

@@ -18,6 +18,8 @@ from typing import Any
 
 from farmland.errors import StandardError
 
+__all__ = ["DEFAULT_PROFILE", "Rules", "load_rules"]
+
 DEFAULT_PROFILE = "county_practice"
 
 # key -> (type, check, description of the allowed range)

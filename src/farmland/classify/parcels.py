@@ -1,0 +1,301 @@
+"""Parcels into the three classes, with the reason for each (domain.md §3).
+
+Order of the rules, each recorded in the ``rule`` column:
+
+1. ``points:strict_override`` / ``points:majority`` — parcels holding usable soil
+   samples: any class-3 point makes the parcel class 3; otherwise the most frequent
+   point class, ties to the stricter.
+2. ``interpolated:area_majority`` — parcels without samples but within the distance
+   limit of one: the class covering the largest share of the parcel on the
+   interpolated surfaces (ties to the stricter); ``share_1..3`` kept.
+3. ``unclassified:too_far`` / ``unclassified:no_usable_samples`` — class <NA>,
+   never counted as class 1.
+4. Crop adjustment (``;crops:2->1``, ``;crops:3->2``) gives ``final_class``.
+5. Quality checks add ``qa_flags``; they never change a class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+
+from farmland import classes as C
+from farmland.classify.crops import adjust_classes, assign_crops, grade_crops, unit_statistics
+from farmland.classify.interpolated import interpolated_classes
+from farmland.classify.samples import classify_samples
+from farmland.geostats.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
+from farmland.rules import Rules, load_rules
+from farmland.standards import landuse_from_dlbm, load_standard
+
+log = logging.getLogger(__name__)
+
+
+def classify_parcels(
+    parcels: gpd.GeoDataFrame,
+    samples: gpd.GeoDataFrame,
+    *,
+    crops: gpd.GeoDataFrame | None = None,
+    rules: Rules | None = None,
+    interpolator: str | Callable[[str], object] | None = None,
+    standard=None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+    """Classify every parcel and say why.
+
+    Parameters
+    ----------
+    parcels
+        Canonical parcels (docs/schema.md) in a metric CRS.
+    samples
+        Canonical soil samples in the same CRS, raw or already passed through
+        :func:`farmland.classify.samples.classify_samples`.
+    crops
+        Canonical crop samples (optional) for the crop adjustment.
+    rules
+        Rule profile; default the shipped county practice.
+    interpolator
+        ``"kriging"`` (default from the rules), ``"idw"``, fitted
+        :class:`~farmland.geostats.surfaces.SurfaceModels`, or any factory
+        ``variable -> estimator`` with ``fit``/``predict`` (verde style).
+    standard
+        Loaded standard; default GB 15618-2018 / GB 2762 as shipped.
+
+    Returns
+    -------
+    parcels, samples, crops
+        New frames in the classification output schema (docs/schema.md): the
+        classified parcels, the classified samples and the graded crops (or None).
+    """
+    std = standard or load_standard()
+    rules = rules or load_rules()
+    if parcels.crs is None or not parcels.crs.is_projected:
+        raise ValueError("parcels must be in a projected (metric) CRS: read them with "
+                         "farmland.read_parcels, which derives the CGCS2000 GK zone")
+    parcels = with_landuse(parcels)
+    if "point_class" not in samples:
+        samples = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
+    out = _base_columns(parcels)
+    usable = samples[samples["usable"]]
+    _apply_point_rule(out, usable, rules)
+    _apply_distance_rule(out, usable, rules)
+    _apply_interpolation(out, usable, std, rules, interpolator)
+    graded = _apply_crops(out, crops, std, rules)
+    out = _finish(out, samples)
+    counts = out["final_class"].value_counts(dropna=False).to_dict()
+    log.info("classified %d parcels: %s", len(out),
+             ", ".join(f"{C.label_en(k)} {v}" for k, v in sorted(counts.items(), key=str)))
+    return out, samples, graded
+
+
+def with_landuse(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``parcels`` with ``landuse`` derived from ``dlbm`` when the frame has codes but no
+    land use (a frame built by hand rather than read by :func:`farmland.read_parcels`)."""
+    if "landuse" in parcels or "dlbm" not in parcels:
+        return parcels
+    codes = parcels["dlbm"]
+    landuse = codes.map({c: landuse_from_dlbm(c) for c in pd.unique(codes.dropna())})
+    log.info("parcels have no 'landuse' column: derived it from 'dlbm' (三调 DLBM codes)")
+    return parcels.assign(landuse=landuse.fillna("unknown").astype(str))
+
+
+def _base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    keep = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse"]
+    out = gpd.GeoDataFrame({c: parcels[c] if c in parcels else None for c in keep},
+                           geometry=parcels.geometry.values, crs=parcels.crs, index=parcels.index)
+    out["landuse"] = out["landuse"].fillna("unknown")
+    out["area_m2"] = np.round(out.geometry.area, 2)
+    net = (pd.to_numeric(parcels["net_area_m2"], errors="coerce") if "net_area_m2" in parcels
+           else pd.Series(np.nan, index=parcels.index))
+    area = net.where(net.notna(), out["area_m2"]).astype(float)
+    out["area_mu"] = np.round(area * C.MU_PER_M2, 4)
+    out["area_hm2"] = np.round(area * C.HM2_PER_M2, 6)
+    out["n_samples"] = 0
+    out["soil_class"] = pd.array([pd.NA] * len(out), dtype="Int8")
+    out["rule"] = ""
+    out["driving_element"] = None
+    for col in ("share_1", "share_2", "share_3", "p_class_1", "p_class_2", "p_class_3",
+                "class_confidence"):
+        out[col] = np.nan
+    out["sample_ids"] = ""
+    out["qa_flags"] = [[] for _ in range(len(out))]
+    return out
+
+
+def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules) -> None:
+    """Rule 1: parcels holding usable soil samples."""
+    inside = usable.dropna(subset=["parcel_id"])
+    if inside.empty:
+        return
+    pc = inside["point_class"].astype(int)
+    counts = pd.crosstab(inside["parcel_id"], pc).reindex(columns=[1, 2, 3], fill_value=0)
+    strict = rules.get("points", "strict_override") & (counts[3] > 0)
+    # ties to the stricter: argmax over classes scanned from 3 down
+    majority = 3 - np.argmax(counts[[3, 2, 1]].to_numpy(), axis=1)
+    cls = np.where(strict, 3, majority)
+    stats = pd.DataFrame({"cls": cls, "rule": np.where(strict, "points:strict_override",
+                                                       "points:majority"),
+                          "n": counts.sum(axis=1).to_numpy()}, index=counts.index)
+    own = inside.assign(pc=pc.to_numpy()).merge(stats[["cls"]], left_on="parcel_id",
+                                                right_index=True)
+    own_share = (own["pc"] == own["cls"]).groupby(own["parcel_id"]).mean()
+    drivers = _most_frequent(own[own["pc"] == own["cls"]].dropna(subset=["driving_element"]),
+                             "driving_element")
+    by_id = inside.sort_values("sample_id")
+    ids = by_id["sample_id"].astype(str).groupby(by_id["parcel_id"]).agg(",".join)
+    has_2 = (pc == 2).groupby(inside["parcel_id"]).any()
+    pos = out["parcel_id"].isin(stats.index).to_numpy()
+    key = out.loc[pos, "parcel_id"]
+    out.loc[pos, "soil_class"] = stats["cls"].reindex(key).to_numpy()
+    out.loc[pos, "rule"] = stats["rule"].reindex(key).to_numpy()
+    out.loc[pos, "n_samples"] = stats["n"].reindex(key).to_numpy()
+    out.loc[pos, "driving_element"] = drivers.reindex(key).to_numpy()
+    out.loc[pos, "sample_ids"] = ids.reindex(key).to_numpy()
+    _qa_points(out, pos, key, stats, own_share, has_2, rules)
+
+
+def _most_frequent(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Per parcel the most frequent value of ``column``; ties to the alphabetically first."""
+    counts = frame.groupby(["parcel_id", column]).size().rename("n").reset_index()
+    counts = counts.sort_values(["parcel_id", "n", column], ascending=[True, False, True])
+    first = counts.drop_duplicates("parcel_id")
+    return pd.Series(first[column].to_numpy(dtype=object), index=first["parcel_id"].to_numpy(),
+                     name=column)
+
+
+def _qa_points(out, pos, key, stats, own_share, has_2, rules: Rules) -> None:
+    cls = stats["cls"].reindex(key).to_numpy()
+    share = own_share.reindex(key).to_numpy()
+    n = stats["n"].reindex(key).to_numpy()
+    flags = np.empty(len(key), dtype=object)
+    for i, (c, s, k, two) in enumerate(zip(cls, share, n, has_2.reindex(key).to_numpy())):
+        f = []
+        if c == 2 and s < rules.get("qa", "min_own_class_share_2"):
+            f.append("own_class_points_below_80pct")
+        if c == 3 and s < rules.get("qa", "min_own_class_share_3"):
+            f.append("own_class_points_below_50pct")
+        if c == 1 and two:
+            f.append("class1_with_class2_point")
+        if k == 1:
+            f.append("single_point_unit")
+        flags[i] = f
+    idx = np.flatnonzero(pos)
+    for i, f in zip(idx, flags):
+        out.iat[i, out.columns.get_loc("qa_flags")].extend(f)
+
+
+def _apply_distance_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules) -> None:
+    """Rule 3: parcels without samples and too far from any usable sample."""
+    todo = out["rule"].eq("").to_numpy()
+    if not todo.any():
+        return
+    if usable.empty:
+        out.loc[todo, "rule"] = "unclassified:no_usable_samples"
+        return
+    tree = shapely.STRtree(usable.geometry.values)
+    _, dist = tree.query_nearest(out.geometry.values[todo], return_distance=True,
+                                 all_matches=False)
+    limit = rules.get("interpolation", "max_distance_m")
+    far = np.flatnonzero(todo)[dist > limit]
+    out.iloc[far, out.columns.get_loc("rule")] = "unclassified:too_far"
+    if len(far):
+        log.info("%d parcel(s) are more than %.0f m from every usable soil sample: "
+                 "unclassified and flagged for sampling", len(far), limit)
+
+
+def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
+    """Rule 2 for parcels without samples; class probabilities for all within reach."""
+    reach = ~out["rule"].str.startswith("unclassified").to_numpy()
+    if not reach.any():
+        return
+    builtin = interpolator is None or isinstance(interpolator, (str, SurfaceModels))
+    if builtin and len(usable) < 2:  # the built-in interpolators need two samples
+        todo = out["rule"].eq("").to_numpy()
+        out.loc[todo, "rule"] = "unclassified:too_few_samples"
+        log.warning("only %d usable soil sample(s): parcels without a sample of their own "
+                    "are left unclassified (interpolation needs at least 2)", len(usable))
+        return
+    if interpolator is None or isinstance(interpolator, str):
+        factory = fit_surface_models(usable, rules,
+                                     interpolator or rules.get("interpolation", "method"))
+    else:
+        factory = interpolator
+    xy, values = interpolation_inputs(usable)
+    res = interpolated_classes(out.geometry.values[reach], out["landuse"].to_numpy()[reach], xy,
+                               values, standard=std, make_estimator=factory,
+                               cell_size=rules.get("interpolation", "cell_size_m"))
+    rows = np.flatnonzero(reach)
+    for col in ("p_class_1", "p_class_2", "p_class_3", "class_confidence"):
+        out.iloc[rows, out.columns.get_loc(col)] = res[col].to_numpy()
+    no_pts = out["rule"].to_numpy()[rows] == ""
+    tgt = rows[no_pts]
+    cls = res["interp_class"].to_numpy()[no_pts]
+    out.iloc[tgt, out.columns.get_loc("soil_class")] = np.where(cls > 0, cls, pd.NA)
+    out.iloc[tgt, out.columns.get_loc("rule")] = np.where(
+        cls > 0, "interpolated:area_majority", "unclassified:no_estimate")
+    out.iloc[tgt, out.columns.get_loc("driving_element")] = res["interp_driver"].to_numpy()[no_pts]
+    for c in (1, 2, 3):
+        out.iloc[tgt, out.columns.get_loc(f"share_{c}")] = res[f"share_{c}"].to_numpy()[no_pts]
+    _evidence(out, tgt, usable, xy, rules.get("interpolation", "evidence_samples"))
+    out.attrs["interpolator"] = (factory.describe() if isinstance(factory, SurfaceModels)
+                                 else type(factory).__name__)
+
+
+def _evidence(out, rows: np.ndarray, usable: pd.DataFrame, xy: np.ndarray, k: int) -> None:
+    """List the nearest usable samples as the evidence of interpolated parcels."""
+    if not len(rows):
+        return
+    pts = shapely.get_coordinates(shapely.point_on_surface(out.geometry.values[rows]))
+    k = min(k, len(xy))
+    _, nn = cKDTree(xy).query(pts, k=k)
+    nn = nn.reshape(len(rows), k)
+    ids = usable["sample_id"].astype(str).to_numpy()
+    out.iloc[rows, out.columns.get_loc("sample_ids")] = [",".join(ids[r]) for r in nn]
+
+
+def _apply_crops(out, crops, std, rules: Rules):
+    """Rule 4: crop adjustment into ``final_class``."""
+    if crops is None or len(crops) == 0:
+        out["final_class"] = out["soil_class"].copy()
+        out["n_crops"] = 0
+        out["crop_exceedance"] = False
+        return None
+    graded = grade_crops(crops, standard=std)
+    unit = rules.get("crops", "unit")
+    graded[["parcel_id", "unit"]] = assign_crops(graded, out, unit=unit)
+    stats = unit_statistics(graded)
+    unit_of_parcel = out["parcel_id"] if unit == "parcel" else out[unit]
+    adj = adjust_classes(out["soil_class"], unit_of_parcel, stats, rules=rules)
+    out["final_class"] = adj["final_class"]
+    changed = adj["crop_rule"] != ""
+    out.loc[changed, "rule"] = out.loc[changed, "rule"] + ";" + adj.loc[changed, "crop_rule"]
+    out["n_crops"] = adj["n_crops"]
+    out["crop_exceedance"] = adj["crop_exceedance"]
+    flag = (out["final_class"] == 1).fillna(False) & out["crop_exceedance"]
+    for i in np.flatnonzero(flag.to_numpy()):
+        out.iat[i, out.columns.get_loc("qa_flags")].append("crop_exceedance_on_class1")
+    return graded
+
+
+def _finish(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Labels, unusable-sample flags, and flag lists to text."""
+    bad = samples.loc[~samples["usable"]].dropna(subset=["parcel_id"])["parcel_id"]
+    has_bad = out["parcel_id"].isin(set(bad)).to_numpy()
+    for i in np.flatnonzero(has_bad):
+        out.iat[i, out.columns.get_loc("qa_flags")].append("unusable_samples_inside")
+    out["class_label_zh"] = [C.label_zh(c) for c in out["final_class"]]
+    out["class_label_en"] = [C.label_en(c) for c in out["final_class"]]
+    out["qa_flags"] = [";".join(f) for f in out["qa_flags"]]
+    # one missing marker (None), whichever pandas set-item path left NaN or None behind
+    driver = out["driving_element"].astype(object)
+    out["driving_element"] = driver.where(driver.notna(), None)
+    order = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse", "area_m2",
+             "area_mu", "area_hm2", "n_samples", "soil_class", "final_class", "class_label_zh",
+             "class_label_en", "rule", "driving_element", "share_1", "share_2", "share_3",
+             "p_class_1", "p_class_2", "p_class_3", "class_confidence", "sample_ids", "n_crops",
+             "crop_exceedance", "qa_flags", "geometry"]
+    return out[order]

@@ -1,0 +1,443 @@
+"""Interpolate soil concentrations: IDW and local ordinary (log-)kriging.
+
+Both estimators follow the scikit-learn / verde pattern: ``__init__`` stores
+parameters only, :meth:`fit` validates the samples and sets attributes ending in
+``_``, :meth:`predict` estimates at new locations. Coordinates are (n, 2) arrays
+of metres in one projected (metric) CRS — the caller projects; values are mg/kg
+(or any positive unit when ``log=True``).
+
+Neither estimator is O(n²): neighbours come from a :class:`scipy.spatial.cKDTree`
+and kriging systems are solved for batches of targets at once
+(``np.linalg.solve`` on stacked (k+1) × (k+1) systems).
+
+Samples sharing one location are averaged in :meth:`fit` (on the log scale when
+``log=True``): duplicate locations make a kriging system singular, and an average
+is what a single sample there would have measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.special import ndtr
+
+from farmland.errors import InputError
+from farmland.geostats.kriging import nearest_samples, ordinary_kriging
+from farmland.geostats.variogram import VariogramFitError, VariogramModel, fit_sample_variogram
+
+logger = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- checks
+
+
+def _as_coords(coords: np.ndarray, *, what: str = "coordinates") -> np.ndarray:
+    xy = np.asarray(coords, dtype=float)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise InputError(
+            f"{what} must be an (n, 2) array of x/y metres",
+            value=xy.shape,
+            fix="pass np.column_stack([x, y]) in a projected CRS",
+        )
+    bad = np.flatnonzero(~np.isfinite(xy).all(axis=1))
+    if len(bad):
+        raise InputError(
+            f"{what} must be finite numbers (metres)",
+            row=int(bad[0]),
+            value=xy[bad[0]].tolist(),
+            more=len(bad) - 1,
+            fix="drop samples without coordinates before interpolating",
+        )
+    return xy
+
+
+def _check_samples(
+    coords: np.ndarray, values: np.ndarray, *, log: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate training samples; return float arrays (values on the working scale)."""
+    xy = _as_coords(coords)
+    z = np.asarray(values, dtype=float).ravel()
+    if len(z) != len(xy):
+        raise InputError(
+            f"{len(xy)} coordinates but {len(z)} values", fix="pass one value per sample"
+        )
+    if len(z) < 2:
+        raise InputError("interpolation needs at least 2 samples", value=len(z))
+    bad = np.flatnonzero(~np.isfinite(z) | ((z <= 0) if log else False))
+    if len(bad):
+        need = "finite values > 0 (log scale)" if log else "finite values"
+        raise InputError(
+            f"interpolation needs {need}",
+            row=int(bad[0]),
+            value=float(z[bad[0]]),
+            more=len(bad) - 1,
+            fix="drop missing values and substitute below-detection values (e.g. half the "
+            "detection limit) before interpolating" + ("; or use log=False" if log else ""),
+        )
+    return xy, (np.log(z) if log else z)
+
+
+def merge_duplicate_locations(
+    coords: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Average values of samples at identical coordinates.
+
+    Returns
+    -------
+    unique_coords, mean_values, location
+        ``location[i]`` is the row of ``unique_coords`` holding sample ``i``.
+    """
+    unique, location, counts = np.unique(coords, axis=0, return_inverse=True, return_counts=True)
+    location = location.ravel()
+    means = np.bincount(location, weights=values) / counts
+    if len(unique) < len(coords):
+        logger.info(
+            "averaged %d samples sharing %d locations",
+            int(counts[counts > 1].sum()),
+            int((counts > 1).sum()),
+        )
+    return unique, means, location
+
+
+# --------------------------------------------------------------------------- IDW
+
+
+class IDW:
+    """Inverse-distance weighting over the k nearest samples.
+
+    Parameters
+    ----------
+    k
+        Number of nearest samples used at each location.
+    power
+        Weights are 1 / dᵖ (d in metres).
+    max_distance
+        Only samples within this many metres count; a location with none gets NaN.
+    log
+        Interpolate ln(value) and return exp of the result (a weighted geometric
+        mean; no bias correction, IDW has no variance to correct with).
+    """
+
+    def __init__(
+        self, k: int = 12, power: float = 2.0, max_distance: float | None = None, log: bool = False
+    ):
+        self.k = k
+        self.power = power
+        self.max_distance = max_distance
+        self.log = log
+
+    def get_params(self) -> dict[str, object]:
+        """Constructor parameters (to build an unfitted copy)."""
+        return {
+            "k": self.k,
+            "power": self.power,
+            "max_distance": self.max_distance,
+            "log": self.log,
+        }
+
+    def fit(self, coords: np.ndarray, values: np.ndarray) -> IDW:
+        """Store the samples: (n, 2) metres and (n,) values; duplicates are averaged."""
+        xy, z = _check_samples(coords, values, log=self.log)
+        self.coords_, self.values_, self.sample_location_ = merge_duplicate_locations(xy, z)
+        self.tree_ = cKDTree(self.coords_)
+        return self
+
+    def _weighted(self, dist: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """IDW on the working scale; a zero distance takes that sample's value."""
+        found = np.isfinite(dist)
+        vals = self.values_[np.where(found, idx, 0)]
+        with np.errstate(divide="ignore"):
+            w = np.where(found, 1.0 / dist**self.power, 0.0)
+        exact = dist == 0
+        w = np.where(exact.any(axis=1, keepdims=True), exact.astype(float), w)
+        total = w.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = (w * vals).sum(axis=1) / total
+        return np.where(total > 0, est, np.nan)
+
+    def _back(self, est: np.ndarray) -> np.ndarray:
+        return np.exp(est) if self.log else est
+
+    def predict(self, coords: np.ndarray) -> np.ndarray:
+        """Estimates at (m, 2) locations (metres), original units; NaN where none is in reach."""
+        targets = _as_coords(coords, what="prediction coordinates")
+        dist, idx = nearest_samples(self.tree_, targets, self.k, self.max_distance)
+        return self._back(self._weighted(dist, idx))
+
+    def leave_one_out(self) -> dict[str, np.ndarray]:
+        """Estimate at every training sample from the others (its location's samples left out).
+
+        Returns ``{"predicted"}`` (original units) aligned with the samples given to fit.
+        """
+        loc = self.sample_location_
+        dist, idx = nearest_samples(
+            self.tree_,
+            self.coords_,
+            self.k,
+            self.max_distance,
+            exclude=np.arange(len(self.coords_)),
+        )
+        return {"predicted": self._back(self._weighted(dist, idx))[loc]}
+
+    def predict_distribution(self, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Not available: IDW gives no estimation variance."""
+        raise NotImplementedError("IDW gives no distribution; use LocalKriging for probabilities")
+
+    def exceedance_probability(
+        self, coords: np.ndarray, threshold: float | np.ndarray
+    ) -> np.ndarray:
+        """Not available: IDW gives no estimation variance."""
+        raise NotImplementedError("IDW gives no distribution; use LocalKriging for probabilities")
+
+
+# --------------------------------------------------------------------------- local kriging
+
+
+class LocalKriging:
+    """Ordinary kriging in a moving neighbourhood, by default of ln(value).
+
+    Parameters
+    ----------
+    k
+        Number of nearest samples in each kriging system.
+    search_radius
+        Only samples within this many metres are used; a location with none gets NaN.
+    model
+        Variogram model: ``"auto"``, ``"spherical"``, ``"exponential"``, ``"gaussian"``.
+    log
+        Krige ln(value) (lognormal kriging) and back-transform, see :meth:`predict`.
+    nugget
+        Fix the variogram nugget (working-scale units²); ``None`` fits it.
+    variogram
+        Use this :class:`~farmland.geostats.variogram.VariogramModel` instead of fitting one.
+    seed
+        Seed of the variogram's pair subsample and permutation test.
+
+    Attributes
+    ----------
+    variogram_ : VariogramModel or None
+        Fitted (or given) model; ``None`` after a fallback.
+    tree_ : cKDTree
+        KD-tree of the (de-duplicated) sample locations.
+    fallback_ : str or None
+        Why the variogram could not be fitted; then :meth:`predict` uses IDW
+        (``idw_``) and :meth:`predict_distribution` returns NaN arrays.
+    """
+
+    def __init__(
+        self,
+        k: int = 16,
+        search_radius: float | None = None,
+        model: str = "auto",
+        log: bool = True,
+        nugget: float | None = None,
+        variogram: VariogramModel | None = None,
+        seed: int = 0,
+    ):
+        self.k = k
+        self.search_radius = search_radius
+        self.model = model
+        self.log = log
+        self.nugget = nugget
+        self.variogram = variogram
+        self.seed = seed
+
+    def get_params(self) -> dict[str, object]:
+        """Constructor parameters (to build an unfitted copy)."""
+        return {
+            name: getattr(self, name)
+            for name in ("k", "search_radius", "model", "log", "nugget", "variogram", "seed")
+        }
+
+    def fit(self, coords: np.ndarray, values: np.ndarray) -> LocalKriging:
+        """Validate the samples ((n, 2) metres, (n,) values), average duplicates, fit the variogram.
+
+        When no variogram can be fitted (fewer than 30 samples, pure nugget, failed
+        fit) a warning is logged, ``fallback_`` holds the reason and IDW takes over.
+        """
+        xy, z = _check_samples(coords, values, log=self.log)
+        self.coords_, self.values_, self.sample_location_ = merge_duplicate_locations(xy, z)
+        self.tree_ = cKDTree(self.coords_)
+        self.fallback_, self.idw_, self._last = None, None, None
+        self.variogram_ = self.variogram
+        if self.variogram_ is None:
+            try:
+                self.variogram_ = fit_sample_variogram(
+                    self.coords_, self.values_, model=self.model, nugget=self.nugget, seed=self.seed
+                )
+            except VariogramFitError as exc:
+                self.fallback_ = str(exc)
+                logger.warning("kriging falls back to IDW: %s", exc)
+                self.idw_ = IDW(k=self.k, max_distance=self.search_radius, log=self.log)
+                self.idw_.fit(xy, np.exp(z) if self.log else z)
+        return self
+
+    def _moments(
+        self, targets: np.ndarray, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """Kriging mean, variance and Lagrange multiplier at targets, in batches.
+
+        The last result is kept (keyed by a hash of the targets), so ``predict``
+        then ``predict_distribution`` on the same grid solves the systems once.
+        """
+        key = hashlib.blake2b(targets.tobytes(), digest_size=16)
+        key.update(b"" if exclude is None else exclude.tobytes())
+        cached = getattr(self, "_last", None)
+        if cached is not None and cached[0] == (key.digest(), targets.shape):
+            return tuple(a.copy() for a in cached[1])
+        if self.fallback_ is not None:
+            return tuple(np.full((3, len(targets)), np.nan))
+        out = ordinary_kriging(
+            self.variogram_,
+            self.coords_,
+            self.values_,
+            self.tree_,
+            targets,
+            k=self.k,
+            radius=self.search_radius,
+            exclude=exclude,
+        )
+        self._last = ((key.digest(), targets.shape), tuple(out.copy()))
+        return tuple(out)
+
+    def _back(self, mean: np.ndarray, var: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """Original-scale estimate; lognormal OK back-transform exp(m + σ²/2 + μ) when log."""
+        return np.exp(mean + 0.5 * var + mu) if self.log else mean
+
+    def predict(self, coords: np.ndarray) -> np.ndarray:
+        """Estimates at (m, 2) locations (metres) on the original scale (mg/kg).
+
+        With ``log=True`` the back-transform is the unbiased lognormal ordinary
+        kriging estimator exp(m + σ²/2 + μ): m and σ² are the kriging mean and
+        variance of ln Z and μ the Lagrange multiplier of the covariance-form
+        system (μ = −ψ of the variogram form: Journel's exp(m + σ²/2 − ψ)). It
+        estimates the mean of Z; the median is exp(m). NaN where no sample is in
+        reach; after a fallback the IDW estimate.
+        """
+        targets = _as_coords(coords, what="prediction coordinates")
+        if self.fallback_ is not None:
+            return self.idw_.predict(targets)
+        return self._back(*self._moments(targets))
+
+    def predict_distribution(self, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Kriging mean and variance at (m, 2) locations (metres).
+
+        On the log scale (ln mg/kg, (ln mg/kg)²) when ``log=True``, else on the
+        original scale. NaN arrays after a fallback (see ``fallback_``) and where
+        no sample is in reach.
+        """
+        mean, var, _ = self._moments(_as_coords(coords, what="prediction coordinates"))
+        return mean, var
+
+    def exceedance_probability(
+        self, coords: np.ndarray, threshold: float | np.ndarray
+    ) -> np.ndarray:
+        """P(Z > threshold) at (m, 2) locations; threshold in original units (scalar or (m,)).
+
+        Log scale: lognormal with the kriging mean and variance of ln Z. Original
+        scale (``log=False``): normal. NaN after a fallback.
+        """
+        mean, var = self.predict_distribution(coords)
+        if self.log:
+            return exceedance_probability(mean, var, threshold)
+        return _normal_exceedance(mean, var, np.asarray(threshold, dtype=float))
+
+    def leave_one_out(self) -> dict[str, np.ndarray]:
+        """Kriging at every training sample from the others (its location left out).
+
+        Uses the variogram fitted on all samples. Returns ``predicted`` (original
+        units), ``mean`` and ``variance`` (working scale), aligned with the samples
+        given to :meth:`fit`. After a fallback: IDW predictions, NaN moments.
+        """
+        loc = self.sample_location_
+        if self.fallback_ is not None:
+            nan = np.full(len(loc), np.nan)
+            return {
+                "predicted": self.idw_.leave_one_out()["predicted"],
+                "mean": nan,
+                "variance": nan,
+            }
+        moments = self._moments(self.coords_, exclude=np.arange(len(self.coords_)))
+        return {
+            "predicted": self._back(*moments)[loc],
+            "mean": moments[0][loc],
+            "variance": moments[1][loc],
+        }
+
+
+# --------------------------------------------------------------------------- probabilities
+
+
+def _normal_exceedance(mean: np.ndarray, var: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """P(X > cut) for X ~ N(mean, var); var 0 gives 1 where mean > cut, else 0."""
+    mean, var, cut = np.broadcast_arrays(np.asarray(mean, float), np.asarray(var, float), cut)
+    sd = np.sqrt(np.maximum(var, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 1.0 - ndtr((cut - mean) / sd)
+    p = np.where(sd > 0, p, (mean > cut).astype(float))
+    return np.where(np.isnan(mean) | np.isnan(var) | np.isnan(cut), np.nan, p)
+
+
+def exceedance_probability(
+    mean_log: np.ndarray, var_log: np.ndarray, threshold: float | np.ndarray
+) -> np.ndarray:
+    """P(Z > t) = 1 − Φ((ln t − m) / s) for lognormal Z with ln Z ~ N(m, s²).
+
+    Parameters
+    ----------
+    mean_log, var_log
+        Mean and variance of ln Z (ln mg/kg, (ln mg/kg)²), e.g. from
+        :meth:`LocalKriging.predict_distribution`.
+    threshold
+        t in original units (mg/kg), > 0; a scalar or one per location.
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities in [0, 1]; NaN where an input is NaN. Zero variance gives
+        1 where exp(m) > t, else 0.
+    """
+    t = np.asarray(threshold, dtype=float)
+    if np.any(t <= 0):
+        raise ValueError(f"thresholds must be > 0 for a lognormal exceedance, got {t[t <= 0][:3]}")
+    return _normal_exceedance(mean_log, var_log, np.log(t))
+
+
+def class_probabilities(
+    p_exceed_screening: Mapping[str, np.ndarray], p_exceed_intervention: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities of classes 1, 2, 3 under the worst-of-elements rule.
+
+    Assumes the elements' exceedances are independent (the approximation: metals
+    that co-vary make the true P(class 1) higher than this product)::
+
+        P(class ≤ 1) = Π_e (1 − P(Z_e > S_e))    S: screening value
+        P(class ≤ 2) = Π_e (1 − P(Z_e > I_e))    I: intervention value
+        p1 = P(≤1),  p2 = P(≤2) − P(≤1),  p3 = 1 − P(≤2)   (each clipped to [0, 1])
+
+    Parameters
+    ----------
+    p_exceed_screening
+        Element → P(value > screening value) per location.
+    p_exceed_intervention
+        Element → P(value > intervention value); elements without an intervention
+        value are simply absent.
+
+    Returns
+    -------
+    p1, p2, p3
+        Arrays of the locations' shape; NaN where any input is NaN.
+    """
+    if not p_exceed_screening:
+        raise ValueError("class_probabilities needs at least one element's screening exceedance")
+    p_le1 = np.prod([1.0 - np.asarray(p, float) for p in p_exceed_screening.values()], axis=0)
+    shape = np.shape(p_le1)
+    p_le2 = np.prod(
+        [1.0 - np.asarray(p, float) for p in p_exceed_intervention.values()] or [np.ones(shape)],
+        axis=0,
+    )
+    p_le1, p_le2 = np.clip(p_le1, 0.0, 1.0), np.clip(p_le2, 0.0, 1.0)
+    return p_le1, np.clip(p_le2 - p_le1, 0.0, 1.0), 1.0 - p_le2

@@ -1,0 +1,120 @@
+"""The estimators behind the interpolated surfaces, fitted once per run.
+
+Each class-driving element and pH gets one model per run: a variogram fitted on all
+usable samples (or the reason kriging fell back to IDW). :class:`SurfaceModels` is the
+``variable -> estimator`` factory that every consumer shares — the parcel
+classification, its dask partitions, the cross-validation report and the GeoTIFFs — so
+they all use the same variograms and none fits them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+
+from farmland.geostats.estimators import IDW, LocalKriging
+from farmland.rules import Rules
+from farmland.standards import CLASS_ELEMENTS
+
+VARIABLES = ("ph", *CLASS_ELEMENTS)
+
+
+def interpolation_values(samples: pd.DataFrame, variable: str) -> np.ndarray:
+    """Values a surface is fitted on: NaN where missing and, for the metals (kriged on
+    log-values), where not positive."""
+    values = pd.to_numeric(samples[variable], errors="coerce").to_numpy(dtype=float,
+                                                                         na_value=np.nan)
+    return values if variable == "ph" else np.where(values > 0, values, np.nan)
+
+
+def interpolation_inputs(usable: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(n, 2) sample coordinates (metres) and ``variable -> values`` for every variable."""
+    xy = shapely.get_coordinates(usable.geometry.values)
+    return xy, {v: interpolation_values(usable, v) for v in VARIABLES}
+
+
+@dataclass(frozen=True)
+class SurfaceModels:
+    """``variable -> unfitted estimator`` using the models fitted once on all samples.
+
+    Picklable (shipped to dask workers). ``models`` maps each variable to its
+    :class:`~farmland.geostats.variogram.VariogramModel`, or to the reason text when no model could
+    be fitted (the estimator then falls back to IDW). Metals are kriged on log-values,
+    pH on its own scale; ``method="idw"`` gives IDW for every variable.
+    """
+
+    method: str
+    k: int
+    power: float
+    models: dict
+
+    def __call__(self, variable: str):
+        if self.method == "idw":
+            return IDW(k=self.k, power=self.power)
+        model = self.models.get(variable)
+        log = variable != "ph"
+        if model is None:  # not fitted (too few values): fit on use, as LocalKriging does
+            return LocalKriging(k=self.k, log=log)
+        if isinstance(model, str):
+            return _FallbackKriging(k=self.k, log=log, reason=model)
+        return LocalKriging(k=self.k, log=log, variogram=model)
+
+    def describe(self) -> str:
+        """One line per variable for logs and manifests."""
+        if self.method == "idw":
+            return f"IDW (k={self.k}, power={self.power:g})"
+        return "; ".join(f"{v}: " + (f"IDW fallback ({m})" if isinstance(m, str) else
+                                      m.describe()) for v, m in self.models.items())
+
+
+class _FallbackKriging(LocalKriging):
+    """LocalKriging whose variogram fit failed: IDW, exactly as LocalKriging.fit does."""
+
+    def __init__(self, *, k: int, log: bool, reason: str):
+        super().__init__(k=k, log=log)
+        self.reason = reason
+
+    def fit(self, coords: np.ndarray, values: np.ndarray) -> LocalKriging:
+        from farmland.geostats.estimators import _check_samples, merge_duplicate_locations
+
+        xy, z = _check_samples(coords, values, log=self.log)
+        self.coords_, self.values_, self.sample_location_ = merge_duplicate_locations(xy, z)
+        self.tree_ = cKDTree(self.coords_)
+        self.variogram_, self._last = None, None
+        self.fallback_ = self.reason
+        self.idw_ = IDW(k=self.k, max_distance=self.search_radius, log=self.log)
+        self.idw_.fit(xy, np.exp(z) if self.log else z)
+        return self
+
+
+def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str) -> SurfaceModels:
+    """Fit each variable's variogram once on all usable samples.
+
+    Parameters
+    ----------
+    usable
+        Usable soil samples (classified, metric CRS).
+    rules
+        Rule profile (neighbours, IDW power).
+    method
+        ``"kriging"`` or ``"idw"``.
+    """
+    if method not in ("kriging", "idw"):
+        raise ValueError(f"unknown interpolation method {method!r}: use 'kriging' or 'idw'")
+    k = rules.get("interpolation", "neighbours")
+    power = rules.get("interpolation", "idw_power")
+    models: dict = {}
+    if method == "kriging":
+        xy, values = interpolation_inputs(usable)
+        for variable, v in values.items():
+            ok = np.isfinite(v)
+            if ok.sum() < 2:
+                continue
+            est = LocalKriging(k=k, log=variable != "ph").fit(xy[ok], v[ok])
+            models[variable] = est.fallback_ if est.fallback_ is not None else est.variogram_
+    return SurfaceModels(method=method, k=k, power=power, models=models)
+

@@ -1,0 +1,246 @@
+"""Column and value aliases for :mod:`farmland.io.readers` (the tables live in ``aliases.toml``).
+
+A user's column is matched to a canonical column of ``docs/schema.md`` after
+normalisation (:func:`normalise_name`): NFKC (full-width → ASCII), lower case, a
+trailing bracketed part dropped, spaces and ``_ - . / ·`` dropped and a trailing unit
+token dropped, so ``镉(mg/kg)``, ``Cd_mgkg``, ``CD`` and ``cd`` all mean ``cd``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from farmland.errors import InputError
+
+_TRAILING_BRACKET = re.compile(r"\s*[(\[【][^()\[\]【】]*[)\]】]\s*$")
+_SEPARATORS = re.compile(r"[\s_\-./·•−⁻^*]+")
+
+
+@functools.cache
+def aliases() -> dict[str, Any]:
+    """The parsed ``aliases.toml`` shipped with farmland (cached)."""
+    text = resources.files("farmland.io").joinpath("aliases.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _nfkc_lower(text: object) -> str:
+    return unicodedata.normalize("NFKC", str(text)).strip().lower()
+
+
+@functools.cache
+def _unit_tokens() -> tuple[tuple[str, float], ...]:
+    units = {_SEPARATORS.sub("", _nfkc_lower(k)): float(v) for k, v in aliases()["units"].items()}
+    return tuple(sorted(units.items(), key=lambda kv: -len(kv[0])))
+
+
+def normalise_name(name: object) -> str:
+    """Normalised form of a column name used for alias matching.
+
+    Examples
+    --------
+    >>> normalise_name("镉(mg/kg)"), normalise_name("Cd_mgkg"), normalise_name(" pH值 ")
+    ('镉', 'cd', 'ph值')
+    >>> normalise_name("苯并[a]芘（μg/kg）")
+    '苯并[a]芘'
+    """
+    text = _nfkc_lower(name)
+    while True:
+        stripped = _TRAILING_BRACKET.sub("", text)
+        if stripped == text or not stripped:
+            break
+        text = stripped
+    text = _SEPARATORS.sub("", text)
+    for token, _ in _unit_tokens():
+        if text.endswith(token) and len(text) > len(token):
+            text = text[: -len(token)]
+            break
+    return text
+
+
+def unit_factor(*labels: object) -> tuple[float, str | None]:
+    """Factor to mg/kg from a unit written in a column name (or a units row).
+
+    Returns
+    -------
+    (float, str | None)
+        ``(0.001, "μgkg")`` for ``镉(µg/kg)``; ``(1.0, None)`` when no unit is written.
+    """
+    for label in labels:
+        if label is None:
+            continue
+        compact = _SEPARATORS.sub("", _nfkc_lower(label))
+        for token, factor in _unit_tokens():
+            if token in compact:
+                return factor, token
+    return 1.0, None
+
+
+def normalise_value(value: object) -> str:
+    """Normalised form of a cell used for value vocabularies (crop, measure …)."""
+    return _SEPARATORS.sub("", _nfkc_lower(value))
+
+
+@functools.cache
+def value_lookup(vocabulary: str) -> dict[str, str]:
+    """Normalised user value → canonical value for ``[values.<vocabulary>]``."""
+    table = aliases()["values"][vocabulary]
+    lookup: dict[str, str] = {}
+    for canonical, words in table.items():
+        for word in [canonical, *words]:
+            lookup.setdefault(normalise_value(word), canonical)
+    return lookup
+
+
+@functools.cache
+def token_set(vocabulary: str) -> frozenset[str]:
+    """Normalised tokens of ``[values.<vocabulary>].tokens`` (missing, not_detected)."""
+    return frozenset(_nfkc_lower(t) for t in aliases()["values"][vocabulary]["tokens"])
+
+
+@dataclass(frozen=True)
+class ColumnMatch:
+    """Where each canonical column comes from in a user's table."""
+
+    source: dict[str, str]  # canonical → user column
+    accepted: dict[str, list[str]]  # canonical → accepted names (for messages)
+
+
+def kind_aliases(kind: str, *, coordinates: bool = False) -> dict[str, list[str]]:
+    """Canonical column → accepted names (canonical name first) for an input kind."""
+    table = dict(aliases()["columns"][kind])
+    if coordinates:
+        table.update(aliases()["columns"]["coordinates"])
+    explicit = set(aliases().get("explicit_only", ()))
+    return {canonical: ([] if f"{kind}.{canonical}" in explicit else [canonical.lstrip("_")])
+            + list(names) for canonical, names in table.items()}
+
+
+def canonical_names() -> frozenset[str]:
+    """Every canonical column name a mapping file may target (helpers without ``_``)."""
+    names = set()
+    for table in aliases()["columns"].values():
+        names.update(k.lstrip("_") for k in table)
+    return frozenset(names)
+
+
+def match_columns(columns: Iterable[object], kind: str, *, mapping: Mapping[str, str] | None,
+                  coordinates: bool = False) -> ColumnMatch:
+    """Match a table's columns to the canonical columns of ``kind``.
+
+    Parameters
+    ----------
+    columns
+        The user's column names.
+    kind
+        ``parcels``, ``soil``, ``crops``, ``measures``, ``sources`` or ``townships``.
+    mapping
+        User mapping ``{their_name: canonical}``; it wins over the aliases. Entries
+        whose column is absent or whose target belongs to another kind are ignored.
+    coordinates
+        Also match the coordinate columns (x, y, lon, lat).
+    """
+    accepted = kind_aliases(kind, coordinates=coordinates)
+    by_helper = {k.lstrip("_"): k for k in accepted}
+    columns = [c for c in columns if str(c) != "geometry"]
+    source: dict[str, str] = {}
+    for theirs, canonical in (mapping or {}).items():
+        if theirs in columns and canonical in by_helper:
+            source[by_helper[canonical]] = theirs
+    used = set(source.values())
+    normalised: dict[str, str] = {}
+    for col in columns:
+        normalised.setdefault(normalise_name(col), col)
+    for canonical, names in accepted.items():
+        if canonical in source:
+            continue
+        for name in names:
+            col = normalised.get(normalise_name(name))
+            if col is not None and col not in used:
+                source[canonical] = col
+                used.add(col)
+                break
+    return ColumnMatch(source=source, accepted=accepted)
+
+
+def read_mapping(path: str | Path) -> dict[str, str]:
+    """Read a user column-mapping file.
+
+    Parameters
+    ----------
+    path
+        TOML or JSON file of ``their_name = "canonical"`` pairs (a top-level
+        ``[columns]`` table / ``"columns"`` object is also accepted). One file may
+        serve every input: entries for columns a file lacks are ignored.
+
+    Returns
+    -------
+    dict[str, str]
+        ``{their_name: canonical}``.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be parsed, a value is not text, or a target is no
+        canonical column (the message lists the accepted names).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        data = json.loads(text) if path.suffix.lower() == ".json" else _loads_toml(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read the mapping file ({exc})", file=path,
+                         fix='write TOML lines like "样点号" = "sample_id", or a JSON '
+                             'object') from None
+    if isinstance(data, dict) and isinstance(data.get("columns"), dict):
+        data = data["columns"]
+    if not isinstance(data, dict):
+        raise InputError("a mapping file must hold name → canonical pairs", file=path)
+    known = canonical_names()
+    for theirs, canonical in data.items():
+        if not isinstance(canonical, str) or canonical not in known:
+            raise InputError("unknown canonical column in mapping", file=path, column=theirs,
+                             value=canonical, fix=f"use one of: {', '.join(sorted(known))}")
+    return dict(data)
+
+
+_MAPPING_LINE = re.compile(
+    r'^\s*(?:"([^"]+)"|\'([^\']+)\'|([^=#"\'\[]+?))\s*=\s*"([^"]*)"\s*(?:#.*)?$')
+
+
+def _loads_toml(text: str) -> dict[str, Any]:
+    """TOML, or the same with unquoted Chinese keys (``样点号 = "sample_id"``)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        error = exc
+    data: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped == "[columns]":
+            continue
+        m = _MAPPING_LINE.match(line)
+        if m is None:
+            raise ValueError(f"line {number}: {stripped!r} is not name = \"canonical\" "
+                             f"({error})")
+        data[next(g for g in m.groups()[:3] if g is not None).strip()] = m.group(4)
+    return data
+
+
+@functools.cache
+def all_alias_names() -> frozenset[str]:
+    """Normalised names of every alias of every kind (to recognise header cells)."""
+    names: set[str] = set()
+    for table in aliases()["columns"].values():
+        for canonical, words in table.items():
+            names.add(normalise_name(canonical.lstrip("_")))
+            names.update(normalise_name(w) for w in words)
+    return frozenset(names)

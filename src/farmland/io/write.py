@@ -1,0 +1,272 @@
+"""Atomic output writing and input hashing for :mod:`farmland.io.readers`.
+
+An output is first written to a hidden temporary file in the destination folder and
+renamed over the destination only when writing succeeded, so a crash never leaves
+a half-written GeoPackage behind and an existing output is never touched unless
+``overwrite=True``. GeoPackages are written with a fixed GDAL timestamp
+(``OGR_CURRENT_DATE``) so the same data gives the same bytes; the run's real time
+lives only in ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+
+from farmland.errors import FarmlandError, OutputError, OutputExistsError
+from farmland.io.styles import write_styles
+
+log = logging.getLogger(__name__)
+
+#: shapefile members hashed together by :func:`sha256_file`, in this order
+SHAPEFILE_PARTS = (".shp", ".dbf", ".shx", ".prj", ".cpg")
+FIXED_GPKG_DATE = "2000-01-01T00:00:00.000Z"
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of an input, for manifests.
+
+    A shapefile is hashed with its members ``.shp .dbf .shx .prj .cpg`` (those that
+    exist, each preceded by its suffix); a folder (FileGDB) with every file in it,
+    sorted by relative path, each preceded by that path.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for member in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(member.relative_to(path).as_posix().encode() + b"\0")
+            _update(digest, member)
+    elif path.suffix.lower() == ".shp":
+        for suffix in SHAPEFILE_PARTS:
+            member = next((m for m in (path.with_suffix(suffix), path.with_suffix(suffix.upper()))
+                           if m.exists()), None)
+            if member is not None:
+                digest.update(suffix.encode() + b"\0")
+                _update(digest, member)
+    else:
+        _update(digest, path)
+    return digest.hexdigest()
+
+
+def _update(digest: hashlib._Hash, member: Path) -> None:
+    with member.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+
+
+def refuse_existing(paths: Iterable[str | os.PathLike[str]], *, overwrite: bool = False) -> None:
+    """The one overwrite guard: raise if any of ``paths`` exists and ``overwrite`` is false.
+
+    Raises
+    ------
+    OutputExistsError
+        Naming every path that exists (one message), with the ``--overwrite`` fix.
+    """
+    if overwrite:
+        return
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if existing:
+        raise OutputExistsError(*existing)
+
+
+@contextlib.contextmanager
+def atomic_folder(folder: str | os.PathLike[str], *, overwrite: bool = False,
+                  expected: Iterable[str] = ()) -> Iterator[Path]:
+    """Write several outputs into ``folder`` all-or-nothing.
+
+    Yields a hidden staging folder inside ``folder``. When the ``with`` block ends
+    without error, every file and sub-folder written there replaces its namesake in
+    ``folder``; on any error the staging folder is deleted and ``folder`` is left as
+    it was. ``expected`` names (relative to ``folder``) are checked by the overwrite
+    guard before anything is written; what is staged is checked again at the end.
+
+    Raises
+    ------
+    OutputExistsError
+        If an output exists and ``overwrite`` is false.
+    OutputError
+        If the operating system refuses a write (disk full, no permission …).
+    """
+    folder = Path(folder)
+    refuse_existing((folder / name for name in expected), overwrite=overwrite)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".farmland-", dir=folder))
+    except OSError as exc:
+        raise OutputError(folder, exc.strerror or str(exc)) from exc
+    try:
+        yield stage
+        staged = sorted(stage.iterdir())
+        refuse_existing((folder / p.name for p in staged), overwrite=overwrite)
+        for item in staged:
+            target = folder / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    except FarmlandError:
+        raise
+    except OSError as exc:
+        raise OutputError(folder, exc.strerror or str(exc)) from exc
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    log.debug("wrote %s", ", ".join(str(folder / p.name) for p in staged))
+
+
+def write_outputs(folder: str | os.PathLike[str],
+                  writers: Mapping[str, Callable[[Path], object]], *,
+                  overwrite: bool = False) -> dict[str, Path]:
+    """Write several named outputs into ``folder`` all-or-nothing.
+
+    ``writers`` maps a file name to a function that writes that file at the path it is
+    given (see :func:`csv_writer`, :func:`json_writer`). Returns name → final path.
+    """
+    folder = Path(folder)
+    with atomic_folder(folder, overwrite=overwrite, expected=writers) as stage:
+        for name, write in writers.items():
+            write(stage / name)
+    return {name: folder / name for name in writers}
+
+
+def csv_writer(frame: pd.DataFrame, *, index: bool = False) -> Callable[[Path], None]:
+    """Writer of ``frame`` as CSV, UTF-8 with BOM (Excel shows the Chinese intact)."""
+    return lambda path: frame.to_csv(path, index=index, encoding="utf-8-sig")
+
+
+def json_writer(data: object) -> Callable[[Path], None]:
+    """Writer of ``data`` as indented UTF-8 JSON (Chinese kept readable)."""
+    return lambda path: path.write_text(
+        json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Write ``path`` atomically.
+
+    Yields a temporary path in the same folder (same suffix, hidden name). When the
+    ``with`` block ends without error, the temporary file replaces ``path``; on any
+    error it is deleted (with SQLite journal side files) and the error propagates.
+
+    Parameters
+    ----------
+    path
+        Final output path; its folder is created if needed.
+    overwrite
+        Replace an existing ``path``.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``path`` exists and ``overwrite`` is False (checked before and after).
+    OutputError
+        If the operating system refuses the write (disk full, no permission …); the
+        temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> with atomic_write(out_dir / "summary.csv") as tmp:   # doctest: +SKIP
+    ...     table.to_csv(tmp, index=False)
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(path.parent, exc.strerror or str(exc)) from exc
+    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:12]}{path.suffix}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"nothing was written to the temporary file {tmp}")
+        if path.exists():
+            if not overwrite:
+                raise OutputExistsError(path)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+        os.replace(tmp, path)
+    except FarmlandError:  # OutputError is an OSError too: do not wrap it twice
+        _remove_temporary(tmp)
+        raise
+    except OSError as exc:
+        _remove_temporary(tmp)
+        raise OutputError(path, exc.strerror or str(exc)) from exc
+    except BaseException:
+        _remove_temporary(tmp)
+        raise
+    finally:
+        _remove_side_files(tmp)
+    log.debug("wrote %s", path)
+
+
+def _remove_temporary(tmp: Path) -> None:
+    if tmp.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.unlink(missing_ok=True)
+
+
+def _remove_side_files(tmp: Path) -> None:
+    for side in tmp.parent.glob(tmp.name + "-*"):  # -journal, -wal, -shm
+        side.unlink(missing_ok=True)
+
+
+def write_gpkg_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame], *,
+                      overwrite: bool = False, styles: bool = True) -> Path:
+    """Write several layers into one GeoPackage atomically.
+
+    Layers farmland knows (``parcels``, ``samples``, ``crops``, ``zones``, ``plan``, the
+    flag layers) get their QGIS style as default style in a ``layer_styles`` table
+    (:mod:`farmland.io.styles`), written before the file is renamed into place.
+
+    Parameters
+    ----------
+    path
+        Output ``.gpkg``.
+    layers
+        Layer name → GeoDataFrame (a plain DataFrame becomes an attribute table).
+        Geometries are written in their CRS (farmland's metric CRS).
+    overwrite
+        Replace an existing file.
+    styles
+        Write the QGIS styles of the layers (the table is only created when a layer
+        has a style).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    ValueError
+        If ``layers`` is empty.
+    """
+    if not layers:
+        raise ValueError("write_gpkg_layers needs at least one layer")
+    path = Path(path)
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})
+    try:
+        with atomic_write(path, overwrite=overwrite) as tmp:
+            for name, frame in layers.items():
+                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
+            if styles:
+                write_styles(tmp, layers)
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+    log.info("wrote %s (layers: %s)", path, ", ".join(layers))
+    return path

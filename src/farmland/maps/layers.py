@@ -1,0 +1,376 @@
+"""Map layers: what each overlay shows, and the compact format it travels in.
+
+Each overlay of a farmland map is described by a :class:`LayerSpec` (name, style,
+tooltip rows) held as data in :data:`LAYER_SPECS`. Its features are written into the
+page in a columnar, delta-encoded form (:func:`encode_layer`) that the runtime in
+:mod:`farmland.maps.assets` decodes into Leaflet layers:
+
+- coordinates: EPSG:4326 degrees × 10⁶ rounded to integers (6 decimals, ≈ 0.1 m),
+  stored as differences from the previous vertex of the layer, rings without their
+  closing vertex; ``rl`` vertices per ring, ``pr`` rings per polygon, ``fp``
+  polygons per feature;
+- properties: one array per shown column; a text column with many repeats is
+  stored as a dictionary ``{"d": [values], "i": [index per feature]}``.
+
+Parcels are styled on the client from their class code (one small style table per
+layer instead of one style object per feature, which is what folium's
+``style_function`` writes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import MacroElement
+from folium.map import Layer
+from folium.template import Template
+
+from farmland import classes
+
+logger = logging.getLogger(__name__)
+
+#: coordinates are written as integers of 10⁻⁶ degree (6 decimals)
+COORD_SCALE = 1_000_000
+
+#: land-use vocabulary (docs/schema.md) with Chinese names for tooltips
+LANDUSE_ZH = {"paddy": "水田", "irrigated": "水浇地", "dry": "旱地", "orchard": "果园",
+              "garden": "其他园地", "rotation": "水旱轮作", "unknown": "未知"}
+
+#: display formats of tooltip rows: decimals written and shown, unit appended
+FORMATS: dict[str, dict[str, object]] = {
+    "text": {},
+    "bool": {"f": "bool"},
+    "int": {"d": 0},
+    "mu": {"d": 2, "u": "亩"},
+    "p": {"d": 2},
+    "ph": {"d": 2},
+    "mgkg": {"d": 3, "u": "mg/kg"},
+}
+
+#: at most this many sample ids are listed in a parcel tooltip
+MAX_SAMPLE_IDS = 6
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How one overlay looks.
+
+    Attributes
+    ----------
+    name
+        Bilingual name shown in the layer control and the legend.
+    base
+        Leaflet path options shared by every feature.
+    by
+        Column whose value picks extra options from ``styles`` (client side).
+    styles
+        Value (as text; ``"null"`` for missing) → extra Leaflet options.
+    tip
+        Tooltip rows ``(label, columns, format)``; a row shows when any of its
+        columns exists and has a value; several columns are joined by " / ".
+    symbol
+        Legend symbol: ``"dot"``, ``"classdots"`` (one dot per class colour) or ``"line"``.
+    zoomed
+        Steps ``(z, options)`` in increasing ``z``: extra options from zoom ``z`` on,
+        cumulative (parcel outlines appear, sample dots grow as features get larger
+        on screen).
+    """
+
+    name: str
+    base: dict[str, object]
+    tip: tuple[tuple[str, tuple[str, ...], str], ...]
+    by: str | None = None
+    styles: dict[str, dict[str, object]] = field(default_factory=dict)
+    symbol: str = "dot"
+    zoomed: tuple[tuple[int, dict[str, object]], ...] = ()
+
+
+def _class_styles(*, outline: bool) -> dict[str, dict[str, object]]:
+    """Class code (text, ``"null"`` = unclassified) → fill colour (and same-colour outline)."""
+    out = {}
+    for code in (*classes.CLASS_CODES, None):
+        colour = classes.PALETTE[code]
+        out["null" if code is None else str(code)] = (
+            {"fillColor": colour, "color": colour} if outline else {"fillColor": colour})
+    return out
+
+
+_ELEMENT_ROWS = tuple((f"{el.capitalize()}", (el,), "mgkg") for el in ("cd", "hg", "as", "pb", "cr"))
+
+#: the overlays, bottom to top (drawing order); keys are the ``make_map`` arguments
+LAYER_SPECS: dict[str, LayerSpec] = {
+    "townships": LayerSpec(
+        "乡镇边界 Townships",
+        {"color": "#333333", "weight": 1.6, "opacity": 0.9, "fill": False},
+        (("乡镇 Township", ("township",), "text"), ("代码 Code", ("township_code",), "text")),
+        symbol="line"),
+    "parcels": LayerSpec(
+        "耕地图斑 Parcels",
+        {"weight": 1, "opacity": 0.6, "fillOpacity": 0.78},
+        (("图斑 Parcel", ("parcel_id",), "text"),
+         ("乡镇 Township", ("township",), "text"),
+         ("村 Village", ("village",), "text"),
+         ("地类 Land use", ("_landuse",), "text"),
+         ("类别 Class", ("_class",), "text"),
+         ("面积 Area", ("area_mu",), "mu"),
+         ("依据 Rule", ("rule",), "text"),
+         ("主控元素 Driving element", ("driving_element",), "text"),
+         ("样点 Samples used", ("_sample_ids",), "text"),
+         ("概率 P(1/2/3)", ("p_class_1", "p_class_2", "p_class_3"), "p"),
+         ("措施 Measures", ("measures",), "text"),
+         ("质控 QA flags", ("qa_flags",), "text")),
+        by="final_class", styles=_class_styles(outline=True), symbol="fill",
+        zoomed=((15, {"color": "#4d4d4d", "weight": 0.6, "opacity": 0.8}),)),
+    "zones": LayerSpec(
+        "严格管控区 Strict-control zones",
+        {"color": "#67000d", "weight": 2.5, "opacity": 1.0, "dashArray": "6 4", "fill": False},
+        (("管控区 Zone", ("zone_id",), "text"), ("乡镇 Township", ("township",), "text"),
+         ("面积 Area", ("area_mu",), "mu"), ("样点数 Samples", ("n_samples",), "int"),
+         ("主控元素 Driving elements", ("driving_elements",), "text")),
+        symbol="line"),
+    "flags": LayerSpec(
+        "数据稀疏标记 Sparse-data flags",
+        {"color": "#7b3294", "weight": 2, "opacity": 1.0, "dashArray": "3 3", "fill": False,
+         "radius": 6},
+        (("标记 Flag", ("flag",), "text"),
+         ("原因 Reason", ("reason_zh", "reason_en", "reason"), "text"),
+         ("乡镇 Township", ("township",), "text"), ("图斑 Parcel", ("parcel_id",), "text")),
+        symbol="line"),
+    "samples": LayerSpec(
+        "土壤样点 Soil samples",
+        {"radius": 2, "color": "#222222", "weight": 0.5, "fillOpacity": 1.0},
+        (("样点 Sample", ("sample_id",), "text"), ("类别 Point class", ("_class",), "text"),
+         ("主控元素 Driving element", ("driving_element",), "text"),
+         ("pH", ("ph",), "ph"), *_ELEMENT_ROWS),
+        by="point_class", styles=_class_styles(outline=False), symbol="classdots",
+        zoomed=((12, {"radius": 3, "weight": 1}), (14, {"radius": 5}))),
+    "crops": LayerSpec(
+        "农产品样点 Crop samples",
+        {"radius": 3, "color": "#1f5fa8", "weight": 1.5, "fillColor": "#ffffff",
+         "fillOpacity": 1.0},
+        (("样品 Sample", ("sample_id",), "text"), ("作物 Crop", ("crop",), "text"),
+         ("等级 Grade", ("crop_grade",), "int"), ("超标 Exceeds limit", ("exceeds",), "bool"),
+         *_ELEMENT_ROWS),
+        by="exceeds", styles={"true": {"color": "#d7301f", "weight": 2.5, "radius": 5}}),
+    "sources": LayerSpec(
+        "污染源 Pollution sources",
+        {"radius": 6, "color": "#ffd60a", "weight": 2, "fillColor": "#000000",
+         "fillOpacity": 1.0},
+        (("名称 Name", ("name",), "text"), ("行业 Industry", ("industry",), "text"),
+         ("重金属 Metals", ("metals",), "text"))),
+    "plan": LayerSpec(
+        "加密采样点 Planned sampling points",
+        {"radius": 5, "color": "#ffffff", "weight": 1.5, "fillColor": "#1f78b4",
+         "fillOpacity": 1.0},
+        (("点号 Point", ("point_id",), "text"), ("方式 Mode", ("mode",), "text"),
+         ("原因 Reason", ("reason",), "text"), ("优先级 Priority", ("priority",), "text"))),
+}
+
+
+# Display columns derived from the canonical ones ------------------------------------
+def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
+    """Columns a layer shows, derived from canonical columns (text labels, truncated lists).
+
+    Parameters
+    ----------
+    key
+        Layer key of :data:`LAYER_SPECS`.
+    gdf
+        The layer's rows (not modified).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Only the columns named by the layer's style and tooltip rows that exist and
+        hold at least one value.
+    """
+    spec = LAYER_SPECS[key]
+    out = pd.DataFrame(index=gdf.index)
+    class_col = {"parcels": "final_class", "samples": "point_class"}.get(key)
+    if class_col is not None and class_col in gdf:
+        codes = classes.as_class(gdf[class_col].to_numpy()).set_axis(gdf.index)
+        out[class_col] = codes
+        out["_class"] = [f"{classes.label_zh(c)} {classes.label_en(c)}" for c in codes]
+    if key == "parcels":
+        if "landuse" in gdf or "dlbm" in gdf:
+            out["_landuse"] = _landuse_text(gdf)
+        if "sample_ids" in gdf:
+            out["_sample_ids"] = gdf["sample_ids"].map(_short_id_list)
+    formats = {c: fmt for _, cols, fmt in spec.tip for c in cols}
+    for col in [*formats, *([spec.by] if spec.by else [])]:
+        if col in gdf and col not in out:
+            out[col] = gdf[col].astype("boolean") if formats.get(col) == "bool" else gdf[col]
+    return out.loc[:, out.notna().any().to_numpy()]  # e.g. p_class_* all NaN: no row
+
+
+def _landuse_text(gdf: pd.DataFrame) -> list[str | None]:
+    landuse = gdf["landuse"] if "landuse" in gdf else pd.Series(None, index=gdf.index)
+    dlbm = gdf["dlbm"] if "dlbm" in gdf else pd.Series(None, index=gdf.index)
+    out: list[str | None] = []
+    for lu, code in zip(landuse, dlbm, strict=True):
+        parts = []
+        if isinstance(lu, str) and lu:
+            parts.append(f"{LANDUSE_ZH.get(lu, lu)} {lu}")
+        if isinstance(code, str) and code:
+            parts.append(f"({code})")
+        out.append(" ".join(parts) or None)
+    return out
+
+
+def _short_id_list(ids: object) -> object:
+    """``'S1,S2,…'`` cut to :data:`MAX_SAMPLE_IDS` ids plus ``(+n)``."""
+    if not isinstance(ids, str):
+        return None
+    items = [i.strip() for i in ids.split(",") if i.strip()]
+    if len(items) <= MAX_SAMPLE_IDS:
+        return ", ".join(items) or None
+    return ", ".join(items[:MAX_SAMPLE_IDS]) + f" (+{len(items) - MAX_SAMPLE_IDS})"
+
+
+# Encoding ---------------------------------------------------------------------------
+def encode_layer(key: str, disp: pd.DataFrame, geometry: np.ndarray) -> list[dict]:
+    """Encode one layer's features (EPSG:4326 geometry) in the compact page format.
+
+    Parameters
+    ----------
+    key
+        Layer key of :data:`LAYER_SPECS`.
+    disp
+        The layer's shown columns (:func:`display_frame`), aligned with ``geometry``.
+    geometry
+        Shapely geometries in EPSG:4326 (lon/lat degrees).
+
+    Returns
+    -------
+    list of dict
+        One part for the polygonal features and one for the point features (each only
+        when present). Other geometry types are skipped with a warning.
+    """
+    geometry = np.asarray(geometry, dtype=object)
+    types = shapely.get_type_id(geometry)
+    polygonal = np.isin(types, (3, 6))  # Polygon, MultiPolygon
+    point = np.isin(types, (0, 4))  # Point, MultiPoint
+    other = ~(polygonal | point) & ~shapely.is_empty(geometry)
+    if other.any():
+        logger.warning("%s: %d feature(s) that are neither points nor polygons are not drawn",
+                       key, int(other.sum()))
+    parts = []
+    for mask, encoder in ((polygonal, _encode_polygons), (point, _encode_points)):
+        mask = mask & ~shapely.is_empty(geometry)
+        if mask.any():
+            part, rows = encoder(geometry[mask])
+            part["cols"] = encode_columns(key, disp.iloc[np.flatnonzero(mask)[rows]])
+            parts.append(part)
+    return parts
+
+
+def _encode_polygons(geoms: np.ndarray) -> tuple[dict, np.ndarray]:
+    polys, feature = shapely.get_parts(geoms, return_index=True)
+    rings, poly = shapely.get_rings(polys, return_index=True)
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    per_ring = np.bincount(ring, minlength=len(rings))
+    keep = np.ones(len(coords), dtype=bool)
+    keep[np.cumsum(per_ring) - 1] = False  # closing vertex
+    return {"kind": "polygon", "n": len(geoms), "s": COORD_SCALE,
+            "xy": _deltas(coords[keep]),
+            "rl": (per_ring - 1).tolist(),
+            "pr": np.bincount(poly, minlength=len(polys)).tolist(),
+            "fp": np.bincount(feature, minlength=len(geoms)).tolist()}, np.arange(len(geoms))
+
+
+def _encode_points(geoms: np.ndarray) -> tuple[dict, np.ndarray]:
+    pts, feature = shapely.get_parts(geoms, return_index=True)  # MultiPoint → its points
+    coords = shapely.get_coordinates(pts)
+    return {"kind": "point", "n": len(pts), "s": COORD_SCALE, "xy": _deltas(coords)}, feature
+
+
+def _deltas(coords: np.ndarray) -> list[int]:
+    q = np.round(coords * COORD_SCALE).astype(np.int64)
+    return np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).ravel().tolist()
+
+
+def encode_columns(key: str, disp: pd.DataFrame) -> dict[str, object]:
+    """Shown columns as JSON-ready arrays, rounded to their display decimals."""
+    spec = LAYER_SPECS[key]
+    decimals = {c: FORMATS[fmt].get("d") for _, cols, fmt in spec.tip for c in cols}
+    return {col: _encode_column(disp[col], decimals.get(col)) for col in disp.columns}
+
+
+def _encode_column(s: pd.Series, decimals: object) -> object:
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return [None if pd.isna(v) else bool(v) for v in s]
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        values = s.astype("Float64").round(decimals if isinstance(decimals, int) else 6)
+        values = values.where(np.isfinite(values.astype(float)))  # NaN, ±inf -> missing
+        if decimals == 0 or pd.api.types.is_integer_dtype(s.dtype):
+            return [None if pd.isna(v) else int(v) for v in values]
+        return [None if pd.isna(v) else float(v) for v in values]
+    text = [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v) for v in s]
+    uniques = pd.unique(pd.Series(text, dtype=object))
+    if 2 * len(uniques) > len(text):
+        return text
+    lookup = {v: i for i, v in enumerate(uniques)}
+    return {"d": list(uniques), "i": [lookup[v] for v in text]}
+
+
+def to_script_json(obj: object) -> str:
+    """Compact JSON that is safe inside a ``<script>`` element (no ``<``, ``>``, ``&``)."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for char, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                      ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, esc)
+    return text
+
+
+def client_spec(key: str, disp_columns: object) -> dict[str, object]:
+    """The style and tooltip rows of a layer as the runtime reads them."""
+    spec = LAYER_SPECS[key]
+    present = set(disp_columns)
+    tip = [{"l": label, "c": [c for c in cols if c in present], **FORMATS[fmt]}
+           for label, cols, fmt in spec.tip if any(c in present for c in cols)]
+    return {"style": {"base": spec.base, "by": spec.by, "map": spec.styles,
+                      "zoomed": [{"minZoom": z, "style": st} for z, st in spec.zoomed]},
+            "tip": tip}
+
+
+class FeatureLayer(Layer):
+    """A toggleable overlay drawn by the farmland runtime from the compact format."""
+
+    _template = Template("""
+        {% macro html(this, kwargs) %}
+            <script type="application/json" id="{{ this.get_name() }}_data">{{ this.data_json }}</script>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = farmland.layer({{ this.key|tojson }},
+                {{ this.spec_json }}, farmland.data("{{ this.get_name() }}_data"));
+        {% endmacro %}
+    """)
+
+    @classmethod
+    def from_frame(cls, key: str, gdf: pd.DataFrame, geometry: np.ndarray) -> FeatureLayer:
+        """The layer ``key`` of the rows ``gdf`` drawn with ``geometry`` (EPSG:4326)."""
+        disp = display_frame(key, gdf)
+        return cls(key, encode_layer(key, disp, geometry), client_spec(key, disp.columns))
+
+    def __init__(self, key: str, parts: list[dict], spec: dict[str, object]) -> None:
+        super().__init__(name=LAYER_SPECS[key].name, overlay=True, control=True, show=True)
+        self._name = f"farmland_{key}"
+        self.key = key
+        self.spec_json = to_script_json(spec)
+        self.data_json = to_script_json(parts)
+        self.n_features = sum(p["n"] for p in parts)
+
+
+class ReadyHook(MacroElement):
+    """Calls ``farmland.ready(map)`` once every layer has been added (render timing)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            farmland.ready({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)

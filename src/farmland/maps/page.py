@@ -1,0 +1,452 @@
+"""Interactive, self-contained, offline HTML maps of a classification.
+
+:func:`make_map` builds a :class:`folium.Map` of classified parcels (coloured green /
+amber / red / grey by final class) with optional overlays — soil and crop samples,
+strict-control zones, sparse-data flags, planned sampling points, pollution sources,
+township boundaries — a bilingual legend with the area per class in 亩, a title and
+a summary of the safe-utilisation rate. :func:`save_map` writes it atomically.
+
+The page needs no network: Leaflet and a small runtime are inlined
+(:mod:`farmland.maps.assets`), no Bootstrap, jQuery or Font Awesome is loaded, and
+the features travel in a compact delta-encoded format (:mod:`farmland.maps.layers`).
+Every attribute value reaches the page either HTML-escaped (title, legend) or as
+text through ``textContent`` (tooltips, popups), never as markup.
+
+Geometry is simplified in the metric CRS (shared edges kept) and reprojected to
+EPSG:4326 only for display.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, Figure, MacroElement
+from folium.template import Template
+
+from farmland import classes
+from farmland.errors import CRSError, InputError
+from farmland.io.write import atomic_write, refuse_existing
+from farmland.maps import assets as map_assets
+from farmland.maps.layers import LAYER_SPECS, FeatureLayer, ReadyHook
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TITLE = "耕地土壤环境质量类别图 Farmland soil environmental quality classes"
+#: safe-utilisation target shown when the rate summary gives none (domain.md §4)
+DEFAULT_TARGET = 0.91
+#: on a township detail map, overlays are kept within this distance of its parcels (m)
+DETAIL_MARGIN_M = 1_000.0
+
+
+def _tianditu(layer: str) -> tuple[str, str, str]:
+    """Tianditu Web-Mercator (``_w``) WMTS tiles of ``layer`` as an XYZ template."""
+    url = (f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+           f"&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+           "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}")
+    return url, "天地图 Tianditu", "01234567"
+
+
+#: named tile presets: ``(URL template, attribution, subdomains)`` per tile layer
+TILE_PRESETS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "osm": (("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+             "&copy; OpenStreetMap contributors", "abc"),),
+    "tianditu-vec": (_tianditu("vec"), _tianditu("cva")),  # vector map + annotation
+    "tianditu-img": (_tianditu("img"), _tianditu("cia")),  # imagery + annotation
+}
+
+
+def make_map(
+    parcels: gpd.GeoDataFrame,
+    *,
+    samples: gpd.GeoDataFrame | None = None,
+    crops: gpd.GeoDataFrame | None = None,
+    zones: gpd.GeoDataFrame | None = None,
+    flags: gpd.GeoDataFrame | None = None,
+    plan: gpd.GeoDataFrame | None = None,
+    sources: gpd.GeoDataFrame | None = None,
+    townships: gpd.GeoDataFrame | None = None,
+    rate: Mapping[str, float] | None = None,
+    township: str | None = None,
+    title: str = DEFAULT_TITLE,
+    tiles: str = "none",
+    tiles_attr: str | None = None,
+    simplify_m: float = 5.0,
+) -> folium.Map:
+    """Build a self-contained map of classified parcels and optional overlays.
+
+    Parameters
+    ----------
+    parcels
+        The classification ``parcels`` layer (docs/schema.md) in a projected (metric)
+        CRS; needs ``final_class`` (Int8 1/2/3/<NA>). Other columns shown when
+        present: parcel_id, township, village, landuse, dlbm, area_mu, rule,
+        driving_element, sample_ids, p_class_1..3, measures, qa_flags.
+    samples, crops, zones, flags, plan, sources, townships
+        Optional overlays, any CRS; each is drawn (and listed in the layer control
+        and legend) only when given and not empty. See ``LAYER_SPECS`` for the columns
+        each one shows.
+    rate
+        Safe-utilisation rate summary, e.g. ``{"rate": 0.897, "target": 0.91,
+        "gap_mu": 1234.5}`` (rate and target as fractions, gap in 亩).
+    township
+        Draw only this township's parcels (detail map); overlays are kept within
+        :data:`DETAIL_MARGIN_M` of them. ``None``: the county overview.
+    title
+        Page and map title (escaped).
+    tiles
+        ``"none"`` (plain background), ``"osm"``, ``"tianditu-vec:KEY"``,
+        ``"tianditu-img:KEY"`` or a URL template with ``{z}``, ``{x}``, ``{y}``.
+    tiles_attr
+        Attribution of a URL template (default: the template's host).
+    simplify_m
+        Simplification tolerance in metres (0: none). Parcels are simplified as a
+        coverage so neighbours keep their shared edges.
+
+    Returns
+    -------
+    folium.Map
+        Save it with :func:`save_map`; the page works offline as one file.
+
+    Raises
+    ------
+    CRSError
+        A layer has no CRS, or the parcels are not in a projected CRS.
+    InputError
+        ``final_class`` is missing, no parcel has a geometry, or ``township`` matches
+        no parcel.
+    """
+    _check_crs(parcels, "parcels", projected=True)
+    if "final_class" not in parcels:
+        raise InputError("the parcels have no 'final_class' column", column="final_class",
+                         fix="pass the 'parcels' layer written by 'farmland classify'")
+    shown = _select_township(parcels, township)
+    given = {"samples": samples, "crops": crops, "zones": zones, "flags": flags, "plan": plan,
+             "sources": sources, "townships": townships}
+    overlays = _overlays(given, shown if township is not None else None)
+    display = _display_geometry(shown, simplify_m)
+    fmap = _base_map(display, title, tiles, tiles_attr)
+    layers = {"parcels": (shown, display), **overlays}
+    drawn = []
+    for key in LAYER_SPECS:  # drawing order, bottom to top
+        if key in layers:
+            FeatureLayer.from_frame(key, *layers[key]).add_to(fmap)
+            drawn.append(key)
+    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    _Panel(title_html(title, shown, township, rate)).add_to(fmap)
+    _Panel(legend_html(shown, [k for k in drawn if k != "parcels"])).add_to(fmap)
+    ReadyHook().add_to(fmap)
+    logger.info("map of %d parcels (%s) with layers: %s", len(shown),
+                township or "county overview", ", ".join(drawn))
+    return fmap
+
+
+def save_map(fmap: folium.Map, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``fmap`` as one HTML file, atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    fmap
+        A map from :func:`make_map`.
+    path
+        Output ``.html`` path; missing parent folders are created.
+    overwrite
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    refuse_existing([path], overwrite=overwrite)
+    _stable_ids(fmap)
+    text = fmap.get_root().render()
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    logger.info("wrote %s (%.2f MB)", path, path.stat().st_size / 1e6)
+    return path
+
+
+def _stable_ids(fmap: folium.Map) -> None:
+    """Number the elements in tree order so the same map always renders the same bytes."""
+    stack, counter = [fmap], 0
+    while stack:
+        element = stack.pop(0)
+        element._id = f"{counter:08x}"
+        counter += 1
+        stack.extend(element._children.values())
+
+
+# Inputs -----------------------------------------------------------------------------
+def _check_crs(gdf: gpd.GeoDataFrame, name: str, *, projected: bool = False) -> None:
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputError(f"the {name} layer is not a GeoDataFrame (got {type(gdf).__name__})",
+                         fix="read it with geopandas / farmland.io.readers")
+    if gdf.crs is None:
+        raise CRSError(f"the {name} layer has no CRS",
+                       fix="set it (e.g. gdf.set_crs('EPSG:4545')) or pass --crs")
+    if projected and not gdf.crs.is_projected:
+        raise CRSError(f"the {name} layer is in a geographic CRS ({gdf.crs.to_string()}); "
+                       "simplification and areas need metres",
+                       fix="project it to the metric CRS (CGCS2000 Gauss-Krüger) first")
+
+
+def _select_township(parcels: gpd.GeoDataFrame, township: str | None) -> gpd.GeoDataFrame:
+    parcels = parcels[~(parcels.geometry.isna() | parcels.geometry.is_empty)]
+    if parcels.empty:
+        raise InputError("there are no parcels with a geometry to draw", column="geometry",
+                         fix="check that the classification's parcels layer is not empty")
+    if township is None:
+        return parcels.copy()
+    if "township" not in parcels:
+        raise InputError("a township detail map needs a 'township' column in the parcels",
+                         column="township", fix="classify with township names, or omit --township")
+    shown = parcels[parcels["township"] == township]
+    if shown.empty:
+        names = sorted(str(t) for t in parcels["township"].dropna().unique())
+        raise InputError("no parcel lies in this township", column="township", value=township,
+                         fix="use one of: " + ", ".join(names[:20]))
+    return shown.copy()
+
+
+def _overlays(given: dict[str, gpd.GeoDataFrame | None],
+              detail: gpd.GeoDataFrame | None) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
+    """Given, non-empty overlays as ``key → (rows, EPSG:4326 geometry)``."""
+    window = None
+    if detail is not None:
+        minx, miny, maxx, maxy = detail.total_bounds
+        window = (detail.crs, shapely.box(minx, miny, maxx, maxy).buffer(DETAIL_MARGIN_M))
+    out = {}
+    for key, gdf in given.items():
+        if gdf is None:
+            continue
+        _check_crs(gdf, key)
+        gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+        if window is not None:
+            box = gpd.GeoSeries([window[1]], crs=window[0]).to_crs(gdf.crs).iloc[0]
+            gdf = gdf.iloc[np.sort(gdf.sindex.query(box, predicate="intersects"))]
+        if key == "zones" and "final_class" in gdf:
+            strict = (pd.to_numeric(gdf["final_class"], errors="coerce") == classes.STRICT_CONTROL)
+            if not strict.all():
+                logger.info("zones: drawing the %d strict-control (class 3) zones of %d",
+                            int(strict.sum()), len(gdf))
+            gdf = gdf[strict.to_numpy()]
+        if gdf.empty:
+            logger.info("layer %s has no features to show; left out", key)
+            continue
+        out[key] = (gdf, gdf.geometry.to_crs(4326).to_numpy())
+    return out
+
+
+def _display_geometry(parcels: gpd.GeoDataFrame, simplify_m: float) -> np.ndarray:
+    """Parcel geometry simplified in the metric CRS, then in EPSG:4326."""
+    geoms = simplify_coverage(parcels.geometry.to_numpy(), simplify_m)
+    return gpd.GeoSeries(geoms, crs=parcels.crs).to_crs(4326).to_numpy()
+
+
+def simplify_coverage(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Simplify polygons so that neighbours keep their shared edges.
+
+    Parameters
+    ----------
+    geoms
+        Polygons in a metric CRS.
+    tolerance_m
+        Tolerance in metres. For a valid coverage this is
+        ``shapely.coverage_simplify`` (Visvalingam–Whyatt: removes vertices whose
+        triangle area is below about ``tolerance_m``²); otherwise each polygon is
+        simplified on its own (Douglas–Peucker, ``preserve_topology=True``), which
+        can open slivers between neighbours, and a warning is logged.
+
+    Returns
+    -------
+    numpy.ndarray
+        Simplified geometries, same order and length.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if tolerance_m <= 0 or len(geoms) == 0:
+        return geoms
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6)).all()  # Polygon, MultiPolygon
+    if polygonal and bool(shapely.coverage_is_valid(geoms)):
+        return shapely.coverage_simplify(geoms, tolerance_m)
+    logger.warning("parcels do not form a valid coverage (overlaps or unmatched shared edges); "
+                   "simplifying each parcel on its own, neighbours may show slivers")
+    return shapely.simplify(geoms, tolerance_m, preserve_topology=True)
+
+
+# Page -------------------------------------------------------------------------------
+def _base_map(display: np.ndarray, title: str, tiles: str,
+              tiles_attr: str | None) -> folium.Map:
+    minx, miny, maxx, maxy = shapely.total_bounds(display)
+    fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11,
+                      tiles=None, prefer_canvas=True, control_scale=True,
+                      font_size="13px")
+    fmap.default_js, fmap.default_css = [], []  # no CDN assets; Leaflet is inlined
+    root = fmap.get_root()
+    assert isinstance(root, Figure)
+    root.title = html.escape(title)
+    root.header.add_child(Element(map_assets.inline_head()), name="farmland_assets")
+    for url, attr, subdomains in _tile_layers(tiles, tiles_attr):
+        folium.TileLayer(tiles=url, attr=attr, subdomains=subdomains, name="底图 Basemap",
+                         control=False, max_zoom=18).add_to(fmap)
+    _FitBounds([[miny, minx], [maxy, maxx]]).add_to(fmap)
+    return fmap
+
+
+def _tile_layers(tiles: str, tiles_attr: str | None) -> list[tuple[str, str, str]]:
+    """``(url, attribution, subdomains)`` of the basemap layers of ``tiles``."""
+    if tiles in (None, "", "none"):
+        return []
+    name, _, key = tiles.partition(":")
+    if name in TILE_PRESETS:
+        if name.startswith("tianditu") and not key:
+            raise InputError("Tianditu tiles need a key", column="tiles", value=tiles,
+                             fix=f"pass {name}:YOUR_KEY (free at the Tianditu developer site)")
+        return [(url.replace("{key}", key), html.escape(tiles_attr) if tiles_attr else attr, sub)
+                for url, attr, sub in TILE_PRESETS[name]]
+    if all(p in tiles for p in ("{z}", "{x}", "{y}")) and tiles.startswith(("http://", "https://")):
+        host = tiles.split("/")[2]
+        return [(tiles, html.escape(tiles_attr or host), "abc")]
+    raise InputError("unknown basemap", column="tiles", value=tiles,
+                     fix="use none, osm, tianditu-vec:KEY, tianditu-img:KEY or a URL template "
+                         "with {z}, {x} and {y} (see docs/basemaps.md)")
+
+
+class _FitBounds(MacroElement):
+    """Fit the view before any layer is added, without animation.
+
+    folium's ``fit_bounds`` runs after the layers and animates: every vertex is then
+    projected twice, and a zoom animation is still running when the page reports ready.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {animate: false});
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()
+        self._name = "farmland_fit_bounds"
+        self.bounds = bounds
+
+
+class _Panel(MacroElement):
+    """A fixed box of already-escaped HTML over the map (title, legend)."""
+
+    _template = Template("""
+        {% macro html(this, kwargs) %}{{ this.markup }}{% endmacro %}
+    """)
+
+    def __init__(self, markup: str) -> None:
+        super().__init__()
+        self._name = "farmland_panel"
+        self.markup = markup
+
+
+def area_mu_by_class(parcels: pd.DataFrame) -> dict[int | None, float]:
+    """Area per final class in 亩 (``area_mu``, else geometry area in the metric CRS).
+
+    Returns
+    -------
+    dict
+        ``{1: mu, 2: mu, 3: mu, None: mu}``, ``None`` = unclassified.
+    """
+    if "area_mu" in parcels:
+        area = pd.to_numeric(parcels["area_mu"], errors="coerce").astype(float)
+        if area.isna().any():
+            geom_mu = parcels.geometry.area * classes.MU_PER_M2
+            area = area.fillna(geom_mu)
+    else:
+        area = parcels.geometry.area * classes.MU_PER_M2
+    codes = classes.as_class(parcels["final_class"].to_numpy())
+    return {code: float(area.to_numpy()[(codes == code).fillna(False).to_numpy()].sum())
+            if code is not None else float(area.to_numpy()[codes.isna().to_numpy()].sum())
+            for code in (*classes.CLASS_CODES, None)}
+
+
+def title_html(title: str, parcels: pd.DataFrame, township: str | None,
+               rate: Mapping[str, float] | None) -> str:
+    """Escaped HTML of the title and summary box."""
+    esc = html.escape
+    total = sum(area_mu_by_class(parcels).values())
+    scope = ("全县总览 County overview" if township is None
+             else f"乡镇详图 Township detail: {esc(str(township))}")
+    lines = [f'<div class="fl-box fl-title" id="fl-title"><h1>{esc(title)}</h1>',
+             (f'<div class="fl-sub">{scope} · 图斑 {len(parcels):,} parcels · '
+              f"{total:,.1f} 亩 mu</div>")]
+    if rate is not None:
+        lines.append(_rate_line(rate, township))
+    lines.append("</div>")
+    return "\n".join(lines)
+
+
+def _rate_line(rate: Mapping[str, float], township: str | None) -> str:
+    value, target = rate.get("rate"), rate.get("target")
+    target = DEFAULT_TARGET if target is None or pd.isna(target) else float(target)
+    who = "县" if township is None else "乡镇"
+    who_en = "County" if township is None else "Township"
+    if value is None or pd.isna(value) or not np.isfinite(float(value)):
+        return (f'<div>{who}安全利用率 {who_en} safe-utilisation rate: — '
+                f"(无二、三类耕地 no class 2/3 land)</div>")
+    value = float(value)
+    css = "fl-rate-ok" if value >= target else "fl-rate-low"
+    text = (f'<div>{who}安全利用率 {who_en} safe-utilisation rate: '
+            f'<span class="{css}">{value * 100:.1f} %</span> · 目标 target {target * 100:.4g} %')
+    gap = rate.get("gap_mu")
+    if gap is not None and not pd.isna(gap) and 0 < float(gap) < np.inf:
+        text += f" · 差距 gap {float(gap):,.1f} 亩 mu"
+    return text + "</div>"
+
+
+def legend_html(parcels: pd.DataFrame, overlays: list[str]) -> str:
+    """Escaped HTML of the legend: classes with their area (亩), then the overlays shown."""
+    esc = html.escape
+    areas = area_mu_by_class(parcels)
+    total = sum(areas.values()) or 1.0
+    rows = []
+    for code in (*classes.CLASS_CODES, None):
+        rows.append(
+            f'<tr><td><span class="fl-sw" style="background:{classes.PALETTE[code]}"></span></td>'
+            f"<td>{esc(classes.LABEL_ZH[code])}</td><td>{esc(classes.LABEL_EN[code])}</td>"
+            f'<td class="fl-num">{areas[code]:,.1f} 亩</td>'
+            f'<td class="fl-num">{100 * areas[code] / total:.1f} %</td></tr>')
+    for key in overlays:
+        rows.append(f"<tr><td>{_symbol(key)}</td>"
+                    f'<td colspan="4">{esc(LAYER_SPECS[key].name)}</td></tr>')
+        if key == "crops":
+            rows.append(f"<tr><td>{_symbol('crops', exceed=True)}</td>"
+                        '<td colspan="4">超标 exceeds limit</td></tr>')
+    return ('<div class="fl-box fl-legend" id="fl-legend"><h2>图例 Legend · 面积 area (亩 mu)</h2>'
+            f"<table>{''.join(rows)}</table></div>")
+
+
+def _symbol(key: str, *, exceed: bool = False) -> str:
+    spec = LAYER_SPECS[key]
+    base = dict(spec.base)
+    if exceed:
+        base.update(spec.styles["true"])
+    if spec.symbol == "line":
+        dash = "dashed" if base.get("dashArray") else "solid"
+        return (f'<span class="fl-sw" style="background:none;border:2px {dash} '
+                f'{base["color"]}"></span>')
+    if spec.symbol == "classdots":
+        return "".join(f'<span class="fl-dot" style="background:{classes.PALETTE[c]};'
+                       f'border:1px solid {base["color"]}"></span>' for c in classes.CLASS_CODES)
+    fill = base.get("fillColor", "#9e9e9e")
+    return (f'<span class="fl-dot" style="background:{fill};'
+            f'border:{min(float(base.get("weight", 1)), 3)}px solid {base["color"]}"></span>')

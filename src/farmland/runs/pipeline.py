@@ -1,0 +1,245 @@
+"""The classification run: read inputs, classify, write outputs and a manifest.
+
+Outputs are staged in a temporary folder next to the output folder and moved in
+only when everything has been written, so a failed run leaves no partial output.
+Existing outputs are replaced only with ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from farmland import __version__
+from farmland.classify.parcels import classify_parcels
+from farmland.classify.samples import classify_samples
+from farmland.classify.summary import class_area_table
+from farmland.crs import require_overlap
+from farmland.errors import InputError
+from farmland.geostats.quality import cross_validation_report
+from farmland.geostats.surfaces import SurfaceModels, fit_surface_models
+from farmland.io import readers as fio
+from farmland.io.write import atomic_folder, refuse_existing, sha256_file, write_gpkg_layers
+from farmland.rules import Rules, load_rules
+from farmland.runs import folder
+from farmland.standards import load_standard
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass
+class ClassificationInputs:
+    """Paths and reading options of one classification run."""
+
+    parcels: Path
+    samples: Path | list[Path]
+    crops: Path | list[Path] | None = None
+    crs: str | None = None
+    parcels_layer: str | None = None
+    townships: Path | None = None
+    mapping: Path | None = None
+    rules: Path | None = None
+    interpolator: str | None = None
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def sample_paths(self) -> list[Path]:
+        return _as_list(self.samples)
+
+    def crop_paths(self) -> list[Path]:
+        return _as_list(self.crops)
+
+
+@dataclass
+class ClassificationResult:
+    """What a run produced (frames in memory and where they were written)."""
+
+    parcels: gpd.GeoDataFrame
+    samples: gpd.GeoDataFrame
+    crops: gpd.GeoDataFrame | None
+    summary: pd.DataFrame
+    manifest: dict[str, Any]
+    crossval: pd.DataFrame | None = None
+    crossval_samples: pd.DataFrame | None = None
+    surfaces: SurfaceModels | None = None
+    output: Path | None = None
+
+
+def _as_list(value) -> list[Path]:
+    if value is None:
+        return []
+    return [Path(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+def read_inputs(inputs: ClassificationInputs, *, rules: Rules | None = None):
+    """Read parcels, soil samples (several files are concatenated) and crops into one metric
+    CRS; refuse sample files that lie nowhere near the parcels (another county, wrong CRS)."""
+    mapping = fio.read_mapping(inputs.mapping) if inputs.mapping else None
+    parcels = fio.read_parcels(inputs.parcels, layer=inputs.parcels_layer, crs=inputs.crs,
+                               mapping=mapping, townships=inputs.townships)
+    target = parcels.crs
+    reach = (rules or load_rules(inputs.rules)).get("interpolation", "max_distance_m")
+    sample_frames = []
+    for path in inputs.sample_paths():
+        frame = fio.read_soil_samples(path, crs=inputs.crs, target_crs=target, mapping=mapping)
+        require_overlap(parcels, frame, file=path, what="soil sample", within_m=reach)
+        sample_frames.append(frame)
+    samples = _concat(sample_frames, "soil samples")
+    crop_frames = []
+    for path in inputs.crop_paths():
+        frame = fio.read_crop_samples(path, crs=inputs.crs, target_crs=target, mapping=mapping)
+        require_overlap(parcels, frame, file=path, what="crop sample", within_m=reach)
+        crop_frames.append(frame)
+    crops = _concat(crop_frames, "crop samples") if crop_frames else None
+    return parcels, samples, crops
+
+
+def _concat(frames: list[gpd.GeoDataFrame], what: str) -> gpd.GeoDataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    merged = pd.concat(frames, ignore_index=True)
+    dup = merged["sample_id"].duplicated(keep=False)
+    if dup.any():
+        raise InputError(f"the same sample id appears in more than one {what} file",
+                         row=", ".join(merged.loc[dup, "sample_id"].astype(str).unique()[:5]),
+                         column="sample_id", fix="give re-sampled points new ids")
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=frames[0].crs)
+
+
+def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
+                 scheduler: str | None = None) -> ClassificationResult:
+    """Read and classify; nothing is written.
+
+    ``scheduler``: ``None`` classifies in this process; ``"local"`` (a 2-worker dask
+    LocalCluster) or ``"tcp://HOST:PORT"`` classifies the parcels in partitions on dask
+    (:mod:`farmland.classify.distributed`, same result; needs the ``dask`` extra).
+    """
+    rules = rules or load_rules(inputs.rules)
+    std = load_standard()
+    parcels, samples, crops = read_inputs(inputs, rules=rules)
+    classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
+    if not classified["usable"].any():
+        reasons = classified["unusable_reason"].value_counts().index[:3]
+        raise InputError("no soil sample can be classified", file=inputs.sample_paths()[0],
+                         row=classified["sample_id"].iloc[0], value="; ".join(reasons),
+                         fix="every sample needs pH and Cd, Hg, As, Pb, Cr (or set "
+                             "missing_ph / missing_metal in a rules file)")
+    # one set of fitted models serves the classification, the CV report and the rasters
+    surfaces = fit_surface_models(classified[classified["usable"]], rules,
+                                  inputs.interpolator or rules.get("interpolation", "method"))
+    if scheduler:
+        from farmland.classify.distributed import classify_parcels_distributed
+        out, classified, graded = classify_parcels_distributed(
+            parcels, classified, crops=crops, rules=rules, interpolator=surfaces,
+            standard=std, scheduler=scheduler)
+    else:
+        out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
+                                                   interpolator=surfaces, standard=std)
+    manifest = build_manifest(inputs, rules, std, out)
+    metrics, per_sample, models = cross_validation_report(classified, surfaces, standard=std)
+    manifest["geostatistics"] = _json_safe({"models": models,
+                                            "cross_validation": metrics.to_dict(orient="records")})
+    return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
+                                crossval=metrics, crossval_samples=per_sample,
+                                surfaces=surfaces)
+
+
+def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> dict[str, Any]:
+    """Inputs with hashes, standard and rules versions, parameters, seed, software version."""
+    files = {"parcels": [inputs.parcels], "samples": inputs.sample_paths(),
+             "crops": inputs.crop_paths()}
+    if inputs.mapping:
+        files["mapping"] = [inputs.mapping]
+    if inputs.townships:
+        files["townships"] = [inputs.townships]
+    return {
+        "software": {"name": "farmland", "version": __version__},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": {k: [{"path": str(p), "sha256": sha256_file(p)} for p in v]
+                   for k, v in files.items() if v},
+        "standard": std.manifest() if hasattr(std, "manifest") else
+        {"name": std.name, "version": std.version, "fingerprint": std.fingerprint},
+        "rules": {"name": rules.name, "source": rules.source, "sha256": rules.sha256,
+                  "values": rules.as_dict()},
+        "parameters": {"crs": str(parcels.crs.to_string()), "input_crs": inputs.crs,
+                       "interpolator": inputs.interpolator or rules.get("interpolation", "method"),
+                       "interpolation_models": parcels.attrs.get("interpolator", ""),
+                       **inputs.extra},
+        "seed": inputs.seed,
+        "counts": {"parcels": len(parcels),
+                   "unclassified": int(parcels["final_class"].isna().sum())},
+    }
+
+
+def check_output(output: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse early (before any work) when outputs exist and ``overwrite`` is not set."""
+    refuse_existing((Path(output) / n for n in folder.CLASSIFY_FILES), overwrite=overwrite)
+
+
+def write_classification(result: ClassificationResult, output: str | Path, *,
+                         overwrite: bool = False) -> Path:
+    """Write ``classification.gpkg``, ``summary.csv`` and ``manifest.json`` (and the
+    cross-validation tables) into ``output``, all or nothing."""
+    output = Path(output)
+    with atomic_folder(output, overwrite=overwrite, expected=folder.CLASSIFY_FILES) as stage:
+        layers = {"parcels": result.parcels, "samples": _gpkg_safe(result.samples)}
+        if result.crops is not None:
+            layers["crops"] = _gpkg_safe(result.crops)
+        write_gpkg_layers(stage / folder.CLASSIFICATION, layers)
+        result.summary.to_csv(stage / folder.SUMMARY, index=False, encoding="utf-8-sig")
+        if result.crossval is not None:
+            result.crossval.to_csv(stage / folder.CROSSVAL, index=False, encoding="utf-8-sig")
+            result.crossval_samples.to_csv(stage / folder.CROSSVAL_SAMPLES, index=False,
+                                           encoding="utf-8-sig")
+        (stage / folder.MANIFEST).write_text(json.dumps(_portable(result.manifest, output),
+                                                        ensure_ascii=False, indent=2,
+                                                        default=str), encoding="utf-8")
+    result.output = output
+    log.info("wrote %s", ", ".join(str(output / n) for n in folder.CLASSIFY_FILES))
+    return output
+
+
+def _portable(manifest: dict[str, Any], output: Path) -> dict[str, Any]:
+    """The manifest with input paths relative to the run folder (no absolute paths in
+    outputs; the SHA-256 of each input identifies it)."""
+    out = dict(manifest)
+    out["inputs"] = {kind: [{**item, "path": folder.portable_path(item["path"], output)}
+                            for item in items]
+                     for kind, items in (manifest.get("inputs") or {}).items()}
+    return out
+
+
+def _gpkg_safe(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Object columns holding mixed types become text so GeoPackage accepts them."""
+    out = frame.copy()
+    for col in out.columns:
+        if col != out.geometry.name and out[col].dtype == object:
+            out[col] = out[col].map(_text_or_null)
+    return out
+
+
+def _text_or_null(value: object) -> str | None:
+    """Text for GeoPackage; missing values (None, <NA>, NaN) stay NULL, not "<NA>"."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become null so the manifest is strict JSON (and fits the workspace)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

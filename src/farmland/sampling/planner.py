@@ -1,0 +1,377 @@
+"""Plan new soil sampling points (加密采样布点) and measure what they would change.
+
+:func:`plan_sampling` proposes ``n`` points inside farmland parcels, at least
+``min_spacing`` metres from each other and from existing samples, outside
+exclusion polygons, chosen by
+
+- ``uncertainty`` — greedy on expected class change × area, with a
+  variance-reduction update after each pick (ArcGIS "Densify Sampling Network"
+  idea, improved by updating after each pick);
+- ``coverage`` — spatial-coverage infill (R spcosa): k-means over farmland with
+  existing samples fixed as centres, restricted to flagged areas when flags are given;
+- ``sources`` — rings around pollution sources (downstream first when known);
+- ``combined`` (default) — the budget split by ``shares`` with unused budget passed on.
+
+:func:`change_probability` gives each parcel its P(change) (from ``p_class_*`` or a
+documented proxy); :func:`farmland.sampling.effect.plan_effect` compares
+distance-to-sample, uncovered cells and expected uncertain area before and after a plan. Everything is metric (the
+parcels' CRS, e.g. EPSG:4545); lon/lat are WGS84 (EPSG:4326) for the field team.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from scipy.spatial import cKDTree
+from scipy.stats import norm
+
+from farmland import classes as C
+from farmland.classes import parcel_area_mu
+from farmland.crs import require_metric, same_crs
+from farmland.errors import InputError
+from farmland.sampling.flags import FlagResult
+from farmland.sampling.modes import (
+    EDGE_DISTANCE_M,
+    MEAN_DIST_SQUARE,
+    CorrelationKernel,
+    PlanState,
+    candidate_points,
+    candidate_spacing,
+    correlation_kernel,
+    pick_coverage,
+    pick_sources,
+    pick_uncertainty,
+)
+from farmland.sampling.uncertainty import parcel_threshold_proximity
+from farmland.sampling.zones import (
+    usable_samples,
+)
+from farmland.vocabulary import townships_of
+
+log = logging.getLogger(__name__)
+
+MODES = ("combined", "coverage", "uncertainty", "sources")
+DEFAULT_SHARES = {"uncertainty": 0.5, "coverage": 0.35, "sources": 0.15}
+#: correlation range (m) when no variogram is given: the 1 km census grid / too-far distance
+DEFAULT_RANGE_M = 1000.0
+#: P(change) of an unclassified parcel: no information, uniform over 3 classes → 1 − 1/3
+UNCLASSIFIED_P_CHANGE = 2 / 3
+#: log-scale spread (ln mg/kg) behind the threshold-proximity proxy
+PROXY_SIGMA_LOG = 0.3
+PLAN_COLUMNS = ["point_id", "lon", "lat", "x", "y", "township", "parcel_id", "mode", "reason",
+                "priority", "expected_benefit"]
+
+
+# ====================================================================== P(change)
+def change_probability(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame | None = None, *,
+                       sigma_log: float = PROXY_SIGMA_LOG) -> pd.DataFrame:
+    """Probability that a parcel's class would change with more data.
+
+    In order of preference per parcel:
+
+    1. ``p_class``: 1 − max(p_class_1..3) when all three are given;
+    2. ``threshold_proximity`` (points-rule parcels): Φ(−|ln r| / ``sigma_log``) where r
+       is the sample value / threshold closest to 1 (0.5 at a threshold, 0.38 at ±10 %);
+    3. ``class_share`` (interpolated parcels): 1 − max(share_1..3);
+    4. ``unclassified``: 2/3 (no information: three equally likely classes);
+    5. ``none``: 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``parcels``: ``p_change`` in [0, 1] and ``basis``.
+    """
+    n = len(parcels)
+    p = np.full(n, np.nan)
+    basis = np.full(n, "none", dtype=object)
+    probs = _columns(parcels, "p_class_")
+    ok = ~np.isnan(probs).any(axis=1)
+    p[ok], basis[ok] = 1.0 - probs[ok].max(axis=1), "p_class"
+    if samples is not None and len(samples):
+        near = parcel_threshold_proximity(parcels, usable_samples(samples))
+        ratio = near["near_ratio"].to_numpy(dtype=float)
+        todo = np.isnan(p) & ~np.isnan(ratio)
+        p[todo] = norm.cdf(-np.abs(np.log(ratio[todo])) / sigma_log)
+        basis[todo] = "threshold_proximity"
+    shares = _columns(parcels, "share_")
+    todo = np.isnan(p) & ~np.isnan(shares).all(axis=1)
+    p[todo] = 1.0 - np.nanmax(shares[todo], axis=1)
+    basis[todo] = "class_share"
+    unclassified = C.as_class(parcels["final_class"].to_numpy()).isna().to_numpy()
+    todo = np.isnan(p) & unclassified
+    p[todo], basis[todo] = UNCLASSIFIED_P_CHANGE, "unclassified"
+    p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0)
+    return pd.DataFrame({"p_change": p, "basis": basis}, index=parcels.index)
+
+
+def _columns(parcels: pd.DataFrame, prefix: str) -> np.ndarray:
+    cols = [f"{prefix}{c}" for c in C.CLASS_CODES]
+    if not all(c in parcels for c in cols):
+        return np.full((len(parcels), 3), np.nan)
+    return parcels[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float,
+                                                                       na_value=np.nan)
+
+
+# ====================================================================== planner
+def plan_sampling(
+    parcels: gpd.GeoDataFrame,
+    samples: gpd.GeoDataFrame,
+    *,
+    n: int = 60,
+    mode: str = "combined",
+    min_spacing: float = 250.0,
+    exclusions: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    sources: gpd.GeoDataFrame | None = None,
+    flags: FlagResult | gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    variogram_range: float | None = None,
+    variogram=None,
+    shares: Mapping[str, float] | None = None,
+    seed: int = 0,
+    candidate_spacing: float | None = None,
+    target_density: float | None = None,
+    edge_distance: float = EDGE_DISTANCE_M,
+) -> gpd.GeoDataFrame:
+    """Propose new soil sampling points for a field team.
+
+    Parameters
+    ----------
+    parcels
+        Classification ``parcels`` layer (docs/schema.md), metric CRS (e.g. EPSG:4545).
+    samples
+        Existing soil samples (usable ones are kept fixed; metric CRS).
+    n
+        Number of points (the budget).
+    mode
+        ``combined`` (default), ``coverage``, ``uncertainty`` or ``sources``.
+    min_spacing
+        Minimum distance in metres between new points and to existing samples.
+    exclusions
+        Polygons where no point may go (reprojected to the parcels' CRS).
+    sources
+        Pollution sources (points; ``source_id``, ``name``, optional
+        ``downstream_bearing`` in degrees clockwise from north).
+    flags
+        A :class:`~farmland.sampling.flags.FlagResult` or polygons: coverage points go only
+        into these areas.
+    variogram_range, variogram
+        Correlation range in metres, or a fitted variogram (``__call__``, ``range_``),
+        for the spread and the update of expected class change (default 1000 m).
+    shares
+        Budget shares of ``combined``: default uncertainty 0.5, coverage 0.35,
+        sources 0.15; budget a mode cannot use passes to the next.
+    seed
+        Seed of the coverage k-means start; same seed → same plan.
+    candidate_spacing
+        Spacing of the candidate grid in metres (default 100 m, coarsened to keep at
+        most about 250 000 candidates).
+    target_density
+        Samples per km² of farmland to reach; when given, n is the number missing.
+    edge_distance
+        Grid candidates at least this far (m) inside a parcel edge.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``point_id`` (P001…), ``lon``, ``lat`` (EPSG:4326, 6 decimals), ``x``, ``y``
+        (parcels' CRS, 2 decimals), ``township``, ``parcel_id``, ``mode``, ``reason``
+        (Chinese / English), ``priority`` (1 = most important: commit order),
+        ``expected_benefit`` (亩 of expected class change addressed), geometry
+        (metric CRS). Fewer than ``n`` rows (with a warning) when the constraints
+        leave no more room.
+    """
+    if mode not in MODES:
+        raise InputError(f"unknown sampling mode {mode!r}", value=mode,
+                         fix=f"use one of {', '.join(MODES)}")
+    require_metric(parcels)
+    parcels = parcels.loc[~(parcels.geometry.isna() | parcels.geometry.is_empty)]
+    if parcels.empty:
+        raise InputError("no farmland parcel with a geometry to place points in",
+                         fix="pass the 'parcels' layer written by `farmland classify`")
+    fixed = same_crs(usable_samples(samples), parcels, "samples")
+    n = _budget(n, target_density, parcels, fixed)
+    kernel = correlation_kernel(variogram=variogram, variogram_range=variogram_range,
+                                default_range=DEFAULT_RANGE_M)
+    src = _source_points(sources, parcels) if sources is not None else None
+    if mode == "sources" and (src is None or src.empty):
+        raise InputError("mode 'sources' needs pollution sources", column="sources",
+                         fix="pass sources (farmland plan --sources FILE) or choose another mode")
+    state = _build_state(parcels, fixed, kernel=kernel, min_spacing=min_spacing,
+                         exclusions=exclusions, flags=flags, spacing=candidate_spacing,
+                         edge_distance=edge_distance)
+    _run_modes(state, mode, n, shares, src, seed)
+    if len(state.picks) < n:
+        log.warning("only %d of %d points fit the constraints (inside farmland, %.0f m apart "
+                    "and from existing samples, outside exclusions)", len(state.picks), n,
+                    min_spacing)
+    plan = _plan_frame(state, parcels)
+    plan.attrs["kernel"] = kernel
+    plan.attrs["planner"] = {"mode": mode, "n": n, "min_spacing": min_spacing, "seed": seed,
+                             "kernel": kernel.description, "candidate_spacing": state.spacing}
+    return plan
+
+
+def _budget(n: int, target_density: float | None, parcels: gpd.GeoDataFrame,
+            fixed: gpd.GeoDataFrame) -> int:
+    if target_density is None:
+        if n < 0:
+            raise InputError("number of points must be >= 0", value=n)
+        return int(n)
+    km2 = float(parcel_area_mu(parcels).sum()) / 1500
+    need = max(0, math.ceil(target_density * km2) - len(fixed))
+    log.info("target density %.2f/km² over %.2f km² of farmland with %d samples: %d new "
+             "point(s)", target_density, km2, len(fixed), need)
+    return need
+
+
+def _source_points(sources: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> pd.DataFrame:
+    src = same_crs(sources, parcels, "sources")
+    src = src.loc[src.geometry.notna() & ~src.geometry.is_empty]
+    pts = shapely.get_coordinates(shapely.point_on_surface(src.geometry.values))
+    ids = (src["source_id"].astype(str) if "source_id" in src
+           else pd.Series([f"S{i + 1}" for i in range(len(src))], index=src.index))
+    names = src["name"].astype(str) if "name" in src else ids
+    out = pd.DataFrame({"source_id": ids.to_numpy(), "name": names.to_numpy(),
+                        "x": pts[:, 0] if len(pts) else [], "y": pts[:, 1] if len(pts) else []})
+    if "downstream_bearing" in src:
+        out["downstream_bearing"] = pd.to_numeric(src["downstream_bearing"],
+                                                  errors="coerce").to_numpy()
+    return out
+
+
+def _build_state(parcels: gpd.GeoDataFrame, fixed: gpd.GeoDataFrame, *,
+                 kernel: CorrelationKernel, min_spacing: float, exclusions, flags,
+                 spacing: float | None, edge_distance: float) -> PlanState:
+    geoms = parcels.geometry.values
+    s = candidate_spacing(geoms, spacing)
+    xy, owner = candidate_points(geoms, spacing=s, edge_distance=edge_distance)
+    n_pts = np.bincount(owner, minlength=len(parcels))
+    area_m2 = shapely.area(geoms)
+    fixed_xy = shapely.get_coordinates(fixed.geometry.values) if len(fixed) else np.zeros((0, 2))
+    available = _allowed(xy, fixed_xy, min_spacing, exclusions, parcels)
+    domain = _domain(xy, flags, parcels)
+    origin = np.floor(xy.min(axis=0) / s) * s if len(xy) else np.zeros(2)
+    cells = np.floor((xy - origin) / s).astype(np.int64)[:, ::-1]  # (row=y, col=x)
+    area_mu = parcel_area_mu(parcels).to_numpy(dtype=float)
+    change = change_probability(parcels, fixed)
+    u = change["p_change"].to_numpy() * area_mu
+    rep = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    log.info("planner: %d candidates at %.0f m (%d allowed), %d existing samples, expected "
+             "uncertain area %.1f 亩, kernel %s", len(xy), s, int(available.sum()),
+             len(fixed_xy), u.sum(), kernel.description)
+    return PlanState(
+        cand_xy=xy, cand_parcel=owner, cand_cell=cells,
+        cand_area=area_m2[owner] / np.maximum(n_pts[owner], 1), available=available,
+        domain=domain, parcel_rep=rep, parcel_u=u, parcel_area_mu=area_mu,
+        parcel_ell=MEAN_DIST_SQUARE * np.sqrt(area_m2), parcel_basis=change["basis"].to_numpy(),
+        kernel=kernel, spacing=s, min_spacing=float(min_spacing), fixed_xy=fixed_xy,
+        shape=(int(cells[:, 0].max()) + 1 if len(cells) else 1,
+               int(cells[:, 1].max()) + 1 if len(cells) else 1))
+
+
+def _allowed(xy: np.ndarray, fixed_xy: np.ndarray, min_spacing: float, exclusions,
+             parcels: gpd.GeoDataFrame) -> np.ndarray:
+    """Candidates at least ``min_spacing`` from existing samples and outside exclusions."""
+    ok = np.ones(len(xy), dtype=bool)
+    if len(fixed_xy) and min_spacing > 0 and len(xy):
+        d, _ = cKDTree(fixed_xy).query(xy, distance_upper_bound=min_spacing)
+        ok &= d >= min_spacing
+    if exclusions is not None and len(exclusions) and len(xy):
+        ex = exclusions if isinstance(exclusions, gpd.GeoDataFrame) else gpd.GeoDataFrame(
+            geometry=gpd.GeoSeries(exclusions))
+        ex = same_crs(ex, parcels, "exclusions")
+        hit, _ = shapely.STRtree(ex.geometry.values).query(shapely.points(xy),
+                                                           predicate="intersects")
+        ok[hit] = False
+    return ok
+
+
+def _domain(xy: np.ndarray, flags, parcels: gpd.GeoDataFrame) -> np.ndarray:
+    """Coverage domain: candidates inside flagged areas, or all when none are given."""
+    if flags is None or not len(xy):
+        return np.ones(len(xy), dtype=bool)
+    if isinstance(flags, FlagResult):
+        polys = flags.flagged_area(parcels)
+    else:
+        frame = flags if isinstance(flags, gpd.GeoDataFrame) else gpd.GeoDataFrame(
+            geometry=gpd.GeoSeries(flags))
+        polys = same_crs(frame, parcels, "flags").geometry.values
+    dom = np.zeros(len(xy), dtype=bool)
+    if len(polys):
+        hit, _ = shapely.STRtree(polys).query(shapely.points(xy), predicate="intersects")
+        dom[hit] = True
+    if not dom.any():
+        log.info("no candidate inside the flagged areas: coverage spreads over all farmland")
+        dom[:] = True
+    return dom
+
+
+def _run_modes(state: PlanState, mode: str, n: int, shares: Mapping[str, float] | None,
+               sources: pd.DataFrame | None, seed: int) -> None:
+    if mode == "uncertainty":
+        pick_uncertainty(state, n)
+    elif mode == "coverage":
+        pick_coverage(state, n, seed=seed)
+    elif mode == "sources":
+        pick_sources(state, n, sources)
+    else:
+        has_sources = sources is not None and not sources.empty
+        budget = _split(n, shares, has_sources=has_sources)
+        pick_uncertainty(state, budget["uncertainty"])
+        if has_sources:
+            pick_sources(state, budget["sources"], sources)
+        pick_coverage(state, n - len(state.picks), seed=seed)
+        # budget a mode could not use passes on: uncertainty, then sources
+        pick_uncertainty(state, n - len(state.picks))
+        if has_sources:
+            pick_sources(state, n - len(state.picks), sources)
+
+
+def _split(n: int, shares: Mapping[str, float] | None, *, has_sources: bool) -> dict[str, int]:
+    """Integer budgets per mode (largest remainder); the sources share moves to the
+    others in proportion when there are no sources."""
+    s = dict(DEFAULT_SHARES if shares is None else shares)
+    unknown = set(s) - set(DEFAULT_SHARES)
+    if unknown or any(v < 0 for v in s.values()) or sum(s.values()) <= 0:
+        raise InputError("sampling shares must be non-negative weights of uncertainty, "
+                         "coverage and sources", value=dict(s),
+                         fix="e.g. {'uncertainty': 0.5, 'coverage': 0.35, 'sources': 0.15}")
+    s = {k: float(s.get(k, 0.0)) for k in DEFAULT_SHARES}
+    if not has_sources:
+        s["sources"] = 0.0
+    total = sum(s.values()) or 1.0
+    raw = {k: n * v / total for k, v in s.items()}
+    out = {k: math.floor(v) for k, v in raw.items()}
+    for k in sorted(raw, key=lambda k: (out[k] - raw[k], list(raw).index(k)))[
+            :n - sum(out.values())]:
+        out[k] += 1
+    return out
+
+
+def _plan_frame(state: PlanState, parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    picks = state.picks
+    xy = np.array([p["xy"] for p in picks]).reshape(-1, 2)
+    to_wgs = Transformer.from_crs(parcels.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_wgs.transform(xy[:, 0], xy[:, 1]) if len(xy) else ([], [])
+    pos = np.array([p["parcel"] for p in picks], dtype=np.int64)
+    frame = pd.DataFrame({
+        "point_id": [f"P{i:03d}" for i in range(1, len(picks) + 1)],
+        "lon": np.round(np.asarray(lon, dtype=float), 6),
+        "lat": np.round(np.asarray(lat, dtype=float), 6),
+        "x": np.round(xy[:, 0], 2), "y": np.round(xy[:, 1], 2),
+        "township": townships_of(parcels).to_numpy()[pos],
+        "parcel_id": parcels["parcel_id"].astype(str).to_numpy()[pos],
+        "mode": [p["mode"] for p in picks],
+        "reason": [f"{p['reason_zh']} / {p['reason_en']}" for p in picks],
+        "priority": np.arange(1, len(picks) + 1, dtype=np.int64),
+        "expected_benefit": np.round([p["benefit"] for p in picks], 4) + 0.0,
+    }, columns=PLAN_COLUMNS)
+    frame["expected_benefit"] = frame["expected_benefit"].astype(float)
+    return gpd.GeoDataFrame(frame, geometry=shapely.points(xy) if len(xy) else [],
+                            crs=parcels.crs)

@@ -1,0 +1,78 @@
+"""``farmland map``: the HTML map of a classification folder, layers read from raw files.
+
+The parcels are the six squares of test_maps.py (EPSG:4545, from the origin X0, Y0)."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pytest
+import shapely
+from conftest import X0, Y0, square
+from test_maps import map_parcels, points
+
+
+@pytest.fixture
+def gpkg(tmp_path):
+    path = tmp_path / "classification.gpkg"
+    map_parcels().to_file(path, layer="parcels")
+    points([(X0 + 50, Y0 + 50)], sample_id=["S1"], point_class=[1]).to_file(path, layer="samples")
+    points([(X0 + 150, Y0 + 50)], sample_id=["C1"], exceeds=[True]).to_file(path, layer="crops")
+    return path
+
+
+def test_cli_writes_map_and_refuses_overwrite(cli, gpkg, tmp_path):
+    out = tmp_path / "maps" / "county.html"
+    rate = tmp_path / "rate.json"
+    rate.write_text(json.dumps({"target": 0.91, "rows": [
+        {"level": "county", "name": "县", "rate": 0.5, "target": 0.91, "gap_mu": 12.0},
+        {"level": "township", "name": "清水镇", "rate": 0.25, "target": 0.91, "gap_mu": 9.9}]}))
+    args = ["map", gpkg, "-o", out, "--township", "清水镇", "--rate-json", rate]
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "map: " in result.output
+    page = out.read_text(encoding="utf-8")
+    assert "25.0 %" in page and "差距 gap 9.9 亩" in page and "农产品样点 Crop samples" in page
+    again = cli(*args)
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert cli(*args, "--overwrite").exit_code == 0
+
+
+def test_cli_layers_option_and_csv_plan(cli, gpkg, tmp_path):
+    plan = tmp_path / "plan.csv"
+    lon, lat = gpd.GeoSeries([shapely.Point(X0 + 250, Y0 + 50)], crs=4545).to_crs(4326).iloc[0].xy
+    # bilingual headers as the field-team CSV export writes them
+    plan.write_text("点位编号 point_id,经度 lon (WGS84),纬度 lat (WGS84),布点方式 mode\n"
+                    f"N1,{lon[0]},{lat[0]},infill\n", encoding="utf-8-sig")
+    flags = tmp_path / "flags.gpkg"  # several flag layers, as 'farmland flag' writes them
+    gpd.GeoDataFrame({"flag": ["empty_cell"], "reason_zh": ["无样点"]},
+                     geometry=[square(0, 0, 1000)], crs="EPSG:4545").to_file(flags, layer="cells")
+    points([(X0 + 450, Y0 + 50)], flag=["unclassified"], reason_en=["too far"]).to_file(
+        flags, layer="unclassified")
+    out = tmp_path / "m.html"
+    result = cli("map", gpkg, "-o", out, "--layers", "parcels,plan,flags", "--plan", plan,
+                 "--flags", flags)
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "加密采样点 Planned sampling points" in page and "土壤样点" not in page
+    assert '"point_id":["N1"]' in page and '"mode":["infill"]' in page
+    assert '"flag":["empty_cell"]' in page and '"flag":["unclassified"]' in page
+    bad = cli("map", gpkg, "-o", out, "--layers", "roads")
+    assert bad.exit_code == 2 and "unknown map layer" in bad.output
+
+
+def test_cli_reads_raw_township_and_source_files(cli, gpkg, tmp_path):
+    towns = tmp_path / "towns.gpkg"
+    gpd.GeoDataFrame({"XZQDM": ["450299101"], "XZQMC": ["清水镇"]}, geometry=[square(0, 0, 600)],
+                     crs="EPSG:4545").to_file(towns, layer="townships")
+    sources = tmp_path / "sources.geojson"
+    gpd.GeoDataFrame({"企业编号": ["E01"], "企业名称": ["冶炼厂"], "行业": ["有色金属冶炼"],
+                      "特征污染物": ["Cd,Pb"]}, geometry=[shapely.Point(X0 + 300, Y0 + 300)],
+                     crs="EPSG:4545").to_crs(4326).to_file(sources)
+    out = tmp_path / "m.html"
+    result = cli("map", gpkg, "-o", out, "--townships", towns, "--sources", sources)
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert '"township":["清水镇"]' in page and '"township_code":["450299101"]' in page
+    assert '"name":["冶炼厂"]' in page and '"industry":["有色金属冶炼"]' in page

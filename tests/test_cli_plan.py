@@ -1,0 +1,51 @@
+"""``farmland plan``: field-team exports and the plan effect, with the field of
+test_sampling.py; the variogram it takes from the run's manifest."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from test_sampling import field_case
+
+from farmland.cli.plan import fitted_variogram
+from farmland.io.write import write_gpkg_layers
+
+
+def test_cli_plan_writes_exports_and_effect(cli, tmp_path):
+    parcels, samples, sources = field_case()
+    gpkg = tmp_path / "classification.gpkg"
+    write_gpkg_layers(gpkg, {"parcels": parcels, "samples": samples})
+    src = tmp_path / "sources.gpkg"
+    write_gpkg_layers(src, {"sources": sources})
+    out = tmp_path / "plan"
+    res = cli("plan", gpkg, "--n", "8", "--sources", src, "-o", out)
+    assert res.exit_code == 0, res.output
+    for name in ("plan.csv", "plan.gpx", "plan.kml", "plan.gpkg", "plan_effect.csv"):
+        assert (out / name).exists(), name
+    effect = pd.read_csv(out / "plan_effect.csv", encoding="utf-8-sig")
+    assert effect["township"].tolist() == ["T1", "T2", "全县 County"]
+    assert effect["n_new"].iloc[-1] == 8
+    assert "8 point(s)" in res.output
+    again = cli("plan", gpkg, "--n", "8", "-o", out)
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_plan_cli_takes_the_fitted_variogram_of_the_main_driver(tmp_path):
+    models = {"cd": {"model": "spherical", "nugget": 0.1, "sill": 1.0, "range_m": 5000.0,
+                     "text": "cd"},
+              "as": {"model": "exponential", "nugget": 0.0, "sill": 0.5, "range_m": 800.0,
+                     "text": "as"},
+              "pb": {"method": "LocalKriging", "fallback": "pure nugget"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"geostatistics": {"models": models}}))
+    parcels = pd.DataFrame({"final_class": pd.array([2, 3, 1, 2], dtype="Int8"),
+                            "driving_element": ["as", "as", None, "cd"],
+                            "area_mu": [10.0, 5.0, 100.0, 12.0]})
+    # As drives 15 亩 of class 2/3, Cd 12 亩 -> the As variogram
+    model = fitted_variogram(str(tmp_path), parcels)
+    assert (model.name, model.range_) == ("exponential", 800.0)
+    # Pb drives most but fell back to IDW: the next driver with a model, else Cd
+    parcels.loc[:, "driving_element"] = ["pb", "pb", None, "pb"]
+    assert fitted_variogram(str(tmp_path), parcels).range_ == 5000.0
+    (tmp_path / "idw_run").mkdir()   # a run folder without a manifest
+    assert fitted_variogram(str(tmp_path / "idw_run"), parcels) is None
