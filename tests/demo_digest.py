@@ -72,8 +72,8 @@ def file_text(path: Path) -> str | None:
     if path.suffix == ".gpkg":
         parts = []
         for layer, _ in pyogrio.list_layers(path):
-            if (name, layer) in VOLATILE_LAYERS:
-                continue
+            if (name, layer) in VOLATILE_LAYERS or layer == "layer_styles":
+                continue  # QGIS styles are presentation (tests/test_styles.py checks them)
             frame = pyogrio.read_dataframe(path, layer=layer)
             if "geometry" in frame:
                 geoms = frame.pop("geometry").values

@@ -174,7 +174,8 @@ def test_a_failed_workspace_append_leaves_the_workspace_unchanged(inputs, tmp_pa
     calls = _failing_writer(monkeypatch, fail_on="runs")  # parcels appended, runs row fails
     res = _run(_classify(inputs, tmp_path / "r2", "--workspace", str(ws)))
     assert res.exit_code != 0
-    assert calls == ["parcels", "samples", "parcels", "runs"]  # r2 outputs, then the append
+    # r2 outputs (with their QGIS style table), then the append
+    assert calls == ["parcels", "samples", "layer_styles", "parcels", "runs"]
     assert ws.read_bytes() == before
     assert list(Workspace(ws).runs()["run_id"]) == ["R0001"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["ws.gpkg"]

@@ -89,7 +89,7 @@ def test_under_sampled_townships_are_flagged_and_get_points(demo):
     flags = demo / "out" / "2023" / "flags.gpkg"
     sparse = gpd.read_file(flags, layer="sparse_townships")
     assert set(UNDER_SAMPLED) <= set(sparse["township"])
-    plan = gpd.read_file(demo / "out" / "2023" / "plan.gpkg")
+    plan = gpd.read_file(demo / "out" / "2023" / "plan.gpkg", layer="plan")
     counts = plan["township"].value_counts()
     assert all(counts.get(t, 0) >= 5 for t in UNDER_SAMPLED)
     assert len(plan) == 60

@@ -38,8 +38,9 @@ def _read_polygons(path: str, parcels):
     import pyogrio
 
     from farmland.errors import CRSError
+    from farmland.io.formats import choose_layer
 
-    frame = pyogrio.read_dataframe(path)
+    frame = pyogrio.read_dataframe(path, layer=choose_layer(Path(path), None, ()))
     if frame.crs is None:
         raise CRSError("exclusion polygons have no CRS", file=path,
                        fix="save the file with its coordinate system (.prj / GeoPackage)")

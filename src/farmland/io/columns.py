@@ -200,6 +200,8 @@ def read_mapping(path: str | Path) -> dict[str, str]:
         raise InputError(f"cannot read the mapping file ({exc})", file=path,
                          fix='write TOML lines like "样点号" = "sample_id", or a JSON '
                              'object') from None
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "measure_types"}
     if isinstance(data, dict) and isinstance(data.get("columns"), dict):
         data = data["columns"]
     if not isinstance(data, dict):
@@ -210,6 +212,46 @@ def read_mapping(path: str | Path) -> dict[str, str]:
             raise InputError("unknown canonical column in mapping", file=path, column=theirs,
                              value=canonical, fix=f"use one of: {', '.join(sorted(known))}")
     return dict(data)
+
+
+def read_measure_names(path: str | Path) -> dict[str, str]:
+    """The ``[measure_types]`` table of a mapping file: a county's own measure names →
+    canonical measure types (``"稻田综合降镉" = "vip_combined"``), added to the shipped
+    aliases. ``{}`` when the file has none.
+
+    Raises
+    ------
+    InputError
+        If a target is not a canonical measure type (the message lists them with their
+        Chinese names).
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError):
+        return {}
+    names = data.get("measure_types") if isinstance(data, dict) else None
+    if not isinstance(names, dict):
+        return {}
+    known = measure_type_names()
+    for theirs, canonical in names.items():
+        if canonical not in known:
+            raise InputError("unknown measure type in mapping", file=path, column=theirs,
+                             value=canonical, fix="use one of: " + measure_type_list())
+    return {str(k): str(v) for k, v in names.items()}
+
+
+def measure_type_names() -> dict[str, str]:
+    """Canonical measure type → its first Chinese name (for messages)."""
+    table = aliases()["values"]["measure_type"]
+    return {c: next((w for w in words if not w.isascii()), c) for c, words in table.items()}
+
+
+def measure_type_list() -> str:
+    """"低积累品种 (low_accumulation_variety), …" for messages."""
+    return ", ".join(f"{zh} ({c})" for c, zh in sorted(measure_type_names().items(),
+                                                        key=lambda kv: kv[1]))
 
 
 _MAPPING_LINE = re.compile(

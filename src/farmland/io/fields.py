@@ -6,6 +6,7 @@ suffix, rotation flags, measure splitting, metal names).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -13,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from farmland.errors import first_rows
-from farmland.io.columns import aliases, normalise_name, normalise_value, value_lookup
+from farmland.io.columns import (
+    aliases,
+    measure_type_list,
+    normalise_name,
+    normalise_value,
+    value_lookup,
+)
 from farmland.io.reading import (
     blank_cells,
     na_column,
@@ -172,19 +179,54 @@ def measure_class_column(frame: pd.DataFrame, src: dict[str, str], rows: pd.Seri
     return classes
 
 
-def measure_types(out: pd.DataFrame, src: dict[str, str], problems: Problems) -> pd.DataFrame:
-    """Canonical measure types; the class derived from the type where not given."""
-    lookup = value_lookup("measure_type")
+#: separators between several measures written in one cell
+_MEASURE_SPLIT = re.compile(r"\s*[、,，;；+＋/]\s*")
+
+
+def split_measures(cell: object, extra: dict[str, str] | None = None) -> list[str]:
+    """The measures written in one ledger cell ("淹水+石灰" → two measures), keeping names
+    that contain a separator themselves (``VIP+n``) in one piece."""
+    if cell is None or (not isinstance(cell, str) and pd.isna(cell)):
+        return []
+    text = str(cell).strip()
+    compound = _compound_names(tuple(sorted(extra or {})))
+    kept: list[str] = []
+    for name in compound:
+        pattern = re.compile(re.escape(name), re.IGNORECASE)
+        while (found := pattern.search(text)) is not None:
+            text = f"{text[:found.start()]}\x00{len(kept)}\x00{text[found.end():]}"
+            kept.append(found.group(0))
+    parts = [p for p in _MEASURE_SPLIT.split(text) if p]
+    return [re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], p) for p in parts]
+
+
+@functools.cache
+def _compound_names(extra: tuple[str, ...]) -> tuple[str, ...]:
+    words = [w for c, ws in aliases()["values"]["measure_type"].items() for w in [c, *ws]]
+    names = {w for w in [*words, *extra] if _MEASURE_SPLIT.search(w)}
+    return tuple(sorted(names, key=len, reverse=True))
+
+
+def measure_types(out: pd.DataFrame, src: dict[str, str], problems: Problems,
+                  extra: dict[str, str] | None = None) -> pd.DataFrame:
+    """Canonical measure types; the class derived from the type where not given.
+
+    ``extra`` maps a county's own measure names to canonical types (the
+    ``[measure_types]`` table of a mapping file).
+    """
+    lookup = dict(value_lookup("measure_type"))
+    lookup.update({normalise_value(k): v for k, v in (extra or {}).items()})
     of_type = aliases()["measure_class_of_type"]
     canonical = out["measure_type"].map(lambda v: lookup.get(normalise_value(v))
                                         if isinstance(v, str) else None)
     derived = canonical.map(of_type)
     given = out["measure_class"]
     unknown = canonical.isna() & (given.isna() | blank_cells(out["measure_type"]))
-    accepted = ", ".join(sorted(set(value_lookup("measure_type").values())))
     problems.add_mask("unknown_value", unknown.to_numpy(), out["_row"], src["measure_type"],
                       out["measure_type"],
-                      f" of measure type without a measure class; accepted types: {accepted}")
+                      " of measure type without a measure class; accepted types: "
+                      + measure_type_list() + '; or name yours in a mapping file '
+                      '([measure_types] "你们的措施名" = "lime")')
     disagree = given.notna() & derived.notna() & (given != derived)
     if disagree.any():
         log.warning("measure class given in the file differs from the class of the measure "

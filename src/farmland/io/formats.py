@@ -166,6 +166,8 @@ def choose_layer(path: Path, layer: str | None, preferred: tuple[str, ...]) -> s
         raise InputError(f"cannot open the file ({_short(exc)})", file=path,
                          fix="check that it is a valid GeoPackage, Shapefile, GeoJSON, FileGDB, "
                              "GeoParquet, CSV or XLSX file") from None
+    if layer is None:  # QGIS's style table is presentation, never data
+        names = [n for n in names if n.lower() != "layer_styles"]
     if not names:
         raise InputError("the file holds no layer", file=path)
     if layer is not None:

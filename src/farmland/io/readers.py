@@ -21,15 +21,21 @@ GeoParquet, CSV and XLSX with coordinate columns. See :mod:`farmland.io.formats`
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from farmland.errors import InputError
-from farmland.io.columns import ColumnMatch, aliases, read_mapping, unit_factor
+from farmland.errors import InputError, first_rows
+from farmland.io.columns import (
+    ColumnMatch,
+    aliases,
+    read_mapping,
+    read_measure_names,
+    unit_factor,
+)
 from farmland.io.fields import (
     dlbm_codes,
     measure_class_column,
@@ -38,6 +44,7 @@ from farmland.io.fields import (
     net_area,
     parcel_landuse,
     sample_landuse,
+    split_measures,
     township_code_column,
 )
 from farmland.io.formats import RawTable
@@ -46,6 +53,7 @@ from farmland.io.reading import (
     MappingArg,
     Source,
     accepted_text,
+    check_exact_ids,
     finish,
     ids_and_rows,
     match_input,
@@ -77,7 +85,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CROP_ELEMENTS = ("cd", "pb", "hg", "as", "cr")
-_SPLIT = re.compile(r"\s*[、,，;；+＋/]\s*")
 _PARCEL_LAYERS = ("DLTB", "parcels", "耕地", "耕地图斑", "图斑")
 _TOWNSHIP_LAYERS = ("townships", "township", "乡镇", "XZQ")
 
@@ -328,18 +335,23 @@ def read_measures(path: Source, *, layer: str | None = None, mapping: MappingArg
     raw = open_input(path, layer, encoding, (), read_geometry=False)
     match = match_input(raw, "measures", mapping, required=("parcel_id", "measure_type"))
     src, frame, problems = match.source, raw.frame, Problems(raw.file)
+    names = (read_measure_names(mapping) if mapping is not None
+             and not isinstance(mapping, Mapping) else {})
     ids = id_strings(frame[src["parcel_id"]])
     rows = ids.where(ids.notna(), raw.labels)
-    problems.add_mask("missing_id", ids.isna().to_numpy(), rows, src["parcel_id"], ids)
+    check_exact_ids(raw, src["parcel_id"], ids, rows, problems)
+    if ids.isna().any():
+        log.warning("%s: %d measure row(s) without a parcel id (%s): kept, reported in "
+                    "unknown_measures and never counted — fill in the 图斑编号",
+                    raw.file, int(ids.isna().sum()), first_rows(raw.labels[ids.isna()]))
     out = pd.DataFrame({
         "parcel_id": ids,
-        "measure_type": frame[src["measure_type"]].map(
-            lambda v: [] if pd.isna(v) else [t for t in _SPLIT.split(str(v).strip()) if t]),
+        "measure_type": frame[src["measure_type"]].map(lambda v: split_measures(v, names)),
         "measure_class": measure_class_column(frame, src, rows, problems),
         "year": year_column(frame, src, rows, problems),
         "_row": rows,
     }).explode("measure_type")
-    out = measure_types(out, src, problems)
+    out = measure_types(out, src, problems, extra=names)
     problems.raise_if_any()
     return out.drop(columns="_row").reset_index(drop=True)
 

@@ -29,7 +29,14 @@ from farmland.io.columns import (
 )
 from farmland.io.formats import RawTable, open_table
 from farmland.io.geometry import require_crs_target
-from farmland.io.values import Problems, check_ids, id_strings, parse_years, text_values
+from farmland.io.values import (
+    Problems,
+    check_ids,
+    id_strings,
+    inexact_ids,
+    parse_years,
+    text_values,
+)
 
 log = logging.getLogger("farmland.io.readers")
 
@@ -91,8 +98,16 @@ def ids_and_rows(raw: RawTable, column: str, problems: Problems) -> tuple[pd.Ser
     """Ids as text, and row labels for messages (the id, else 'line N'/'feature N')."""
     ids = id_strings(raw.frame[column])
     rows = ids.where(ids.notna(), raw.labels)
+    check_exact_ids(raw, column, ids, rows, problems)
     check_ids(ids, rows, column, problems)
     return ids, rows
+
+
+def check_exact_ids(raw: RawTable, column: str, ids: pd.Series, rows: pd.Series,
+                    problems: Problems) -> None:
+    """Refuse ids whose digits were lost in a number cell (see :func:`inexact_ids`)."""
+    inexact = inexact_ids(raw.frame[column], spreadsheet=raw.kind == "excel")
+    problems.add_mask("inexact_id", inexact, raw.labels, column, ids)
 
 
 def text_column(frame: pd.DataFrame, src: dict[str, str], canonical: str) -> pd.Series:

@@ -53,6 +53,10 @@ PROBLEM_TEXT = {
     "censored_ph": ("below-detection value where a measured number is required",
                     "write the measured number"),
     "missing_id": ("missing id", "every row needs an id"),
+    "inexact_id": ("id stored as a number with more than 15 digits (a number keeps only 15 "
+                   "significant digits, so it may name another parcel)",
+                   "format the id column (图斑编号) as text and enter the ids again, or export "
+                   "the table from the source system as CSV"),
     "duplicate_id": ("duplicate id", "ids must be unique; map another id column in a mapping "
                      "file if this one is not unique"),
     "bad_year": ("not a year", "write a year such as 2023 or 2023年"),
@@ -266,6 +270,40 @@ def parse_dms(text: object, axis: str) -> tuple[str, float]:
     if own_axis != axis:
         return "wrong_axis", math.nan
     return "ok", sign * round(deg + minutes / 60 + seconds / 3600, 10)
+
+
+#: a number this large cannot be an exact id: spreadsheets keep 15 significant digits
+INEXACT_ID = 1e15
+
+
+def inexact_ids(raw: pd.Series, *, spreadsheet: bool = False) -> np.ndarray:
+    """Where an id is a *number* with more than 15 digits (e.g. an 18-digit 图斑编号 typed
+    into an Excel number cell): its last digits are already lost.
+
+    Floats that large are always inexact; integers are exact in an integer column (a
+    GeoPackage, a frame) but not when they come from a spreadsheet cell
+    (``spreadsheet=True``), which stores every number as a 15-digit float. Text ids are
+    always fine.
+    """
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return np.zeros(len(raw), dtype=bool)
+    if pd.api.types.is_integer_dtype(raw.dtype):
+        if not spreadsheet:
+            return np.zeros(len(raw), dtype=bool)
+        return (raw.abs() >= INEXACT_ID).fillna(False).to_numpy(bool)
+    if pd.api.types.is_float_dtype(raw.dtype):
+        values = raw.to_numpy(dtype=float, na_value=np.nan)
+        return np.isfinite(values) & (np.abs(values) >= INEXACT_ID)
+    if raw.dtype != object:
+        return np.zeros(len(raw), dtype=bool)
+
+    def one(v: object) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            return False
+        if isinstance(v, (int, np.integer)) and not spreadsheet:
+            return False
+        return math.isfinite(v) and abs(v) >= INEXACT_ID
+    return raw.map(one).to_numpy(bool)
 
 
 def id_strings(raw: pd.Series) -> pd.Series:
