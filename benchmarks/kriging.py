@@ -2,9 +2,9 @@
 
 Not part of the test suite. PyKrige is a benchmark-only dependency::
 
-    /opt/venv/bin/pip install pykrige
-    /opt/venv/bin/python benchmarks/kriging.py            # full run (several minutes)
-    /opt/venv/bin/python benchmarks/kriging.py --quick    # small sizes, smoke test
+    pip install pykrige
+    python benchmarks/kriging.py            # full run (several minutes)
+    python benchmarks/kriging.py --quick    # small sizes, smoke test
 
 Every case runs once, in a fresh process (peak RSS is that process's maximum
 resident memory). All tools get the same samples, the same variogram (spherical,

@@ -2,9 +2,9 @@
 
 Not part of the test suite. Needs /usr/bin/chromium (``.ci/install_chromium.sh``)::
 
-    /opt/venv/bin/python benchmarks/map_render.py                 # demo county or synthetic
-    /opt/venv/bin/python benchmarks/map_render.py --synthetic 30000
-    /opt/venv/bin/python benchmarks/map_render.py --compare-folium  # + plain folium GeoJson size
+    python benchmarks/map_render.py                 # demo county or synthetic
+    python benchmarks/map_render.py --synthetic 30000
+    python benchmarks/map_render.py --compare-folium  # + plain folium GeoJson size
 
 Parcels come from ``data/demo/parcels.gpkg`` when it exists, with the demo's true
 classes (``truth/expected_classes.csv``), its townships, soil samples (point class =

@@ -10,7 +10,7 @@ import geopandas as gpd
 import pytest
 import shapely
 from conftest import X0, Y0, square
-from test_maps import map_parcels, points
+from test_maps import control_names, map_parcels, points
 
 
 @pytest.fixture
@@ -76,3 +76,46 @@ def test_cli_reads_raw_township_and_source_files(cli, gpkg, tmp_path):
     page = out.read_text(encoding="utf-8")
     assert '"township":["清水镇"]' in page and '"township_code":["450299101"]' in page
     assert '"name":["冶炼厂"]' in page and '"industry":["有色金属冶炼"]' in page
+
+
+def test_cli_diff_map_from_changes_gpkg(cli, gpkg, tmp_path):
+    from test_maps import diff_changes
+
+    folder = tmp_path / "diff_2023_2024"
+    folder.mkdir()
+    diff_changes().to_file(folder / "changes.gpkg", layer="changes")
+    (folder / "diff.json").write_text(json.dumps({"run_a": "R0001", "run_b": "R0002"}))
+    towns = tmp_path / "towns.gpkg"
+    gpd.GeoDataFrame({"XZQMC": ["清水镇"]}, geometry=[square(0, 0, 600)],
+                     crs="EPSG:4545").to_file(towns, layer="townships")
+    out = tmp_path / "changes.html"
+    result = cli("map", "--diff", folder, "-o", out, "--townships", towns)
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert control_names(page) == ["乡镇边界 Townships", "类别变化 Class changes",
+                                   "乡镇名称 Township names"]
+    assert "R0001 → R0002" in page and '"township":["清水镇"]' in page
+    # with run B's classification below (faded); its samples layer is not asked for
+    result = cli("map", gpkg, "--diff", folder / "changes.gpkg", "-o", out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert control_names(page) == ["耕地图斑 Parcels", "类别变化 Class changes",
+                                   "乡镇名称 Township names"]
+    assert "土壤样点" not in page and '"fillOpacity":0.25' in page
+
+
+def test_cli_diff_map_from_changes_csv_needs_the_classification(cli, gpkg, tmp_path):
+    folder = tmp_path / "diff"
+    folder.mkdir()
+    (folder / "changes.csv").write_text(
+        "parcel_id,township,area_mu,class_a,class_b,reason\n"
+        "P3,清水镇,15.0,2,3,new soil samples\nP9,清水镇,1.0,1,2,gone\n", encoding="utf-8-sig")
+    out = tmp_path / "d.html"
+    bad = cli("map", "--diff", folder, "-o", out)
+    assert bad.exit_code == 2 and "changes.csv has no geometry" in bad.output
+    result = cli("map", gpkg, "--diff", folder, "-o", out)
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert '"_flow_key":["2→3"]' in page and "new soil samples" in page  # P9: no geometry
+    none = cli("map", "-o", tmp_path / "x.html")
+    assert none.exit_code == 2 and "no classification to map" in none.output

@@ -38,19 +38,37 @@ def test_cli_rate(cli, tmp_path):
     out = tmp_path / "out"
     res = cli("rate", gpkg, "--measures", ledger, "-o", out)
     assert res.exit_code == 0, res.output
-    assert "目标未达成 / target NOT met: 55.0 % < 91 %, gap 36.0 亩 (2.40 hm²)" in res.stdout
+    # official accounting: C = 10 + 30 x 1/2, D = 15 -> 40 %; gap 91 - 40 = 51 亩
+    assert "目标未达成 / target NOT met: 40.0 % < 91 %, gap 51.0 亩 (3.40 hm²)" in res.stdout
+    assert ("readings: official 40.0 %  parcel_verified 25.0 %  measures_only 55.0 %"
+            in res.stdout)
+    assert ("own crop samples 10.0 亩 (40.0 %), 乡镇/全县达标率 compliance rate 15.0 亩 (60.0 %), "
+            "无农产品数据 no crop data 0.0 亩 (0.0 %)") in res.stdout
+    assert "class-3 control 37.5 % / 目标 target 100 %" in res.stdout
     assert "东乡" in res.stdout and "西乡" in res.stdout
     raw = (out / "rate.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     table = pd.read_csv(out / "rate.csv", encoding="utf-8-sig")
     assert table.loc[0, "name"] == "全县 County"
-    assert table.loc[0, "rate"] == pytest.approx(0.55)
+    assert table.loc[0, "rate"] == pytest.approx(0.40)
+    assert table.loc[0, "rate_measures_only"] == pytest.approx(0.55)
     summary = json.loads((out / "rate.json").read_text("utf-8"))
     assert summary["year"] == 2023 and summary["n_unknown_measures"] == 1
+    assert summary["accounting"] == "official" and summary["min_township_samples"] == 5
+    # the per-parcel accounting sums exactly to the numerator, county and township
+    per_parcel = pd.read_csv(out / "rate_parcels.csv", encoding="utf-8-sig")
+    assert per_parcel["counted_mu"].sum() == pytest.approx(table.loc[0, "numerator_mu"])
+    towns = table.set_index("name")
+    for town, counted in per_parcel.groupby("township")["counted_mu"].sum().items():
+        assert counted == pytest.approx(towns.loc[town, "numerator_mu"])
+    layer = gpd.read_file(out / "rate.gpkg", layer="accounting")
+    assert layer.crs.to_epsg() == 4545 and len(layer) == len(parcels)
+    assert set(layer["status"]) == {"achieved_verified", "exceeded", "achieved_by_rate",
+                                    "controlled", "uncontrolled", "unclassified", "class1"}
     unknown = pd.read_csv(out / "unknown_measures.csv", encoding="utf-8-sig")
     assert unknown["parcel_id"].tolist() == ["PX"]
     plan = pd.read_csv(out / "gap_plan.csv", encoding="utf-8-sig")
-    assert plan["parcel_id"].tolist() == ["P5"]   # 西乡 needs 18.7 亩; P5 (25 亩) closes it
+    assert plan["parcel_id"].tolist() == ["P5"]   # the uncontrolled class 3, first
     # without --overwrite the outputs are kept and the command fails with exit code 2
     again = cli("rate", gpkg, "--measures", ledger, "-o", out)
     assert again.exit_code == 2

@@ -237,7 +237,8 @@ def test_step_commands_match_the_subcommand_options(tmp_path, county):
                     "--overwrite"]
     [(_, argv)] = step_commands("rate", cfg)
     assert argv == ["rate", run, "--measures", str(county / "measures.csv"), "--year", "2023",
-                    "--target", "0.91", "--order", "risk", "--no-count-unverified", "-o", run]
+                    "--target", "0.91", "--order", "risk", "--accounting", "parcel_verified",
+                    "--min-township-samples", "5", "-o", run]
     [(_, argv)] = step_commands("plan", cfg)
     assert argv == ["plan", run, "--n", "60", "--mode", "combined", "--min-spacing", "250.0",
                     "--seed", "0", "-o", run]

@@ -97,3 +97,24 @@ def test_halo_holds_the_k_nearest_of_every_point_in_the_box():
     probe = rng.uniform(bounds[:2], bounds[2:], size=(2_000, 2))
     _, nn = tree.query(probe, k=16)
     assert inside[nn].all()
+
+
+def test_scheduler_without_dask_says_how_to_install_it(monkeypatch):
+    """`--scheduler local` without the optional extra: one line naming the extra."""
+    import builtins
+
+    import pytest
+
+    from farmland.classify.distributed import classify_parcels_distributed
+    from farmland.errors import FarmlandError
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name.startswith("dask"):
+            raise ModuleNotFoundError(f"No module named '{name}'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    with pytest.raises(FarmlandError, match=r'pip install "farmland\[dask\]"'):
+        classify_parcels_distributed(None, None, scheduler="local")

@@ -23,7 +23,7 @@ X0, Y0 = 620_000.0, 2_722_000.0
 EVIL = "<img src=x onerror=alert(1)>"
 NAMES = ["乡镇边界 Townships", "耕地图斑 Parcels", "严格管控区 Strict-control zones",
          "数据稀疏标记 Sparse-data flags", "土壤样点 Soil samples", "农产品样点 Crop samples",
-         "污染源 Pollution sources", "加密采样点 Planned sampling points"]
+         "污染源 Pollution sources", "加密采样点 Planned sampling points", "乡镇名称 Township names"]
 
 
 def _require_chromium():
@@ -158,7 +158,7 @@ def test_opens_offline_without_errors_or_requests(page):
     assert page.requests == []
     assert page.page.evaluate("farmland.counts") == {
         "townships": 2, "parcels": 200, "zones": 1, "flags": 2, "samples": 10, "crops": 5,
-        "sources": 1, "plan": 2}
+        "sources": 1, "plan": 2, "labels": 2}
     assert page.page.evaluate("Object.keys(farmland.layers.parcels._layers).length") == 200
     assert page.page.evaluate("document.querySelectorAll('canvas.leaflet-zoom-animated').length") == 1
 
@@ -217,6 +217,17 @@ def test_title_legend_and_township_names_render_as_text(page):
     assert page.page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
 
 
+def test_outlines_do_not_catch_the_hover_of_parcels_inside(page):
+    # P042 lies inside the strict-control zone (x 200–300 m) and inside a township: both are
+    # outlines drawn above / below the parcels and must only react on their line
+    x, y = page.parcel_point("P042")
+    page.page.mouse.move(x - 8, y - 8)
+    page.page.mouse.move(x, y, steps=4)
+    page.page.wait_for_function(
+        "document.querySelector('.leaflet-tooltip').textContent.includes('P042')", timeout=3_000)
+    assert "管控区 Zone" not in page.page.inner_text(".leaflet-tooltip")
+
+
 def test_click_opens_popup_with_the_same_rows(page):
     x, y = page.parcel_point("P120")
     page.page.mouse.click(x, y)
@@ -242,7 +253,12 @@ def test_view_fits_without_animation_and_outlines_follow_zoom(page):
     state = page.page.evaluate("""(() => {
         const m = farmland.map, g = farmland.layers.parcels, one = g.getLayers()[0];
         const out = {animating: Boolean(m._animatingZoom), zoom: m.getZoom(),
-                     fits: m.getBounds().contains(g.getBounds())};
+                     fits: m.getBounds().contains(g.getBounds()),
+                     limits: [m.getMinZoom(), m.getMaxZoom()]};
+        m.setZoom(25, {animate: false});
+        out.deepest = m.getZoom();
+        out.scale = document.querySelector(".leaflet-control-scale-line").textContent;
+        m.setMinZoom(0);  // to see the sample dots at county scale
         const dot = farmland.layers.samples.getLayers()[0];
         out.radius = [];
         for (const z of [10, 12, 16]) {
@@ -255,6 +271,9 @@ def test_view_fits_without_animation_and_outlines_follow_zoom(page):
     # P000 is class 1: outlined in its own green far out, dark grey from zoom 15 on
     assert state["animating"] is False and state["fits"] is True
     assert state["zoom"] >= 15  # a 2 km × 1 km county fits at parcel scale
+    # zoom out at most 2 levels from the fitted view, in to 19 (scale bar ≥ 10 m)
+    assert state["limits"] == [state["zoom"] - 2, 19] and state["deepest"] == 19
+    assert state["scale"] in ("10 m", "20 m")
     assert (state["far"], state["near"]) == (PALETTE[1], "#4d4d4d")
     assert state["radius"] == [2, 3, 5]  # sample dots: base, from zoom 12, from zoom 14
 
@@ -271,5 +290,53 @@ def test_toggling_layers_off_and_zooming_raises_no_error(browser, map_file):
         assert p.page.evaluate("farmland.map.hasLayer(farmland.layers.parcels)") is True
         assert p.page.evaluate("farmland.layers.parcels.getLayers()[0].options.color") == "#4d4d4d"
         assert p.errors == []
+    finally:
+        p.page.close()
+
+
+def test_township_labels_are_text_and_follow_zoom(browser, map_file):
+    p = Page(browser, map_file)
+    try:
+        labels = p.page.locator(".fl-label span")
+        assert sorted(labels.all_inner_texts()) == sorted(["清水镇", EVIL])
+        assert p.page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+        assert p.page.is_visible(".fl-label span >> nth=0")
+        # the 2 km fixture fits at zoom 15–16: lift maxZoom to see the far-in hiding
+        p.page.evaluate("farmland.map.setMaxZoom(22), null")
+        shown = p.page.evaluate("""[4, 3, -1, -2].map(dz => {
+            farmland.map.setZoom(farmland.fitZoom + dz, {animate: false});
+            return farmland.labelsShown; })""")
+        assert shown == [False, True, True, False]
+        assert not p.page.is_visible(".fl-label span >> nth=0")
+        assert p.errors == [] and p.dialogs == []
+    finally:
+        p.page.close()
+
+
+def test_change_map_hover_shows_the_flow(browser, tmp_path):
+    from farmland.maps.diff import make_diff_map
+
+    data = county()
+    changed = data["parcels"].iloc[[45, 46, 47]].assign(
+        flow=["1→2", "2→3", "3→unclassified"], cause=[EVIL, "new soil samples", "rule"],
+        cause_detail=["TR0001", None, None])
+    fmap = make_diff_map(changed, parcels=data["parcels"], townships=data["townships"])
+    p = Page(browser, save_map(fmap, tmp_path / "diff.html"))
+    try:
+        assert p.page.evaluate("farmland.counts") == {
+            "townships": 2, "parcels": 200, "changes": 3, "labels": 2}
+        xy = p.page.evaluate("""(() => {
+            const lyr = farmland.layers.changes.getLayers()[0];
+            const pt = farmland.map.latLngToContainerPoint(lyr.getCenter());
+            const r = farmland.map.getContainer().getBoundingClientRect();
+            return [pt.x + r.left, pt.y + r.top]; })()""")
+        p.page.mouse.move(xy[0] - 5, xy[1] - 5)
+        p.page.mouse.move(xy[0], xy[1], steps=4)
+        tip = p.page.wait_for_selector(".leaflet-tooltip", timeout=3_000).inner_text()
+        assert "变化 Flow: 1→2（优先保护→安全利用 priority → safe use）" in tip
+        assert "原因 Cause: " + EVIL in tip and "详情 Detail: TR0001" in tip
+        legend = p.page.inner_text("#fl-legend")
+        assert "安全利用→严格管控" in legend and "变为未分类" in legend
+        assert p.errors == [] and p.requests == [] and p.dialogs == []
     finally:
         p.page.close()

@@ -20,6 +20,13 @@ from conftest import X0, Y0, make_points, square
 
 from farmland.errors import CRSError, InputError, OutputExistsError
 from farmland.maps import assets as map_assets
+from farmland.maps.display import (
+    flow_key,
+    lab_decimals,
+    plan_reason,
+    round_significant,
+)
+from farmland.maps.labels import LabelLayer, township_label_points
 from farmland.maps.layers import (
     FeatureLayer,
     _encode_points,
@@ -120,8 +127,11 @@ def test_title_summary_rate_met_and_undefined(parcels):
 # Layers -------------------------------------------------------------------------------
 def test_only_given_layers_are_drawn(parcels, tmp_path):
     page = render(make_map(parcels), tmp_path)
-    assert control_names(page) == ["耕地图斑 Parcels"]
+    # township names come from the parcels' township column when no boundaries are given
+    assert control_names(page) == ["耕地图斑 Parcels", "乡镇名称 Township names"]
     assert "土壤样点" not in page and "乡镇边界" not in page
+    nameless = render(make_map(parcels.drop(columns="township")), tmp_path, "n.html")
+    assert control_names(nameless) == ["耕地图斑 Parcels"]
 
 
 def test_every_overlay_drawn_when_given(parcels, tmp_path):
@@ -148,16 +158,55 @@ def test_every_overlay_drawn_when_given(parcels, tmp_path):
     assert control_names(render(fmap, tmp_path)) == [
         "乡镇边界 Townships", "耕地图斑 Parcels", "严格管控区 Strict-control zones",
         "数据稀疏标记 Sparse-data flags", "土壤样点 Soil samples", "农产品样点 Crop samples",
-        "污染源 Pollution sources", "加密采样点 Planned sampling points"]
+        "污染源 Pollution sources", "加密采样点 Planned sampling points",
+        "乡镇名称 Township names"]
 
 
-def test_township_detail_map_keeps_nearby_overlays(parcels):
-    near, far = (X0 + 350, Y0 + 900), (X0 + 350, Y0 + 1_200)  # 800 m and 1 100 m away
-    samples = points([near, far], sample_id=["near", "far"], point_class=pd.array([1, 2], "Int8"))
-    fmap = make_map(parcels, samples=samples, township="清水镇")
+def two_townships() -> gpd.GeoDataFrame:
+    """清水镇 over parcels P1–P4 (x 0–400 m) and the evil township over P5, P6, 300 m deep."""
+    return gpd.GeoDataFrame(
+        {"township": ["清水镇", EVIL]},
+        geometry=[shapely.box(X0, Y0 - 100, X0 + 400, Y0 + 200),
+                  shapely.box(X0 + 400, Y0 - 100, X0 + 800, Y0 + 200)], crs="EPSG:4545")
+
+
+def test_township_detail_map_clips_every_layer_to_the_township(parcels):
+    inside, neighbour, far = (X0 + 50, Y0 + 150), (X0 + 450, Y0 + 50), (X0 + 350, Y0 + 900)
+    samples = points([inside, neighbour, far], sample_id=["in", "next", "far"],
+                     point_class=pd.array([1, 2, 3], "Int8"))
+    zones = gpd.GeoDataFrame({"zone_id": ["Z1", "Z2"]}, crs="EPSG:4545", geometry=[
+        shapely.box(X0 + 300, Y0, X0 + 500, Y0 + 100),  # across the boundary: cut at x 400
+        shapely.box(X0 + 500, Y0, X0 + 600, Y0 + 100)])  # in the neighbour: left out
+    sources = points([(X0 + 200, Y0 + 1_500), (X0 + 200, Y0 + 2_000)], name=["1.3 km", "1.8 km"])
+    plan = points([inside, neighbour], point_id=["N1", "N2"])
+    fmap = make_map(parcels, samples=samples, zones=zones, sources=sources, plan=plan,
+                    townships=two_townships(), township="清水镇")
     layers = layers_of(fmap)
     assert layers["parcels"].n_features == 4
+    assert layers["samples"].n_features == 1 and '"in"' in layers["samples"].data_json
+    assert layers["plan"].n_features == 1 and '"N1"' in layers["plan"].data_json
+    assert layers["townships"].n_features == 1 and EVIL not in layers["townships"].data_json
+    assert layers["sources"].n_features == 1 and "1.3 km" in layers["sources"].data_json
+    assert layers["zones"].n_features == 1
+    zone = json.loads(layers["zones"].data_json)[0]
+    lon = np.cumsum(np.array(zone["xy"]).reshape(-1, 2), axis=0)[:, 0] / zone["s"]
+    edge = gpd.GeoSeries([shapely.Point(X0 + 400, Y0)], crs=4545).to_crs(4326).x.iloc[0]
+    assert lon.max() == pytest.approx(edge, abs=2e-6)  # cut at the township boundary
+    assert [c.names for c in fmap._children.values() if isinstance(c, LabelLayer)] == [["清水镇"]]
+
+
+def test_township_detail_without_boundaries_clips_to_its_parcels(parcels, caplog):
+    # no polygon: the union of the township's parcels (y 0–100 m) grown by 100 m
+    near, beyond = (X0 + 200, Y0 + 180), (X0 + 200, Y0 + 230)
+    samples = points([near, beyond], sample_id=["near", "beyond"])
+    layers = layers_of(make_map(parcels, samples=samples, township="清水镇"))
     assert layers["samples"].n_features == 1 and '"near"' in layers["samples"].data_json
+    unnamed = two_townships().assign(township=["白云镇", "黄塘镇"])
+    with caplog.at_level(logging.WARNING, logger="farmland.maps.township"):
+        layers = layers_of(make_map(parcels, samples=samples, townships=unnamed,
+                                    township="清水镇"))
+    assert "not in the townships layer" in caplog.text
+    assert layers["samples"].n_features == 1
 
 
 def test_unknown_township_lists_the_names(parcels):
@@ -357,3 +406,146 @@ def test_crop_exceedance_styles_from_text_booleans():
                    exceeds=pd.array([True, False], dtype="boolean"))
     cols = encode_columns("crops", display_frame("crops", crops))
     assert cols["exceeds"] == [True, False]
+
+
+# Township labels ------------------------------------------------------------------------
+def test_labels_sit_inside_their_township(parcels):
+    from_parcels = township_label_points(parcels, None, parcels.crs)
+    assert list(from_parcels["township"]) == sorted(["清水镇", EVIL])
+    for name, point in zip(from_parcels["township"], from_parcels.geometry, strict=True):
+        own = parcels[parcels["township"] == name].union_all()
+        assert own.contains(point)  # on one of its own parcels
+    towns = two_townships()
+    from_polygons = township_label_points(parcels, towns.to_crs(4326), parcels.crs)
+    for name, point in zip(from_polygons["township"], from_polygons.geometry, strict=True):
+        poly = towns.loc[towns["township"] == name].geometry.iloc[0]
+        assert poly.buffer(-50).contains(point)  # well inside, not on the boundary
+
+
+def test_label_names_are_json_text(parcels, tmp_path):
+    page = render(make_map(parcels, townships=two_townships()), tmp_path)
+    assert "<img" not in page
+    label = re.search(r'id="farmland_labels_\w+_data">(.*?)</script>', page).group(1)
+    assert json.loads(label)["t"] == sorted(["清水镇", EVIL])
+    assert "farmland.labels(" in page and '{"out":1,"in":3}' in page
+
+
+def test_view_limits_are_set(parcels, tmp_path):
+    page = render(make_map(parcels, tiles="osm"), tmp_path)
+    assert ".setMaxZoom(19)" in page and ".getZoom() - 2)" in page and ".pad(1.0)" in page
+    assert '"maxNativeZoom": 18' in page and '"maxZoom": 19' in page
+
+
+# Tooltip text: rules, lab precision, plan reasons ---------------------------------------
+def test_rule_codes_are_translated_like_the_report(parcels):
+    from farmland.report.excel import display_value
+
+    p = parcels.assign(rule=["interpolated:area_majority", "points:majority;crops:2->1",
+                             "points:strict_override", "unclassified:too_few_samples",
+                             "unclassified:too_far", "custom:rule"])
+    shown = display_frame("parcels", p)["_rule"].tolist()
+    assert shown[0] == "插值面积多数 interpolated area majority"
+    assert shown[1] == "点位多数；农产品未超标 2→1 point majority; crops within limits 2→1"
+    assert shown[3].startswith("点位过少未分类 unclassified: too few samples")
+    assert shown[5] == "custom:rule"  # unknown codes are shown as written, once
+    assert [display_value("rule", r, "zh") for r in p["rule"]] == shown
+    assert display_value("rule", p["rule"].iloc[0], "en") == "interpolated area majority"
+
+
+def test_values_keep_the_lab_precision():
+    samples = points([(X0, Y0), (X0 + 10, Y0), (X0 + 20, Y0)], sample_id=["A", "B", "C"],
+                     ph=[5.7, 6.03, 7.0], cd=[0.167, 0.01, 0.2], pb=[151.7, 36.9, 40.0],
+                     hg=[1 / 3, 0.123456, 12.3456789])  # not lab-rounded (computed)
+    disp = display_frame("samples", samples)
+    layer = FeatureLayer.from_frame("samples", samples, samples.geometry.to_crs(4326).to_numpy())
+    spec = json.loads(layer.spec_json)
+    rows = {r["l"]: r for r in spec["tip"]}
+    assert rows["pH"]["d"] == 2 and rows["Cd"]["d"] == 3 and rows["Pb"]["d"] == 1
+    assert "d" not in rows["Hg"] and rows["Hg"]["u"] == "mg/kg"  # shown as written
+    assert "auto" not in rows["Cd"] and "sig" not in rows["Hg"]
+    cols = json.loads(layer.data_json)[0]["cols"]
+    assert cols["pb"] == [151.7, 36.9, 40.0] and cols["hg"] == [0.333, 0.123, 12.3]
+    assert lab_decimals(disp["cd"]) == 3 and lab_decimals(pd.Series([np.nan])) == 0
+    assert round_significant(pd.Series([0.0, -0.012345, 98765.0])).tolist() == [
+        0.0, -0.0123, 98800.0]
+
+
+def test_plan_reasons_show_the_number_and_its_category():
+    text, p = plan_reason("不确定性高: p(change)=0.07 / uncertain class, p(change)=0.07")
+    assert (text, p) == ("类别概率不确定 uncertain class probabilities", "0.07 · 低 low")
+    assert plan_reason("未分类图斑: p(change)=0.67 / unclassified parcel, p(change)=0.67")[1] == (
+        "0.67 · 高 high")
+    assert plan_reason("不确定性高: p(change)=0.10 / x")[1] == "0.10 · 中 medium"
+    assert plan_reason("不确定性高: p(change)=0.30 / x")[1] == "0.30 · 高 high"
+    coverage = "空间覆盖: 距最近点位 812 m / coverage gap, 812 m to the nearest sample"
+    assert plan_reason(coverage) == (coverage, None) and plan_reason(None) == (None, None)
+    plan = points([(X0, Y0)], point_id=["P1"], mode=["uncertainty"],
+                  reason=["不确定性高: p(change)=0.07 / uncertain class, p(change)=0.07"])
+    rows = [r["l"] for r in client_spec("plan", display_frame("plan", plan).columns)["tip"]]
+    assert rows == ["点号 Point", "方式 Mode", "原因 Reason", "变化概率 P(change)"]
+    assert display_frame("plan", plan)["mode"].iloc[0] == "不确定性 uncertainty"
+
+
+# Change map (farmland diff) -------------------------------------------------------------
+def test_flow_keys():
+    assert [flow_key(f) for f in ("1→2", "2->3", "3 → 1", "2→unclassified", "未分类→3",
+                                  "absent→1", "2→absent", "2→2", "x→y")] == [
+        "1→2", "2→3", "3→1", "→U", "U→3", "+", "-", "=", "?"]
+    assert flow_key(None, 1, 2) == "1→2" and flow_key(None, 2, pd.NA) == "→U"
+    assert flow_key("", np.int8(3), 2.0) == "3→2"
+
+
+def diff_changes() -> gpd.GeoDataFrame:
+    """Four changed parcels of the map fixture, as 'farmland diff' writes changes.gpkg."""
+    return gpd.GeoDataFrame(
+        {"parcel_id": ["P1", "P3", "P4", EVIL], "class_a": pd.array([1, 2, 3, 2], "Int8"),
+         "class_b": pd.array([2, 1, 2, None], "Int8"),
+         "flow": ["1→2", "2→1", "3→2", "2→unclassified"],
+         "cause": ["new soil samples", "crop adjustment", EVIL, "rule changed"],
+         "cause_detail": ["TR0001 Cd 0.35", None, "", "points:majority -> unclassified:too_far"],
+         "area_mu": [15.0, 15.0, 15.0, 15.0],
+         "township": ["清水镇", "清水镇", "清水镇", EVIL]},
+        geometry=[square(0, 0), square(2, 0), square(3, 0), square(4, 0)], crs="EPSG:4545")
+
+
+def test_diff_map_colours_flows_with_a_legend(parcels, tmp_path):
+    from farmland.maps.diff import make_diff_map
+
+    fmap = make_diff_map(diff_changes(), parcels=parcels, townships=two_townships(),
+                         subtitle="2023 → 2024")
+    layers = layers_of(fmap)
+    assert {k: v.n_features for k, v in layers.items()} == {
+        "townships": 2, "parcels": 6, "changes": 4}
+    cols = json.loads(layers["changes"].data_json)[0]["cols"]
+    assert cols["_flow"][0] == "1→2（优先保护→安全利用 priority → safe use）"
+    assert cols["_flow"][3].startswith("2→unclassified（变为未分类")
+    spec = json.loads(layers["changes"].spec_json)
+    assert spec["style"]["by"] == "_flow_key"
+    assert spec["style"]["map"]["1→2"]["fillColor"] == "#fdae61"
+    assert [r["l"] for r in spec["tip"]] == ["图斑 Parcel", "乡镇 Township", "变化 Flow",
+                                             "原因 Cause", "详情 Detail", "面积 Area"]
+    faded = json.loads(layers["parcels"].spec_json)["style"]["base"]
+    assert faded["fillOpacity"] == 0.25
+    page = render(fmap, tmp_path)
+    assert "<img" not in page
+    legend = re.search(r'<div class="fl-box fl-legend".*?</div>', page, re.DOTALL).group(0)
+    for text in ("1→2</td><td>优先保护→安全利用</td><td>priority → safe use",
+                 "2→1</td>", "3→2</td>", "变为未分类</td><td>became unclassified", "15.0 亩"):
+        assert text in legend
+    assert "2→3" not in legend  # only the flows present
+    assert "变化图斑 4 changed parcels · 60.0 亩 mu" in page and "2023 → 2024" in page
+    assert control_names(page)[-2:] == ["类别变化 Class changes", "乡镇名称 Township names"]
+
+
+def test_diff_map_without_parcels_and_errors(tmp_path):
+    from farmland.maps.diff import make_diff_map
+
+    changes = diff_changes().drop(columns=["flow", "area_mu"])  # flows from the classes
+    fmap = make_diff_map(changes)
+    cols = json.loads(layers_of(fmap)["changes"].data_json)[0]["cols"]
+    assert cols["_flow_key"] == ["1→2", "2→1", "3→2", "→U"]
+    assert "变化图斑 4 changed parcels · 60.0 亩 mu" in render(fmap, tmp_path)
+    with pytest.raises(CRSError, match="geographic CRS"):
+        make_diff_map(changes.to_crs(4326))
+    with pytest.raises(InputError, match="no changed parcel has a geometry"):
+        make_diff_map(changes.iloc[:0])

@@ -1,5 +1,8 @@
 """Parcels into classes: point rules, distance limit, interpolation shares, crops, QA."""
 
+import tempfile
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -156,11 +159,30 @@ def crops(points):
     return gpd.GeoDataFrame(recs, geometry="geometry", crs=CRS)
 
 
-def crop_run(cls, cds, crop="rice"):
-    p = parcels(square(0))
-    s = samples((X0 + 50, Y0 + 50, cls))
-    c = crops([(X0 + 10 + i, Y0 + 10, crop, v) for i, v in enumerate(cds)])
-    return run(p, s, crops=c)
+def crop_run(cls, cds, crop="rice", *, rules=None, years=None, extra_far=False):
+    """One parcel of soil class ``cls`` with crop samples ``cds``; ``years`` per sample
+    (an extra year beyond ``cds`` goes to a sample in a second parcel far away)."""
+    p = parcels(square(0), square(50))
+    s = samples((X0 + 50, Y0 + 50, cls), (X0 + 5050, Y0 + 50, 1))
+    pts = [(X0 + 10 + i, Y0 + 10, crop, v) for i, v in enumerate(cds)]
+    if extra_far:
+        pts.append((X0 + 5010, Y0 + 10, crop, 0.1))
+    c = crops(pts)
+    if years is not None:
+        c["year"] = years
+    kw = {} if rules is None else {"rules": rules}
+    return run(p, s, crops=c, **kw)
+
+
+def _rules_with(**sections):
+    """The shipped rules with some keys changed (a user rules file, as the CLI takes)."""
+    def value(v):
+        return str(v).lower() if isinstance(v, bool) else repr(v)
+    text = "\n".join(f"[{s}]\n" + "\n".join(f"{k} = {value(v)}" for k, v in keys.items())
+                      for s, keys in sections.items())
+    path = Path(tempfile.mkdtemp()) / "rules.toml"
+    path.write_text(text + "\n", encoding="utf-8")
+    return load_rules(path)
 
 
 def test_class2_to_1_with_three_compliant_crop_samples():
@@ -182,13 +204,20 @@ def test_class2_stays_when_one_sample_exceeds():
     assert row["final_class"] == 2 and row["crop_exceedance"]
 
 
-def test_class3_to_2_at_65_percent_grade1_and_not_below():
-    # 20 samples: 13 grade 1 (65 %) + 7 grade 2 (0.2 < cd <= 0.4) -> class 2
-    fired = crop_run(3, [0.1] * 13 + [0.3] * 7)[0].iloc[0]
+def test_class3_to_2_only_when_no_sample_exceeds():
+    # default min_share_grade1_for_3_to_2 = 1.0: a lowered parcel is one the rate can count
+    fired = crop_run(3, [0.1] * 3)[0].iloc[0]
     assert fired["final_class"] == 2 and fired["rule"].endswith(";crops:3->2")
-    # 12 grade 1 (60 %) -> stays 3
-    short = crop_run(3, [0.1] * 12 + [0.3] * 8)[0].iloc[0]
-    assert short["final_class"] == 3
+    # 13 grade 1 (65 %) + 7 grade 2 stays 3 now (it would be a class 2 that cannot count)
+    assert crop_run(3, [0.1] * 13 + [0.3] * 7)[0].iloc[0]["final_class"] == 3
+
+
+def test_class3_to_2_share_setting_still_works_and_warns(caplog):
+    rules = _rules_with(crops={"min_share_grade1_for_3_to_2": 0.65})
+    fired = crop_run(3, [0.1] * 13 + [0.3] * 7, rules=rules)[0].iloc[0]
+    assert fired["final_class"] == 2
+    assert "cannot count in the rate" in caplog.text
+    assert crop_run(3, [0.1] * 12 + [0.3] * 8, rules=rules)[0].iloc[0]["final_class"] == 3
 
 
 def test_class3_stays_with_a_grade3_sample():
@@ -196,10 +225,27 @@ def test_class3_stays_with_a_grade3_sample():
     assert row["final_class"] == 3
 
 
-def test_class1_is_not_raised_but_flagged():
-    row = crop_run(1, [0.1, 0.1, 0.5])[0].iloc[0]
-    assert row["final_class"] == 1
-    assert "crop_exceedance_on_class1" in row["qa_flags"]
+def test_class1_is_raised_on_one_exceedance_by_default():
+    row = crop_run(1, [0.5])[0].iloc[0]
+    assert row["final_class"] == 2 and row["rule"].endswith(";crops:1->2")
+    kept = crop_run(1, [0.1, 0.1, 0.5], rules=_rules_with(crops={"raise_class1": False}))
+    assert kept[0].iloc[0]["final_class"] == 1
+    assert "crop_exceedance_on_class1" in kept[0].iloc[0]["qa_flags"]
+
+
+def test_raising_and_lowering_have_separate_minimums():
+    rules = _rules_with(crops={"min_samples_raise": 2, "min_samples_lower": 1})
+    assert crop_run(1, [0.5], rules=rules)[0].iloc[0]["final_class"] == 1    # 1 < 2
+    assert crop_run(2, [0.1], rules=rules)[0].iloc[0]["final_class"] == 1    # 1 >= 1
+
+
+def test_class2_to_1_needs_two_compliant_years_when_the_data_hold_several():
+    # three compliant samples of 2023 only, while the crop data also hold 2022: stays 2
+    one_year = crop_run(2, [0.1, 0.1, 0.1], years=[2023, 2023, 2023, 2022],
+                        extra_far=True)[0].iloc[0]
+    assert one_year["final_class"] == 2
+    two_years = crop_run(2, [0.1, 0.1, 0.1], years=[2022, 2023, 2023])[0].iloc[0]
+    assert two_years["final_class"] == 1 and two_years["rule"].endswith(";crops:2->1")
 
 
 def test_crop_grades_at_boundaries():

@@ -62,15 +62,16 @@ def row(result, name):
 
 def test_five_parcel_county_rate(five):
     parcels, measures, crops = five
-    r = safe_utilisation_rate(parcels, measures, crops=crops)
+    r = safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only")
     c = r.county
     assert r.year == 2023
     # A2 = 10 + 20 + 30 = 60; A3 = 15 + 25 = 40
     assert (c["area2_mu"], c["area3_mu"]) == (60.0, 40.0)
     assert (c["n_parcels_2"], c["n_parcels_3"]) == (3, 2)
-    # achieved = P1 10 (verified) + P3 30 (unverified, counted by default)
+    # measures_only: achieved = P1 10 (verified) + P3 30 (no own sample, counted anyway);
+    # P3 has a compliance rate to go by (P1, P2 samples), so it is "by rate", not unverified
     assert c["achieved2_mu"] == 40.0
-    assert c["unverified2_mu"] == 30.0
+    assert (c["by_rate2_mu"], c["unverified2_mu"]) == (30.0, 0.0)
     assert c["exceed2_mu"] == 20.0          # P2: measure + crop exceedance
     assert c["controlled3_mu"] == 15.0      # P4 fallow
     # rate = (10 + 30 + 15) / (60 + 40) = 55 / 100
@@ -86,7 +87,7 @@ def test_five_parcel_county_rate(five):
 
 def test_five_parcel_township_rows(five):
     parcels, measures, crops = five
-    r = safe_utilisation_rate(parcels, measures, crops=crops)
+    r = safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only")
     assert list(r.table["level"]) == ["county", "township", "township"]
     east, west = row(r, "东乡"), row(r, "西乡")
     # 东乡: (P1 10) / (10 + 20) = 1/3; gap 0.91 * 30 - 10 = 17.3
@@ -101,29 +102,30 @@ def test_unverified_not_counted_when_switched_off(five):
     parcels, measures, crops = five
     r = safe_utilisation_rate(parcels, measures, crops=crops, count_unverified=False)
     c = r.county
-    # (10 + 15) / 100 = 25 %; unverified still reported; gap 91 - 25 = 66
+    assert r.accounting == "parcel_verified"   # the older switch maps to the new mode
+    # (10 + 15) / 100 = 25 %; P3 still reported; gap 91 - 25 = 66
     assert c["rate"] == pytest.approx(0.25)
     assert c["achieved2_mu"] == 10.0
-    assert c["unverified2_mu"] == 30.0
+    assert c["by_rate2_mu"] == 30.0
     assert c["gap_mu"] == pytest.approx(66.0)
 
 
 def test_parcel_counts_once_with_two_measures(five):
     parcels, measures, crops = five
-    status = safe_utilisation_rate(parcels, measures, crops=crops).parcels.set_index(
+    status = safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only").parcels.set_index(
         "parcel_id")
-    assert status.loc["P1", "status"] == "achieved"
+    assert status.loc["P1", "status"] == "achieved_verified"
     assert status.loc[["P2", "P3", "P4", "P5"], "status"].tolist() == [
-        "exceeded", "unverified", "controlled", "no_measure"]
+        "exceeded", "achieved_by_rate", "controlled", "uncontrolled"]
     # P1 carries two safe-use measures but contributes its 10 亩 once
-    east = safe_utilisation_rate(parcels, measures, crops=crops).table.set_index("name")
+    east = safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only").table.set_index("name")
     assert east.loc["东乡", "achieved2_mu"] == 10.0
 
 
 def test_unknown_measures_reported_and_logged(five, caplog):
     parcels, measures, crops = five
     with caplog.at_level(logging.WARNING, logger="farmland.rate.accounting"):
-        r = safe_utilisation_rate(parcels, measures, crops=crops)
+        r = safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only")
     assert r.unknown_measures["parcel_id"].tolist() == ["PX"]
     assert "1 measure(s) name parcel ids not in the parcels" in caplog.text
     assert "PX" in caplog.text
@@ -131,7 +133,7 @@ def test_unknown_measures_reported_and_logged(five, caplog):
 
 def test_unclassified_and_class1_reported_never_counted(five):
     parcels, measures, crops = five
-    r = safe_utilisation_rate(parcels, measures, crops=crops)
+    r = safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only")
     assert r.unclassified_mu == 5.0
     assert r.county["unclassified_mu"] == 5.0
     assert r.measures_on_class1["parcel_id"].tolist() == ["P7"]
@@ -141,7 +143,7 @@ def test_unclassified_and_class1_reported_never_counted(five):
 def test_safe_use_on_class3_is_a_mismatch_and_not_counted(five):
     parcels, measures, crops = five
     extra = measures_frame([("P5", "lime", "safe_use", YEAR)])
-    r = safe_utilisation_rate(parcels, pd.concat([measures, extra]), crops=crops)
+    r = safe_utilisation_rate(parcels, pd.concat([measures, extra]), crops=crops, accounting="measures_only")
     mm = r.mismatches
     assert mm["parcel_id"].tolist() == ["P5"]
     assert mm["issue"].tolist() == ["safe_use_on_class3"]
@@ -153,7 +155,7 @@ def test_strict_control_on_class2_counts_only_when_it_removes_the_crop():
     parcels = parcel_table([("A", "T", 2, 10), ("B", "T", 2, 30)])
     measures = measures_frame([("A", "return_to_forest_grass", "strict_control", YEAR),
                                ("B", "monitoring", "strict_control", YEAR)])
-    r = safe_utilisation_rate(parcels, measures)
+    r = safe_utilisation_rate(parcels, measures, accounting="measures_only")
     # A counts (crop removed, no crop data -> unverified, counted); B does not: 10 / 40
     assert r.county["rate"] == pytest.approx(0.25)
     mm = r.mismatches.set_index("parcel_id")
@@ -176,18 +178,19 @@ def test_latest_year_is_used_and_other_years_ignored(caplog):
     # A's 2022 exceedance does not block 2023; its 2023 sample complies
     crops = crops_frame([("c1", "A", 2022, True), ("c2", "A", 2023, False)])
     with caplog.at_level(logging.INFO, logger="farmland.rate.accounting"):
-        r = safe_utilisation_rate(parcels, measures, crops=crops)
+        r = safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only")
     assert r.year == 2023
     assert "using 2023, the latest year" in caplog.text
     assert r.county["rate"] == pytest.approx(10 / 40)
     # the same data for 2022: B counts (no crop sample, unverified); A has no 2022 measure
-    r22 = safe_utilisation_rate(parcels, measures, crops=crops, year=2022)
+    r22 = safe_utilisation_rate(parcels, measures, crops=crops, year=2022, accounting="measures_only")
     assert r22.county["rate"] == pytest.approx(30 / 40)
 
 
 def test_target_met_and_gap_zero():
     parcels = parcel_table([("A", "T", 2, 91), ("B", "T", 3, 9)])
-    r = safe_utilisation_rate(parcels, measures_frame([("A", "lime", "safe_use", YEAR)]))
+    r = safe_utilisation_rate(parcels, measures_frame([("A", "lime", "safe_use", YEAR)]),
+                              accounting="measures_only")
     # 91 / 100 = 91 % exactly the target -> met, gap 0
     assert bool(r.county["met"])
     assert r.county["gap_mu"] == 0.0
@@ -196,7 +199,7 @@ def test_target_met_and_gap_zero():
 def test_missing_column_error():
     parcels = parcel_table([("A", "T", 2, 10)]).drop(columns="area_mu")
     with pytest.raises(InputError, match=r"parcels lack the column\(s\) area_mu"):
-        safe_utilisation_rate(parcels, None)
+        safe_utilisation_rate(parcels, None, accounting="measures_only")
 
 
 def test_bad_measure_class_error():
@@ -204,26 +207,26 @@ def test_bad_measure_class_error():
     measures = measures_frame([("A", "lime", "safe_use", YEAR), ("A", "lime", "other", YEAR)])
     with pytest.raises(InputError, match=r"row/id 1, column 'measure_class': measure_class "
                                          r"must be 'safe_use' or 'strict_control' \(got 'other'\)"):
-        safe_utilisation_rate(parcels, measures)
+        safe_utilisation_rate(parcels, measures, accounting="measures_only")
 
 
 def test_duplicate_parcel_ids_error():
     parcels = parcel_table([("A", "T", 2, 10), ("A", "T", 3, 5)])
     with pytest.raises(InputError, match="parcel ids must be unique"):
-        safe_utilisation_rate(parcels, None)
+        safe_utilisation_rate(parcels, None, accounting="measures_only")
 
 
 def test_inputs_not_modified(five):
     parcels, measures, crops = five
     before = parcels.copy(), measures.copy(), crops.copy()
-    safe_utilisation_rate(parcels, measures, crops=crops)
+    safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only")
     for a, b in zip(before, (parcels, measures, crops), strict=True):
         pd.testing.assert_frame_equal(a, b)
 
 
 def test_json_ready(five):
     parcels, measures, crops = five
-    d = safe_utilisation_rate(parcels, measures, crops=crops).to_dict()
+    d = safe_utilisation_rate(parcels, measures, crops=crops, accounting="measures_only").to_dict()
     text = json.dumps(d, ensure_ascii=False)
     assert '"name": "全县 County"' in text
     assert d["n_unknown_measures"] == 1

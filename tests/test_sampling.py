@@ -161,8 +161,8 @@ def test_uncertainty_mode_picks_the_fifty_fifty_parcel_first():
     first = plan.iloc[0]
     assert first["parcel_id"] == "Q16"                     # col 1, row 3
     assert _local(plan)[0].tolist() == [300.0, 700.0]      # its centre
-    assert first["reason"] == ("不确定性高: p(change)=0.50 / uncertain class, "
-                               "p(change)=0.50")
+    assert first["reason"] == ("类别概率不确定（变化概率高）: p(change)=0.50 / uncertain class "
+                               "probabilities (high chance of a class change), p(change)=0.50")
     assert first["priority"] == 1
     # its own 60 亩 x 0.5 = 30 亩 plus 60 亩 x 0.05 x w(d) of the 8 neighbours within the
     # 300 m kernel radius: w(200) = exp(-2) = 0.135335, w(282.84) = exp(-2.828427) = 0.059106

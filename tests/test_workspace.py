@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import random
+import sqlite3
+from datetime import datetime
 
 import geopandas as gpd
 import pandas as pd
@@ -168,8 +172,8 @@ def test_rate_on_a_stored_run_with_todays_ledger(tmp_path):
     parcels, crops, _ = ws.load_run("R0001")
     ledger = pd.DataFrame({"parcel_id": ["P1", "P2"], "measure_type": ["lime", "fallow"],
                            "measure_class": ["safe_use", "strict_control"], "year": [2024, 2024]})
-    r = safe_utilisation_rate(parcels, ledger, crops=crops)
-    # 2024 ledger, crop samples are of 2023: P1 unverified (counted), P2 controlled:
+    r = safe_utilisation_rate(parcels, ledger, crops=crops, count_unverified=True)
+    # 2024 ledger, crop samples are of 2023: P1 unverified (counted here), P2 controlled:
     # (3.75 + 3.75) / (3.75 + 3.75) = 100 %
     assert r.year == 2024
     assert r.rate == pytest.approx(1.0)
@@ -194,3 +198,245 @@ def test_open_run_reads_classification_files(tmp_path):
         open_run("R0001")
     with pytest.raises(InputError, match="classification file not found"):
         read_classification(tmp_path / "missing.gpkg")
+
+
+# -- relabel, delete, replace (issue 16.3) --------------------------------------------------
+def reshaped(i=0, width=60.0):
+    """:func:`run_parcels` with parcel ``i`` made ``width`` m wide (a geometry of its own)."""
+    parcels = run_parcels()
+    parcels.loc[i, "geometry"] = shapely.box(X0 + 100 * i, Y0, X0 + 100 * i + width, Y0 + 50)
+    return parcels
+
+
+def stored_keys(path):
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        return {r[0] for r in con.execute("SELECT geom_key FROM geometries")}
+
+
+def assert_consistent(path):
+    """Every parcel's geometry resolves, no geometry is orphaned, no row lacks its run,
+    and the spatial index and GDAL's feature counts follow the deletes."""
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        one = lambda sql: con.execute(sql).fetchone()[0]
+        runs = {r[0] for r in con.execute("SELECT run_id FROM runs")}
+        assert one("SELECT count(*) FROM parcels p WHERE p.geom_key IS NOT NULL AND NOT "
+                   "EXISTS (SELECT 1 FROM geometries g WHERE g.geom_key = p.geom_key)") == 0
+        assert one("SELECT count(*) FROM geometries WHERE geom_key NOT IN "
+                   "(SELECT geom_key FROM parcels WHERE geom_key IS NOT NULL)") == 0
+        assert one("SELECT count(*) - count(DISTINCT geom_key) FROM geometries") == 0
+        for table in ("parcels", "crops"):
+            assert {r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM {table}")} <= runs
+        assert one("SELECT count(*) FROM rtree_geometries_geom") == one(
+            "SELECT count(*) FROM geometries")
+        for table, n in con.execute("SELECT table_name, feature_count FROM gpkg_ogr_contents"):
+            assert n == one(f'SELECT count(*) FROM "{table}"'), table
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith((".", "runs"))
+                  ) == [path.name]          # no temporary copy, no lock left behind
+
+
+def test_relabel(tmp_path):
+    ws = Workspace(tmp_path / "runs.gpkg")
+    ws.add_run(run_parcels(), manifest=MANIFEST, label="首轮")
+    ws.add_run(run_parcels(), manifest=MANIFEST)
+    before = ws.runs()
+    assert ws.relabel("R0002", "2024 加密 re-sampling") == ""
+    assert ws.relabel("R0001", "2023 详查") == "首轮"
+    after = ws.runs()
+    assert after["label"].tolist() == ["2023 详查", "2024 加密 re-sampling"]
+    pd.testing.assert_frame_equal(after.drop(columns="label"), before.drop(columns="label"))
+    with pytest.raises(InputError, match=r"no run 'R0003'.*use one of: R0001, R0002"):
+        ws.relabel("R0003", "x")
+
+
+def test_delete_a_middle_run(tmp_path):
+    path = tmp_path / "runs.gpkg"
+    ws = Workspace(path)
+    ws.add_run(run_parcels(), crops=run_crops(), manifest=MANIFEST, label="a")
+    ws.add_run(reshaped(0), crops=run_crops(), manifest={"seed": 1}, label="b")
+    ws.add_run(reshaped(3), manifest={"seed": 2}, label="c")
+    kept = {r: ws.load_run(r) for r in ("R0001", "R0003")}
+    rows = ws.runs().set_index("run_id")
+    own = hashlib.blake2b(shapely.to_wkb(reshaped(0).geometry[0]), digest_size=16).hexdigest()
+    shared = hashlib.blake2b(shapely.to_wkb(run_parcels().geometry[1]),
+                             digest_size=16).hexdigest()
+    assert {own, shared} <= stored_keys(path) and n_features(path, "geometries") == 6
+    deleted = ws.delete_run("R0002")
+    assert (deleted["run_id"], deleted["label"], deleted["n_parcels"]) == ("R0002", "b", 4)
+    assert ws.runs()["run_id"].tolist() == ["R0001", "R0003"]
+    pd.testing.assert_frame_equal(ws.runs().set_index("run_id"), rows.drop(index="R0002"))
+    for run_id, (parcels, crops, manifest) in kept.items():
+        again = ws.load_run(run_id)
+        pd.testing.assert_frame_equal(again[0], parcels)
+        pd.testing.assert_frame_equal(again[1], crops) if crops is not None else None
+        assert again[2] == manifest
+    assert own not in stored_keys(path)          # used by R0002 only: gone
+    assert shared in stored_keys(path)           # used by R0001 and R0003 too: kept
+    assert n_features(path, "geometries") == 5 and n_features(path, "parcels") == 8
+    assert n_features(path, "crops") == 2
+    assert_consistent(path)
+    assert ws.add_run(run_parcels(), manifest=MANIFEST) == "R0004"
+    ws.delete_run("R0004")                       # the highest id: still never issued again
+    assert ws.add_run(run_parcels(), manifest=MANIFEST) == "R0005"
+    assert_consistent(path)
+
+
+def test_delete_every_run_and_start_again(tmp_path):
+    path = tmp_path / "runs.gpkg"
+    ws = Workspace(path)
+    ws.add_run(run_parcels(), crops=run_crops(), manifest=MANIFEST)
+    ws.delete_run("R0001")
+    assert ws.runs().empty
+    assert n_features(path, "geometries") == 0 and n_features(path, "parcels") == 0
+    assert_consistent(path)
+    assert ws.add_run(run_parcels(), manifest=MANIFEST) == "R0002"
+    assert ws.load_run("R0002")[0].geometry.notna().all()
+
+
+def test_delete_refuses_unknown_runs_and_workspaces(tmp_path):
+    path = tmp_path / "runs.gpkg"
+    ws = Workspace(path)
+    ws.add_run(run_parcels(), manifest=MANIFEST)
+    before = sha(path)
+    for bad in ("R0002", "r0001", "R0001' OR '1'='1"):
+        with pytest.raises(InputError, match=r"no run .* in the workspace.*use one of: R0001"):
+            ws.delete_run(bad)
+    assert sha(path) == before
+    missing = Workspace(tmp_path / "sub" / "none.gpkg")
+    for call in (lambda: missing.delete_run("R0001"), lambda: missing.relabel("R0001", "x")):
+        with pytest.raises(InputError, match="workspace not found.*farmland classify"):
+            call()
+    assert not (tmp_path / "sub").exists()       # nothing created for a typo
+
+
+def test_replace_on_the_same_output_keeps_the_id(tmp_path, monkeypatch):
+    path = tmp_path / "runs.gpkg"
+    ws = Workspace(path)
+    out1, out2 = tmp_path / "2023", tmp_path / "2024"
+    assert ws.add_run(reshaped(3, width=80), crops=run_crops(), manifest=MANIFEST,
+                      label="首轮", output=out1) == "R0001"
+    assert ws.add_run(reshaped(3), manifest={"seed": 1}, label="二轮", output=out2) == "R0002"
+    second = ws.load_run("R0002")
+    assert ws.runs()["output"].tolist() == ["2023", "2024"]   # relative to the workspace
+    assert ws.run_of_output(out1) == "R0001" and ws.run_of_output(tmp_path / "x") is None
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2030, 1, 2, 3, 4, 5, tzinfo=tz)
+
+    monkeypatch.setattr(ws_module, "datetime", Later)
+    old_shape, shared = (hashlib.blake2b(shapely.to_wkb(g), digest_size=16).hexdigest()
+                         for g in (reshaped(3, width=80).geometry[3], run_parcels().geometry[0]))
+    rerun = reshaped(0, width=70).assign(final_class=pd.array([1, 1, 1, 1], dtype="Int8"))
+    assert ws.add_run(rerun, manifest={"seed": 7}, output=str(out1),
+                      replaces=ws.run_of_output(out1)) == "R0001"
+    runs = ws.runs()
+    assert runs["run_id"].tolist() == ["R0001", "R0002"]
+    assert runs.loc[0, "label"] == "首轮"             # no new label: the old one stays
+    assert runs.loc[0, "created"] == "2030-01-02T03:04:05+00:00"
+    assert runs.loc[0, "class1_mu"] == 15.0 and runs.loc[0, "n_crops"] == 0
+    parcels, crops, manifest = ws.load_run("R0001")
+    assert parcels["final_class"].tolist() == [1, 1, 1, 1] and crops is None
+    assert manifest == {"seed": 7} and parcels.geometry.iloc[0].area == 70 * 50
+    assert old_shape not in stored_keys(path)        # no run uses R0001's old shape now
+    assert shared in stored_keys(path)               # R0002 still uses P1's first shape
+    pd.testing.assert_frame_equal(ws.load_run("R0002")[0], second[0])
+    assert n_features(path, "parcels") == 8 and n_features(path, "crops") == 0
+    assert_consistent(path)
+    ws.add_run(rerun, manifest={"seed": 8}, label="重算", output=out1, replaces="R0001")
+    assert ws.runs()["label"].tolist() == ["重算", "二轮"]
+    # a different output folder always adds a run
+    assert ws.add_run(rerun, manifest=MANIFEST, output=tmp_path / "2023b") == "R0003"
+    with pytest.raises(InputError, match="no run 'R0009'"):
+        ws.add_run(rerun, manifest=MANIFEST, output=out1, replaces="R0009")
+    assert len(ws.runs()) == 3
+
+
+def test_a_workspace_from_before_the_output_column(tmp_path):
+    path = tmp_path / "runs.gpkg"
+    ws = Workspace(path)
+    ws.add_run(run_parcels(), manifest=MANIFEST, output=tmp_path / "2023")
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        con.execute("ALTER TABLE runs DROP COLUMN output")   # as written by farmland 0.1
+    assert ws.runs()["output"].isna().all()
+    assert ws.run_of_output(tmp_path / "2023") is None       # unknown: a rerun adds
+    assert ws.add_run(run_parcels(), manifest=MANIFEST, output=tmp_path / "2023") == "R0002"
+    assert ws.runs()["output"].tolist()[1] == "2023" and pd.isna(ws.runs()["output"][0])
+    assert ws.run_of_output(tmp_path / "2023") == "R0002"
+    assert ws.load_run("R0001")[0]["parcel_id"].tolist() == ["P1", "P2", "P3", "P4"]
+
+
+def test_any_sequence_of_changes_keeps_the_workspace_consistent(tmp_path):
+    rng = random.Random(163)
+    path = tmp_path / "runs.gpkg"
+    ws = Workspace(path)
+    expected, issued, done = {}, [], []
+    for step in range(24):
+        op = rng.choice(["add", "add", "replace", "delete", "relabel"]) if expected else "add"
+        done.append(op)
+        if op in ("add", "replace"):
+            parcels = run_parcels(classes=[rng.choice([1, 2, 3, None]) for _ in range(4)])
+            for i in rng.sample(range(4), rng.randint(0, 2)):
+                parcels.loc[i, "geometry"] = shapely.box(X0 + 100 * i, Y0,
+                                                         X0 + 100 * i + rng.randint(10, 90),
+                                                         Y0 + 50)
+            crops = run_crops() if rng.random() < 0.5 else None
+            replaces = rng.choice(sorted(expected)) if op == "replace" else None
+            run_id = ws.add_run(parcels, crops=crops, manifest={"step": step},
+                                output=tmp_path / f"out{step}", replaces=replaces)
+            if replaces is None:
+                assert run_id not in issued
+                issued.append(run_id)
+            else:
+                assert run_id == replaces
+            expected[run_id] = ws.load_run(run_id)
+            assert len(expected[run_id][0]) == 4
+        elif op == "delete":
+            run_id = rng.choice(sorted(expected))
+            assert ws.delete_run(run_id)["run_id"] == run_id
+            del expected[run_id]
+        else:
+            ws.relabel(rng.choice(sorted(expected)), f"label {step}")
+        assert ws.runs()["run_id"].tolist() == sorted(expected)
+        for run_id, (parcels, crops, manifest) in expected.items():
+            again = ws.load_run(run_id)
+            pd.testing.assert_frame_equal(again[0], parcels)
+            assert (again[1] is None) == (crops is None)
+            if crops is not None:
+                pd.testing.assert_frame_equal(again[1], crops)
+            assert again[2] == manifest
+        assert_consistent(path)
+    assert issued == sorted(issued) and len(issued) == len(set(issued))
+    assert min(done.count(op) for op in ("add", "replace", "delete", "relabel")) >= 2, done
+
+
+@pytest.mark.parametrize("operation", ["delete", "replace", "relabel"])
+def test_a_failed_change_leaves_the_file_byte_identical(tmp_path, monkeypatch, operation):
+    path = tmp_path / "runs.gpkg"
+    ws = Workspace(path)
+    ws.add_run(run_parcels(), crops=run_crops(), manifest=MANIFEST, output=tmp_path / "a")
+    ws.add_run(reshaped(0), crops=run_crops(), manifest=MANIFEST, output=tmp_path / "b")
+    before = sha(path)
+
+    def fail(*args, **kw):
+        raise RuntimeError("disk full")
+
+    if operation == "delete":       # R0002's rows are already gone from the copy
+        monkeypatch.setattr(ws_module, "_drop_orphans", fail)
+        change = lambda: ws.delete_run("R0002")
+    elif operation == "replace":    # old rows deleted, new parcels appended, runs row fails
+        real_write = ws_module._write
+        monkeypatch.setattr(ws_module, "_write", lambda tmp, df, layer, layers, **kw: (
+            fail() if layer == "runs" else real_write(tmp, df, layer, layers, **kw)))
+        change = lambda: ws.add_run(reshaped(1), manifest={"seed": 1},
+                                    output=tmp_path / "b", replaces="R0002")
+    else:
+        monkeypatch.setattr(ws_module, "_sql", fail)
+        change = lambda: ws.relabel("R0001", "new")
+    with pytest.raises(RuntimeError, match="disk full"):
+        change()
+    assert sha(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.gpkg"]   # no temp, no lock
+    monkeypatch.undo()
+    change()
+    assert_consistent(path)

@@ -120,22 +120,39 @@ def assign_crops(crops: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, *, unit: st
 
 
 def unit_statistics(graded: pd.DataFrame) -> pd.DataFrame:
-    """Per adjustment unit: number of graded samples, exceedances, share of grade 1, any grade 3."""
+    """Per adjustment unit: graded samples, exceedances, share of grade 1, any grade 3, and
+    the number of distinct years with samples (all of them compliant or not)."""
     g = graded.dropna(subset=["unit"])
     g = g[g["crop_grade"].notna()]
     grade = g["crop_grade"].astype(int)
+    years = (pd.to_numeric(g["year"], errors="coerce") if "year" in g
+             else pd.Series(np.nan, index=g.index)).fillna(-1)  # no year: one unknown year
     stats = pd.DataFrame({
         "n": grade.groupby(g["unit"]).size(),
         "n_exceed": (grade >= 2).groupby(g["unit"]).sum(),
         "share_grade1": (grade == 1).groupby(g["unit"]).mean(),
         "any_grade3": (grade == 3).groupby(g["unit"]).any(),
+        "n_years": years.groupby(g["unit"]).nunique(),
     })
+    stats.attrs["years_in_data"] = int(years.nunique())
     return stats
 
 
 def adjust_classes(soil_class: pd.Series, unit_of_parcel: pd.Series, stats: pd.DataFrame,
                    *, rules: Rules) -> pd.DataFrame:
-    """Apply the crop adjustment rules parcel by parcel.
+    """Apply the crop adjustment rules parcel by parcel (docs/decisions.md, crop rules).
+
+    Raising and lowering have separate settings, because the evidence they need differs:
+
+    - **raise 1 → 2** (``raise_class1``, default on) on ``min_samples_raise`` samples
+      (default 1) with any exceedance: one over-limit harvest is a fact;
+    - **lower 2 → 1** (``allow_2_to_1``) needs ``min_samples_lower`` samples (default 3),
+      none exceeding, in at least ``min_compliant_years`` different years (default 2)
+      when the crop data hold more than one year; with one year of data, one year;
+    - **lower 3 → 2** (``allow_3_to_2``) needs ``min_samples_lower`` samples, none of
+      grade 3, and a grade-1 share of at least ``min_share_grade1_for_3_to_2`` (default
+      1.0: none exceeding). At 1.0 a parcel lowered to class 2 is one whose safe use the
+      rate can count; a lower share makes class-2 parcels that can never count (logged).
 
     Parameters
     ----------
@@ -160,12 +177,21 @@ def adjust_classes(soil_class: pd.Series, unit_of_parcel: pd.Series, stats: pd.D
     n_exceed = st["n_exceed"].fillna(0).to_numpy(dtype=int)
     share1 = st["share_grade1"].fillna(0).to_numpy(dtype=float)
     grade3 = st["any_grade3"].fillna(False).to_numpy(dtype=bool)
+    n_years = (st["n_years"].fillna(0).to_numpy(dtype=int) if "n_years" in st
+               else np.ones(len(st), dtype=int))
     soil = soil_class.fillna(0).to_numpy(dtype=int)
-    enough = n >= cfg["min_samples"]
-    down21 = cfg["allow_2_to_1"] & enough & (soil == 2) & (n_exceed == 0)
-    down32 = (cfg["allow_3_to_2"] & enough & (soil == 3) & ~grade3
+    lower_ok = n >= cfg["min_samples_lower"]
+    years_needed = cfg["min_compliant_years"] if stats.attrs.get("years_in_data", 1) > 1 else 1
+    down21 = (cfg["allow_2_to_1"] & lower_ok & (soil == 2) & (n_exceed == 0)
+              & (n_years >= years_needed))
+    down32 = (cfg["allow_3_to_2"] & lower_ok & (soil == 3) & ~grade3
               & (share1 >= cfg["min_share_grade1_for_3_to_2"] - 1e-12))
-    up12 = cfg["raise_class1"] & enough & (soil == 1) & (n_exceed > 0)
+    if cfg["min_share_grade1_for_3_to_2"] < 1 and (down32 & (n_exceed > 0)).any():
+        log.warning("%d parcel(s) lowered 3 -> 2 carry exceeding crop samples "
+                    "(min_share_grade1_for_3_to_2 < 1): their safe use cannot count in the "
+                    "rate this year", int((down32 & (n_exceed > 0)).sum()))
+    up12 = (cfg["raise_class1"] & (n >= cfg["min_samples_raise"]) & (soil == 1)
+            & (n_exceed > 0))
     final = soil.copy()
     final[down21] = 1
     final[down32] = 2

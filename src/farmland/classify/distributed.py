@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 from farmland.classify.crops import assign_crops, grade_crops
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.samples import classify_samples
+from farmland.errors import FarmlandError
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
 from farmland.rules import Rules, load_rules
 from farmland.standards import load_standard
@@ -125,7 +126,14 @@ def classify_parcels_distributed(
     parcels, samples, crops
         The same frames as the single-process run, parcels in the input order.
     """
-    from dask.distributed import Client, LocalCluster
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise FarmlandError(
+            "classifying on dask (--scheduler) needs the optional 'dask' extra, which is "
+            "not installed. Fix: pip install \"farmland[dask]\" (or pip install "
+            "\"dask[distributed]\"), or leave out --scheduler to classify in this process"
+        ) from exc
 
     std = standard or load_standard()
     rules = rules or load_rules()

@@ -86,8 +86,12 @@ def command(ctx, parcels, parcels_layer, townships, samples, crops, rules, inter
         try:
             from farmland.runs.folder import read_manifest
 
-            run_id = Workspace(workspace).add_run(result.parcels, crops=result.crops,
-                                                  manifest=read_manifest(output), label=label)
+            ws = Workspace(workspace)
+            # a rerun with --overwrite into the same folder replaces its run (same id)
+            replaces = ws.run_of_output(output) if overwrite else None
+            run_id = ws.add_run(result.parcels, crops=result.crops,
+                                manifest=read_manifest(output), label=label, output=output,
+                                replaces=replaces)
             _record_run(output, run_id, workspace)
         except OSError as exc:
             if isinstance(exc, OutputError):
@@ -95,7 +99,7 @@ def command(ctx, parcels, parcels_layer, townships, samples, crops, rules, inter
             raise OutputError(workspace, f"{exc.strerror or exc}; the classification outputs "
                                          f"in {output} were written, the run was not added"
                               ) from exc
-        click.echo(f"run {run_id} added to {workspace}")
+        click.echo(f"run {run_id} {'replaced in' if replaces else 'added to'} {workspace}")
     print_class_table(result.summary)
     from farmland.runs.folder import CLASSIFICATION
 

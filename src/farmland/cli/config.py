@@ -87,6 +87,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "interpolator": Key("choice", "kriging", choices=("kriging", "idw", "")),
     },
     "rate": {
+        "accounting": Key("choice", "official",
+                          choices=("official", "parcel_verified", "measures_only")),
+        "min_township_crop_samples": Key("int", 5, check=_range(1, 1000), allowed="1..1000"),
         "count_unverified": Key("bool", True),
         "gap_order": Key("choice", "area", choices=("area", "risk")),
     },

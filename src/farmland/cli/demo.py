@@ -82,6 +82,9 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
           "--measures-a", str(d / "measures_2023.csv"),
           "--measures-b", str(d / "resample_2024" / "measures_2024.csv"),
           "-o", str(o / "diff_2023_2024"), *ow]),
+        ("9b Change map 2023 -> 2024 / 类别变化图",
+         ["map", str(y24 / f.CLASSIFICATION), "--diff", str(o / "diff_2023_2024"),
+          "--townships", str(d / "townships.gpkg"), "-o", str(maps / "demo_diff.html"), *ow]),
     ]
 
 

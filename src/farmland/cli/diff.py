@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -37,35 +38,69 @@ _LABELS = {"1": "1 优先保护", "2": "2 安全利用", "3": "3 严格管控",
 def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, output,
             overwrite):
     """Compare RUN_A with RUN_B (run ids in --workspace, classification.gpkg files or
-    their folders): class flows in 亩 and why the safe-utilisation rate moved.
+    their folders): class flows in 亩, the cause of every changed parcel, and why the
+    safe-utilisation rate moved.
 
-    Writes OUTPUT/changes.csv, flows.csv, effects.csv and diff.json.
+    Writes OUTPUT/changes.csv, changes.gpkg (layer ``changes``, for a map), flows.csv,
+    effects.csv and diff.json.
     """
     from farmland.runs.diff import diff_runs
     from farmland.runs.folder import open_run
 
     out = Path(output)
     refuse_existing((out / n for n in folder.DIFF_FILES), overwrite=overwrite)
-    parcels_a, crops_a, _ = open_run(run_a, workspace=workspace)
-    parcels_b, crops_b, _ = open_run(run_b, workspace=workspace)
+    parcels_a, crops_a, manifest_a = open_run(run_a, workspace=workspace)
+    parcels_b, crops_b, manifest_b = open_run(run_b, workspace=workspace)
     ledger_a = _read(measures_a, mapping)
     ledger_b = _read(measures_b, mapping)
     result = diff_runs(parcels_a, parcels_b, measures_a=ledger_a, measures_b=ledger_b,
-                       crops_a=crops_a, crops_b=crops_b, target=target)
+                       crops_a=crops_a, crops_b=crops_b, manifest_a=manifest_a,
+                       manifest_b=manifest_b, samples_a=_samples(run_a),
+                       samples_b=_samples(run_b), target=target)
     print_flows(result.flows, run_a, run_b)
-    for line in decomposition_lines(result):
+    for line in decomposition_lines(result) + cause_lines(result):
         click.echo(line)
     rel = folder.portable_path
     summary = result.to_dict() | {"run_a": rel(run_a, out), "run_b": rel(run_b, out),
                                   "measures_a": measures_a and rel(measures_a, out),
                                   "measures_b": measures_b and rel(measures_b, out)}
+    layer = result.changes_layer()
     write_outputs(out, {
         folder.CHANGES: csv_writer(result.changes),
+        folder.CHANGES_GPKG: lambda p: _write_layer(p, folder.CHANGES_LAYER, layer),
         folder.FLOWS: csv_writer(result.flows, index=True),
         folder.EFFECTS: csv_writer(result.effects),
         folder.DIFF_JSON: json_writer(summary),
     }, overwrite=overwrite)
     click.echo(f"outputs: {out}")
+
+
+def _write_layer(path: Path, name: str, layer: pd.DataFrame) -> None:
+    """One-layer GeoPackage; its "wrote" log line would name the staging folder, and the
+    command names the output folder itself."""
+    from farmland.io.write import write_gpkg_layers
+
+    logger = logging.getLogger("farmland.io.write")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        write_gpkg_layers(path, {name: layer})
+    finally:
+        logger.setLevel(level)
+
+
+def _samples(ref: str) -> pd.DataFrame | None:
+    """Soil samples layer of a classification file or folder; ``None`` for a run id
+    (a workspace keeps no samples) or a file without one."""
+    import pyogrio
+
+    text = str(ref)
+    if folder.RUN_ID.match(text) and not Path(text).exists():
+        return None
+    path = folder.classification_path(text)
+    if not path.is_file() or "samples" not in {str(n) for n in pyogrio.list_layers(path)[:, 0]}:
+        return None
+    return pyogrio.read_dataframe(path, layer="samples")
 
 
 def _read(path: str | None, mapping: str | None) -> pd.DataFrame | None:
@@ -84,13 +119,36 @@ def _pp(x: float) -> str:
 
 
 def decomposition_lines(result) -> list[str]:
-    """County rate change split into reclassification and measures effects."""
+    """The two rates (county) and the two effects that make up their difference.
+
+    The counterfactual rate behind the effects (B's classes with A's ledger) is not
+    printed: it is no rate of any year.
+    """
+    a, b = result.rate_a, result.rate_b
+    years = "" if a.year is None or b.year is None else \
+        f" ({a.year})" if a.year == b.year else f" ({a.year} → {b.year})"
     return [
-        f"{len(result.changes)} parcel(s) changed",
-        f"rate A {_pct(result.rate_a.rate)} -> rate B {_pct(result.rate_b.rate)}",
-        f"  reclassification effect 类别调整影响: {_pp(result.reclassification_effect)}",
-        f"  measures effect 措施台账影响:        {_pp(result.measures_effect)}",
+        (f"安全利用率 safe-utilisation rate, {a.county_name}{years}: "
+         f"rate A {_pct(a.rate)} → rate B {_pct(b.rate)} ({_pp(b.rate - a.rate)})"),
+        (f"  类别调整影响 reclassification effect: {_pp(result.reclassification_effect)}"
+         "  — the class changes alone, run A's measures and crop samples held fixed"),
+        (f"  措施台账影响 measures effect:          {_pp(result.measures_effect)}"
+         "  — the change of measures and crop samples alone, run B's classes held fixed"),
     ]
+
+
+def cause_lines(result) -> list[str]:
+    """Changed parcels by cause (parcels and 亩)."""
+    from farmland.runs.diff import CAUSE_LABELS
+
+    counts = result.cause_counts()
+    lines = [f"{len(result.changes):,} parcel(s) changed, by cause 变化原因:"]
+    for cause, n, mu in counts.itertuples(name=None):
+        lines.append(f"  {n:>8,} parcel(s) {mu:>12,.1f} 亩  {CAUSE_LABELS[cause]} ({cause})")
+    if len(result.changes) and not result.samples_layers:
+        lines.append("  (no samples layers — runs from a workspace keep none: causes come "
+                     "from the sample_ids columns, new samples are not located)")
+    return lines
 
 
 def print_flows(flows: pd.DataFrame, run_a: str, run_b: str) -> None:

@@ -1,4 +1,5 @@
-"""``farmland map``: a classification GeoPackage -> one self-contained HTML map."""
+"""``farmland map``: a classification GeoPackage -> one self-contained HTML map; with
+``--diff``, the changed parcels of ``farmland diff`` coloured by class flow."""
 
 from __future__ import annotations
 
@@ -15,16 +16,25 @@ logger = logging.getLogger(__name__)
 #: overlays read from the classification GeoPackage (when it has the layer) or a file
 OVERLAYS = ("samples", "crops", "zones", "flags", "plan", "sources", "townships")
 ALL_LAYERS = ("parcels", *OVERLAYS)
+#: layers of a change map (--diff) unless --layers says otherwise
+DIFF_LAYERS = ("parcels", "townships")
+#: the changed parcels written by 'farmland diff' (file and layer name)
+CHANGES_GPKG, CHANGES_LAYER = "changes.gpkg", "changes"
 
 
 @click.command("map")
-@click.argument("classification", metavar="CLASSIFICATION_GPKG",
+@click.argument("classification", metavar="[CLASSIFICATION_GPKG]", required=False,
                 type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output HTML file, e.g. maps/county.html.")
 @click.option("--township", default=None, help="Only this township's parcels (detail map).")
-@click.option("--layers", default=",".join(ALL_LAYERS), show_default=True,
-              help="Comma list of layers to draw (those missing from the inputs are skipped).")
+@click.option("--layers", default=None,
+              help="Comma list of layers to draw (those missing from the inputs are skipped); "
+                   f"default: {','.join(ALL_LAYERS)}, with --diff: {','.join(DIFF_LAYERS)}.")
+@click.option("--diff", "diff_path", type=click.Path(exists=True), default=None,
+              help="Map the changed parcels of 'farmland diff' (its output folder or "
+                   "changes.gpkg), coloured by class flow; CLASSIFICATION_GPKG (run B) "
+                   "is then optional and drawn below. 类别变化图。")
 @click.option("--tiles", default="none", show_default=True,
               help="Basemap: none, osm, tianditu-vec:KEY, tianditu-img:KEY or a URL template "
                    "with {z}/{x}/{y} (see docs/basemaps.md).")
@@ -48,23 +58,35 @@ ALL_LAYERS = ("parcels", *OVERLAYS)
               help="Township boundaries (read like any farmland input, e.g. XZQMC).")
 @crs_option
 @overwrite_option
-def command(classification, output, township, layers, tiles, tiles_attr, title, simplify_m,
-            rate_json, zones_file, flags_file, plan_file, sources_file, townships_file,
-            crs, overwrite):
+def command(classification, output, township, layers, diff_path, tiles, tiles_attr, title,
+            simplify_m, rate_json, zones_file, flags_file, plan_file, sources_file,
+            townships_file, crs, overwrite):
     """Write an interactive map of CLASSIFICATION_GPKG (from 'farmland classify') that
     works offline as a single HTML file.
 
     Layers: parcels by class, and when available soil samples, crop samples,
     strict-control zones, sparse-data flags, planned points, pollution sources,
-    township boundaries. 输出单文件离线交互地图。
+    township boundaries and names. With --diff, the parcels whose class changed between
+    two runs, coloured by flow (1→2, 2→3, 2→1 …). 输出单文件离线交互地图。
     """
+    from farmland.errors import InputError
     from farmland.io.write import refuse_existing
     from farmland.maps.page import DEFAULT_TITLE, make_map, save_map
 
-    wanted = _parse_layers(layers)
+    wanted = _parse_layers(layers or ",".join(DIFF_LAYERS if diff_path else ALL_LAYERS),
+                           need_parcels=not diff_path)
     refuse_existing([output], overwrite=overwrite)
     files = {"zones": zones_file, "flags": flags_file, "plan": plan_file,
              "sources": sources_file, "townships": townships_file}
+    if diff_path:
+        fmap = _diff_map(Path(diff_path), classification, wanted, files, crs=crs, title=title,
+                         tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m)
+        path = save_map(fmap, output, overwrite=overwrite)
+        click.echo(f"map: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        return
+    if classification is None:
+        raise InputError("no classification to map", column="CLASSIFICATION_GPKG",
+                         fix="give the classification.gpkg of 'farmland classify', or --diff")
     frames = read_map_layers(Path(classification), wanted, files, crs=crs)
     rate = _rate_from_json(Path(rate_json), township) if rate_json else None
     fmap = make_map(frames.pop("parcels"), **frames, rate=rate, township=township,
@@ -74,7 +96,7 @@ def command(classification, output, township, layers, tiles, tiles_attr, title, 
     click.echo(f"map: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
-def _parse_layers(text: str) -> set[str]:
+def _parse_layers(text: str, *, need_parcels: bool = True) -> set[str]:
     from farmland.errors import InputError
 
     wanted = {t.strip() for t in text.split(",") if t.strip()}
@@ -82,10 +104,94 @@ def _parse_layers(text: str) -> set[str]:
     if unknown:
         raise InputError("unknown map layer(s)", column="--layers", value=",".join(unknown),
                          fix="choose from " + ",".join(ALL_LAYERS))
-    if "parcels" not in wanted:
+    if need_parcels and "parcels" not in wanted:
         raise InputError("the parcels layer cannot be left out", column="--layers", value=text,
                          fix="add parcels to --layers")
     return wanted
+
+
+def _diff_map(path: Path, classification: str | None, wanted: set[str],
+              files: dict[str, str | None], *, crs: str | None, title: str | None,
+              tiles: str, tiles_attr: str | None, simplify_m: float):
+    """The change map of ``path`` (a 'farmland diff' folder or changes.gpkg) over the
+    optional run-B classification."""
+    from farmland.maps.diff import DIFF_TITLE, make_diff_map
+
+    frames = (read_map_layers(Path(classification), wanted | {"parcels"}, files, crs=crs)
+              if classification else _overlay_files(wanted, files, crs=crs))
+    parcels = frames.pop("parcels", None)
+    changes = read_changes(path, parcels)
+    if "parcels" not in wanted:
+        parcels = None
+    keep = {k: v for k, v in frames.items() if k in ("townships", "samples", "crops")}
+    left = sorted(set(frames) - set(keep))
+    if left:
+        logger.info("a change map draws townships, samples and crops only; not drawn: %s",
+                    ", ".join(left))
+    return make_diff_map(changes, parcels=parcels, **keep, title=title or DIFF_TITLE,
+                         subtitle=_diff_subtitle(path), tiles=tiles, tiles_attr=tiles_attr,
+                         simplify_m=simplify_m)
+
+
+def _overlay_files(wanted: set[str], files: dict[str, str | None], *, crs: str | None) -> dict:
+    """Overlays given as files (no classification GeoPackage)."""
+    out = {}
+    for key, file in files.items():
+        if file and key in wanted:
+            if key in ("sources", "townships"):
+                from farmland.io import readers as fio
+                reader = fio.read_sources if key == "sources" else fio.read_townships
+                out[key] = reader(file, crs=crs)
+            else:
+                out[key] = _read_overlay(Path(file), key)
+    return out
+
+
+def read_changes(path: Path, parcels=None):
+    """The changed parcels of 'farmland diff': ``changes.gpkg`` (layer ``changes``) in a
+    diff folder, or that file; without it, ``changes.csv`` joined by ``parcel_id`` to the
+    geometry of ``parcels`` (the run-B classification)."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    from farmland.errors import InputError
+
+    gpkg = path / CHANGES_GPKG if path.is_dir() else path
+    if gpkg.exists() and gpkg.suffix.lower() == ".gpkg":
+        names = [name for name, geom in pyogrio.list_layers(gpkg) if geom]
+        if not names:
+            raise InputError("no layer with geometry", file=gpkg,
+                             fix="give the changes.gpkg written by 'farmland diff'")
+        return gpd.read_file(gpkg, layer=CHANGES_LAYER if CHANGES_LAYER in names else names[0])
+    csv = path / "changes.csv" if path.is_dir() else path
+    if not (csv.exists() and csv.suffix.lower() == ".csv"):
+        raise InputError("no changes.gpkg or changes.csv", file=path,
+                         fix="give the output folder of 'farmland diff'")
+    if parcels is None or "parcel_id" not in parcels:
+        raise InputError("changes.csv has no geometry", file=csv,
+                         fix="give run B's classification.gpkg as well, or the changes.gpkg "
+                             "of a newer 'farmland diff'")
+    table = pd.read_csv(csv, encoding="utf-8-sig", dtype={"parcel_id": str})
+    uniq = parcels.drop_duplicates("parcel_id")
+    geom = pd.Series(uniq.geometry.to_numpy(), index=uniq["parcel_id"].astype(str).to_numpy())
+    found = table["parcel_id"].map(geom)
+    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(found.to_numpy(), crs=parcels.crs),
+                            crs=parcels.crs)
+
+
+def _diff_subtitle(path: Path) -> str | None:
+    """"A → B" from the diff.json next to the changes, when it names the runs."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        data = json.loads((folder / "diff.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sides = []
+    for side in ("a", "b"):
+        name, year = data.get(f"label_{side}") or data.get(f"run_{side}"), data.get(f"year_{side}")
+        sides.append(" ".join(str(v) for v in (name, year and f"({year})") if v))
+    return " → ".join(sides) if all(sides) else None
 
 
 def read_map_layers(gpkg: Path, wanted: set[str], files: dict[str, str | None], *,
@@ -195,4 +301,8 @@ def _rate_from_json(path: Path, township: str | None) -> dict[str, float]:
            "target": float(data.get("target") or 0.91)}
     if data.get("gap_mu") is not None:
         out["gap_mu"] = float(data["gap_mu"])
+    for key in ("rate_official", "rate_parcel_verified", "rate_measures_only",
+                "evidence_own_mu", "evidence_rate_mu", "evidence_none_mu"):
+        if data.get(key) is not None:
+            out[key] = float(data[key])
     return out

@@ -12,7 +12,14 @@ from rich.table import Table
 
 from farmland.cli import output_dir_option, overwrite_option
 from farmland.cli.output import console
-from farmland.io.write import csv_writer, json_writer, refuse_existing, write_outputs
+from farmland.io.write import (
+    csv_writer,
+    json_writer,
+    refuse_existing,
+    write_gpkg_layers,
+    write_outputs,
+)
+from farmland.rules import load_rules
 from farmland.runs import folder
 
 
@@ -28,21 +35,31 @@ from farmland.runs import folder
               help="Accounting year (default: the latest year in the measures).")
 @click.option("--target", type=click.FloatRange(0, 1), default=0.91, show_default=True,
               help="Target rate (share).")
-@click.option("--no-count-unverified", "no_count_unverified", is_flag=True,
-              help="Do not count class-2 area with a measure but no crop sample of the year.")
+@click.option("--accounting", type=click.Choice(["official", "parcel_verified", "measures_only"]),
+              default=None,
+              help="How treated class-2 land counts (domain.md §4): official = own crop samples, "
+                   "else the township's crop compliance rate; parcel_verified = own compliant "
+                   "samples only; measures_only = every treated parcel. Default: the rules "
+                   "profile of the classification run ('official'). All three are reported.")
+@click.option("--min-township-samples", type=click.IntRange(1), default=None,
+              help="Crop samples a township needs for its own compliance rate (else the "
+                   "county's). Default: the rules profile (5).")
+@click.option("--no-count-unverified", "no_count_unverified", is_flag=True, hidden=True,
+              help="Older name of --accounting parcel_verified.")
 @click.option("--order", type=click.Choice(["area", "risk"]), default="area", show_default=True,
-              help="Gap plan order: largest first (fewest parcels) or class 3 first.")
+              help="Order of the class-2 rows of the gap plan (class 3 always comes first).")
 @output_dir_option()
 @overwrite_option
-def command(classification, measures, mapping, workspace, year, target, no_count_unverified,
-            order, output, overwrite):
+def command(classification, measures, mapping, workspace, year, target, accounting,
+            min_township_samples, no_count_unverified, order, output, overwrite):
     """Safe-utilisation rate 安全利用率 of CLASSIFICATION (a classification.gpkg, its
     folder, or a run id in --workspace) against the measures ledger.
 
-    Prints the rate per township and for the county with the gap to the target, and
-    writes OUTPUT/rate.csv, rate.json, gap_plan.csv, mismatches.csv,
-    unknown_measures.csv and measures_on_class1.csv. The exit code is 0 whether or not
-    the target is met.
+    Prints the rate per township and for the county with the gap to the target, the
+    three accounting readings and the evidence behind every counted 亩, and writes
+    OUTPUT/rate.csv, rate.json, gap_plan.csv, mismatches.csv, unknown_measures.csv,
+    measures_on_class1.csv and the per-parcel accounting (rate_parcels.csv, rate.gpkg).
+    The exit code is 0 whether or not the target is met.
     """
     from farmland.io.readers import read_measures
     from farmland.rate.accounting import safe_utilisation_rate
@@ -51,20 +68,31 @@ def command(classification, measures, mapping, workspace, year, target, no_count
 
     out = Path(output)
     refuse_existing((out / n for n in folder.RATE_FILES), overwrite=overwrite)
-    parcels, crops, _ = open_run(classification, workspace=workspace)
+    parcels, crops, manifest = open_run(classification, workspace=workspace)
+    rules = ((manifest.get("rules") or {}).get("values") or {}).get("rate") or {}
+    default = load_rules().sections["rate"]
+    mode = (accounting or ("parcel_verified" if no_count_unverified else None)
+            or rules.get("accounting") or default["accounting"])
+    min_samples = (min_township_samples or rules.get("min_township_crop_samples")
+                   or default["min_township_crop_samples"])
     ledger = read_measures(measures, mapping=mapping)
     result = safe_utilisation_rate(parcels, ledger, crops=crops, year=year, target=target,
-                                   count_unverified=not no_count_unverified)
+                                   accounting=mode, min_township_samples=min_samples)
     plan = close_gap(parcels, result, order=order)
     print_rate_table(result.table, result.year)
     click.echo(verdict(result.county))
-    short = max(0.0, float(result.county["gap_mu"]) - float(plan["area_mu"].sum()))
+    for line in evidence_lines(result):
+        click.echo(line)
+    short = max(0.0, float(result.county["gap_mu"]) - float(
+        plan.loc[plan["final_class"].eq(2), "gain_mu"].sum()
+        + plan.loc[plan["final_class"].eq(3), "gain_mu"].sum()))
     click.echo(plan_line(plan, short))
     summary = result.to_dict() | {"classification": folder.portable_path(classification, out),
                                   "measures": folder.portable_path(measures, out),
                                   "gap_plan_order": order,
                                   "gap_plan_parcels": len(plan),
                                   "gap_plan_mu": float(plan["area_mu"].sum()),
+                                  "gap_plan_gain_mu": float(plan["gain_mu"].sum()),
                                   "gap_plan_county_shortfall_mu": short}
     write_outputs(out, {
         folder.RATE_CSV: csv_writer(result.table),
@@ -73,8 +101,55 @@ def command(classification, measures, mapping, workspace, year, target, no_count
         folder.MISMATCHES: csv_writer(result.mismatches),
         folder.UNKNOWN_MEASURES: csv_writer(result.unknown_measures),
         folder.MEASURES_ON_CLASS1: csv_writer(result.measures_on_class1),
+        folder.RATE_PARCELS: csv_writer(accounting_table(result)),
+        folder.RATE_GPKG: lambda p: write_gpkg_layers(p, {"accounting": accounting_layer(
+            result, parcels)}),
     }, overwrite=overwrite)
     click.echo(f"outputs: {out}")
+
+
+def evidence_lines(result) -> list[str]:
+    """The three accounting readings side by side, and what backs the counted C."""
+    c = result.county
+    rates = "  ".join(f"{name} {_pct(c[f'rate_{name}'])}"
+                      for name in ("official", "parcel_verified", "measures_only"))
+    own, by_rate, none = (float(c[k]) for k in ("evidence_own_mu", "evidence_rate_mu",
+                                                 "evidence_none_mu"))
+    total = own + by_rate + none
+    share = (lambda x: f"{100 * x / total:.1f} %") if total > 0 else (lambda x: "—")
+    return [
+        f"核算口径 accounting: {result.accounting} — 三种口径 readings: {rates}",
+        f"安全利用面积依据 evidence behind C ({total:,.1f} 亩): 自有农产品样品 own crop samples "
+        f"{own:,.1f} 亩 ({share(own)}), 乡镇/全县达标率 compliance rate {by_rate:,.1f} 亩 "
+        f"({share(by_rate)}), 无农产品数据 no crop data {none:,.1f} 亩 ({share(none)})",
+        f"严格管控类落实率 class-3 control {_pct(c['class3_control'])} / 目标 target 100 %"
+        + (f"; {float(c['contradicted3_mu']):,.1f} 亩 controlled but a food crop exceeded "
+           "(see mismatches)" if float(c["contradicted3_mu"]) > 0 else ""),
+    ]
+
+
+def _pct(value: float) -> str:
+    return "—" if value is None or math.isnan(float(value)) else f"{100 * float(value):.1f} %"
+
+
+def accounting_table(result) -> pd.DataFrame:
+    """The per-parcel accounting (one row per parcel; counted 亩 in the accounting mode)."""
+    cols = ["parcel_id", "township", "final_class", "area_mu", "measures", "status",
+            "compliance_rate", "counted_mu", "counted_official", "counted_parcel_verified",
+            "counted_measures_only", "crop_sampled", "crop_exceeds", "food_crop_exceeds"]
+    return pd.DataFrame(result.parcels[cols])
+
+
+def accounting_layer(result, parcels):
+    """:func:`accounting_table` with the parcels' geometry (for QGIS and the map)."""
+    import geopandas as gpd
+
+    table = accounting_table(result)
+    if not isinstance(parcels, gpd.GeoDataFrame) or parcels.geometry.isna().all():
+        return table
+    geom = parcels.set_index(parcels["parcel_id"].astype(str)).geometry
+    return gpd.GeoDataFrame(table, geometry=geom.reindex(table["parcel_id"]).to_numpy(),
+                            crs=parcels.crs)
 
 
 def verdict(county: pd.Series) -> str:
@@ -94,12 +169,15 @@ def plan_line(plan: pd.DataFrame, short_mu: float) -> str:
     """What the gap plan proposes, and what it cannot close."""
     if plan.empty and short_mu <= 0:
         return "gap plan: nothing to add"
-    text = (f"gap plan 补齐方案: {len(plan)} parcel(s), {plan['area_mu'].sum():,.1f} 亩 "
-            "(gap_plan.csv)")
+    is3 = plan["final_class"].eq(3)
+    text = (f"gap plan 补齐方案 (gap_plan.csv): all {int(is3.sum())} uncontrolled class-3 "
+            f"parcel(s) {plan.loc[is3, 'area_mu'].sum():,.1f} 亩 first, then "
+            f"{int((~is3).sum())} class-2 parcel(s) {plan.loc[~is3, 'area_mu'].sum():,.1f} 亩 "
+            f"(counting {plan.loc[~is3, 'gain_mu'].sum():,.1f} 亩)")
     if short_mu > 0:
         text += (f"; measures alone cannot reach the county target this year: still short by "
                  f"{short_mu:,.1f} 亩 (class-2 land with a crop exceedance, or without crop "
-                 "samples under --no-count-unverified, cannot count this year)")
+                 "evidence in this accounting, cannot count this year)")
     return text
 
 
@@ -107,16 +185,20 @@ def print_rate_table(table: pd.DataFrame, year: int | None) -> None:
     """Township rows, then the county total (bold)."""
     t = Table(title=f"安全利用率 / Safe-utilisation rate {year or ''} (面积 亩 / areas in mu)")
     cols = [("乡镇 Township", "left"), ("安全利用 A2", "right"), ("严格管控 A3", "right"),
-            ("达标 counted", "right"), ("未核实 unverified", "right"),
-            ("利用率 rate", "right"), ("目标 target", "right"), ("缺口 gap", "right")]
+            ("计入 C", "right"), ("自有样品 own", "right"), ("按达标率 by rate", "right"),
+            ("管控 D", "right"), ("利用率 rate", "right"), ("管控率 cl.3", "right"),
+            ("缺口 gap", "right")]
     for title, justify in cols:
         t.add_column(title, justify=justify)
     rows = pd.concat([table.loc[table["level"] != "county"], table.loc[table["level"] == "county"]])
     last = len(rows) - 1
     for i, r in enumerate(rows.to_dict(orient="records")):
-        rate = "—" if math.isnan(r["rate"]) else f"{100 * r['rate']:.1f} %"
         t.add_row(escape(str(r["name"])), f"{r['area2_mu']:,.1f}", f"{r['area3_mu']:,.1f}",
-                  f"{r['numerator_mu']:,.1f}", f"{r['unverified2_mu']:,.1f}", rate,
-                  f"{100 * r['target']:.0f} %", f"{r['gap_mu']:,.1f}",
+                  f"{r['achieved2_mu']:,.1f}", f"{r['verified2_mu']:,.1f}",
+                  f"{r['by_rate2_mu']:,.1f}", f"{r['controlled3_mu']:,.1f}",
+                  _pct(r["rate"]), _pct(r["class3_control"]), f"{r['gap_mu']:,.1f}",
                   style="bold" if i == last else None, end_section=i == last - 1)
     console.print(t)
+    console.print(f"目标 target {100 * float(rows['target'].iloc[-1]):.0f} %; 按达标率 = treated "
+                  "class-2 area without own crop samples, counted at its township's (or the "
+                  "county's) crop compliance rate")

@@ -151,8 +151,14 @@ def closing_figures(out_dir: str | Path) -> dict[str, Any]:
         county = next((r for r in rows if r.get("level") == "county"), None)
         if county is not None:
             figures["rate"] = {k: county.get(k) for k in ("rate", "target", "met", "gap_mu")}
+            figures["rate"] |= {k: county[k] for k in (
+                "rate_official", "rate_parcel_verified", "rate_measures_only",
+                "evidence_own_mu", "evidence_rate_mu", "evidence_none_mu") if k in county}
     if (out / folder.FLAG_SUMMARY).is_file():
         figures["flags"] = _flag_counts(out / folder.FLAG_SUMMARY)
+    counts = folder.read_manifest(out).get("counts") or {}
+    if counts.get("landuse_unknown") is not None:
+        figures["landuse_unknown"] = int(counts["landuse_unknown"])
     plan_csv = out / f"{folder.PLAN_STEM}.csv"
     if plan_csv.is_file():
         import pandas as pd
@@ -204,13 +210,33 @@ def closing_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
                   for c, mu in areas.items() if c is not None or mu > 0]
     if "rate" in figures:
         lines.append(("安全利用率 Safe-utilisation rate", _rate_text(figures["rate"])))
+        lines += _evidence_text(figures["rate"])
     if "flags" in figures:
         texts = dict(FLAG_TEXTS, sparse_townships="密度不足乡镇 sparse townships")
         lines += [("标记 Flags" if i == 0 else "", f"{texts[k]}: {v:,}")
                   for i, (k, v) in enumerate(figures["flags"].items())]
     if "plan_points" in figures:
         lines.append(("加密布点 Planned points", f"{figures['plan_points']:,} (plan.csv)"))
+    if "landuse_unknown" in figures:
+        lines.append(("地类不明 No land use", f"{figures['landuse_unknown']:,} 个图斑 parcels "
+                      "on the stricter column (blank/unknown DLBM)"))
     return lines
+
+
+def _evidence_text(rate: dict[str, Any]) -> list[tuple[str, str]]:
+    """The three accounting readings and the evidence behind C (when rate.json has them)."""
+    keys = ("rate_official", "rate_parcel_verified", "rate_measures_only")
+    if any(rate.get(k) is None for k in keys):
+        return []
+    readings = " · ".join(f"{name} {100 * float(rate[k]):.1f} %" for name, k in
+                          zip(("official", "parcel-verified", "measures-only"), keys,
+                              strict=True))
+    parts = [float(rate.get(f"evidence_{k}_mu") or 0.0) for k in ("own", "rate", "none")]
+    total = sum(parts)
+    evidence = (" · ".join(f"{name} {100 * v / total:.1f} %" for name, v in
+                           zip(("own samples", "compliance rate", "no crop data"), parts,
+                               strict=True)) if total > 0 else "—")
+    return [("  三种口径 readings", readings), ("  计入依据 evidence", evidence)]
 
 
 def _rate_text(rate: dict[str, Any]) -> str:

@@ -148,7 +148,11 @@ def _rate_argv(cfg: RunConfig) -> list[str]:
     argv = ["rate", run, "--measures", cfg["inputs"]["measures"],
             *_opt("--mapping", cfg["inputs"]["mapping"]), "--year", str(p["year"]),
             "--target", repr(p["target"]), "--order", r["gap_order"]]
-    return argv + ([] if r["count_unverified"] else ["--no-count-unverified"]) + ["-o", run]
+    mode = r["accounting"]
+    if not r["count_unverified"] and mode == "official":  # the older switch, kept for configs
+        mode = "parcel_verified"
+    return argv + ["--accounting", mode, "--min-township-samples",
+                   str(r["min_township_crop_samples"]), "-o", run]
 
 
 def _flag_argv(cfg: RunConfig) -> list[str]:

@@ -73,8 +73,13 @@ PAGE_CSS = """
 .fl-legend td.fl-num { text-align: right; white-space: nowrap; }
 .fl-sw { display: inline-block; width: 14px; height: 14px; border: 1px solid #555; }
 .fl-dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; }
-.fl-tip div { white-space: nowrap; }
+.fl-tip { white-space: normal; width: max-content; max-width: 36em; }
+.fl-tip div { padding-left: 1em; text-indent: -1em; }
 .fl-tip b { font-weight: 600; }
+.fl-label { background: none; border: none; }
+.fl-label span { position: absolute; transform: translate(-50%, -50%); white-space: nowrap;
+  font: bold 13px/1.2 "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif;
+  color: #1a1a1a; text-shadow: 0 0 2px #fff, 0 0 3px #fff, 0 0 4px #fff; }
 """
 
 #: Client-side runtime: decodes the compact layer format written by
@@ -163,6 +168,10 @@ RUNTIME_JS = r"""
     return st;
   }
 
+  // Leaflet's canvas hit test counts the inside of a polygon even without fill: an
+  // outline (township, zone, flag) would catch the hover of every parcel inside it.
+  function onOutline(p) { return L.Polyline.prototype._containsPoint.call(this, p, true); }
+
   F.data = function (id) {
     var el = document.getElementById(id), parts = JSON.parse(el.textContent);
     el.textContent = "";  // free the text
@@ -176,6 +185,7 @@ RUNTIME_JS = r"""
       for (var i = 0; i < data.n; i++) {
         var st = styleOf(spec, data.cols, i);
         var lyr = data.kind === "point" ? L.circleMarker(geoms[i], st) : L.polygon(geoms[i], st);
+        if (data.kind !== "point" && st.fill === false) { lyr._containsPoint = onOutline; }
         lyr._flCols = data.cols;
         lyr._flIndex = i;
         lyr._flStyle = st;
@@ -198,6 +208,36 @@ RUNTIME_JS = r"""
     return group;
   };
 
+  // Township names: text labels (textContent, never HTML) in their own pane above the
+  // features, without pointer events; shown only around the fitted (county) zoom.
+  F.labels = function (map, spec, data) {
+    if (!map.getPane("flLabels")) {
+      var pane = map.createPane("flLabels");
+      pane.style.zIndex = 450;
+      pane.style.pointerEvents = "none";
+    }
+    var pts = decodePoints(data), group = L.layerGroup();
+    for (var i = 0; i < data.n; i++) {
+      var span = document.createElement("span");
+      span.textContent = data.t[i];
+      group.addLayer(L.marker(pts[i], {
+        icon: L.divIcon({className: "fl-label", html: span, iconSize: null}),
+        pane: "flLabels", interactive: false, keyboard: false}));
+    }
+    F.labelSpec = spec;
+    F.labelLayer = group;
+    F.counts.labels = data.n;
+    return group;
+  };
+
+  function showLabels(map) {
+    var pane = map.getPane("flLabels");
+    if (!pane || F.fitZoom === undefined) { return; }
+    var z = map.getZoom(), s = F.labelSpec;
+    F.labelsShown = z >= F.fitZoom - s.out && z <= F.fitZoom + s.in;
+    pane.style.display = F.labelsShown ? "" : "none";
+  }
+
   // Extra style from zoom levels on (parcel outlines, larger sample dots), cumulative.
   function restyle(map) {
     var z = map.getZoom();
@@ -217,10 +257,12 @@ RUNTIME_JS = r"""
 
   F.ready = function (map) {
     F.map = map;
+    F.fitZoom = map.getZoom();
     F.timing.ready = performance.now();
     Object.keys(F.layers).forEach(function (key) { F.layers[key]._flLevel = 0; });
-    map.on("zoomend", function () { restyle(map); });
+    map.on("zoomend", function () { restyle(map); showLabels(map); });
     restyle(map);
+    showLabels(map);
     requestAnimationFrame(function () {
       requestAnimationFrame(function () { F.drawnAt = performance.now(); });
     });

@@ -31,6 +31,8 @@ from folium.map import Layer
 from folium.template import Template
 
 from farmland import classes
+from farmland.maps import display as disp_text
+from farmland.vocabulary import rule_text
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +43,21 @@ COORD_SCALE = 1_000_000
 LANDUSE_ZH = {"paddy": "水田", "irrigated": "水浇地", "dry": "旱地", "orchard": "果园",
               "garden": "其他园地", "rotation": "水旱轮作", "unknown": "未知"}
 
-#: display formats of tooltip rows: decimals written and shown, unit appended
+#: display formats of tooltip rows: decimals written and shown (``d``), unit appended
+#: (``u``); ``auto``: decimals inferred per column from the lab's precision
+#: (:func:`farmland.maps.display.lab_decimals`), else ``d`` fixed decimals or ``sig``
+#: significant digits per value
 FORMATS: dict[str, dict[str, object]] = {
     "text": {},
     "bool": {"f": "bool"},
     "int": {"d": 0},
     "mu": {"d": 2, "u": "亩"},
     "p": {"d": 2},
-    "ph": {"d": 2},
-    "mgkg": {"d": 3, "u": "mg/kg"},
+    "ph": {"d": 2, "auto": True},
+    "mgkg": {"u": "mg/kg", "auto": True, "sig": disp_text.FALLBACK_SIGNIFICANT},
 }
+#: keys of a format that stay on the Python side
+_SERVER_KEYS = ("auto", "sig")
 
 #: at most this many sample ids are listed in a parcel tooltip
 MAX_SAMPLE_IDS = 6
@@ -74,7 +81,8 @@ class LayerSpec:
         Tooltip rows ``(label, columns, format)``; a row shows when any of its
         columns exists and has a value; several columns are joined by " / ".
     symbol
-        Legend symbol: ``"dot"``, ``"classdots"`` (one dot per class colour) or ``"line"``.
+        Legend symbol: ``"dot"``, ``"classdots"`` (one dot per class colour), ``"line"``,
+        ``"fill"`` (class table) or ``"flows"`` (flow table of a change map).
     zoomed
         Steps ``(z, options)`` in increasing ``z``: extra options from zoom ``z`` on,
         cumulative (parcel outlines appear, sample dots grow as features get larger
@@ -118,7 +126,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("地类 Land use", ("_landuse",), "text"),
          ("类别 Class", ("_class",), "text"),
          ("面积 Area", ("area_mu",), "mu"),
-         ("依据 Rule", ("rule",), "text"),
+         ("依据 Rule", ("_rule",), "text"),
          ("主控元素 Driving element", ("driving_element",), "text"),
          ("样点 Samples used", ("_sample_ids",), "text"),
          ("概率 P(1/2/3)", ("p_class_1", "p_class_2", "p_class_3"), "p"),
@@ -126,6 +134,16 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("质控 QA flags", ("qa_flags",), "text")),
         by="final_class", styles=_class_styles(outline=True), symbol="fill",
         zoomed=((15, {"color": "#4d4d4d", "weight": 0.6, "opacity": 0.8}),)),
+    "changes": LayerSpec(
+        "类别变化 Class changes",
+        {"weight": 1.5, "opacity": 1.0, "fillOpacity": 0.85},
+        (("图斑 Parcel", ("parcel_id",), "text"), ("乡镇 Township", ("township",), "text"),
+         ("变化 Flow", ("_flow",), "text"), ("原因 Cause", ("_cause",), "text"),
+         ("详情 Detail", ("cause_detail",), "text"), ("面积 Area", ("area_mu",), "mu")),
+        by="_flow_key", styles={k: {"fillColor": c, "color": c}
+                                for k, (_, _, c) in disp_text.FLOWS.items()},
+        symbol="flows",
+        zoomed=((15, {"color": "#333333", "weight": 1.2}),)),
     "zones": LayerSpec(
         "严格管控区 Strict-control zones",
         {"color": "#67000d", "weight": 2.5, "opacity": 1.0, "dashArray": "6 4", "fill": False},
@@ -168,7 +186,9 @@ LAYER_SPECS: dict[str, LayerSpec] = {
         {"radius": 5, "color": "#ffffff", "weight": 1.5, "fillColor": "#1f78b4",
          "fillOpacity": 1.0},
         (("点号 Point", ("point_id",), "text"), ("方式 Mode", ("mode",), "text"),
-         ("原因 Reason", ("reason",), "text"), ("优先级 Priority", ("priority",), "text"))),
+         ("原因 Reason", ("_reason",), "text"),
+         ("变化概率 P(change)", ("_p_change",), "text"),
+         ("优先级 Priority", ("priority",), "text"))),
 }
 
 
@@ -201,11 +221,33 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
             out["_landuse"] = _landuse_text(gdf)
         if "sample_ids" in gdf:
             out["_sample_ids"] = gdf["sample_ids"].map(_short_id_list)
+        if "rule" in gdf:
+            out["_rule"] = gdf["rule"].map(rule_text)
+    if key == "plan":
+        if "mode" in gdf:
+            out["mode"] = gdf["mode"].map(lambda m: disp_text.MODE_LABELS.get(m, m))
+        if "reason" in gdf:
+            texts = [disp_text.plan_reason(r) for r in gdf["reason"]]
+            out["_reason"] = [t[0] for t in texts]
+            out["_p_change"] = [t[1] for t in texts]
+    if key == "changes":
+        _change_columns(gdf, out)
     formats = {c: fmt for _, cols, fmt in spec.tip for c in cols}
     for col in [*formats, *([spec.by] if spec.by else [])]:
         if col in gdf and col not in out:
             out[col] = gdf[col].astype("boolean") if formats.get(col) == "bool" else gdf[col]
     return out.loc[:, out.notna().any().to_numpy()]  # e.g. p_class_* all NaN: no row
+
+
+def _change_columns(gdf: pd.DataFrame, out: pd.DataFrame) -> None:
+    """Flow key (style), flow text and cause of the changed parcels of ``farmland diff``."""
+    none = pd.Series(None, index=gdf.index, dtype=object)
+    flow, a, b = (gdf.get(c, none) for c in ("flow", "class_a", "class_b"))
+    keys = [disp_text.flow_key(f, x, y) for f, x, y in zip(flow, a, b, strict=True)]
+    out["_flow_key"] = keys
+    out["_flow"] = [disp_text.flow_text(f, k) for f, k in zip(flow, keys, strict=True)]
+    cause = gdf.get("cause", gdf.get("reason", none))
+    out["_cause"] = cause.map(disp_text.cause_text)
 
 
 def _landuse_text(gdf: pd.DataFrame) -> list[str | None]:
@@ -233,7 +275,8 @@ def _short_id_list(ids: object) -> object:
 
 
 # Encoding ---------------------------------------------------------------------------
-def encode_layer(key: str, disp: pd.DataFrame, geometry: np.ndarray) -> list[dict]:
+def encode_layer(key: str, disp: pd.DataFrame, geometry: np.ndarray,
+                 decimals: dict[str, int | None] | None = None) -> list[dict]:
     """Encode one layer's features (EPSG:4326 geometry) in the compact page format.
 
     Parameters
@@ -244,6 +287,8 @@ def encode_layer(key: str, disp: pd.DataFrame, geometry: np.ndarray) -> list[dic
         The layer's shown columns (:func:`display_frame`), aligned with ``geometry``.
     geometry
         Shapely geometries in EPSG:4326 (lon/lat degrees).
+    decimals
+        Decimals per column (:func:`column_decimals` of the whole layer by default).
 
     Returns
     -------
@@ -259,12 +304,13 @@ def encode_layer(key: str, disp: pd.DataFrame, geometry: np.ndarray) -> list[dic
     if other.any():
         logger.warning("%s: %d feature(s) that are neither points nor polygons are not drawn",
                        key, int(other.sum()))
+    decimals = column_decimals(key, disp) if decimals is None else decimals
     parts = []
     for mask, encoder in ((polygonal, _encode_polygons), (point, _encode_points)):
         mask = mask & ~shapely.is_empty(geometry)
         if mask.any():
             part, rows = encoder(geometry[mask])
-            part["cols"] = encode_columns(key, disp.iloc[np.flatnonzero(mask)[rows]])
+            part["cols"] = encode_columns(key, disp.iloc[np.flatnonzero(mask)[rows]], decimals)
             parts.append(part)
     return parts
 
@@ -294,11 +340,39 @@ def _deltas(coords: np.ndarray) -> list[int]:
     return np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).ravel().tolist()
 
 
-def encode_columns(key: str, disp: pd.DataFrame) -> dict[str, object]:
-    """Shown columns as JSON-ready arrays, rounded to their display decimals."""
-    spec = LAYER_SPECS[key]
-    decimals = {c: FORMATS[fmt].get("d") for _, cols, fmt in spec.tip for c in cols}
-    return {col: _encode_column(disp[col], decimals.get(col)) for col in disp.columns}
+def column_decimals(key: str, disp: pd.DataFrame) -> dict[str, int | None]:
+    """Decimals each numeric shown column is written and displayed with.
+
+    Fixed by the row's format, or for ``auto`` formats inferred from the column's values
+    (the lab's precision, :func:`farmland.maps.display.lab_decimals`); ``None`` for a
+    column shown with significant digits or as written.
+    """
+    out: dict[str, int | None] = {}
+    for _, cols, fmt in LAYER_SPECS[key].tip:
+        f = FORMATS[fmt]
+        for c in cols:
+            if c not in disp or not f.get("auto"):
+                out[c] = f.get("d")  # type: ignore[assignment]
+                continue
+            d = disp_text.lab_decimals(disp[c])
+            out[c] = d if d is not None else (None if "sig" in f else f.get("d"))  # type: ignore
+    return out
+
+
+def encode_columns(key: str, disp: pd.DataFrame,
+                   decimals: dict[str, int | None] | None = None) -> dict[str, object]:
+    """Shown columns as JSON-ready arrays, rounded to their display decimals
+    (:func:`column_decimals` of ``disp`` unless given for the whole layer)."""
+    decimals = column_decimals(key, disp) if decimals is None else decimals
+    sig = {c: FORMATS[fmt]["sig"] for _, cols, fmt in LAYER_SPECS[key].tip for c in cols
+           if "sig" in FORMATS[fmt]}
+    out = {}
+    for col in disp.columns:
+        s = disp[col]
+        if col in sig and decimals.get(col) is None and pd.api.types.is_numeric_dtype(s.dtype):
+            s = disp_text.round_significant(s, sig[col])  # type: ignore[arg-type]
+        out[col] = _encode_column(s, decimals.get(col))
+    return out
 
 
 def _encode_column(s: pd.Series, decimals: object) -> object:
@@ -327,12 +401,25 @@ def to_script_json(obj: object) -> str:
     return text
 
 
-def client_spec(key: str, disp_columns: object) -> dict[str, object]:
-    """The style and tooltip rows of a layer as the runtime reads them."""
+def client_spec(key: str, disp_columns: object,
+                decimals: dict[str, int | None] | None = None) -> dict[str, object]:
+    """The style and tooltip rows of a layer as the runtime reads them; ``decimals``
+    (:func:`column_decimals`) overrides the decimals of ``auto`` rows (``None``: the
+    value as written, already rounded to significant digits)."""
     spec = LAYER_SPECS[key]
     present = set(disp_columns)
-    tip = [{"l": label, "c": [c for c in cols if c in present], **FORMATS[fmt]}
-           for label, cols, fmt in spec.tip if any(c in present for c in cols)]
+    tip = []
+    for label, cols, fmt in spec.tip:
+        shown = [c for c in cols if c in present]
+        if not shown:
+            continue
+        row = {k: v for k, v in FORMATS[fmt].items() if k not in _SERVER_KEYS}
+        if FORMATS[fmt].get("auto") and decimals is not None:
+            ds = [decimals.get(c) for c in shown]
+            row.pop("d", None)
+            if all(d is not None for d in ds):
+                row["d"] = max(ds)  # type: ignore[type-var]
+        tip.append({"l": label, "c": shown, **row})
     return {"style": {"base": spec.base, "by": spec.by, "map": spec.styles,
                       "zoomed": [{"minZoom": z, "style": st} for z, st in spec.zoomed]},
             "tip": tip}
@@ -352,10 +439,16 @@ class FeatureLayer(Layer):
     """)
 
     @classmethod
-    def from_frame(cls, key: str, gdf: pd.DataFrame, geometry: np.ndarray) -> FeatureLayer:
-        """The layer ``key`` of the rows ``gdf`` drawn with ``geometry`` (EPSG:4326)."""
+    def from_frame(cls, key: str, gdf: pd.DataFrame, geometry: np.ndarray,
+                   style: dict[str, object] | None = None) -> FeatureLayer:
+        """The layer ``key`` of the rows ``gdf`` drawn with ``geometry`` (EPSG:4326);
+        ``style`` overrides Leaflet options of every feature (e.g. faded parcels)."""
         disp = display_frame(key, gdf)
-        return cls(key, encode_layer(key, disp, geometry), client_spec(key, disp.columns))
+        decimals = column_decimals(key, disp)
+        spec = client_spec(key, disp.columns, decimals)
+        if style:
+            spec["style"]["base"] = {**spec["style"]["base"], **style}  # type: ignore[index]
+        return cls(key, encode_layer(key, disp, geometry, decimals), spec)
 
     def __init__(self, key: str, parts: list[dict], spec: dict[str, object]) -> None:
         super().__init__(name=LAYER_SPECS[key].name, overlay=True, control=True, show=True)

@@ -3,8 +3,10 @@
 :func:`make_map` builds a :class:`folium.Map` of classified parcels (coloured green /
 amber / red / grey by final class) with optional overlays — soil and crop samples,
 strict-control zones, sparse-data flags, planned sampling points, pollution sources,
-township boundaries — a bilingual legend with the area per class in 亩, a title and
-a summary of the safe-utilisation rate. :func:`save_map` writes it atomically.
+township boundaries and names — a bilingual legend with the area per class in 亩, a
+title and a summary of the safe-utilisation rate. A township detail map clips every
+overlay to the township (:mod:`farmland.maps.township`). :func:`save_map` writes it
+atomically; :func:`farmland.maps.diff.make_diff_map` draws the changes between two runs.
 
 The page needs no network: Leaflet and a small runtime are inlined
 (:mod:`farmland.maps.assets`), no Bootstrap, jQuery or Font Awesome is loaded, and
@@ -36,15 +38,28 @@ from farmland import classes
 from farmland.errors import CRSError, InputError
 from farmland.io.write import atomic_write, refuse_existing
 from farmland.maps import assets as map_assets
+from farmland.maps.labels import add_labels
 from farmland.maps.layers import LAYER_SPECS, FeatureLayer, ReadyHook
+from farmland.maps.panels import (  # noqa: F401  (re-exported: the page's boxes)
+    DEFAULT_TARGET,
+    Panel,
+    area_mu_by_class,
+    legend_html,
+    title_html,
+)
+from farmland.maps.township import clip_to_area, township_area
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TITLE = "耕地土壤环境质量类别图 Farmland soil environmental quality classes"
-#: safe-utilisation target shown when the rate summary gives none (domain.md §4)
-DEFAULT_TARGET = 0.91
-#: on a township detail map, overlays are kept within this distance of its parcels (m)
-DETAIL_MARGIN_M = 1_000.0
+#: deepest zoom: the scale bar stays at 10–20 m (zoom 19 ≈ 0.27 m per pixel at 25° N)
+MAX_ZOOM = 19
+#: deepest zoom of the tile services (tianditu, OSM); deeper tiles are enlarged
+MAX_TILE_ZOOM = 18
+#: the view can be zoomed out this many levels from the fitted county (or township) …
+ZOOM_OUT_LEVELS = 2
+#: … and panned at most this many view widths away from it (Leaflet ``maxBounds`` pad)
+PAN_PAD = 1.0
 
 
 def _tianditu(layer: str) -> tuple[str, str, str]:
@@ -98,8 +113,10 @@ def make_map(
         Safe-utilisation rate summary, e.g. ``{"rate": 0.897, "target": 0.91,
         "gap_mu": 1234.5}`` (rate and target as fractions, gap in 亩).
     township
-        Draw only this township's parcels (detail map); overlays are kept within
-        :data:`DETAIL_MARGIN_M` of them. ``None``: the county overview.
+        Draw only this township's parcels (detail map), every overlay clipped to the
+        township (its polygon in ``townships``, else its parcels' union + 100 m;
+        pollution sources within 1.5 km): :mod:`farmland.maps.township`. ``None``: the
+        county overview.
     title
         Page and map title (escaped).
     tiles
@@ -131,18 +148,12 @@ def make_map(
     shown = _select_township(parcels, township)
     given = {"samples": samples, "crops": crops, "zones": zones, "flags": flags, "plan": plan,
              "sources": sources, "townships": townships}
-    overlays = _overlays(given, shown if township is not None else None)
+    overlays = overlay_layers(given, shown, township)
     display = _display_geometry(shown, simplify_m)
     fmap = _base_map(display, title, tiles, tiles_attr)
-    layers = {"parcels": (shown, display), **overlays}
-    drawn = []
-    for key in LAYER_SPECS:  # drawing order, bottom to top
-        if key in layers:
-            FeatureLayer.from_frame(key, *layers[key]).add_to(fmap)
-            drawn.append(key)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
-    _Panel(title_html(title, shown, township, rate)).add_to(fmap)
-    _Panel(legend_html(shown, [k for k in drawn if k != "parcels"])).add_to(fmap)
+    drawn = draw_layers(fmap, {"parcels": (shown, display), **overlays}, shown)
+    Panel(title_html(title, shown, township, rate)).add_to(fmap)
+    Panel(legend_html(shown, [k for k in drawn if k != "parcels"])).add_to(fmap)
     ReadyHook().add_to(fmap)
     logger.info("map of %d parcels (%s) with layers: %s", len(shown),
                 township or "county overview", ", ".join(drawn))
@@ -223,28 +234,50 @@ def _select_township(parcels: gpd.GeoDataFrame, township: str | None) -> gpd.Geo
     return shown.copy()
 
 
-def _overlays(given: dict[str, gpd.GeoDataFrame | None],
-              detail: gpd.GeoDataFrame | None) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
-    """Given, non-empty overlays as ``key → (rows, EPSG:4326 geometry)``."""
-    window = None
-    if detail is not None:
-        minx, miny, maxx, maxy = detail.total_bounds
-        window = (detail.crs, shapely.box(minx, miny, maxx, maxy).buffer(DETAIL_MARGIN_M))
+def draw_layers(fmap: folium.Map, layers: dict[str, tuple[gpd.GeoDataFrame, np.ndarray]],
+                parcels: gpd.GeoDataFrame | None,
+                styles: Mapping[str, dict[str, object]] | None = None) -> list[str]:
+    """Add the feature layers in drawing order (``styles``: Leaflet options overriding a
+    layer's base style), the township labels and the layer control; returns the keys
+    drawn."""
+    drawn = []
+    for key in LAYER_SPECS:  # drawing order, bottom to top
+        if key in layers:
+            style = (styles or {}).get(key)
+            FeatureLayer.from_frame(key, *layers[key], style=style).add_to(fmap)
+            drawn.append(key)
+    towns = layers["townships"][0] if "townships" in layers else None
+    crs = (parcels if parcels is not None else next(iter(layers.values()))[0]).crs
+    add_labels(fmap, parcels, towns, crs)
+    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    return drawn
+
+
+def overlay_layers(given: dict[str, gpd.GeoDataFrame | None], parcels: gpd.GeoDataFrame,
+                   township: str | None) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
+    """Given, non-empty overlays as ``key → (rows, EPSG:4326 geometry)``; on a township
+    detail map (``township`` given, ``parcels`` its parcels) clipped to the township."""
+    given = {k: v for k, v in given.items() if v is not None}
+    for key, gdf in given.items():
+        _check_crs(gdf, key)
+    area = source = None
+    if township is not None:
+        area, source = township_area(parcels, given.get("townships"), township)
+        logger.info("township %s: overlays clipped to its %s", township,
+                    "polygon" if source == "townships" else "parcels (+100 m)")
     out = {}
     for key, gdf in given.items():
-        if gdf is None:
-            continue
-        _check_crs(gdf, key)
         gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
-        if window is not None:
-            box = gpd.GeoSeries([window[1]], crs=window[0]).to_crs(gdf.crs).iloc[0]
-            gdf = gdf.iloc[np.sort(gdf.sindex.query(box, predicate="intersects"))]
         if key == "zones" and "final_class" in gdf:
             strict = (pd.to_numeric(gdf["final_class"], errors="coerce") == classes.STRICT_CONTROL)
             if not strict.all():
                 logger.info("zones: drawing the %d strict-control (class 3) zones of %d",
                             int(strict.sum()), len(gdf))
             gdf = gdf[strict.to_numpy()]
+        if area is not None and key == "townships" and source == "townships":
+            gdf = gdf[(gdf["township"].astype(object) == township).to_numpy()]
+        elif area is not None:
+            gdf = clip_to_area(key, gdf, area, parcels.crs)
         if gdf.empty:
             logger.info("layer %s has no features to show; left out", key)
             continue
@@ -302,7 +335,8 @@ def _base_map(display: np.ndarray, title: str, tiles: str,
     root.header.add_child(Element(map_assets.inline_head()), name="farmland_assets")
     for url, attr, subdomains in _tile_layers(tiles, tiles_attr):
         folium.TileLayer(tiles=url, attr=attr, subdomains=subdomains, name="底图 Basemap",
-                         control=False, max_zoom=18).add_to(fmap)
+                         control=False, max_zoom=MAX_ZOOM,
+                         max_native_zoom=MAX_TILE_ZOOM).add_to(fmap)
     _FitBounds([[miny, minx], [maxy, maxx]]).add_to(fmap)
     return fmap
 
@@ -327,7 +361,9 @@ def _tile_layers(tiles: str, tiles_attr: str | None) -> list[tuple[str, str, str
 
 
 class _FitBounds(MacroElement):
-    """Fit the view before any layer is added, without animation.
+    """Fit the view before any layer is added, without animation; then limit zooming
+    out to :data:`ZOOM_OUT_LEVELS` levels and panning to :data:`PAN_PAD` view widths
+    around the fitted area, so the county cannot get lost.
 
     folium's ``fit_bounds`` runs after the layers and animates: every vertex is then
     projected twice, and a zoom animation is still running when the page reports ready.
@@ -335,7 +371,12 @@ class _FitBounds(MacroElement):
 
     _template = Template("""
         {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.setMaxZoom({{ this.max_zoom }});
             {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {animate: false});
+            {{ this._parent.get_name() }}.setMinZoom(
+                Math.max(0, {{ this._parent.get_name() }}.getZoom() - {{ this.zoom_out }}));
+            {{ this._parent.get_name() }}.setMaxBounds(
+                L.latLngBounds({{ this.bounds|tojson }}).pad({{ this.pad }}));
         {% endmacro %}
     """)
 
@@ -343,110 +384,6 @@ class _FitBounds(MacroElement):
         super().__init__()
         self._name = "farmland_fit_bounds"
         self.bounds = bounds
-
-
-class _Panel(MacroElement):
-    """A fixed box of already-escaped HTML over the map (title, legend)."""
-
-    _template = Template("""
-        {% macro html(this, kwargs) %}{{ this.markup }}{% endmacro %}
-    """)
-
-    def __init__(self, markup: str) -> None:
-        super().__init__()
-        self._name = "farmland_panel"
-        self.markup = markup
-
-
-def area_mu_by_class(parcels: pd.DataFrame) -> dict[int | None, float]:
-    """Area per final class in 亩 (``area_mu``, else geometry area in the metric CRS).
-
-    Returns
-    -------
-    dict
-        ``{1: mu, 2: mu, 3: mu, None: mu}``, ``None`` = unclassified.
-    """
-    if "area_mu" in parcels:
-        area = pd.to_numeric(parcels["area_mu"], errors="coerce").astype(float)
-        if area.isna().any():
-            geom_mu = parcels.geometry.area * classes.MU_PER_M2
-            area = area.fillna(geom_mu)
-    else:
-        area = parcels.geometry.area * classes.MU_PER_M2
-    codes = classes.as_class(parcels["final_class"].to_numpy())
-    return {code: float(area.to_numpy()[(codes == code).fillna(False).to_numpy()].sum())
-            if code is not None else float(area.to_numpy()[codes.isna().to_numpy()].sum())
-            for code in (*classes.CLASS_CODES, None)}
-
-
-def title_html(title: str, parcels: pd.DataFrame, township: str | None,
-               rate: Mapping[str, float] | None) -> str:
-    """Escaped HTML of the title and summary box."""
-    esc = html.escape
-    total = sum(area_mu_by_class(parcels).values())
-    scope = ("全县总览 County overview" if township is None
-             else f"乡镇详图 Township detail: {esc(str(township))}")
-    lines = [f'<div class="fl-box fl-title" id="fl-title"><h1>{esc(title)}</h1>',
-             (f'<div class="fl-sub">{scope} · 图斑 {len(parcels):,} parcels · '
-              f"{total:,.1f} 亩 mu</div>")]
-    if rate is not None:
-        lines.append(_rate_line(rate, township))
-    lines.append("</div>")
-    return "\n".join(lines)
-
-
-def _rate_line(rate: Mapping[str, float], township: str | None) -> str:
-    value, target = rate.get("rate"), rate.get("target")
-    target = DEFAULT_TARGET if target is None or pd.isna(target) else float(target)
-    who = "县" if township is None else "乡镇"
-    who_en = "County" if township is None else "Township"
-    if value is None or pd.isna(value) or not np.isfinite(float(value)):
-        return (f'<div>{who}安全利用率 {who_en} safe-utilisation rate: — '
-                f"(无二、三类耕地 no class 2/3 land)</div>")
-    value = float(value)
-    css = "fl-rate-ok" if value >= target else "fl-rate-low"
-    text = (f'<div>{who}安全利用率 {who_en} safe-utilisation rate: '
-            f'<span class="{css}">{value * 100:.1f} %</span> · 目标 target {target * 100:.4g} %')
-    gap = rate.get("gap_mu")
-    if gap is not None and not pd.isna(gap) and 0 < float(gap) < np.inf:
-        text += f" · 差距 gap {float(gap):,.1f} 亩 mu"
-    return text + "</div>"
-
-
-def legend_html(parcels: pd.DataFrame, overlays: list[str]) -> str:
-    """Escaped HTML of the legend: classes with their area (亩), then the overlays shown."""
-    esc = html.escape
-    areas = area_mu_by_class(parcels)
-    total = sum(areas.values()) or 1.0
-    rows = []
-    for code in (*classes.CLASS_CODES, None):
-        rows.append(
-            f'<tr><td><span class="fl-sw" style="background:{classes.PALETTE[code]}"></span></td>'
-            f"<td>{esc(classes.LABEL_ZH[code])}</td><td>{esc(classes.LABEL_EN[code])}</td>"
-            f'<td class="fl-num">{areas[code]:,.1f} 亩</td>'
-            f'<td class="fl-num">{100 * areas[code] / total:.1f} %</td></tr>')
-    for key in overlays:
-        rows.append(f"<tr><td>{_symbol(key)}</td>"
-                    f'<td colspan="4">{esc(LAYER_SPECS[key].name)}</td></tr>')
-        if key == "crops":
-            rows.append(f"<tr><td>{_symbol('crops', exceed=True)}</td>"
-                        '<td colspan="4">超标 exceeds limit</td></tr>')
-    return ('<div class="fl-box fl-legend" id="fl-legend"><h2>图例 Legend · 面积 area (亩 mu)</h2>'
-            f"<table>{''.join(rows)}</table></div>")
-
-
-def _symbol(key: str, *, exceed: bool = False) -> str:
-    spec = LAYER_SPECS[key]
-    base = dict(spec.base)
-    if exceed:
-        base.update(spec.styles["true"])
-    if spec.symbol == "line":
-        dash = "dashed" if base.get("dashArray") else "solid"
-        return (f'<span class="fl-sw" style="background:none;border:2px {dash} '
-                f'{base["color"]}"></span>')
-    if spec.symbol == "classdots":
-        return "".join(f'<span class="fl-dot" style="background:{classes.PALETTE[c]};'
-                       f'border:1px solid {base["color"]}"></span>' for c in classes.CLASS_CODES)
-    fill = base.get("fillColor", "#9e9e9e")
-    return (f'<span class="fl-dot" style="background:{fill};'
-            f'border:{min(float(base.get("weight", 1)), 3)}px solid {base["color"]}"></span>')
+        self.zoom_out = ZOOM_OUT_LEVELS
+        self.max_zoom = MAX_ZOOM
+        self.pad = PAN_PAD

@@ -23,16 +23,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from farmland.classes import as_class
-from farmland.errors import InputError, first_rows
-from farmland.io.values import parse_boolean
-from farmland.vocabulary import COUNTY, UNKNOWN_TOWNSHIP
+from farmland.errors import InputError
+from farmland.rate.evidence import (
+    ACCOUNTING_MODES,
+    DEFAULT_MODE,
+    MIN_TOWNSHIP_SAMPLES,
+    compliance_rates,
+    counted_mu,
+)
+from farmland.rate.inputs import (
+    MEASURE_CLASSES,
+    SAFE_USE,
+    STRICT_CONTROL,
+    crop_frame,
+    measure_frame,
+    parcel_frame,
+    parcel_ids,
+    select_year,
+    unknown_mask,
+)
+from farmland.vocabulary import COUNTY
+
+__all__ = ["CROP_REMOVING_MEASURES", "MEASURE_CLASSES", "SAFE_USE", "STATUSES",
+           "STRICT_CONTROL", "TOLERANCE_MU", "RateResult", "finish_table", "parcel_ids",
+           "safe_utilisation_rate"]
 
 log = logging.getLogger(__name__)
 
-SAFE_USE = "safe_use"
-STRICT_CONTROL = "strict_control"
-MEASURE_CLASSES = (SAFE_USE, STRICT_CONTROL)
 
 #: strict-control measure types that take the food crop off the parcel; on class-2
 #: land they count as a safe-use measure (docs/decisions.md). Canonical names
@@ -47,15 +64,14 @@ MU_PER_HM2 = 15.0  # 1 hm² = 15 亩
 #: area (亩) below which a shortfall is treated as rounding noise (0.0007 m²)
 TOLERANCE_MU = 1e-6
 
-#: per-parcel status -> does it count in the numerator (the unverified entry is the
-#: ``count_unverified`` option)
-_STATUS_COUNTS = {"achieved": True, "controlled": True, "exceeded": False,
-                  "no_measure": False, "class1": False, "unclassified": False}
+#: per-parcel statuses, in the order of the accounting layer's legend
+STATUSES = ("achieved_verified", "achieved_by_rate", "unverified", "exceeded", "no_measure",
+            "controlled", "controlled_but_exceeding", "uncontrolled", "class1", "unclassified")
 
-_PARTS = ("n_parcels_2", "n_parcels_3", "area2_mu", "area3_mu", "achieved2_mu",
-          "unverified2_mu", "exceed2_mu", "controlled3_mu", "unclassified_mu")
-_MU_COLUMNS = ("area2_mu", "area3_mu", "achieved2_mu", "unverified2_mu", "exceed2_mu",
-               "controlled3_mu", "numerator_mu", "denominator_mu", "gap_mu", "unclassified_mu")
+_MU_COLUMNS = ("area2_mu", "area3_mu", "achieved2_mu", "verified2_mu", "by_rate2_mu",
+               "unverified2_mu", "exceed2_mu", "controlled3_mu", "uncontrolled3_mu",
+               "contradicted3_mu", "numerator_mu", "denominator_mu", "gap_mu",
+               "unclassified_mu", "evidence_own_mu", "evidence_rate_mu", "evidence_none_mu")
 
 
 @dataclass(frozen=True)
@@ -66,13 +82,26 @@ class RateResult:
     ----------
     table
         One row per level/name (county row and one row per township by default):
-        ``level, name, n_parcels_2, n_parcels_3, area2_mu, area3_mu, achieved2_mu,
-        unverified2_mu, exceed2_mu, controlled3_mu, unclassified_mu, numerator_mu,
-        denominator_mu, rate, target, met, gap_mu`` and each ``*_mu`` also as ``*_hm2``.
-        ``rate`` is NaN (undefined) when the denominator is 0; ``met`` is then <NA>.
+        ``level, name, n_parcels_2, n_parcels_3, area2_mu, area3_mu, achieved2_mu`` (C,
+        counted in the accounting mode), ``verified2_mu`` (treated class-2 area with
+        compliant own samples), ``by_rate2_mu`` (treated class-2 area without own
+        samples but with a compliance rate), ``unverified2_mu`` (treated, no crop data
+        at all), ``exceed2_mu, controlled3_mu`` (D), ``uncontrolled3_mu,
+        contradicted3_mu`` (controlled but a food crop exceeded), ``unclassified_mu,
+        numerator_mu, denominator_mu, rate, target, met, gap_mu``, the rates of the
+        three accounting modes ``rate_official, rate_parcel_verified,
+        rate_measures_only``, the evidence behind C ``evidence_own_mu,
+        evidence_rate_mu, evidence_none_mu`` and ``class3_control`` (share of class-3
+        area under control, target 100 %); each ``*_mu`` also as ``*_hm2``. ``rate``
+        is NaN (undefined) when the denominator is 0; ``met`` is then <NA>.
     parcels
-        Per-parcel status: ``parcel_id, township, final_class, area_mu, safe_use,
-        strict_control, crop_removing, crop_sampled, crop_exceeds, status, counted``.
+        Per-parcel accounting: ``parcel_id, township, final_class, area_mu, measures,
+        safe_use, strict_control, crop_removing, crop_sampled, crop_exceeds,
+        food_crop_exceeds, status`` (one of :data:`STATUSES`), ``compliance_rate`` (the
+        rate a parcel counted at), ``township_compliance_rate`` (the rate that applies in
+        its township, for every parcel),
+        ``counted_mu`` (in the accounting mode), ``counted_official,
+        counted_parcel_verified, counted_measures_only`` and ``counted``.
     mismatches
         Measures of the year whose class does not fit the parcel class (``issue``:
         ``safe_use_on_class3``, ``strict_control_on_class2``, ``measure_on_unclassified``)
@@ -85,6 +114,11 @@ class RateResult:
         Area of unclassified parcels (reported, never counted).
     year
         Accounting year (``None`` when there were no dated measures).
+    accounting
+        The accounting mode (:data:`farmland.rate.evidence.ACCOUNTING_MODES`).
+    compliance
+        Crop compliance on treated class-2 land per township and county (``name,
+        n_samples, n_compliant, compliance_rate, basis``).
     """
 
     table: pd.DataFrame
@@ -97,6 +131,9 @@ class RateResult:
     target: float
     count_unverified: bool
     county_name: str
+    accounting: str = DEFAULT_MODE
+    compliance: pd.DataFrame | None = None
+    min_township_samples: int = MIN_TOWNSHIP_SAMPLES
 
     @property
     def county(self) -> pd.Series:
@@ -110,8 +147,12 @@ class RateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (NaN/<NA> become ``None``)."""
+        compliance = ([_json_row(r) for r in self.compliance.to_dict(orient="records")]
+                      if self.compliance is not None else [])
         return {
-            "year": self.year, "target": self.target,
+            "year": self.year, "target": self.target, "accounting": self.accounting,
+            "min_township_samples": self.min_township_samples,
+            "compliance": compliance,
             "count_unverified": self.count_unverified,
             "unclassified_mu": self.unclassified_mu,
             "rows": [_json_row(r) for r in self.table.to_dict(orient="records")],
@@ -129,7 +170,9 @@ def safe_utilisation_rate(
     year: int | None = None,
     target: float = 0.91,
     by: Sequence[str] = ("county", "township"),
-    count_unverified: bool = True,
+    accounting: str | None = None,
+    min_township_samples: int = MIN_TOWNSHIP_SAMPLES,
+    count_unverified: bool | None = None,
     county_name: str = COUNTY,
 ) -> RateResult:
     """Safe-utilisation rate of the county and each township (domain.md §4).
@@ -143,7 +186,8 @@ def safe_utilisation_rate(
     measures
         Measures ledger: ``parcel_id, measure_type, measure_class, year``; ``None`` = none.
     crops
-        Crop samples: ``parcel_id, year, exceeds``. ``None``: no crop data, so every
+        Crop samples: ``parcel_id, year, exceeds`` (``crop`` when known: food crops
+        decide the strict-control contradiction). ``None``: no crop data, so every
         class-2 parcel with a measure is "unverified".
     year
         Accounting year; ``None`` uses the latest year present in ``measures`` (logged),
@@ -152,8 +196,15 @@ def safe_utilisation_rate(
         Target rate (0..1), default 0.91.
     by
         Levels of the table: ``"county"`` (one row for all parcels) and/or parcel columns.
+    accounting
+        ``"official"`` (default), ``"parcel_verified"`` or ``"measures_only"``
+        (:mod:`farmland.rate.evidence`); the table carries the rates of all three.
+    min_township_samples
+        Crop samples on treated class-2 land a township needs for its own compliance
+        rate (else the county's), default 5.
     count_unverified
-        Count class-2 area with a measure but no crop sample of the year as achieved.
+        Older switch, kept for scripts: ``True`` means ``measures_only``, ``False``
+        ``parcel_verified``; ignored when ``accounting`` is given.
     county_name
         Name of the county row.
 
@@ -164,177 +215,91 @@ def safe_utilisation_rate(
     if not 0 <= target <= 1:
         raise InputError("target must be a share between 0 and 1", value=target,
                          fix="give e.g. 0.91 for 91 %")
+    mode = _mode(accounting, count_unverified)
     levels = [b for b in by if b != "county"]
-    p = _parcel_frame(parcels, levels)
-    m = _measure_frame(measures)
-    year = _select_year(m, year, crops)
+    p = parcel_frame(parcels, levels)
+    m = measure_frame(measures)
+    year = select_year(m, year, crops)
     where = pd.Index(p["parcel_id"])          # unique (checked): O(1) look-ups by id
     m["pos"] = where.get_indexer(m["parcel_id"])
-    unknown_mask = _unknown_mask(m)
-    unknown = (measures.loc[unknown_mask] if measures is not None else m.iloc[0:0]).copy()
+    unknown_rows = unknown_mask(m)
+    unknown = (measures.loc[unknown_rows] if measures is not None else m.iloc[0:0]).copy()
     in_year = m["year"].eq(-1 if year is None else year).fillna(False).to_numpy(bool)
-    m_year = m.loc[in_year & ~unknown_mask]
-    c_year = _crop_frame(crops, year)
+    m_year = m.loc[in_year & ~unknown_rows]
+    c_year = crop_frame(crops, year)
     c_year["pos"] = where.get_indexer(c_year["parcel_id"])
-    status = _parcel_status(p, m_year, c_year, count_unverified)
-    mismatches, on_class1 = _mismatches(m_year, p)
+    status, compliance = _parcel_status(p, m_year, c_year, mode, min_township_samples)
+    mismatches, on_class1 = _mismatches(m_year, p, status)
     table = _aggregate(status, by, county_name, target)
     unclassified = float(status.loc[status["status"] == "unclassified", "area_mu"].sum())
-    log.info("safe-utilisation rate %s: %s (target %.0f %%)", year, _pct(table), 100 * target)
+    log.info("safe-utilisation rate %s (%s accounting): %s (target %.0f %%)", year, mode,
+             _pct(table), 100 * target)
     return RateResult(table=table, parcels=status, mismatches=mismatches,
                       unknown_measures=unknown, measures_on_class1=on_class1,
                       unclassified_mu=unclassified, year=year, target=float(target),
-                      count_unverified=bool(count_unverified), county_name=county_name)
+                      count_unverified=mode == "measures_only", county_name=county_name,
+                      accounting=mode, compliance=compliance,
+                      min_township_samples=int(min_township_samples))
 
 
-# -- input frames ---------------------------------------------------------------------
-def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(f"{what} lack the column(s) {', '.join(missing)}", column=missing[0],
-                         value=list(df.columns),
-                         fix="read the file with farmland.io.readers so its columns are canonical "
-                             "(docs/schema.md)")
-
-
-def parcel_ids(values: pd.Series) -> pd.Series:
-    """Parcel ids as text (NA stays NA) so ``'12'`` and ``12`` match.
-
-    Surrounding blanks are the reader's job (farmland.io.readers strips ids); stripping here
-    again would cost seconds on a million parcels with the Python-backed ``str`` dtype.
-    """
-    return values if values.dtype == "str" else values.astype("str")
-
-
-def _parcel_frame(parcels: pd.DataFrame, levels: Sequence[str]) -> pd.DataFrame:
-    """``parcel_id, township, <levels>, final_class, area_mu`` checked, on a fresh index."""
-    _require(parcels, ("parcel_id", "final_class", "area_mu", *levels), "parcels")
-    try:
-        cls = as_class(parcels["final_class"].to_numpy()).array
-    except (TypeError, ValueError) as exc:
-        raise InputError(str(exc), column="final_class", fix="use 1, 2, 3 or empty") from exc
-    out = pd.DataFrame({"parcel_id": parcel_ids(parcels["parcel_id"]).to_numpy()})
-    for col in dict.fromkeys(["township", *levels]):
-        src = parcels[col] if col in parcels.columns else pd.Series(UNKNOWN_TOWNSHIP,
-                                                                  index=parcels.index)
-        out[col] = src.astype("str").fillna(UNKNOWN_TOWNSHIP).to_numpy()
-    out["final_class"] = cls
-    out["area_mu"] = pd.to_numeric(parcels["area_mu"], errors="coerce").to_numpy(
-        dtype=float, na_value=np.nan)
-    dup = out["parcel_id"].duplicated(keep=False)
-    if dup.any():
-        ids = out.loc[dup, "parcel_id"].unique()
-        raise InputError("parcel ids must be unique (a parcel counts once)", column="parcel_id",
-                         row=first_rows(ids), fix="remove or renumber the duplicated parcels")
-    bad = (out["area_mu"].isna() | (out["area_mu"] < 0)) & out["final_class"].notna()
-    if bad.any():
-        raise InputError("classified parcels need a non-negative area_mu", column="area_mu",
-                         row=first_rows(out.loc[bad, "parcel_id"]),
-                         value=out.loc[bad, "area_mu"].iloc[0],
-                         fix="recompute the areas (farmland classify writes area_mu)")
-    return out
-
-
-def _measure_frame(measures: pd.DataFrame | None) -> pd.DataFrame:
-    """``parcel_id, measure_type, measure_class, year`` checked; index of the input kept."""
-    if measures is None:
-        measures = pd.DataFrame(columns=["parcel_id", "measure_type", "measure_class", "year"])
-    _require(measures, ("parcel_id", "measure_class", "year"), "measures")
-    mtype = measures["measure_type"] if "measure_type" in measures.columns else ""
-    m = pd.DataFrame({"parcel_id": parcel_ids(measures["parcel_id"]),
-                      "measure_type": pd.Series(mtype, index=measures.index).astype("str")
-                      .str.strip(),
-                      "measure_class": measures["measure_class"].astype("str").str.strip()
-                      .str.lower(),
-                      "year": pd.to_numeric(measures["year"], errors="coerce").round()
-                      .astype("Int64")}, index=measures.index)
-    bad = ~m["measure_class"].isin(MEASURE_CLASSES)
-    if bad.any():
-        raise InputError("measure_class must be 'safe_use' or 'strict_control'",
-                         column="measure_class", row=m.index[bad][0],
-                         value=measures.loc[bad, "measure_class"].iloc[0],
-                         more=int(bad.sum()) - 1,
-                         fix="fix the class or leave it empty so farmland.io.readers derives it "
-                             "from measure_type")
-    return m
-
-
-def _crop_frame(crops: pd.DataFrame | None, year: int | None) -> pd.DataFrame:
-    """Crop samples of ``year``: ``parcel_id, exceeds`` (boolean; <NA> = no usable result)."""
-    if crops is None:
-        log.info("no crop samples given: class-2 parcels with a measure are 'unverified'")
-        return pd.DataFrame({"parcel_id": pd.Series([], dtype="str"),
-                             "exceeds": pd.Series([], dtype="boolean")})
-    _require(crops, ("parcel_id", "year", "exceeds"), "crop samples")
-    years = pd.to_numeric(crops["year"], errors="coerce")
-    if years.isna().any():
-        log.warning("%d crop sample(s) carry no year and verify no measure",
-                    int(years.isna().sum()))
-    in_year = (years == year).fillna(False)
-    c = crops.loc[in_year.to_numpy(bool)]
-    return pd.DataFrame({"parcel_id": parcel_ids(c["parcel_id"]).to_numpy(),
-                         "exceeds": parse_boolean(c["exceeds"]).to_numpy()})
-
-
-def _select_year(m: pd.DataFrame, year: int | None, crops: pd.DataFrame | None) -> int | None:
-    """The accounting year: given, else the latest in the measures, else in the crops."""
-    undated = int(m["year"].isna().sum())
-    if undated:
-        log.warning("%d measure(s) carry no year and are not counted (rows %s)", undated,
-                    first_rows(m.index[m["year"].isna()]))
-    if year is not None:
-        return int(year)
-    if m["year"].notna().any():
-        year = int(m["year"].max())
-        log.info("no year given: using %d, the latest year in the measures", year)
-        return year
-    log.warning("no dated measures: nothing counts as achieved or controlled")
-    crop_years = (pd.to_numeric(crops["year"], errors="coerce").dropna()
-                  if crops is not None and "year" in crops.columns else pd.Series([]))
-    if len(crop_years):
-        year = int(crop_years.max())
-        log.info("no year given and no dated measures: using %d, the latest crop year", year)
-        return year
-    return None
-
-
-def _unknown_mask(m: pd.DataFrame) -> np.ndarray:
-    """Measures (all years) whose parcel id is not a parcel; logged, never dropped silently."""
-    unknown = ((m["pos"] < 0) | m["parcel_id"].isna()).to_numpy(bool)
-    if unknown.any():
-        log.warning("%d measure(s) name parcel ids not in the parcels and are not counted "
-                    "(first: %s); see unknown_measures", int(unknown.sum()),
-                    first_rows(m.loc[unknown, "parcel_id"].fillna("<empty>").unique()))
-    return unknown
+def _mode(accounting: str | None, count_unverified: bool | None) -> str:
+    if accounting is None:
+        if count_unverified is None:
+            return DEFAULT_MODE
+        return "measures_only" if count_unverified else "parcel_verified"
+    if accounting not in ACCOUNTING_MODES:
+        raise InputError("unknown accounting mode", value=accounting,
+                         fix="use one of: " + ", ".join(ACCOUNTING_MODES))
+    return accounting
 
 
 # -- per-parcel status ------------------------------------------------------------------
-def _parcel_status(p: pd.DataFrame, m_year: pd.DataFrame, c_year: pd.DataFrame,
-                   count_unverified: bool) -> pd.DataFrame:
-    """One row per parcel: which measures it has, its crop evidence, its status."""
+def _parcel_status(p: pd.DataFrame, m_year: pd.DataFrame, c_year: pd.DataFrame, mode: str,
+                   min_samples: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per parcel: its measures, its crop evidence, its status, what it counts."""
     strict = (m_year["measure_class"] == STRICT_CONTROL).to_numpy(bool)
     removing = strict & m_year["measure_type"].isin(CROP_REMOVING_MEASURES).to_numpy(bool)
     s = p.copy()
+    s["measures"] = _measure_names(len(s), m_year)
     s["safe_use"] = _hit(len(s), m_year["pos"], ~strict)
     s["strict_control"] = _hit(len(s), m_year["pos"], strict)
     s["crop_removing"] = _hit(len(s), m_year["pos"], removing)
     s["crop_sampled"] = _hit(len(s), c_year["pos"], c_year["exceeds"].notna().to_numpy(bool))
-    s["crop_exceeds"] = _hit(len(s), c_year["pos"],
-                             c_year["exceeds"].fillna(False).to_numpy(bool))
+    exceeds = c_year["exceeds"].fillna(False).to_numpy(bool)
+    s["crop_exceeds"] = _hit(len(s), c_year["pos"], exceeds)
+    s["food_crop_exceeds"] = _hit(len(s), c_year["pos"], exceeds & c_year["food"].to_numpy(bool))
     cls = s["final_class"]
     c2 = cls.eq(2).fillna(False).to_numpy(bool)
     c3 = cls.eq(3).fillna(False).to_numpy(bool)
-    measured2 = c2 & (s["safe_use"] | s["crop_removing"]).to_numpy(bool)
+    s["treated2"] = c2 & (s["safe_use"] | s["crop_removing"]).to_numpy(bool)
+    rate, compliance = compliance_rates(s, c_year, min_samples=min_samples)
+    treated, own = s["treated2"].to_numpy(bool), s["crop_sampled"].to_numpy(bool)
+    controlled = c3 & s["strict_control"].to_numpy(bool)
     s["status"] = np.select(
         [cls.isna().to_numpy(bool), cls.eq(1).fillna(False).to_numpy(bool),
-         measured2 & s["crop_exceeds"].to_numpy(bool),
-         measured2 & ~s["crop_sampled"].to_numpy(bool), measured2,
-         c3 & s["strict_control"].to_numpy(bool)],
-        ["unclassified", "class1", "exceeded", "unverified", "achieved", "controlled"],
-        default="no_measure")
-    counts = dict(_STATUS_COUNTS, unverified=bool(count_unverified))
-    s["counted"] = s["status"].map(counts).astype(bool)
-    return s
+         treated & s["crop_exceeds"].to_numpy(bool), treated & own,
+         treated & rate.notna().to_numpy(bool), treated, c2,
+         controlled & s["food_crop_exceeds"].to_numpy(bool), controlled, c3],
+        ["unclassified", "class1", "exceeded", "achieved_verified", "achieved_by_rate",
+         "unverified", "no_measure", "controlled_but_exceeding", "controlled", "uncontrolled"],
+        default="unclassified")
+    s["township_compliance_rate"] = rate
+    s["compliance_rate"] = rate.where(s["status"].eq("achieved_by_rate"))
+    for m in ACCOUNTING_MODES:
+        s[f"counted_{m}"] = counted_mu(s, m)
+    s["counted_mu"] = s[f"counted_{mode}"]
+    s["counted"] = s["counted_mu"] > 0
+    return s.drop(columns="treated2"), compliance
+
+
+def _measure_names(n: int, m_year: pd.DataFrame) -> np.ndarray:
+    """The parcel's measures of the year as text (``lime, water_management``)."""
+    out = np.full(n, "", dtype=object)
+    m = m_year.loc[m_year["pos"] >= 0]
+    if len(m):
+        joined = m.groupby("pos")["measure_type"].agg(lambda v: ", ".join(dict.fromkeys(v)))
+        out[joined.index.to_numpy(int)] = joined.to_numpy(object)
+    return out
 
 
 def _hit(n: int, pos: pd.Series, mask: np.ndarray) -> np.ndarray:
@@ -345,16 +310,24 @@ def _hit(n: int, pos: pd.Series, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mismatches(m_year: pd.DataFrame, p: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Measures whose class does not fit the parcel class, and measures on class-1 land."""
+def _mismatches(m_year: pd.DataFrame, p: pd.DataFrame,
+                status: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Measures whose class does not fit the parcel class, strict-control measures
+    contradicted by an exceeding food crop of the same year, and measures on class-1
+    land."""
     cls = pd.Series(p["final_class"].array.take(m_year["pos"].to_numpy(), allow_fill=True),
                     index=m_year.index, dtype="Int8")
     m = m_year.drop(columns="pos").assign(final_class=cls)
     safe = (m["measure_class"] == SAFE_USE).to_numpy(bool)
+    contradicted = status["status"].eq("controlled_but_exceeding").to_numpy(bool)
+    hit = np.zeros(len(m), dtype=bool)
+    pos = m_year["pos"].to_numpy()
+    hit[pos >= 0] = contradicted[pos[pos >= 0]]
     issue = np.select(
         [cls.isna().to_numpy(bool), cls.eq(3).fillna(False).to_numpy(bool) & safe,
-         cls.eq(2).fillna(False).to_numpy(bool) & ~safe],
-        ["measure_on_unclassified", "safe_use_on_class3", "strict_control_on_class2"],
+         cls.eq(2).fillna(False).to_numpy(bool) & ~safe, hit & ~safe],
+        ["measure_on_unclassified", "safe_use_on_class3", "strict_control_on_class2",
+         "controlled_but_food_crop_exceeds"],
         default="")
     m["issue"] = issue
     m["counts_as_measure"] = (issue == "strict_control_on_class2") & m["measure_type"].isin(
@@ -377,13 +350,25 @@ def _parts(s: pd.DataFrame) -> pd.DataFrame:
     st = s["status"]
     c2 = s["final_class"].eq(2).fillna(False)
     c3 = s["final_class"].eq(3).fillna(False)
-    achieved = st.eq("achieved") | (st.eq("unverified") & s["counted"])
+    counted = s["counted_mu"]
+    # evidence behind C: own samples, a compliance rate (at most what the rate allows),
+    # and nothing (what measures_only counts beyond the evidence)
+    own = counted * st.eq("achieved_verified")
+    by_rate = np.minimum(counted, s["counted_official"]) * st.eq("achieved_by_rate")
     return pd.DataFrame({
         "n_parcels_2": c2.astype(int), "n_parcels_3": c3.astype(int),
         "area2_mu": a * c2, "area3_mu": a * c3,
-        "achieved2_mu": a * achieved, "unverified2_mu": a * st.eq("unverified"),
-        "exceed2_mu": a * st.eq("exceeded"), "controlled3_mu": a * st.eq("controlled"),
+        "achieved2_mu": counted * c2, "verified2_mu": a * st.eq("achieved_verified"),
+        "by_rate2_mu": a * st.eq("achieved_by_rate"), "unverified2_mu": a * st.eq("unverified"),
+        "exceed2_mu": a * st.eq("exceeded"), "controlled3_mu": counted * c3,
+        "uncontrolled3_mu": a * st.eq("uncontrolled"),
+        "contradicted3_mu": a * st.eq("controlled_but_exceeding"),
+        "controlled_area3_mu": a * st.isin(["controlled", "controlled_but_exceeding"]),
         "unclassified_mu": a * st.eq("unclassified"),
+        "evidence_own_mu": own,
+        "evidence_rate_mu": by_rate,
+        "evidence_none_mu": counted * c2 - own - by_rate,
+        **{f"numerator_{m}_mu": s[f"counted_{m}"] for m in ACCOUNTING_MODES},
     }, index=s.index)
 
 
@@ -426,7 +411,18 @@ def finish_table(table: pd.DataFrame, target: float) -> pd.DataFrame:
     met = short <= TOLERANCE_MU
     t["met"] = pd.array(np.where(defined, met, None), dtype="boolean")
     t["gap_mu"] = np.where(defined & ~met, np.maximum(short, 0.0), 0.0)
-    for col in _MU_COLUMNS:
+    for m in ACCOUNTING_MODES:
+        col = f"numerator_{m}_mu"
+        if col in t:
+            t[f"rate_{m}"] = np.divide(t[col].to_numpy(float), den,
+                                       out=np.full(len(t), np.nan), where=defined)
+            t = t.drop(columns=col)
+    if "controlled_area3_mu" in t:
+        area3 = t["area3_mu"].to_numpy(float)
+        t["class3_control"] = np.divide(t["controlled_area3_mu"].to_numpy(float), area3,
+                                        out=np.full(len(t), np.nan), where=area3 > 0)
+        t = t.drop(columns="controlled_area3_mu")
+    for col in (c for c in _MU_COLUMNS if c in t):
         t[col.replace("_mu", "_hm2")] = t[col] / MU_PER_HM2
     return t
 

@@ -1,18 +1,20 @@
 """Closing the gap to the safe-utilisation target: which parcels need a measure.
 
-A *candidate* is a parcel whose status would turn into "counted" by adding one
-measure of the accounting year:
+Class 3 comes first: strict-control land is in principle fully controlled (原则上全部
+落实), so **every** uncontrolled class-3 parcel is listed, whether or not its township
+already passes the target. Then, township by township, class-2 parcels are added
+until the target is reached. A class-2 *candidate* has no measure this year and no
+crop exceedance; what a new safe-use measure would add to the numerator (``gain_mu``)
+depends on the accounting mode (:mod:`farmland.rate.evidence`):
 
-- class 3 without a strict-control measure → propose ``strict_control``;
-- class 2 without a counting measure and without a crop exceedance in the year →
-  propose ``safe_use``; when unverified area does not count
-  (``count_unverified=False``) the parcel also needs a compliant crop sample of
-  the year, since a new measure without crop data would not count either.
+- the whole area when the parcel has compliant own crop samples this year;
+- otherwise, in ``official`` accounting, the area × its township's (or the county's)
+  crop compliance rate; in ``parcel_verified`` nothing (it is not proposed); in
+  ``measures_only`` the whole area.
 
-Class-2 parcels with a crop exceedance in the year are **excluded**: the rate
-counts class-2 area only when no crop of that year exceeds, so no measure of this
-year can make them count (docs/decisions.md). Nor are parcels that already
-carry a measure but do not count (exceeded, unverified) proposed again.
+Class-2 parcels with a crop exceedance in the year are **excluded**: no measure of
+this year can make them count (docs/decisions.md). Nor are parcels that already carry
+a measure but do not count proposed again.
 
 Only ``area_mu`` is used (亩); no geometry, so any CRS.
 """
@@ -42,8 +44,11 @@ ORDERS = {
     "area": (("area_mu", False), ("parcel_id", True)),
     "risk": (("final_class", False), ("area_mu", False), ("parcel_id", True)),
 }
-PLAN_COLUMNS = ["scope", "township", "parcel_id", "final_class", "area_mu",
-                "proposed_measure_class", "cumulative_mu", "rate_after", "reaches_target"]
+PLAN_COLUMNS = ["scope", "township", "parcel_id", "final_class", "area_mu", "gain_mu",
+                "proposed_measure_class", "reason", "cumulative_mu", "rate_after",
+                "reaches_target"]
+#: the scope of the class-3 rows: every uncontrolled class-3 parcel, before any target
+CLASS3_SCOPE = "严格管控类全部管控 class 3 fully controlled"
 
 
 def close_gap(
@@ -54,12 +59,16 @@ def close_gap(
     year: int | None = None,
     target: float | None = None,
     order: str = "area",
-    count_unverified: bool = True,
+    accounting: str | None = None,
+    count_unverified: bool | None = None,
     county_name: str = COUNTY,
 ) -> pd.DataFrame:
-    """Smallest set of parcels whose measures bring each township and the county to target.
+    """Every uncontrolled class-3 parcel, then the smallest set of class-2 parcels whose
+    measures bring each township and the county to target.
 
-    For each township below target, candidates are taken in ``order`` until the
+    The class-3 rows come first (``scope`` = :data:`CLASS3_SCOPE`) and their gain is
+    counted before the class-2 rows. For each township still below target, class-2
+    candidates are taken in ``order`` until the
     township's numerator reaches ``target × denominator``. With ``order="area"``
     (largest first) the count is minimal: a measure adds the parcel's area to the
     numerator only (the denominator is fixed by the classes), so the k largest
@@ -79,19 +88,22 @@ def close_gap(
     rate
         A :class:`~farmland.rate.accounting.RateResult` of these parcels, or the measures
         ledger (then the rate is computed with ``crops``, ``year``, ``target``,
-        ``count_unverified`` and ``county_name``).
+        ``accounting`` and ``county_name``).
     target
         Target rate; ``None`` takes the rate result's target (0.91 when computed here).
     order
-        ``"area"`` (largest first, minimal count) or ``"risk"`` (class 3 first).
+        Order of the class-2 candidates: ``"area"`` (largest gain first, minimal count)
+        or ``"risk"`` (kept for scripts: class 3 now always comes first, so it equals
+        ``"area"``).
 
     Returns
     -------
     pandas.DataFrame
-        ``scope, township, parcel_id, final_class, area_mu, proposed_measure_class,
-        cumulative_mu, rate_after, reaches_target``: one row per proposed parcel;
-        ``cumulative_mu`` and ``rate_after`` are within the scope (the township, or
-        the county for the extra rows). A scope that cannot reach the target is
+        ``scope, township, parcel_id, final_class, area_mu, gain_mu,
+        proposed_measure_class, reason, cumulative_mu, rate_after, reaches_target``: one
+        row per proposed parcel; ``cumulative_mu`` (of ``gain_mu``) and ``rate_after``
+        are within the scope (the class-3 rows, the township, or the county for the
+        extra rows). A scope that cannot reach the target is
         logged as a warning and its last ``reaches_target`` is False.
     """
     if order not in ORDERS:
@@ -99,18 +111,24 @@ def close_gap(
     if not isinstance(rate, RateResult):
         rate = safe_utilisation_rate(parcels, rate, crops=crops, year=year,
                                      target=0.91 if target is None else target,
-                                     count_unverified=count_unverified,
+                                     accounting=accounting, count_unverified=count_unverified,
                                      county_name=county_name)
     target = rate.target if target is None else float(target)
     _check_same_parcels(parcels, rate)
     status = rate.parcels
-    cand = _sorted_candidates(status, rate.count_unverified, order)
-    towns = _township_plan(status, cand, target)
-    extra = _county_plan(status, cand.loc[~cand["parcel_id"].isin(towns["parcel_id"])],
-                         towns["area_mu"].sum(), target, rate.county_name)
-    plan = pd.concat([towns, extra], ignore_index=True)[PLAN_COLUMNS]
-    log.info("gap plan (%s order, target %.0f %%): %d parcel(s), %.1f 亩", order,
-             100 * target, len(plan), plan["area_mu"].sum())
+    cand = _sorted_candidates(status, rate.accounting, order)
+    is3 = cand["final_class"].eq(3).to_numpy(bool)
+    class3 = _class3_rows(status, cand.loc[is3], target)
+    extra_num = class3.groupby("township")["gain_mu"].sum()
+    towns = _township_plan(status, cand.loc[~is3], target, extra_num)
+    planned = float(class3["gain_mu"].sum() + towns["gain_mu"].sum())
+    extra = _county_plan(status, cand.loc[~is3 & ~cand["parcel_id"].isin(towns["parcel_id"])],
+                         planned, target, rate.county_name)
+    plan = pd.concat([class3, towns, extra], ignore_index=True)[PLAN_COLUMNS]
+    log.info("gap plan (%s accounting, target %.0f %%): %d uncontrolled class-3 parcel(s) "
+             "%.1f 亩, then %d class-2 parcel(s) %.1f 亩", rate.accounting, 100 * target,
+             len(class3), class3["area_mu"].sum(), len(plan) - len(class3),
+             plan["area_mu"].sum() - class3["area_mu"].sum())
     return plan
 
 
@@ -140,32 +158,58 @@ def _check_same_parcels(parcels: pd.DataFrame, rate: RateResult) -> None:
                          fix="pass the parcels the rate was computed on")
 
 
-def _sorted_candidates(status: pd.DataFrame, count_unverified: bool,
-                       order: str) -> pd.DataFrame:
-    """Parcels that one new measure of the year would make count, in plan order."""
-    no_measure = status["status"].eq("no_measure").to_numpy(bool)
-    c2 = status["final_class"].eq(2).fillna(False).to_numpy(bool)
-    c3 = status["final_class"].eq(3).fillna(False).to_numpy(bool)
+def _sorted_candidates(status: pd.DataFrame, accounting: str, order: str) -> pd.DataFrame:
+    """Parcels that one new measure of the year would make count, with their gain."""
+    st = status["status"]
+    c2_free = st.eq("no_measure").to_numpy(bool)           # class 2 without a measure
+    c3_free = st.eq("uncontrolled").to_numpy(bool)
+    own = status["crop_sampled"].to_numpy(bool)
     ok2 = ~status["crop_exceeds"].to_numpy(bool)
-    if not count_unverified:
-        ok2 &= status["crop_sampled"].to_numpy(bool)
-    keep = no_measure & (c3 | (c2 & ok2))
-    skipped = no_measure & c2 & ~ok2
+    area = status["area_mu"].fillna(0.0).to_numpy(float)
+    rate = _parcel_compliance(status)
+    share2 = np.where(own, 1.0, {"official": rate, "parcel_verified": 0.0,
+                                 "measures_only": 1.0}[accounting])
+    gain = np.where(c3_free, area, np.where(c2_free & ok2, area * share2, 0.0))
+    keep = c3_free | (c2_free & ok2 & (gain > 0))
+    skipped = c2_free & ~keep
     if skipped.any():
-        log.info("%d class-2 parcel(s) without a measure cannot count this year (crop "
-                 "exceedance or, with count_unverified off, no crop sample): not proposed "
-                 "(%s)", int(skipped.sum()), first_rows(status.loc[skipped, "parcel_id"]))
+        log.info("%d class-2 parcel(s) without a measure cannot count this year (a crop "
+                 "exceedance, or no crop evidence in %s accounting): not proposed (%s)",
+                 int(skipped.sum()), accounting, first_rows(status.loc[skipped, "parcel_id"]))
     cand = status.loc[keep, ["township", "parcel_id", "final_class", "area_mu"]].copy()
-    cand["proposed_measure_class"] = np.where(
-        cand["final_class"].eq(3).to_numpy(bool), STRICT_CONTROL, SAFE_USE)
-    cols, asc = zip(*ORDERS[order], strict=True)
+    cand["gain_mu"] = gain[keep]
+    is3 = cand["final_class"].eq(3).to_numpy(bool)
+    cand["proposed_measure_class"] = np.where(is3, STRICT_CONTROL, SAFE_USE)
+    cand["reason"] = np.where(
+        is3, "严格管控类原则上全部落实管控 class 3 must be controlled",
+        np.where(own[keep], "安全利用措施，自有农产品达标 safe use, own crop samples comply",
+                 "安全利用措施，按达标率计 safe use, counted at the crop compliance rate"
+                 if accounting == "official" else "安全利用措施 safe use"))
+    sort = [("gain_mu", False), ("parcel_id", True)] if order in ("area", "risk") else []
+    cols, asc = zip(*sort, strict=True)
     return cand.sort_values(list(cols), ascending=list(asc), kind="stable")
+
+
+def _parcel_compliance(status: pd.DataFrame) -> np.ndarray:
+    """The crop compliance rate that applies to each parcel's township (0 when none)."""
+    return np.nan_to_num(status["township_compliance_rate"].to_numpy(float))
+
+
+def _class3_rows(status: pd.DataFrame, cand: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Every uncontrolled class-3 parcel, largest first (one scope: the county)."""
+    c = cand.copy()
+    c.insert(0, "scope", CLASS3_SCOPE)
+    c["cumulative_mu"] = c["gain_mu"].cumsum()
+    tot = _totals(status, pd.Series("all", index=status.index)).iloc[0]
+    c["rate_after"] = (tot["num"] + c["cumulative_mu"]) / tot["den"] if tot["den"] else np.nan
+    c["reaches_target"] = c["rate_after"] + TOLERANCE_MU / max(tot["den"], 1) >= target
+    return c
 
 
 def _totals(status: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
     """numerator / denominator (亩) per key."""
     den = status["area_mu"].where(status["final_class"].isin([2, 3]).fillna(False), 0.0)
-    num = status["area_mu"].where(status["counted"], 0.0)
+    num = status["counted_mu"]
     return pd.DataFrame({"num": num, "den": den}).groupby(key.to_numpy()).sum()
 
 
@@ -178,14 +222,14 @@ def _take(cand: pd.DataFrame, group: pd.Series, num: pd.Series, den: pd.Series,
     need = target * den - num
     c = cand.copy()
     c["need"] = group.map(need).to_numpy(float)
-    c["cumulative_mu"] = c.groupby(group.to_numpy())["area_mu"].cumsum()
-    before = c["cumulative_mu"] - c["area_mu"]
+    c["cumulative_mu"] = c.groupby(group.to_numpy())["gain_mu"].cumsum()
+    before = c["cumulative_mu"] - c["gain_mu"]
     c = c.loc[(before + TOLERANCE_MU < c["need"]).to_numpy(bool)].copy()
     g = group.loc[c.index].to_numpy()
     c["rate_after"] = (num.reindex(g).to_numpy() + c["cumulative_mu"].to_numpy()) / \
         den.reindex(g).to_numpy()
     c["reaches_target"] = c["cumulative_mu"] + TOLERANCE_MU >= c["need"]
-    _warn_short(need, cand["area_mu"].groupby(group.to_numpy()).sum())
+    _warn_short(need, cand["gain_mu"].groupby(group.to_numpy()).sum())
     return c.drop(columns="need")
 
 
@@ -197,8 +241,10 @@ def _warn_short(need: pd.Series, available: pd.Series) -> None:
                     "%.2f 亩 after all candidates", scope, short[scope])
 
 
-def _township_plan(status: pd.DataFrame, cand: pd.DataFrame, target: float) -> pd.DataFrame:
+def _township_plan(status: pd.DataFrame, cand: pd.DataFrame, target: float,
+                   planned: pd.Series) -> pd.DataFrame:
     tot = _totals(status, status["township"])
+    tot["num"] += planned.reindex(tot.index, fill_value=0.0)
     plan = _take(cand, cand["township"], tot["num"], tot["den"], target)
     plan.insert(0, "scope", plan["township"])
     return plan.sort_values(["township", "cumulative_mu"], kind="stable")

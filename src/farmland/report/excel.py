@@ -35,6 +35,7 @@ from farmland import classes as C
 from farmland.errors import InputError
 from farmland.io.values import parse_boolean
 from farmland.io.write import atomic_write, refuse_existing
+from farmland.vocabulary import rule_label, rule_text
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,15 @@ _AREA = {"class1": ("优先保护类", "Priority protection"), "class2": ("安�
          "class3": ("严格管控类", "Strict control"), "unclassified": ("未分类", "Unclassified"),
          "total": ("合计", "Total"), "area2": ("安全利用类面积", "Class-2 area"),
          "area3": ("严格管控类面积", "Class-3 area"), "achieved2": ("安全利用达标", "Class-2 achieved"),
-         "unverified2": ("有措施未核实", "Class-2 unverified"),
+         "unverified2": ("有措施无农产品数据", "Class-2 treated, no crop data"),
+         "verified2": ("自有农产品样品达标", "Class-2 own crop samples comply"),
+         "by_rate2": ("按达标率计入面积", "Class-2 counted at compliance rate (area)"),
+         "uncontrolled3": ("严格管控未落实", "Class-3 uncontrolled"),
+         "contradicted3": ("管控但粮食超标", "Class-3 controlled, food crop exceeds"),
+         "evidence_own": ("依据自有样品", "Evidence: own samples"),
+         "evidence_rate": ("依据达标率", "Evidence: compliance rate"),
+         "evidence_none": ("无农产品依据", "Evidence: no crop data"),
+         "gain": ("计入面积", "Counted gain"),
          "exceed2": ("农产品超标", "Class-2 crop exceedance"),
          "controlled3": ("严格管控落实", "Class-3 controlled"),
          "numerator": ("已安全利用合计", "Numerator"),
@@ -69,6 +78,10 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "n_parcels_2": ("安全利用类图斑数", "Class-2 parcels", "int"),
     "n_parcels_3": ("严格管控类图斑数", "Class-3 parcels", "int"),
     "rate": ("安全利用率", "Rate", "share"), "target": ("目标", "Target", "share"),
+    "rate_official": ("安全利用率（核算口径）", "Rate (official)", "share"),
+    "rate_parcel_verified": ("安全利用率（仅自有样品）", "Rate (parcel-verified)", "share"),
+    "rate_measures_only": ("安全利用率（仅措施）", "Rate (measures only)", "share"),
+    "class3_control": ("严格管控落实率", "Class-3 control", "share"),
     "met": ("是否达标", "Target met", "text"), "scope": ("范围", "Scope", "text"),
     "parcel_id": ("图斑编号", "Parcel ID", "text"), "final_class": ("类别", "Class", "class"),
     "class_label": ("类别名称", "Class label", "text"),
@@ -107,6 +120,10 @@ VALUE_LABELS: dict[str, dict[object, tuple[str, str]]] = {
              "root_veg": ("根茎类蔬菜", "root vegetables"), "tuber_veg": ("块茎类蔬菜", "tubers"),
              "other_veg": ("其他蔬菜", "other vegetables")},
 }
+
+#: columns holding classification rule codes, labelled by farmland.vocabulary.rule_label
+#: (the same text as the map tooltips)
+RULE_COLUMNS = frozenset({"rule", "rule_a", "rule_b"})
 
 #: table key -> (Chinese sheet name, English sheet name)
 SHEETS: dict[str, tuple[str, str]] = {
@@ -154,6 +171,8 @@ def display_value(column: str, value: object, lang: str) -> object:
     """Cell value: labelled text for coded columns, a Python number or text otherwise."""
     labels = VALUE_LABELS.get(column)
     missing = is_missing(value)
+    if column in RULE_COLUMNS and not missing and rule_label(value) is not None:
+        return rule_text(value) if lang == "zh" else rule_label(value)[1]
     if labels is not None:
         key = None if missing else (bool(value) if isinstance(value, (bool, np.bool_)) else value)
         if key in labels:
@@ -204,12 +223,39 @@ def rate_statement(rate_table: pd.DataFrame, lang: str, *,
               f"缺口 {gap:,.1f} 亩（{gap / 15:,.2f} 公顷）。")
         en = (f"County safe-utilisation rate {_pct(rate)} against a target of "
               f"{_target(target)}: target NOT met, short by {gap:,.1f} mu ({gap / 15:,.2f} hm²).")
-    lines = [(zh, en), _township_line(rate_table)]
+    lines = [(zh, en), *_evidence_lines(row), _township_line(rate_table)]
     if gap_plan is not None and len(gap_plan):
         n, mu = len(gap_plan), float(gap_plan["area_mu"].sum())
         en_gap = f"Fewest parcels closing the gap: {n}, {mu:,.1f} mu (see the 'Gap parcels' sheet)."
         lines.append((f"补足缺口的最少地块：{n} 个图斑，合计 {mu:,.1f} 亩（见“缺口地块”表）。", en_gap))
     return [text for zh, en in lines for text in ((zh, en) if lang == "zh" else (en,))]
+
+
+def _evidence_lines(row: pd.Series) -> list[tuple[str, str]]:
+    """The three accounting readings, the evidence behind C and the class-3 control."""
+    if "rate_official" not in row or "evidence_own_mu" not in row:
+        return []
+    readings = [float(row[f"rate_{m}"]) for m in ("official", "parcel_verified", "measures_only")]
+    if any(math.isnan(r) for r in readings):
+        return []
+    own, by_rate, none = (float(row[f"evidence_{k}_mu"]) for k in ("own", "rate", "none"))
+    total = own + by_rate + none
+    def share(x: float) -> str:
+        return f"{100 * x / total:.1f} %" if total > 0 else "—"
+    off, ver, meas = (_pct(r) for r in readings)
+    lines = [(f"三种核算口径：核算口径 {off}，仅自有样品 {ver}，仅措施 {meas}。",
+              f"The three readings: official {off}, parcel-verified {ver}, measures only {meas}."),
+             (f"计入的安全利用面积 {total:,.1f} 亩中，依据自有农产品样品 {own:,.1f} 亩（{share(own)}），"
+              f"依据乡镇或全县农产品达标率 {by_rate:,.1f} 亩（{share(by_rate)}），无农产品数据 "
+              f"{none:,.1f} 亩（{share(none)}）。",
+              f"Of the {total:,.1f} mu of safe-use land counted, {own:,.1f} mu ({share(own)}) rest "
+              f"on own crop samples, {by_rate:,.1f} mu ({share(by_rate)}) on a township or county "
+              f"compliance rate, {none:,.1f} mu ({share(none)}) on no crop data.")]
+    control = float(row.get("class3_control", math.nan))
+    if not math.isnan(control):
+        lines.append((f"严格管控类耕地落实管控 {_pct(control)}（原则上应为 100 %）。",
+                      f"Class-3 land under control: {_pct(control)} (in principle 100 %)."))
+    return lines
 
 
 def _township_line(rate_table: pd.DataFrame) -> tuple[str, str]:

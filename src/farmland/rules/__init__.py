@@ -9,6 +9,7 @@ and the key; every output records the profile name and its SHA-256.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +20,8 @@ from typing import Any
 from farmland.errors import StandardError
 
 __all__ = ["DEFAULT_PROFILE", "Rules", "load_rules"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PROFILE = "county_practice"
 
@@ -45,11 +48,18 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
     },
     "crops": {
         "unit": (str, lambda v: bool(v.strip()), "'parcel' or a parcel column name"),
-        "min_samples": (int, lambda v: 1 <= v <= 100, "an integer 1..100"),
+        "min_samples_lower": (int, lambda v: 1 <= v <= 100, "an integer 1..100"),
+        "min_samples_raise": (int, lambda v: 1 <= v <= 100, "an integer 1..100"),
+        "min_compliant_years": (int, lambda v: 1 <= v <= 10, "an integer 1..10"),
         "allow_2_to_1": (bool, lambda v: True, "true or false"),
         "allow_3_to_2": (bool, lambda v: True, "true or false"),
         "min_share_grade1_for_3_to_2": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),
         "raise_class1": (bool, lambda v: True, "true or false"),
+    },
+    "rate": {
+        "accounting": (str, lambda v: v in ("official", "parcel_verified", "measures_only"),
+                       "'official', 'parcel_verified' or 'measures_only'"),
+        "min_township_crop_samples": (int, lambda v: 1 <= v <= 1000, "an integer 1..1000"),
     },
     "qa": {
         "min_own_class_share_2": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),
@@ -110,6 +120,11 @@ def load_rules(path: str | Path | None = None) -> Rules:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise StandardError(f"{path}: not a valid TOML rules file ({exc}). Fix: start from "
                             "a copy of the shipped county_practice.toml") from None
+    crops = user.get("crops")
+    if isinstance(crops, dict) and "min_samples" in crops:  # the name before issue 14
+        crops["min_samples_lower"] = crops.pop("min_samples")
+        log.warning("%s: [crops] min_samples is now min_samples_lower (lowering a class); "
+                    "raising class 1 has its own min_samples_raise", path)
     _check(user, path)
     merged = {s: {**defaults.get(s, {}), **user.get(s, {})} for s in _SCHEMA}
     return _build(merged, source=str(path), raw=raw)

@@ -1,7 +1,28 @@
-"""Run-to-run comparison: parcel changes, class flows in 亩, and why the rate moved.
+"""Run-to-run comparison: parcel changes and their causes, class flows in 亩, and why the
+rate moved.
 
 Two classification runs A and B (e.g. two rows of a :class:`~farmland.runs.workspace.Workspace`)
-are matched by ``parcel_id``. Areas are ``area_mu`` (亩); geometry is not used.
+are matched by ``parcel_id``. Areas are ``area_mu`` (亩). Geometry is only carried along
+for the map of the changed parcels (:meth:`DiffResult.changes_layer`) and for naming the
+nearest new samples of a parcel whose class moved with the interpolated surface.
+
+Causes (``changes.cause``; docs/decisions.md, run diff): a parcel in one run only is a
+``new_parcel``/``removed_parcel``; a parcel whose class stayed but whose area moved is
+``area_changed``. A class change is explained by the first that applies of
+
+1. ``crop_adjustment`` — the soil class is the same in both runs, so only the crop
+   adjustment can have moved the final class;
+2. ``new_samples`` — the parcel uses in B a soil sample that run A does not have;
+3. ``removed_samples`` — it used in A a sample that run B does not have;
+4. ``rules_or_standard`` — the manifests differ in rules (SHA-256), standard
+   (fingerprint) or interpolator;
+5. ``sample_values`` — classified from its own samples (``points:*``) in both runs with
+   no new or removed sample: their values, usability or the parcel's land use differ;
+6. ``interpolation`` — the rest: the interpolated surface or the neighbour set moved
+   (the nearest new samples within the rules' ``max_distance_m`` are named when the
+   samples layers are known).
+
+``cause_detail`` names the sample ids, crop sample ids and manifest values behind it.
 
 Rate decomposition (domain.md §4, dynamic adjustment)::
 
@@ -15,6 +36,7 @@ The two effects telescope: their sum is ``rate_b − rate_a`` exactly in real
 arithmetic; in floating point to within a few units in the last place (< 1e-12).
 The ledger includes the crop samples because they decide whether a class-2 measure
 counts; holding "measures" fixed therefore also holds crop verification fixed.
+``rate_ab`` is a counterfactual, not a rate of any year: it is never logged.
 """
 
 from __future__ import annotations
@@ -22,24 +44,48 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from farmland.classes import as_class
 from farmland.errors import InputError, first_rows
 from farmland.rate.accounting import TOLERANCE_MU, RateResult, parcel_ids, safe_utilisation_rate
+from farmland.runs.causes import Context, details, id_set, reason_text, used_ids
 from farmland.vocabulary import COUNTY
 
 log = logging.getLogger(__name__)
 
 FLOW_LABELS = ("1", "2", "3", "unclassified", "absent")
-_CROP_STEP = re.compile(r";crops:(\d->\d)")
-_KEEP = ("township", "final_class", "soil_class", "area_mu", "rule", "sample_ids")
+#: every cause of a change, in the order of the console summary
+CAUSES = ("new_samples", "removed_samples", "crop_adjustment", "rules_or_standard",
+          "sample_values", "interpolation", "new_parcel", "removed_parcel", "area_changed")
+#: bilingual label of each cause (console, maps)
+CAUSE_LABELS = {
+    "new_samples": "新增样点 new samples",
+    "removed_samples": "样点减少 removed samples",
+    "crop_adjustment": "农产品辅助调整 crop adjustment",
+    "rules_or_standard": "规则或标准变化 rules or standard",
+    "sample_values": "样点数据变化 sample values",
+    "interpolation": "插值面变化 interpolation",
+    "new_parcel": "新增图斑 new parcel",
+    "removed_parcel": "删除图斑 removed parcel",
+    "area_changed": "面积变化 area changed",
+}
+#: columns of the ``changes`` layer of ``changes.gpkg`` (plus the geometry)
+LAYER_COLUMNS = ("parcel_id", "township", "class_a", "class_b", "flow", "cause",
+                 "cause_detail", "area_mu")
+#: nearest new samples named per parcel (interpolation cause)
+#: soil-sample columns compared for ``sample_values``
+_RATE_LOGGERS = "farmland.rate"
+_KEEP = ("township", "final_class", "soil_class", "area_mu", "rule", "sample_ids", "landuse",
+         "driving_element")
+_REASON_COLUMNS = ["in_a", "in_b", "sample_ids_a", "sample_ids_b", "rule_a", "rule_b",
+                   "soil_class_a", "soil_class_b", "area_mu_a", "area_mu_b"]
 
 
 @dataclass(frozen=True)
@@ -50,18 +96,26 @@ class DiffResult:
     ----------
     changes
         One row per parcel whose class or area changed, or that was added/removed:
-        ``parcel_id, township, area_mu, area_a_mu, area_b_mu, class_a, class_b,
-        rule_a, rule_b, reason``.
+        ``parcel_id, township, area_mu, area_a_mu, area_b_mu, class_a, class_b, flow
+        ("2→3", "absent→1" …), cause (one of CAUSES), cause_detail, rule_a, rule_b,
+        reason`` (``reason``: the older one-line summary from rules and sample ids).
     flows
         Class-flow matrix in 亩: rows ``class_a``, columns ``class_b``, labels
         ``1, 2, 3, unclassified, absent``. Parcels in both runs count with their B
         area, removed parcels with their A area, so the matrix sums to the B total
         plus the removed area (the union's area when areas did not change).
     rate_a, rate_b, rate_mixed
-        Rate results of (A classes, A ledger), (B, B) and (B classes, A ledger).
+        Rate results of (A classes, A ledger), (B, B) and (B classes, A ledger);
+        ``rate_mixed`` is a counterfactual, only the difference of the effects.
     effects
         Per level/name: ``rate_a, rate_mixed, rate_b, reclassification_effect,
         measures_effect`` (NaN where a rate is undefined).
+    geometry
+        Geometry of each row of ``changes`` (run B's, else run A's; ``None`` when
+        neither run had geometry).
+    samples_layers
+        Whether both runs' soil-sample layers were known (else the causes come from the
+        ``sample_ids`` columns only).
     """
 
     changes: pd.DataFrame
@@ -70,6 +124,8 @@ class DiffResult:
     rate_b: RateResult
     rate_mixed: RateResult
     effects: pd.DataFrame
+    geometry: gpd.GeoSeries | None = field(default=None, repr=False)
+    samples_layers: bool = False
 
     @property
     def reclassification_effect(self) -> float:
@@ -80,6 +136,22 @@ class DiffResult:
     def measures_effect(self) -> float:
         """County rate change caused by the ledger change (classes B held fixed)."""
         return self.rate_b.rate - self.rate_mixed.rate
+
+    def cause_counts(self) -> pd.DataFrame:
+        """Changed parcels and their area (亩) per cause, in :data:`CAUSES` order."""
+        c = self.changes
+        table = pd.DataFrame({"parcels": c.groupby("cause").size(),
+                              "area_mu": c.groupby("cause")["area_mu"].sum()})
+        order = [x for x in CAUSES if x in table.index]
+        return table.reindex(order).astype({"parcels": int})
+
+    def changes_layer(self) -> gpd.GeoDataFrame:
+        """The changed parcels as a layer: :data:`LAYER_COLUMNS` and the geometry."""
+        attrs = self.changes[list(LAYER_COLUMNS)].reset_index(drop=True)
+        geom = self.geometry
+        if geom is None:
+            return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries([None] * len(attrs)))
+        return gpd.GeoDataFrame(attrs, geometry=geom.reset_index(drop=True), crs=geom.crs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (NaN becomes ``None``)."""
@@ -92,7 +164,9 @@ class DiffResult:
             "measures_effect": num(self.measures_effect),
             "year_a": self.rate_a.year, "year_b": self.rate_b.year,
             "n_changes": len(self.changes),
+            "changes_by_cause": {k: int(v) for k, v in self.cause_counts()["parcels"].items()},
             "changes_by_reason": self.changes["reason"].value_counts().to_dict(),
+            "samples_layers": self.samples_layers,
             "flows_mu": {r: {c: float(v) for c, v in row.items()}
                          for r, row in self.flows.iterrows()},
         }
@@ -106,6 +180,10 @@ def diff_runs(
     measures_b: pd.DataFrame | None = None,
     crops_a: pd.DataFrame | None = None,
     crops_b: pd.DataFrame | None = None,
+    manifest_a: dict[str, Any] | None = None,
+    manifest_b: dict[str, Any] | None = None,
+    samples_a: pd.DataFrame | None = None,
+    samples_b: pd.DataFrame | None = None,
     target: float = 0.91,
     county_name: str = COUNTY,
 ) -> DiffResult:
@@ -115,13 +193,22 @@ def diff_runs(
     ----------
     parcels_a, parcels_b
         ``parcels`` layers of runs A and B (``parcel_id``, ``township``,
-        ``final_class``, ``area_mu`` in 亩; ``rule``, ``soil_class``, ``sample_ids``
-        used for the reasons when present). Not modified; any CRS.
+        ``final_class``, ``area_mu`` in 亩; ``rule``, ``soil_class``, ``sample_ids``,
+        ``landuse``, ``driving_element`` used for the causes when present). Not
+        modified. Their geometry (if any) is kept for the changed parcels.
     measures_a, measures_b
         Measures ledgers for A and B. ``measures_b=None`` reuses ``measures_a`` (one
         ledger for both: the measures effect then only reflects crop data).
     crops_a, crops_b
-        Crop samples of each run (``parcel_id, year, exceeds``) or ``None``.
+        Crop samples of each run (``parcel_id, year, exceeds``; ``sample_id`` and
+        ``unit`` name them in the causes) or ``None``.
+    manifest_a, manifest_b
+        Run manifests (``manifest.json`` or the workspace's): rules SHA-256, standard
+        fingerprint, interpolator, input hashes, variogram models, ``max_distance_m``.
+    samples_a, samples_b
+        Soil-sample layers of the runs (``sample_id``, geometry; values and ``usable``
+        when present). Only used when both are given; runs from a workspace have none,
+        and the causes then come from the ``sample_ids`` columns only.
     target
         Target rate for the three rate results.
 
@@ -133,33 +220,55 @@ def diff_runs(
         log.info("no ledger for run B: using ledger A for both runs")
         measures_b = measures_a
     kw = {"target": target, "county_name": county_name}
-    rate_a = safe_utilisation_rate(parcels_a, measures_a, crops=crops_a, **kw)
-    rate_b = safe_utilisation_rate(parcels_b, measures_b, crops=crops_b, **kw)
-    with _quiet("farmland.rate.accounting"):  # a counterfactual, not a rate to report
+    # the caller prints the two rates labelled A and B; the accounting's own INFO line
+    # would repeat them unlabelled, and the counterfactual must not look like a rate
+    with _quiet(_RATE_LOGGERS, logging.WARNING):
+        rate_a = safe_utilisation_rate(parcels_a, measures_a, crops=crops_a, **kw)
+        rate_b = safe_utilisation_rate(parcels_b, measures_b, crops=crops_b, **kw)
+    with _quiet(_RATE_LOGGERS, logging.ERROR):  # its warnings repeat those of A and B
         rate_mixed = safe_utilisation_rate(parcels_b, measures_a, crops=crops_a,
                                            year=rate_a.year, **kw)
-    merged = _merge(parcels_a, parcels_b)
-    changes = _changes(merged)
-    log.info("diff: %d changed parcel(s); rate %s -> %s", len(changes), _pct(rate_a.rate),
-             _pct(rate_b.rate))
+    ctx = Context.build(manifest_a or {}, manifest_b or {}, samples_a, samples_b)
+    merged = _merge(_side(parcels_a, "A", ctx.unit_a), _side(parcels_b, "B", ctx.unit_b))
+    ctx.used_a = used_ids(merged["sample_ids_a"]) if not ctx.layers else ctx.used_a
+    ctx.used_b = used_ids(merged["sample_ids_b"]) if not ctx.layers else ctx.used_b
+    changes = _changes(merged, ctx)
+    geometry = _geometry(parcels_a, parcels_b, changes["parcel_id"])
+    changes["cause_detail"] = details(changes, ctx, geometry, crops_a, crops_b)
+    changes = changes[["parcel_id", "township", "area_mu", "area_a_mu", "area_b_mu",
+                       "class_a", "class_b", "flow", "cause", "cause_detail", "rule_a",
+                       "rule_b", "reason"]]
+    counts = changes["cause"].value_counts()
+    log.info("diff: %d changed parcel(s) (%s); accounting years A %s, B %s%s", len(changes),
+             ", ".join(f"{c} {counts[c]}" for c in CAUSES if c in counts) or "none",
+             rate_a.year, rate_b.year,
+             "" if ctx.layers else "; no samples layers: causes from sample_ids only")
     return DiffResult(changes=changes, flows=_flows(merged), rate_a=rate_a, rate_b=rate_b,
-                      rate_mixed=rate_mixed, effects=_effects(rate_a, rate_mixed, rate_b))
+                      rate_mixed=rate_mixed, effects=_effects(rate_a, rate_mixed, rate_b),
+                      geometry=geometry, samples_layers=ctx.layers)
 
 
 @contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Only warnings from ``logger_name`` inside the block."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(max(level, logging.WARNING))
+def _quiet(prefix: str, level: int = logging.WARNING) -> Iterator[None]:
+    """Only records of ``level`` and above from the logger ``prefix`` and its children
+    (``farmland.rate`` covers the accounting and its evidence and input modules)."""
+    names = [prefix, *(n for n in list(logging.root.manager.loggerDict)
+                       if n.startswith(prefix + "."))]
+    loggers = [logging.getLogger(n) for n in names]
+    before = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.level, level))
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for lg, lvl in zip(loggers, before, strict=True):
+            lg.setLevel(lvl)
 
 
-def _side(parcels: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Canonical columns of one run, indexed by text parcel id."""
+# ------------------------------------------------------------------------------ matching
+def _side(parcels: pd.DataFrame, name: str, unit: str = "parcel") -> pd.DataFrame:
+    """Canonical columns of one run, indexed by text parcel id; ``crop_unit`` is the
+    crop-adjustment unit of each parcel (its id unless the rules name a column it has)."""
     for col in ("parcel_id", "final_class", "area_mu"):
         if col not in parcels.columns:
             raise InputError(f"parcels of run {name} lack the column {col}", column=col,
@@ -170,6 +279,9 @@ def _side(parcels: pd.DataFrame, name: str) -> pd.DataFrame:
     for col in ("final_class", "soil_class"):
         out[col] = as_class(out[col].to_numpy()).array
     out["area_mu"] = pd.to_numeric(out["area_mu"], errors="coerce").astype(float)
+    by_unit = unit != "parcel" and unit in parcels.columns
+    out["crop_unit"] = (parcels[unit].astype("str").to_numpy() if by_unit
+                        else out["parcel_id"].to_numpy())
     dup = out["parcel_id"].duplicated()
     if dup.any():
         raise InputError(f"parcel ids of run {name} must be unique", column="parcel_id",
@@ -178,8 +290,8 @@ def _side(parcels: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
-def _merge(parcels_a: pd.DataFrame, parcels_b: pd.DataFrame) -> pd.DataFrame:
-    a, b = _side(parcels_a, "A"), _side(parcels_b, "B")
+def _merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Outer join of the two sides (:func:`_side`) on ``parcel_id``."""
     m = a.merge(b, on="parcel_id", how="outer", suffixes=("_a", "_b"), indicator=True,
                 sort=False)
     m["in_a"] = m["_merge"].isin(["both", "left_only"]).to_numpy(bool)
@@ -189,59 +301,72 @@ def _merge(parcels_a: pd.DataFrame, parcels_b: pd.DataFrame) -> pd.DataFrame:
     return m.drop(columns="_merge")
 
 
-def _changes(m: pd.DataFrame) -> pd.DataFrame:
+def _changes(m: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """Changed parcels with ``flow``, ``cause`` (vectorised) and the older ``reason``."""
     both = m["in_a"] & m["in_b"]
     class_changed = m["final_class_a"].fillna(0).ne(m["final_class_b"].fillna(0))
     area_changed = (m["area_mu_a"] - m["area_mu_b"]).abs().gt(TOLERANCE_MU)
-    changed = m.loc[~both | class_changed | area_changed].copy()
-    changed["reason"] = [_reason(r) for r in changed.to_dict(orient="records")]
-    out = changed.rename(columns={"area_mu_a": "area_a_mu", "area_mu_b": "area_b_mu",
-                                  "final_class_a": "class_a", "final_class_b": "class_b"})
-    cols = ["parcel_id", "township", "area_mu", "area_a_mu", "area_b_mu", "class_a",
-            "class_b", "rule_a", "rule_b", "reason"]
-    return out[cols].sort_values("parcel_id", kind="stable").reset_index(drop=True)
+    c = m.loc[~both | class_changed | area_changed].copy()
+    c["flow"] = (pd.Series(_flow_label(c["final_class_a"], c["in_a"]), index=c.index) + "→"
+                 + _flow_label(c["final_class_b"], c["in_b"]))
+    c["reason"] = [reason_text(r) for r in c[_REASON_COLUMNS].to_dict(orient="records")]
+    # per changed row only: the sample-id sets (a handful of ids each)
+    sa = [id_set(v) for v in c["sample_ids_a"]]
+    sb = [id_set(v) for v in c["sample_ids_b"]]
+    c["new_ids"] = [tuple(sorted(b - a - ctx.used_a)) for a, b in zip(sa, sb, strict=True)]
+    c["gone_ids"] = [tuple(sorted(a - b - ctx.used_b)) for a, b in zip(sa, sb, strict=True)]
+    c["gained_ids"] = [tuple(sorted(b - a)) for a, b in zip(sa, sb, strict=True)]
+    c["lost_ids"] = [tuple(sorted(a - b)) for a, b in zip(sa, sb, strict=True)]
+    c["same_ids"] = [a == b for a, b in zip(sa, sb, strict=True)]
+    in_a, in_b = c["in_a"].to_numpy(bool), c["in_b"].to_numpy(bool)
+    moved = c["final_class_a"].fillna(0).ne(c["final_class_b"].fillna(0)).to_numpy(bool)
+    soil_same = (c["soil_class_a"].notna() & c["soil_class_a"].eq(c["soil_class_b"])) \
+        .fillna(False).to_numpy(bool)
+    has_new = c["new_ids"].map(len).gt(0).to_numpy(bool)
+    has_gone = c["gone_ids"].map(len).gt(0).to_numpy(bool)
+    points = (_base(c["rule_a"]).str.startswith("points:")
+              & _base(c["rule_b"]).str.startswith("points:")).to_numpy(bool)
+    rules = np.full(len(c), bool(ctx.manifest_notes))
+    conditions = [~in_a, ~in_b, ~moved, soil_same, has_new, has_gone, rules, points]
+    choices = ["new_parcel", "removed_parcel", "area_changed", "crop_adjustment",
+               "new_samples", "removed_samples", "rules_or_standard", "sample_values"]
+    c["cause"] = np.select(conditions, choices, default="interpolation")
+    out = c.rename(columns={"area_mu_a": "area_a_mu", "area_mu_b": "area_b_mu",
+                            "final_class_a": "class_a", "final_class_b": "class_b"})
+    return out.sort_values("parcel_id", kind="stable").reset_index(drop=True)
 
 
-def _reason(r: dict[str, Any]) -> str:
-    """Why one parcel changed, from its rules, samples and soil classes (";"-joined)."""
-    if not r["in_a"]:
-        return "parcel added"
-    if not r["in_b"]:
-        return "parcel removed"
-    reasons = []
-    sa, sb = _id_set(r["sample_ids_a"]), _id_set(r["sample_ids_b"])
-    if sa != sb:
-        reasons.append("new soil samples" if sb > sa else "soil samples changed")
-    ca, cb = _crop_step(r["rule_a"]), _crop_step(r["rule_b"])
-    if ca != cb:
-        reasons.append(f"crop adjustment {cb}" if cb else f"crop adjustment {ca} undone")
-    base_a, base_b = _base_rule(r["rule_a"]), _base_rule(r["rule_b"])
-    if base_a != base_b:
-        reasons.append(f"rule changed ({base_a} -> {base_b})")
-    if not reasons and _code(r["soil_class_a"]) != _code(r["soil_class_b"]):
-        reasons.append("soil class changed")
-    if abs(r["area_mu_a"] - r["area_mu_b"]) > TOLERANCE_MU:
-        reasons.append("area changed")
-    return "; ".join(reasons) or "class changed"
+def _base(rule: pd.Series) -> pd.Series:
+    return rule.astype("str").fillna("").str.split(";").str[0].fillna("")
 
 
-def _id_set(value: object) -> frozenset[str]:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return frozenset()
-    return frozenset(s.strip() for s in str(value).split(",") if s.strip())
+def _geometry(parcels_a: pd.DataFrame, parcels_b: pd.DataFrame,
+              ids: pd.Series) -> gpd.GeoSeries | None:
+    """Geometry of the parcels ``ids``: run B's, run A's where B has none (in B's CRS)."""
+    ga, gb = _geoms(parcels_a, ids), _geoms(parcels_b, ids)
+    if gb is None:
+        return ga
+    if ga is None:
+        return gb
+    if ga.crs is not None and gb.crs is not None and not ga.crs.equals(gb.crs):
+        ga = ga.to_crs(gb.crs)
+    missing = gb.isna().to_numpy(bool)
+    values = np.where(missing, ga.to_numpy(), gb.to_numpy())
+    return gpd.GeoSeries(values, index=gb.index, crs=gb.crs if gb.crs else ga.crs)
 
 
-def _crop_step(rule: object) -> str:
-    hit = _CROP_STEP.search(rule) if isinstance(rule, str) else None
-    return hit.group(1) if hit else ""
+def _geoms(parcels: pd.DataFrame, ids: pd.Series) -> gpd.GeoSeries | None:
+    if not isinstance(parcels, gpd.GeoDataFrame):
+        return None
+    try:
+        geom = parcels.geometry
+    except AttributeError:  # a GeoDataFrame without an active geometry column
+        return None
+    s = gpd.GeoSeries(geom.to_numpy(), index=parcel_ids(parcels["parcel_id"]).to_numpy(),
+                      crs=geom.crs)
+    return gpd.GeoSeries(s.reindex(ids.to_numpy()).to_numpy(), index=ids.index, crs=geom.crs)
 
 
-def _base_rule(rule: object) -> str:
-    return rule.split(";")[0] if isinstance(rule, str) else "?"
-
-
-def _code(value: object) -> int:
-    return 0 if pd.isna(value) else int(value)
 
 
 def _flow_label(cls: pd.Series, present: pd.Series) -> np.ndarray:
@@ -271,5 +396,3 @@ def _effects(a: RateResult, mixed: RateResult, b: RateResult) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
-def _pct(rate: float) -> str:
-    return "undefined" if math.isnan(rate) else f"{100 * rate:.1f} %"

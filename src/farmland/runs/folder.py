@@ -47,7 +47,10 @@ GAP_PLAN = "gap_plan.csv"
 MISMATCHES = "mismatches.csv"
 UNKNOWN_MEASURES = "unknown_measures.csv"
 MEASURES_ON_CLASS1 = "measures_on_class1.csv"
-RATE_FILES = (RATE_CSV, RATE_JSON, GAP_PLAN, MISMATCHES, UNKNOWN_MEASURES, MEASURES_ON_CLASS1)
+RATE_PARCELS = "rate_parcels.csv"
+RATE_GPKG = "rate.gpkg"
+RATE_FILES = (RATE_CSV, RATE_JSON, GAP_PLAN, MISMATCHES, UNKNOWN_MEASURES, MEASURES_ON_CLASS1,
+              RATE_PARCELS, RATE_GPKG)
 # farmland flag
 FLAGS = "flags.gpkg"
 FLAG_SUMMARY = "flag_summary.csv"
@@ -65,10 +68,13 @@ CHARTS_DIR = "charts"
 REPORT_FILES = (REPORT_XLSX, REPORT_HTML, CHARTS_DIR)
 # farmland diff
 CHANGES = "changes.csv"
+#: the changed parcels as a map layer ``changes`` (geometry of run B, else run A)
+CHANGES_GPKG = "changes.gpkg"
+CHANGES_LAYER = "changes"
 FLOWS = "flows.csv"
 EFFECTS = "effects.csv"
 DIFF_JSON = "diff.json"
-DIFF_FILES = (CHANGES, FLOWS, EFFECTS, DIFF_JSON)
+DIFF_FILES = (CHANGES, CHANGES_GPKG, FLOWS, EFFECTS, DIFF_JSON)
 # farmland demo, and the default run history
 WORKSPACE = "farmland_runs.gpkg"
 #: run ids in a workspace: R0001, R0002 …

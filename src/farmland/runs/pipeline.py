@@ -176,7 +176,9 @@ def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> 
                        **inputs.extra},
         "seed": inputs.seed,
         "counts": {"parcels": len(parcels),
-                   "unclassified": int(parcels["final_class"].isna().sum())},
+                   "unclassified": int(parcels["final_class"].isna().sum()),
+                   "landuse_unknown": int((parcels["landuse"] == "unknown").sum())
+                   if "landuse" in parcels else 0},
     }
 
 

@@ -4,18 +4,24 @@ Layout of the workspace file (default ``farmland_runs.gpkg``):
 
 - ``runs`` (table): ``run_id`` (``R0001``, ``R0002`` …), ``created`` (ISO 8601, UTC),
   ``label``, ``n_parcels``, ``n_crops``, ``class1_mu`` … ``unclassified_mu``,
-  ``total_mu`` (亩) and ``manifest`` (JSON text of the run's manifest);
+  ``total_mu`` (亩), ``manifest`` (JSON text of the run's manifest) and ``output``
+  (the run's output folder relative to the workspace's folder; NULL when unknown,
+  and absent in workspaces written before it existed);
 - ``parcels`` (table): the run's parcels (:data:`PARCEL_COLUMNS`) with ``run_id`` and
   ``geom_key``, the BLAKE2b-128 hash of the parcel's WKB geometry;
 - ``geometries`` (layer, the workspace CRS): one row per distinct geometry
   (``geom_key``, geometry). A run stores only geometries not already present, so
   an unchanged parcel map costs attributes only (docs/decisions.md);
-- ``crops`` (table): the run's crop samples (:data:`CROP_COLUMNS`) with ``run_id``.
+- ``crops`` (table): the run's crop samples (:data:`CROP_COLUMNS`) with ``run_id``;
+- ``workspace_meta`` (table ``key, value``), written by the first delete only:
+  ``last_run_id``, the highest run id ever issued.
 
-Append-only: :meth:`Workspace.add_run` never rewrites existing rows, run ids are
-never reused. Atomic: the file is copied, the run is appended to the copy, and the
-copy replaces the file with :func:`os.replace`; a failure leaves the old file as it
-was. A lock file next to the workspace keeps two writers apart.
+Rows are only appended, except by the three explicit edits: :meth:`Workspace.relabel`,
+:meth:`Workspace.delete_run` and ``add_run(..., replaces=run_id)`` (a rerun into the
+same output folder). Run ids are never reused, even after a delete. Atomic: the file is
+copied, the change is made in the copy, and the copy replaces the file with
+:func:`os.replace`; a failure leaves the old file as it was. A lock file next to the
+workspace keeps two writers apart.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from farmland.classes import as_class
 from farmland.errors import CRSError, FarmlandError, InputError
 from farmland.io.values import parse_boolean
 from farmland.io.write import atomic_write
-from farmland.runs.folder import RUN_ID, WORKSPACE
+from farmland.runs.folder import RUN_ID, WORKSPACE, portable_path
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,9 @@ PARCEL_COLUMNS = ("parcel_id", "township", "landuse", "area_mu", "soil_class", "
 CROP_COLUMNS = ("parcel_id", "year", "exceeds", "sample_id", "crop")
 _TEXT = ("parcel_id", "township", "landuse", "rule", "driving_element", "sample_ids",
          "qa_flags", "sample_id", "crop", "geom_key")
+RUN_COLUMNS = ("run_id", "created", "label", "n_parcels", "n_crops", "class1_mu", "class2_mu",
+               "class3_mu", "unclassified_mu", "total_mu", "manifest", "output")
+META = "workspace_meta"
 _INDEXES = ("CREATE INDEX IF NOT EXISTS idx_parcels_run_id ON parcels(run_id)",
             "CREATE INDEX IF NOT EXISTS idx_geometries_key ON geometries(geom_key)",
             "CREATE INDEX IF NOT EXISTS idx_crops_run_id ON crops(run_id)")
@@ -76,17 +85,28 @@ class Workspace:
 
     # -- reading --------------------------------------------------------------------
     def runs(self) -> pd.DataFrame:
-        """All runs, oldest first (one row per run; ``manifest`` as JSON text)."""
+        """All runs, oldest id first (one row per run; ``manifest`` as JSON text,
+        ``output`` the run folder relative to the workspace's folder, ``None`` unknown)."""
         if not self.path.exists():
-            return pd.DataFrame(columns=["run_id", "created", "label", "n_parcels", "n_crops",
-                                         "class1_mu", "class2_mu", "class3_mu",
-                                         "unclassified_mu", "total_mu", "manifest"])
+            return pd.DataFrame(columns=list(RUN_COLUMNS))
         if "runs" not in _layers(self.path):
             raise InputError("not a farmland workspace (no 'runs' table)", file=self.path,
                              fix="give the workspace file written by farmland classify "
                                  "--workspace, or a new file name")
         runs = pyogrio.read_dataframe(self.path, layer="runs", read_geometry=False)
-        return runs.sort_values("run_id", kind="stable").reset_index(drop=True)
+        if "output" not in runs.columns:          # written before the column existed
+            runs["output"] = pd.Series(None, index=runs.index, dtype=object)
+        return runs.sort_values("run_id", key=_id_number, kind="stable").reset_index(drop=True)
+
+    def run_of_output(self, output: str | os.PathLike) -> str | None:
+        """The newest run whose output folder is ``output`` (``None``: no such run, or
+        only runs whose folder is unknown)."""
+        runs = self.runs()
+        hit = runs.loc[runs["output"] == self._portable(output), "run_id"]
+        return None if hit.empty else str(hit.iloc[-1])
+
+    def _portable(self, output: str | os.PathLike) -> str:
+        return portable_path(output, self.path.resolve().parent)
 
     def load_run(self, run_id: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame | None,
                                               dict[str, Any]]:
@@ -132,8 +152,10 @@ class Workspace:
 
     # -- writing --------------------------------------------------------------------
     def add_run(self, parcels: pd.DataFrame, *, crops: pd.DataFrame | None = None,
-                manifest: dict[str, Any], label: str | None = None) -> str:
-        """Append a classification run; return its new id (``R0001``, ``R0002`` …).
+                manifest: dict[str, Any], label: str | None = None,
+                output: str | os.PathLike | None = None, replaces: str | None = None) -> str:
+        """Append a classification run; return its new id (``R0001``, ``R0002`` …), or
+        replace run ``replaces`` and return that id.
 
         Parameters
         ----------
@@ -148,7 +170,16 @@ class Workspace:
             JSON-serialisable manifest of the run (inputs and hashes, rules profile
             and hash, parameters, seed, version).
         label
-            Free text shown by ``farmland runs``.
+            Free text shown by ``farmland runs``. When replacing, ``None`` keeps the
+            replaced run's label.
+        output
+            The run's output folder (stored relative to the workspace's folder), so that
+            a rerun into the same folder can find the run it replaces
+            (:meth:`run_of_output`).
+        replaces
+            Id of a run this one replaces (a rerun with ``--overwrite``): its rows are
+            removed, the new run takes its id, and geometries no other run uses are
+            dropped, all in one atomic write. Unknown id: ``InputError``.
         """
         attrs, geoms = _parcel_tables(parcels)
         crop_table = _crop_table(crops)
@@ -158,16 +189,68 @@ class Workspace:
         except (TypeError, ValueError) as exc:
             raise InputError(f"manifest is not JSON-serialisable: {exc}",
                              fix="pass plain dicts, lists, strings and numbers") from exc
+        folder = None if output is None else self._portable(output)
         with self._lock():
-            run_id = _next_run_id(self.runs()["run_id"])
+            if replaces is None:
+                run_id = _next_run_id(self.runs()["run_id"], _last_issued(self.path))
+            else:
+                old = self._run_row(replaces)
+                run_id = str(old["run_id"])
+                label = old["label"] if label is None and pd.notna(old["label"]) else label
             new_geoms = self._new_geometries(geoms)
-            run = _run_row(run_id, label, manifest_text, attrs, crop_table)
-            self._atomic(lambda tmp: _append_run(tmp, run, attrs.assign(run_id=run_id),
-                                                 new_geoms,
-                                                 crop_table.assign(run_id=run_id)))
-        log.info("workspace %s: added %s (%d parcels, %d new geometries)", self.path, run_id,
-                 len(attrs), len(new_geoms))
+            run = _run_row(run_id, label, manifest_text, attrs, crop_table, folder)
+
+            def write(tmp: Path) -> None:
+                if replaces is not None:
+                    _delete_rows(tmp, run_id)
+                _append_run(tmp, run, attrs.assign(run_id=run_id), new_geoms,
+                            crop_table.assign(run_id=run_id))
+                if replaces is not None:
+                    _drop_orphans(tmp)
+                    _vacuum(tmp)
+
+            self._atomic(write)
+        log.info("workspace %s: %s %s (%d parcels, %d new geometries)", self.path,
+                 "added" if replaces is None else "replaced", run_id, len(attrs),
+                 len(new_geoms))
         return run_id
+
+    def relabel(self, run_id: str, label: str) -> str:
+        """Give run ``run_id`` a new label; return its old label."""
+        self._require_file()
+        with self._lock():
+            old = self._run_row(run_id)["label"]
+            self._atomic(lambda tmp: _sql(tmp, "UPDATE runs SET label = ? WHERE run_id = ?",
+                                          (str(label), str(run_id))))
+        log.info("workspace %s: relabelled %s", self.path, run_id)
+        return "" if pd.isna(old) else str(old)
+
+    def delete_run(self, run_id: str) -> pd.Series:
+        """Delete run ``run_id`` (its rows in runs, parcels and crops, and the geometries
+        no remaining run uses); return its ``runs`` row. Its id is never issued again."""
+        self._require_file()
+        with self._lock():
+            runs = self.runs()
+            row = self._run_row(run_id)
+            last = f"R{_highest(runs['run_id'], _last_issued(self.path)):04d}"
+            dropped = []
+
+            def write(tmp: Path) -> None:
+                _delete_rows(tmp, str(row["run_id"]))
+                dropped.append(_drop_orphans(tmp))
+                _set_last_issued(tmp, last)
+                _vacuum(tmp)
+
+            self._atomic(write)
+        log.info("workspace %s: deleted %s (%d geometries no other run used)", self.path,
+                 row["run_id"], dropped[0])
+        return row
+
+    def _require_file(self) -> None:
+        if not self.path.is_file():
+            raise InputError("workspace not found", file=self.path,
+                             fix="give the workspace file written by farmland classify "
+                                 "--workspace (farmland runs list FILE shows its runs)")
 
     def _new_geometries(self, geoms: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Geometries whose key is not stored yet; the run's CRS must be the workspace's."""
@@ -212,9 +295,67 @@ def _layers(path: Path) -> set[str]:
     return {str(name) for name, _ in pyogrio.list_layers(path)}
 
 
-def _next_run_id(existing: pd.Series) -> str:
-    numbers = existing.astype("str").str.extract(r"^R(\d+)$")[0].dropna().astype(int)
-    return f"R{(numbers.max() if len(numbers) else 0) + 1:04d}"
+def _id_number(ids: pd.Series) -> pd.Series:
+    """The number of each run id (``R0012`` -> 12; -1 for anything else), for sorting."""
+    return pd.to_numeric(ids.astype("str").str.extract(r"^R(\d+)$")[0],
+                         errors="coerce").fillna(-1).astype(int)
+
+
+def _highest(existing: pd.Series, last_issued: str | None = None) -> int:
+    """The highest run number issued: of the ``existing`` ids and ``last_issued``."""
+    numbers = _id_number(pd.concat([existing.astype("str"), pd.Series([last_issued or ""])]))
+    return max(int(numbers.max()), 0)
+
+
+def _next_run_id(existing: pd.Series, last_issued: str | None = None) -> str:
+    """The id after every id ever issued (a deleted run's id is not issued again)."""
+    return f"R{_highest(existing, last_issued) + 1:04d}"
+
+
+def _last_issued(path: Path) -> str | None:
+    """``last_run_id`` of the ``workspace_meta`` table (``None``: no run deleted yet)."""
+    if not path.exists() or META not in _layers(path):
+        return None
+    meta = pyogrio.read_dataframe(path, layer=META, read_geometry=False)
+    hit = meta.loc[meta["key"] == "last_run_id", "value"]
+    return None if hit.empty else str(hit.iloc[-1])
+
+
+def _set_last_issued(tmp: Path, run_id: str) -> None:
+    if META not in _layers(tmp):
+        pyogrio.write_dataframe(pd.DataFrame({"key": ["last_run_id"], "value": [run_id]}),
+                                tmp, layer=META, driver="GPKG")
+    else:
+        _sql(tmp, f"UPDATE {META} SET value = ? WHERE key = 'last_run_id'", (run_id,))
+
+
+def _sql(path: Path, sql: str, params: tuple = ()) -> int:
+    """Execute one statement in its own transaction; return the number of rows changed."""
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        return con.execute(sql, params).rowcount
+
+
+def _delete_rows(tmp: Path, run_id: str) -> None:
+    """Remove a run's rows from runs, parcels and crops (one transaction)."""
+    layers = _layers(tmp)
+    with contextlib.closing(sqlite3.connect(tmp)) as con, con:
+        for table in ("parcels", "crops", "runs"):
+            if table in layers:
+                con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
+
+
+def _drop_orphans(tmp: Path) -> int:
+    """Delete the geometries no parcel row refers to; return how many."""
+    if "geometries" not in _layers(tmp):
+        return 0
+    return _sql(tmp, "DELETE FROM geometries WHERE geom_key IS NULL OR geom_key NOT IN "
+                     "(SELECT geom_key FROM parcels WHERE geom_key IS NOT NULL)")
+
+
+def _vacuum(tmp: Path) -> None:
+    """Give the space of deleted rows back (the copy is rewritten anyway)."""
+    with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as con:
+        con.execute("VACUUM")
 
 
 def _parcel_tables(parcels: pd.DataFrame) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
@@ -271,7 +412,7 @@ def _text(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _run_row(run_id: str, label: str | None, manifest: str, attrs: pd.DataFrame,
-             crops: pd.DataFrame) -> pd.DataFrame:
+             crops: pd.DataFrame, output: str | None = None) -> pd.DataFrame:
     area = attrs["area_mu"].fillna(0.0)
     cls = attrs["final_class"]
     row = {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -281,7 +422,9 @@ def _run_row(run_id: str, label: str | None, manifest: str, attrs: pd.DataFrame,
     row["unclassified_mu"] = float(area[cls.isna()].sum())
     row["total_mu"] = float(area.sum())
     row["manifest"] = manifest
-    return pd.DataFrame([row])
+    out = pd.DataFrame([row])
+    out["output"] = pd.array([output], dtype="string")   # a text field even when unknown
+    return out
 
 
 def _append_run(tmp: Path, run: pd.DataFrame, attrs: pd.DataFrame,
@@ -294,6 +437,8 @@ def _append_run(tmp: Path, run: pd.DataFrame, attrs: pd.DataFrame,
     _write(tmp, attrs[["run_id", *PARCEL_COLUMNS, "geom_key"]], "parcels", layers)
     if len(crops):
         _write(tmp, crops[["run_id", *CROP_COLUMNS]], "crops", layers)
+    if "runs" in layers and "output" not in pyogrio.read_info(tmp, layer="runs")["fields"]:
+        _sql(tmp, "ALTER TABLE runs ADD COLUMN output TEXT")   # a workspace from before
     _write(tmp, run, "runs", layers)
     with contextlib.closing(sqlite3.connect(tmp)) as con, con:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}

@@ -33,6 +33,8 @@ import shapely
 from scipy.signal import fftconvolve
 from scipy.spatial import cKDTree
 
+from farmland.vocabulary import p_change_level
+
 log = logging.getLogger(__name__)
 
 #: correlation below which the kernel is truncated
@@ -301,7 +303,7 @@ class PlanState:
 # ====================================================================== uncertainty
 #: reason text by the basis of the picked parcel's P(change) (sampling.change_probability)
 UNCERTAINTY_REASONS = {
-    "p_class": ("不确定性高", "uncertain class"),
+    "p_class": ("类别概率不确定", "uncertain class probabilities"),
     "threshold_proximity": ("接近标准限值", "value near a threshold"),
     "class_share": ("类别面积混杂", "mixed class shares"),
     "unclassified": ("未分类图斑", "unclassified parcel"),
@@ -323,7 +325,9 @@ def pick_uncertainty(state: PlanState, budget: int) -> int:
         own = int(state.cand_parcel[cand])
         p = state.p_change(own)
         zh, en = UNCERTAINTY_REASONS[state.parcel_basis[own] if p > 0 else "none"]
-        state.commit(cand, "uncertainty", f"{zh}: p(change)={p:.2f}", f"{en}, p(change)={p:.2f}")
+        lzh, len_ = p_change_level(p)    # the words follow the number, never "high" at 0.07
+        state.commit(cand, "uncertainty", f"{zh}（变化概率{lzh}）: p(change)={p:.2f}",
+                     f"{en} ({len_} chance of a class change), p(change)={p:.2f}")
         placed += 1
     return placed
 

@@ -1,0 +1,164 @@
+"""Display text and numbers of map tooltips: lab precision, plan reasons, change flows.
+
+- **Lab precision.** A concentration or pH is shown with the number of decimals the lab
+  reported for that element: the fewest decimals (at most :data:`MAX_LAB_DECIMALS`)
+  that write every value of the column exactly, so ``151.7`` and ``36.9`` give one
+  decimal for Pb and ``0.167``, ``0.010`` three for Cd (the trailing zero comes back).
+  A column that is not lab-rounded (unit conversions, averages) falls back to
+  :data:`FALLBACK_SIGNIFICANT` significant digits per value (concentrations) or to the
+  format's fixed decimals (pH: 2).
+- **Plan reasons.** The planner writes the uncertainty-mode reason as
+  ``"<basis>（变化概率低）: p(change)=0.07 / <basis en> (low chance …), p(change)=0.07"``
+  with the category of the number (:func:`farmland.vocabulary.p_change_level`). The map
+  shows the basis name and the number with the same category.
+- **Change flows** of ``farmland diff``: a flow text (``"1→2"``, ``"2->unclassified"``)
+  or the class pair, reduced to one of the keys of :data:`FLOWS`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from farmland.runs import diff as run_diff
+from farmland.sampling.modes import UNCERTAINTY_REASONS
+from farmland.vocabulary import p_change_level, rule_text
+
+#: decimals tried when inferring a lab's reporting precision
+MAX_LAB_DECIMALS = 4
+#: significant digits of a concentration column that is not lab-rounded
+FALLBACK_SIGNIFICANT = 3
+
+#: basis of a planned point's p(change): the planner's own bilingual names
+PLAN_BASIS_LABELS: dict[str, tuple[str, str]] = UNCERTAINTY_REASONS
+#: planning modes (farmland.sampling.modes.MODES) → bilingual text
+MODE_LABELS = {"uncertainty": "不确定性 uncertainty", "coverage": "空间覆盖 coverage",
+               "sources": "污染源 sources", "combined": "综合 combined"}
+
+_P_CHANGE = re.compile(r"p\(change\)\s*=\s*([0-9]*\.?[0-9]+)")
+_BASIS_BY_ZH = {zh: key for key, (zh, _) in UNCERTAINTY_REASONS.items()}
+#: basis names of plans written before the planner named the p_class basis neutrally
+_OLD_BASIS = {"不确定性高": UNCERTAINTY_REASONS["p_class"][0]}
+
+
+# Lab precision -----------------------------------------------------------------------
+def lab_decimals(values: pd.Series) -> int | None:
+    """Fewest decimals (≤ :data:`MAX_LAB_DECIMALS`) writing every finite value exactly;
+    ``None`` when the values carry more digits (not lab-rounded); 0 for no values."""
+    v = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return 0
+    tol = 1e-9 * np.maximum(1.0, np.abs(v))
+    for d in range(MAX_LAB_DECIMALS + 1):
+        if np.all(np.abs(np.round(v, d) - v) <= tol):
+            return d
+    return None
+
+
+def round_significant(values: pd.Series, digits: int = FALLBACK_SIGNIFICANT) -> pd.Series:
+    """Each value rounded to ``digits`` significant digits (missing stays missing)."""
+    v = pd.to_numeric(values, errors="coerce").astype(float)
+    mag = np.floor(np.log10(np.abs(v.where(v != 0))))
+    scale = 10.0 ** (digits - 1 - mag.fillna(0))
+    return (np.round(v * scale) / scale).where(v != 0, v)
+
+
+# Plan reasons ------------------------------------------------------------------------
+def plan_reason(reason: object) -> tuple[str | None, str | None]:
+    """(reason text, p(change) text) of a planned point for the tooltip.
+
+    An uncertainty-mode reason becomes its basis under a neutral bilingual name, and
+    the p(change) text "0.07 · 低 low"; any other reason is shown as written."""
+    if not isinstance(reason, str) or not reason.strip():
+        return None, None
+    hit = _P_CHANGE.search(reason)
+    if hit is None:
+        return reason, None
+    p = float(hit.group(1))
+    zh, en = p_change_level(p)
+    head = reason.split(":")[0].split("：")[0].split("（")[0].strip()
+    basis = _BASIS_BY_ZH.get(head) or _BASIS_BY_ZH.get(_OLD_BASIS.get(head, ""))
+    text = " ".join(PLAN_BASIS_LABELS[basis]) if basis in PLAN_BASIS_LABELS else reason
+    return text, f"{hit.group(1)} · {zh} {en}"
+
+
+# Change flows ------------------------------------------------------------------------
+#: flow key → (Chinese, English, colour): worse in warm, better in blue, in legend order
+FLOWS: dict[str, tuple[str, str, str]] = {
+    "1→2": ("优先保护→安全利用", "priority → safe use", "#fdae61"),
+    "2→3": ("安全利用→严格管控", "safe use → strict", "#f46d43"),
+    "1→3": ("优先保护→严格管控", "priority → strict", "#a50026"),
+    "2→1": ("安全利用→优先保护", "safe use → priority", "#74add1"),
+    "3→2": ("严格管控→安全利用", "strict → safe use", "#4575b4"),
+    "3→1": ("严格管控→优先保护", "strict → priority", "#313695"),
+    "U→1": ("未分类→优先保护", "unclassified → priority", "#bcbddc"),
+    "U→2": ("未分类→安全利用", "unclassified → safe use", "#807dba"),
+    "U→3": ("未分类→严格管控", "unclassified → strict", "#54278f"),
+    "→U": ("变为未分类", "became unclassified", "#969696"),
+    "+": ("新增图斑", "parcel added", "#1b9e77"),
+    "-": ("删除图斑", "parcel removed", "#4d4d4d"),
+    "=": ("类别未变（面积变化）", "same class, area changed", "#ffffbf"),
+    "?": ("其他变化", "other change", "#e7298a"),
+}
+_ABSENT = {"absent", "不存在", "none", "added", "removed", "新增", "删除", "∅"}
+_UNCLASSIFIED = {"u", "unclassified", "未分类", "na", "<na>", "nan", "null", ""}
+
+
+def _end(text: object) -> str | None:
+    """One side of a flow: "1"/"2"/"3", "U" (unclassified), "∅" (absent), None (unknown)."""
+    if text is None or (not isinstance(text, str) and pd.isna(text)):
+        return "U"
+    t = str(text).strip().lower()
+    t = t.split()[0] if t else t
+    if t in ("1", "2", "3", "1.0", "2.0", "3.0"):
+        return t[0]
+    if t in _UNCLASSIFIED:
+        return "U"
+    if t in _ABSENT:
+        return "∅"
+    return None
+
+
+def flow_key(flow: object = None, class_a: object = None, class_b: object = None) -> str:
+    """Key of :data:`FLOWS` from a flow text ("1→2", "2->unclassified", "absent→1") or,
+    when there is none, from the two classes (missing = unclassified)."""
+    if isinstance(flow, str) and flow.strip():
+        parts = re.split(r"\s*(?:→|->|—>|=>)\s*", flow.strip(), maxsplit=1)
+        a, b = (_end(parts[0]), _end(parts[1])) if len(parts) == 2 else (None, None)
+    else:
+        a, b = _end(class_a), _end(class_b)
+    if a is None or b is None:
+        return "?"
+    if a == "∅":
+        return "+" if b != "∅" else "?"
+    if b == "∅":
+        return "-"
+    if a == b:
+        return "="
+    if b == "U":
+        return "→U"
+    return f"{a}→{b}"
+
+
+def flow_text(flow: object, key: str) -> str:
+    """Tooltip text of a flow: the flow as written and its bilingual meaning."""
+    zh, en, _ = FLOWS[key]
+    shown = flow.strip() if isinstance(flow, str) and flow.strip() else key
+    return f"{shown}（{zh} {en}）"
+
+
+def cause_text(cause: object) -> object:
+    """A change's cause code (``new_samples`` …) in the bilingual words of
+    ``farmland.runs.diff.CAUSE_LABELS``; a rule code through the rule vocabulary; any
+    other text as written."""
+    if not isinstance(cause, str) or not cause.strip():
+        return None
+    labels = getattr(run_diff, "CAUSE_LABELS", {})
+    if cause in labels:
+        return labels[cause]
+    if re.fullmatch(r"[a-z_]+:[a-z_0-9>\-]+(;[a-z_]+:[a-z_0-9>\-]+)*", cause):
+        return rule_text(cause)
+    return cause
