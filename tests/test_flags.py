@@ -135,7 +135,7 @@ def test_crop_exceedance_on_class1_and_unclassified(result):
     assert crops["township"].tolist() == ["T1"]
     un = result.unclassified
     assert un["parcel_id"].tolist() == ["P4"]
-    assert un["reason_en"].tolist() == ["too far from any usable soil sample"]
+    assert un["reason_en"].tolist() == ["unclassified: too far from usable samples"]
 
 
 def test_crop_flag_from_parcels_without_crop_layer(parcels, samples):

@@ -21,7 +21,6 @@ from conftest import X0, Y0, make_points, square
 from farmland.errors import CRSError, InputError, OutputExistsError
 from farmland.maps import assets as map_assets
 from farmland.maps.display import (
-    flow_key,
     lab_decimals,
     plan_reason,
     round_significant,
@@ -44,6 +43,7 @@ from farmland.maps.page import (
     simplify_coverage,
     title_html,
 )
+from farmland.vocabulary import flow_key
 
 EVIL = "<img src=x onerror=alert(1)>"
 URL = re.compile(r"https?://[^\s\"'()<>\\]+")

@@ -183,7 +183,8 @@ def test_flag_layers_and_overlay_colours_match_the_rest_of_farmland():
     from farmland.sampling.flags import LAYERS
 
     assert tuple(styles.FLAG_STYLES) == LAYERS
-    assert set(styles.STYLED_LAYERS) == {"parcels", "samples", "crops", "zones", "plan", *LAYERS}
+    assert set(styles.STYLED_LAYERS) == {"parcels", "samples", "crops", "zones", "plan",
+                                         "accounting", "changes", *LAYERS}
     assert set(styles.TITLES) == set(styles.STYLED_LAYERS)
     assert styles.CROP_EXCEEDS == LAYER_SPECS["crops"].styles["true"]["color"]
     assert styles.CROP_OK == LAYER_SPECS["crops"].base["color"]
@@ -193,6 +194,23 @@ def test_flag_layers_and_overlay_colours_match_the_rest_of_farmland():
     colours = [c for c, _, _ in styles.FLAG_STYLES.values()]
     assert len(set(colours)) == len(colours)
     assert not set(colours) & set(C.PALETTE.values())
+
+
+def test_accounting_and_change_layers_are_styled(tmp_path):
+    parcels = make_parcels(n=3)
+    accounting = parcels.assign(status=["achieved_verified", "uncontrolled", "class1"])
+    changes = parcels.assign(flow=["1→2", "unclassified→3", "absent→2"])
+    write_gpkg_layers(tmp_path / "rate.gpkg", {"accounting": accounting})
+    write_gpkg_layers(tmp_path / "changes.gpkg", {"changes": changes})
+    rate_qml = ET.fromstring(_rows(tmp_path / "rate.gpkg")[0]["styleQML"].split("\n", 1)[1])
+    labels = {c.get("value"): c.get("label") for c in rate_qml.iter("category")}
+    assert labels["uncontrolled"] == "严格管控未落实 class 3 uncontrolled"
+    assert len(labels) == 10
+    change_qml = _rows(tmp_path / "changes.gpkg")[0]["styleQML"]
+    root = ET.fromstring(change_qml.split("\n", 1)[1])
+    values = [c.get("value") for c in root.iter("category")]
+    assert values == ["1→2", "absent→2", "unclassified→3", ""]
+    assert "#fdae61" in change_qml.lower() or "253,174,97" in change_qml   # the map's 1→2
 
 
 def test_flag_layers_get_single_symbols(tmp_path):

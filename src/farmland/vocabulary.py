@@ -4,10 +4,12 @@ township and the classification rule codes. One spelling each, bilingual, so "�
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
-__all__ = ["COUNTY", "CROP_STEP_LABELS", "RULE_LABELS", "UNKNOWN_TOWNSHIP", "rule_label",
-           "rule_text", "townships_of"]
+__all__ = ["ACCOUNTING_STATUSES", "COUNTY", "CROP_STEP_LABELS", "FLOWS", "RULE_LABELS", "UNKNOWN_TOWNSHIP",
+           "flow_key", "p_change_level", "rule_label", "rule_text", "townships_of"]
 
 #: name of the county total row in every per-township table
 COUNTY = "全县 County"
@@ -77,4 +79,80 @@ def p_change_level(p: float) -> tuple[str, str]:
         if p >= bound:
             return zh, en
     return P_CHANGE_LEVELS[-1][1:]
+
+
+# Change flows of farmland diff (the map legend and the QGIS style of changes.gpkg)
+#: flow key → (Chinese, English, colour): worse in warm, better in blue, in legend order
+FLOWS: dict[str, tuple[str, str, str]] = {
+    "1→2": ("优先保护→安全利用", "priority → safe use", "#fdae61"),
+    "2→3": ("安全利用→严格管控", "safe use → strict", "#f46d43"),
+    "1→3": ("优先保护→严格管控", "priority → strict", "#a50026"),
+    "2→1": ("安全利用→优先保护", "safe use → priority", "#74add1"),
+    "3→2": ("严格管控→安全利用", "strict → safe use", "#4575b4"),
+    "3→1": ("严格管控→优先保护", "strict → priority", "#313695"),
+    "U→1": ("未分类→优先保护", "unclassified → priority", "#bcbddc"),
+    "U→2": ("未分类→安全利用", "unclassified → safe use", "#807dba"),
+    "U→3": ("未分类→严格管控", "unclassified → strict", "#54278f"),
+    "→U": ("变为未分类", "became unclassified", "#969696"),
+    "+": ("新增图斑", "parcel added", "#1b9e77"),
+    "-": ("删除图斑", "parcel removed", "#4d4d4d"),
+    "=": ("类别未变（面积变化）", "same class, area changed", "#ffffbf"),
+    "?": ("其他变化", "other change", "#e7298a"),
+}
+_ABSENT = {"absent", "不存在", "none", "added", "removed", "新增", "删除", "∅"}
+_UNCLASSIFIED = {"u", "unclassified", "未分类", "na", "<na>", "nan", "null", ""}
+
+
+def _end(text: object) -> str | None:
+    """One side of a flow: "1"/"2"/"3", "U" (unclassified), "∅" (absent), None (unknown)."""
+    if text is None or (not isinstance(text, str) and pd.isna(text)):
+        return "U"
+    t = str(text).strip().lower()
+    t = t.split()[0] if t else t
+    if t in ("1", "2", "3", "1.0", "2.0", "3.0"):
+        return t[0]
+    if t in _UNCLASSIFIED:
+        return "U"
+    if t in _ABSENT:
+        return "∅"
+    return None
+
+
+def flow_key(flow: object = None, class_a: object = None, class_b: object = None) -> str:
+    """Key of :data:`FLOWS` from a flow text ("1→2", "2->unclassified", "absent→1") or,
+    when there is none, from the two classes (missing = unclassified)."""
+    if isinstance(flow, str) and flow.strip():
+        parts = re.split(r"\s*(?:→|->|—>|=>)\s*", flow.strip(), maxsplit=1)
+        a, b = (_end(parts[0]), _end(parts[1])) if len(parts) == 2 else (None, None)
+    else:
+        a, b = _end(class_a), _end(class_b)
+    if a is None or b is None:
+        return "?"
+    if a == "∅":
+        return "+" if b != "∅" else "?"
+    if b == "∅":
+        return "-"
+    if a == b:
+        return "="
+    if b == "U":
+        return "→U"
+    return f"{a}→{b}"
+
+
+#: per-parcel accounting statuses of the safe-utilisation rate → (Chinese, English, colour)
+ACCOUNTING_STATUSES: dict[str, tuple[str, str, str]] = {
+    "achieved_verified": ("安全利用达标（自有样品）", "safe use, own crop samples comply",
+                          "#1a9850"),
+    "achieved_by_rate": ("安全利用（按达标率计入）", "safe use, counted at the compliance rate",
+                         "#91cf60"),
+    "unverified": ("有措施无农产品数据", "treated, no crop data", "#fee08b"),
+    "exceeded": ("有措施但农产品超标", "treated, crop above its limit", "#f46d43"),
+    "no_measure": ("安全利用类无措施", "class 2 without a measure", "#fdae61"),
+    "controlled": ("严格管控已落实", "strict control in place", "#4575b4"),
+    "controlled_but_exceeding": ("管控但粮食超标", "controlled, food crop exceeded",
+                                 "#762a83"),
+    "uncontrolled": ("严格管控未落实", "class 3 uncontrolled", "#d7301f"),
+    "class1": ("优先保护类", "priority protection", "#e5e5e5"),
+    "unclassified": ("未分类", "unclassified", "#9e9e9e"),
+}
 

@@ -18,8 +18,6 @@ OVERLAYS = ("samples", "crops", "zones", "flags", "plan", "sources", "townships"
 ALL_LAYERS = ("parcels", *OVERLAYS)
 #: layers of a change map (--diff) unless --layers says otherwise
 DIFF_LAYERS = ("parcels", "townships")
-#: the changed parcels written by 'farmland diff' (file and layer name)
-CHANGES_GPKG, CHANGES_LAYER = "changes.gpkg", "changes"
 
 
 @click.command("map")
@@ -156,6 +154,7 @@ def read_changes(path: Path, parcels=None):
     import pyogrio
 
     from farmland.errors import InputError
+    from farmland.runs.folder import CHANGES, CHANGES_GPKG, CHANGES_LAYER
 
     gpkg = path / CHANGES_GPKG if path.is_dir() else path
     if gpkg.exists() and gpkg.suffix.lower() == ".gpkg":
@@ -164,7 +163,7 @@ def read_changes(path: Path, parcels=None):
             raise InputError("no layer with geometry", file=gpkg,
                              fix="give the changes.gpkg written by 'farmland diff'")
         return gpd.read_file(gpkg, layer=CHANGES_LAYER if CHANGES_LAYER in names else names[0])
-    csv = path / "changes.csv" if path.is_dir() else path
+    csv = path / CHANGES if path.is_dir() else path
     if not (csv.exists() and csv.suffix.lower() == ".csv"):
         raise InputError("no changes.gpkg or changes.csv", file=path,
                          fix="give the output folder of 'farmland diff'")
@@ -184,7 +183,9 @@ def _diff_subtitle(path: Path) -> str | None:
     """"A → B" from the diff.json next to the changes, when it names the runs."""
     folder = path if path.is_dir() else path.parent
     try:
-        data = json.loads((folder / "diff.json").read_text(encoding="utf-8"))
+        from farmland.runs.folder import DIFF_JSON
+
+        data = json.loads((folder / DIFF_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     sides = []

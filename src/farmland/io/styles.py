@@ -38,6 +38,7 @@ import pandas as pd
 import pyogrio
 
 from farmland import classes as C
+from farmland.vocabulary import ACCOUNTING_STATUSES, FLOWS, flow_key
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ UPDATE_TIME = pd.Timestamp("2000-01-01T00:00:00", tz="UTC")
 QGIS_VERSION = "3.22.16-Białowieża"
 _DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 #: layers whose categories follow the values found in the data (others are fixed)
-VALUE_CATEGORIES = frozenset({"plan"})
+VALUE_CATEGORIES = frozenset({"plan", "changes"})
 #: at most this many distinct values of a category column become categories
 MAX_CATEGORIES = 50
 
@@ -74,6 +75,8 @@ TITLES: dict[str, str] = {
     "parcels": "耕地图斑类别 Parcel classes", "samples": "土壤样点类别 Soil sample classes",
     "crops": "农产品样点 Crop samples", "zones": "管控连片区 Class zones",
     "plan": "加密采样点 Planned sampling points",
+    "accounting": "安全利用率核算 Rate accounting per parcel",
+    "changes": "类别变化 Class changes",
     **{name: label for name, (_, _, label) in FLAG_STYLES.items()},
 }
 #: crop samples by ``exceeds`` (as the maps: red when above the limit, blue ring else)
@@ -178,6 +181,25 @@ def _plan(columns: frozenset[str], values: Sequence[object]) -> LayerStyle:
     return LayerStyle("marker", "mode", "mode", tuple(cats))
 
 
+def _accounting(columns: frozenset[str], values: Sequence[object]) -> LayerStyle:
+    """rate.gpkg: every parcel by its accounting status (what backs its counted 亩)."""
+    cats = tuple((status, f"{zh} {en}", Look(colour, outline=OUTLINE, outline_alpha=128,
+                                              width=0.1))
+                 for status, (zh, en, colour) in ACCOUNTING_STATUSES.items())
+    return LayerStyle("fill", "status", "status", cats)
+
+
+def _changes(columns: frozenset[str], values: Sequence[object]) -> LayerStyle:
+    """changes.gpkg: the changed parcels by class flow, coloured as on the change map."""
+    seen = sorted({str(v) for v in values if v is not None})[:MAX_CATEGORIES]
+    cats = []
+    for value in seen:
+        zh, en, colour = FLOWS[flow_key(value)]
+        cats.append((value, f"{value} {zh} {en}", Look(colour, outline=OUTLINE, width=0.1)))
+    cats.append(("", "其他 Other", Look(FLOWS["?"][2], outline=OUTLINE, width=0.1)))
+    return LayerStyle("fill", "flow", "flow", tuple(cats))
+
+
 def _flag(name: str) -> Builder:
     colour, brush, _ = FLAG_STYLES[name]
     kind = "marker" if name == "crop_exceedance_class1" else "fill"
@@ -190,7 +212,8 @@ def _flag(name: str) -> Builder:
 #: style's column)
 STYLES: dict[str, Builder] = {
     "parcels": _parcels, "samples": _samples, "crops": _crops, "zones": _zones,
-    "plan": _plan, **{name: _flag(name) for name in FLAG_STYLES},
+    "plan": _plan, "accounting": _accounting, "changes": _changes,
+    **{name: _flag(name) for name in FLAG_STYLES},
 }
 STYLED_LAYERS = tuple(STYLES)
 

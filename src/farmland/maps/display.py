@@ -24,7 +24,7 @@ import pandas as pd
 
 from farmland.runs import diff as run_diff
 from farmland.sampling.modes import UNCERTAINTY_REASONS
-from farmland.vocabulary import p_change_level, rule_text
+from farmland.vocabulary import FLOWS, p_change_level, rule_text
 
 #: decimals tried when inferring a lab's reporting precision
 MAX_LAB_DECIMALS = 4
@@ -86,63 +86,6 @@ def plan_reason(reason: object) -> tuple[str | None, str | None]:
 
 
 # Change flows ------------------------------------------------------------------------
-#: flow key → (Chinese, English, colour): worse in warm, better in blue, in legend order
-FLOWS: dict[str, tuple[str, str, str]] = {
-    "1→2": ("优先保护→安全利用", "priority → safe use", "#fdae61"),
-    "2→3": ("安全利用→严格管控", "safe use → strict", "#f46d43"),
-    "1→3": ("优先保护→严格管控", "priority → strict", "#a50026"),
-    "2→1": ("安全利用→优先保护", "safe use → priority", "#74add1"),
-    "3→2": ("严格管控→安全利用", "strict → safe use", "#4575b4"),
-    "3→1": ("严格管控→优先保护", "strict → priority", "#313695"),
-    "U→1": ("未分类→优先保护", "unclassified → priority", "#bcbddc"),
-    "U→2": ("未分类→安全利用", "unclassified → safe use", "#807dba"),
-    "U→3": ("未分类→严格管控", "unclassified → strict", "#54278f"),
-    "→U": ("变为未分类", "became unclassified", "#969696"),
-    "+": ("新增图斑", "parcel added", "#1b9e77"),
-    "-": ("删除图斑", "parcel removed", "#4d4d4d"),
-    "=": ("类别未变（面积变化）", "same class, area changed", "#ffffbf"),
-    "?": ("其他变化", "other change", "#e7298a"),
-}
-_ABSENT = {"absent", "不存在", "none", "added", "removed", "新增", "删除", "∅"}
-_UNCLASSIFIED = {"u", "unclassified", "未分类", "na", "<na>", "nan", "null", ""}
-
-
-def _end(text: object) -> str | None:
-    """One side of a flow: "1"/"2"/"3", "U" (unclassified), "∅" (absent), None (unknown)."""
-    if text is None or (not isinstance(text, str) and pd.isna(text)):
-        return "U"
-    t = str(text).strip().lower()
-    t = t.split()[0] if t else t
-    if t in ("1", "2", "3", "1.0", "2.0", "3.0"):
-        return t[0]
-    if t in _UNCLASSIFIED:
-        return "U"
-    if t in _ABSENT:
-        return "∅"
-    return None
-
-
-def flow_key(flow: object = None, class_a: object = None, class_b: object = None) -> str:
-    """Key of :data:`FLOWS` from a flow text ("1→2", "2->unclassified", "absent→1") or,
-    when there is none, from the two classes (missing = unclassified)."""
-    if isinstance(flow, str) and flow.strip():
-        parts = re.split(r"\s*(?:→|->|—>|=>)\s*", flow.strip(), maxsplit=1)
-        a, b = (_end(parts[0]), _end(parts[1])) if len(parts) == 2 else (None, None)
-    else:
-        a, b = _end(class_a), _end(class_b)
-    if a is None or b is None:
-        return "?"
-    if a == "∅":
-        return "+" if b != "∅" else "?"
-    if b == "∅":
-        return "-"
-    if a == b:
-        return "="
-    if b == "U":
-        return "→U"
-    return f"{a}→{b}"
-
-
 def flow_text(flow: object, key: str) -> str:
     """Tooltip text of a flow: the flow as written and its bilingual meaning."""
     zh, en, _ = FLOWS[key]

@@ -32,7 +32,7 @@ from folium.template import Template
 
 from farmland import classes
 from farmland.maps import display as disp_text
-from farmland.vocabulary import rule_text
+from farmland.vocabulary import FLOWS, flow_key, rule_text
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("变化 Flow", ("_flow",), "text"), ("原因 Cause", ("_cause",), "text"),
          ("详情 Detail", ("cause_detail",), "text"), ("面积 Area", ("area_mu",), "mu")),
         by="_flow_key", styles={k: {"fillColor": c, "color": c}
-                                for k, (_, _, c) in disp_text.FLOWS.items()},
+                                for k, (_, _, c) in FLOWS.items()},
         symbol="flows",
         zoomed=((15, {"color": "#333333", "weight": 1.2}),)),
     "zones": LayerSpec(
@@ -243,7 +243,7 @@ def _change_columns(gdf: pd.DataFrame, out: pd.DataFrame) -> None:
     """Flow key (style), flow text and cause of the changed parcels of ``farmland diff``."""
     none = pd.Series(None, index=gdf.index, dtype=object)
     flow, a, b = (gdf.get(c, none) for c in ("flow", "class_a", "class_b"))
-    keys = [disp_text.flow_key(f, x, y) for f, x, y in zip(flow, a, b, strict=True)]
+    keys = [flow_key(f, x, y) for f, x, y in zip(flow, a, b, strict=True)]
     out["_flow_key"] = keys
     out["_flow"] = [disp_text.flow_text(f, k) for f, k in zip(flow, keys, strict=True)]
     cause = gdf.get("cause", gdf.get("reason", none))

@@ -15,8 +15,8 @@ from branca.element import MacroElement
 from folium.template import Template
 
 from farmland import classes
-from farmland.maps.display import FLOWS
 from farmland.maps.layers import LAYER_SPECS
+from farmland.vocabulary import FLOWS
 
 #: safe-utilisation target shown when the rate summary gives none (domain.md §4)
 DEFAULT_TARGET = 0.91

@@ -46,7 +46,7 @@ from farmland.sampling.zones import (
     sample_cells,
     usable_samples,
 )
-from farmland.vocabulary import COUNTY, UNKNOWN_TOWNSHIP, townships_of
+from farmland.vocabulary import COUNTY, UNKNOWN_TOWNSHIP, rule_label, townships_of
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,6 @@ REASONS: dict[str, tuple[str, str]] = {
     "crop_exceedance_class1": (
         "优先保护类耕地上农产品超标（{crop}，等级 {grade}）",
         "crop above its limit on priority-protection land ({crop}, grade {grade})"),
-}
-#: reasons of the unclassified rules written by classification (docs/schema.md)
-UNCLASSIFIED_REASONS: dict[str, tuple[str, str]] = {
-    "unclassified:too_far": ("距最近可用土壤点位过远，未分类",
-                             "too far from any usable soil sample"),
-    "unclassified:no_usable_samples": ("没有可用土壤点位，未分类", "no usable soil samples"),
-    "unclassified:no_estimate": ("插值没有结果，未分类", "no interpolated estimate"),
 }
 THRESHOLD_KINDS = {"screening": ("筛选值", "screening"), "intervention": ("管制值", "intervention")}
 #: bilingual headers of the summary table (CSV and terminal)
@@ -447,8 +440,7 @@ def unclassified_parcels(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                         "township": rows["township"].to_numpy(),
                         "area_mu": rows["area_mu"].to_numpy(), "rule": rule.to_numpy()})
     base = rule.str.split(";").str[0]
-    texts = [UNCLASSIFIED_REASONS.get(r, ("未分类（{}）".format(r or "原因未记录"),
-                                          "unclassified ({})".format(r or "no rule recorded")))
+    texts = [rule_label(r) or ("未分类（原因未记录）", "unclassified (no rule recorded)")
              for r in base]
     out["reason_zh"] = [t[0] for t in texts]
     out["reason_en"] = [t[1] for t in texts]
