@@ -141,7 +141,8 @@ def test_rate_sheet_states_target_and_gap(tmp_path, tables):
     assert ws["A2"].value == ("County safe-utilisation rate 75.0 % against a target of 91 %: "
                               "target NOT met, short by 6.4 mu (0.43 hm²).")
     assert ws["A3"].value == "未达标乡镇 1 个：清水镇；1 个乡镇无受污染耕地。"
-    assert ws["A5"].value == "补足缺口的最少地块：1 个图斑，合计 8.0 亩（见“缺口地块”表）。"
+    assert ws["A5"].value == ("补齐方案（见“缺口地块”表）：1 个安全利用类图斑（8.0 亩），合计计入 8.0 亩，"
+                              "可补足缺口。")
     head = 8  # 6 statement lines, a blank row, then the Chinese header row
     assert ws.cell(head, 1).value == "级别"
     assert ws.freeze_panes == f"A{head + 2}"

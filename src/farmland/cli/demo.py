@@ -136,4 +136,4 @@ def command(ctx, data, output, maps, overwrite):
     click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: {out}/ "
                 "(2023/, 2024/, diff_2023_2024/)", bold=True)
     print_closing_summary(out / "2023", maps=[maps_dir / f"demo_{name}.html"
-                                              for name in ("county", "sampling", "dongyan")])
+                                              for name in ("county", "sampling", "dongyan", "diff")])

@@ -225,10 +225,31 @@ def rate_statement(rate_table: pd.DataFrame, lang: str, *,
               f"{_target(target)}: target NOT met, short by {gap:,.1f} mu ({gap / 15:,.2f} hm²).")
     lines = [(zh, en), *_evidence_lines(row), _township_line(rate_table)]
     if gap_plan is not None and len(gap_plan):
-        n, mu = len(gap_plan), float(gap_plan["area_mu"].sum())
-        en_gap = f"Fewest parcels closing the gap: {n}, {mu:,.1f} mu (see the 'Gap parcels' sheet)."
-        lines.append((f"补足缺口的最少地块：{n} 个图斑，合计 {mu:,.1f} 亩（见“缺口地块”表）。", en_gap))
+        lines.append(_gap_plan_line(gap_plan, gap))
     return [text for zh, en in lines for text in ((zh, en) if lang == "zh" else (en,))]
+
+
+def _gap_plan_line(plan: pd.DataFrame, gap: float) -> tuple[str, str]:
+    """What the gap plan proposes (class 3 first), and whether it closes the gap."""
+    cls = pd.to_numeric(plan.get("final_class"), errors="coerce")
+    n3, n2 = int((cls == 3).sum()), int((cls != 3).sum())
+    mu3 = float(plan.loc[(cls == 3).to_numpy(bool), "area_mu"].sum())
+    mu2 = float(plan.loc[(cls != 3).to_numpy(bool), "area_mu"].sum())
+    gain = float(plan["gain_mu"].sum()) if "gain_mu" in plan else mu2 + mu3
+    closes = bool(parse_boolean(plan["reaches_target"]).fillna(False).iloc[-1]) if (
+        "reaches_target" in plan) else gain >= gap
+    zh3 = f"全部 {n3} 个未管控的严格管控类图斑（{mu3:,.1f} 亩）在先，其后 " if n3 else ""
+    en3 = f"all {n3} uncontrolled class-3 parcels ({mu3:,.1f} mu) first, then " if n3 else ""
+    zh = (f"补齐方案（见“缺口地块”表）：{zh3}{n2} 个安全利用类图斑（{mu2:,.1f} 亩），"
+          f"合计计入 {gain:,.1f} 亩")
+    en = (f"Gap plan (see the 'Gap parcels' sheet): {en3}{n2} class-2 parcels "
+          f"({mu2:,.1f} mu), counting {gain:,.1f} mu")
+    if closes:
+        return zh + "，可补足缺口。", en + "; it closes the gap."
+    short = max(gap - gain, 0.0)
+    return (zh + f"；措施本身补不足缺口，尚差约 {short:,.1f} 亩（缺少农产品达标证据的面积无法计入）。",
+            en + f"; measures alone cannot close the gap: about {short:,.1f} mu short (land "
+            "without crop-compliance evidence cannot count).")
 
 
 def _evidence_lines(row: pd.Series) -> list[tuple[str, str]]:
