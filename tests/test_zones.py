@@ -25,9 +25,10 @@ def _samples(xy, ids=None):
 
 @pytest.fixture
 def layout():
-    # A|B touch, D is 0.5 m to the right of B (joins with the 1 m tolerance),
+    # A|B touch, D is 0.5 m to the right of B (joins with a 1 m gap),
     # C stands alone, E is class 2 and touches B (other class: not joined),
-    # F is class 3 and 5 m from D (too far: its own zone).
+    # F is class 3 and 5 m from D (its own zone with a 1 m gap; joined with the default
+    # 30 m, the width of a ditch or field road between land-survey parcels).
     return _parcels([
         {"parcel_id": "A", "township": "T1", "final_class": 3, "driving_element": "cd",
              "box": (0, 0, 100, 100)},
@@ -53,7 +54,8 @@ def test_contiguous_labels_join_touching_and_snapped_only():
 
 def test_strict_control_zones_area_samples_and_order(layout):
     samples = _samples([(50, 50), (100, 50), (1050, 50), (150, 150), (5000, 5000)])
-    zones = strict_control_zones(layout, samples)
+    zones = strict_control_zones(layout, samples, tolerance=1.0)
+    assert zones["zone_gap_m"].tolist() == [1.0, 1.0, 1.0]
     # zone 1 = A + B + D: 15 + 15 + 14.925 亩 (D is 99.5 m x 100 m = 9950 m²)
     # zone 2 = F (15 亩) and zone 3 = C (15 亩): equal areas, ordered by parcel id C < F
     assert zones["zone_id"].tolist() == ["SC001", "SC002", "SC003"]
@@ -68,6 +70,18 @@ def test_strict_control_zones_area_samples_and_order(layout):
     assert zones["driving_elements"].tolist() == ["cd,pb", "as", ""]
     assert zones.geometry.iloc[0].area == pytest.approx(100 * 100 * 2 + 99.5 * 100)
     assert zones.crs.to_epsg() == 4545
+
+
+def test_the_default_zone_gap_joins_parcels_across_a_ditch(layout):
+    zones = strict_control_zones(layout, None)
+    # F lies 5 m from D: with the default 30 m gap A + B + D + F are one zone, C stays alone
+    assert zones["parcel_ids"].tolist() == ["A,B,D,F", "C"]
+    assert zones["area_mu"].tolist() == pytest.approx([59.925, 15.0])
+    assert zones["zone_gap_m"].tolist() == [30.0, 30.0]
+    # 29.9 m apart: joined; 30.1 m apart: not
+    geoms = np.array([shapely.box(0, 0, 10, 10), shapely.box(39.9, 0, 50, 10),
+                      shapely.box(80.1, 0, 90, 10)])
+    assert contiguous_labels(geoms, tolerance=30.0).tolist() == [0, 0, 1]
 
 
 def test_class_zones_of_class_2_and_no_zones(layout):

@@ -98,6 +98,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                          allowed="metres, 0 < m <= 100000"),
         "min_density": Key("float", 1.0, check=_range(0, 1000), allowed="samples/km², 0..1000"),
         "min_zone_samples": Key("int", 3, check=_range(1, 1000), allowed="an integer 1..1000"),
+        "zone_gap": Key("float", 30.0, check=_range(0, 1000), allowed="0..1000 (metres)"),
         "probability_threshold": Key("float", 0.2, check=_range(0, 1), allowed="a share 0..1"),
         "margin": Key("float", 0.1, check=_range(0, 1), allowed="a share 0..1"),
     },

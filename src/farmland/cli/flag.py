@@ -47,13 +47,16 @@ def print_flag_summary(summary: pd.DataFrame) -> None:
               help="Minimum samples per km² of farmland in a township.")
 @click.option("--min-zone-samples", default=3, show_default=True,
               help="Minimum samples in a contiguous class-3/class-2 zone.")
+@click.option("--zone-gap", default=30.0, show_default=True, type=click.FloatRange(0),
+              help="Parcels closer than this (m) form one contiguous zone (ditches and field "
+                   "roads between land-survey parcels are 5-20 m wide).")
 @click.option("--probability-threshold", default=0.2, show_default=True,
               help="Probability (or area share) of another class that makes a parcel uncertain.")
 @click.option("--margin", default=0.1, show_default=True,
               help="Relative margin around a threshold (0.1 = ±10 %).")
 @output_dir_option()
 @overwrite_option
-def command(classification, townships, cell_size, min_density, min_zone_samples,
+def command(classification, townships, cell_size, min_density, min_zone_samples, zone_gap,
             probability_threshold, margin, output, overwrite):
     """Flag where soil data are sparse or classes uncertain, and list strict-control zones.
 
@@ -74,8 +77,9 @@ def command(classification, townships, cell_size, min_density, min_zone_samples,
     towns = read_townships(townships, target_crs=parcels.crs) if townships else None
     result = flag_sparse(parcels, samples, crops=crops, townships=towns, cell_size=cell_size,
                          min_density_per_km2=min_density, min_zone_samples=min_zone_samples,
+                         zone_gap=zone_gap,
                          probability_threshold=probability_threshold, margin=margin)
-    zones = strict_control_zones(parcels, samples)
+    zones = strict_control_zones(parcels, samples, tolerance=zone_gap)
     targets = write_outputs(out, {
         folder.FLAGS: lambda p: write_gpkg_layers(p, {**result.layers(), "zones": zones}),
         folder.FLAG_SUMMARY: csv_writer(result.summary.rename(columns=SUMMARY_HEADERS)),

@@ -159,7 +159,7 @@ def _flag_argv(cfg: RunConfig) -> list[str]:
     f, run = cfg["flag"], str(cfg.run_dir)
     return ["flag", run, *_opt("--townships", cfg["inputs"]["townships"]),
             "--cell-size", repr(f["cell_size"]), "--min-density", repr(f["min_density"]),
-            "--min-zone-samples", str(f["min_zone_samples"]),
+            "--min-zone-samples", str(f["min_zone_samples"]), "--zone-gap", repr(f["zone_gap"]),
             "--probability-threshold", repr(f["probability_threshold"]),
             "--margin", repr(f["margin"]), "-o", run]
 

@@ -41,6 +41,7 @@ from farmland.sampling.uncertainty import (
     parcel_threshold_proximity,
 )
 from farmland.sampling.zones import (
+    ZONE_GAP_M,
     class_zones,
     farmland_cells,
     sample_cells,
@@ -138,6 +139,7 @@ def flag_sparse(
     cell_size: float = 1000.0,
     min_density_per_km2: float = 1.0,
     min_zone_samples: int = 3,
+    zone_gap: float = ZONE_GAP_M,
     probability_threshold: float = 0.2,
     margin: float = 0.1,
 ) -> FlagResult:
@@ -162,6 +164,8 @@ def flag_sparse(
         Townships whose farmland has fewer samples per km² are flagged.
     min_zone_samples
         Contiguous class-3/class-2 zones with fewer samples are flagged.
+    zone_gap
+        Parcels closer than this (metres) form one contiguous zone (default 30 m).
     probability_threshold
         A parcel whose probability (or area share) of another class reaches this is
         uncertain.
@@ -178,7 +182,7 @@ def flag_sparse(
     cells, cell_pairs = empty_cells(parcels, samples, cell_size=cell_size)
     towns = sparse_townships(parcels, samples, townships=townships,
                              min_density_per_km2=min_density_per_km2)
-    zones = thin_zones(parcels, samples, min_zone_samples=min_zone_samples)
+    zones = thin_zones(parcels, samples, min_zone_samples=min_zone_samples, zone_gap=zone_gap)
     uncertain = uncertain_parcels(parcels, samples, probability_threshold=probability_threshold,
                                   margin=margin)
     crop_flags = crop_exceedance_class1(parcels, crops)
@@ -186,7 +190,7 @@ def flag_sparse(
     summary = _summary(parcels, towns, cell_pairs, zones, uncertain, crop_flags, unclassified,
                        min_density_per_km2)
     params = {"cell_size": cell_size, "min_density_per_km2": min_density_per_km2,
-              "min_zone_samples": min_zone_samples,
+              "min_zone_samples": min_zone_samples, "zone_gap_m": zone_gap,
               "probability_threshold": probability_threshold, "margin": margin}
     log.info("flags: %d empty cells, %d sparse townships, %d thin zones, %d uncertain parcels, "
              "%d crop exceedances on class 1, %d unclassified parcels", len(cells),
@@ -300,11 +304,11 @@ def _township_geometries(parcels: gpd.GeoDataFrame, table: pd.DataFrame,
 
 # ----------------------------------------------------------------------- zones
 def thin_zones(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame, *,
-               min_zone_samples: int) -> gpd.GeoDataFrame:
+               min_zone_samples: int, zone_gap: float = ZONE_GAP_M) -> gpd.GeoDataFrame:
     """Contiguous class-3 and class-2 zones with fewer than ``min_zone_samples`` samples."""
     parts = []
     for cls in (C.STRICT_CONTROL, C.SAFE_UTILISATION):
-        z = class_zones(parcels, samples, final_class=cls)
+        z = class_zones(parcels, samples, final_class=cls, tolerance=zone_gap)
         parts.append(z.loc[z["n_samples"] < min_zone_samples])
     zones = pd.concat(parts, ignore_index=True)
     zones.insert(0, "flag", "thin_zone")

@@ -34,15 +34,19 @@ from farmland.vocabulary import townships_of
 
 log = logging.getLogger(__name__)
 
-#: parcels closer than this (metres) count as adjacent (digitising slivers, shared ditches)
-SNAP_TOLERANCE_M = 1.0
+#: parcels closer than this (metres) belong to one contiguous zone. Land-survey (三调)
+#: parcels are separated by 5–20 m ditches, field roads and ridges; with a 1 m snap every
+#: parcel of a real county was its own zone (docs/decisions.md, zone gap)
+ZONE_GAP_M = 30.0
+#: the older name of the gap, kept for scripts
+SNAP_TOLERANCE_M = ZONE_GAP_M
 #: zone id prefix per class: SC = strict control (严格管控), SU = safe utilisation (安全利用)
 ZONE_PREFIX = {3: "SC", 2: "SU", 1: "PP"}
 ZONE_COLUMNS = ["zone_id", "final_class", "township", "other_townships", "area_mu", "area_hm2",
                 "n_parcels", "n_samples", "driving_elements", "parcel_ids"]
 
 
-def contiguous_labels(geoms: np.ndarray, *, tolerance: float = SNAP_TOLERANCE_M) -> np.ndarray:
+def contiguous_labels(geoms: np.ndarray, *, tolerance: float = ZONE_GAP_M) -> np.ndarray:
     """Label groups of polygons that touch or lie within ``tolerance`` of each other.
 
     Parameters
@@ -88,7 +92,7 @@ def class_zones(
     samples: gpd.GeoDataFrame | None,
     *,
     final_class: int,
-    tolerance: float = SNAP_TOLERANCE_M,
+    tolerance: float = ZONE_GAP_M,
 ) -> gpd.GeoDataFrame:
     """Dissolve contiguous parcels of one ``final_class`` into zones.
 
@@ -101,7 +105,8 @@ def class_zones(
     final_class
         1, 2 or 3.
     tolerance
-        Parcels closer than this (metres) join one zone.
+        Zone gap: parcels closer than this (metres) join one zone (default 30 m: ditches
+        and field roads between parcels do not split a zone). Recorded as ``zone_gap_m``.
 
     Returns
     -------
@@ -132,14 +137,15 @@ def class_zones(
     out.insert(0, "zone_id", [f"{ZONE_PREFIX[final_class]}{i:03d}" for i in range(1, len(out) + 1)])
     out.insert(1, "final_class", pd.array([final_class] * len(out), dtype="Int8"))
     out = out.drop(columns=["min_parcel_id", "label"]).reset_index(drop=True)
-    return out[ZONE_COLUMNS + ["geometry"]]
+    out["zone_gap_m"] = float(tolerance)
+    return out[ZONE_COLUMNS + ["zone_gap_m", "geometry"]]
 
 
 def strict_control_zones(
     parcels: gpd.GeoDataFrame,
     samples: gpd.GeoDataFrame | None,
     *,
-    tolerance: float = SNAP_TOLERANCE_M,
+    tolerance: float = ZONE_GAP_M,
 ) -> gpd.GeoDataFrame:
     """Candidate 特定农产品严格管控区域: contiguous class-3 parcels dissolved into zones.
 
@@ -150,14 +156,15 @@ def strict_control_zones(
     samples
         Soil samples; usable samples inside each zone are counted.
     tolerance
-        Snapping distance (metres) under which two class-3 parcels are adjacent.
+        Zone gap (metres): class-3 parcels closer than this belong to one zone.
 
     Returns
     -------
     geopandas.GeoDataFrame
         ``zone_id`` (``SC001``…, by area descending then smallest parcel id),
         ``township``, ``other_townships``, ``area_mu``, ``area_hm2``, ``n_parcels``,
-        ``n_samples``, ``driving_elements``, ``parcel_ids``, geometry (metric CRS).
+        ``n_samples``, ``driving_elements``, ``parcel_ids``, ``zone_gap_m``, geometry
+        (metric CRS).
 
     Examples
     --------
@@ -259,9 +266,10 @@ def _empty_zones(crs) -> gpd.GeoDataFrame:
             "township": pd.Series(dtype=str), "other_townships": pd.Series(dtype=str),
             "area_mu": pd.Series(dtype=float), "area_hm2": pd.Series(dtype=float),
             "n_parcels": pd.Series(dtype="int64"), "driving_elements": pd.Series(dtype=str),
-            "parcel_ids": pd.Series(dtype=str), "n_samples": pd.Series(dtype="int64")}
+            "parcel_ids": pd.Series(dtype=str), "n_samples": pd.Series(dtype="int64"),
+            "zone_gap_m": pd.Series(dtype=float)}
     out = gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-    return out[ZONE_COLUMNS + ["geometry"]]
+    return out[ZONE_COLUMNS + ["zone_gap_m", "geometry"]]
 
 
 # ----------------------------------------------------------------------- grid cells
