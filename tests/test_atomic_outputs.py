@@ -22,7 +22,7 @@ from farmland.runs.workspace import Workspace
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 BASE = BAD / "base"
 OUTPUTS = ["classification.gpkg", "crossval.csv", "crossval_samples.csv", "manifest.json",
-           "summary.csv"]
+           "outliers.csv", "summary.csv"]
 CROPS = ("样品编号,X,Y,作物,镉,铅,年份\n"
          "C1,620310,2722110,稻谷,0.10,0.05,2023\n"
          "C2,620320,2722120,稻谷,0.12,0.05,2023\n"

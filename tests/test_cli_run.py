@@ -232,7 +232,7 @@ def test_step_commands_match_the_subcommand_options(tmp_path, county):
     assert title == "1  分类 / Classify"
     assert argv == ["classify", "--parcels", str(county / "parcels.gpkg"),
                     "--samples", str(county / "soil_samples.csv"), "--interpolator", "idw",
-                    "--workspace", str(tmp_path / "ws.gpkg"), "--label", "2023 详查",
+                    "--outliers", "flag", "--workspace", str(tmp_path / "ws.gpkg"), "--label", "2023 详查",
                     "--seed", "0", "-o", run, "--run-config", f"{run}/{RESOLVED_FILE}",
                     "--overwrite"]
     [(_, argv)] = step_commands("rate", cfg)

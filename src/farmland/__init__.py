@@ -42,6 +42,7 @@ _API: dict[str, str] = {
     "classify_samples": "farmland.classify.samples",
     "classify_parcels": "farmland.classify.parcels",
     "class_area_table": "farmland.classify.summary",
+    "screen_outliers": "farmland.classify.outliers",
     # rate
     "safe_utilisation_rate": "farmland.rate.accounting",
     "close_gap": "farmland.rate.gap",
@@ -94,6 +95,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from farmland.classify.outliers import screen_outliers
     from farmland.classify.parcels import classify_parcels
     from farmland.classify.samples import classify_samples
     from farmland.classify.summary import class_area_table

@@ -25,6 +25,11 @@ from farmland.cli.output import print_class_table
               help="Rules profile TOML (default: built-in county_practice).")
 @click.option("--interpolator", type=click.Choice(["kriging", "idw"]), default=None,
               help="Interpolation for parcels without samples (default from the rules).")
+@click.option("--outliers", type=click.Choice(["flag", "exclude", "keep"]), default="flag",
+              show_default=True,
+              help="Suspect soil values (e.g. 镉 45 for 0.45): flag = kept for their own sample, "
+                   "left out of surfaces and variograms; exclude = removed; keep = reported "
+                   "only. Always listed in outliers.csv.")
 @click.option("--mapping", type=click.Path(exists=True), default=None,
               help="Column-mapping file (TOML/JSON: {their_name = canonical_name}).")
 @click.option("--workspace", type=click.Path(dir_okay=False), default=None,
@@ -47,7 +52,7 @@ from farmland.cli.output import print_class_table
 @output_dir_option()
 @overwrite_option
 @click.pass_context
-def command(ctx, parcels, parcels_layer, townships, samples, crops, rules, interpolator, mapping, workspace,
+def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, rules, interpolator, mapping, workspace,
             label, seed, rasters, raster_cell, scheduler, run_config, crs, output, overwrite):
     """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
 
@@ -66,7 +71,7 @@ def command(ctx, parcels, parcels_layer, townships, samples, crops, rules, inter
     inputs = ClassificationInputs(
         parcels=Path(parcels), samples=[Path(s) for s in samples],
         crops=[Path(c) for c in crops] or None, crs=crs, parcels_layer=parcels_layer,
-        townships=Path(townships) if townships else None,
+        townships=Path(townships) if townships else None, outliers=outliers,
         mapping=Path(mapping) if mapping else None, rules=Path(rules) if rules else None,
         interpolator=interpolator, seed=seed, extra=_run_config(run_config))
     result = classify_run(inputs, scheduler=scheduler)

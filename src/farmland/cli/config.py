@@ -85,6 +85,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "classify": {
         "rules": Key("rules", BUILTIN_RULES, must_exist=True),
         "interpolator": Key("choice", "kriging", choices=("kriging", "idw", "")),
+        "outliers": Key("choice", "flag", choices=("flag", "exclude", "keep")),
     },
     "rate": {
         "accounting": Key("choice", "official",

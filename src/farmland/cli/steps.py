@@ -138,6 +138,7 @@ def _classify_argv(cfg: RunConfig) -> list[str]:
     if c["rules"] != BUILTIN_RULES:
         argv += ["--rules", c["rules"]]
     argv += _opt("--interpolator", c["interpolator"]) + _opt("--mapping", i["mapping"])
+    argv += ["--outliers", c["outliers"]]
     if p["workspace"]:
         argv += ["--workspace", p["workspace"], "--label", f"{p['year']} {p['name']}".strip()]
     return argv + ["--seed", str(p["seed"]), *_opt("--crs", p["crs"]), "-o", str(cfg.run_dir)]

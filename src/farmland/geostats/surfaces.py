@@ -24,10 +24,14 @@ VARIABLES = ("ph", *CLASS_ELEMENTS)
 
 
 def interpolation_values(samples: pd.DataFrame, variable: str) -> np.ndarray:
-    """Values a surface is fitted on: NaN where missing and, for the metals (kriged on
-    log-values), where not positive."""
+    """Values a surface is fitted on: NaN where missing, where the outlier screening marked
+    the value suspect (``<variable>_suspect``; :mod:`farmland.classify.outliers`) and, for
+    the metals (kriged on log-values), where not positive."""
     values = pd.to_numeric(samples[variable], errors="coerce").to_numpy(dtype=float,
                                                                          na_value=np.nan)
+    suspect = f"{variable}_suspect"
+    if suspect in samples:
+        values = np.where(samples[suspect].fillna(False).to_numpy(bool), np.nan, values)
     return values if variable == "ph" else np.where(values > 0, values, np.nan)
 
 

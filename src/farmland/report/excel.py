@@ -101,6 +101,10 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "sample_id": ("样品编号", "Sample ID", "text"), "crop": ("作物", "Crop", "text"),
     "crop_grade": ("农产品等级", "Crop grade", "int"), "year": ("年份", "Year", "year"),
     "rule": ("判定规则", "Rule", "text"), "qa_flags": ("质量检查标记", "QA flags", "text"),
+    "element": ("项目", "Item", "text"), "value": ("数值", "Value", "text"),
+    "check": ("检查", "Check", "text"),
+    "detail": ("说明", "Detail", "text"), "fix": ("处理建议", "How to fix", "text"),
+    "action": ("处理方式", "Action", "text"),
     **{f"{k}_mu": (f"{zh}（亩）", f"{en} (mu)", "mu") for k, (zh, en) in _AREA.items()},
     **{f"{k}_hm2": (f"{zh}（公顷）", f"{en} (hm²)", "hm2") for k, (zh, en) in _AREA.items()},
     **{f"{k}_pct": (f"{zh}占比", f"{en} share", "pct100") for k, (zh, en) in _AREA.items()},
@@ -130,7 +134,8 @@ SHEETS: dict[str, tuple[str, str]] = {
     "class_table": ("类别面积", "Class area"), "rate_table": ("安全利用率", "Rate"),
     "gap_plan": ("缺口地块", "Gap parcels"), "zones": ("严格管控区", "Zones"),
     "plan": ("加密布点", "Sampling plan"), "crop_exceedances": ("农产品超标", "Crop exceedances"),
-    "qa_flags": ("质量检查", "QA flags"), "charts": ("图表", "Charts"),
+    "qa_flags": ("质量检查", "QA flags"), "outliers": ("可疑数值", "Suspect values"),
+    "charts": ("图表", "Charts"),
 }
 _HEADER_FILL = PatternFill("solid", fgColor="E8EEF4")
 _BOLD = Font(bold=True)
@@ -261,8 +266,7 @@ def _evidence_lines(row: pd.Series) -> list[tuple[str, str]]:
         return []
     own, by_rate, none = (float(row[f"evidence_{k}_mu"]) for k in ("own", "rate", "none"))
     total = own + by_rate + none
-    def share(x: float) -> str:
-        return f"{100 * x / total:.1f} %" if total > 0 else "—"
+    share = (lambda x: f"{100 * x / total:.1f} %") if total > 0 else (lambda x: "—")
     off, ver, meas = (_pct(r) for r in readings)
     lines = [(f"三种核算口径：核算口径 {off}，仅自有样品 {ver}，仅措施 {meas}。",
               f"The three readings: official {off}, parcel-verified {ver}, measures only {meas}."),
@@ -437,6 +441,7 @@ def write_excel_report(
     plan: pd.DataFrame | None = None,
     crop_exceedances: pd.DataFrame | None = None,
     qa_flags: pd.DataFrame | None = None,
+    outliers: pd.DataFrame | None = None,
     charts: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike] | None = None,
     lang: str = "zh",
     overwrite: bool = False,
@@ -453,9 +458,10 @@ def write_excel_report(
     rate_table
         ``safe_utilisation_rate(...).table`` (rate as a share 0..1, NaN = undefined).
         The sheet opens with plain sentences: target met or not, gap in 亩 and hm².
-    gap_plan, zones, plan, crop_exceedances, qa_flags
+    gap_plan, zones, plan, crop_exceedances, qa_flags, outliers
         Gap parcels (:func:`farmland.rate.gap.close_gap`), strict-control zones, planned
-        sampling points, crop samples above their limit, parcels with QA flags.
+        sampling points, crop samples above their limit, parcels with QA flags, suspect
+        soil values (:mod:`farmland.classify.outliers`; a sheet only when there are some).
         GeoDataFrames are written without geometry. Unknown columns are kept with
         their own name as header.
     charts
@@ -467,9 +473,7 @@ def write_excel_report(
     overwrite
         Replace an existing file; otherwise :class:`~farmland.errors.OutputExistsError`.
 
-    Returns
-    -------
-    pathlib.Path
+    Returns the path written.
     """
     check_lang(lang)
     path = Path(path)
@@ -483,7 +487,8 @@ def write_excel_report(
     if rate_table is not None:
         _rate_sheet(wb.create_sheet(sheet_name("rate_table", lang)), rate_table, lang, gap_plan)
     tables = {"gap_plan": gap_plan, "zones": zones, "plan": plan,
-              "crop_exceedances": crop_exceedances, "qa_flags": qa_flags}
+              "crop_exceedances": crop_exceedances, "qa_flags": qa_flags,
+              "outliers": outliers if outliers is not None and len(outliers) else None}
     for key, frame in tables.items():
         if frame is not None:
             write_table(wb.create_sheet(sheet_name(key, lang)), frame, lang=lang)

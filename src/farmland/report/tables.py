@@ -63,6 +63,7 @@ def load_tables(classification: str | Path, measures: str | Path | None) -> dict
     tables["crop_exceedances"] = _crop_exceedances(crops)
     tables["qa_flags"] = _qa_flags(parcels)
     tables["crossval_samples"] = read_beside(folder, run_files.CROSSVAL_SAMPLES, None)
+    tables["outliers"] = read_beside(folder, run_files.OUTLIERS, None)
     tables["models"] = fitted_models(read_manifest(folder))
     tables["samples"] = samples
     return tables

@@ -36,8 +36,9 @@ SUMMARY = "summary.csv"
 MANIFEST = "manifest.json"
 CROSSVAL = "crossval.csv"
 CROSSVAL_SAMPLES = "crossval_samples.csv"
+OUTLIERS = "outliers.csv"
 RASTERS_DIR = "rasters"
-CLASSIFY_FILES = (CLASSIFICATION, SUMMARY, MANIFEST, CROSSVAL, CROSSVAL_SAMPLES)
+CLASSIFY_FILES = (CLASSIFICATION, SUMMARY, MANIFEST, CROSSVAL, CROSSVAL_SAMPLES, OUTLIERS)
 # farmland run
 RESOLVED_CONFIG = "config.resolved.toml"
 # farmland rate

@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from farmland import __version__
+from farmland.classify.outliers import apply_outliers, screen_outliers
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.samples import classify_samples
 from farmland.classify.summary import class_area_table
@@ -46,6 +47,7 @@ class ClassificationInputs:
     crs: str | None = None
     parcels_layer: str | None = None
     townships: Path | None = None
+    outliers: str = "flag"
     mapping: Path | None = None
     rules: Path | None = None
     interpolator: str | None = None
@@ -71,6 +73,7 @@ class ClassificationResult:
     crossval: pd.DataFrame | None = None
     crossval_samples: pd.DataFrame | None = None
     surfaces: SurfaceModels | None = None
+    outliers: pd.DataFrame | None = None
     output: Path | None = None
 
 
@@ -126,6 +129,7 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     rules = rules or load_rules(inputs.rules)
     std = load_standard()
     parcels, samples, crops = read_inputs(inputs, rules=rules)
+    samples, outliers = apply_outliers(samples, screen_outliers(samples, std), inputs.outliers)
     classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
     if not classified["usable"].any():
         reasons = classified["unusable_reason"].value_counts().index[:3]
@@ -145,12 +149,13 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
         out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
                                                    interpolator=surfaces, standard=std)
     manifest = build_manifest(inputs, rules, std, out)
+    manifest["outliers"] = {"mode": inputs.outliers, "suspect_values": len(outliers)}
     metrics, per_sample, models = cross_validation_report(classified, surfaces, standard=std)
     manifest["geostatistics"] = _json_safe({"models": models,
                                             "cross_validation": metrics.to_dict(orient="records")})
     return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
                                 crossval=metrics, crossval_samples=per_sample,
-                                surfaces=surfaces)
+                                surfaces=surfaces, outliers=outliers)
 
 
 def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> dict[str, Any]:
@@ -196,8 +201,12 @@ def write_classification(result: ClassificationResult, output: str | Path, *,
         layers = {"parcels": result.parcels, "samples": _gpkg_safe(result.samples)}
         if result.crops is not None:
             layers["crops"] = _gpkg_safe(result.crops)
+        if result.outliers is not None and len(result.outliers):
+            layers["outliers"] = _outlier_points(result.outliers, result.samples)
         write_gpkg_layers(stage / folder.CLASSIFICATION, layers)
         result.summary.to_csv(stage / folder.SUMMARY, index=False, encoding="utf-8-sig")
+        if result.outliers is not None:
+            result.outliers.to_csv(stage / folder.OUTLIERS, index=False, encoding="utf-8-sig")
         if result.crossval is not None:
             result.crossval.to_csv(stage / folder.CROSSVAL, index=False, encoding="utf-8-sig")
             result.crossval_samples.to_csv(stage / folder.CROSSVAL_SAMPLES, index=False,
@@ -218,6 +227,14 @@ def _portable(manifest: dict[str, Any], output: Path) -> dict[str, Any]:
                             for item in items]
                      for kind, items in (manifest.get("inputs") or {}).items()}
     return out
+
+
+def _outlier_points(table: pd.DataFrame, samples: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The suspect values as points (at their samples), for QGIS and the map."""
+    where = samples.drop_duplicates("sample_id").set_index(
+        samples.drop_duplicates("sample_id")["sample_id"].astype(str)).geometry
+    geom = where.reindex(table["sample_id"].astype(str)).to_numpy()
+    return gpd.GeoDataFrame(table.reset_index(drop=True), geometry=geom, crs=samples.crs)
 
 
 def _gpkg_safe(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -1,0 +1,182 @@
+"""Screening soil samples for values that are probably wrong, before classification.
+
+A mistyped 镉 = 45 (meant 0.45) makes a class-3 parcel, and through the variogram it
+reshapes the surface for the whole county. Three kinds of suspects are screened (the
+thresholds are module constants, documented in docs/decisions.md):
+
+- **global**: a value above :data:`GLOBAL_FACTOR` times the element's highest
+  intervention value (any pH band), or a pH outside :data:`PH_PLAUSIBLE`;
+- **spatial**: a value above :data:`SPATIAL_FACTOR` times the median of its
+  :data:`NEIGHBOURS` nearest samples *and* above the element's lowest screening value
+  (a local spike that is not just a clean sample among cleaner ones);
+- **units**: a value about 1000 times its neighbours' median (µg/kg read as mg/kg), or
+  about 1000 times smaller (g/kg read as mg/kg).
+
+What happens to a suspect is the ``mode`` (``--outliers``):
+
+- ``flag`` (default): reported, kept for its own sample's point class (a real hot spot
+  must still make its parcel class 3), left out of the interpolated surfaces and the
+  variogram fit (so one value cannot reshape the county);
+- ``exclude``: the value is removed (the sample's class then comes from its other
+  elements, or the sample becomes unusable, as for a missing value);
+- ``keep``: reported only.
+
+Nothing is silent: every suspect is logged and written to ``outliers.csv``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+
+from farmland.errors import InputError, first_rows
+from farmland.standards import CLASS_ELEMENTS
+
+__all__ = ["MODES", "OUTLIER_COLUMNS", "apply_outliers", "screen_outliers"]
+
+log = logging.getLogger(__name__)
+
+MODES = ("flag", "exclude", "keep")
+#: a value above this many times the element's highest intervention value is suspect
+GLOBAL_FACTOR = 5.0
+#: plausible pH of farmland soils (the readers refuse values outside 0–14)
+PH_PLAUSIBLE = (3.0, 10.0)
+#: a value above this many times the median of its neighbours is a local spike
+SPATIAL_FACTOR = 10.0
+#: neighbours whose median a value is compared with
+NEIGHBOURS = 8
+#: ratio band around 1000 that suggests µg/kg (or g/kg) read as mg/kg
+UNIT_BAND = (300.0, 3000.0)
+OUTLIER_COLUMNS = ["sample_id", "element", "value", "check", "detail", "fix", "action"]
+
+
+def screen_outliers(samples: pd.DataFrame, standard) -> pd.DataFrame:
+    """Suspect values of the soil samples, one row per sample and element.
+
+    Parameters
+    ----------
+    samples
+        Canonical soil samples (``sample_id``, ``ph``, the class-driving metals) with
+        point geometry in a metric CRS.
+    standard
+        The loaded standard (intervention and screening values).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`OUTLIER_COLUMNS` without ``action``; ``check`` is ``global``, ``ph_range``,
+        ``spatial`` or ``units``.
+    """
+    rows: list[dict] = []
+    ids = samples["sample_id"].astype(str).to_numpy()
+    ph = pd.to_numeric(samples["ph"], errors="coerce").to_numpy(float)
+    bad_ph = np.isfinite(ph) & ((ph < PH_PLAUSIBLE[0]) | (ph > PH_PLAUSIBLE[1]))
+    for i in np.flatnonzero(bad_ph):
+        rows.append(_row(ids[i], "ph", ph[i], "ph_range",
+                         f"pH {ph[i]:g} outside the plausible {PH_PLAUSIBLE[0]:g}–"
+                         f"{PH_PLAUSIBLE[1]:g} of farmland soils",
+                         "check the pH cell (a decimal point lost? another column?)"))
+    xy = (shapely.get_coordinates(samples.geometry.values) if "geometry" in samples
+          else np.zeros((len(samples), 2)))
+    for el in CLASS_ELEMENTS:
+        if el not in samples:
+            continue
+        v = pd.to_numeric(samples[el], errors="coerce").to_numpy(float)
+        units, spikes = _local_rows(ids, v, xy, el, standard)
+        seen = {r["sample_id"] for r in units}
+        glob = [r for r in _global_rows(ids, v, el, standard) if r["sample_id"] not in seen]
+        seen |= {r["sample_id"] for r in glob}
+        # one row per value, the most specific reason first: units, global, spatial
+        rows += units + glob + [r for r in spikes if r["sample_id"] not in seen]
+    return pd.DataFrame(rows, columns=OUTLIER_COLUMNS[:-1])
+
+
+def _row(sample_id: str, element: str, value: float, rule: str, detail: str,
+         fix: str) -> dict:
+    return {"sample_id": sample_id, "element": element, "value": float(value), "check": rule,
+            "detail": detail, "fix": fix}
+
+
+def _bands(standard, element: str, kind: str) -> np.ndarray:
+    lookup = standard.intervention_values if kind == "intervention" else None
+    phs = np.array([5.0, 6.0, 7.0, 8.0])
+    if lookup is not None:
+        return np.asarray(lookup(element, phs), dtype=float)
+    return np.asarray(standard.screening_values(element, np.array(["paddy"] * 4, dtype=object),
+                                                phs), dtype=float)
+
+
+def _global_rows(ids, v, el, standard) -> list[dict]:
+    limit = GLOBAL_FACTOR * float(np.nanmax(_bands(standard, el, "intervention")))
+    hit = np.isfinite(v) & (v > limit)
+    return [_row(ids[i], el, v[i], "global",
+                 f"{el} {v[i]:g} mg/kg is more than {GLOBAL_FACTOR:g} × its highest "
+                 f"intervention value ({limit / GLOBAL_FACTOR:g})",
+                 "check the lab report: a decimal point lost (45 for 0.45) or µg/kg?")
+            for i in np.flatnonzero(hit)]
+
+
+def _local_rows(ids, v, xy, el, standard) -> tuple[list[dict], list[dict]]:
+    """(unit mix-ups, local spikes) of element ``el``."""
+    ok = np.isfinite(v) & (v > 0)
+    if ok.sum() <= NEIGHBOURS:
+        return [], []
+    pos = np.flatnonzero(ok)
+    tree = cKDTree(xy[pos])
+    _, nn = tree.query(xy[pos], k=NEIGHBOURS + 1)
+    med = np.median(v[pos][nn[:, 1:]], axis=1)          # the neighbours, not the sample
+    ratio = v[pos] / med
+    floor = float(np.nanmin(_bands(standard, el, "screening")))
+    out = []
+    for j in np.flatnonzero((ratio >= UNIT_BAND[0]) & (ratio <= UNIT_BAND[1])):
+        out.append(_row(ids[pos[j]], el, v[pos[j]], "units",
+                        f"{el} {v[pos[j]]:g} is about {ratio[j]:.0f} × its neighbours' median "
+                        f"{med[j]:g}: µg/kg read as mg/kg?",
+                        "divide by 1000 if the lab reported µg/kg (name the column 镉(µg/kg))"))
+    low = (ratio > 0) & (1 / ratio >= UNIT_BAND[0]) & (1 / ratio <= UNIT_BAND[1])
+    for j in np.flatnonzero(low):
+        out.append(_row(ids[pos[j]], el, v[pos[j]], "units",
+                        f"{el} {v[pos[j]]:g} is about 1/{1 / ratio[j]:.0f} of its neighbours' "
+                        f"median {med[j]:g}: g/kg read as mg/kg?",
+                        "multiply by 1000 if the lab reported g/kg"))
+    spikes = []
+    spike = (ratio >= SPATIAL_FACTOR) & (v[pos] > floor)
+    for j in np.flatnonzero(spike):
+        spikes.append(_row(ids[pos[j]], el, v[pos[j]], "spatial",
+                        f"{el} {v[pos[j]]:g} is {ratio[j]:.0f} × the median {med[j]:g} of its "
+                        f"{NEIGHBOURS} nearest samples",
+                        "check the value; if it is real, resample around it (a hot spot)"))
+    return out, spikes
+
+
+def apply_outliers(samples: pd.DataFrame, suspects: pd.DataFrame,
+                   mode: str = "flag") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``samples`` with the suspects handled by ``mode``, and the QA table with ``action``.
+
+    ``flag`` marks ``<el>_suspect`` (True) so :func:`farmland.geostats.surfaces.
+    interpolation_values` leaves the value out of surfaces and variograms; ``exclude``
+    removes the value (NaN); ``keep`` changes nothing. The input is not modified.
+    """
+    if mode not in MODES:
+        raise InputError("unknown outlier mode", value=mode, fix="use flag, exclude or keep")
+    out = samples.copy()
+    action = {"flag": "kept for its own sample; left out of surfaces and variograms",
+              "exclude": "removed", "keep": "reported only"}[mode]
+    table = suspects.assign(action=action)[OUTLIER_COLUMNS]
+    if table.empty:
+        return out, table
+    log.warning("%d suspect value(s) in the soil samples (%s): %s; see outliers.csv",
+                len(table), mode, first_rows(table["sample_id"] + " " + table["element"]))
+    ids = out["sample_id"].astype(str)
+    for el, group in table.groupby("element"):
+        hit = ids.isin(set(group["sample_id"])).to_numpy()
+        if mode == "flag":
+            out[f"{el}_suspect"] = hit if f"{el}_suspect" not in out else (
+                out[f"{el}_suspect"].fillna(False).to_numpy(bool) | hit)
+        elif mode == "exclude":
+            out.loc[hit, el] = np.nan
+    return out, table
