@@ -268,5 +268,5 @@ def write_gpkg_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.Data
                 write_styles(tmp, layers)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
-    log.info("wrote %s (layers: %s)", path, ", ".join(layers))
+    log.debug("wrote %s (layers: %s)", path, ", ".join(layers))  # callers log final paths
     return path
