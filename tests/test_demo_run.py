@@ -171,3 +171,23 @@ def test_demo_results_match_the_recorded_digest(demo):
     now = digest(demo / "out")
     changed = sorted(k for k in recorded.keys() | now.keys() if recorded.get(k) != now.get(k))
     assert changed == [], f"demo outputs whose content changed: {changed}"
+
+
+def test_demo_change_map_and_run_history_edits(demo, tmp_path, cli):
+    """`farmland map --diff` drew the demo's 2023 → 2024 changes, and `farmland runs
+    label|delete` work on the demo's run history (on a copy)."""
+    import shutil
+
+    html = (demo / "maps" / "demo_diff.html").read_text(encoding="utf-8")
+    assert "类别变化" in html and "R0001" in html and "R0002" in html
+    changes = gpd.read_file(demo / "out" / "diff_2023_2024" / "changes.gpkg", layer="changes")
+    assert len(changes) > 0 and changes["cause"].notna().all()
+    ws = tmp_path / "runs.gpkg"
+    shutil.copy(demo / "out" / "farmland_runs.gpkg", ws)
+    res = cli("runs", "label", ws, "R0002", "2024 加密 resampled")
+    assert res.exit_code == 0, res.output
+    res = cli("runs", "delete", ws, "R0001")
+    assert res.exit_code == 0, res.output
+    listing = cli("runs", ws)
+    assert "R0002" in listing.output and "R0001" not in listing.output
+    assert "2024 加密 resampled" in listing.output
