@@ -125,3 +125,17 @@ def test_classify_writes_outliers_csv_and_layer(tmp_path, cli):
     layer = gpd.read_file(tmp_path / "out" / "classification.gpkg", layer="outliers")
     assert len(layer) == 1 and layer.geometry.iloc[0] is not None
     assert read_manifest(tmp_path / "out")["outliers"] == {"mode": "flag", "suspect_values": 1}
+
+
+def test_suspect_values_are_a_map_layer_with_escaped_text():
+    s = grid(S12=45.0)
+    _, table = apply_outliers(s, screen_outliers(s, STD), "flag")
+    table.loc[0, "detail"] = "<img src=x onerror=alert(1)>"
+    points = s.set_index("sample_id").geometry.reindex(table["sample_id"]).to_numpy()
+    import geopandas as gpd
+
+    layer = gpd.GeoDataFrame(table, geometry=points, crs=s.crs)
+    parcels = make_parcels(n=2, final_class=[1, 3])
+    html = fl.make_map(parcels, outliers=layer).get_root().render()
+    assert "可疑数值 Suspect values" in html
+    assert "<img src=x onerror" not in html            # data is text, never markup

@@ -14,7 +14,7 @@ from farmland.cli import crs_option, overwrite_option
 logger = logging.getLogger(__name__)
 
 #: overlays read from the classification GeoPackage (when it has the layer) or a file
-OVERLAYS = ("samples", "crops", "zones", "flags", "plan", "sources", "townships")
+OVERLAYS = ("samples", "crops", "zones", "flags", "plan", "sources", "townships", "outliers")
 ALL_LAYERS = ("parcels", *OVERLAYS)
 #: layers of a change map (--diff) unless --layers says otherwise
 DIFF_LAYERS = ("parcels", "townships")

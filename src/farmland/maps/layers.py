@@ -181,6 +181,13 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          "fillOpacity": 1.0},
         (("名称 Name", ("name",), "text"), ("行业 Industry", ("industry",), "text"),
          ("重金属 Metals", ("metals",), "text"))),
+    "outliers": LayerSpec(
+        "可疑数值 Suspect values",
+        {"radius": 7, "color": "#e7298a", "weight": 2.5, "fillColor": "#ffffff",
+         "fillOpacity": 0.0},
+        (("样点 Sample", ("sample_id",), "text"), ("项目 Item", ("element",), "text"),
+         ("数值 Value", ("value",), "text"), ("检查 Check", ("check",), "text"),
+         ("说明 Detail", ("detail",), "text"), ("处理 Action", ("action",), "text"))),
     "plan": LayerSpec(
         "加密采样点 Planned sampling points",
         {"radius": 5, "color": "#ffffff", "weight": 1.5, "fillColor": "#1f78b4",

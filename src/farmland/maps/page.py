@@ -89,6 +89,7 @@ def make_map(
     plan: gpd.GeoDataFrame | None = None,
     sources: gpd.GeoDataFrame | None = None,
     townships: gpd.GeoDataFrame | None = None,
+    outliers: gpd.GeoDataFrame | None = None,
     rate: Mapping[str, float] | None = None,
     township: str | None = None,
     title: str = DEFAULT_TITLE,
@@ -105,7 +106,7 @@ def make_map(
         CRS; needs ``final_class`` (Int8 1/2/3/<NA>). Other columns shown when
         present: parcel_id, township, village, landuse, dlbm, area_mu, rule,
         driving_element, sample_ids, p_class_1..3, measures, qa_flags.
-    samples, crops, zones, flags, plan, sources, townships
+    samples, crops, zones, flags, plan, sources, townships, outliers
         Optional overlays, any CRS; each is drawn (and listed in the layer control
         and legend) only when given and not empty. See ``LAYER_SPECS`` for the columns
         each one shows.
@@ -147,7 +148,7 @@ def make_map(
                          fix="pass the 'parcels' layer written by 'farmland classify'")
     shown = _select_township(parcels, township)
     given = {"samples": samples, "crops": crops, "zones": zones, "flags": flags, "plan": plan,
-             "sources": sources, "townships": townships}
+             "sources": sources, "townships": townships, "outliers": outliers}
     overlays = overlay_layers(given, shown, township)
     display = _display_geometry(shown, simplify_m)
     fmap = _base_map(display, title, tiles, tiles_attr)
