@@ -119,3 +119,20 @@ def test_cli_diff_map_from_changes_csv_needs_the_classification(cli, gpkg, tmp_p
     assert '"_flow_key":["2→3"]' in page and "new soil samples" in page  # P9: no geometry
     none = cli("map", "-o", tmp_path / "x.html")
     assert none.exit_code == 2 and "no classification to map" in none.output
+
+
+def test_cli_diff_refuses_a_table_that_is_not_a_diff(cli, gpkg, tmp_path):
+    wrong = tmp_path / "samples.csv"
+    wrong.write_text("sample_id,pH,Cd\nS1,6.0,0.3\n", encoding="utf-8-sig")
+    out = tmp_path / "d.html"
+    result = cli("map", gpkg, "--diff", wrong, "-o", out)
+    assert result.exit_code == 2
+    lines = [x for x in result.output.strip().splitlines() if not x.startswith("INFO ")]
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert "not the changes written by 'farmland diff'" in lines[0]
+    assert "samples.csv" in lines[0] and "parcel_id" in lines[0]
+    assert not out.exists()
+    no_flow = tmp_path / "changes.csv"
+    no_flow.write_text("parcel_id,area_mu\nP3,15.0\n", encoding="utf-8-sig")
+    result = cli("map", gpkg, "--diff", no_flow, "-o", out)
+    assert result.exit_code == 2 and "no 'flow' column" in result.output

@@ -101,17 +101,21 @@ def _row(sample_id: str, element: str, value: float, rule: str, detail: str,
             "detail": detail, "fix": fix}
 
 
-def _bands(standard, element: str, kind: str) -> np.ndarray:
-    lookup = standard.intervention_values if kind == "intervention" else None
-    phs = np.array([5.0, 6.0, 7.0, 8.0])
-    if lookup is not None:
-        return np.asarray(lookup(element, phs), dtype=float)
-    return np.asarray(standard.screening_values(element, np.array(["paddy"] * 4, dtype=object),
-                                                phs), dtype=float)
+#: one pH per GB 15618 band, to read an element's values in every band
+_BAND_PH = np.array([5.0, 6.0, 7.0, 8.0])
+
+
+def _highest_intervention(standard, element: str) -> float:
+    return float(np.nanmax(standard.intervention_values(element, _BAND_PH)))
+
+
+def _lowest_screening(standard, element: str) -> float:
+    return float(min(np.nanmin(standard.screening_values(element, landuse, _BAND_PH))
+                     for landuse in ("paddy", "dry")))
 
 
 def _global_rows(ids, v, el, standard) -> list[dict]:
-    limit = GLOBAL_FACTOR * float(np.nanmax(_bands(standard, el, "intervention")))
+    limit = GLOBAL_FACTOR * _highest_intervention(standard, el)
     hit = np.isfinite(v) & (v > limit)
     return [_row(ids[i], el, v[i], "global",
                  f"{el} {v[i]:g} mg/kg is more than {GLOBAL_FACTOR:g} × its highest "
@@ -130,7 +134,7 @@ def _local_rows(ids, v, xy, el, standard) -> tuple[list[dict], list[dict]]:
     _, nn = tree.query(xy[pos], k=NEIGHBOURS + 1)
     med = np.median(v[pos][nn[:, 1:]], axis=1)          # the neighbours, not the sample
     ratio = v[pos] / med
-    floor = float(np.nanmin(_bands(standard, el, "screening")))
+    floor = _lowest_screening(standard, el)
     out = []
     for j in np.flatnonzero((ratio >= UNIT_BAND[0]) & (ratio <= UNIT_BAND[1])):
         out.append(_row(ids[pos[j]], el, v[pos[j]], "units",

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from farmland.cli import crs_option, overwrite_option
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +166,8 @@ def read_changes(path: Path, parcels=None):
         if not names:
             raise InputError("no layer with geometry", file=gpkg,
                              fix="give the changes.gpkg written by 'farmland diff'")
-        return gpd.read_file(gpkg, layer=CHANGES_LAYER if CHANGES_LAYER in names else names[0])
+        return _check_changes(gpd.read_file(
+            gpkg, layer=CHANGES_LAYER if CHANGES_LAYER in names else names[0]), gpkg)
     csv = path / CHANGES if path.is_dir() else path
     if not (csv.exists() and csv.suffix.lower() == ".csv"):
         raise InputError("no changes.gpkg or changes.csv", file=path,
@@ -171,12 +176,27 @@ def read_changes(path: Path, parcels=None):
         raise InputError("changes.csv has no geometry", file=csv,
                          fix="give run B's classification.gpkg as well, or the changes.gpkg "
                              "of a newer 'farmland diff'")
-    table = pd.read_csv(csv, encoding="utf-8-sig", dtype={"parcel_id": str})
+    table = _check_changes(pd.read_csv(csv, encoding="utf-8-sig", dtype={"parcel_id": str}), csv)
     uniq = parcels.drop_duplicates("parcel_id")
     geom = pd.Series(uniq.geometry.to_numpy(), index=uniq["parcel_id"].astype(str).to_numpy())
     found = table["parcel_id"].map(geom)
     return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(found.to_numpy(), crs=parcels.crs),
                             crs=parcels.crs)
+
+
+def _check_changes(table: pd.DataFrame, file: Path) -> pd.DataFrame:
+    """Refuse a table that is not the changes of 'farmland diff' (one line, the fix)."""
+    from farmland.errors import InputError
+
+    has_flow = "flow" in table or {"class_a", "class_b"} <= set(table.columns)
+    if "parcel_id" not in table or not has_flow:
+        missing = "parcel_id" if "parcel_id" not in table else "flow"
+        raise InputError("not the changes written by 'farmland diff' (no "
+                         f"'{missing}' column)", file=file, column=missing,
+                         value=", ".join(map(str, list(table.columns)[:8])),
+                         fix="give the output folder of 'farmland diff', or its changes.gpkg "
+                             "or changes.csv")
+    return table
 
 
 def _diff_subtitle(path: Path) -> str | None:

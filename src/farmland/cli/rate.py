@@ -83,9 +83,7 @@ def command(classification, measures, mapping, workspace, year, target, accounti
     click.echo(verdict(result.county))
     for line in evidence_lines(result):
         click.echo(line)
-    short = max(0.0, float(result.county["gap_mu"]) - float(
-        plan.loc[plan["final_class"].eq(2), "gain_mu"].sum()
-        + plan.loc[plan["final_class"].eq(3), "gain_mu"].sum()))
+    short = max(0.0, float(result.county["gap_mu"]) - float(plan["gain_mu"].sum()))
     click.echo(plan_line(plan, short))
     summary = result.to_dict() | {"classification": folder.portable_path(classification, out),
                                   "measures": folder.portable_path(measures, out),

@@ -297,7 +297,8 @@ def _measure_names(n: int, m_year: pd.DataFrame) -> np.ndarray:
     out = np.full(n, "", dtype=object)
     m = m_year.loc[m_year["pos"] >= 0]
     if len(m):
-        joined = m.groupby("pos")["measure_type"].agg(lambda v: ", ".join(dict.fromkeys(v)))
+        joined = (m.drop_duplicates(["pos", "measure_type"])
+                  .groupby("pos", sort=True)["measure_type"].agg(", ".join))
         out[joined.index.to_numpy(int)] = joined.to_numpy(object)
     return out
 

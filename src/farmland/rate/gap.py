@@ -39,11 +39,9 @@ from farmland.vocabulary import COUNTY
 
 log = logging.getLogger(__name__)
 
-#: sort keys (column, ascending) of each order; parcel_id last makes ties reproducible
-ORDERS = {
-    "area": (("area_mu", False), ("parcel_id", True)),
-    "risk": (("final_class", False), ("area_mu", False), ("parcel_id", True)),
-}
+#: accepted orders of the class-2 rows; both sort by gain (largest first, ties by
+#: parcel_id) since class 3 always comes first ("risk" is kept for scripts)
+ORDERS = ("area", "risk")
 PLAN_COLUMNS = ["scope", "township", "parcel_id", "final_class", "area_mu", "gain_mu",
                 "proposed_measure_class", "reason", "cumulative_mu", "rate_after",
                 "reaches_target"]
@@ -68,13 +66,11 @@ def close_gap(
 
     The class-3 rows come first (``scope`` = :data:`CLASS3_SCOPE`) and their gain is
     counted before the class-2 rows. For each township still below target, class-2
-    candidates are taken in ``order`` until the
-    township's numerator reaches ``target × denominator``. With ``order="area"``
-    (largest first) the count is minimal: a measure adds the parcel's area to the
-    numerator only (the denominator is fixed by the classes), so the k largest
-    candidates give the largest sum any k parcels can give, and the first prefix
-    that reaches the gap is the fewest parcels that can. ``order="risk"`` takes
-    class 3 first, then by area (not minimal in count). The county set is the union
+    candidates are taken largest gain first until the township's numerator reaches
+    ``target × denominator``. The count is minimal: a measure adds the parcel's gain to
+    the numerator only (the denominator is fixed by the classes), so the k largest
+    gains give the largest sum any k parcels can give, and the first prefix that
+    reaches the gap is the fewest parcels that can. The county set is the union
     of the township sets. It always reaches the county target when every township
     reaches its own (the county numerator and denominator are the township sums);
     when some township cannot (too few candidates), further candidates from all
@@ -116,7 +112,7 @@ def close_gap(
     target = rate.target if target is None else float(target)
     _check_same_parcels(parcels, rate)
     status = rate.parcels
-    cand = _sorted_candidates(status, rate.accounting, order)
+    cand = _sorted_candidates(status, rate.accounting)
     is3 = cand["final_class"].eq(3).to_numpy(bool)
     class3 = _class3_rows(status, cand.loc[is3], target)
     extra_num = class3.groupby("township")["gain_mu"].sum()
@@ -158,7 +154,7 @@ def _check_same_parcels(parcels: pd.DataFrame, rate: RateResult) -> None:
                          fix="pass the parcels the rate was computed on")
 
 
-def _sorted_candidates(status: pd.DataFrame, accounting: str, order: str) -> pd.DataFrame:
+def _sorted_candidates(status: pd.DataFrame, accounting: str) -> pd.DataFrame:
     """Parcels that one new measure of the year would make count, with their gain."""
     st = status["status"]
     c2_free = st.eq("no_measure").to_numpy(bool)           # class 2 without a measure
@@ -185,9 +181,7 @@ def _sorted_candidates(status: pd.DataFrame, accounting: str, order: str) -> pd.
         np.where(own[keep], "安全利用措施，自有农产品达标 safe use, own crop samples comply",
                  "安全利用措施，按达标率计 safe use, counted at the crop compliance rate"
                  if accounting == "official" else "安全利用措施 safe use"))
-    sort = [("gain_mu", False), ("parcel_id", True)] if order in ("area", "risk") else []
-    cols, asc = zip(*sort, strict=True)
-    return cand.sort_values(list(cols), ascending=list(asc), kind="stable")
+    return cand.sort_values(["gain_mu", "parcel_id"], ascending=[False, True], kind="stable")
 
 
 def _parcel_compliance(status: pd.DataFrame) -> np.ndarray:

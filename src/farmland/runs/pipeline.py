@@ -231,8 +231,8 @@ def _portable(manifest: dict[str, Any], output: Path) -> dict[str, Any]:
 
 def _outlier_points(table: pd.DataFrame, samples: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The suspect values as points (at their samples), for QGIS and the map."""
-    where = samples.drop_duplicates("sample_id").set_index(
-        samples.drop_duplicates("sample_id")["sample_id"].astype(str)).geometry
+    first = samples.drop_duplicates("sample_id")
+    where = pd.Series(first.geometry.to_numpy(), index=first["sample_id"].astype(str).to_numpy())
     geom = where.reindex(table["sample_id"].astype(str)).to_numpy()
     return gpd.GeoDataFrame(table.reset_index(drop=True), geometry=geom, crs=samples.crs)
 

@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 #: parcels are separated by 5–20 m ditches, field roads and ridges; with a 1 m snap every
 #: parcel of a real county was its own zone (docs/decisions.md, zone gap)
 ZONE_GAP_M = 30.0
-#: the older name of the gap, kept for scripts
-SNAP_TOLERANCE_M = ZONE_GAP_M
 #: zone id prefix per class: SC = strict control (严格管控), SU = safe utilisation (安全利用)
 ZONE_PREFIX = {3: "SC", 2: "SU", 1: "PP"}
 ZONE_COLUMNS = ["zone_id", "final_class", "township", "other_townships", "area_mu", "area_hm2",
