@@ -313,7 +313,7 @@ CASES = [
     err("mapping_bad_target.toml", "mapping", r"mapping_bad_target\.toml, column '样品编号': "
         r"unknown canonical column in mapping \(got 'sample_number'\)"),
     err("crops_unknown_crop.csv", "crops", r"crops_unknown_crop\.csv, row/id C2, column '作物': "
-        r"unrecognised value \(crop; .*\(got '苹果'\)"),
+        r"unrecognised value \(crop; .*\(got '茶叶'\)"),
     ok("measures_unknown_parcels.csv", "measures", r"2 measure\(s\) name parcel ids not in the "
        r"parcels and are not counted \(first: P9, P10\)", unknown_measures_listed),
     err("measures_unknown_type.csv", "measures", r"measures_unknown_type\.csv, row/id P1, column "

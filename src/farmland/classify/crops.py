@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from farmland.errors import StandardError
 from farmland.rules import Rules
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,14 @@ def grade_crops(crops: gpd.GeoDataFrame, *, standard) -> gpd.GeoDataFrame:
     geopandas.GeoDataFrame
         A copy with ``grade_<el>`` (Int8, <NA> when not measured or no limit),
         ``crop_grade`` (worst element), ``exceeds`` (grade ≥ 2), ``crop_flags``.
+        A sample whose crop has no GB 2762 category in the tables, or with no measured
+        element that has a limit for its crop, stays ungraded (<NA>); each such crop is
+        named with its sample count in a logged WARNING.
     """
     out = crops.copy()
     grades = []
     flags = pd.Series("", index=out.index, dtype=object)
-    crop = out["crop"].astype(str).to_numpy()
+    crop = np.array(["" if _missing(c) else str(c) for c in out["crop"]], dtype=object)
     for el in CROP_ELEMENTS:
         if el not in out:
             continue
@@ -67,17 +71,58 @@ def grade_crops(crops: gpd.GeoDataFrame, *, standard) -> gpd.GeoDataFrame:
     out["crop_grade"] = pd.array(np.where(np.isnan(worst), pd.NA, worst), dtype="Int8")
     out["exceeds"] = out["crop_grade"].fillna(0).astype(int) >= 2
     out["crop_flags"] = flags
-    ungraded = int(out["crop_grade"].isna().sum())
-    if ungraded:
-        log.warning("%d crop sample(s) have no element with a GB 2762 limit and are not graded",
-                    ungraded)
+    _warn_ungraded(crop, out["crop_grade"].isna().to_numpy(), standard,
+                   [el for el in CROP_ELEMENTS if el in out])
     return out
+
+
+def _warn_ungraded(crop: np.ndarray, ungraded: np.ndarray, standard,
+                   measured: list[str]) -> None:
+    """One WARNING per cause, naming each crop with its number of ungraded samples."""
+    if not ungraded.any():
+        return
+    names = pd.Series(crop[ungraded])
+    known = names.map(lambda c: _known(standard, c)).to_numpy(dtype=bool)
+    if (~known).any():
+        categories = ", ".join(getattr(standard, "crop_as_forms", {}))
+        log.warning(
+            "crop samples: %s not graded: no GB 2762 category; name each crop as one of %s "
+            "(or a Chinese name listed under [values.crop] in farmland/io/aliases.toml). A GB "
+            "2762 category outside this list needs a row in crop_limits.csv and an entry in "
+            "farmland.standards.vocabulary.CROPS", _counts(names[~known]), categories)
+    if known.any():
+        detail = "; ".join(
+            f"{c}: {', '.join(_limited(standard, c)) or 'none'}"
+            for c in dict.fromkeys(names[known]))
+        log.warning(
+            "crop samples: %s not graded: no element with a GB 2762 limit for the crop was "
+            "measured (limits for %s; element columns given: %s)", _counts(names[known]),
+            detail, ", ".join(measured) or "none")
+
+
+def _counts(names: pd.Series) -> str:
+    """``"3 samples of 'xxx', 1 sample of 'yyy' are"`` (most frequent first)."""
+    counts = sorted(names.value_counts().items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{n} sample{'s' if n != 1 else ''} of {repr(c) if c else '(no crop name)'}"
+                     for c, n in counts)
+    return f"{text} {'is' if len(counts) == 1 and counts[0][1] == 1 else 'are'}"
+
+
+def _limited(standard, crop: str) -> list[str]:
+    return [el for el in CROP_ELEMENTS if not np.isnan(_limit(standard, crop, el))]
+
+
+def _missing(value: object) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _known(standard, crop: str) -> bool:
     try:
         standard.crop_as_form(crop)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, StandardError):
         return False
     return True
 
@@ -85,7 +130,7 @@ def _known(standard, crop: str) -> bool:
 def _limit(standard, crop: str, element: str) -> float:
     try:
         value = standard.crop_limit(crop, element)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, StandardError):
         return np.nan
     return np.nan if value is None else float(value)
 

@@ -314,9 +314,11 @@ def _parse_crop_limits(
             limits[(crop, element)] = (
                 _value(text, file, line, f"{crop} {element}", problems) if text else None
             )
-    for crop in CROPS:
-        if crop not in seen:
-            problems.add(file, None, f"no row for crop {crop!r}")
+    missing = [crop for crop in CROPS if crop not in seen]
+    if missing:  # tables copied before a category was added stay usable
+        logger.warning("%s in %s: no row for crop(s) %s: samples of them are not graded "
+                       "(copy the rows from farmland's own table to grade them)", file,
+                       directory, ", ".join(missing))
     return limits, forms
 
 

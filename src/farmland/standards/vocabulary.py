@@ -24,7 +24,9 @@ GB_COLUMNS = ("paddy", "other", "orchard", "all")
 STRICTER = "stricter"
 
 #: crops of GB 2762 used for the crop-sample adjustment (rice = paddy measured as brown rice)
-CROPS = ("rice", "milled_rice", "wheat", "maize", "leafy_veg", "root_veg", "tuber_veg", "other_veg")
+CROPS = ("rice", "milled_rice", "wheat", "maize", "leafy_veg", "root_veg", "tuber_veg", "other_veg",
+         "fresh_fruit", "cranberry_currant", "brassica_veg", "legume_veg", "stem_veg", "celery",
+         "pulses", "peanut", "other_cereal")
 AS_FORMS = ("inorganic", "total")
 
 #: third land-survey (三调) land-use codes with their own GB column; other 02xx → garden
