@@ -1188,6 +1188,129 @@ def _phantom_ids(rng: np.random.Generator, bsm: np.ndarray) -> list[str]:
     return ghosts
 
 
+CONTROL_HEADER = ["图斑编号", "环节", "日期", "结果", "责任人", "种植作物", "去向", "批次号", "备注"]
+#: share of strict-control parcels per closed-loop fate (the rest: closed), in this order
+CONTROL_FATES = (
+    ("no_rows", 0.05),  # measure claimed, nothing in the closed-loop ledger
+    ("designated_only", 0.06),  # notified and designated, never inspected
+    ("no_notice", 0.03),  # designated and inspected, the notification never recorded
+    ("failed", 0.04),  # inspection found rice planted, not corrected
+    ("corrected", 0.04),  # rice found, corrected two weeks later, loop then closed
+    ("inspected_only", 0.10),  # harvest never checked
+    ("harvest_only", 0.06),  # not yet accepted
+)
+_PLANTED = {"种植结构调整": "玉米", "特定农产品禁止生产区": "玉米", "退耕还林还草": "苗木", "休耕": "无（休耕）"}
+_DESTINATION = {"玉米": "饲料加工", "苗木": "无粮食收获", "无（休耕）": "无收获"}
+
+
+def _day(rng: np.random.Generator, year: int, start: tuple[int, int], days: int) -> pd.Timestamp:
+    return pd.Timestamp(year, *start, 1) + pd.Timedelta(days=int(rng.integers(0, days)))
+
+
+def control_ledger(
+    rng: np.random.Generator,
+    parcels: gpd.GeoDataFrame,
+    cls: np.ndarray,
+    measures: pd.DataFrame,
+    year: int,
+    carried: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The strict-control closed-loop ledger (严格管控闭环台账) of ``year``: one row per
+    parcel, stage and date for the parcels with a strict-control measure, with the gaps
+    of :data:`CONTROL_FATES`, a few sales into the county depot (lot ids), and rows for
+    a few class-2 parcels designated from an older survey. With ``carried`` (the
+    previous year's fates), parcels closed then start at the inspection (their
+    designation stands). Returns the ledger and each parcel's fate."""
+    bsm = parcels["BSM"].to_numpy()
+    town = dict(zip(bsm, parcels["XZQMC"], strict=True))
+    strict = measures.loc[measures["措施类别"] == "严格管控"].drop_duplicates("图斑编号")
+    kinds = dict(zip(strict["图斑编号"], strict["措施类型"], strict=True))
+    names = np.array([f for f, _ in CONTROL_FATES] + ["closed"])
+    cum = np.cumsum([w for _, w in CONTROL_FATES])
+    rows, fates = [], {}
+    for pid in sorted(kinds):
+        fate = str(names[np.searchsorted(cum, rng.random(), side="right")])
+        fates[pid] = fate
+        if fate == "no_rows":
+            continue
+        station = f"{town[pid]}农业服务中心"
+        planted = _PLANTED.get(kinds[pid], "玉米")
+        notified = _day(rng, year, (2,), 40)
+        stages = []
+        if not (carried and carried.get(pid) in ("closed", "corrected")):
+            if fate != "no_notice":
+                stages.append(("告知", notified, "已告知", station, "", "", ""))
+            stages.append(("划定", notified + pd.Timedelta(days=int(rng.integers(0, 15))),
+                           "通过", "县农业农村局", "", "", ""))
+        if fate == "designated_only":
+            rows += [(pid, *r) for r in stages]
+            continue
+        inspected = _day(rng, year, (6,), 50)
+        if fate in ("failed", "corrected"):
+            stages.append(("种植巡查", inspected, "不合格", station, "稻谷", "", ""))
+            rows += [(pid, *r) for r in stages]
+            if fate == "failed":
+                continue
+            stages = [("种植巡查", inspected + pd.Timedelta(days=14), "已整改", station, planted,
+                       "", "")]
+        else:
+            stages.append(("种植巡查", inspected, "通过", station, planted, "", ""))
+        if fate not in ("inspected_only",):
+            depot = planted == "玉米" and rng.random() < 0.04
+            dest = "收储（县粮食储备库）" if depot else _DESTINATION[planted]
+            lot = f"LS{year}-{900 + len(fates):03d}" if depot else ""
+            stages.append(("收获核查", _day(rng, year, (9,), 50), "通过", station, planted, dest,
+                           lot))
+            if fate != "harvest_only":
+                if kinds[pid] in ("休耕", "种植结构调整", "退耕还林还草"):
+                    stages.append(("补偿", _day(rng, year, (11,), 25), "已补偿", "县财政局",
+                                   "", "", ""))
+                stages.append(("验收", _day(rng, year, (12,), 20), "通过", "县农业农村局",
+                               "", "", ""))
+        rows += [(pid, *r) for r in stages]
+    # a few class-2 parcels still designated from the 2019 detailed survey
+    old = [b for b in bsm[cls == 2] if b not in kinds]
+    for pid in sorted(rng.choice(old, size=4, replace=False)):
+        rows.append((pid, "告知", _day(rng, year, (2,), 40), "已告知",
+                     f"{town[pid]}农业服务中心", "", "", ""))
+    ledger = pd.DataFrame(
+        [(*r[:2], f"{r[2]:%Y-%m-%d}", *r[3:], "") for r in rows], columns=CONTROL_HEADER
+    )
+    return ledger, fates
+
+
+def grain_lots(
+    rng: np.random.Generator, parcels: gpd.GeoDataFrame, cls: np.ndarray, ledger: pd.DataFrame
+) -> pd.DataFrame:
+    """Grain procurement lots of 2023 (粮食收购批次): the depot lots named in the
+    closed-loop ledger, lots from villages with class-3 paddy, and lots from clean
+    villages; a few name their source parcels."""
+    p = pd.DataFrame({"BSM": parcels["BSM"], "town": parcels["XZQMC"],
+                      "village": parcels["ZLDWMC"], "cls": cls, "dlbm": parcels["DLBM"]})
+    paddy3 = p.loc[(p["cls"] == 3) & (p["dlbm"] == "0101")]
+    hot = sorted(set(zip(paddy3["town"], paddy3["village"], strict=True)))
+    clean = sorted(set(zip(p["town"], p["village"], strict=True)) - set(hot))
+    rows = []
+    depot = ledger.loc[ledger["批次号"] != ""]
+    for lot, pid in zip(depot["批次号"], depot["图斑编号"], strict=True):
+        t, v = p.loc[p["BSM"] == pid, ["town", "village"]].iloc[0]
+        rows.append((lot, "玉米", t, v, "", "县粮食储备库"))
+    for k in range(30):
+        pick = hot if k < 12 and hot else clean
+        t, v = pick[int(rng.integers(0, len(pick)))]
+        crop = "稻谷" if rng.random() < 0.8 else "玉米"
+        src = ""
+        if k % 5 == 0:  # a few lots name their source parcels
+            in_v = p.loc[(p["town"] == t) & (p["village"] == v), "BSM"].to_numpy()
+            src = "；".join(sorted(rng.choice(in_v, size=min(2, len(in_v)), replace=False)))
+        buyer = "县粮食储备库" if rng.random() < 0.5 else f"{t}粮食收购点"
+        rows.append((f"LS2023-{k + 1:03d}", crop, t, v, src, buyer))
+    out = pd.DataFrame(rows, columns=["批次号", "作物", "乡镇", "来源村", "来源图斑", "收购单位"])
+    out.insert(2, "数量（吨）", [f"{x:.1f}" for x in rng.uniform(5, 60, len(out))])
+    out["收购日期"] = [f"{_day(rng, 2023, (9,), 80):%Y-%m-%d}" for _ in range(len(out))]
+    return out
+
+
 def measured_rate(parcels: gpd.GeoDataFrame, cls: np.ndarray, ledger: pd.DataFrame) -> float:
     """(class-2 area with a safe-use measure + class-3 area with a strict-control measure)
     / (class-2 + class-3 area), each parcel counted once (areas = TBDLMJ)."""
@@ -1373,6 +1496,9 @@ STREAMS = (
     "ledger_errors",
     "soil_2024",
     "crops_2024",
+    "control_2023",
+    "lots_2023",
+    "control_2024",
 )
 
 
@@ -1449,7 +1575,15 @@ def generate(seed: int = SEED) -> dict:
         first_id=N_CROP_2023 + 1,
         ledger=ledger_2024,
     )
+    control_2023, fates = control_ledger(rng["control_2023"], parcels, tool_cls, ledger_2023, 2023)
+    lots_2023 = grain_lots(rng["lots_2023"], parcels, tool_cls, control_2023)
+    control_2024, _ = control_ledger(
+        rng["control_2024"], parcels, tool_cls, ledger_2024, 2024, carried=fates
+    )
     return {
+        "control_2023": control_2023,
+        "lots_2023": lots_2023,
+        "control_2024": control_2024,
         "county": county,
         "townships": townships,
         "rivers": rivers,
@@ -1515,6 +1649,9 @@ def frames(bundle: dict) -> dict[str, object]:
         "resample_2024/soil_samples.csv": bundle["soil_2024"],
         "resample_2024/crop_samples.csv": bundle["crops_2024"],
         "resample_2024/measures_2024.csv": bundle["measures_2024"],
+        "strict_control_2023.csv": bundle["control_2023"],
+        "grain_lots_2023.csv": bundle["lots_2023"],
+        "resample_2024/strict_control_2024.csv": bundle["control_2024"],
         "truth/expected_classes.csv": truth.astype(str),
     }
 

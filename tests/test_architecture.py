@@ -20,9 +20,10 @@ LAYERS = {
     "classify": 3,
     "rate": 4,
     "sampling": 5,
-    "runs": 6,
-    "maps": 7, "report": 7,
-    "cli": 8,
+    "control": 6,
+    "runs": 7,
+    "maps": 8, "report": 8,
+    "cli": 9,
 }
 MAX_LINES = 500
 

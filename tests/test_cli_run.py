@@ -102,7 +102,7 @@ def test_demo_template_parses_validates_and_points_at_the_demo_county(tmp_path):
     assert cfg["plan"]["seed"] == cfg["project"]["seed"] == 0
     assert cfg["project"]["workspace"] == str(tmp_path / "farmland_output" / "farmland_runs.gpkg")
     assert cfg.run_dir == tmp_path / "farmland_output" / "2023"
-    assert render_template(data_dir="data/demo").count('"data/demo/') == 6
+    assert render_template(data_dir="data/demo").count('"data/demo/') == 7
 
 
 def test_generic_template_parses_but_run_refuses_its_placeholders(tmp_path):

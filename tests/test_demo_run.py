@@ -92,16 +92,65 @@ def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
     parcels = _parcels(demo)
     plan = pd.read_csv(demo / "out" / "2023" / "gap_plan.csv", encoding="utf-8-sig",
                        dtype={"parcel_id": str})
-    n3 = int((per_parcel["status"] == "uncontrolled").sum())
+    open3 = per_parcel["status"].isin(["uncontrolled", "loop_incomplete"])
+    n3 = int(open3.sum())
     assert n3 > 0 and plan["final_class"].head(n3).eq(3).all()
     assert set(plan.loc[plan["final_class"] == 3, "parcel_id"]) == set(
-        per_parcel.loc[per_parcel["status"] == "uncontrolled", "parcel_id"])
+        per_parcel.loc[open3, "parcel_id"])
     # under the measures-only reading the plan closes the gap
     crops = gpd.read_file(demo / "out" / "2023" / "classification.gpkg", layer="crops")
     ledger = read_measures(DATA / "measures_2023.csv")
     closed = safe_utilisation_rate(parcels, apply_gap_plan(ledger, plan, 2023), crops=crops,
                                    year=2023, accounting="measures_only")
     assert closed.rate >= 0.91
+
+
+def test_closed_loop_zones_and_lots_account_for_every_mu_once(demo):
+    """Issue 18: the coverage table, the zone notice and the lot list agree with the
+    parcel layer, and the rate's D is exactly the class-3 land whose loop reached the
+    minimum stage and that has a strict-control measure."""
+    run = demo / "out" / "2023"
+    parcels = _parcels(demo)
+    class3 = parcels.loc[parcels["final_class"] == 3]
+    area3 = class3["area_mu"].sum()
+    loop = pd.read_csv(run / "control_parcels.csv", encoding="utf-8-sig",
+                       dtype={"parcel_id": str, "strict_measures": str})
+    assert sorted(loop["parcel_id"]) == sorted(class3["parcel_id"])
+    towns = pd.read_csv(run / "control_townships.csv", encoding="utf-8-sig")
+    county = towns.iloc[-1]
+    assert county["class3_mu"] == pytest.approx(area3, abs=1e-6)
+    statuses = ["none_mu", "notified_mu", "inspected_mu", "harvest_checked_mu", "closed_mu"]
+    assert county[statuses].sum() == pytest.approx(area3, abs=1e-6)
+    assert towns.iloc[:-1]["class3_mu"].sum() == pytest.approx(area3, abs=1e-6)
+    # the realistic gaps of the demo ledger: every status occurs, and contradictions too
+    assert (county[statuses] > 0).all() and 0.5 < county["coverage_closed"] < 0.8
+    contradictions = pd.read_csv(run / "control_contradictions.csv", encoding="utf-8-sig")
+    assert set(contradictions["kind"]) == {"forbidden_planted", "closed_but_exceeding",
+                                           "measure_without_designation", "not_class3"}
+    notice = pd.read_csv(run / "zone_notice.csv", encoding="utf-8-sig")
+    area_col = "面积（亩） Area (mu)"
+    assert notice[area_col].iloc[-1] == pytest.approx(round(area3, 2))
+    assert notice[area_col].iloc[:-1].sum() == pytest.approx(round(area3, 2))
+    lots_in = pd.read_csv(DATA / "grain_lots_2023.csv", encoding="utf-8-sig", dtype=str)
+    lots = pd.read_csv(run / "lot_screening.csv", encoding="utf-8-sig", dtype=str)
+    assert sorted(lots["lot_id"]) == sorted(lots_in["批次号"])
+    assert set(lots["risk"]) == {"high 高", "medium 中", "low 低"}
+    rate = pd.read_csv(run / "rate.csv", encoding="utf-8-sig")
+    c = rate[rate["level"] == "county"].iloc[0]
+    gated = loop["meets_min"].astype(str).eq("True") & loop["strict_measures"].notna()
+    assert c["controlled3_mu"] + c["contradicted3_mu"] == pytest.approx(
+        loop.loc[gated, "area_mu"].sum(), abs=1e-6)
+    assert (c["controlled3_mu"] + c["contradicted3_mu"] + c["loop_incomplete3_mu"]
+            + c["uncontrolled3_mu"]) == pytest.approx(area3, abs=1e-6)
+    assert c["loop_incomplete3_mu"] > 0
+    # 2024 carries the designations of loops closed in 2023; the diff lists the changes
+    loop24 = pd.read_csv(demo / "out" / "2024" / "control_parcels.csv", encoding="utf-8-sig",
+                         dtype=str)
+    carried = loop24["carried_from"].notna()
+    assert carried.any() and set(loop24.loc[carried, "previous_status"]) == {"closed"}
+    changes = pd.read_csv(demo / "out" / "diff_2023_2024" / "loop_changes.csv",
+                          encoding="utf-8-sig", dtype=str)
+    assert {"entered", "same", "advanced"} <= set(changes["change"])
 
 
 def test_ledger_errors_are_reported(demo):
@@ -145,7 +194,7 @@ def test_second_run_gives_identical_outputs(demo, demo_again):
     # timestamps live only in manifests and in the run-history / Excel containers
     # (report.html, rate.json and diff.json name the output paths, which differ here)
     stamped = {"manifest.json", "farmland_runs.gpkg", "report.xlsx", "report.html", "rate.json",
-               "diff.json"}
+               "diff.json", "control_notice.xlsx"}
     different = [str(p) for p in first
                  if p.name not in stamped
                  and (demo / p).read_bytes() != (demo_again / p).read_bytes()]

@@ -184,11 +184,13 @@ def test_flag_layers_and_overlay_colours_match_the_rest_of_farmland():
 
     assert tuple(styles.FLAG_STYLES) == LAYERS
     assert set(styles.STYLED_LAYERS) == {"parcels", "samples", "crops", "zones", "plan",
-                                         "accounting", "changes", *LAYERS}
+                                         "accounting", "changes", "loop", "product_zones",
+                                         *LAYERS}
     assert set(styles.TITLES) == set(styles.STYLED_LAYERS)
     assert styles.CROP_EXCEEDS == LAYER_SPECS["crops"].styles["true"]["color"]
     assert styles.CROP_OK == LAYER_SPECS["crops"].base["color"]
     assert styles.ZONE_OUTLINE == LAYER_SPECS["zones"].base["color"]
+    assert styles.PRODUCT_ZONE_OUTLINE == LAYER_SPECS["product_zones"].base["color"]
     assert styles.PLAN_MODES["uncertainty"][0] == LAYER_SPECS["plan"].base["fillColor"]
     assert styles.FLAG_STYLES["empty_cells"][0] == LAYER_SPECS["flags"].base["color"]
     colours = [c for c, _, _ in styles.FLAG_STYLES.values()]
@@ -205,7 +207,9 @@ def test_accounting_and_change_layers_are_styled(tmp_path):
     rate_qml = ET.fromstring(_rows(tmp_path / "rate.gpkg")[0]["styleQML"].split("\n", 1)[1])
     labels = {c.get("value"): c.get("label") for c in rate_qml.iter("category")}
     assert labels["uncontrolled"] == "严格管控未落实 class 3 uncontrolled"
-    assert len(labels) == 10
+    assert labels["loop_incomplete"] == ("管控措施未闭环 strict measure, closed loop below the "
+                                         "minimum stage")
+    assert len(labels) == 11
     change_qml = _rows(tmp_path / "changes.gpkg")[0]["styleQML"]
     root = ET.fromstring(change_qml.split("\n", 1)[1])
     values = [c.get("value") for c in root.iter("category")]

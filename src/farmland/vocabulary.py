@@ -8,7 +8,8 @@ import re
 
 import pandas as pd
 
-__all__ = ["ACCOUNTING_STATUSES", "COUNTY", "CROP_STEP_LABELS", "FLOWS", "RULE_LABELS", "UNKNOWN_TOWNSHIP",
+__all__ = ["ACCOUNTING_STATUSES", "COUNTY", "CROP_STEP_LABELS", "FLOWS", "LOOP_STATUSES_STYLE",
+           "RULE_LABELS", "UNKNOWN_TOWNSHIP",
            "flow_key", "p_change_level", "rule_label", "rule_text", "townships_of"]
 
 #: name of the county total row in every per-township table
@@ -151,8 +152,20 @@ ACCOUNTING_STATUSES: dict[str, tuple[str, str, str]] = {
     "controlled": ("严格管控已落实", "strict control in place", "#4575b4"),
     "controlled_but_exceeding": ("管控但粮食超标", "controlled, food crop exceeded",
                                  "#762a83"),
+    "loop_incomplete": ("管控措施未闭环", "strict measure, closed loop below the minimum stage",
+                        "#fc8d59"),
     "uncontrolled": ("严格管控未落实", "class 3 uncontrolled", "#d7301f"),
     "class1": ("优先保护类", "priority protection", "#e5e5e5"),
     "unclassified": ("未分类", "unclassified", "#9e9e9e"),
 }
 
+# Strict-control closed loop (farmland.control.stages, the map's loop layer, control.gpkg)
+#: loop status of a class-3 parcel → (Chinese, English, colour), from not started to
+#: closed: magenta through purple and blue to teal, none of them a class colour
+LOOP_STATUSES_STYLE: dict[str, tuple[str, str, str]] = {
+    "none": ("未启动", "not started", "#c51b7d"),
+    "notified": ("已告知划定", "notified and designated", "#9e6ebd"),
+    "inspected": ("已巡查", "inspected", "#6b9bd1"),
+    "harvest_checked": ("已收获核查", "harvest checked", "#2166ac"),
+    "closed": ("已闭环", "closed", "#01665e"),
+}

@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rate": ("farmland.cli.rate", "Safe-utilisation rate per township and county, gap to target."),
     "runs": ("farmland.cli.runs", "List the classification runs kept in a workspace."),
     "diff": ("farmland.cli.diff", "Compare two runs parcel by parcel."),
+    "control": ("farmland.cli.control", "Strict-control closed loop, product zones, grain lots."),
     "flag": ("farmland.cli.flag", "Flag sparse data, uncertain parcels and strict-control zones."),
     "plan": ("farmland.cli.plan", "Plan new soil sampling points for a field team."),
     "map": ("farmland.cli.map", "Write a self-contained interactive HTML map."),

@@ -78,6 +78,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "soil_samples": Key("paths", required=True, must_exist=True),
         "crop_samples": Key("paths", [], must_exist=True),
         "measures": Key("path", "", must_exist=True),
+        "closed_loop": Key("path", "", must_exist=True),
         "pollution_sources": Key("path", "", must_exist=True),
         "townships": Key("path", "", must_exist=True),
         "mapping": Key("path", "", must_exist=True),

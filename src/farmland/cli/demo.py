@@ -22,7 +22,8 @@ from farmland.errors import InputError
 DEMO_FILES = ("parcels.gpkg", "soil_samples.csv", "crop_samples.csv", "measures_2023.csv",
               "pollution_sources.geojson", "townships.gpkg",
               "resample_2024/soil_samples.csv", "resample_2024/crop_samples.csv",
-              "resample_2024/measures_2024.csv")
+              "resample_2024/measures_2024.csv", "strict_control_2023.csv", "grain_lots_2023.csv",
+              "resample_2024/strict_control_2024.csv")
 
 
 def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tuple[str, list[str]]]:
@@ -40,8 +41,13 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
         ("1  Classify 2023 (detailed survey) / 2023 年分类",
          ["classify", *common, "--samples", soil23, "--crops", crops23, "--workspace", ws,
           "--label", "2023 详查 detailed survey", "-o", str(y23), *ow]),
-        ("2  Safe-utilisation rate 2023 / 安全利用率",
-         ["rate", str(y23), "--measures", str(d / "measures_2023.csv"), "-o", str(y23), *ow]),
+        ("2  Strict-control closed loop, product zones, grain lots / 严格管控闭环、管控区、粮食批次",
+         ["control", str(y23), "--ledger", str(d / "strict_control_2023.csv"),
+          "--measures", str(d / "measures_2023.csv"), "--lots", str(d / "grain_lots_2023.csv"),
+          "-o", str(y23), *ow]),
+        ("2b Safe-utilisation rate 2023 / 安全利用率",
+         ["rate", str(y23), "--measures", str(d / "measures_2023.csv"),
+          "--closed-loop", str(d / "strict_control_2023.csv"), "-o", str(y23), *ow]),
         ("3  Sparse data and strict-control zones / 数据稀疏与严格管控区",
          ["flag", str(y23), "--townships", str(d / "townships.gpkg"), "-o", str(y23), *ow]),
         ("4  Sampling plan / 加密采样布点",
@@ -66,6 +72,10 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
           "--zones", str(y23 / f.FLAGS), "--plan", str(y23 / f.PLAN_GPKG),
           "--sources", str(d / "pollution_sources.geojson"),
           "--townships", str(d / "townships.gpkg"), *ow]),
+        ("5d Strict-control closed loop map / 严格管控闭环图",
+         ["map", str(y23 / f.CLASSIFICATION), "--control", str(y23 / f.CONTROL_GPKG),
+          "--townships", str(d / "townships.gpkg"), "-o", str(maps / "demo_control.html"),
+          *ow]),
         ("6  Report (Excel + HTML) / 报告",
          ["report", str(y23), "--county", "示范县", "-o", str(y23 / f.REPORT_DIR),
           *ow]),
@@ -74,8 +84,12 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
           "--samples", str(d / "resample_2024" / "soil_samples.csv"),
           "--crops", crops23, "--crops", str(d / "resample_2024" / "crop_samples.csv"),
           "--workspace", ws, "--label", "2024 加密 re-sampling", "-o", str(y24), *ow]),
-        ("8  Safe-utilisation rate 2024 / 2024 年安全利用率",
+        ("8  Closed loop 2024 (designations carried from 2023) / 2024 年严格管控闭环",
+         ["control", str(y24), "--ledger", str(d / "resample_2024" / "strict_control_2024.csv"),
+          "--measures", str(d / "resample_2024" / "measures_2024.csv"), "-o", str(y24), *ow]),
+        ("8b Safe-utilisation rate 2024 / 2024 年安全利用率",
          ["rate", str(y24), "--measures", str(d / "resample_2024" / "measures_2024.csv"),
+          "--closed-loop", str(d / "resample_2024" / "strict_control_2024.csv"),
           "-o", str(y24), *ow]),
         ("9  What changed 2023 -> 2024 / 类别变化对比",
          ["diff", "R0001", "R0002", "--workspace", ws,
@@ -135,5 +149,6 @@ def command(ctx, data, output, maps, overwrite):
         click.echo(f"({time.perf_counter() - t0:.1f} s)")
     click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: {out}/ "
                 "(2023/, 2024/, diff_2023_2024/)", bold=True)
-    print_closing_summary(out / "2023", maps=[maps_dir / f"demo_{name}.html"
-                                              for name in ("county", "sampling", "dongyan", "diff")])
+    print_closing_summary(out / "2023", maps=[
+        maps_dir / f"demo_{name}.html"
+        for name in ("county", "sampling", "dongyan", "control", "diff")])

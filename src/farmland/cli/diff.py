@@ -42,7 +42,8 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
     safe-utilisation rate moved.
 
     Writes OUTPUT/changes.csv, changes.gpkg (layer ``changes``, for a map), flows.csv,
-    effects.csv and diff.json.
+    effects.csv and diff.json; loop_changes.csv when both runs' folders hold a
+    ``farmland control`` output.
     """
     from farmland.runs.diff import diff_runs
     from farmland.runs.folder import open_run
@@ -58,12 +59,14 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
                        manifest_b=manifest_b, samples_a=_samples(run_a),
                        samples_b=_samples(run_b), target=target)
     print_flows(result.flows, run_a, run_b)
-    for line in decomposition_lines(result) + cause_lines(result):
+    loops = _loop_changes(run_a, run_b, workspace)
+    for line in decomposition_lines(result) + cause_lines(result) + loop_lines(loops):
         click.echo(line)
     rel = folder.portable_path
     summary = result.to_dict() | {"run_a": rel(run_a, out), "run_b": rel(run_b, out),
                                   "measures_a": measures_a and rel(measures_a, out),
-                                  "measures_b": measures_b and rel(measures_b, out)}
+                                  "measures_b": measures_b and rel(measures_b, out),
+                                  "loop_changes": _loop_summary(loops)}
     layer = result.changes_layer()
     write_outputs(out, {
         folder.CHANGES: csv_writer(result.changes),
@@ -71,8 +74,43 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
         folder.FLOWS: csv_writer(result.flows, index=True),
         folder.EFFECTS: csv_writer(result.effects),
         folder.DIFF_JSON: json_writer(summary),
+        **({folder.LOOP_CHANGES: csv_writer(loops)} if loops is not None else {}),
     }, overwrite=overwrite)
     click.echo(f"outputs: {out}")
+
+
+def _loop_changes(run_a: str, run_b: str, workspace: str | None) -> pd.DataFrame | None:
+    """Closed-loop status changes when both runs' folders hold control_parcels.csv."""
+    from farmland.control import loop_changes
+
+    tables = []
+    for ref in (run_a, run_b):
+        where = folder.output_folder(ref, workspace)
+        path = where / folder.CONTROL_PARCELS if where is not None else None
+        if path is None or not path.is_file():
+            return None
+        tables.append(pd.read_csv(path, dtype={"parcel_id": str}, encoding="utf-8-sig"))
+    return loop_changes(*tables)
+
+
+def _loop_summary(loops: pd.DataFrame | None) -> dict | None:
+    if loops is None:
+        return None
+    return {k: int(v) for k, v in loops["change"].value_counts().sort_index().items()}
+
+
+def loop_lines(loops: pd.DataFrame | None) -> list[str]:
+    """Closed-loop status changes (only when both runs have a control step)."""
+    from farmland.control import transition_counts
+
+    if loops is None:
+        return []
+    counts = transition_counts(loops)
+    top = "; ".join(f"{r.status_a} → {r.status_b} {r.n_parcels}"
+                    for r in counts.head(6).itertuples(index=False))
+    return [f"闭环状态变化 closed-loop status, {len(loops):,} class-3 parcel(s) in either run: "
+            + ", ".join(f"{k} {v}" for k, v in _loop_summary(loops).items())
+            + f" (loop_changes.csv); most common: {top}"]
 
 
 def _write_layer(path: Path, name: str, layer: pd.DataFrame) -> None:

@@ -1,5 +1,6 @@
 """``farmland map``: a classification GeoPackage -> one self-contained HTML map; with
-``--diff``, the changed parcels of ``farmland diff`` coloured by class flow."""
+``--diff``, the changed parcels of ``farmland diff`` coloured by class flow; with
+``--control``, the closed loop of the class-3 parcels and the product control zones."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ OVERLAYS = ("samples", "crops", "zones", "flags", "plan", "sources", "townships"
 ALL_LAYERS = ("parcels", *OVERLAYS)
 #: layers of a change map (--diff) unless --layers says otherwise
 DIFF_LAYERS = ("parcels", "townships")
+#: layers read from the control.gpkg of 'farmland control' (--control)
+CONTROL_KEYS = ("loop", "product_zones")
+#: layers of a closed-loop map (--control) unless --layers says otherwise
+CONTROL_LAYERS = ("parcels", "townships", *CONTROL_KEYS)
+#: columns each closed-loop layer must have
+CONTROL_COLUMNS = {"loop": ("parcel_id", "loop_status"), "product_zones": ("zone_id",)}
 
 
 @click.command("map")
@@ -32,11 +39,16 @@ DIFF_LAYERS = ("parcels", "townships")
 @click.option("--township", default=None, help="Only this township's parcels (detail map).")
 @click.option("--layers", default=None,
               help="Comma list of layers to draw (those missing from the inputs are skipped); "
-                   f"default: {','.join(ALL_LAYERS)}, with --diff: {','.join(DIFF_LAYERS)}.")
+                   f"default: {','.join(ALL_LAYERS)}, with --diff: {','.join(DIFF_LAYERS)}, "
+                   f"with --control: {','.join(CONTROL_LAYERS)}.")
 @click.option("--diff", "diff_path", type=click.Path(exists=True), default=None,
               help="Map the changed parcels of 'farmland diff' (its output folder or "
                    "changes.gpkg), coloured by class flow; CLASSIFICATION_GPKG (run B) "
                    "is then optional and drawn below. 类别变化图。")
+@click.option("--control", "control_path", type=click.Path(exists=True), default=None,
+              help="Draw the closed loop of 'farmland control' (its control.gpkg or output "
+                   "folder): class-3 parcels by loop status (layer loop) and the product "
+                   "control zones (layer product_zones). 严格管控闭环图。")
 @click.option("--tiles", default="none", show_default=True,
               help="Basemap: none, osm, tianditu-vec:KEY, tianditu-img:KEY or a URL template "
                    "with {z}/{x}/{y} (see docs/basemaps.md).")
@@ -60,8 +72,8 @@ DIFF_LAYERS = ("parcels", "townships")
               help="Township boundaries (read like any farmland input, e.g. XZQMC).")
 @crs_option
 @overwrite_option
-def command(classification, output, township, layers, diff_path, tiles, tiles_attr, title,
-            simplify_m, rate_json, zones_file, flags_file, plan_file, sources_file,
+def command(classification, output, township, layers, diff_path, control_path, tiles, tiles_attr,
+            title, simplify_m, rate_json, zones_file, flags_file, plan_file, sources_file,
             townships_file, crs, overwrite):
     """Write an interactive map of CLASSIFICATION_GPKG (from 'farmland classify') that
     works offline as a single HTML file.
@@ -69,18 +81,22 @@ def command(classification, output, township, layers, diff_path, tiles, tiles_at
     Layers: parcels by class, and when available soil samples, crop samples,
     strict-control zones, sparse-data flags, planned points, pollution sources,
     township boundaries and names. With --diff, the parcels whose class changed between
-    two runs, coloured by flow (1→2, 2→3, 2→1 …). 输出单文件离线交互地图。
+    two runs, coloured by flow (1→2, 2→3, 2→1 …). With --control, the class-3 parcels
+    by closed-loop status and the product control zones. 输出单文件离线交互地图。
     """
     from farmland.errors import InputError
     from farmland.io.write import refuse_existing
+    from farmland.maps.control import CONTROL_TITLE
     from farmland.maps.page import DEFAULT_TITLE, make_map, save_map
 
-    wanted = _parse_layers(layers or ",".join(DIFF_LAYERS if diff_path else ALL_LAYERS),
-                           need_parcels=not diff_path)
+    default = DIFF_LAYERS if diff_path else CONTROL_LAYERS if control_path else ALL_LAYERS
+    wanted = _parse_layers(layers or ",".join(default), need_parcels=not diff_path)
     refuse_existing([output], overwrite=overwrite)
     files = {"zones": zones_file, "flags": flags_file, "plan": plan_file,
              "sources": sources_file, "townships": townships_file}
     if diff_path:
+        if control_path:
+            logger.info("a change map does not draw the closed loop; --control ignored")
         fmap = _diff_map(Path(diff_path), classification, wanted, files, crs=crs, title=title,
                          tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m)
         path = save_map(fmap, output, overwrite=overwrite)
@@ -90,10 +106,11 @@ def command(classification, output, township, layers, diff_path, tiles, tiles_at
         raise InputError("no classification to map", column="CLASSIFICATION_GPKG",
                          fix="give the classification.gpkg of 'farmland classify', or --diff")
     frames = read_map_layers(Path(classification), wanted, files, crs=crs)
+    frames.update(read_control(_control_source(control_path, classification, wanted), wanted))
     rate = _rate_from_json(Path(rate_json), township) if rate_json else None
     fmap = make_map(frames.pop("parcels"), **frames, rate=rate, township=township,
-                    title=title or DEFAULT_TITLE, tiles=tiles, tiles_attr=tiles_attr,
-                    simplify_m=simplify_m)
+                    title=title or (CONTROL_TITLE if control_path else DEFAULT_TITLE),
+                    tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m)
     path = save_map(fmap, output, overwrite=overwrite)
     click.echo(f"map: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
@@ -102,10 +119,10 @@ def _parse_layers(text: str, *, need_parcels: bool = True) -> set[str]:
     from farmland.errors import InputError
 
     wanted = {t.strip() for t in text.split(",") if t.strip()}
-    unknown = sorted(wanted - set(ALL_LAYERS))
+    unknown = sorted(wanted - {*ALL_LAYERS, *CONTROL_KEYS})
     if unknown:
         raise InputError("unknown map layer(s)", column="--layers", value=",".join(unknown),
-                         fix="choose from " + ",".join(ALL_LAYERS))
+                         fix="choose from " + ",".join((*ALL_LAYERS, *CONTROL_KEYS)))
     if need_parcels and "parcels" not in wanted:
         raise InputError("the parcels layer cannot be left out", column="--layers", value=text,
                          fix="add parcels to --layers")
@@ -197,6 +214,63 @@ def _check_changes(table: pd.DataFrame, file: Path) -> pd.DataFrame:
                          fix="give the output folder of 'farmland diff', or its changes.gpkg "
                              "or changes.csv")
     return table
+
+
+def _control_source(control_path: str | None, classification: str,
+                    wanted: set[str]) -> Path | None:
+    """--control, else the control.gpkg beside the classification when a closed-loop layer
+    is asked for in --layers (None: no closed-loop layer to draw)."""
+    from farmland.runs.folder import CONTROL_GPKG
+
+    if control_path:
+        return Path(control_path)
+    if not wanted & set(CONTROL_KEYS):
+        return None
+    beside = Path(classification).parent / CONTROL_GPKG
+    if beside.is_file():
+        return beside
+    logger.info("no %s beside %s; closed-loop layers not drawn (give --control)", CONTROL_GPKG,
+                classification)
+    return None
+
+
+def read_control(path: Path | None, wanted: set[str]) -> dict:
+    """The wanted closed-loop layers (``loop``, ``product_zones``) of the control.gpkg of
+    'farmland control' (``path``: the file or its output folder).
+
+    Refuses, in one line, a file that is not that GeoPackage: unreadable, without a wanted
+    layer, or without the columns the layer is drawn from."""
+    import geopandas as gpd
+    import pyogrio
+
+    from farmland.errors import InputError
+    from farmland.runs.folder import CONTROL_GPKG
+
+    keys = [k for k in CONTROL_KEYS if k in wanted]
+    if path is None or not keys:
+        return {}
+    gpkg = path / CONTROL_GPKG if path.is_dir() else path
+    fix = "give the control.gpkg written by 'farmland control', or its output folder"
+    try:
+        names = {name for name, geom in pyogrio.list_layers(gpkg) if geom}
+    except (pyogrio.errors.DataSourceError, OSError):
+        raise InputError("not the control.gpkg of 'farmland control' (not a GeoPackage, or "
+                         "missing)", file=gpkg, fix=fix) from None
+    missing = [k for k in keys if k not in names]
+    if missing:
+        raise InputError(f"not the control.gpkg of 'farmland control' (no layer "
+                         f"'{missing[0]}')", file=gpkg, value=", ".join(sorted(names)[:8]),
+                         fix=fix)
+    frames = {}
+    for key in keys:
+        frame = gpd.read_file(gpkg, layer=key)
+        absent = [c for c in CONTROL_COLUMNS[key] if c not in frame]
+        if absent:
+            raise InputError(f"not the {key} layer of 'farmland control' (no '{absent[0]}' "
+                             "column)", file=gpkg, column=absent[0],
+                             value=", ".join(map(str, list(frame.columns)[:8])), fix=fix)
+        frames[key] = frame
+    return frames
 
 
 def _diff_subtitle(path: Path) -> str | None:

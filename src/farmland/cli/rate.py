@@ -46,12 +46,20 @@ from farmland.runs import folder
                    "county's). Default: the rules profile (5).")
 @click.option("--no-count-unverified", "no_count_unverified", is_flag=True, hidden=True,
               help="Older name of --accounting parcel_verified.")
+@click.option("--closed-loop", "closed_loop", type=click.Path(exists=True, dir_okay=False),
+              default=None,
+              help="Strict-control closed-loop ledger 严格管控闭环台账: class-3 land counts as "
+                   "controlled (D) only where the loop reached --loop-min-stages.")
+@click.option("--loop-min-stages", default=None,
+              help="Stages the loop needs, comma-separated (default: the rules profile, "
+                   "designated,inspected).")
 @click.option("--order", type=click.Choice(["area", "risk"]), default="area", show_default=True,
               help="Order of the class-2 rows of the gap plan (class 3 always comes first).")
 @output_dir_option()
 @overwrite_option
 def command(classification, measures, mapping, workspace, year, target, accounting,
-            min_township_samples, no_count_unverified, order, output, overwrite):
+            min_township_samples, no_count_unverified, closed_loop, loop_min_stages, order,
+            output, overwrite):
     """Safe-utilisation rate 安全利用率 of CLASSIFICATION (a classification.gpkg, its
     folder, or a run id in --workspace) against the measures ledger.
 
@@ -76,12 +84,16 @@ def command(classification, measures, mapping, workspace, year, target, accounti
     min_samples = (min_township_samples or rules.get("min_township_crop_samples")
                    or default["min_township_crop_samples"])
     ledger = read_measures(measures, mapping=mapping)
+    loop = (_loop(classification, parcels, crops, manifest, ledger, closed_loop, year,
+                  loop_min_stages, mapping) if closed_loop else None)
     result = safe_utilisation_rate(parcels, ledger, crops=crops, year=year, target=target,
-                                   accounting=mode, min_township_samples=min_samples)
+                                   accounting=mode, min_township_samples=min_samples,
+                                   loop_ok=None if loop is None else loop.loop_ok())
+    _check_loop_year(loop, result.year, closed_loop)
     plan = close_gap(parcels, result, order=order)
     print_rate_table(result.table, result.year)
     click.echo(verdict(result.county))
-    for line in evidence_lines(result):
+    for line in evidence_lines(result) + loop_lines(result, loop):
         click.echo(line)
     short = max(0.0, float(result.county["gap_mu"]) - float(plan["gain_mu"].sum()))
     click.echo(plan_line(plan, short))
@@ -91,7 +103,8 @@ def command(classification, measures, mapping, workspace, year, target, accounti
                                   "gap_plan_parcels": len(plan),
                                   "gap_plan_mu": float(plan["area_mu"].sum()),
                                   "gap_plan_gain_mu": float(plan["gain_mu"].sum()),
-                                  "gap_plan_county_shortfall_mu": short}
+                                  "gap_plan_county_shortfall_mu": short,
+                                  "closed_loop": _loop_record(result, loop, closed_loop, out)}
     write_outputs(out, {
         folder.RATE_CSV: csv_writer(result.table),
         folder.RATE_JSON: json_writer(summary),
@@ -104,6 +117,50 @@ def command(classification, measures, mapping, workspace, year, target, accounti
             result, parcels)}),
     }, overwrite=overwrite)
     click.echo(f"outputs: {out}")
+
+
+def _loop(classification, parcels, crops, manifest, measures, ledger_path, year, min_stages,
+          mapping):
+    """The closed loop that gates D (farmland.cli.control.compute_loop)."""
+    from farmland.cli.control import compute_loop, read_ledger
+
+    rules = ((manifest.get("rules") or {}).get("values") or {}).get("control") or {}
+    default = load_rules().sections["control"]
+    led, loop_year = read_ledger(ledger_path, parcels, year, mapping)
+    return compute_loop(classification, parcels, crops, manifest, led, loop_year,
+                        min_stages=min_stages or rules.get("min_stages")
+                        or default["min_stages"], measures=measures)
+
+
+def _check_loop_year(loop, year, path) -> None:
+    from farmland.errors import InputError
+
+    if loop is not None and year is not None and loop.year != int(year):
+        raise InputError(f"the closed-loop ledger is of {loop.year}, the accounting year is "
+                         f"{year}", file=path, fix="give --year, or the ledger of the "
+                                                   "accounting year")
+
+
+def _loop_record(result, loop, path, out):
+    """What rate.json records about the closed loop (None without a ledger)."""
+    if loop is None:
+        return None
+    c = result.county
+    return {"ledger": folder.portable_path(path, out), "min_stages": list(loop.min_stages),
+            "class3_meeting_min_mu": float(loop.county["meets_min_mu"]),
+            "loop_incomplete_mu": float(c["loop_incomplete3_mu"]),
+            "controlled3_mu": float(c["controlled3_mu"])}
+
+
+def loop_lines(result, loop) -> list[str]:
+    """How the closed loop gated D (nothing without a ledger)."""
+    if loop is None:
+        return [("闭环台账 closed-loop ledger: none given — class-3 land counts as controlled "
+                 "by its measure alone (give --closed-loop)")]
+    c = result.county
+    return [(f"闭环 closed loop ({'+'.join(loop.min_stages)}): D counts "
+             f"{float(c['controlled3_mu']):,.1f} 亩; {float(c['loop_incomplete3_mu']):,.1f} 亩 "
+             "with a strict-control measure but a loop below the minimum stage do not count")]
 
 
 def evidence_lines(result) -> list[str]:

@@ -31,6 +31,7 @@ def command(classification_dir, measures, lang, county, output, overwrite):
     classification in CLASSIFICATION_DIR (the folder holding classification.gpkg).
     """
     from farmland.io.write import atomic_folder, refuse_existing
+    from farmland.report.control_sheets import CONTROL_TABLES, add_control_sheets, control_section
     from farmland.report.excel import write_excel_report
     from farmland.report.figures import draw_charts
     from farmland.report.html import write_html_report
@@ -44,12 +45,16 @@ def command(classification_dir, measures, lang, county, output, overwrite):
     with atomic_folder(out, overwrite=overwrite, expected=folder.REPORT_FILES) as stage:
         charts = draw_charts(tables, stage / folder.CHARTS_DIR, lang)
         excel = {k: v for k, v in tables.items()
-                 if k not in ("plan_effect", "crossval_samples", "models", "samples")}
+                 if k not in ("plan_effect", "crossval_samples", "models", "samples",
+                              *CONTROL_TABLES)}
         write_excel_report(stage / folder.REPORT_XLSX, **excel, charts=charts, lang=lang)
+        loop = [tables[k] for k in CONTROL_TABLES]  # farmland control: the closed loop
+        add_control_sheets(stage / folder.REPORT_XLSX, *loop, lang=lang)
         title = report_title(run_folder(classification_dir), tables, lang, county=county)
         write_html_report(stage / folder.REPORT_HTML, title=title,
             class_table=tables["class_table"], rate_table=tables["rate_table"],
             gap_plan=tables["gap_plan"], charts=charts, lang=lang,
+            extra_sections=[control_section(*loop, lang)],
             notes=run_notes(run_folder(classification_dir), lang))
     click.echo(f"outputs: {out / folder.REPORT_XLSX}, {out / folder.REPORT_HTML}, "
                f"{out / folder.CHARTS_DIR}")

@@ -154,6 +154,11 @@ def closing_figures(out_dir: str | Path) -> dict[str, Any]:
             figures["rate"] |= {k: county[k] for k in (
                 "rate_official", "rate_parcel_verified", "rate_measures_only",
                 "evidence_own_mu", "evidence_rate_mu", "evidence_none_mu") if k in county}
+    if (out / folder.CONTROL_JSON).is_file():
+        control = json.loads((out / folder.CONTROL_JSON).read_text(encoding="utf-8"))
+        figures["control"] = {k: control.get(k) for k in (
+            "coverage_closed", "coverage_min", "class3_mu", "min_stages", "n_contradictions",
+            "product_zones", "lot_screening")}
     if (out / folder.FLAG_SUMMARY).is_file():
         figures["flags"] = _flag_counts(out / folder.FLAG_SUMMARY)
     counts = folder.read_manifest(out).get("counts") or {}
@@ -172,6 +177,7 @@ def _output_paths(out: Path) -> list[Path]:
 
     report = out / folder.REPORT_DIR
     return [out / folder.CLASSIFICATION, out / folder.RATE_CSV, out / folder.GAP_PLAN,
+            out / folder.ZONE_NOTICE, out / folder.LOT_SCREENING, out / folder.CONTROL_XLSX,
             out / folder.FLAGS, *(out / n for n in folder.PLAN_FILES if not n.endswith(".gpkg")),
             report / folder.REPORT_XLSX, report / folder.REPORT_HTML, out / folder.RESOLVED_CONFIG]
 
@@ -211,6 +217,8 @@ def closing_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
     if "rate" in figures:
         lines.append(("安全利用率 Safe-utilisation rate", _rate_text(figures["rate"])))
         lines += _evidence_text(figures["rate"])
+    if "control" in figures:
+        lines += _control_text(figures["control"])
     if "flags" in figures:
         texts = dict(FLAG_TEXTS, sparse_townships="密度不足乡镇 sparse townships")
         lines += [("标记 Flags" if i == 0 else "", f"{texts[k]}: {v:,}")
@@ -220,6 +228,27 @@ def closing_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
     if "landuse_unknown" in figures:
         lines.append(("地类不明 No land use", f"{figures['landuse_unknown']:,} 个图斑 parcels "
                       "on the stricter column (blank/unknown DLBM)"))
+    return lines
+
+
+def _control_text(c: dict[str, Any]) -> list[tuple[str, str]]:
+    """Closed-loop coverage, contradictions, zones and lots (from control.json)."""
+    def pct(v: Any) -> str:
+        return "—" if v is None else f"{100 * float(v):.1f} %"
+
+    closed = (f"已闭环 closed {pct(c.get('coverage_closed'))} · 达最低环节 at "
+              f"{'+'.join(c.get('min_stages') or [])} {pct(c.get('coverage_min'))} of "
+              f"{float(c.get('class3_mu') or 0):,.1f} 亩 / 目标 target 100 %")
+    lines = [("严格管控闭环 Closed loop", closed),
+             ("  矛盾 contradictions", f"{int(c.get('n_contradictions') or 0):,}")]
+    zones = c.get("product_zones") or {}
+    if zones:
+        text = (f"{zones.get('n_zones', 0):,} "
+                f"({float(zones.get('area_mu') or 0):,.1f} 亩, zone_notice.csv)")
+        lines.append(("  管控区 product zones", text))
+    if c.get("lot_screening"):
+        text = " · ".join(f"{k} {v}" for k, v in c["lot_screening"].items())
+        lines.append(("  粮食批次 grain lots", f"{text} (lot_screening.csv)"))
     return lines
 
 

@@ -147,7 +147,8 @@ def _classify_argv(cfg: RunConfig) -> list[str]:
 def _rate_argv(cfg: RunConfig) -> list[str]:
     p, r, run = cfg["project"], cfg["rate"], str(cfg.run_dir)
     argv = ["rate", run, "--measures", cfg["inputs"]["measures"],
-            *_opt("--mapping", cfg["inputs"]["mapping"]), "--year", str(p["year"]),
+            *_opt("--mapping", cfg["inputs"]["mapping"]),
+            *_opt("--closed-loop", cfg["inputs"]["closed_loop"]), "--year", str(p["year"]),
             "--target", repr(p["target"]), "--order", r["gap_order"]]
     mode = r["accounting"]
     if not r["count_unverified"] and mode == "official":  # the older switch, kept for configs

@@ -38,7 +38,7 @@ import pandas as pd
 import pyogrio
 
 from farmland import classes as C
-from farmland.vocabulary import ACCOUNTING_STATUSES, FLOWS, flow_key
+from farmland.vocabulary import ACCOUNTING_STATUSES, FLOWS, LOOP_STATUSES_STYLE, flow_key
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ TITLES: dict[str, str] = {
     "plan": "加密采样点 Planned sampling points",
     "accounting": "安全利用率核算 Rate accounting per parcel",
     "changes": "类别变化 Class changes",
+    "loop": "严格管控闭环状态 Closed-loop status", "product_zones": "特定农产品管控区 Product control zones",
     **{name: label for name, (_, _, label) in FLAG_STYLES.items()},
 }
 #: crop samples by ``exceeds`` (as the maps: red when above the limit, blue ring else)
@@ -84,6 +85,8 @@ CROP_EXCEEDS = "#d7301f"
 CROP_OK = "#1f5fa8"
 #: outline of class-3 zones in the maps
 ZONE_OUTLINE = "#67000d"
+#: outline of the specific-product control zones (control.gpkg) in the maps
+PRODUCT_ZONE_OUTLINE = "#1a1a1a"
 OUTLINE = "#4d4d4d"
 
 _KINDS = {"POINT": "marker", "MULTIPOINT": "marker", "LINESTRING": "line",
@@ -200,6 +203,21 @@ def _changes(columns: frozenset[str], values: Sequence[object]) -> LayerStyle:
     return LayerStyle("fill", "flow", "flow", tuple(cats))
 
 
+def _loop(columns: frozenset[str], values: Sequence[object]) -> LayerStyle:
+    """control.gpkg: each class-3 parcel by its closed-loop status (as on the map)."""
+    cats = [(status, f"{zh} {en}", Look(colour, outline=OUTLINE, outline_alpha=128, width=0.1))
+            for status, (zh, en, colour) in LOOP_STATUSES_STYLE.items()]
+    cats.append(("", "其他 Other", Look(C.PALETTE[None], outline=OUTLINE, width=0.1)))
+    return LayerStyle("fill", "loop_status", "loop_status", tuple(cats))
+
+
+def _product_zones(columns: frozenset[str], values: Sequence[object]) -> LayerStyle:
+    """control.gpkg: the specific-product control zones, outlined (the loop shows below)."""
+    return LayerStyle("fill", None, look=Look(PRODUCT_ZONE_OUTLINE, alpha=0,
+                                              outline=PRODUCT_ZONE_OUTLINE, width=0.8,
+                                              brush="no", dash="dash"))
+
+
 def _flag(name: str) -> Builder:
     colour, brush, _ = FLAG_STYLES[name]
     kind = "marker" if name == "crop_exceedance_class1" else "fill"
@@ -212,7 +230,8 @@ def _flag(name: str) -> Builder:
 #: style's column)
 STYLES: dict[str, Builder] = {
     "parcels": _parcels, "samples": _samples, "crops": _crops, "zones": _zones,
-    "plan": _plan, "accounting": _accounting, "changes": _changes,
+    "plan": _plan, "accounting": _accounting, "changes": _changes, "loop": _loop,
+    "product_zones": _product_zones,
     **{name: _flag(name) for name in FLAG_STYLES},
 }
 STYLED_LAYERS = tuple(STYLES)

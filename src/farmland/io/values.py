@@ -68,6 +68,23 @@ PROBLEM_TEXT = {
                        "1,250); export the table again with '.' as the decimal separator")),
     "negative_area": ("negative area",
                       "areas are >= 0 m2; leave the cell blank to use the geometry area"),
+    "bad_date": ("not a date", "write a date such as 2023-05-12, 2023/5/12 or 2023年5月12日"),
+    "missing_value": ("empty cell where a value is required", "fill in the cell"),
+    "bad_tonnage": ("not a tonnage", "write the lot's weight in tonnes as a number >= 0"),
+    "no_lot_source": ("lot without a source", ("give the source village (来源村) or the "
+                                               "source parcels (来源图斑, separated by ; or 、)")),
+    "unknown_parcel": ("parcel id not in the classification",
+                       ("check the 图斑编号 against the parcel layer of this run (a parcel "
+                        "merged or renumbered in the survey needs its new id)")),
+    "outside_year": ("date outside the ledger year", ("the closed-loop ledger covers one year; "
+                                                      "give --year or move the row to that "
+                                                      "year's ledger")),
+    "stage_order": ("stage dated before an earlier stage of the loop",
+                    ("stages follow 告知 → 划定 → 种植巡查 → 收获/收储核查 → 补偿/验收; fix "
+                     "the date or the stage name")),
+    "after_failed": ("stage recorded after a failed stage without a correction row",
+                     ("add a row for the failed stage with result 整改 (corrected) dated "
+                      "before this one, or fix the result")),
     "wrong_hemisphere": ("hemisphere letter does not fit the column",
                          ("a longitude column takes E/W (东经), a latitude column N/S (北纬): "
                           "are the two columns swapped?")),

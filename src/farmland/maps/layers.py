@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,8 @@ from folium.template import Template
 
 from farmland import classes
 from farmland.maps import display as disp_text
+from farmland.maps.control import CONTROL_SPECS, control_columns
+from farmland.maps.spec import LayerSpec
 from farmland.vocabulary import FLOWS, flow_key, rule_text
 
 logger = logging.getLogger(__name__)
@@ -61,41 +62,6 @@ _SERVER_KEYS = ("auto", "sig")
 
 #: at most this many sample ids are listed in a parcel tooltip
 MAX_SAMPLE_IDS = 6
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """How one overlay looks.
-
-    Attributes
-    ----------
-    name
-        Bilingual name shown in the layer control and the legend.
-    base
-        Leaflet path options shared by every feature.
-    by
-        Column whose value picks extra options from ``styles`` (client side).
-    styles
-        Value (as text; ``"null"`` for missing) → extra Leaflet options.
-    tip
-        Tooltip rows ``(label, columns, format)``; a row shows when any of its
-        columns exists and has a value; several columns are joined by " / ".
-    symbol
-        Legend symbol: ``"dot"``, ``"classdots"`` (one dot per class colour), ``"line"``,
-        ``"fill"`` (class table) or ``"flows"`` (flow table of a change map).
-    zoomed
-        Steps ``(z, options)`` in increasing ``z``: extra options from zoom ``z`` on,
-        cumulative (parcel outlines appear, sample dots grow as features get larger
-        on screen).
-    """
-
-    name: str
-    base: dict[str, object]
-    tip: tuple[tuple[str, tuple[str, ...], str], ...]
-    by: str | None = None
-    styles: dict[str, dict[str, object]] = field(default_factory=dict)
-    symbol: str = "dot"
-    zoomed: tuple[tuple[int, dict[str, object]], ...] = ()
 
 
 def _class_styles(*, outline: bool) -> dict[str, dict[str, object]]:
@@ -134,6 +100,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("质控 QA flags", ("qa_flags",), "text")),
         by="final_class", styles=_class_styles(outline=True), symbol="fill",
         zoomed=((15, {"color": "#4d4d4d", "weight": 0.6, "opacity": 0.8}),)),
+    "loop": CONTROL_SPECS["loop"],  # class-3 parcels by closed-loop status, above the classes
     "changes": LayerSpec(
         "类别变化 Class changes",
         {"weight": 1.5, "opacity": 1.0, "fillOpacity": 0.85},
@@ -144,6 +111,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                                 for k, (_, _, c) in FLOWS.items()},
         symbol="flows",
         zoomed=((15, {"color": "#333333", "weight": 1.2}),)),
+    "product_zones": CONTROL_SPECS["product_zones"],
     "zones": LayerSpec(
         "严格管控区 Strict-control zones",
         {"color": "#67000d", "weight": 2.5, "opacity": 1.0, "dashArray": "6 4", "fill": False},
@@ -239,6 +207,8 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
             out["_p_change"] = [t[1] for t in texts]
     if key == "changes":
         _change_columns(gdf, out)
+    if key in CONTROL_SPECS:
+        control_columns(key, gdf, out)
     formats = {c: fmt for _, cols, fmt in spec.tip for c in cols}
     for col in [*formats, *([spec.by] if spec.by else [])]:
         if col in gdf and col not in out:

@@ -3,7 +3,8 @@
 :func:`make_map` builds a :class:`folium.Map` of classified parcels (coloured green /
 amber / red / grey by final class) with optional overlays — soil and crop samples,
 strict-control zones, sparse-data flags, planned sampling points, pollution sources,
-township boundaries and names — a bilingual legend with the area per class in 亩, a
+township boundaries and names, the closed loop of the class-3 parcels and the product
+control zones (:mod:`farmland.maps.control`) — a bilingual legend with the area per class in 亩, a
 title and a summary of the safe-utilisation rate. A township detail map clips every
 overlay to the township (:mod:`farmland.maps.township`). :func:`save_map` writes it
 atomically; :func:`farmland.maps.diff.make_diff_map` draws the changes between two runs.
@@ -38,6 +39,7 @@ from farmland import classes
 from farmland.errors import CRSError, InputError
 from farmland.io.write import atomic_write, refuse_existing
 from farmland.maps import assets as map_assets
+from farmland.maps.control import loop_display
 from farmland.maps.labels import add_labels
 from farmland.maps.layers import LAYER_SPECS, FeatureLayer, ReadyHook
 from farmland.maps.panels import (  # noqa: F401  (re-exported: the page's boxes)
@@ -90,6 +92,8 @@ def make_map(
     sources: gpd.GeoDataFrame | None = None,
     townships: gpd.GeoDataFrame | None = None,
     outliers: gpd.GeoDataFrame | None = None,
+    loop: gpd.GeoDataFrame | None = None,
+    product_zones: gpd.GeoDataFrame | None = None,
     rate: Mapping[str, float] | None = None,
     township: str | None = None,
     title: str = DEFAULT_TITLE,
@@ -110,6 +114,12 @@ def make_map(
         Optional overlays, any CRS; each is drawn (and listed in the layer control
         and legend) only when given and not empty. See ``LAYER_SPECS`` for the columns
         each one shows.
+    loop, product_zones
+        The layers of ``control.gpkg`` (``farmland control``): the class-3 parcels with
+        their ``loop_status`` (filled by status, drawn with the simplified geometry of the
+        parcel of the same ``parcel_id``; the legend gives the 亩 per status) and the
+        specific-product control zones (outlined). On a township map the loop keeps the
+        township's parcels.
     rate
         Safe-utilisation rate summary, e.g. ``{"rate": 0.897, "target": 0.91,
         "gap_mu": 1234.5}`` (rate and target as fractions, gap in 亩).
@@ -148,13 +158,18 @@ def make_map(
                          fix="pass the 'parcels' layer written by 'farmland classify'")
     shown = _select_township(parcels, township)
     given = {"samples": samples, "crops": crops, "zones": zones, "flags": flags, "plan": plan,
-             "sources": sources, "townships": townships, "outliers": outliers}
+             "sources": sources, "townships": townships, "outliers": outliers, "loop": loop,
+             "product_zones": product_zones}
     overlays = overlay_layers(given, shown, township)
     display = _display_geometry(shown, simplify_m)
+    if "loop" in overlays:
+        rows, own = overlays["loop"]
+        overlays["loop"] = (rows, loop_display(rows, shown, display, own))
     fmap = _base_map(display, title, tiles, tiles_attr)
     drawn = draw_layers(fmap, {"parcels": (shown, display), **overlays}, shown)
     Panel(title_html(title, shown, township, rate)).add_to(fmap)
-    Panel(legend_html(shown, [k for k in drawn if k != "parcels"])).add_to(fmap)
+    Panel(legend_html(shown, [k for k in drawn if k != "parcels"],
+                      loop=overlays["loop"][0] if "loop" in overlays else None)).add_to(fmap)
     ReadyHook().add_to(fmap)
     logger.info("map of %d parcels (%s) with layers: %s", len(shown),
                 township or "county overview", ", ".join(drawn))
@@ -277,6 +292,8 @@ def overlay_layers(given: dict[str, gpd.GeoDataFrame | None], parcels: gpd.GeoDa
             gdf = gdf[strict.to_numpy()]
         if area is not None and key == "townships" and source == "townships":
             gdf = gdf[(gdf["township"].astype(object) == township).to_numpy()]
+        elif area is not None and key == "loop" and {"parcel_id"} <= set(gdf) & set(parcels):
+            gdf = gdf[gdf["parcel_id"].astype(str).isin(parcels["parcel_id"].astype(str))]
         elif area is not None:
             gdf = clip_to_area(key, gdf, area, parcels.crs)
         if gdf.empty:

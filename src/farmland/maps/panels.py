@@ -15,6 +15,7 @@ from branca.element import MacroElement
 from folium.template import Template
 
 from farmland import classes
+from farmland.maps.control import status_areas
 from farmland.maps.layers import LAYER_SPECS
 from farmland.vocabulary import FLOWS
 
@@ -111,8 +112,11 @@ def _evidence_line(rate: Mapping[str, float]) -> str:
     return f"<div class=\"fl-sub\">三种口径 readings: {readings}</div>{backing}"
 
 
-def legend_html(parcels: pd.DataFrame, overlays: list[str]) -> str:
-    """Escaped HTML of the legend: classes with their area (亩), then the overlays shown."""
+def legend_html(parcels: pd.DataFrame, overlays: list[str], *,
+                loop: pd.DataFrame | None = None) -> str:
+    """Escaped HTML of the legend: classes with their area (亩), then the overlays shown;
+    under the closed-loop layer, its five statuses with their area (亩) and share of the
+    class-3 parcels in ``loop``."""
     esc = html.escape
     areas = area_mu_by_class(parcels)
     total = sum(areas.values()) or 1.0
@@ -129,8 +133,21 @@ def legend_html(parcels: pd.DataFrame, overlays: list[str]) -> str:
         if key == "crops":
             rows.append(f"<tr><td>{_symbol('crops', exceed=True)}</td>"
                         '<td colspan="4">超标 exceeds limit</td></tr>')
+        if key == "loop" and loop is not None:
+            rows.extend(_status_rows(loop))
     return ('<div class="fl-box fl-legend" id="fl-legend"><h2>图例 Legend · 面积 area (亩 mu)</h2>'
             f"<table>{''.join(rows)}</table></div>")
+
+
+def _status_rows(loop: pd.DataFrame) -> list[str]:
+    """One legend row per loop status: swatch, Chinese, English, 亩, share of the loop."""
+    esc = html.escape
+    areas = status_areas(loop)
+    total = sum(mu for *_, mu in areas) or 1.0
+    return [f'<tr class="fl-status"><td><span class="fl-sw" style="background:{colour}"></span>'
+            f"</td><td>{esc(zh)}</td><td>{esc(en)}</td>"
+            f'<td class="fl-num">{mu:,.1f} 亩</td><td class="fl-num">{100 * mu / total:.1f} %</td>'
+            "</tr>" for _, zh, en, colour, _, mu in areas]
 
 
 def _symbol(key: str, *, exceed: bool = False) -> str:
@@ -145,6 +162,9 @@ def _symbol(key: str, *, exceed: bool = False) -> str:
     if spec.symbol == "fill":
         return "".join(f'<span class="fl-sw" style="background:{classes.PALETTE[c]};width:6px">'
                        "</span>" for c in (*classes.CLASS_CODES, None))
+    if spec.symbol == "swatches":
+        return "".join(f'<span class="fl-sw" style="background:{st["fillColor"]};width:6px">'
+                       "</span>" for value, st in spec.styles.items() if value != "null")
     if spec.symbol == "classdots":
         return "".join(f'<span class="fl-dot" style="background:{classes.PALETTE[c]};'
                        f'border:1px solid {base["color"]}"></span>' for c in classes.CLASS_CODES)

@@ -66,10 +66,11 @@ TOLERANCE_MU = 1e-6
 
 #: per-parcel statuses, in the order of the accounting layer's legend
 STATUSES = ("achieved_verified", "achieved_by_rate", "unverified", "exceeded", "no_measure",
-            "controlled", "controlled_but_exceeding", "uncontrolled", "class1", "unclassified")
+            "controlled", "controlled_but_exceeding", "loop_incomplete", "uncontrolled", "class1",
+            "unclassified")
 
 _MU_COLUMNS = ("area2_mu", "area3_mu", "achieved2_mu", "verified2_mu", "by_rate2_mu",
-               "unverified2_mu", "exceed2_mu", "controlled3_mu", "uncontrolled3_mu",
+               "unverified2_mu", "exceed2_mu", "controlled3_mu", "uncontrolled3_mu", "loop_incomplete3_mu",
                "contradicted3_mu", "numerator_mu", "denominator_mu", "gap_mu",
                "unclassified_mu", "evidence_own_mu", "evidence_rate_mu", "evidence_none_mu")
 
@@ -174,6 +175,7 @@ def safe_utilisation_rate(
     min_township_samples: int = MIN_TOWNSHIP_SAMPLES,
     count_unverified: bool | None = None,
     county_name: str = COUNTY,
+    loop_ok: pd.Series | None = None,
 ) -> RateResult:
     """Safe-utilisation rate of the county and each township (domain.md §4).
 
@@ -207,6 +209,11 @@ def safe_utilisation_rate(
         ``parcel_verified``; ignored when ``accounting`` is given.
     county_name
         Name of the county row.
+    loop_ok
+        parcel_id → whether the parcel's strict-control closed loop reached the minimum
+        stages (:func:`farmland.control.closed_loop`); a class-3 parcel with a
+        strict-control measure whose loop did not is ``loop_incomplete`` and counts
+        nothing. ``None`` (no closed-loop ledger): the measure alone counts.
 
     Returns
     -------
@@ -228,7 +235,9 @@ def safe_utilisation_rate(
     m_year = m.loc[in_year & ~unknown_rows]
     c_year = crop_frame(crops, year)
     c_year["pos"] = where.get_indexer(c_year["parcel_id"])
-    status, compliance = _parcel_status(p, m_year, c_year, mode, min_township_samples)
+    loop = (np.ones(len(p), dtype=bool) if loop_ok is None else
+            loop_ok.reindex(p["parcel_id"].to_numpy()).fillna(False).to_numpy(bool))
+    status, compliance = _parcel_status(p, m_year, c_year, mode, min_township_samples, loop)
     mismatches, on_class1 = _mismatches(m_year, p, status)
     table = _aggregate(status, by, county_name, target)
     unclassified = float(status.loc[status["status"] == "unclassified", "area_mu"].sum())
@@ -255,7 +264,7 @@ def _mode(accounting: str | None, count_unverified: bool | None) -> str:
 
 # -- per-parcel status ------------------------------------------------------------------
 def _parcel_status(p: pd.DataFrame, m_year: pd.DataFrame, c_year: pd.DataFrame, mode: str,
-                   min_samples: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   min_samples: int, loop: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per parcel: its measures, its crop evidence, its status, what it counts."""
     strict = (m_year["measure_class"] == STRICT_CONTROL).to_numpy(bool)
     removing = strict & m_year["measure_type"].isin(CROP_REMOVING_MEASURES).to_numpy(bool)
@@ -274,14 +283,16 @@ def _parcel_status(p: pd.DataFrame, m_year: pd.DataFrame, c_year: pd.DataFrame, 
     s["treated2"] = c2 & (s["safe_use"] | s["crop_removing"]).to_numpy(bool)
     rate, compliance = compliance_rates(s, c_year, min_samples=min_samples)
     treated, own = s["treated2"].to_numpy(bool), s["crop_sampled"].to_numpy(bool)
-    controlled = c3 & s["strict_control"].to_numpy(bool)
+    measured3 = c3 & s["strict_control"].to_numpy(bool)
+    controlled = measured3 & loop
     s["status"] = np.select(
         [cls.isna().to_numpy(bool), cls.eq(1).fillna(False).to_numpy(bool),
          treated & s["crop_exceeds"].to_numpy(bool), treated & own,
          treated & rate.notna().to_numpy(bool), treated, c2,
-         controlled & s["food_crop_exceeds"].to_numpy(bool), controlled, c3],
+         controlled & s["food_crop_exceeds"].to_numpy(bool), controlled, measured3, c3],
         ["unclassified", "class1", "exceeded", "achieved_verified", "achieved_by_rate",
-         "unverified", "no_measure", "controlled_but_exceeding", "controlled", "uncontrolled"],
+         "unverified", "no_measure", "controlled_but_exceeding", "controlled",
+         "loop_incomplete", "uncontrolled"],
         default="unclassified")
     s["township_compliance_rate"] = rate
     s["compliance_rate"] = rate.where(s["status"].eq("achieved_by_rate"))
@@ -363,6 +374,7 @@ def _parts(s: pd.DataFrame) -> pd.DataFrame:
         "by_rate2_mu": a * st.eq("achieved_by_rate"), "unverified2_mu": a * st.eq("unverified"),
         "exceed2_mu": a * st.eq("exceeded"), "controlled3_mu": counted * c3,
         "uncontrolled3_mu": a * st.eq("uncontrolled"),
+        "loop_incomplete3_mu": a * st.eq("loop_incomplete"),
         "contradicted3_mu": a * st.eq("controlled_but_exceeding"),
         "controlled_area3_mu": a * st.isin(["controlled", "controlled_but_exceeding"]),
         "unclassified_mu": a * st.eq("unclassified"),

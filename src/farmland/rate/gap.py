@@ -158,7 +158,7 @@ def _sorted_candidates(status: pd.DataFrame, accounting: str) -> pd.DataFrame:
     """Parcels that one new measure of the year would make count, with their gain."""
     st = status["status"]
     c2_free = st.eq("no_measure").to_numpy(bool)           # class 2 without a measure
-    c3_free = st.eq("uncontrolled").to_numpy(bool)
+    c3_free = st.isin(["uncontrolled", "loop_incomplete"]).to_numpy(bool)
     own = status["crop_sampled"].to_numpy(bool)
     ok2 = ~status["crop_exceeds"].to_numpy(bool)
     area = status["area_mu"].fillna(0.0).to_numpy(float)
@@ -176,11 +176,14 @@ def _sorted_candidates(status: pd.DataFrame, accounting: str) -> pd.DataFrame:
     cand["gain_mu"] = gain[keep]
     is3 = cand["final_class"].eq(3).to_numpy(bool)
     cand["proposed_measure_class"] = np.where(is3, STRICT_CONTROL, SAFE_USE)
+    loop = st.loc[keep].eq("loop_incomplete").to_numpy(bool)
     cand["reason"] = np.where(
-        is3, "严格管控类原则上全部落实管控 class 3 must be controlled",
-        np.where(own[keep], "安全利用措施，自有农产品达标 safe use, own crop samples comply",
-                 "安全利用措施，按达标率计 safe use, counted at the crop compliance rate"
-                 if accounting == "official" else "安全利用措施 safe use"))
+        loop, "完成闭环管理环节（划定、巡查）complete the closed loop (designation, inspection)",
+        np.where(is3, "严格管控类原则上全部落实管控 class 3 must be controlled",
+                 np.where(own[keep],
+                          "安全利用措施，自有农产品达标 safe use, own crop samples comply",
+                          "安全利用措施，按达标率计 safe use, counted at the crop compliance rate"
+                          if accounting == "official" else "安全利用措施 safe use")))
     return cand.sort_values(["gain_mu", "parcel_id"], ascending=[False, True], kind="stable")
 
 

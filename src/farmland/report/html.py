@@ -169,6 +169,7 @@ def write_html_report(
     charts: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike] | None = None,
     notes: str | Sequence[str] | None = None,
     gap_plan: pd.DataFrame | None = None,
+    extra_sections: Sequence[str] = (),
     lang: str = "zh",
     overwrite: bool = False,
 ) -> Path:
@@ -192,6 +193,9 @@ def write_html_report(
         Free text (one string or a list of paragraphs), shown last.
     gap_plan
         :func:`farmland.rate.gap.close_gap` output: adds the number and area of gap parcels.
+    extra_sections
+        Further ``<section>`` blocks of already escaped HTML, placed after the rate
+        (e.g. :func:`farmland.report.control_sheets.control_section`).
     lang
         ``"zh"`` (bilingual) or ``"en"``.
     overwrite
@@ -215,6 +219,7 @@ def write_html_report(
     ]
     if rate_table is not None:
         sections.append(_rate_section(rate_table, gap_plan, lang))
+    sections.extend(s for s in extra_sections if s)
     if images:
         sections.append(_charts_section(images, lang))
     if notes:

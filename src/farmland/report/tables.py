@@ -2,7 +2,8 @@
 
 Reads the classification (layers parcels, samples, crops) and what the other commands
 wrote beside it (``farmland rate`` → rate.csv, gap_plan.csv; ``farmland plan`` →
-plan.gpkg, plan_effect.csv; ``farmland flag`` → flags.gpkg layer zones). With a
+plan.gpkg, plan_effect.csv; ``farmland flag`` → flags.gpkg layer zones; ``farmland
+control`` → control_townships.csv, control_contradictions.csv). With a
 measures ledger the rate and gap plan are computed here instead. Strict-control zones
 are computed from the parcels when no flags.gpkg is found.
 """
@@ -26,7 +27,9 @@ log = logging.getLogger(__name__)
 #: table -> (file beside classification.gpkg, GeoPackage layer or None for CSV)
 BESIDE = {"rate_table": (run_files.RATE_CSV, None), "gap_plan": (run_files.GAP_PLAN, None),
           "plan": (run_files.PLAN_GPKG, "plan"), "plan_effect": (run_files.PLAN_EFFECT, None),
-          "zones": (run_files.FLAGS, "zones")}
+          "zones": (run_files.FLAGS, "zones"),
+          "control_townships": (run_files.CONTROL_TOWNSHIPS, None),
+          "control_contradictions": (run_files.CONTROL_CONTRADICTIONS, None)}
 ID_COLUMNS = ("parcel_id", "point_id", "zone_id", "sample_id", "township", "name", "scope",
               "parcel_ids", "other_townships")
 CROP_COLUMNS = ["sample_id", "crop", "cd", "pb", "hg", "as", "cr", "crop_grade", "parcel_id",

@@ -61,6 +61,13 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
                        "'official', 'parcel_verified' or 'measures_only'"),
         "min_township_crop_samples": (int, lambda v: 1 <= v <= 1000, "an integer 1..1000"),
     },
+    "control": {
+        "min_stages": (list, lambda v: all(isinstance(x, str) and x.strip() for x in v),
+                       "a list of closed-loop stages, e.g. [\"designated\", \"inspected\"]"),
+        "banned_by_default": (list, lambda v: all(isinstance(x, str) and x.strip() for x in v),
+                              "a list of crop codes, e.g. [\"rice\", \"leafy_veg\"]"),
+        "min_allow_samples": (int, lambda v: 1 <= v <= 100, "an integer 1..100"),
+    },
     "qa": {
         "min_own_class_share_2": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),
         "min_own_class_share_3": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),

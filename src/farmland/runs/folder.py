@@ -25,9 +25,10 @@ from farmland.io.values import parse_boolean
 from farmland.sampling.field_export import PLAN_FORMATS
 
 __all__ = [
-    "CLASSIFICATION", "CLASSIFY_FILES", "DIFF_FILES", "FLAG_FILES", "MANIFEST", "PLAN_FILES",
-    "RATE_FILES", "REPORT_DIR", "classification_path", "fitted_models", "load_classification",
-    "open_run", "portable_path", "read_classification", "read_manifest", "run_folder",
+    "CLASSIFICATION", "CLASSIFY_FILES", "CONTROL_FILES", "DIFF_FILES", "FLAG_FILES", "MANIFEST",
+    "PLAN_FILES", "RATE_FILES", "REPORT_DIR", "classification_path", "fitted_models",
+    "load_classification", "open_run", "output_folder", "portable_path", "previous_output", "read_classification",
+    "read_manifest", "run_folder",
 ]
 
 # farmland classify
@@ -62,6 +63,22 @@ PLAN_GPKG = f"{PLAN_STEM}.gpkg"
 PLAN_EFFECT = "plan_effect.csv"
 PLAN_FILES = tuple(f"{PLAN_STEM}.{fmt}" for fmt in PLAN_FORMATS)
 # farmland report (a sub-folder of the run folder by default)
+# farmland control (strict-control closed loop, product zones, grain lots)
+CONTROL_PARCELS = "control_parcels.csv"
+CONTROL_TOWNSHIPS = "control_townships.csv"
+CONTROL_CONTRADICTIONS = "control_contradictions.csv"
+CONTROL_RELEASED = "control_released.csv"
+CONTROL_JSON = "control.json"
+CONTROL_GPKG = "control.gpkg"
+PRODUCT_DECISIONS = "product_decisions.csv"
+ZONE_NOTICE = "zone_notice.csv"
+ZONE_KML = "product_zones.kml"
+LOT_SCREENING = "lot_screening.csv"
+CONTROL_XLSX = "control_notice.xlsx"
+CONTROL_FILES = (CONTROL_PARCELS, CONTROL_TOWNSHIPS, CONTROL_CONTRADICTIONS, CONTROL_RELEASED,
+                 CONTROL_JSON, CONTROL_GPKG, PRODUCT_DECISIONS, ZONE_NOTICE, ZONE_KML,
+                 LOT_SCREENING, CONTROL_XLSX)
+
 REPORT_DIR = "report"
 REPORT_XLSX = "report.xlsx"
 REPORT_HTML = "report.html"
@@ -75,7 +92,8 @@ CHANGES_LAYER = "changes"
 FLOWS = "flows.csv"
 EFFECTS = "effects.csv"
 DIFF_JSON = "diff.json"
-DIFF_FILES = (CHANGES, CHANGES_GPKG, FLOWS, EFFECTS, DIFF_JSON)
+LOOP_CHANGES = "loop_changes.csv"
+DIFF_FILES = (CHANGES, CHANGES_GPKG, FLOWS, EFFECTS, DIFF_JSON, LOOP_CHANGES)
 # farmland demo, and the default run history
 WORKSPACE = "farmland_runs.gpkg"
 #: run ids in a workspace: R0001, R0002 …
@@ -211,3 +229,46 @@ def open_run(ref: str | os.PathLike, *, workspace: str | os.PathLike | None = No
 
         return Workspace(workspace).load_run(text)
     return read_classification(classification_path(text))
+
+
+def previous_output(run: str | os.PathLike, name: str, manifest: dict[str, Any]
+                    ) -> tuple[Path | None, str]:
+    """``name`` in the output folder of the newest earlier run of the same workspace that
+    wrote one, with a label ``"R0001 2023 详查"``; ``(None, "")`` when the run is not in a
+    workspace or no earlier run has the file."""
+    info = manifest.get("run") or {}
+    if not info.get("id") or not info.get("workspace"):
+        return None, ""
+    from farmland.runs.workspace import Workspace
+
+    ws = (run_folder(run) / info["workspace"]).resolve()
+    if not ws.exists():
+        return None, ""
+    runs = Workspace(ws).runs()
+    number = int(str(info["id"])[1:])
+    for row in runs.iloc[::-1].itertuples(index=False):
+        if int(str(row.run_id)[1:]) >= number or not isinstance(row.output, str):
+            continue
+        path = ws.parent / row.output / name
+        if path.exists():
+            label = " ".join(str(v) for v in (row.run_id, row.label) if isinstance(v, str))
+            return path, label
+    return None, ""
+
+
+def output_folder(ref: str | os.PathLike, workspace: str | os.PathLike | None = None
+                  ) -> Path | None:
+    """The output folder of a run: the folder of a classification file, or the recorded
+    folder of a run id in ``workspace`` (``None`` when unknown)."""
+    text = str(ref)
+    if not (RUN_ID.match(text) and not Path(text).exists()):
+        return run_folder(text)
+    if workspace is None or not Path(workspace).exists():
+        return None
+    from farmland.runs.workspace import Workspace
+
+    runs = Workspace(workspace).runs()
+    hit = runs.loc[runs["run_id"] == text, "output"]
+    if hit.empty or not isinstance(hit.iloc[0], str):
+        return None
+    return Path(workspace).resolve().parent / hit.iloc[0]
