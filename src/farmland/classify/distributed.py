@@ -1,7 +1,8 @@
 """Classify parcels in partitions on a dask cluster, with the single-process result.
 
 Parcels are partitioned by a coarse grid cell (default 20 km) of their adjustment
-unit (the parcel itself by default, so a crop-adjustment unit is never split).
+unit (the parcel itself by default; the evaluation unit, the rules' crop unit, or the
+group linking both when they differ), so no unit is ever split.
 Each partition gets the soil samples within a **halo** of its bounding box: the
 halo radius is the largest of the 1 000 m distance limit and the k-th
 nearest-neighbour distance (over the de-duplicated samples of every interpolated
@@ -30,6 +31,7 @@ from scipy.spatial import cKDTree
 from farmland.classify.crops import assign_crops, grade_crops
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.samples import classify_samples
+from farmland.classify.units import UnitsArg, evaluation_units
 from farmland.errors import FarmlandError
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
 from farmland.rules import Rules, load_rules
@@ -87,10 +89,30 @@ def variable_trees(usable: pd.DataFrame) -> list[cKDTree]:
     return trees
 
 
-def _classify_part(parcels, samples, crops, rules, standard, factory):
+def _classify_part(parcels, samples, crops, rules, standard, factory, units=None):
     out, _, _ = classify_parcels(parcels, samples, crops=crops, rules=rules, standard=standard,
-                                 interpolator=factory)
+                                 interpolator=factory, units=units)
     return out
+
+
+def _partition_key(parcels: gpd.GeoDataFrame, unit_ids: pd.Series | None,
+                   crop_unit: str) -> tuple[gpd.GeoDataFrame, str]:
+    """Parcels with the column to partition by, and its name: the column keeps every
+    evaluation unit and every crop-adjustment unit whole (``_partition``: the connected
+    groups of both, when the rules name a crop unit of their own)."""
+    if unit_ids is None:
+        return parcels, crop_unit
+    out = parcels.assign(unit_id=unit_ids.to_numpy())
+    if crop_unit in ("parcel", "unit_id"):
+        return out, "unit_id"
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    a = pd.factorize(out["unit_id"])[0]
+    b = pd.factorize(out[crop_unit].astype(object).fillna("__none__"))[0] + a.max() + 1
+    n = int(b.max()) + 1
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    return out.assign(_partition=label[a]), "_partition"
 
 
 def classify_parcels_distributed(
@@ -101,6 +123,7 @@ def classify_parcels_distributed(
     rules: Rules | None = None,
     interpolator: str | SurfaceModels | None = None,
     standard=None,
+    units: UnitsArg = None,
     scheduler: str = "local",
     partition_size: float = PARTITION_M,
     n_workers: int = 2,
@@ -115,6 +138,8 @@ def classify_parcels_distributed(
         ``"kriging"`` or ``"idw"`` (default from the rules), or models already fitted
         with :func:`~farmland.geostats.surfaces.fit_surface_models`; custom factories are not
         supported here.
+    units
+        Evaluation units, as for :func:`~farmland.classify.parcels.classify_parcels`.
     scheduler
         ``"local"`` (a ``LocalCluster`` of ``n_workers`` single-thread processes) or
         a scheduler address ``"tcp://HOST:PORT"``.
@@ -143,9 +168,12 @@ def classify_parcels_distributed(
     factory = (interpolator if isinstance(interpolator, SurfaceModels) else
                fit_surface_models(usable, rules,
                                   interpolator or rules.get("interpolation", "method")))
+    unit_ids = evaluation_units(parcels, units)
     unit = rules.get("crops", "unit")
-    labels = partition_labels(parcels, unit=unit, cell=partition_size)
-    graded, crop_part = _crops_by_partition(crops, parcels, labels, std, unit)
+    keyed, key = _partition_key(parcels, unit_ids, unit)
+    labels = partition_labels(keyed, unit=key, cell=partition_size)
+    crop_unit = "unit_id" if unit_ids is not None and unit == "parcel" else unit
+    graded, crop_part = _crops_by_partition(crops, keyed, labels, std, crop_unit)
     trees = variable_trees(usable) if len(usable) else []
     k = max(rules.get("interpolation", "neighbours"),
             rules.get("interpolation", "evidence_samples"))
@@ -160,7 +188,8 @@ def classify_parcels_distributed(
         box = shapely.box(*bounds)
         near = np.flatnonzero(shapely.dwithin(sample_geoms, box, radius))
         part_crops = None if crop_part is None else crops.iloc[np.flatnonzero(crop_part == part)]
-        jobs.append((rows, parcels.iloc[rows], samples.iloc[near], part_crops))
+        part_units = None if unit_ids is None else unit_ids.iloc[rows]
+        jobs.append((rows, parcels.iloc[rows], samples.iloc[near], part_crops, part_units))
     log.info("classifying %d parcels in %d partitions on %s", len(parcels), len(jobs), scheduler)
     if scheduler == "local":
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
@@ -169,8 +198,8 @@ def classify_parcels_distributed(
     else:
         cluster, client = None, Client(scheduler)
     try:
-        futures = [client.submit(_classify_part, p, s, c, rules, std, factory, pure=False)
-                   for _, p, s, c in jobs]
+        futures = [client.submit(_classify_part, p, s, c, rules, std, factory, u, pure=False)
+                   for _, p, s, c, u in jobs]
         parts = client.gather(futures)
     finally:
         client.close()

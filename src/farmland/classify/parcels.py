@@ -4,7 +4,9 @@ Order of the rules, each recorded in the ``rule`` column:
 
 1. ``points:strict_override`` / ``points:majority`` — parcels holding usable soil
    samples: any class-3 point makes the parcel class 3; otherwise the most frequent
-   point class, ties to the stricter.
+   point class, ties to the stricter. With evaluation units (``units=``,
+   :mod:`farmland.classify.units`) the rule takes the samples of the whole unit and
+   every parcel of the unit gets the unit's class.
 2. ``interpolated:area_majority`` — parcels without samples but within the distance
    limit of one: the class covering the largest share of the parcel on the
    interpolated surfaces (ties to the stricter); ``share_1..3`` kept.
@@ -29,6 +31,7 @@ from farmland import classes as C
 from farmland.classify.crops import adjust_classes, assign_crops, grade_crops, unit_statistics
 from farmland.classify.interpolated import interpolated_classes
 from farmland.classify.samples import classify_samples
+from farmland.classify.units import UnitsArg, evaluation_units
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
 from farmland.rules import Rules, load_rules
 from farmland.standards import landuse_from_dlbm, load_standard
@@ -44,6 +47,7 @@ def classify_parcels(
     rules: Rules | None = None,
     interpolator: str | Callable[[str], object] | None = None,
     standard=None,
+    units: UnitsArg = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
     """Classify every parcel and say why.
 
@@ -64,12 +68,19 @@ def classify_parcels(
         ``variable -> estimator`` with ``fit``/``predict`` (verde style).
     standard
         Loaded standard; default GB 15618-2018 / GB 2762 as shipped.
+    units
+        Evaluation units (评价单元) of the point rules, the QA shares and the crop
+        adjustment: ``None``/``"parcel"`` (each parcel alone), ``"village"`` (village ×
+        land use), ``"township"`` (township × land use), a units file or frame, or unit
+        ids per parcel (see :func:`farmland.classify.units.evaluation_units`). The crop
+        adjustment follows them unless the rules name their own ``[crops] unit`` column.
 
     Returns
     -------
     parcels, samples, crops
         New frames in the classification output schema (docs/schema.md): the
         classified parcels, the classified samples and the graded crops (or None).
+        With units other than the parcel, the parcels carry ``unit_id``.
     """
     std = standard or load_standard()
     rules = rules or load_rules()
@@ -80,6 +91,9 @@ def classify_parcels(
     if "point_class" not in samples:
         samples = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
     out = _base_columns(parcels)
+    unit_ids = evaluation_units(parcels, units)
+    if unit_ids is not None:
+        out["unit_id"] = unit_ids.to_numpy()
     usable = samples[samples["usable"]]
     _apply_point_rule(out, usable, rules)
     _apply_distance_rule(out, usable, rules)
@@ -105,7 +119,7 @@ def with_landuse(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     keep = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse"]
-    out = gpd.GeoDataFrame({c: parcels[c] if c in parcels else None for c in keep},
+    out = gpd.GeoDataFrame({c: parcels.get(c, None) for c in keep},
                            geometry=parcels.geometry.values, crs=parcels.crs, index=parcels.index)
     out["landuse"] = out["landuse"].fillna("unknown")
     out["area_m2"] = np.round(out.geometry.area, 2)
@@ -127,12 +141,13 @@ def _base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules) -> None:
-    """Rule 1: parcels holding usable soil samples."""
-    inside = usable.dropna(subset=["parcel_id"])
+    """Rule 1: parcels (or evaluation units, ``out["unit_id"]``) holding usable soil
+    samples; every parcel of a unit gets the unit's class, count, samples and flags."""
+    inside, key_of = _by_unit(out, usable.dropna(subset=["parcel_id"]))
     if inside.empty:
         return
     pc = inside["point_class"].astype(int)
-    counts = pd.crosstab(inside["parcel_id"], pc).reindex(columns=[1, 2, 3], fill_value=0)
+    counts = pd.crosstab(inside["_unit"], pc).reindex(columns=[1, 2, 3], fill_value=0)
     strict = rules.get("points", "strict_override") & (counts[3] > 0)
     # ties to the stricter: argmax over classes scanned from 3 down
     majority = 3 - np.argmax(counts[[3, 2, 1]].to_numpy(), axis=1)
@@ -140,16 +155,16 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     stats = pd.DataFrame({"cls": cls, "rule": np.where(strict, "points:strict_override",
                                                        "points:majority"),
                           "n": counts.sum(axis=1).to_numpy()}, index=counts.index)
-    own = inside.assign(pc=pc.to_numpy()).merge(stats[["cls"]], left_on="parcel_id",
+    own = inside.assign(pc=pc.to_numpy()).merge(stats[["cls"]], left_on="_unit",
                                                 right_index=True)
-    own_share = (own["pc"] == own["cls"]).groupby(own["parcel_id"]).mean()
+    own_share = (own["pc"] == own["cls"]).groupby(own["_unit"]).mean()
     drivers = _most_frequent(own[own["pc"] == own["cls"]].dropna(subset=["driving_element"]),
                              "driving_element")
     by_id = inside.sort_values("sample_id")
-    ids = by_id["sample_id"].astype(str).groupby(by_id["parcel_id"]).agg(",".join)
-    has_2 = (pc == 2).groupby(inside["parcel_id"]).any()
-    pos = out["parcel_id"].isin(stats.index).to_numpy()
-    key = out.loc[pos, "parcel_id"]
+    ids = by_id["sample_id"].astype(str).groupby(by_id["_unit"]).agg(",".join)
+    has_2 = (pc == 2).groupby(inside["_unit"]).any()
+    pos = key_of.isin(stats.index).to_numpy()
+    key = key_of[pos]
     out.loc[pos, "soil_class"] = stats["cls"].reindex(key).to_numpy()
     out.loc[pos, "rule"] = stats["rule"].reindex(key).to_numpy()
     out.loc[pos, "n_samples"] = stats["n"].reindex(key).to_numpy()
@@ -158,12 +173,24 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     _qa_points(out, pos, key, stats, own_share, has_2, rules)
 
 
+def _by_unit(out: gpd.GeoDataFrame, inside: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The samples with ``_unit``, the evaluation unit of their parcel (the parcel id when
+    each parcel is its own unit), and the unit of every parcel."""
+    if "unit_id" not in out:
+        return inside.assign(_unit=inside["parcel_id"]), out["parcel_id"]
+    first = out.drop_duplicates("parcel_id")
+    unit = inside["parcel_id"].map(pd.Series(first["unit_id"].to_numpy(),
+                                             index=first["parcel_id"].to_numpy()))
+    return inside.assign(_unit=unit.to_numpy()).dropna(subset=["_unit"]), out["unit_id"]
+
+
 def _most_frequent(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Per parcel the most frequent value of ``column``; ties to the alphabetically first."""
-    counts = frame.groupby(["parcel_id", column]).size().rename("n").reset_index()
-    counts = counts.sort_values(["parcel_id", "n", column], ascending=[True, False, True])
-    first = counts.drop_duplicates("parcel_id")
-    return pd.Series(first[column].to_numpy(dtype=object), index=first["parcel_id"].to_numpy(),
+    """Per unit (``_unit``) the most frequent value of ``column``; ties to the
+    alphabetically first."""
+    counts = frame.groupby(["_unit", column]).size().rename("n").reset_index()
+    counts = counts.sort_values(["_unit", "n", column], ascending=[True, False, True])
+    first = counts.drop_duplicates("_unit")
+    return pd.Series(first[column].to_numpy(dtype=object), index=first["_unit"].to_numpy(),
                      name=column)
 
 
@@ -266,6 +293,8 @@ def _apply_crops(out, crops, std, rules: Rules):
         return None
     graded = grade_crops(crops, standard=std)
     unit = rules.get("crops", "unit")
+    if unit == "parcel" and "unit_id" in out:  # the evaluation unit, unless the rules name one
+        unit = "unit_id"
     graded[["parcel_id", "unit"]] = assign_crops(graded, out, unit=unit)
     stats = unit_statistics(graded)
     unit_of_parcel = out["parcel_id"] if unit == "parcel" else out[unit]
@@ -293,7 +322,9 @@ def _finish(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:
     # one missing marker (None), whichever pandas set-item path left NaN or None behind
     driver = out["driving_element"].astype(object)
     out["driving_element"] = driver.where(driver.notna(), None)
-    order = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse", "area_m2",
+    units = ["unit_id"] if "unit_id" in out else []
+    order = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse", *units,
+             "area_m2",
              "area_mu", "area_hm2", "n_samples", "soil_class", "final_class", "class_label_zh",
              "class_label_en", "rule", "driving_element", "share_1", "share_2", "share_3",
              "p_class_1", "p_class_2", "p_class_3", "class_confidence", "sample_ids", "n_crops",

@@ -30,6 +30,12 @@ from farmland.cli.output import print_class_table
               help="Suspect soil values (e.g. 镉 45 for 0.45): flag = kept for their own sample, "
                    "left out of surfaces and variograms; exclude = removed; keep = reported "
                    "only. Always listed in outliers.csv.")
+@click.option("--units", default="parcel", show_default=True, metavar="parcel|village|township|FILE",
+              help="Evaluation unit (评价单元) of the point majority, the 80 %/50 % checks and the "
+                   "crop adjustment: each parcel alone, village × land use, township × land use, "
+                   "or a units file (unit polygons, or a CSV/XLSX of parcel id → unit id). "
+                   "A unit holding soil samples gives its class to all its parcels; parcels "
+                   "stay the reporting grain (column unit_id).")
 @click.option("--mapping", type=click.Path(exists=True), default=None,
               help="Column-mapping file (TOML/JSON: {their_name = canonical_name}).")
 @click.option("--workspace", type=click.Path(dir_okay=False), default=None,
@@ -52,7 +58,7 @@ from farmland.cli.output import print_class_table
 @output_dir_option()
 @overwrite_option
 @click.pass_context
-def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, rules, interpolator, mapping, workspace,
+def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, rules, interpolator, units, mapping, workspace,
             label, seed, rasters, raster_cell, scheduler, run_config, crs, output, overwrite):
     """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
 
@@ -73,7 +79,7 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
         crops=[Path(c) for c in crops] or None, crs=crs, parcels_layer=parcels_layer,
         townships=Path(townships) if townships else None, outliers=outliers,
         mapping=Path(mapping) if mapping else None, rules=Path(rules) if rules else None,
-        interpolator=interpolator, seed=seed, extra=_run_config(run_config))
+        interpolator=interpolator, seed=seed, units=units, extra=_run_config(run_config))
     result = classify_run(inputs, scheduler=scheduler)
     write_classification(result, output, overwrite=overwrite)
     if rasters:

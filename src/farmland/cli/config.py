@@ -43,7 +43,8 @@ class Key:
 
     ``kind`` is one of ``str``, ``int``, ``float``, ``bool``, ``choice``, ``path``
     (a file or folder, ``""`` = none), ``paths`` (a list of files), ``rules``
-    (``"county_practice"`` or a path) and ``names_or_all`` (a list of names or ``"all"``).
+    (``"county_practice"`` or a path), ``name_or_path`` (one of ``choices`` or a path) and
+    ``names_or_all`` (a list of names or ``"all"``).
     """
 
     kind: str
@@ -87,6 +88,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "rules": Key("rules", BUILTIN_RULES, must_exist=True),
         "interpolator": Key("choice", "kriging", choices=("kriging", "idw", "")),
         "outliers": Key("choice", "flag", choices=("flag", "exclude", "keep")),
+        "units": Key("name_or_path", "parcel", choices=("parcel", "village", "township"),
+                     must_exist=True),
     },
     "rate": {
         "accounting": Key("choice", "official",
@@ -126,6 +129,7 @@ _KIND_TEXT = {"str": "a text string", "int": "an integer", "float": "a number",
               "bool": "true or false", "path": 'a path in quotes ("" = none)',
               "paths": 'a list of paths, e.g. ["a.csv", "b.csv"]',
               "rules": f'"{BUILTIN_RULES}" or the path of a rules TOML',
+              "name_or_path": "one of the names or the path of a file",
               "names_or_all": 'a list of township names, e.g. ["清水镇"], or "all"'}
 
 
@@ -249,7 +253,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, dict[str, Any]]:
         except tomllib.TOMLDecodeError:
             value = text
         kind = SCHEMA.get(section, {}).get(key, Key("str")).kind
-        if kind in ("str", "choice", "path", "rules") and not isinstance(value, str):
+        textual = ("str", "choice", "path", "rules", "name_or_path")
+        if kind in textual and not isinstance(value, str):
             value = text  # project.name=2024 is the text "2024"
         tree.setdefault(section, {})[key] = value
     return tree
@@ -287,6 +292,7 @@ def check_value(key: Key, value: Any) -> str | None:
     ok_type = {
         "str": isinstance(value, str), "choice": isinstance(value, str),
         "path": isinstance(value, str), "rules": isinstance(value, str),
+        "name_or_path": isinstance(value, str) and value != "",
         "bool": isinstance(value, bool),
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
@@ -321,9 +327,11 @@ def check_complete(values: dict[str, dict[str, Any]], raw: dict, parsed: dict, *
                 if any(_is_placeholder(t) for t in _as_list(written)):
                     placeholders.append(f"{section}.{name}")
                     continue
-                problems += [("", f"'{section}.{name}': file not found: {p}", NOT_FOUND_FIX)
+                fix = (f"use {_allowed(key)}; " if key.kind == "name_or_path" else "") + NOT_FOUND_FIX
+                problems += [("", f"'{section}.{name}': file not found: {p}", fix)
                              for p in _as_list(value)
-                             if p and p != BUILTIN_RULES and not Path(p).exists()]
+                             if p and p != BUILTIN_RULES and p not in key.choices
+                             and not Path(p).exists()]
     if placeholders:
         problems.insert(0, ("", "template placeholders path/to/… still in place: "
                             + ", ".join(placeholders),
@@ -353,6 +361,8 @@ def _given(raw: dict, parsed: dict, section: str, name: str) -> Any:
 def _allowed(key: Key) -> str:
     if key.kind == "choice":
         return " or ".join(f'"{c}"' for c in key.choices)
+    if key.kind == "name_or_path":
+        return ", ".join(f'"{c}"' for c in key.choices) + " or the path of a file"
     return key.allowed or _KIND_TEXT[key.kind]
 
 
@@ -384,6 +394,8 @@ def _resolve(key: Key, value: Any, root: Path) -> Any:
     if key.kind == "paths":
         return [_abspath(v, root) for v in value if v]
     if key.kind == "rules" and value != BUILTIN_RULES:
+        return _abspath(value, root)
+    if key.kind == "name_or_path" and value not in key.choices:
         return _abspath(value, root)
     return value
 

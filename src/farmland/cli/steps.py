@@ -139,6 +139,8 @@ def _classify_argv(cfg: RunConfig) -> list[str]:
         argv += ["--rules", c["rules"]]
     argv += _opt("--interpolator", c["interpolator"]) + _opt("--mapping", i["mapping"])
     argv += ["--outliers", c["outliers"]]
+    if c["units"] != "parcel":  # the default is left out: the argv of earlier configs
+        argv += ["--units", c["units"]]
     if p["workspace"]:
         argv += ["--workspace", p["workspace"], "--label", f"{p['year']} {p['name']}".strip()]
     return argv + ["--seed", str(p["seed"]), *_opt("--crs", p["crs"]), "-o", str(cfg.run_dir)]

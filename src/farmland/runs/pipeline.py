@@ -23,6 +23,7 @@ from farmland.classify.outliers import apply_outliers, screen_outliers
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.samples import classify_samples
 from farmland.classify.summary import class_area_table
+from farmland.classify.units import UNIT_CHOICES, evaluation_units
 from farmland.crs import require_overlap
 from farmland.errors import InputError
 from farmland.geostats.quality import cross_validation_report
@@ -52,6 +53,8 @@ class ClassificationInputs:
     rules: Path | None = None
     interpolator: str | None = None
     seed: int = 0
+    #: evaluation units: "parcel", "village", "township" or the path of a units file
+    units: str | Path = "parcel"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def sample_paths(self) -> list[Path]:
@@ -59,6 +62,20 @@ class ClassificationInputs:
 
     def crop_paths(self) -> list[Path]:
         return _as_list(self.crops)
+
+    def units_path(self) -> Path | None:
+        """The units file, or ``None`` for a unit named by a word; an unknown word (or a
+        file that does not exist) is an :class:`InputError`."""
+        if str(self.units) in UNIT_CHOICES:
+            return None
+        path = Path(self.units)
+        if not path.is_file():
+            raise InputError("unknown evaluation unit: neither parcel, village, township nor "
+                             "an existing units file", column="--units", value=str(self.units),
+                             fix="use --units parcel, village or township, or the path of a "
+                                 "units file (unit polygons, or a CSV/XLSX of 图斑编号 → "
+                                 "评价单元编号)")
+        return path
 
 
 @dataclass
@@ -127,8 +144,12 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     (:mod:`farmland.classify.distributed`, same result; needs the ``dask`` extra).
     """
     rules = rules or load_rules(inputs.rules)
+    inputs.units_path()  # an unknown --units is refused before any reading
     std = load_standard()
     parcels, samples, crops = read_inputs(inputs, rules=rules)
+    mapping = fio.read_mapping(inputs.mapping) if inputs.mapping else None
+    units = evaluation_units(parcels, str(inputs.units) if inputs.units_path() is None
+                             else inputs.units_path(), crs=inputs.crs, mapping=mapping)
     samples, outliers = apply_outliers(samples, screen_outliers(samples, std), inputs.outliers)
     classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
     if not classified["usable"].any():
@@ -144,11 +165,16 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
         from farmland.classify.distributed import classify_parcels_distributed
         out, classified, graded = classify_parcels_distributed(
             parcels, classified, crops=crops, rules=rules, interpolator=surfaces,
-            standard=std, scheduler=scheduler)
+            standard=std, units=units, scheduler=scheduler)
     else:
         out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
-                                                   interpolator=surfaces, standard=std)
+                                                   interpolator=surfaces, standard=std,
+                                                   units=units)
     manifest = build_manifest(inputs, rules, std, out)
+    if units is not None:  # absent: each parcel its own unit, as in every earlier run
+        manifest["parameters"]["units"] = units.attrs["kind"]
+        manifest["counts"]["evaluation_units"] = units.attrs["units"]
+        manifest["counts"]["parcels_alone"] = units.attrs["alone"]
     manifest["outliers"] = {"mode": inputs.outliers, "suspect_values": len(outliers)}
     metrics, per_sample, models = cross_validation_report(classified, surfaces, standard=std)
     manifest["geostatistics"] = _json_safe({"models": models,
@@ -166,6 +192,8 @@ def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> 
         files["mapping"] = [inputs.mapping]
     if inputs.townships:
         files["townships"] = [inputs.townships]
+    if inputs.units_path() is not None:
+        files["units"] = [inputs.units_path()]
     return {
         "software": {"name": "farmland", "version": __version__},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
