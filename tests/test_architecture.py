@@ -22,7 +22,7 @@ LAYERS = {
     "sampling": 5,
     "control": 6,
     "runs": 7,
-    "maps": 8, "report": 8,
+    "maps": 8, "report": 8, "validation": 8,
     "cli": 9,
 }
 MAX_LINES = 500

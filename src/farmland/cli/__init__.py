@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("farmland.cli.plan", "Plan new soil sampling points for a field team."),
     "map": ("farmland.cli.map", "Write a self-contained interactive HTML map."),
     "report": ("farmland.cli.report", "Excel workbook, HTML summary and charts of a classification."),
+    "validate": ("farmland.cli.validate", "Score the classes on truth-known synthetic counties."),
 }
 
 

@@ -1,0 +1,175 @@
+"""Area-weighted agreement, class-3 recall and precision, calibration (issue 15).
+
+Every metric weighs a parcel by its area (亩): a wrong class on a large parcel costs
+more than on a sliver. ``truth`` holds true classes 1/2/3 (never missing); ``predicted``
+holds classes with ``<NA>``/NaN for unclassified parcels. Each function returns NaN
+when its denominator is empty rather than a misleading 0 or 1.
+
+>>> import numpy as np
+>>> truth, pred, area = np.array([1, 2, 3, 3]), np.array([1, 1, 3, np.nan]), np.ones(4)
+>>> class3_recall(truth, pred, area), contaminated_called_clean(truth, pred, area)
+(0.5, 0.3333333333333333)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CALIBRATION_BINS", "agreement", "agreement_all", "calibration_gap", "class3_precision",
+    "class3_recall", "class_metrics", "contaminated_called_clean", "reliability_table",
+    "unclassified_share",
+]
+
+#: edges of the ten probability bins: [0, 0.1), [0.1, 0.2), … [0.9, 1.0] (last one closed)
+CALIBRATION_BINS = np.arange(11) / 10
+
+
+def _arrays(truth, predicted, weight) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = pd.to_numeric(pd.Series(truth), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    p = pd.to_numeric(pd.Series(predicted), errors="coerce").to_numpy(dtype=float,
+                                                                       na_value=np.nan)
+    w = np.asarray(weight, dtype=float)
+    if not (len(t) == len(p) == len(w)):
+        raise ValueError(f"truth, predicted and weight differ in length: {len(t)}, {len(p)}, "
+                         f"{len(w)}")
+    if np.isnan(t).any():
+        raise ValueError("every parcel needs a true class (1, 2 or 3)")
+    return t, p, w
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den > 0 else float("nan")
+
+
+def agreement(truth, predicted, weight) -> float:
+    """Share of the *classified* area whose class equals the true class."""
+    t, p, w = _arrays(truth, predicted, weight)
+    done = ~np.isnan(p)
+    return _ratio(w[done & (p == t)].sum(), w[done].sum())
+
+
+def agreement_all(truth, predicted, weight) -> float:
+    """Share of *all* area whose class equals the true class (unclassified = wrong)."""
+    t, p, w = _arrays(truth, predicted, weight)
+    return _ratio(w[p == t].sum(), w.sum())
+
+
+def class3_recall(truth, predicted, weight) -> float:
+    """True class-3 area classed 3, as a share of true class-3 area (unclassified = miss)."""
+    t, p, w = _arrays(truth, predicted, weight)
+    return _ratio(w[(t == 3) & (p == 3)].sum(), w[t == 3].sum())
+
+
+def class3_precision(truth, predicted, weight) -> float:
+    """Area classed 3 that is truly class 3, as a share of the area classed 3."""
+    t, p, w = _arrays(truth, predicted, weight)
+    return _ratio(w[(t == 3) & (p == 3)].sum(), w[p == 3].sum())
+
+
+def contaminated_called_clean(truth, predicted, weight) -> float:
+    """True class-2/3 area classed 1, as a share of the true class-2/3 area."""
+    t, p, w = _arrays(truth, predicted, weight)
+    return _ratio(w[(t >= 2) & (p == 1)].sum(), w[t >= 2].sum())
+
+
+def unclassified_share(predicted, weight) -> float:
+    """Share of the area left unclassified."""
+    p = pd.to_numeric(pd.Series(predicted), errors="coerce").to_numpy(dtype=float,
+                                                                       na_value=np.nan)
+    w = np.asarray(weight, dtype=float)
+    return _ratio(w[np.isnan(p)].sum(), w.sum())
+
+
+def reliability_table(probability, observed, weight) -> pd.DataFrame:
+    """Reliability by tenth of predicted probability, area-weighted.
+
+    Parameters
+    ----------
+    probability
+        Predicted probability of an event per parcel (e.g. ``p_class_3``); NaN parcels
+        are left out.
+    observed
+        Whether the event happened (e.g. ``true_class == 3``), bool per parcel.
+    weight
+        Parcel area.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty bin of :data:`CALIBRATION_BINS`: ``bin`` (0–9), ``lower``,
+        ``upper``, ``n_parcels``, ``area_share`` (of the area with a probability),
+        ``predicted`` (area-weighted mean probability), ``observed`` (area-weighted
+        frequency of the event) and ``gap = observed − predicted``.
+    """
+    prob = np.asarray(probability, dtype=float)
+    obs = np.asarray(observed, dtype=bool)
+    w = np.asarray(weight, dtype=float)
+    keep = np.isfinite(prob)
+    prob, obs, w = prob[keep], obs[keep], w[keep]
+    bins = np.clip(np.searchsorted(CALIBRATION_BINS, prob, side="right") - 1, 0, 9)
+    total = w.sum()
+    rows = []
+    for b in np.unique(bins):
+        m = bins == b
+        area = w[m].sum()
+        if area <= 0:
+            continue
+        predicted = float((w[m] * prob[m]).sum() / area)
+        observed_freq = float(w[m & obs].sum() / area)
+        rows.append({"bin": int(b), "lower": CALIBRATION_BINS[b], "upper": CALIBRATION_BINS[b + 1],
+                     "n_parcels": int(m.sum()), "area_share": float(area / total),
+                     "predicted": predicted, "observed": observed_freq,
+                     "gap": observed_freq - predicted})
+    columns = ["bin", "lower", "upper", "n_parcels", "area_share", "predicted", "observed", "gap"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def calibration_gap(probability, observed, weight, *, min_area_share: float = 0.01) -> float:
+    """Largest |observed − predicted| over the bins of :func:`reliability_table` holding
+    at least ``min_area_share`` of the area; NaN without any probability."""
+    table = reliability_table(probability, observed, weight)
+    table = table[table["area_share"] >= min_area_share]
+    return float(table["gap"].abs().max()) if len(table) else float("nan")
+
+
+def class_metrics(truth, predicted, weight, probabilities: pd.DataFrame | None = None,
+                  *, min_area_share: float = 0.01) -> dict[str, float]:
+    """All harness metrics of one classification.
+
+    Parameters
+    ----------
+    truth, predicted, weight
+        True classes, predicted classes (``<NA>`` = unclassified) and parcel areas.
+    probabilities
+        Optional ``p_class_1``, ``p_class_2``, ``p_class_3`` columns aligned with
+        ``truth`` (NaN where the method gives none).
+
+    Returns
+    -------
+    dict
+        ``agreement``, ``agreement_all``, ``class3_recall``, ``class3_precision``,
+        ``contaminated_called_clean``, ``unclassified_share``, ``calibration_gap_1..3``
+        and ``calibration_gap`` (their maximum; NaN without probabilities).
+    """
+    t, p, w = _arrays(truth, predicted, weight)
+    out = {
+        "agreement": agreement(t, p, w),
+        "agreement_all": agreement_all(t, p, w),
+        "class3_recall": class3_recall(t, p, w),
+        "class3_precision": class3_precision(t, p, w),
+        "contaminated_called_clean": contaminated_called_clean(t, p, w),
+        "unclassified_share": unclassified_share(p, w),
+    }
+    gaps = []
+    for k in (1, 2, 3):
+        col = f"p_class_{k}"
+        gap = (calibration_gap(probabilities[col].to_numpy(dtype=float), t == k, w,
+                               min_area_share=min_area_share)
+               if probabilities is not None and col in probabilities else float("nan"))
+        out[f"calibration_gap_{k}"] = gap
+        gaps.append(gap)
+    finite = [g for g in gaps if np.isfinite(g)]
+    out["calibration_gap"] = max(finite) if finite else float("nan")
+    return out
