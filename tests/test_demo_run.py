@@ -67,16 +67,24 @@ def test_every_parcel_has_a_class_or_an_explicit_reason(demo):
 
 
 def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
-    """The demo ledger was placed for ~90.5 % under the measures-only reading; the official
-    accounting counts untested treated land at the crop compliance rate (73 of 124 crop
-    samples on treated class-2 land comply), which the demo's crops make low."""
+    """The demo's 2023 crops respond to the measures (134 of the 144 crop samples on
+    treated class-2 land comply), so the official accounting, which counts untested treated
+    land at that compliance rate, lands a little below the 91 % target; every measure
+    counting gives more, only parcels with compliant own samples far less (most treated
+    land has none). With the 2024 re-sampling and ledger the official rate reaches 91 %."""
     rate = pd.read_csv(demo / "out" / "2023" / "rate.csv", encoding="utf-8-sig")
     county = rate[rate["level"] == "county"].iloc[0]
     assert county["rate"] == pytest.approx(county["rate_official"])
-    assert 0.50 <= county["rate_official"] < 0.60
-    assert 0.85 <= county["rate_measures_only"] < 0.91
-    assert county["rate_parcel_verified"] < 0.15
+    # issue 14 item 8 regenerated the demo for these readings (89.3 / 95.3 / 12.2 % when
+    # recorded); before, crops without a measure effect gave 54.9 / 87.6 / 9.3 %
+    assert 0.89 <= county["rate_official"] < 0.91
+    assert 0.94 <= county["rate_measures_only"] < 0.97
+    assert 0.10 <= county["rate_parcel_verified"] < 0.15
+    assert county["evidence_rate_mu"] > 0.9 * county["achieved2_mu"]
     assert county["gap_mu"] > 0
+    rate24 = pd.read_csv(demo / "out" / "2024" / "rate.csv", encoding="utf-8-sig")
+    county24 = rate24[rate24["level"] == "county"].iloc[0]
+    assert county24["rate_official"] >= 0.91 > county["rate_official"]
     # the per-parcel accounting sums exactly to the numerators, county and township
     per_parcel = pd.read_csv(demo / "out" / "2023" / "rate_parcels.csv", encoding="utf-8-sig",
                              dtype={"parcel_id": str})

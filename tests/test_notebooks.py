@@ -169,12 +169,16 @@ def test_quickstart_runs_and_shows_the_chain(run_notebook, kernel_env):
     text = _stdout(nb)
     rate = re.search(r"county safe-utilisation rate 2023: ([0-9.]+) %", text)
     assert rate, "the rate cell printed no county rate"
-    assert 50.0 < float(rate.group(1)) < 60.0          # official accounting, 2023
+    # official accounting, 2023, without the closed loop: a little below the 91 % target
+    # since issue 14 item 8 made the demo's crops respond to the measures (90.76 % when
+    # recorded; 56.3 % before, with crops that ignored them)
+    assert 89.0 < float(rate.group(1)) < 91.0
     assert re.search(r"readings: official [0-9.]+ %, parcel_verified [0-9.]+ %, "
-                     r"measures_only 8[5-9]\.[0-9]+ %", text)
+                     r"measures_only 9[4-9]\.[0-9]+ %", text)
     before, after = map(float, re.search(r"with the plan: ([0-9.]+) % -> ([0-9.]+) %",
                                          text).groups())
     assert before == float(rate.group(1)) and after > before   # the plan raises the rate
+    assert after >= 91.0   # ... and now reaches the county target
     only = re.search(r"measures only: ([0-9.]+) % -> ([0-9.]+) %", text)
     assert float(only.group(2)) >= 91.0   # measures alone close the gap in that reading
     tables = "".join(_rich(nb, "text/html"))
