@@ -67,24 +67,39 @@ def test_every_parcel_has_a_class_or_an_explicit_reason(demo):
 
 
 def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
-    """The demo's 2023 crops respond to the measures (134 of the 144 crop samples on
+    """The demo's 2023 crops respond to the measures (123 of the 132 crop samples on
     treated class-2 land comply), so the official accounting, which counts untested treated
-    land at that compliance rate, lands a little below the 91 % target; every measure
-    counting gives more, only parcels with compliant own samples far less (most treated
-    land has none). With the 2024 re-sampling and ledger the official rate reaches 91 %."""
+    land at that compliance rate, lands below the 91 % target; every measure counting gives
+    more, only parcels with compliant own samples far less (most treated land has none).
+    With the 2024 re-sampling and ledger the official rate rises to within 1 pp of 91 %."""
     rate = pd.read_csv(demo / "out" / "2023" / "rate.csv", encoding="utf-8-sig")
     county = rate[rate["level"] == "county"].iloc[0]
     assert county["rate"] == pytest.approx(county["rate_official"])
     # issue 14 item 8 regenerated the demo for these readings (89.3 / 95.3 / 12.2 % when
-    # recorded); before, crops without a measure effect gave 54.9 / 87.6 / 9.3 %
-    assert 0.89 <= county["rate_official"] < 0.91
+    # recorded); before, crops without a measure effect gave 54.9 / 87.6 / 9.3 %.
+    # The precautionary class rule ([interpolation] decision = "risk") changed them to
+    # 88.7 / 94.8 / 14.9 %: it classes more land 3 (4,515 instead of 3,197 亩), which counts
+    # only with a strict-control measure and a closed loop at the minimum stage (D 3,455 亩,
+    # 77 % of it; 625 亩 stop below that stage), while class-2 land counts at the crop
+    # compliance rate (93 %). So official fell 89.3 -> 88.7 % (range [0.89, 0.91) ->
+    # [0.88, 0.90)); parcel_verified, whose numerator is own-sample class 2 plus D, rose with
+    # D (2,502 -> 3,455 亩): 12.2 -> 14.9 %, range [0.10, 0.15) -> [0.12, 0.18);
+    # measures_only 95.3 -> 94.8 % stays in [0.94, 0.97)
+    assert 0.88 <= county["rate_official"] < 0.90
     assert 0.94 <= county["rate_measures_only"] < 0.97
-    assert 0.10 <= county["rate_parcel_verified"] < 0.15
+    assert 0.12 <= county["rate_parcel_verified"] < 0.18
     assert county["evidence_rate_mu"] > 0.9 * county["achieved2_mu"]
     assert county["gap_mu"] > 0
     rate24 = pd.read_csv(demo / "out" / "2024" / "rate.csv", encoding="utf-8-sig")
     county24 = rate24[rate24["level"] == "county"].iloc[0]
-    assert county24["rate_official"] >= 0.91 > county["rate_official"]
+    # 2024 was >= 91 % (92.5 %) under the median rule; under the precautionary rule it is
+    # 90.7 % (gap 105.7 亩), just below: more class-3 land (5,367 亩 in 2024), which counts
+    # only where the closed loop reached the minimum stage (D 4,431 亩), and the demo's
+    # ledger settings (make_demo.py MEASURE_COVERAGE_2024, CONTROL_FATES) were tuned under
+    # the median rule. What the demo shows now: the re-sampling year rises over 2023
+    # (88.7 -> 90.7 %) and ends within 1 pp of the target
+    assert county["rate_official"] < county24["rate_official"]
+    assert abs(county24["rate_official"] - 0.91) < 0.01 and county["rate_official"] < 0.91
     # the per-parcel accounting sums exactly to the numerators, county and township
     per_parcel = pd.read_csv(demo / "out" / "2023" / "rate_parcels.csv", encoding="utf-8-sig",
                              dtype={"parcel_id": str})

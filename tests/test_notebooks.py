@@ -171,7 +171,11 @@ def test_quickstart_runs_and_shows_the_chain(run_notebook, kernel_env):
     assert rate, "the rate cell printed no county rate"
     # official accounting, 2023, without the closed loop: a little below the 91 % target
     # since issue 14 item 8 made the demo's crops respond to the measures (90.76 % when
-    # recorded; 56.3 % before, with crops that ignored them)
+    # recorded; 56.3 % before, with crops that ignored them). The precautionary class rule
+    # moved it 90.76 -> 90.81 % (readings 90.8 / 17.0 / 97.0 %), inside the same range:
+    # it classes more land 3 (4,515 亩), but without the closed loop any strict-control
+    # measure counts it as controlled (96.5 % of it) — only `farmland demo`, which gates D
+    # on the loop, drops to 88.7 %
     assert 89.0 < float(rate.group(1)) < 91.0
     assert re.search(r"readings: official [0-9.]+ %, parcel_verified [0-9.]+ %, "
                      r"measures_only 9[4-9]\.[0-9]+ %", text)

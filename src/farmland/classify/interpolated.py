@@ -21,6 +21,7 @@ import shapely
 from affine import Affine
 from rasterio.features import rasterize
 
+from farmland.classify.risk import CellRule, band_probabilities, risk_classes
 from farmland.standards import CLASS_ELEMENTS
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def interpolated_classes(
     standard,
     make_estimator: Callable[[str], object],
     cell_size: float,
+    rule: CellRule | None = None,
 ) -> pd.DataFrame:
     """Class shares, majority class and class probabilities of parcels from surfaces.
 
@@ -109,6 +111,10 @@ def interpolated_classes(
         ``predict(coords)`` (and optionally ``predict_distribution``).
     cell_size
         Raster cell side, metres.
+    rule
+        How cells are classed and how their probabilities are formed
+        (:class:`~farmland.classify.risk.CellRule`; default: the kriged median, point
+        variances, the band of the kriged pH).
 
     Returns
     -------
@@ -122,10 +128,12 @@ def interpolated_classes(
     n = len(geoms)
     log.info("interpolating pH and %s at %d cells (%.0f m) for %d parcels",
              "/".join(CLASS_ELEMENTS), len(coords), cell_size, n)
+    rule = rule or CellRule()
     ph_est = _fit(make_estimator("ph"), sample_xy, sample_values["ph"])
     low, high = standard.ph_range
     ph = np.clip(ph_est.predict(coords), low, high)
     cell_landuse = np.asarray(landuse, dtype=object)[labels]
+    bands = _ph_bands(ph_est, coords, standard, rule)
     classes = np.zeros((len(coords), len(CLASS_ELEMENTS)), dtype=np.int8)
     index = np.zeros_like(classes, dtype=float)
     p_screen, p_interv = {}, {}
@@ -145,19 +153,25 @@ def interpolated_classes(
         p_screen[el] = (value > screen).astype(float)  # certain where no distribution
         p_interv[el] = (value > interv).astype(float)
         if dist is not None:
-            from farmland.geostats.estimators import exceedance_probability
-            known = np.isfinite(dist[0]) & np.isfinite(dist[1])
-            p_screen[el][known] = exceedance_probability(dist[0], dist[1], screen)[known]
-            p_interv[el][known] = exceedance_probability(dist[0], dist[1], interv)[known]
+            mean, var = dist[0], _variance(est, dist[1], rule)
+            known = np.isfinite(mean) & np.isfinite(var)
+            ps, pi = _exceedances(mean, var, el, screen, interv, cell_landuse, bands, standard)
+            p_screen[el][known], p_interv[el][known] = ps[known], pi[known]
             n_dist += 1
     # a cell with any element not estimated (0) carries no class
-    cell_class = np.where((classes == 0).any(axis=1), 0, classes.max(axis=1))
+    missing = (classes == 0).any(axis=1)
+    cell_class = np.where(missing, 0, classes.max(axis=1))
     cell_driver = np.argmax(classes * 1e7 + np.minimum(index, 1e6), axis=1)
-    result = _shares(labels, cell_class, cell_driver, n)
-    result["p_class_1"] = result["p_class_2"] = result["p_class_3"] = np.nan
+    probs = None
     if n_dist:  # at least one element with a kriging distribution
         from farmland.geostats.estimators import class_probabilities
         probs = class_probabilities(p_screen, p_interv)
+        if rule.decision == "risk":
+            risky = risk_classes(*probs, tau3=rule.risk_class3, tau2=rule.risk_class2)
+            cell_class = np.where(missing | (risky == 0), cell_class, risky)
+    result = _shares(labels, cell_class, cell_driver, n)
+    result["p_class_1"] = result["p_class_2"] = result["p_class_3"] = np.nan
+    if probs is not None:
         counts = np.bincount(labels, minlength=n)
         for c, p in enumerate(probs, start=1):
             result[f"p_class_{c}"] = np.bincount(labels, weights=p, minlength=n) / counts
@@ -188,6 +202,45 @@ def _shares(labels: np.ndarray, cell_class: np.ndarray, cell_driver: np.ndarray,
         "share_3": np.round(shares[:, 2], 4), "interp_class": majority.astype(np.int8),
         "interp_driver": np.where(majority >= 2, driver, None), "n_cells": counts.astype(int),
     })
+
+
+def _variance(estimator, var: np.ndarray, rule: CellRule) -> np.ndarray:
+    """The kriging variance of a point, or of the noise-free surface ("parcel": the
+    fitted nugget taken off)."""
+    if rule.probabilities != "parcel":
+        return var
+    nugget = getattr(getattr(estimator, "variogram_", None), "nugget", None)
+    return var if nugget is None else np.maximum(var - float(nugget), 0.0)
+
+
+def _ph_bands(ph_est, coords: np.ndarray, standard, rule: CellRule):
+    """(P(band) per cell, one pH per band) when pH uncertainty is on and pH was kriged."""
+    if not rule.ph_uncertainty:
+        return None
+    dist = _distribution(ph_est, coords)
+    if dist is None:
+        return None
+    return band_probabilities(dist[0], _variance(ph_est, dist[1], rule), standard.band_edges,
+                              standard.ph_range)
+
+
+def _exceedances(mean, var, el, screen, interv, cell_landuse, bands, standard):
+    """P(Z > screening) and P(Z > intervention) of each cell; summed over the pH bands
+    (each band's thresholds weighted by its probability) when ``bands`` is given."""
+    from farmland.geostats.estimators import exceedance_probability
+
+    if bands is None:
+        return (exceedance_probability(mean, var, screen),
+                exceedance_probability(mean, var, interv))
+    probs, reps = bands
+    ps, pi = np.zeros(len(mean)), np.zeros(len(mean))
+    for b, ph_b in enumerate(reps):
+        at = np.full(len(mean), ph_b)
+        ps += probs[:, b] * exceedance_probability(
+            mean, var, standard.screening_values(el, cell_landuse, at))
+        pi += probs[:, b] * exceedance_probability(
+            mean, var, standard.intervention_values(el, at))
+    return ps, pi
 
 
 def _fit(estimator, xy: np.ndarray, values: np.ndarray):

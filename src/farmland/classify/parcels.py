@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 from farmland import classes as C
 from farmland.classify.crops import adjust_classes, assign_crops, grade_crops, unit_statistics
 from farmland.classify.interpolated import interpolated_classes
+from farmland.classify.risk import CellRule
 from farmland.classify.samples import classify_samples
 from farmland.classify.units import UnitsArg, evaluation_units
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
@@ -254,7 +255,8 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
     xy, values = interpolation_inputs(usable)
     res = interpolated_classes(out.geometry.values[reach], out["landuse"].to_numpy()[reach], xy,
                                values, standard=std, make_estimator=factory,
-                               cell_size=rules.get("interpolation", "cell_size_m"))
+                               cell_size=rules.get("interpolation", "cell_size_m"),
+                               rule=CellRule.from_rules(rules["interpolation"]))
     rows = np.flatnonzero(reach)
     for col in ("p_class_1", "p_class_2", "p_class_3", "class_confidence"):
         out.iloc[rows, out.columns.get_loc(col)] = res[col].to_numpy()

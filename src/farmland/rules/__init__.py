@@ -45,6 +45,11 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "neighbours": (int, lambda v: 2 <= v <= 128, "an integer 2..128"),
         "idw_power": ((int, float), lambda v: 0 < v <= 6, "0 < p <= 6"),
         "evidence_samples": (int, lambda v: 1 <= v <= 20, "an integer 1..20"),
+        "probabilities": (str, lambda v: v in ("point", "parcel"), "'point' or 'parcel'"),
+        "ph_uncertainty": (bool, lambda v: True, "true or false"),
+        "decision": (str, lambda v: v in ("median", "risk"), "'median' or 'risk'"),
+        "risk_class3": ((int, float), lambda v: 0 < v <= 1, "a probability 0 < p <= 1"),
+        "risk_class2": ((int, float), lambda v: 0 < v <= 1, "a probability 0 < p <= 1"),
     },
     "crops": {
         "unit": (str, lambda v: bool(v.strip()), "'parcel' or a parcel column name"),

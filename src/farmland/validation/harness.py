@@ -11,7 +11,7 @@ read and classified. Every method is scored against the truth with
 Methods: ``farmland`` (the given rules profile, default the shipped county practice —
 today local ordinary kriging of log values, cells classed by the kriged median, area
 majority), ``nearest`` and ``idw`` (:mod:`farmland.validation.baselines`), and
-``kriging_median`` (the shipped profile) when a different profile is validated, so a
+``shipped_rules`` (the shipped profile) when a different profile is validated, so a
 county sees its own rules next to today's defaults.
 """
 
@@ -40,7 +40,7 @@ __all__ = ["BASELINES", "DEFAULT_SEEDS", "METRICS", "TARGETS", "CountyEvaluation
 log = logging.getLogger(__name__)
 
 DEFAULT_SEEDS = (1, 2, 3)
-BASELINES = ("nearest", "idw", "kriging_median")
+BASELINES = ("nearest", "idw", "shipped_rules")
 #: metric columns of a result row, in display order
 METRICS = ("agreement", "agreement_all", "class3_recall", "class3_precision",
            "contaminated_called_clean", "unclassified_share", "calibration_gap",
@@ -100,7 +100,7 @@ def evaluate_county(county: SyntheticCounty, *, rules: str | Path | None = None,
         From :func:`~farmland.validation.synthetic.make_county`.
     rules
         Rules profile (TOML) for the ``farmland`` method; default the shipped profile.
-        A profile other than the shipped one adds the ``kriging_median`` baseline.
+        A profile other than the shipped one adds the ``shipped_rules`` baseline.
     baselines
         Which of ``nearest`` and ``idw`` to run.
 
@@ -117,7 +117,7 @@ def evaluate_county(county: SyntheticCounty, *, rules: str | Path | None = None,
         runs: dict[str, tuple[ClassificationResult | pd.Series, float]] = {
             "farmland": (result, seconds)}
         if rules_path is not None and load_rules(rules_path).sha256 != load_rules().sha256:
-            runs["kriging_median"] = _timed(_farmland_run, county, folder, None)
+            runs["shipped_rules"] = _timed(_farmland_run, county, folder, None)
     parcels, samples = result.parcels, result.samples
     if "nearest" in baselines:
         runs["nearest"] = _timed(nearest_sample_classes, parcels, samples)
