@@ -45,7 +45,7 @@ def test_risk_rule_thresholds():
 
 def test_parcel_probabilities_take_the_nugget_off():
     class Est:
-        class variogram_:  # noqa: N801  (the estimator's attribute name)
+        class variogram_:  # the estimator's attribute name
             nugget = 0.04
     var = np.array([0.10, 0.03, 0.0])
     assert _variance(Est(), var, CellRule()).tolist() == var.tolist()
