@@ -92,7 +92,8 @@ def test_reader_refuses_bad_cells_naming_file_row_and_column(tmp_path, row, colu
     with pytest.raises(InputError) as err:
         read_control_ledger(path)
     text = str(err.value)
-    assert "ledger.csv" in text and column in text and words in text and "B" in text
+    assert "ledger.csv" in text and column in text and words in text
+    assert "line 2 (图斑 B)" in text    # the line, and the parcel beside it
     assert "\n" not in text
 
 

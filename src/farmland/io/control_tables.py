@@ -64,7 +64,9 @@ def read_control_ledger(path: Source, *, layer: str | None = None, mapping: Mapp
                         required=("parcel_id", "stage", "date", "result"))
     src, frame, problems = match.source, raw.frame, Problems(raw.file)
     ids = id_strings(frame[src["parcel_id"]])
-    rows = ids.where(ids.notna(), raw.labels)
+    # a parcel has many rows: name the line, and the parcel beside it
+    rows = pd.Series([f"{label} (图斑 {pid})" if isinstance(pid, str) else label
+                      for label, pid in zip(raw.labels, ids, strict=True)], index=frame.index)
     check_exact_ids(raw, src["parcel_id"], ids, rows, problems)
     problems.add_mask("missing_id", ids.isna().to_numpy(), raw.labels, src["parcel_id"], ids)
     stage = vocabulary_values(frame[src["stage"]], "control_stage")
