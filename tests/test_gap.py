@@ -206,3 +206,24 @@ def test_apply_gap_plan_adds_rows_and_keeps_the_ledger(five):
     # the plan's promise holds: (55 + 25) / 100 = 80 %
     assert safe_utilisation_rate(parcels, new, crops=crops,
                                  accounting="measures_only").rate == pytest.approx(0.80)
+
+
+def test_a_class3_parcel_whose_food_crop_exceeded_is_listed_but_counts_nothing():
+    # C3a (20 亩) and C3b (30 亩) are class 3 without a measure; rice on C3b exceeded.
+    # A measure on C3b makes it "controlled but exceeding": it must still be controlled,
+    # but in the official accounting it adds nothing (measures_only: its 30 亩).
+    parcels = parcel_table([("C3a", "T", 3, 20), ("C3b", "T", 3, 30), ("K", "T", 2, 50)])
+    measures = measures_frame([("K", "lime", "safe_use")])
+    crops = pd.DataFrame({"sample_id": ["r1", "r2"], "parcel_id": ["C3b", "K"], "year": YEAR,
+                          "exceeds": [True, False], "crop": ["rice", "rice"]})
+    plan = close_gap(parcels, measures, crops=crops).set_index("parcel_id")
+    assert plan.loc[["C3a", "C3b"], "gain_mu"].tolist() == [20.0, 0.0]
+    assert "food crop exceeded" in plan.at["C3b", "reason"]
+    # the plan's own figure is what the rate gives once the plan is in the ledger:
+    # K (50, own compliant sample) + C3a (20) = 70 of 100
+    after = safe_utilisation_rate(parcels, apply_gap_plan(measures, plan.reset_index(), YEAR),
+                                  crops=crops, year=YEAR)
+    assert after.county["numerator_mu"] == pytest.approx(70.0)
+    assert plan["rate_after"].max() == pytest.approx(after.rate)
+    loose = close_gap(parcels, measures, crops=crops, accounting="measures_only")
+    assert loose.set_index("parcel_id").at["C3b", "gain_mu"] == 30.0

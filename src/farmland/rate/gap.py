@@ -165,7 +165,12 @@ def _sorted_candidates(status: pd.DataFrame, accounting: str) -> pd.DataFrame:
     rate = _parcel_compliance(status)
     share2 = np.where(own, 1.0, {"official": rate, "parcel_verified": 0.0,
                                  "measures_only": 1.0}[accounting])
-    gain = np.where(c3_free, area, np.where(c2_free & ok2, area * share2, 0.0))
+    # a class-3 parcel whose food crop exceeded this year becomes "controlled but
+    # exceeding" with a measure: it still must be controlled, but it counts nothing
+    # (except in measures_only accounting)
+    food = status["food_crop_exceeds"].to_numpy(bool)
+    share3 = np.where(food & (accounting != "measures_only"), 0.0, 1.0)
+    gain = np.where(c3_free, area * share3, np.where(c2_free & ok2, area * share2, 0.0))
     keep = c3_free | (c2_free & ok2 & (gain > 0))
     skipped = c2_free & ~keep
     if skipped.any():
@@ -177,13 +182,17 @@ def _sorted_candidates(status: pd.DataFrame, accounting: str) -> pd.DataFrame:
     is3 = cand["final_class"].eq(3).to_numpy(bool)
     cand["proposed_measure_class"] = np.where(is3, STRICT_CONTROL, SAFE_USE)
     loop = st.loc[keep].eq("loop_incomplete").to_numpy(bool)
+    exceeded3 = is3 & (food & (accounting != "measures_only"))[keep]
     cand["reason"] = np.where(
-        loop, "完成闭环管理环节（划定、巡查）complete the closed loop (designation, inspection)",
+        exceeded3, "严格管控类须落实管控；当年粮食超标，不计入 class 3 must be controlled; a "
+                   "food crop exceeded this year, so it counts nothing",
+        np.where(loop, "完成闭环管理环节（划定、巡查）complete the closed loop (designation, "
+                       "inspection)",
         np.where(is3, "严格管控类原则上全部落实管控 class 3 must be controlled",
                  np.where(own[keep],
                           "安全利用措施，自有农产品达标 safe use, own crop samples comply",
                           "安全利用措施，按达标率计 safe use, counted at the crop compliance rate"
-                          if accounting == "official" else "安全利用措施 safe use")))
+                          if accounting == "official" else "安全利用措施 safe use"))))
     return cand.sort_values(["gain_mu", "parcel_id"], ascending=[False, True], kind="stable")
 
 
