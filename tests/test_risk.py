@@ -10,6 +10,7 @@ from scipy.stats import norm
 
 from farmland.classify.interpolated import _exceedances, _variance
 from farmland.classify.risk import CellRule, band_probabilities, risk_classes
+from farmland.errors import StandardError
 from farmland.rules import load_rules
 from farmland.standards import load_standard
 
@@ -76,5 +77,5 @@ def test_rules_keys_are_checked(tmp_path):
     rule = CellRule.from_rules(load_rules(path)["interpolation"])
     assert (rule.decision, rule.risk_class3) == ("risk", 0.2)
     path.write_text('[interpolation]\ndecision = "maximum"\n', encoding="utf-8")
-    with pytest.raises(Exception, match="decision"):
+    with pytest.raises(StandardError, match="decision = 'maximum' is out of range"):
         load_rules(path)

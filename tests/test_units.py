@@ -13,13 +13,12 @@ import json
 import logging
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
 import shapely
 from conftest import CRS, X0, Y0, make_parcels, make_points, make_samples, run_cli
-from scipy.spatial import cKDTree
+from test_parcels import Nearest
 
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.units import evaluation_units
@@ -29,17 +28,6 @@ from farmland.rules import load_rules
 CD = {1: 0.2, 2: 0.8, 3: 2.5}
 #: columns a test reads back (the rest are the interpolation's)
 SHOWN = ["parcel_id", "final_class", "rule", "n_samples", "sample_ids", "qa_flags"]
-
-
-class Nearest:
-    """A hand-checkable interpolator: the value of the nearest sample."""
-
-    def fit(self, coords, values):
-        self.tree_, self.values_ = cKDTree(coords), np.asarray(values, float)
-        return self
-
-    def predict(self, coords):
-        return self.values_[self.tree_.query(coords)[1]]
 
 
 def village(landuse=("paddy", "paddy", "paddy", "dry"), **columns):

@@ -12,7 +12,7 @@ import pandas as pd
 from farmland.cli import output_dir_option, overwrite_option
 from farmland.runs import folder
 
-__all__ = ["command", "compute_loop", "read_ledger"]
+__all__ = ["command", "compute_loop", "control_rules", "read_ledger"]
 
 
 @click.command("control")
@@ -66,12 +66,11 @@ def command(classification, ledger, measures, lots, year, min_stages, zone_gap, 
         write_outputs,
     )
     from farmland.report.control_book import write_control_workbook
-    from farmland.rules import load_rules
 
     out = Path(output)
     refuse_existing((out / n for n in folder.CONTROL_FILES), overwrite=overwrite)
     parcels, crops, manifest = folder.open_run(classification, workspace=workspace)
-    rules = _rules(manifest, load_rules().sections["control"])
+    rules = control_rules(manifest)
     m = read_measures(measures, mapping=mapping) if measures else None
     led, year = read_ledger(ledger, parcels, year, mapping)
     zones = product_zones(parcels, crops, year=year,
@@ -159,9 +158,12 @@ def read_ledger(path: str, parcels: pd.DataFrame, year: int | None,
     return check_ledger(raw, parcels["parcel_id"].astype(str), year, file=str(path)), year
 
 
-def _rules(manifest: dict[str, Any], default) -> dict[str, Any]:
+def control_rules(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The run's ``[control]`` rules (its manifest), the shipped profile's where absent."""
+    from farmland.rules import load_rules
+
     run = ((manifest.get("rules") or {}).get("values") or {}).get("control") or {}
-    return {k: run.get(k, v) for k, v in dict(default).items()}
+    return {k: run.get(k, v) for k, v in dict(load_rules().sections["control"]).items()}
 
 
 def _with_geometry(table: pd.DataFrame, parcels):

@@ -122,14 +122,12 @@ def command(classification, measures, mapping, workspace, year, target, accounti
 def _loop(classification, parcels, crops, manifest, measures, ledger_path, year, min_stages,
           mapping):
     """The closed loop that gates D (farmland.cli.control.compute_loop)."""
-    from farmland.cli.control import compute_loop, read_ledger
+    from farmland.cli.control import compute_loop, control_rules, read_ledger
 
-    rules = ((manifest.get("rules") or {}).get("values") or {}).get("control") or {}
-    default = load_rules().sections["control"]
     led, loop_year = read_ledger(ledger_path, parcels, year, mapping)
     return compute_loop(classification, parcels, crops, manifest, led, loop_year,
-                        min_stages=min_stages or rules.get("min_stages")
-                        or default["min_stages"], measures=measures)
+                        min_stages=min_stages or control_rules(manifest)["min_stages"],
+                        measures=measures)
 
 
 def _check_loop_year(loop, year, path) -> None:

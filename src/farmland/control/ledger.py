@@ -61,10 +61,11 @@ def _order_problems(led: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     bad = np.zeros(len(led), dtype=bool)
     detail = [""] * len(led)
     phase = led["stage"].map(PHASE_OF).to_numpy(int)
+    all_dates = led["date"].to_numpy()
     for idx in led.groupby("parcel_id", sort=False).indices.values():
         if len(idx) < 2:
             continue
-        dates = led["date"].to_numpy()[idx]
+        dates = all_dates[idx]
         for k, i in enumerate(idx):
             earlier = (phase[idx] < phase[i]) & (dates > dates[k])
             if earlier.any():
@@ -82,11 +83,11 @@ def _after_failed(led: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     detail = [""] * len(led)
     rank = led["stage"].map(_RANK).to_numpy(int)
     result = led["result"].to_numpy(object)
+    dates = led["date"].to_numpy()
     for idx in led.groupby("parcel_id", sort=False).indices.values():
         fails = [i for i in idx if result[i] == "fail"]
         if not fails:
             continue
-        dates = led["date"].to_numpy()
         for f in fails:
             fixes = [i for i in idx if rank[i] == rank[f] and result[i] in ("pass", "corrected")
                      and dates[i] >= dates[f] and i != f]

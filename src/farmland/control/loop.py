@@ -149,16 +149,18 @@ def closed_loop(parcels: pd.DataFrame, ledger: pd.DataFrame | None, *, year: int
                  "person", "destination", "lot_id", "row"])
     results = stage_results(led)
     passed = {pid: set(g.loc[g["passed"], "stage"]) for pid, g in results.groupby("parcel_id")}
+    # (parcel, stage) -> its latest row: one look-up per parcel, not a scan of the ledger
+    latest = {(r.parcel_id, r.stage): r for r in results.itertuples(index=False)}
     prev = _previous(previous)
     carried = np.array([prev.get(pid) == "closed" for pid in c3["parcel_id"]], dtype=bool)
     rows = []
     for k, pid in enumerate(c3["parcel_id"]):
         got = set(passed.get(pid, set()))
         if carried[k]:
-            got |= {s for s in _CARRIED if not _failed(results, pid, s)}
+            got |= {s for s in _CARRIED if not _failed(latest.get((pid, s)))}
         status, missing = loop_status_of(got)
         rows.append((status, missing, all(s in got for s in min_stages),
-                     _problem(results, pid, missing)))
+                     _problem(latest.get((pid, missing)), missing)))
     c3["loop_status"] = [r[0] for r in rows]
     c3["loop_status_zh"] = c3["loop_status"].map(lambda s: STATUS_LABELS[s][0])
     c3["meets_min"] = np.array([r[2] for r in rows], dtype=bool)
@@ -192,20 +194,20 @@ def _previous(previous: pd.DataFrame | None) -> dict[str, str]:
                     strict=True))
 
 
-def _failed(results: pd.DataFrame, pid: str, stage: str) -> bool:
-    r = results.loc[(results["parcel_id"] == pid) & (results["stage"] == stage)]
-    return bool(len(r)) and r["result"].iloc[0] == "fail"
+def _failed(latest) -> bool:
+    """Whether a stage's latest row (``None``: no row) failed."""
+    return latest is not None and latest.result == "fail"
 
 
-def _problem(results: pd.DataFrame, pid: str, missing: str | None) -> str:
-    """"failed: 种植巡查 planting inspected 2023-07-02 (planted 稻谷)" or "missing: …"."""
+def _problem(latest, missing: str | None) -> str:
+    """"failed: 种植巡查 planting inspected 2023-07-02 (planted 稻谷)" or "missing: …"
+    from the missing stage's latest row (``None``: no row)."""
     if missing is None:
         return ""
-    r = results.loc[(results["parcel_id"] == pid) & (results["stage"] == missing)]
-    if len(r) and r["result"].iloc[0] == "fail":
-        planted = r["planted"].iloc[0]
+    if _failed(latest):
+        planted = latest.planted
         extra = f" (种植 planted {planted})" if isinstance(planted, str) and planted else ""
-        return f"未通过 failed: {stage_text(missing)} {r['date'].iloc[0]:%Y-%m-%d}{extra}"
+        return f"未通过 failed: {stage_text(missing)} {latest.date:%Y-%m-%d}{extra}"
     return f"缺失 missing: {stage_text(missing)}"
 
 

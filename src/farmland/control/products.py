@@ -215,10 +215,13 @@ def _group_decisions(frame: pd.DataFrame, crops: pd.DataFrame | None, *, year: i
     samples = _group_samples(frame, crops, year)
     default = list(dict.fromkeys(str(p) for p in banned_by_default))
     rows = []
+    by_label = dict(tuple(samples.groupby("label", sort=False)))
+    empty = samples.iloc[0:0]
     for label in sorted(frame["label"].unique()):
-        own = samples[samples["label"] == label]
+        own = by_label.get(label, empty)
+        by_crop = dict(tuple(own.groupby("crop", sort=False)))
         for product in _ordered(set(own["crop"]) | set(default)):
-            s = own[own["crop"] == product]
+            s = by_crop.get(product, empty)
             exceeding = s.loc[s["exceeds"], "sample_id"].tolist()
             decision, reason = _decide(product, len(s), len(exceeding), product in default,
                                        min_allow_samples)
@@ -295,7 +298,8 @@ def _assemble(frame: pd.DataFrame, pieces: pd.DataFrame, decisions: pd.DataFrame
                   for r in z.itertuples(index=False)]
     member = frame.merge(z[["label", "township", "village", "zone_id", "controlled_products"]],
                          on=["label", "township", "village"], how="left")
-    union = [_union(geoms[member.loc[member["zone_id"] == zid, "pos"].to_numpy()])
+    positions = member.groupby("zone_id", sort=False)["pos"].agg(list)
+    union = [_union(geoms[np.asarray(positions.get(zid, []), dtype=int)])
              for zid in z["zone_id"]]
     zones = gpd.GeoDataFrame(z.drop(columns=["label", "first_parcel"]),
                              geometry=gpd.GeoSeries(union, crs=crs), crs=crs)
