@@ -57,12 +57,24 @@ _HEADER_FILL = PatternFill("solid", fgColor="E8EEF4")
 _BOLD = Font(bold=True)
 
 
-def _kind(column: str) -> str:
+def _kind(column: str, values: pd.Series) -> str:
+    """Cell format of a column: by its name for the control tables, else by its dtype."""
     if column in _SHARES:
         return "share"
     if column.endswith("_mu"):
         return "mu"
-    return "int" if column.startswith("n_") else "text"
+    if column.startswith("n_") or pd.api.types.is_integer_dtype(values):
+        return "int"
+    return "mu" if pd.api.types.is_float_dtype(values) else "text"
+
+
+def _headers(column: str) -> tuple[str, str]:
+    """(Chinese, English) header: the control-table name, or a column already named
+    "中文 English" split at its first space."""
+    if column in CONTROL_HEADERS:
+        return CONTROL_HEADERS[column]
+    zh, _, en = str(column).partition(" ")
+    return zh, en or zh
 
 
 def _kind_label(kind: object, lang: str) -> object:
@@ -76,6 +88,8 @@ def _cell(value: object, kind: str) -> object:
     """A Python value for a cell (``None`` for a missing one; text columns stay text)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
     if kind == "text":
         return str(value)
     if kind == "int":
@@ -92,13 +106,13 @@ def write_control_table(ws: Worksheet, frame: pd.DataFrame, columns: list[str], 
     last = frame.iloc[-1][cols[0]] if len(frame) and cols else None
     bold_last = isinstance(last, str) and last.startswith(("全县", "合计"))
     for j, column in enumerate(cols, start=1):
-        zh, en = CONTROL_HEADERS.get(column, (column, column))
+        zh, en = _headers(column)
         heads = (zh, en) if lang == "zh" else (en,)
         for i, head in enumerate(heads, start=1):
             cell = write_cell(ws, i, j, head)
             cell.font, cell.fill = _BOLD, _HEADER_FILL
             cell.alignment = Alignment(vertical="center")
-        kind, width = _kind(column), max(text_width(h) for h in heads)
+        kind, width = _kind(column, frame[column]), max(text_width(h) for h in heads)
         for i, value in enumerate(frame[column].tolist()):
             value = _kind_label(value, lang) if column == "kind" else value
             shown = _cell(value, kind)
