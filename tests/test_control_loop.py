@@ -118,6 +118,7 @@ def test_a_stage_dated_before_an_earlier_phase_is_refused(tmp_path):
     text = str(err.value)
     assert "stage dated before an earlier stage" in text
     assert "line 3 (图斑 A)" in text and "种植巡查" in text and "划定 designated 2023-05-01" in text
+    assert "column '日期'" in text      # the file's own column name
 
 
 def test_notified_and_designated_are_one_phase_in_either_order(tmp_path):

@@ -34,23 +34,25 @@ def check_ledger(ledger: pd.DataFrame, parcel_ids: Iterable[str], year: int, *,
     """The ledger, checked against the parcels and the year; raises one InputError
     listing every problem (the first few by row) when any rule is broken."""
     problems = Problems(file)
+    named = {c: ledger.attrs.get("columns", {}).get(c, c) for c in ("parcel_id", "date", "stage")}
     known = pd.Index(pd.unique(pd.Series(list(parcel_ids), dtype=object).astype(str)))
     led = ledger.reset_index(drop=True)
     where = pd.Series([f"{r} (图斑 {p})" for r, p in zip(led["row"], led["parcel_id"],
                                                         strict=True)], index=led.index)
     unknown = ~led["parcel_id"].astype(str).isin(known)
-    problems.add_mask("unknown_parcel", unknown.to_numpy(), where, "parcel_id",
+    problems.add_mask("unknown_parcel", unknown.to_numpy(), where, named["parcel_id"],
                       led["parcel_id"])
     outside = led["date"].dt.year.ne(year).to_numpy(bool)
-    problems.add_mask("outside_year", outside, where, "date",
+    problems.add_mask("outside_year", outside, where, named["date"],
                       led["date"].dt.strftime("%Y-%m-%d"), f" (ledger year {year})")
     order_bad, order_detail = _order_problems(led)
     for pos in np.flatnonzero(order_bad):
-        problems.add("stage_order", where.iloc[pos], "date",
+        problems.add("stage_order", where.iloc[pos], named["date"],
                      led["date"].iloc[pos].strftime("%Y-%m-%d"), order_detail[pos])
     failed_bad, failed_detail = _after_failed(led)
     for pos in np.flatnonzero(failed_bad):
-        problems.add("after_failed", where.iloc[pos], "stage", stage_text(led["stage"].iloc[pos]),
+        problems.add("after_failed", where.iloc[pos], named["stage"],
+                     stage_text(led["stage"].iloc[pos]),
                      failed_detail[pos])
     problems.raise_if_any()
     return led

@@ -93,6 +93,7 @@ def read_control_ledger(path: Source, *, layer: str | None = None, mapping: Mapp
         "note": text_column(frame, src, "note"),
         "row": raw.labels.astype(str),
     }).reset_index(drop=True)
+    out.attrs["columns"] = dict(src)   # canonical → the file's column, for later messages
     no_person = out["person"].isna()
     if no_person.any():
         log.warning("%s: %d row(s) name no person or unit (责任人/责任单位) (%s): kept; each "
