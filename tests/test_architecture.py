@@ -20,7 +20,7 @@ LAYERS = {
     "classify": 3,
     "rate": 4,
     "sampling": 5,
-    "control": 6,
+    "control": 6, "sources": 6,
     "runs": 7,
     "maps": 8, "report": 8, "validation": 8,
     "cli": 9,

@@ -35,7 +35,11 @@ CSV_HEADERS = {
     "x": "X 坐标 x (m)", "y": "Y 坐标 y (m)", "township": "乡镇 township",
     "parcel_id": "图斑编号 parcel_id", "mode": "布点方式 mode", "reason": "布点理由 reason",
     "priority": "优先级 priority", "expected_benefit": "预期效益(亩) expected_benefit_mu",
+    "cluster_id": "聚集区 cluster_id", "candidate_id": "候选来源 candidate_id",
+    "medium": "采样介质 medium",
 }
+#: document name of a sampling plan's GPX and KML
+PLAN_TITLE = "加密采样布点 / sampling plan"
 #: formats written by :func:`write_plan`, one file each: ``STEM.csv`` …
 PLAN_FORMATS = ("csv", "gpx", "kml", "gpkg")
 
@@ -77,8 +81,8 @@ def write_plan(plan: gpd.GeoDataFrame, out_dir: str | os.PathLike[str], *,
     names = {fmt: f"{stem}.{fmt}" for fmt in PLAN_FORMATS}
     with atomic_folder(out, overwrite=overwrite, expected=names.values()) as stage:
         plan_table(plan).to_csv(stage / names["csv"], index=False, encoding="utf-8-sig")
-        _write_xml(gpx_tree(plan), stage / names["gpx"])
-        _write_xml(kml_tree(plan), stage / names["kml"])
+        write_xml(gpx_tree(plan), stage / names["gpx"])
+        write_xml(kml_tree(plan), stage / names["kml"])
         write_gpkg_layers(stage / names["gpkg"], {"plan": plan})
     paths = {fmt: out / name for fmt, name in names.items()}
     log.info("wrote %d planned point(s) to %s (csv, gpx, kml, gpkg)", len(plan), out)
@@ -96,12 +100,12 @@ def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns=CSV_HEADERS)
 
 
-def gpx_tree(plan: pd.DataFrame) -> ET.ElementTree:
+def gpx_tree(plan: pd.DataFrame, *, title: str = PLAN_TITLE) -> ET.ElementTree:
     """GPX 1.1 document with one ``wpt`` per point (name, desc = reason, type = mode)."""
     ET.register_namespace("", GPX_NS)
     root = ET.Element(f"{{{GPX_NS}}}gpx", {"version": "1.1", "creator": "farmland"})
     meta = ET.SubElement(root, f"{{{GPX_NS}}}metadata")
-    ET.SubElement(meta, f"{{{GPX_NS}}}name").text = "加密采样布点 / sampling plan"
+    ET.SubElement(meta, f"{{{GPX_NS}}}name").text = title
     for row in plan.itertuples(index=False):
         wpt = ET.SubElement(root, f"{{{GPX_NS}}}wpt",
                             {"lat": f"{row.lat:.6f}", "lon": f"{row.lon:.6f}"})
@@ -112,12 +116,12 @@ def gpx_tree(plan: pd.DataFrame) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def kml_tree(plan: pd.DataFrame) -> ET.ElementTree:
+def kml_tree(plan: pd.DataFrame, *, title: str = PLAN_TITLE) -> ET.ElementTree:
     """KML 2.2 document with one Placemark per point."""
     ET.register_namespace("", KML_NS)
     root = ET.Element(f"{{{KML_NS}}}kml")
     doc = ET.SubElement(root, f"{{{KML_NS}}}Document")
-    ET.SubElement(doc, f"{{{KML_NS}}}name").text = "加密采样布点 / sampling plan"
+    ET.SubElement(doc, f"{{{KML_NS}}}name").text = title
     for row in plan.itertuples(index=False):
         mark = ET.SubElement(doc, f"{{{KML_NS}}}Placemark")
         ET.SubElement(mark, f"{{{KML_NS}}}name").text = str(row.point_id)
@@ -130,11 +134,12 @@ def kml_tree(plan: pd.DataFrame) -> ET.ElementTree:
 def _description(row) -> str:
     parts = [str(getattr(row, "reason", "") or "")]
     extra = [f"{label} {getattr(row, col)}" for col, label in
-             (("priority", "优先级 priority"), ("parcel_id", "图斑 parcel"),
+             (("medium", "介质 medium"), ("priority", "优先级 priority"),
+              ("parcel_id", "图斑 parcel"),
               ("township", "乡镇 township")) if hasattr(row, col)]
     return " | ".join(p for p in parts + extra if p)
 
 
-def _write_xml(tree: ET.ElementTree, path: Path) -> None:
+def write_xml(tree: ET.ElementTree, path: Path) -> None:
     ET.indent(tree, space="  ")
     tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -123,6 +123,20 @@ def class_zones(
     if members.empty:
         return _empty_zones(parcels.crs)
     labels = contiguous_labels(members.geometry.values, tolerance=tolerance)
+    out = dissolve_labels(members, labels, samples)
+    out.insert(0, "zone_id", [f"{ZONE_PREFIX[final_class]}{i:03d}" for i in range(1, len(out) + 1)])
+    out.insert(1, "final_class", pd.array([final_class] * len(out), dtype="Int8"))
+    out = out.drop(columns=["min_parcel_id", "label"]).reset_index(drop=True)
+    out["zone_gap_m"] = float(tolerance)
+    return out[ZONE_COLUMNS + ["zone_gap_m", "geometry"]]
+
+
+def dissolve_labels(members: gpd.GeoDataFrame, labels: np.ndarray,
+                    samples: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """One row per label of ``members`` (parcels, metric CRS): ``label``, ``township``,
+    ``other_townships``, ``area_mu``, ``area_hm2``, ``n_parcels``, ``driving_elements``,
+    ``parcel_ids``, ``min_parcel_id``, ``n_samples``, geometry (union of the parcels);
+    ordered by area descending, then smallest parcel id."""
     frame = pd.DataFrame({"label": labels, "parcel_id": members["parcel_id"].astype(str).to_numpy(),
                           "township": townships_of(members).to_numpy(),
                           "area_mu": parcel_area_mu(members).to_numpy(),
@@ -130,13 +144,8 @@ def class_zones(
     zones = _zone_table(frame)
     zones["n_samples"] = _samples_per_label(members, labels, samples, len(zones))
     geoms = _union_by_label(members.geometry.values, labels, len(zones))
-    out = gpd.GeoDataFrame(zones, geometry=geoms, crs=parcels.crs)
-    out = out.sort_values(["area_mu", "min_parcel_id"], ascending=[False, True], kind="stable")
-    out.insert(0, "zone_id", [f"{ZONE_PREFIX[final_class]}{i:03d}" for i in range(1, len(out) + 1)])
-    out.insert(1, "final_class", pd.array([final_class] * len(out), dtype="Int8"))
-    out = out.drop(columns=["min_parcel_id", "label"]).reset_index(drop=True)
-    out["zone_gap_m"] = float(tolerance)
-    return out[ZONE_COLUMNS + ["zone_gap_m", "geometry"]]
+    out = gpd.GeoDataFrame(zones, geometry=geoms, crs=members.crs)
+    return out.sort_values(["area_mu", "min_parcel_id"], ascending=[False, True], kind="stable")
 
 
 def strict_control_zones(
