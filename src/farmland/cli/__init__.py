@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "control": ("farmland.cli.control", "Strict-control closed loop, product zones, grain lots."),
     "flag": ("farmland.cli.flag", "Flag sparse data, uncertain parcels and strict-control zones."),
     "plan": ("farmland.cli.plan", "Plan new soil sampling points for a field team."),
+    "sources": ("farmland.cli.sources", "Contaminated clusters and their candidate sources."),
     "map": ("farmland.cli.map", "Write a self-contained interactive HTML map."),
     "report": ("farmland.cli.report", "Excel workbook, HTML summary and charts of a classification."),
     "validate": ("farmland.cli.validate", "Score the classes on truth-known synthetic counties."),

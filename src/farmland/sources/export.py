@@ -1,0 +1,85 @@
+"""Write the outputs of ``farmland sources``, all or nothing.
+
+Files (names in :data:`SOURCES_FILES`):
+
+- ``sources.gpkg`` — layers ``clusters`` (with the top candidate), ``hotspots`` (samples
+  with a significant Gi* or local-Moran result), ``factor_contributions`` (factor shares
+  per sample), ``candidate_links`` (enterprise → cluster lines), ``confirm`` (the
+  confirmation samples);
+- ``clusters.csv``, ``candidates.csv``, ``factors.csv`` (profiles with bootstrap ranges
+  and the APCS-MLR comparison), ``hotspots.csv``;
+- ``confirm_samples.csv`` / ``.gpx`` / ``.kml`` / ``.gpkg`` for the field team, as the
+  sampling plan is exported;
+- ``sources.json`` — the summary, settings and timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from farmland.io.write import csv_writer, json_writer, write_gpkg_layers, write_outputs
+from farmland.sampling.field_export import (
+    PLAN_FORMATS,
+    gpx_tree,
+    kml_tree,
+    plan_table,
+    write_xml,
+)
+from farmland.sources.analysis import SourcesResult
+
+__all__ = ["CONFIRM_STEM", "SOURCES_FILES", "write_sources"]
+
+log = logging.getLogger(__name__)
+
+SOURCES_GPKG = "sources.gpkg"
+CONFIRM_STEM = "confirm_samples"
+SOURCES_FILES = (SOURCES_GPKG, "clusters.csv", "candidates.csv", "factors.csv",
+                 "hotspots.csv", "sources.json",
+                 *(f"{CONFIRM_STEM}.{fmt}" for fmt in PLAN_FORMATS))
+_CONFIRM_TITLE = "污染成因核实采样 / source confirmation samples"
+
+
+def write_sources(result: SourcesResult, output: str | os.PathLike[str], *,
+                  overwrite: bool = False, extra: dict | None = None) -> Path:
+    """Write every output of ``farmland sources`` into ``output`` (all or nothing).
+
+    ``extra`` is merged into ``sources.json`` (input paths, the classification).
+    """
+    out = Path(output)
+    table = result.cluster_table()
+    plain = pd.DataFrame(table.drop(columns="geometry"))
+    hot = result.hotspots
+    sig = hot[(hot.get("hotspot", "ns") != "ns") | (hot.get("quadrant", "ns") != "ns")] \
+        if len(hot) else hot
+    layers = {"clusters": table, "candidate_links": result.links, "confirm": result.confirm}
+    samples_xy = result.sample_points
+    if len(sig) and samples_xy is not None:
+        layers["hotspots"] = _with_points(sig, samples_xy)
+    if result.factors is not None and samples_xy is not None:
+        layers["factor_contributions"] = _with_points(result.factors.contributions, samples_xy)
+    factors = result.factors.table if result.factors is not None else pd.DataFrame()
+    confirm = result.confirm
+    write_outputs(out, {
+        SOURCES_GPKG: lambda p: write_gpkg_layers(p, layers),
+        "clusters.csv": csv_writer(plain),
+        "candidates.csv": csv_writer(result.candidates),
+        "factors.csv": csv_writer(factors),
+        "hotspots.csv": csv_writer(hot),
+        "sources.json": json_writer(result.summary | (extra or {})),
+        f"{CONFIRM_STEM}.csv": csv_writer(plan_table(confirm)),
+        f"{CONFIRM_STEM}.gpx": lambda p: write_xml(gpx_tree(confirm, title=_CONFIRM_TITLE), p),
+        f"{CONFIRM_STEM}.kml": lambda p: write_xml(kml_tree(confirm, title=_CONFIRM_TITLE), p),
+        f"{CONFIRM_STEM}.gpkg": lambda p: write_gpkg_layers(p, {"confirm": confirm}),
+    }, overwrite=overwrite)
+    log.info("wrote %s", ", ".join(SOURCES_FILES))
+    return out
+
+
+def _with_points(frame: pd.DataFrame, points: gpd.GeoSeries) -> gpd.GeoDataFrame:
+    geom = points.reindex(frame["sample_id"].astype(str)).to_numpy()
+    return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry=list(geom), crs=points.crs)
