@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +34,10 @@ import pyogrio
 import pyproj
 import shapely
 from scipy.spatial import cKDTree
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # the sibling demo_sources.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import demo_sources  # source-apportionment layers and their truth
 
 log = logging.getLogger("make_demo")
 
@@ -747,14 +752,38 @@ class SoilModel:
         base = 5.45 + 0.42 * self.fields["ph"](x, y)
         return np.clip(base + kw * (8.05 - base) + 0.12 * kw * self.fields["ph2"](x, y), 4.6, 8.2)
 
+    def karst_weight(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """0 (red-soil area) .. 1 (karst limestone area) at EPSG:4545 ``x``/``y``."""
+        return karst_weight(self.karst, x, y)
+
+    def background(self, el: str, kw: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Geological background median (mg/kg) of ``el`` at karst weight ``kw``."""
+        acid, karst, sd_acid, sd_karst = SOIL_BACKGROUND[el]
+        sd = sd_acid + kw * (sd_karst - sd_acid)
+        return np.exp(np.log(acid) + kw * np.log(karst / acid) + sd * self.fields[el](x, y))
+
+    def cd_parts(
+        self, x: np.ndarray, y: np.ndarray, kw: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Median Cd (mg/kg) by cause, in the order :meth:`concentrations` adds them.
+
+        ``background`` (red soil to karst), ``E01`` … ``E06`` (enterprise plumes) and
+        ``IRR`` (the irrigation band) sum to the model's Cd; ``red_soil`` is the background
+        the same site would have at karst weight 0, so ``background - red_soil`` is the
+        geogenic Cd that the karst adds. ``kw``: the karst weight at ``x``/``y`` if known.
+        """
+        kw = self.karst_weight(x, y) if kw is None else kw
+        parts = {"background": self.background("cd", kw, x, y)}
+        for k, e in enumerate(self.enterprises, start=1):
+            parts[f"E{k:02d}"] = e.amplitude * np.exp(-self._plume_distance(e, x, y))
+        parts["IRR"] = self._irrigation_band(x, y)
+        parts["red_soil"] = self.background("cd", np.zeros_like(kw), x, y)
+        return parts
+
     def concentrations(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         """Median mg/kg of every element: background + enterprise plumes, hotspots and band."""
-        kw = karst_weight(self.karst, x, y)
-        out = {}
-        for el, (acid, karst, sd_acid, sd_karst) in SOIL_BACKGROUND.items():
-            sd = sd_acid + kw * (sd_karst - sd_acid)
-            med = np.exp(np.log(acid) + kw * np.log(karst / acid) + sd * self.fields[el](x, y))
-            out[el] = med
+        kw = self.karst_weight(x, y)
+        out = {el: self.background(el, kw, x, y) for el in SOIL_BACKGROUND}
         for k, e in enumerate(self.enterprises):
             r = self._plume_distance(e, x, y)
             out["cd"] = out["cd"] + e.amplitude * np.exp(-r)
@@ -1598,7 +1627,7 @@ def generate(seed: int = SEED) -> dict:
     control_2024, _ = control_ledger(
         rng["control_2024"], parcels, tool_cls_2024, ledger_2024, 2024, carried=fates
     )
-    return {
+    bundle = {
         "control_2023": control_2023,
         "lots_2023": lots_2023,
         "control_2024": control_2024,
@@ -1606,6 +1635,7 @@ def generate(seed: int = SEED) -> dict:
         "townships": townships,
         "rivers": rivers,
         "parcels": parcels,
+        "model": model,
         "truth": truth,
         "enterprises": enterprises,
         "soil": soil,
@@ -1617,6 +1647,10 @@ def generate(seed: int = SEED) -> dict:
         "tool_classes": tool_cls,
         "tool_classes_2024": tool_cls_2024,
     }
+    # rivers and canals, outfalls, geology, wind rose and the truth of the Cd causes: drawn
+    # from the model objects above, without a random number (data/demo_sources.py)
+    bundle["sources"] = demo_sources.source_frames(bundle, SCREENING["cd"][1], PH_EDGES)
+    return bundle
 
 
 def _crops(
@@ -1660,7 +1694,7 @@ def frames(bundle: dict) -> dict[str, object]:
     )
     truth = bundle["truth"][["BSM", "expected_class", "ph", "cd"]].copy()
     truth["ph"], truth["cd"] = _fmt(truth["ph"].to_numpy(), 2), _fmt(truth["cd"].to_numpy(), 3)
-    return {
+    return {  # the files of the source-apportionment issue (17) come last
         "parcels.gpkg": {"DLTB": bundle["parcels"]},
         "townships.gpkg": {"townships": bundle["townships"], "county": county, "rivers": rivers},
         "soil_samples.csv": bundle["soil"],
@@ -1674,6 +1708,7 @@ def frames(bundle: dict) -> dict[str, object]:
         "grain_lots_2023.csv": bundle["lots_2023"],
         "resample_2024/strict_control_2024.csv": bundle["control_2024"],
         "truth/expected_classes.csv": truth.astype(str),
+        **bundle["sources"],
     }
 
 
@@ -1808,6 +1843,7 @@ def readme_blocks(bundle: dict, checksums: dict) -> dict[str, str]:
     return {
         "townships": "\n".join(lines),
         "summary": "\n".join(info),
+        "sources": demo_sources.readme_table(bundle["sources"], bundle["enterprises"]),
         "checksums": f"Seed {checksums['seed']}.\n\n" + "\n".join(sums),
     }
 

@@ -48,7 +48,7 @@ import geopandas as gpd
 import openpyxl
 import pyogrio
 import pyproj
-from shapely.geometry import MultiPolygon, Point, Polygon, box
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, box
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "data" / "bad"
 CRS = 4545
@@ -359,8 +359,34 @@ def _other_files(out: Path) -> None:
     write_csv(out / "crops_unknown_crop.csv", crops)
 
 
+def _source_layer_files(out: Path) -> None:
+    """Rivers, geology and wind roses of source apportionment (read by farmland.io)."""
+    river = LineString([(X0, Y0 + 400), (X0 + 200, Y0 + 200), (X0 + 400, Y0)])
+    canal = LineString([(X0 + 100, Y0 + 300), (X0 + 300, Y0 + 400)])
+    rivers = {"河流编号": ["R1", "C1"], "名称": ["清江", "东干渠"], "类型": ["河流", "灌渠"]}
+    write_gpkg(out / "rivers_points.gpkg",
+               gpd.GeoDataFrame(rivers, geometry=[river, Point(X0 + 100, Y0 + 300)], crs=CRS),
+               layer="rivers")
+    write_gpkg(out / "rivers_unknown_kind.gpkg",
+               gpd.GeoDataFrame({**rivers, "类型": ["河流", "水库"]}, geometry=[river, canal],
+                                crs=CRS), layer="rivers")
+    split = MultiLineString([list(river.coords)[:2], list(river.coords)[1:]])
+    write_gpkg(out / "rivers_multilinestring.gpkg",
+               gpd.GeoDataFrame(rivers, geometry=[split, canal], crs=CRS), layer="rivers")
+    write_gpkg(out / "geology_no_lithology.gpkg",
+               gpd.GeoDataFrame({"名称": ["灰岩区", "红壤区"]}, geometry=_squares()[:2], crs=CRS),
+               layer="geology")
+    rose = [["风向", "频率", "平均风速"], ["N", "30", "2.1"], ["E", "20", "1.6"],
+            ["S", "30", "2.0"], ["W", "20", "1.2"]]
+    write_csv(out / "wind_rose_bad_sum.csv", rose[:4] + [["W", "10", "1.2"]])
+    write_csv(out / "wind_rose_negative.csv", rose[:3] + [["S", "-30", "2.0"], rose[4]])
+    write_csv(out / "wind_rose_unknown_direction.csv", rose[:2] + [["NEE", "20", "1.6"]]
+              + rose[3:])
+    write_csv(out / "wind_rose_rounded.csv", rose[:4] + [["W", "19.8", "1.2"]])
+
+
 STEPS = (_base, _parcel_files, _sample_crs_files, _sample_value_files, _sample_shape_files,
-         _other_files)
+         _other_files, _source_layer_files)
 
 
 def generate(out: Path = DEFAULT_OUT) -> list[Path]:

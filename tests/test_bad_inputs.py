@@ -11,12 +11,16 @@ command either
 * succeeds, with the documented repair in the log (pinned by a regex) and the
   outputs checked.
 
+The layers of source apportionment (rivers, geology, wind rose) have no command yet: their
+corpus files go through the readers, which raise the message the CLI would print.
+
 The table of outcomes is ``docs/bad_inputs.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 import subprocess
@@ -30,8 +34,10 @@ import pyogrio
 import pytest
 from click.testing import CliRunner
 
+from farmland import io
 from farmland.classes import as_class
 from farmland.cli import main
+from farmland.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_bad_inputs
@@ -358,8 +364,61 @@ def test_bad_input(case: Case, base_run: Path, tmp_path: Path) -> None:
         case.check(out)
 
 
+# Source-apportionment layers: read by farmland.io until `farmland sources` runs them ----------
+SOURCE_READERS = {"rivers": io.read_rivers, "geology": io.read_geology,
+                  "wind_rose": io.read_wind_rose}
+
+
+def two_lines_three_rows(rivers: pd.DataFrame) -> None:
+    assert rivers["river_id"].tolist() == ["R1", "R1", "C1"]
+    assert rivers["kind"].tolist() == ["river", "river", "canal"]
+
+
+def rescaled_to_one(rose: pd.DataFrame) -> None:
+    assert rose["direction_deg"].tolist() == [0.0, 90.0, 180.0, 270.0]
+    assert rose["frequency"].sum() == pytest.approx(1.0)
+
+
+SOURCE_CASES = [
+    err("rivers_points.gpkg", "rivers", r"rivers_points\.gpkg, row/id C1: river/canal must be "
+        r"lines, found \['Point'\]\. Fix: give the centre lines \(LineString\), digitised "
+        r"upstream to downstream"),
+    err("rivers_unknown_kind.gpkg", "rivers", r"rivers_unknown_kind\.gpkg, row/id C1, column "
+        r"'类型': unrecognised value \(river_kind; accepted: canal, river .*\(got '水库'\)"),
+    ok("rivers_multilinestring.gpkg", "rivers", r"rivers_multilinestring\.gpkg: 1 "
+       r"MultiLineString\(s\) split into their parts", two_lines_three_rows),
+    err("geology_no_lithology.gpkg", "geology", r"geology_no_lithology\.gpkg, column "
+        r"'lithology': missing required column\(s\) lithology \(the file has: 名称\)"),
+    err("wind_rose_bad_sum.csv", "wind_rose", r"wind_rose_bad_sum\.csv, column '频率': wind "
+        r"frequencies do not sum to 100 % \(or to 1\) \(got 90\.0\)"),
+    err("wind_rose_negative.csv", "wind_rose", r"wind_rose_negative\.csv, row/id line 4, "
+        r"column '频率': negative value \(got '-30'\)"),
+    err("wind_rose_unknown_direction.csv", "wind_rose", r"wind_rose_unknown_direction\.csv, "
+        r"row/id line 3, column '风向': unrecognised value \(wind direction; .*\(got 'NEE'\)"),
+    ok("wind_rose_rounded.csv", "wind_rose", r"wind_rose_rounded\.csv: column '频率' sums to "
+       r"99\.8%; rescaled to 100%", rescaled_to_one),
+]
+
+
+@pytest.mark.parametrize("case", SOURCE_CASES, ids=_case_id)
+def test_bad_source_layer(case: Case, caplog) -> None:
+    """The readers give the one-line message the CLI prints (``farmland: error: …``)."""
+    caplog.set_level(logging.INFO, logger="farmland")
+    reader = SOURCE_READERS[case.command]
+    if case.error is not None:
+        with pytest.raises(InputError) as info:
+            reader(BAD / case.file)
+        message = str(info.value)
+        assert "\n" not in message and re.search(case.error, message), message
+    else:
+        out = reader(BAD / case.file)
+        assert re.search(case.log, caplog.text), caplog.text
+        case.check(out)
+
+
 def test_the_corpus_covers_at_least_40_inputs() -> None:
-    inputs = {c.values[0].file if not isinstance(c, Case) else c.file for c in CASES}
+    inputs = {c.values[0].file if not isinstance(c, Case) else c.file
+              for c in CASES + SOURCE_CASES}
     corpus = {str(p.relative_to(BAD)) for p in BAD.rglob("*")
               if p.is_file() and p.suffix not in SIDECARS}
     assert corpus - {"base/samples.csv", "base/measures.csv", "base/samples.gpkg"} <= inputs

@@ -37,6 +37,10 @@ CSV_HEADERS = {
     "resample_2024/soil_samples.csv": SOIL_HEADER,
     "resample_2024/crop_samples.csv": CROP_HEADER,
     "resample_2024/measures_2024.csv": MEASURE_HEADER,
+    "wind_rose.csv": "风向,频率,平均风速",
+    "truth/source_causes.csv": (
+        "cause_id,cause_type,enterprise_id,x,y,added_cd_mg_kg,description_zh,description_en"
+    ),
 }
 # GB 2762 limits (mg/kg) of the three demo crops, element order Cd, Pb, Hg, As, Cr
 CROP_LIMITS = {
@@ -168,10 +172,44 @@ def test_csv_has_bom_and_exact_header(rel):
         ("townships.gpkg", "townships"),
         ("townships.gpkg", "county"),
         ("townships.gpkg", "rivers"),
+        ("rivers.gpkg", "rivers"),
+        ("rivers.gpkg", "outfalls"),
+        ("geology.gpkg", "geology"),
+        ("truth/source_areas.gpkg", "areas"),
     ],
 )
 def test_geopackage_layers_are_epsg_4545(file, layer):
     assert pyogrio.read_info(DEMO / file, layer=layer)["crs"] == "EPSG:4545"
+
+
+def test_every_demo_file_is_in_the_checksums(checksums):
+    on_disk = {p.relative_to(DEMO).as_posix() for p in DEMO.rglob("*") if p.is_file()}
+    assert on_disk - {"CHECKSUMS.json"} == set(checksums["files"])
+
+
+def test_source_layers_are_small():
+    for rel in ("rivers.gpkg", "geology.gpkg", "wind_rose.csv", "truth/source_areas.gpkg",
+                "truth/source_causes.csv"):
+        assert (DEMO / rel).stat().st_size < 1024 * 1024, rel
+
+
+def test_cd_parts_add_up_to_the_model_cd():
+    """The truth of the Cd causes (data/demo_sources.py) splits exactly the Cd the samples
+    are drawn from."""
+    rng = np.random.default_rng(7)
+    centre = (600_000.0, 2_720_000.0)
+    xy = centre + np.c_[np.linspace(0, 3000, 151), 40 * np.sin(np.linspace(0, 9, 151))]
+    river = gen._river("R", xy, 100, 300, (gen.smooth_field(rng, 5000, centre),) * 2, channel=20)
+    plant = gen.Enterprise("P", "电镀", "Cd", xy[30] + (0, 150), river.direction[30], 1.2, 400,
+                           0, 30)
+    model = gen.soil_model(rng, gen.smooth_field(rng, 3000, centre), [plant], [river], centre)
+    x, y = rng.uniform(599_000, 604_000, 500), rng.uniform(2_718_000, 2_722_000, 500)
+    parts = model.cd_parts(x, y)
+    assert set(parts) == {"background", "E01", "IRR", "red_soil"}
+    np.testing.assert_array_equal(parts["background"] + parts["E01"] + parts["IRR"],
+                                  model.concentrations(x, y)["cd"])
+    kw = model.karst_weight(x, y)
+    assert np.all((parts["background"] >= parts["red_soil"]) | (kw < 1e-9))
 
 
 def test_pollution_sources_are_rfc7946_lonlat():

@@ -13,6 +13,8 @@
 * Parcels: empty geometries dropped (warning naming the ids), invalid polygons
   repaired with ``shapely.make_valid`` keeping only polygonal parts (logged).
 * Points: empty or missing geometries are an error naming the ids.
+* Lines (rivers, canals): empty and zero-length lines dropped (warning naming the ids),
+  MultiLineStrings split into their parts, each keeping its vertex order (logged).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from farmland.io.values import Problems, parse_dms, parse_plain_numbers
 log = logging.getLogger(__name__)
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
+_LINEAR = ("LineString", "MultiLineString")
 _NORTHING_M = (1_500_000.0, 6_500_000.0)
 
 
@@ -159,8 +162,11 @@ def _crs_from_prefix(xs: np.ndarray, ys: np.ndarray, file: str) -> Any:
     return epsg
 
 
-def clean_polygons(gdf: gpd.GeoDataFrame, ids: pd.Series, *, file: str) -> gpd.GeoDataFrame:
-    """Check parcels' geometries: drop empty ones, repair invalid ones (both logged).
+def clean_polygons(gdf: gpd.GeoDataFrame, ids: pd.Series, *, file: str,
+                   what: str = "parcels",
+                   fix: str = "give the parcel (图斑) polygon layer") -> gpd.GeoDataFrame:
+    """Check polygon geometries (parcels by default; ``what`` names them in messages and
+    ``fix`` says which layer to give): drop empty ones, repair invalid ones (both logged).
 
     Raises
     ------
@@ -173,9 +179,8 @@ def clean_polygons(gdf: gpd.GeoDataFrame, ids: pd.Series, *, file: str) -> gpd.G
     wrong = ~empty & ~np.isin(types, _POLYGONAL)
     if wrong.any():
         found = sorted(set(types[wrong].tolist()))
-        raise InputError(f"parcels must be polygons, found {found}",
-                         file=file, row=first_rows(ids[wrong]),
-                         fix="give the parcel (图斑) polygon layer")
+        raise InputError(f"{what} must be polygons, found {found}",
+                         file=file, row=first_rows(ids[wrong]), fix=fix)
     invalid = ~empty & ~shapely.is_valid(geoms)
     if invalid.any():
         geoms[invalid] = [_polygonal_part(g) for g in shapely.make_valid(geoms[invalid])]
@@ -183,11 +188,52 @@ def clean_polygons(gdf: gpd.GeoDataFrame, ids: pd.Series, *, file: str) -> gpd.G
                     "parts: %s", file, int(invalid.sum()), first_rows(ids[invalid]))
         empty |= shapely.is_empty(geoms)
     if empty.any():
-        log.warning("%s: dropped %d parcel(s) with empty geometry: %s", file,
-                    int(empty.sum()), first_rows(ids[empty]))
+        log.warning("%s: dropped %d %s with empty geometry: %s", file,
+                    int(empty.sum()), "parcel(s)" if what == "parcels" else what,
+                    first_rows(ids[empty]))
     out = gdf.copy()
     out.geometry = gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs)
     return out[~empty]
+
+
+def clean_lines(gdf: gpd.GeoDataFrame, ids: pd.Series, *, file: str,
+                what: str = "rivers") -> gpd.GeoDataFrame:
+    """Check line geometries and split MultiLineStrings into their parts.
+
+    Empty and zero-length lines are dropped (warning naming the ids); each part of a
+    MultiLineString becomes a row of its own with the same attributes and the part's
+    own vertex order (logged). Z values are dropped.
+
+    Raises
+    ------
+    InputError
+        If a geometry is not a (Multi)LineString (listing the ids).
+    """
+    geoms = _flat(gdf.geometry.to_numpy())
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    types = _type_names(geoms)
+    wrong = ~empty & ~np.isin(types, _LINEAR)
+    if wrong.any():
+        found = sorted(set(types[wrong].tolist()))
+        raise InputError(f"{what} must be lines, found {found}", file=file,
+                         row=first_rows(ids[wrong]),
+                         fix="give the centre lines (LineString), digitised upstream to "
+                             "downstream; water-surface polygons (面状水系) have no flow "
+                             "direction")
+    out = gdf.copy()
+    out.geometry = gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs)
+    out = out[~empty]
+    multi = int((shapely.get_num_geometries(out.geometry.to_numpy()) > 1).sum())
+    out = out.explode(index_parts=False)
+    if multi:
+        log.info("%s: %d MultiLineString(s) split into their parts (each keeps its own "
+                 "vertex order)", file, multi)
+    zero = shapely.length(out.geometry.to_numpy()) == 0
+    if empty.any() or zero.any():
+        dropped = [*ids[empty], *ids.loc[out.index[zero]]]
+        log.warning("%s: dropped %d %s line(s) without length (empty or a single point): %s",
+                    file, len(dropped), what, first_rows(dropped))
+    return out[~zero]
 
 
 _TYPE_NAMES = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",

@@ -85,6 +85,13 @@ PROBLEM_TEXT = {
     "after_failed": ("stage recorded after a failed stage without a correction row",
                      ("add a row for the failed stage with result 整改 (corrected) dated "
                       "before this one, or fix the result")),
+    "not_a_number": ("not a number", "write a plain number (a percentage may end in %)"),
+    "negative_value": ("negative value", "write a number >= 0"),
+    "direction_range": ("wind direction outside 0-360 degrees",
+                        ("write the direction the wind blows from in degrees (0 = north, 90 = "
+                         "east) or as compass text such as NNE or 北东北")),
+    "duplicate_direction": ("two rows for the same wind direction",
+                            "give each direction (sector) one row"),
     "wrong_hemisphere": ("hemisphere letter does not fit the column",
                          ("a longitude column takes E/W (东经), a latitude column N/S (北纬): "
                           "are the two columns swapped?")),
