@@ -81,7 +81,8 @@ def read_layers(enterprises, rivers, geology, wind, crs):
 
     outfalls = None
     if rivers and "outfalls" in {str(n) for n in pyogrio.list_layers(rivers)[:, 0]}:
-        outfalls = read_outfalls(rivers, layer="outfalls", target_crs=crs)
+        outfalls = read_outfalls(rivers, layer="outfalls", target_crs=crs).rename(
+            columns={"enterprise_id": "source_id"})
     return EvidenceLayers(
         enterprises=read_sources(enterprises, target_crs=crs),
         rivers=read_rivers(rivers, layer=_layer(rivers, "rivers"), target_crs=crs)
