@@ -223,13 +223,13 @@ def test_hotspots_are_the_cd_hot_spots_only():
 
 
 def test_confirm_points_by_mode_with_reason_and_parcel():
-    disp = display_frame("confirm", confirm())
-    assert disp["_mode"].tolist() == ["表层土壤样带 topsoil transect",
-                                      "灌溉水+底泥 irrigation water and sediment",
-                                      "土壤剖面+母质 soil profile and parent material"]
+    disp = display_frame("confirm", confirm().assign(medium=["表层土壤样带 topsoil transect",
+                                                             None, "剖面"]))
+    assert disp["medium"].tolist() == ["表层土壤样带 topsoil transect",
+                                       "灌溉水+底泥 irrigation water and sediment", "剖面"]
     assert disp["mode"].tolist() == ["soil", "water", "profile"]  # the style key
     labels = [r["l"] for r in client_spec("confirm", disp.columns)["tip"]]
-    assert labels == ["点号 Point", "聚集区 Cluster", "候选 Candidate", "介质 Medium", "方式 Mode",
+    assert labels == ["点号 Point", "聚集区 Cluster", "候选 Candidate", "介质 Medium",
                       "原因 Reason", "优先级 Priority", "图斑 Parcel", "乡镇 Township"]
     assert CAUSE_SPECS["confirm"].styles["water"] == {"fillColor": "#08519c"}
 

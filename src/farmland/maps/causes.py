@@ -8,7 +8,7 @@ Four layers of the ``sources.gpkg`` of ``farmland sources``
   type of their top-ranked candidate (:data:`farmland.vocabulary.CAUSE_TYPES`: enterprise
   near field, irrigation water, geogenic), grey "unexplained" when the best score is
   below :data:`UNEXPLAINED_BELOW` (the score under which ``farmland sources`` proposes no
-  confirmation sample); the legend gives the 亩 per type. The tooltip carries the figures
+  confirmation sample; :func:`farmland.runs.source_outputs.cause_keys`); the legend gives the 亩 per type. The tooltip carries the figures
   an investigation starts from: area by class, dominant elements, Cd Pᵢ, pH, the top
   candidate with its score, margin and evidence.
 - ``candidate_links``: thin lines from a candidate to its cluster, rank 1 solid and ranks
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from farmland.maps.spec import LayerSpec
-from farmland.sources.confirm import ConfirmRule
+from farmland.runs.source_outputs import UNEXPLAINED_BELOW, cause_keys
 from farmland.vocabulary import CAUSE_TYPES, CONFIRM_MODES
 
 __all__ = ["CAUSES_TITLE", "CAUSE_SPECS", "HOT_ELEMENT", "MAX_LINK_RANK", "MIN_LINK_SCORE",
@@ -42,8 +42,6 @@ __all__ = ["CAUSES_TITLE", "CAUSE_SPECS", "HOT_ELEMENT", "MAX_LINK_RANK", "MIN_L
 
 #: title of a map drawn with ``--causes``
 CAUSES_TITLE = "污染成因排查 Where the cadmium comes from"
-#: a cluster whose top score is below this is "unexplained" (no confirmation sample either)
-UNEXPLAINED_BELOW = ConfirmRule.min_score
 #: candidate ranks drawn as links: the first solid, the others dashed
 MAX_LINK_RANK = 3
 #: candidates scoring below this get no link (the score that names a cause)
@@ -102,7 +100,7 @@ CONFIRM_SPEC = LayerSpec(
     {"radius": 5, "color": "#ffffff", "weight": 1.5, "fillColor": "#444444", "fillOpacity": 1.0},
     (("点号 Point", ("point_id",), "text"), ("聚集区 Cluster", ("cluster_id",), "text"),
      ("候选 Candidate", ("candidate_id",), "text"), ("介质 Medium", ("medium",), "text"),
-     ("方式 Mode", ("_mode",), "text"), ("原因 Reason", ("reason",), "text"),
+     ("原因 Reason", ("reason",), "text"),
      ("优先级 Priority", ("priority",), "int"), ("图斑 Parcel", ("parcel_id",), "text"),
      ("乡镇 Township", ("township",), "text")),
     by="mode", styles={k: {"fillColor": c} for k, (_, _, c) in CONFIRM_MODES.items()},
@@ -137,14 +135,6 @@ def _type_label(kind: str | None) -> str | None:
         return None
     zh, en, *_ = CAUSE_TYPES.get(kind, (kind, kind))
     return f"{zh} {en}"
-
-
-def cause_keys(gdf: pd.DataFrame) -> list[str]:
-    """Style key of each cluster: its top candidate's type, ``"unexplained"`` when the type
-    is unknown or missing or the top score is below :data:`UNEXPLAINED_BELOW`."""
-    score = _numbers(gdf, "top_score")
-    return [k if k in CAUSE_TYPES and s >= UNEXPLAINED_BELOW else "unexplained"
-            for k, s in zip(_text(gdf, "top_candidate_type"), score, strict=True)]
 
 
 def _elements(text: str | None) -> str | None:
@@ -201,9 +191,9 @@ def cause_columns(key: str, gdf: pd.DataFrame, out: pd.DataFrame) -> None:
                                                     _text(gdf, "candidate_id"), strict=True)]
     elif key == "hotspots":
         out["_element"] = [_elements(e) for e in _text(gdf, "element")]
-    elif key == "confirm":
-        out["_mode"] = [None if m is None else "{} {}".format(*CONFIRM_MODES.get(m, (m, m)))
-                        for m in _text(gdf, "mode")]
+    elif key == "confirm":  # the medium names the mode in words; a row without one gets it
+        out["medium"] = [m or (None if k is None else " ".join(CONFIRM_MODES.get(k, (k, k))[:2]))
+                         for m, k in zip(_text(gdf, "medium"), _text(gdf, "mode"), strict=True)]
 
 
 def cause_rows(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
