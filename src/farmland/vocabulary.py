@@ -8,8 +8,8 @@ import re
 
 import pandas as pd
 
-__all__ = ["ACCOUNTING_STATUSES", "COUNTY", "CROP_STEP_LABELS", "FLOWS", "LOOP_STATUSES_STYLE",
-           "RULE_LABELS", "UNKNOWN_TOWNSHIP",
+__all__ = ["ACCOUNTING_STATUSES", "CAUSE_TYPES", "CONFIRM_MODES", "COUNTY", "CROP_STEP_LABELS",
+           "FLOWS", "LOOP_STATUSES_STYLE", "RULE_LABELS", "UNKNOWN_TOWNSHIP",
            "flow_key", "p_change_level", "rule_label", "rule_text", "townships_of"]
 
 #: name of the county total row in every per-township table
@@ -168,4 +168,25 @@ LOOP_STATUSES_STYLE: dict[str, tuple[str, str, str]] = {
     "inspected": ("已巡查", "inspected", "#6b9bd1"),
     "harvest_checked": ("已收获核查", "harvest checked", "#2166ac"),
     "closed": ("已闭环", "closed", "#01665e"),
+}
+
+# Where the contamination comes from (farmland sources; the map's clusters and confirm
+# layers, the report's source sheets)
+#: type of a cluster's top-ranked candidate → (Chinese, English, fill colour, line colour);
+#: "unexplained" is a cluster whose best score is too low to name a cause. Pale purple,
+#: blue and tan and a light grey fill (none of them a class or loop-status colour), each
+#: outlined in a darker shade of its hue (also the colour of its candidate links)
+CAUSE_TYPES: dict[str, tuple[str, str, str, str]] = {
+    "enterprise": ("企业近场", "enterprise near field", "#c2a5cf", "#762a83"),
+    "irrigation": ("灌溉水", "irrigation water", "#92c5de", "#1f78b4"),
+    "geogenic": ("地质高背景", "geogenic (parent material)", "#dfc27d", "#8c510a"),
+    "unexplained": ("未明", "unexplained", "#d9d9d9", "#969696"),
+}
+#: confirmation sample mode (farmland.sources.confirm) → (Chinese, English, colour): dark,
+#: saturated colours that stand out on the pale cluster fills
+CONFIRM_MODES: dict[str, tuple[str, str, str]] = {
+    "water": ("灌溉水+底泥", "irrigation water and sediment", "#08519c"),
+    "soil": ("表层土壤样带", "topsoil transect", "#d95f02"),
+    "deposition": ("大气沉降", "atmospheric deposition", "#54278f"),
+    "profile": ("土壤剖面+母质", "soil profile and parent material", "#543005"),
 }

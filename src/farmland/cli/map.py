@@ -1,6 +1,8 @@
 """``farmland map``: a classification GeoPackage -> one self-contained HTML map; with
 ``--diff``, the changed parcels of ``farmland diff`` coloured by class flow; with
-``--control``, the closed loop of the class-3 parcels and the product control zones."""
+``--control``, the closed loop of the class-3 parcels and the product control zones; with
+``--causes``, the contaminated-land clusters of ``farmland sources`` and their candidate
+sources."""
 
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ CONTROL_KEYS = ("loop", "product_zones")
 CONTROL_LAYERS = ("parcels", "townships", *CONTROL_KEYS)
 #: columns each closed-loop layer must have
 CONTROL_COLUMNS = {"loop": ("parcel_id", "loop_status"), "product_zones": ("zone_id",)}
+#: layers read from the sources.gpkg of 'farmland sources' (--causes)
+CAUSE_KEYS = ("clusters", "candidate_links", "hotspots", "confirm")
+#: layers of a map of the contamination sources (--causes) unless --layers says otherwise
+CAUSES_LAYERS = ("parcels", *CAUSE_KEYS, "sources", "townships")
 
 
 @click.command("map")
@@ -40,7 +46,8 @@ CONTROL_COLUMNS = {"loop": ("parcel_id", "loop_status"), "product_zones": ("zone
 @click.option("--layers", default=None,
               help="Comma list of layers to draw (those missing from the inputs are skipped); "
                    f"default: {','.join(ALL_LAYERS)}, with --diff: {','.join(DIFF_LAYERS)}, "
-                   f"with --control: {','.join(CONTROL_LAYERS)}.")
+                   f"with --control: {','.join(CONTROL_LAYERS)}, "
+                   f"with --causes: {','.join(CAUSES_LAYERS)}.")
 @click.option("--diff", "diff_path", type=click.Path(exists=True), default=None,
               help="Map the changed parcels of 'farmland diff' (its output folder or "
                    "changes.gpkg), coloured by class flow; CLASSIFICATION_GPKG (run B) "
@@ -49,6 +56,10 @@ CONTROL_COLUMNS = {"loop": ("parcel_id", "loop_status"), "product_zones": ("zone
               help="Draw the closed loop of 'farmland control' (its control.gpkg or output "
                    "folder): class-3 parcels by loop status (layer loop) and the product "
                    "control zones (layer product_zones). 严格管控闭环图。")
+@click.option("--causes", "causes_path", type=click.Path(exists=True), default=None,
+              help="Draw where the contamination comes from, from 'farmland sources' (its "
+                   "sources.gpkg or output folder): clusters by top candidate type, "
+                   "candidate_links, Cd hotspots and confirm samples. 污染成因排查图。")
 @click.option("--tiles", default="none", show_default=True,
               help="Basemap: none, osm, tianditu-vec:KEY, tianditu-img:KEY or a URL template "
                    "with {z}/{x}/{y} (see docs/basemaps.md).")
@@ -72,9 +83,9 @@ CONTROL_COLUMNS = {"loop": ("parcel_id", "loop_status"), "product_zones": ("zone
               help="Township boundaries (read like any farmland input, e.g. XZQMC).")
 @crs_option
 @overwrite_option
-def command(classification, output, township, layers, diff_path, control_path, tiles, tiles_attr,
-            title, simplify_m, rate_json, zones_file, flags_file, plan_file, sources_file,
-            townships_file, crs, overwrite):
+def command(classification, output, township, layers, diff_path, control_path, causes_path,
+            tiles, tiles_attr, title, simplify_m, rate_json, zones_file, flags_file, plan_file,
+            sources_file, townships_file, crs, overwrite):
     """Write an interactive map of CLASSIFICATION_GPKG (from 'farmland classify') that
     works offline as a single HTML file.
 
@@ -82,21 +93,29 @@ def command(classification, output, township, layers, diff_path, control_path, t
     strict-control zones, sparse-data flags, planned points, pollution sources,
     township boundaries and names. With --diff, the parcels whose class changed between
     two runs, coloured by flow (1→2, 2→3, 2→1 …). With --control, the class-3 parcels
-    by closed-loop status and the product control zones. 输出单文件离线交互地图。
+    by closed-loop status and the product control zones. With --causes, the
+    contaminated-land clusters coloured by the type of their top candidate source, the
+    links to the candidates, Cd hot spots and the confirmation samples. 输出单文件离线交互地图。
     """
     from farmland.errors import InputError
     from farmland.io.write import refuse_existing
+    from farmland.maps.causes import CAUSES_TITLE
     from farmland.maps.control import CONTROL_TITLE
     from farmland.maps.page import DEFAULT_TITLE, make_map, save_map
+    from farmland.runs.folder import CONTROL_GPKG, SOURCES_GPKG
+    from farmland.runs.source_outputs import read_cause_layers
 
-    default = DIFF_LAYERS if diff_path else CONTROL_LAYERS if control_path else ALL_LAYERS
+    default = DIFF_LAYERS if diff_path else tuple(dict.fromkeys(
+        (*(CONTROL_LAYERS if control_path else ()), *(CAUSES_LAYERS if causes_path else ()))
+    )) or ALL_LAYERS
     wanted = _parse_layers(layers or ",".join(default), need_parcels=not diff_path)
     refuse_existing([output], overwrite=overwrite)
     files = {"zones": zones_file, "flags": flags_file, "plan": plan_file,
              "sources": sources_file, "townships": townships_file}
     if diff_path:
-        if control_path:
-            logger.info("a change map does not draw the closed loop; --control ignored")
+        if control_path or causes_path:
+            logger.info("a change map draws neither the closed loop nor the sources; "
+                        "--control and --causes ignored")
         fmap = _diff_map(Path(diff_path), classification, wanted, files, crs=crs, title=title,
                          tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m)
         path = save_map(fmap, output, overwrite=overwrite)
@@ -106,10 +125,15 @@ def command(classification, output, township, layers, diff_path, control_path, t
         raise InputError("no classification to map", column="CLASSIFICATION_GPKG",
                          fix="give the classification.gpkg of 'farmland classify', or --diff")
     frames = read_map_layers(Path(classification), wanted, files, crs=crs)
-    frames.update(read_control(_control_source(control_path, classification, wanted), wanted))
+    frames.update(read_control(_source(control_path, classification, wanted, CONTROL_KEYS,
+                                       CONTROL_GPKG, "--control"), wanted))
+    causes = _source(causes_path, classification, wanted, CAUSE_KEYS, SOURCES_GPKG, "--causes")
+    if causes is not None:
+        frames.update(read_cause_layers(causes, wanted))
     rate = _rate_from_json(Path(rate_json), township) if rate_json else None
     fmap = make_map(frames.pop("parcels"), **frames, rate=rate, township=township,
-                    title=title or (CONTROL_TITLE if control_path else DEFAULT_TITLE),
+                    title=title or (CONTROL_TITLE if control_path else CAUSES_TITLE
+                                    if causes_path else DEFAULT_TITLE),
                     tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m)
     path = save_map(fmap, output, overwrite=overwrite)
     click.echo(f"map: {path} ({path.stat().st_size / 1e6:.2f} MB)")
@@ -119,10 +143,11 @@ def _parse_layers(text: str, *, need_parcels: bool = True) -> set[str]:
     from farmland.errors import InputError
 
     wanted = {t.strip() for t in text.split(",") if t.strip()}
-    unknown = sorted(wanted - {*ALL_LAYERS, *CONTROL_KEYS})
+    known = (*ALL_LAYERS, *CONTROL_KEYS, *CAUSE_KEYS)
+    unknown = sorted(wanted - set(known))
     if unknown:
         raise InputError("unknown map layer(s)", column="--layers", value=",".join(unknown),
-                         fix="choose from " + ",".join((*ALL_LAYERS, *CONTROL_KEYS)))
+                         fix="choose from " + ",".join(known))
     if need_parcels and "parcels" not in wanted:
         raise InputError("the parcels layer cannot be left out", column="--layers", value=text,
                          fix="add parcels to --layers")
@@ -216,21 +241,20 @@ def _check_changes(table: pd.DataFrame, file: Path) -> pd.DataFrame:
     return table
 
 
-def _control_source(control_path: str | None, classification: str,
-                    wanted: set[str]) -> Path | None:
-    """--control, else the control.gpkg beside the classification when a closed-loop layer
-    is asked for in --layers (None: no closed-loop layer to draw)."""
-    from farmland.runs.folder import CONTROL_GPKG
-
-    if control_path:
-        return Path(control_path)
-    if not wanted & set(CONTROL_KEYS):
+def _source(given: str | None, classification: str, wanted: set[str], keys: tuple[str, ...],
+            name: str, option: str) -> Path | None:
+    """The file given (--control, --causes), else the file ``name`` (control.gpkg,
+    sources.gpkg) beside the classification when one of its layers ``keys`` is asked for
+    in --layers (None: none of them to draw)."""
+    if given:
+        return Path(given)
+    if not wanted & set(keys):
         return None
-    beside = Path(classification).parent / CONTROL_GPKG
+    beside = Path(classification).parent / name
     if beside.is_file():
         return beside
-    logger.info("no %s beside %s; closed-loop layers not drawn (give --control)", CONTROL_GPKG,
-                classification)
+    logger.info("no %s beside %s; its layers are not drawn (give %s)", name, classification,
+                option)
     return None
 
 

@@ -122,6 +122,24 @@ RUNTIME_JS = r"""
     return out;
   }
 
+  function decodeLines(d) {
+    var xy = d.xy, vl = d.vl, fl = d.fl, s = d.s;
+    var k = 0, l = 0, x = 0, y = 0, out = new Array(fl.length);
+    for (var f = 0; f < fl.length; f++) {
+      var lines = [];
+      for (var j = 0; j < fl[f]; j++, l++) {
+        var line = new Array(vl[l]);
+        for (var v = 0; v < vl[l]; v++) {
+          x += xy[k++]; y += xy[k++];
+          line[v] = L.latLng(y / s, x / s);
+        }
+        lines.push(line);
+      }
+      out[f] = lines.length === 1 ? lines[0] : lines;
+    }
+    return out;
+  }
+
   function value(col, i) {
     if (col === undefined) { return null; }
     if (Array.isArray(col)) { return col[i]; }
@@ -172,6 +190,9 @@ RUNTIME_JS = r"""
   // outline (township, zone, flag) would catch the hover of every parcel inside it.
   function onOutline(p) { return L.Polyline.prototype._containsPoint.call(this, p, true); }
 
+  // A thin line (candidate links) is hard to hover within half its weight: 4 px either side.
+  function lineTolerance() { return Math.max(4, (this.options.weight || 1) / 2); }
+
   F.data = function (id) {
     var el = document.getElementById(id), parts = JSON.parse(el.textContent);
     el.textContent = "";  // free the text
@@ -181,11 +202,14 @@ RUNTIME_JS = r"""
   F.layer = function (key, spec, parts) {
     var group = L.featureGroup(), n = 0, t0 = performance.now();
     parts.forEach(function (data) {
-      var geoms = data.kind === "point" ? decodePoints(data) : decodePolygons(data);
+      var geoms = data.kind === "point" ? decodePoints(data)
+        : data.kind === "line" ? decodeLines(data) : decodePolygons(data);
       for (var i = 0; i < data.n; i++) {
         var st = styleOf(spec, data.cols, i);
-        var lyr = data.kind === "point" ? L.circleMarker(geoms[i], st) : L.polygon(geoms[i], st);
-        if (data.kind !== "point" && st.fill === false) { lyr._containsPoint = onOutline; }
+        var lyr = data.kind === "point" ? L.circleMarker(geoms[i], st)
+          : data.kind === "line" ? L.polyline(geoms[i], st) : L.polygon(geoms[i], st);
+        if (data.kind === "polygon" && st.fill === false) { lyr._containsPoint = onOutline; }
+        if (data.kind === "line") { lyr._clickTolerance = lineTolerance; }
         lyr._flCols = data.cols;
         lyr._flIndex = i;
         lyr._flStyle = st;

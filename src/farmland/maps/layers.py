@@ -8,7 +8,7 @@ page in a columnar, delta-encoded form (:func:`encode_layer`) that the runtime i
 - coordinates: EPSG:4326 degrees × 10⁶ rounded to integers (6 decimals, ≈ 0.1 m),
   stored as differences from the previous vertex of the layer, rings without their
   closing vertex; ``rl`` vertices per ring, ``pr`` rings per polygon, ``fp``
-  polygons per feature;
+  polygons per feature; for lines ``vl`` vertices per line and ``fl`` lines per feature;
 - properties: one array per shown column; a text column with many repeats is
   stored as a dictionary ``{"d": [values], "i": [index per feature]}``.
 
@@ -31,6 +31,7 @@ from folium.template import Template
 
 from farmland import classes
 from farmland.maps import display as disp_text
+from farmland.maps.causes import CAUSE_SPECS, cause_columns
 from farmland.maps.control import CONTROL_SPECS, control_columns
 from farmland.maps.spec import LayerSpec
 from farmland.vocabulary import FLOWS, flow_key, rule_text
@@ -54,6 +55,7 @@ FORMATS: dict[str, dict[str, object]] = {
     "int": {"d": 0},
     "mu": {"d": 2, "u": "亩"},
     "p": {"d": 2},
+    "q": {"d": 3},
     "ph": {"d": 2, "auto": True},
     "mgkg": {"u": "mg/kg", "auto": True, "sig": disp_text.FALLBACK_SIGNIFICANT},
 }
@@ -111,6 +113,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                                 for k, (_, _, c) in FLOWS.items()},
         symbol="flows",
         zoomed=((15, {"color": "#333333", "weight": 1.2}),)),
+    "clusters": CAUSE_SPECS["clusters"],  # contaminated-land clusters by top candidate type
     "product_zones": CONTROL_SPECS["product_zones"],
     "zones": LayerSpec(
         "严格管控区 Strict-control zones",
@@ -127,6 +130,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("原因 Reason", ("reason_zh", "reason_en", "reason"), "text"),
          ("乡镇 Township", ("township",), "text"), ("图斑 Parcel", ("parcel_id",), "text")),
         symbol="line"),
+    "candidate_links": CAUSE_SPECS["candidate_links"],
     "samples": LayerSpec(
         "土壤样点 Soil samples",
         {"radius": 2, "color": "#222222", "weight": 0.5, "fillOpacity": 1.0},
@@ -143,12 +147,14 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("等级 Grade", ("crop_grade",), "int"), ("超标 Exceeds limit", ("exceeds",), "bool"),
          *_ELEMENT_ROWS),
         by="exceeds", styles={"true": {"color": "#d7301f", "weight": 2.5, "radius": 5}}),
+    "hotspots": CAUSE_SPECS["hotspots"],
     "sources": LayerSpec(
         "污染源 Pollution sources",
         {"radius": 6, "color": "#ffd60a", "weight": 2, "fillColor": "#000000",
          "fillOpacity": 1.0},
         (("名称 Name", ("name",), "text"), ("行业 Industry", ("industry",), "text"),
          ("重金属 Metals", ("metals",), "text"))),
+    "confirm": CAUSE_SPECS["confirm"],
     "outliers": LayerSpec(
         "可疑数值 Suspect values",
         {"radius": 7, "color": "#e7298a", "weight": 2.5, "fillColor": "#ffffff",
@@ -209,6 +215,8 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
         _change_columns(gdf, out)
     if key in CONTROL_SPECS:
         control_columns(key, gdf, out)
+    if key in CAUSE_SPECS:
+        cause_columns(key, gdf, out)
     formats = {c: fmt for _, cols, fmt in spec.tip for c in cols}
     for col in [*formats, *([spec.by] if spec.by else [])]:
         if col in gdf and col not in out:
@@ -270,20 +278,22 @@ def encode_layer(key: str, disp: pd.DataFrame, geometry: np.ndarray,
     Returns
     -------
     list of dict
-        One part for the polygonal features and one for the point features (each only
+        One part each for the polygonal, the point and the line features (each only
         when present). Other geometry types are skipped with a warning.
     """
     geometry = np.asarray(geometry, dtype=object)
     types = shapely.get_type_id(geometry)
     polygonal = np.isin(types, (3, 6))  # Polygon, MultiPolygon
     point = np.isin(types, (0, 4))  # Point, MultiPoint
-    other = ~(polygonal | point) & ~shapely.is_empty(geometry)
+    line = np.isin(types, (1, 5))  # LineString, MultiLineString
+    other = ~(polygonal | point | line) & ~shapely.is_empty(geometry)
     if other.any():
-        logger.warning("%s: %d feature(s) that are neither points nor polygons are not drawn",
+        logger.warning("%s: %d feature(s) that are not points, lines or polygons are not drawn",
                        key, int(other.sum()))
     decimals = column_decimals(key, disp) if decimals is None else decimals
     parts = []
-    for mask, encoder in ((polygonal, _encode_polygons), (point, _encode_points)):
+    for mask, encoder in ((polygonal, _encode_polygons), (point, _encode_points),
+                          (line, _encode_lines)):
         mask = mask & ~shapely.is_empty(geometry)
         if mask.any():
             part, rows = encoder(geometry[mask])
@@ -304,6 +314,14 @@ def _encode_polygons(geoms: np.ndarray) -> tuple[dict, np.ndarray]:
             "rl": (per_ring - 1).tolist(),
             "pr": np.bincount(poly, minlength=len(polys)).tolist(),
             "fp": np.bincount(feature, minlength=len(geoms)).tolist()}, np.arange(len(geoms))
+
+
+def _encode_lines(geoms: np.ndarray) -> tuple[dict, np.ndarray]:
+    lines, feature = shapely.get_parts(geoms, return_index=True)  # MultiLineString → lines
+    coords, line = shapely.get_coordinates(lines, return_index=True)
+    return {"kind": "line", "n": len(geoms), "s": COORD_SCALE, "xy": _deltas(coords),
+            "vl": np.bincount(line, minlength=len(lines)).tolist(),
+            "fl": np.bincount(feature, minlength=len(geoms)).tolist()}, np.arange(len(geoms))
 
 
 def _encode_points(geoms: np.ndarray) -> tuple[dict, np.ndarray]:

@@ -4,7 +4,9 @@
 amber / red / grey by final class) with optional overlays — soil and crop samples,
 strict-control zones, sparse-data flags, planned sampling points, pollution sources,
 township boundaries and names, the closed loop of the class-3 parcels and the product
-control zones (:mod:`farmland.maps.control`) — a bilingual legend with the area per class in 亩, a
+control zones (:mod:`farmland.maps.control`), the contaminated-land clusters with their
+candidate sources, Cd hot spots and confirmation samples (:mod:`farmland.maps.causes`) — a
+bilingual legend with the area per class in 亩, a
 title and a summary of the safe-utilisation rate. A township detail map clips every
 overlay to the township (:mod:`farmland.maps.township`). :func:`save_map` writes it
 atomically; :func:`farmland.maps.diff.make_diff_map` draws the changes between two runs.
@@ -39,6 +41,7 @@ from farmland import classes
 from farmland.errors import CRSError, InputError
 from farmland.io.write import atomic_write, refuse_existing
 from farmland.maps import assets as map_assets
+from farmland.maps.causes import CAUSE_SPECS, cause_rows, shown_area
 from farmland.maps.control import loop_display
 from farmland.maps.labels import add_labels
 from farmland.maps.layers import LAYER_SPECS, FeatureLayer, ReadyHook
@@ -94,6 +97,10 @@ def make_map(
     outliers: gpd.GeoDataFrame | None = None,
     loop: gpd.GeoDataFrame | None = None,
     product_zones: gpd.GeoDataFrame | None = None,
+    clusters: gpd.GeoDataFrame | None = None,
+    candidate_links: gpd.GeoDataFrame | None = None,
+    hotspots: gpd.GeoDataFrame | None = None,
+    confirm: gpd.GeoDataFrame | None = None,
     rate: Mapping[str, float] | None = None,
     township: str | None = None,
     title: str = DEFAULT_TITLE,
@@ -120,6 +127,10 @@ def make_map(
         parcel of the same ``parcel_id``; the legend gives the 亩 per status) and the
         specific-product control zones (outlined). On a township map the loop keeps the
         township's parcels.
+    clusters, candidate_links, hotspots, confirm
+        The layers of ``sources.gpkg`` (``farmland sources``): clusters filled by the type
+        of their top candidate (the legend gives the 亩 per type), links from candidates to
+        clusters (ranks 1–3), Cd Gi* hot spots, confirmation samples by mode.
     rate
         Safe-utilisation rate summary, e.g. ``{"rate": 0.897, "target": 0.91,
         "gap_mu": 1234.5}`` (rate and target as fractions, gap in 亩).
@@ -159,8 +170,9 @@ def make_map(
     shown = _select_township(parcels, township)
     given = {"samples": samples, "crops": crops, "zones": zones, "flags": flags, "plan": plan,
              "sources": sources, "townships": townships, "outliers": outliers, "loop": loop,
-             "product_zones": product_zones}
-    overlays = overlay_layers(given, shown, township)
+             "product_zones": product_zones, "clusters": clusters,
+             "candidate_links": candidate_links, "hotspots": hotspots, "confirm": confirm}
+    overlays = overlay_layers(given, shown, township, simplify_m=simplify_m)
     display = _display_geometry(shown, simplify_m)
     if "loop" in overlays:
         rows, own = overlays["loop"]
@@ -169,7 +181,9 @@ def make_map(
     drawn = draw_layers(fmap, {"parcels": (shown, display), **overlays}, shown)
     Panel(title_html(title, shown, township, rate)).add_to(fmap)
     Panel(legend_html(shown, [k for k in drawn if k != "parcels"],
-                      loop=overlays["loop"][0] if "loop" in overlays else None)).add_to(fmap)
+                      loop=overlays["loop"][0] if "loop" in overlays else None,
+                      causes={k: overlays[k][0] for k in CAUSE_SPECS if k in overlays})
+          ).add_to(fmap)
     ReadyHook().add_to(fmap)
     logger.info("map of %d parcels (%s) with layers: %s", len(shown),
                 township or "county overview", ", ".join(drawn))
@@ -270,9 +284,11 @@ def draw_layers(fmap: folium.Map, layers: dict[str, tuple[gpd.GeoDataFrame, np.n
 
 
 def overlay_layers(given: dict[str, gpd.GeoDataFrame | None], parcels: gpd.GeoDataFrame,
-                   township: str | None) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
+                   township: str | None, *, simplify_m: float = 0.0
+                   ) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
     """Given, non-empty overlays as ``key → (rows, EPSG:4326 geometry)``; on a township
-    detail map (``township`` given, ``parcels`` its parcels) clipped to the township."""
+    detail map (``township`` given, ``parcels`` its parcels) clipped to the township.
+    Cluster outlines (dissolved parcels) are simplified by ``simplify_m`` metres."""
     given = {k: v for k, v in given.items() if v is not None}
     for key, gdf in given.items():
         _check_crs(gdf, key)
@@ -283,7 +299,7 @@ def overlay_layers(given: dict[str, gpd.GeoDataFrame | None], parcels: gpd.GeoDa
                     "polygon" if source == "townships" else "parcels (+100 m)")
     out = {}
     for key, gdf in given.items():
-        gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+        gdf = cause_rows(key, gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)])
         if key == "zones" and "final_class" in gdf:
             strict = (pd.to_numeric(gdf["final_class"], errors="coerce") == classes.STRICT_CONTROL)
             if not strict.all():
@@ -294,12 +310,17 @@ def overlay_layers(given: dict[str, gpd.GeoDataFrame | None], parcels: gpd.GeoDa
             gdf = gdf[(gdf["township"].astype(object) == township).to_numpy()]
         elif area is not None and key == "loop" and {"parcel_id"} <= set(gdf) & set(parcels):
             gdf = gdf[gdf["parcel_id"].astype(str).isin(parcels["parcel_id"].astype(str))]
+        elif area is not None and key == "clusters":
+            gdf = shown_area(gdf.to_crs(parcels.crs), clip_to_area(key, gdf, area, parcels.crs))
         elif area is not None:
             gdf = clip_to_area(key, gdf, area, parcels.crs)
         if gdf.empty:
             logger.info("layer %s has no features to show; left out", key)
             continue
-        out[key] = (gdf, gdf.geometry.to_crs(4326).to_numpy())
+        geometry = gdf.geometry
+        if key == "clusters" and simplify_m > 0 and geometry.crs.is_projected:
+            geometry = geometry.simplify(simplify_m, preserve_topology=True)
+        out[key] = (gdf, geometry.to_crs(4326).to_numpy())
     return out
 
 

@@ -15,6 +15,7 @@ from branca.element import MacroElement
 from folium.template import Template
 
 from farmland import classes
+from farmland.maps.causes import cause_areas, link_legend, mode_counts
 from farmland.maps.control import status_areas
 from farmland.maps.layers import LAYER_SPECS
 from farmland.vocabulary import FLOWS
@@ -113,10 +114,13 @@ def _evidence_line(rate: Mapping[str, float]) -> str:
 
 
 def legend_html(parcels: pd.DataFrame, overlays: list[str], *,
-                loop: pd.DataFrame | None = None) -> str:
+                loop: pd.DataFrame | None = None,
+                causes: Mapping[str, pd.DataFrame] | None = None) -> str:
     """Escaped HTML of the legend: classes with their area (亩), then the overlays shown;
     under the closed-loop layer, its five statuses with their area (亩) and share of the
-    class-3 parcels in ``loop``."""
+    class-3 parcels in ``loop``; under the cause layers (``causes``: their drawn rows), the
+    cluster types with their area (亩) and share, the two kinds of link, the sampling
+    modes with their number of points."""
     esc = html.escape
     areas = area_mu_by_class(parcels)
     total = sum(areas.values()) or 1.0
@@ -135,6 +139,8 @@ def legend_html(parcels: pd.DataFrame, overlays: list[str], *,
                         '<td colspan="4">超标 exceeds limit</td></tr>')
         if key == "loop" and loop is not None:
             rows.extend(_status_rows(loop))
+        if causes is not None and key in causes:
+            rows.extend(_cause_rows(key, causes[key]))
     return ('<div class="fl-box fl-legend" id="fl-legend"><h2>图例 Legend · 面积 area (亩 mu)</h2>'
             f"<table>{''.join(rows)}</table></div>")
 
@@ -148,6 +154,30 @@ def _status_rows(loop: pd.DataFrame) -> list[str]:
             f"</td><td>{esc(zh)}</td><td>{esc(en)}</td>"
             f'<td class="fl-num">{mu:,.1f} 亩</td><td class="fl-num">{100 * mu / total:.1f} %</td>'
             "</tr>" for _, zh, en, colour, _, mu in areas]
+
+
+def _cause_rows(key: str, rows: pd.DataFrame) -> list[str]:
+    """Legend rows under a cause layer: cluster types (亩, share), link kinds, modes."""
+    esc = html.escape
+    if key == "clusters":
+        areas = cause_areas(rows)
+        total = sum(mu for *_, mu in areas) or 1.0
+        return [f'<tr class="fl-cause"><td><span class="fl-sw" style="background:{fill}">'
+                f"</span></td><td>{esc(zh)}</td><td>{esc(en)} ({n})</td>"
+                f'<td class="fl-num">{mu:,.1f} 亩</td>'
+                f'<td class="fl-num">{100 * mu / total:.1f} %</td></tr>'
+                for _, zh, en, fill, n, mu in areas]
+    if key == "candidate_links":
+        return [f'<tr class="fl-cause"><td><span class="fl-sw" style="background:none;'
+                f'border:none;border-top:{border};height:0;vertical-align:middle"></span></td>'
+                f'<td>{esc(zh)}</td><td colspan="3">{esc(en)}</td></tr>'
+                for border, zh, en in link_legend()]
+    if key == "confirm":
+        return [f'<tr class="fl-cause"><td><span class="fl-dot" style="background:{colour};'
+                f'border:1px solid #ffffff"></span></td><td>{esc(zh)}</td>'
+                f'<td colspan="2">{esc(en)}</td><td class="fl-num">{n} 点</td></tr>'
+                for colour, zh, en, n in mode_counts(rows)]
+    return []
 
 
 def _symbol(key: str, *, exceed: bool = False) -> str:
@@ -165,6 +195,10 @@ def _symbol(key: str, *, exceed: bool = False) -> str:
     if spec.symbol == "swatches":
         return "".join(f'<span class="fl-sw" style="background:{st["fillColor"]};width:6px">'
                        "</span>" for value, st in spec.styles.items() if value != "null")
+    if spec.symbol == "dots":
+        return "".join(f'<span class="fl-dot" style="background:{st["fillColor"]};'
+                       f'border:1px solid {base["color"]}"></span>'
+                       for value, st in spec.styles.items() if value != "null")
     if spec.symbol == "classdots":
         return "".join(f'<span class="fl-dot" style="background:{classes.PALETTE[c]};'
                        f'border:1px solid {base["color"]}"></span>' for c in classes.CLASS_CODES)

@@ -1,7 +1,8 @@
 """How one layer of a farmland map looks: :class:`LayerSpec`, held as data.
 
 The specs of the classification overlays are in :data:`farmland.maps.layers.LAYER_SPECS`,
-those of the strict-control closed loop in :data:`farmland.maps.control.CONTROL_SPECS`.
+those of the strict-control closed loop in :data:`farmland.maps.control.CONTROL_SPECS`, those
+of the contamination sources in :data:`farmland.maps.causes.CAUSE_SPECS`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class LayerSpec:
     symbol
         Legend symbol: ``"dot"``, ``"classdots"`` (one dot per class colour), ``"line"``,
         ``"fill"`` (class table), ``"flows"`` (flow table of a change map) or
-        ``"swatches"`` (one swatch per value of ``styles``, e.g. the loop statuses).
+        ``"swatches"`` (one swatch per value of ``styles``, e.g. the loop statuses) or
+        ``"dots"`` (one dot per value of ``styles``, e.g. the confirmation modes).
     zoomed
         Steps ``(z, options)`` in increasing ``z``: extra options from zoom ``z`` on,
         cumulative (parcel outlines appear, sample dots grow as features get larger

@@ -79,6 +79,13 @@ CONTROL_FILES = (CONTROL_PARCELS, CONTROL_TOWNSHIPS, CONTROL_CONTRADICTIONS, CON
                  CONTROL_JSON, CONTROL_GPKG, PRODUCT_DECISIONS, ZONE_NOTICE, ZONE_KML,
                  LOT_SCREENING, CONTROL_XLSX)
 
+# farmland sources (where the contamination comes from): what the map and report read
+SOURCES_GPKG = "sources.gpkg"
+SOURCE_CLUSTERS = "clusters.csv"
+SOURCE_CANDIDATES = "candidates.csv"
+SOURCE_FACTORS = "factors.csv"
+SOURCES_JSON = "sources.json"
+
 REPORT_DIR = "report"
 REPORT_XLSX = "report.xlsx"
 REPORT_HTML = "report.html"
