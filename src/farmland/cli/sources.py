@@ -46,10 +46,10 @@ def command(classification, enterprises, rivers, geology, wind, zone_gap, n_fact
     from farmland.runs import folder
     from farmland.runs.folder import load_classification
     from farmland.sources.analysis import analyse_sources
-    from farmland.sources.export import SOURCES_FILES, write_sources
+    from farmland.runs.source_writer import write_sources
 
     out = Path(output)
-    refuse_existing((out / n for n in SOURCES_FILES), overwrite=overwrite)
+    refuse_existing((out / n for n in folder.SOURCES_FILES), overwrite=overwrite)
     parcels, samples, _ = load_classification(classification)
     if samples is None:
         from farmland.errors import InputError

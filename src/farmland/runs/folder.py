@@ -84,7 +84,13 @@ SOURCES_GPKG = "sources.gpkg"
 SOURCE_CLUSTERS = "clusters.csv"
 SOURCE_CANDIDATES = "candidates.csv"
 SOURCE_FACTORS = "factors.csv"
+SOURCE_HOTSPOTS = "hotspots.csv"
 SOURCES_JSON = "sources.json"
+#: the confirmation samples for the field team: ``confirm_samples.csv/.gpx/.kml/.gpkg``
+CONFIRM_STEM = "confirm_samples"
+SOURCES_FILES = (SOURCES_GPKG, SOURCE_CLUSTERS, SOURCE_CANDIDATES, SOURCE_FACTORS,
+                 SOURCE_HOTSPOTS, SOURCES_JSON,
+                 *(f"{CONFIRM_STEM}.{fmt}" for fmt in ("csv", "gpx", "kml", "gpkg")))
 
 REPORT_DIR = "report"
 REPORT_XLSX = "report.xlsx"

@@ -1,6 +1,6 @@
 """Write the outputs of ``farmland sources``, all or nothing.
 
-Files (names in :data:`SOURCES_FILES`):
+Files (names in :data:`farmland.runs.folder.SOURCES_FILES`):
 
 - ``sources.gpkg`` — layers ``clusters`` (with the top candidate), ``hotspots`` (samples
   with a significant Gi* or local-Moran result), ``factor_contributions`` (factor shares
@@ -24,23 +24,27 @@ import pandas as pd
 
 from farmland.io.write import csv_writer, json_writer, write_gpkg_layers, write_outputs
 from farmland.sampling.field_export import (
-    PLAN_FORMATS,
     gpx_tree,
     kml_tree,
     plan_table,
     write_xml,
 )
+from farmland.runs.folder import (
+    CONFIRM_STEM,
+    SOURCE_CANDIDATES,
+    SOURCE_CLUSTERS,
+    SOURCE_FACTORS,
+    SOURCE_HOTSPOTS,
+    SOURCES_FILES,
+    SOURCES_GPKG,
+    SOURCES_JSON,
+)
 from farmland.sources.analysis import SourcesResult
 
-__all__ = ["CONFIRM_STEM", "SOURCES_FILES", "write_sources"]
+__all__ = ["write_sources"]
 
 log = logging.getLogger(__name__)
 
-SOURCES_GPKG = "sources.gpkg"
-CONFIRM_STEM = "confirm_samples"
-SOURCES_FILES = (SOURCES_GPKG, "clusters.csv", "candidates.csv", "factors.csv",
-                 "hotspots.csv", "sources.json",
-                 *(f"{CONFIRM_STEM}.{fmt}" for fmt in PLAN_FORMATS))
 _CONFIRM_TITLE = "污染成因核实采样 / source confirmation samples"
 
 
@@ -66,11 +70,11 @@ def write_sources(result: SourcesResult, output: str | os.PathLike[str], *,
     confirm = result.confirm
     write_outputs(out, {
         SOURCES_GPKG: lambda p: write_gpkg_layers(p, layers),
-        "clusters.csv": csv_writer(plain),
-        "candidates.csv": csv_writer(result.candidates),
-        "factors.csv": csv_writer(factors),
-        "hotspots.csv": csv_writer(hot),
-        "sources.json": json_writer(result.summary | (extra or {})),
+        SOURCE_CLUSTERS: csv_writer(plain),
+        SOURCE_CANDIDATES: csv_writer(result.candidates),
+        SOURCE_FACTORS: csv_writer(factors),
+        SOURCE_HOTSPOTS: csv_writer(hot),
+        SOURCES_JSON: json_writer(result.summary | (extra or {})),
         f"{CONFIRM_STEM}.csv": csv_writer(plan_table(confirm)),
         f"{CONFIRM_STEM}.gpx": lambda p: write_xml(gpx_tree(confirm, title=_CONFIRM_TITLE), p),
         f"{CONFIRM_STEM}.kml": lambda p: write_xml(kml_tree(confirm, title=_CONFIRM_TITLE), p),
