@@ -21,6 +21,7 @@ LAYERS = {
     "rate": 4,
     "sampling": 5,
     "control": 6,
+    "sources": 6,
     "runs": 7,
     "maps": 8, "report": 8, "validation": 8,
     "cli": 9,

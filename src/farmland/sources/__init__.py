@@ -1,0 +1,29 @@
+"""Where the metals come from (issue 17): local hot spots and source apportionment.
+
+- :mod:`~farmland.sources.matrix`: concentrations, detection limits and EPA PMF
+  uncertainties of soil samples (:func:`sample_matrix`);
+- :mod:`~farmland.sources.hotspots`: Getis–Ord Gi* hot/cold spots and local Moran's I
+  clusters at the sample points (:func:`local_hotspots`);
+- :mod:`~farmland.sources.synthetic`: soil data with known sources, for tests and
+  benchmarks.
+"""
+
+from farmland.sources.hotspots import (
+    HOTSPOT_COLUMNS,
+    fdr_bh,
+    knn_neighbours,
+    local_hotspots,
+    local_statistics,
+)
+from farmland.sources.matrix import (
+    METALS,
+    SampleMatrix,
+    detection_limits,
+    epa_uncertainty,
+    sample_matrix,
+)
+from farmland.sources.synthetic import SOURCE_PROFILES, synthetic_mixture, synthetic_samples
+
+__all__ = ["HOTSPOT_COLUMNS", "METALS", "SOURCE_PROFILES", "SampleMatrix", "detection_limits",
+           "epa_uncertainty", "fdr_bh", "knn_neighbours", "local_hotspots", "local_statistics",
+           "sample_matrix", "synthetic_mixture", "synthetic_samples"]
