@@ -4,6 +4,10 @@
   uncertainties of soil samples (:func:`sample_matrix`);
 - :mod:`~farmland.sources.hotspots`: Getis–Ord Gi* hot/cold spots and local Moran's I
   clusters at the sample points (:func:`local_hotspots`);
+- :mod:`~farmland.sources.pmf`: Positive Matrix Factorisation, EPA PMF 5.0 style
+  (:class:`PMF`), solved by :mod:`~farmland.sources.pmf_solver`;
+  :mod:`~farmland.sources.pmf_uncertainty`: factor-count diagnostics, factor matching and
+  the bootstrap of the profiles;
 - :mod:`~farmland.sources.synthetic`: soil data with known sources, for tests and
   benchmarks.
 """
@@ -22,8 +26,19 @@ from farmland.sources.matrix import (
     epa_uncertainty,
     sample_matrix,
 )
+from farmland.sources.pmf import PMF
+from farmland.sources.pmf_uncertainty import (
+    BootstrapResult,
+    bootstrap_profiles,
+    choose_factor_count,
+    factor_diagnostics,
+    match_factors,
+    profile_correlations,
+)
 from farmland.sources.synthetic import SOURCE_PROFILES, synthetic_mixture, synthetic_samples
 
-__all__ = ["HOTSPOT_COLUMNS", "METALS", "SOURCE_PROFILES", "SampleMatrix", "detection_limits",
-           "epa_uncertainty", "fdr_bh", "knn_neighbours", "local_hotspots", "local_statistics",
+__all__ = ["HOTSPOT_COLUMNS", "METALS", "PMF", "SOURCE_PROFILES", "BootstrapResult",
+           "SampleMatrix", "bootstrap_profiles", "choose_factor_count", "detection_limits",
+           "epa_uncertainty", "factor_diagnostics", "fdr_bh", "knn_neighbours",
+           "local_hotspots", "local_statistics", "match_factors", "profile_correlations",
            "sample_matrix", "synthetic_mixture", "synthetic_samples"]
