@@ -8,10 +8,12 @@
   (:class:`PMF`), solved by :mod:`~farmland.sources.pmf_solver`;
   :mod:`~farmland.sources.pmf_uncertainty`: factor-count diagnostics, factor matching and
   the bootstrap of the profiles;
+- :mod:`~farmland.sources.apcs`: PCA / APCS-MLR (:class:`APCS`);
 - :mod:`~farmland.sources.synthetic`: soil data with known sources, for tests and
   benchmarks.
 """
 
+from farmland.sources.apcs import APCS, varimax
 from farmland.sources.hotspots import (
     HOTSPOT_COLUMNS,
     fdr_bh,
@@ -37,8 +39,8 @@ from farmland.sources.pmf_uncertainty import (
 )
 from farmland.sources.synthetic import SOURCE_PROFILES, synthetic_mixture, synthetic_samples
 
-__all__ = ["HOTSPOT_COLUMNS", "METALS", "PMF", "SOURCE_PROFILES", "BootstrapResult",
+__all__ = ["APCS", "HOTSPOT_COLUMNS", "METALS", "PMF", "SOURCE_PROFILES", "BootstrapResult",
            "SampleMatrix", "bootstrap_profiles", "choose_factor_count", "detection_limits",
            "epa_uncertainty", "factor_diagnostics", "fdr_bh", "knn_neighbours",
            "local_hotspots", "local_statistics", "match_factors", "profile_correlations",
-           "sample_matrix", "synthetic_mixture", "synthetic_samples"]
+           "sample_matrix", "synthetic_mixture", "synthetic_samples", "varimax"]
