@@ -27,7 +27,7 @@ import pyogrio
 import shapely
 
 #: per-file keys that change with every run (a timestamp) or with the machine
-VOLATILE_JSON_KEYS = {"created", "software", "python", "platform", "elapsed_s"}
+VOLATILE_JSON_KEYS = {"created", "software", "python", "platform", "elapsed_s", "timings_s"}
 #: GeoPackage layers that hold run timestamps only
 VOLATILE_LAYERS = {("farmland_runs.gpkg", "runs")}
 

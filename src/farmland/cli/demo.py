@@ -81,6 +81,11 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
          ["map", str(y23 / f.CLASSIFICATION), "--control", str(y23 / f.CONTROL_GPKG),
           "--townships", str(d / "townships.gpkg"), "-o", str(maps / "demo_control.html"),
           *ow]),
+        ("5e Where the cadmium comes from: clusters and candidate sources / 污染成因图",
+         ["map", str(y23 / f.CLASSIFICATION), "--causes", str(y23 / f.SOURCES_GPKG),
+          "--sources", str(d / "pollution_sources.geojson"),
+          "--townships", str(d / "townships.gpkg"), "-o", str(maps / "demo_sources.html"),
+          *ow]),
         ("6  Report (Excel + HTML) / 报告",
          ["report", str(y23), "--county", "示范县", "-o", str(y23 / f.REPORT_DIR),
           *ow]),
@@ -156,7 +161,7 @@ def command(ctx, data, output, maps, overwrite):
                 "(2023/, 2024/, diff_2023_2024/)", bold=True)
     print_closing_summary(out / "2023", maps=[
         maps_dir / f"demo_{name}.html"
-        for name in ("county", "sampling", "dongyan", "control", "diff")])
+        for name in ("county", "sampling", "dongyan", "control", "sources", "diff")])
     truth = data / "truth" / "expected_classes.csv"
     if truth.is_file():
         for year in ("2023", "2024"):

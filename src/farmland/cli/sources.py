@@ -45,8 +45,8 @@ def command(classification, enterprises, rivers, geology, wind, zone_gap, n_fact
     from farmland.io.write import refuse_existing
     from farmland.runs import folder
     from farmland.runs.folder import load_classification
-    from farmland.sources.analysis import analyse_sources
     from farmland.runs.source_writer import write_sources
+    from farmland.sources.analysis import analyse_sources
 
     out = Path(output)
     refuse_existing((out / n for n in folder.SOURCES_FILES), overwrite=overwrite)

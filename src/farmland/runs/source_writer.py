@@ -23,12 +23,6 @@ import geopandas as gpd
 import pandas as pd
 
 from farmland.io.write import csv_writer, json_writer, write_gpkg_layers, write_outputs
-from farmland.sampling.field_export import (
-    gpx_tree,
-    kml_tree,
-    plan_table,
-    write_xml,
-)
 from farmland.runs.folder import (
     CONFIRM_STEM,
     SOURCE_CANDIDATES,
@@ -38,6 +32,12 @@ from farmland.runs.folder import (
     SOURCES_FILES,
     SOURCES_GPKG,
     SOURCES_JSON,
+)
+from farmland.sampling.field_export import (
+    gpx_tree,
+    kml_tree,
+    plan_table,
+    write_xml,
 )
 from farmland.sources.analysis import SourcesResult
 

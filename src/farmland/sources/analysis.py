@@ -22,12 +22,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from farmland.sources.factors import FactorSummary, factor_analysis
-from farmland.sources.hotspots import local_hotspots
 
 from farmland.sources.candidates import EvidenceLayers, RankingRule, rank_candidates
 from farmland.sources.clusters import Clusters, contaminated_clusters
 from farmland.sources.confirm import ConfirmRule, confirmation_samples
+from farmland.sources.factors import FactorSummary, factor_analysis
+from farmland.sources.hotspots import local_hotspots
 
 __all__ = ["SourcesResult", "analyse_sources"]
 

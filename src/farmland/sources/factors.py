@@ -84,7 +84,7 @@ def factor_analysis(samples: pd.DataFrame, sample_cluster: pd.Series, *,
     diagnostics = None
     if n_factors is None:
         diagnostics = factor_diagnostics(X, U, range(2, min(7, len(elements))), seed=seed,
-                                         n_starts=n_starts)
+                                         n_starts=max(3, n_starts // 2))
         n_factors = choose_factor_count(diagnostics)
     model = PMF(n_factors, seed=seed, n_starts=n_starts).fit(X, U, elements=elements,
                                                               sample_ids=ids)
@@ -96,7 +96,7 @@ def factor_analysis(samples: pd.DataFrame, sample_cluster: pd.Series, *,
     shares = _cluster_shares(contributions, labels)
     summary = {
         "n_factors": int(n_factors), "chosen": "given" if diagnostics is None else "Q/Qexp",
-        "n_samples": int(len(X)), "elements": list(elements),
+        "n_samples": len(X), "elements": list(elements),
         "q_true": round(float(model.q_true_), 1), "q_robust": round(float(model.q_robust_), 1),
         "q_expected": int(model.q_expected_),
         "q_ratio": round(float(model.q_robust_ / model.q_expected_), 3),
