@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from farmland.cli import output_dir_option, overwrite_option
+from farmland.cli import crs_option, output_dir_option, overwrite_option
 
 __all__ = ["command"]
 
@@ -30,10 +30,11 @@ __all__ = ["command"]
 @click.option("--permutations", default=999, show_default=True, type=click.IntRange(99),
               help="Conditional permutations of the hot-spot tests.")
 @click.option("--seed", default=0, show_default=True, help="Random seed (permutations, PMF starts).")
+@crs_option
 @output_dir_option()
 @overwrite_option
 def command(classification, enterprises, rivers, geology, wind, zone_gap, n_factors,
-            permutations, seed, output, overwrite):
+            permutations, seed, crs, output, overwrite):
     """Clusters of contaminated land and their candidate sources 污染成因排查.
 
     Reads CLASSIFICATION (classification.gpkg or its folder) and writes OUTPUT/sources.gpkg
@@ -57,7 +58,7 @@ def command(classification, enterprises, rivers, geology, wind, zone_gap, n_fact
         raise InputError("the classification has no 'samples' layer",
                          file=folder.classification_path(classification),
                          fix="give a classification.gpkg written by 'farmland classify'")
-    layers = read_layers(enterprises, rivers, geology, wind, parcels.crs)
+    layers = read_layers(enterprises, rivers, geology, wind, parcels.crs, crs)
     result = analyse_sources(parcels, samples, layers, gap=zone_gap, seed=seed,
                              n_factors=n_factors, permutations=permutations)
     extra = {"classification": folder.portable_path(folder.classification_path(classification),
@@ -71,8 +72,9 @@ def command(classification, enterprises, rivers, geology, wind, zone_gap, n_fact
     click.echo(f"outputs: {out}")
 
 
-def read_layers(enterprises, rivers, geology, wind, crs):
-    """The evidence layers, read and brought to the parcels' CRS."""
+def read_layers(enterprises, rivers, geology, wind, target, crs=None):
+    """The evidence layers, read and brought to the parcels' CRS (``target``); ``crs`` is
+    the CRS of files that carry none (CSV coordinates)."""
     import pyogrio
 
     from farmland.io import read_geology, read_outfalls, read_rivers, read_wind_rose
@@ -81,13 +83,13 @@ def read_layers(enterprises, rivers, geology, wind, crs):
 
     outfalls = None
     if rivers and "outfalls" in {str(n) for n in pyogrio.list_layers(rivers)[:, 0]}:
-        outfalls = read_outfalls(rivers, layer="outfalls", target_crs=crs).rename(
+        outfalls = read_outfalls(rivers, layer="outfalls", crs=crs, target_crs=target).rename(
             columns={"enterprise_id": "source_id"})
     return EvidenceLayers(
-        enterprises=read_sources(enterprises, target_crs=crs),
-        rivers=read_rivers(rivers, layer=_layer(rivers, "rivers"), target_crs=crs)
+        enterprises=read_sources(enterprises, crs=crs, target_crs=target),
+        rivers=read_rivers(rivers, layer=_layer(rivers, "rivers"), crs=crs, target_crs=target)
         if rivers else None,
-        geology=read_geology(geology, target_crs=crs) if geology else None,
+        geology=read_geology(geology, crs=crs, target_crs=target) if geology else None,
         wind=read_wind_rose(wind) if wind else None,
         outfalls=outfalls)
 

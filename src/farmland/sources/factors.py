@@ -75,8 +75,13 @@ def factor_analysis(samples: pd.DataFrame, sample_cluster: pd.Series, *,
     usable = samples
     if "usable" in samples:
         usable = samples.loc[samples["usable"].fillna(False).astype(bool)]
-    matrix = sample_matrix(usable)
-    X, U, elements, ids = matrix
+    X, U, elements, ids = sample_matrix(usable)
+    varies = np.ptp(X, axis=0) > 0
+    if not varies.all():  # a constant column (all ND, or one value) carries no factor
+        log.warning("source apportionment leaves out %s: the same value in every sample",
+                    ",".join(e for e, v in zip(elements, varies, strict=True) if not v))
+        X, U = X[:, varies], U[:, varies]
+        elements = tuple(e for e, v in zip(elements, varies, strict=True) if v)
     if len(X) < MIN_SAMPLES or len(elements) < 3 or "cd" not in elements:
         log.warning("source apportionment skipped: %d usable samples, elements %s",
                     len(X), ",".join(elements))
