@@ -102,7 +102,7 @@ def test_demo_template_parses_validates_and_points_at_the_demo_county(tmp_path):
     assert cfg["plan"]["seed"] == cfg["project"]["seed"] == 0
     assert cfg["project"]["workspace"] == str(tmp_path / "farmland_output" / "farmland_runs.gpkg")
     assert cfg.run_dir == tmp_path / "farmland_output" / "2023"
-    assert render_template(data_dir="data/demo").count('"data/demo/') == 7
+    assert render_template(data_dir="data/demo").count('"data/demo/') == 10
 
 
 def test_generic_template_parses_but_run_refuses_its_placeholders(tmp_path):
@@ -210,14 +210,20 @@ def test_overrides_are_typed_and_paths_start_at_the_current_folder(tmp_path, cou
 def test_steps_skip_rate_without_measures_and_only_is_checked(tmp_path, county):
     cfg = load_config(_config(tmp_path, county))
     steps = plan_steps(cfg)
-    assert [s.name for s in steps] == ["classify", "rate", "flag", "plan", "map", "report"]
+    assert [s.name for s in steps] == ["classify", "rate", "sources", "flag", "plan", "map",
+                                       "report"]
     assert steps[1].skip == "未提供措施台账 / no measures ledger ([inputs] measures is empty)"
+    assert steps[2].skip == ("未提供污染源 / no pollution sources ([inputs] pollution_sources "
+                             "is empty)")
     assert [s.name for s in plan_steps(cfg, only="plan,classify")] == ["classify", "plan"]
     with pytest.raises(InputError, match=r"unknown step in --only \(got 'classfy'\)\. "
-                                         r"Fix: choose from classify,rate,flag,plan,map,report"):
+                                         r"Fix: choose from classify,rate,sources,flag,plan,map,"
+                                         r"report"):
         plan_steps(cfg, only="classfy")
     with pytest.raises(InputError, match=r"the rate step needs a measures ledger"):
         plan_steps(cfg, only="rate")
+    with pytest.raises(InputError, match=r"the sources step needs the pollution sources"):
+        plan_steps(cfg, only="sources")
     with pytest.raises(InputError, match=r"no classification in the run folder"):
         check_before_run(cfg, plan_steps(cfg, only="flag"), overwrite=False)
 
@@ -239,6 +245,13 @@ def test_step_commands_match_the_subcommand_options(tmp_path, county):
     assert argv == ["rate", run, "--measures", str(county / "measures.csv"), "--year", "2023",
                     "--target", "0.91", "--order", "risk", "--accounting", "parcel_verified",
                     "--min-township-samples", "5", "-o", run]
+    cfg_src = load_config(path, overrides=[f"inputs.pollution_sources={county / 'measures.csv'}",
+                                           f"inputs.wind_rose={county / 'measures.csv'}"],
+                          cwd=tmp_path)
+    [(title, argv)] = step_commands("sources", cfg_src)
+    assert title == "3  污染成因排查 / Where the cadmium comes from"
+    assert argv == ["sources", run, "--sources", str(county / "measures.csv"),
+                    "--wind", str(county / "measures.csv"), "--seed", "0", "-o", run]
     [(_, argv)] = step_commands("plan", cfg)
     assert argv == ["plan", run, "--n", "60", "--mode", "combined", "--min-spacing", "250.0",
                     "--seed", "0", "-o", run]
@@ -259,19 +272,19 @@ def test_map_commands_draw_what_the_run_folder_holds(tmp_path, county):
         run / "rate.json")
     classes = "耕地土壤环境质量类别图 Farmland soil classes"
     assert step_commands("map", cfg) == [
-        ("5  地图 / Maps: 全县 county",
+        ("6  地图 / Maps: 全县 county",
          ["map", gpkg, "-o", str(maps / "county_2023.html"), "--layers",
           "parcels,samples,zones,sources,townships", "--title", f"甲县 2023 {classes}",
           "--zones", flags, "--rate-json", rate, "--tiles", "none"]),
-        ("5  地图 / Maps: 加密采样 sampling",
+        ("6  地图 / Maps: 加密采样 sampling",
          ["map", gpkg, "-o", str(maps / "sampling_2023.html"), "--layers",
           "parcels,samples,crops,flags,plan,sources,townships", "--title",
           "甲县 2023 加密采样需求与布点 Sampling needs and planned points", "--flags", flags,
           "--tiles", "none"]),
-        ("5  地图 / Maps: 甲镇",
+        ("6  地图 / Maps: 甲镇",
          ["map", gpkg, "-o", str(maps / "甲镇_2023.html"), "--township", "甲镇", "--title",
           f"甲县 甲镇 2023 {classes}", "--zones", flags, "--rate-json", rate, "--tiles", "none"]),
-        ("5  地图 / Maps: 乙乡",
+        ("6  地图 / Maps: 乙乡",
          ["map", gpkg, "-o", str(maps / "乙乡_2023.html"), "--township", "乙乡", "--title",
           f"甲县 乙乡 2023 {classes}", "--zones", flags, "--tiles", "none"])]
     cfg = load_config(_config(tmp_path, county), overrides=['map.townships=["丙村"]'])
@@ -309,7 +322,7 @@ def test_override_plan_n_takes_effect(job):
 def test_run_prints_each_command_and_a_closing_summary(job):
     _, _, output = job
     assert "$ farmland classify --parcels" in output
-    assert "== 5  地图 / Maps: 东岩乡" in output
+    assert "== 6  地图 / Maps: 东岩乡" in output
     summary = output[output.index("== 结果汇总 / Summary"):]
     for heading in ("优先保护类 Priority protection", "安全利用率 Safe-utilisation rate",
                     "标记 Flags", "加密布点 Planned points", "report.html", "东岩乡_2023.html"):

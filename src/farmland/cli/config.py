@@ -27,7 +27,7 @@ from typing import Any
 from farmland.errors import InputError
 from farmland.runs.folder import RESOLVED_CONFIG
 
-STEP_NAMES = ("classify", "rate", "flag", "plan", "map", "report")
+STEP_NAMES = ("classify", "rate", "sources", "flag", "plan", "map", "report")
 RESOLVED_FILE = RESOLVED_CONFIG
 BUILTIN_RULES = "county_practice"
 PLACEHOLDER_PREFIX = "path/to/"
@@ -81,6 +81,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "measures": Key("path", "", must_exist=True),
         "closed_loop": Key("path", "", must_exist=True),
         "pollution_sources": Key("path", "", must_exist=True),
+        "rivers": Key("path", "", must_exist=True),
+        "geology": Key("path", "", must_exist=True),
+        "wind_rose": Key("path", "", must_exist=True),
         "townships": Key("path", "", must_exist=True),
         "mapping": Key("path", "", must_exist=True),
     },

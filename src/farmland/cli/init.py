@@ -23,14 +23,16 @@ TEMPLATE_RESOURCE = "config_template.toml"
 DEMO_FILES: dict[str, str | list[str]] = {
     "PARCELS": "parcels.gpkg", "SOIL": ["soil_samples.csv"], "CROPS": ["crop_samples.csv"],
     "MEASURES": "measures_2023.csv", "SOURCES": "pollution_sources.geojson",
-    "TOWNSHIPS": "townships.gpkg", "CLOSED_LOOP": "strict_control_2023.csv"}
+    "TOWNSHIPS": "townships.gpkg", "CLOSED_LOOP": "strict_control_2023.csv",
+    "RIVERS": "rivers.gpkg", "GEOLOGY": "geology.gpkg", "WIND": "wind_rose.csv"}
 DEMO_VALUES = {"LAYER": "DLTB", "CRS": "EPSG:4545", "NAME": "示范县 demo county",
                "COUNTY": "示范县"}
 PLACEHOLDERS: dict[str, str | list[str]] = {
     "PARCELS": "path/to/parcels.gpkg", "SOIL": ["path/to/soil_samples.csv"],
     "CROPS": ["path/to/crop_samples.csv"], "MEASURES": "path/to/measures.xlsx",
     "SOURCES": "path/to/pollution_sources.csv", "TOWNSHIPS": "path/to/townships.shp",
-    "CLOSED_LOOP": "", "LAYER": "", "CRS": "", "NAME": "县级耕地类别划分 county job", "COUNTY": ""}
+    "CLOSED_LOOP": "", "RIVERS": "", "GEOLOGY": "", "WIND": "", "LAYER": "", "CRS": "",
+    "NAME": "县级耕地类别划分 county job", "COUNTY": ""}
 
 
 def template_text() -> str:

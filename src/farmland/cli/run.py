@@ -35,7 +35,7 @@ FLAG_TEXTS = {"empty_cells": "空白网格 empty 1 km cells",
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
 @click.option("--only", default=None, metavar="STEPS",
-              help="Comma list of steps to run: classify,rate,flag,plan,map,report.")
+              help="Comma list of steps to run: classify,rate,sources,flag,plan,map,report.")
 @overwrite_option
 @click.pass_context
 def command(ctx, config, overrides, only, overwrite):
@@ -159,6 +159,10 @@ def closing_figures(out_dir: str | Path) -> dict[str, Any]:
         figures["control"] = {k: control.get(k) for k in (
             "coverage_closed", "coverage_min", "class3_mu", "min_stages", "n_contradictions",
             "product_zones", "lot_screening")}
+    if (out / folder.SOURCES_JSON).is_file():
+        src = json.loads((out / folder.SOURCES_JSON).read_text(encoding="utf-8"))
+        figures["sources"] = {k: src.get(k) for k in (
+            "n_clusters", "area_mu", "top_candidate_area_mu", "n_confirmation_samples")}
     if (out / folder.FLAG_SUMMARY).is_file():
         figures["flags"] = _flag_counts(out / folder.FLAG_SUMMARY)
     counts = folder.read_manifest(out).get("counts") or {}
@@ -178,6 +182,7 @@ def _output_paths(out: Path) -> list[Path]:
     report = out / folder.REPORT_DIR
     return [out / folder.CLASSIFICATION, out / folder.RATE_CSV, out / folder.GAP_PLAN,
             out / folder.ZONE_NOTICE, out / folder.LOT_SCREENING, out / folder.CONTROL_XLSX,
+            out / folder.SOURCE_CANDIDATES, out / f"{folder.CONFIRM_STEM}.csv",
             out / folder.FLAGS, *(out / n for n in folder.PLAN_FILES if not n.endswith(".gpkg")),
             report / folder.REPORT_XLSX, report / folder.REPORT_HTML, out / folder.RESOLVED_CONFIG]
 
@@ -219,6 +224,8 @@ def closing_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
         lines += _evidence_text(figures["rate"])
     if "control" in figures:
         lines += _control_text(figures["control"])
+    if "sources" in figures:
+        lines.append(("污染成因 Source clusters", _sources_text(figures["sources"])))
     if "flags" in figures:
         texts = dict(FLAG_TEXTS, sparse_townships="密度不足乡镇 sparse townships")
         lines += [("标记 Flags" if i == 0 else "", f"{texts[k]}: {v:,}")
@@ -229,6 +236,16 @@ def closing_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(("地类不明 No land use", f"{figures['landuse_unknown']:,} 个图斑 parcels "
                       "on the stricter column (blank/unknown DLBM)"))
     return lines
+
+
+def _sources_text(s: dict[str, Any]) -> str:
+    """Clusters, their area and what ranks first in them (from sources.json)."""
+    kinds = {"enterprise": "企业近场 enterprise", "irrigation": "灌溉水 irrigation",
+             "geogenic": "地质 geogenic"}
+    top = sorted((s.get("top_candidate_area_mu") or {}).items(), key=lambda kv: -kv[1])
+    return (f"{s.get('n_clusters', 0):,} clusters, {s.get('area_mu') or 0:,.1f} 亩; first: "
+            + ", ".join(f"{kinds.get(k, k)} {v:,.1f} 亩" for k, v in top)
+            + f"; {s.get('n_confirmation_samples') or 0:,} confirmation samples")
 
 
 def _control_text(c: dict[str, Any]) -> list[tuple[str, str]]:

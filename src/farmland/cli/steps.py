@@ -22,6 +22,7 @@ from farmland.io.write import refuse_existing
 from farmland.runs import folder
 
 TITLES = {"classify": "分类 / Classify", "rate": "安全利用率 / Safe-utilisation rate",
+          "sources": "污染成因排查 / Where the cadmium comes from",
           "flag": "数据稀疏与严格管控区 / Sparse data and strict-control zones",
           "plan": "加密采样布点 / Sampling plan", "map": "地图 / Maps",
           "report": "报告 / Report (Excel + HTML)"}
@@ -65,6 +66,12 @@ def plan_steps(cfg: RunConfig, *, only: str | Sequence[str] | None = None) -> li
             if only is not None:
                 raise InputError("the rate step needs a measures ledger", file=cfg.source,
                                  column="inputs.measures", fix="set measures in [inputs]")
+        if name == "sources" and not cfg["inputs"]["pollution_sources"]:
+            skip = "未提供污染源 / no pollution sources ([inputs] pollution_sources is empty)"
+            if only is not None:
+                raise InputError("the sources step needs the pollution sources", file=cfg.source,
+                                 column="inputs.pollution_sources",
+                                 fix="set pollution_sources in [inputs]")
         steps.append(Step(name, skip))
     return steps
 
@@ -88,11 +95,12 @@ def step_outputs(name: str, cfg: RunConfig) -> list[Path]:
     run = cfg.run_dir
     if name == "map":
         towns = cfg["map"]["townships"]
-        names = ["county", "sampling", *([] if towns == "all" else towns)]
+        names = ["county", "sampling", "causes", *([] if towns == "all" else towns)]
         return [map_path(cfg, n) for n in names]
     if name == "report":
         return [run / folder.REPORT_DIR / n for n in folder.REPORT_FILES]
     names = {"classify": folder.CLASSIFY_FILES, "rate": folder.RATE_FILES,
+             "sources": folder.SOURCES_FILES,
              "flag": folder.FLAG_FILES, "plan": (*folder.PLAN_FILES, folder.PLAN_EFFECT)}[name]
     return [run / n for n in names]
 
@@ -116,7 +124,8 @@ def step_commands(name: str, cfg: RunConfig, *, overwrite: bool = False,
     title = Step(name).title
     if name == "map":
         return [(f"{title}: {label}", [*argv, *ow]) for label, argv in _map_argvs(cfg)]
-    build = {"classify": _classify_argv, "rate": _rate_argv, "flag": _flag_argv,
+    build = {"classify": _classify_argv, "rate": _rate_argv, "sources": _sources_argv,
+             "flag": _flag_argv,
              "plan": _plan_argv, "report": _report_argv}[name]
     argv = build(cfg)
     if name == "classify" and record_config:
@@ -159,6 +168,13 @@ def _rate_argv(cfg: RunConfig) -> list[str]:
                    str(r["min_township_crop_samples"]), "-o", run]
 
 
+def _sources_argv(cfg: RunConfig) -> list[str]:
+    i, p, run = cfg["inputs"], cfg["project"], str(cfg.run_dir)
+    return ["sources", run, "--sources", i["pollution_sources"], *_opt("--rivers", i["rivers"]),
+            *_opt("--geology", i["geology"]), *_opt("--wind", i["wind_rose"]),
+            "--seed", str(p["seed"]), *_opt("--crs", p["crs"]), "-o", run]
+
+
 def _flag_argv(cfg: RunConfig) -> list[str]:
     f, run = cfg["flag"], str(cfg.run_dir)
     return ["flag", run, *_opt("--townships", cfg["inputs"]["townships"]),
@@ -185,7 +201,9 @@ def _report_argv(cfg: RunConfig) -> list[str]:
 MAPS = {"county": ("parcels,samples,zones,sources,townships",
                    "耕地土壤环境质量类别图 Farmland soil classes"),
         "sampling": ("parcels,samples,crops,flags,plan,sources,townships",
-                     "加密采样需求与布点 Sampling needs and planned points")}
+                     "加密采样需求与布点 Sampling needs and planned points"),
+        "causes": ("parcels,clusters,candidate_links,hotspots,confirm,sources,townships",
+                   "污染成因排查 Where the cadmium comes from")}
 
 
 def _map_argvs(cfg: RunConfig) -> list[tuple[str, list[str]]]:
@@ -195,7 +213,7 @@ def _map_argvs(cfg: RunConfig) -> list[tuple[str, list[str]]]:
     rate = run / folder.RATE_JSON
     rows = _rate_rows(rate)
     beside = {"--zones": run / folder.FLAGS, "--flags": run / folder.FLAGS,
-              "--plan": run / folder.PLAN_GPKG}
+              "--plan": run / folder.PLAN_GPKG, "--causes": run / folder.SOURCES_GPKG}
     present = {flag: str(path) for flag, path in beside.items() if path.is_file()}
 
     def files(*flags: str) -> list[str]:
@@ -210,12 +228,15 @@ def _map_argvs(cfg: RunConfig) -> list[tuple[str, list[str]]]:
         maps.append(("sampling", ["--layers", MAPS["sampling"][0], "--title",
                                   _title(p, None, MAPS["sampling"][1]),
                                   *files("--flags", "--plan")]))
+    if "--causes" in present:
+        maps.append(("causes", ["--layers", MAPS["causes"][0], "--title",
+                                _title(p, None, MAPS["causes"][1]), *files("--causes")]))
     maps += [(town, ["--township", town, "--title", _title(p, town, MAPS["county"][1]),
                      *files("--zones", "--plan"), *rate_json(town)])
              for town in map_townships(cfg)]
     common = (_opt("--sources", i["pollution_sources"]) + _opt("--townships", i["townships"])
               + _opt("--crs", p["crs"]) + ["--tiles", cfg["map"]["tiles"]])
-    labels = {"county": "全县 county", "sampling": "加密采样 sampling"}
+    labels = {"county": "全县 county", "sampling": "加密采样 sampling", "causes": "污染成因 causes"}
     return [(labels.get(name, name), ["map", str(run / folder.CLASSIFICATION), "-o",
                                       str(map_path(cfg, name)), *argv, *common])
             for name, argv in maps]
