@@ -73,6 +73,10 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
     )
 
     check_output(output, overwrite=overwrite)  # refuse before any work
+    if scheduler:  # a missing dask extra is one line now, not a failure after the work
+        from farmland.classify.distributed import require_dask
+
+        require_dask()
 
     inputs = ClassificationInputs(
         parcels=Path(parcels), samples=[Path(s) for s in samples],
