@@ -210,8 +210,20 @@ def test_loo_skips_below_detection_and_values_already_listed():
     censored = [False] * 49
     censored[24] = True
     assert loo_screen(loo_grid(low, cd_censored=censored)).empty  # half the detection limit
-    listed = pd.DataFrame({"sample_id": ["S24"], "element": ["cd"]})
+    listed = pd.DataFrame({"sample_id": ["S24"], "element": ["cd"], "check": ["spatial"]})
     assert loo_screen(loo_grid(0.2 * np.exp(4.5 * LOO_SD)), listed=listed).empty
+
+
+def test_loo_flags_no_more_than_5_percent_of_a_variable(caplog):
+    """Two Cd values flagged by earlier passes and S24 now: 3 of 51 (5.9 %) > 5 % -- the
+    kriging SDs are too narrow for the data, so nothing more is flagged, with a WARNING."""
+    s = loo_grid(0.2 * np.exp(4.5 * LOO_SD))
+    earlier = pd.DataFrame({"sample_id": ["X1", "X2"], "element": ["cd", "cd"],
+                            "check": ["loo", "loo"]})
+    assert loo_screen(s, listed=earlier).empty
+    assert "3 of 51 cd values lie beyond ±4 kriging SD" in caplog.text
+    assert "no cd value is flagged by this rule" in caplog.text
+    assert len(loo_screen(s, listed=earlier.iloc[:1])) == 1     # 2 of 50 = 4 %: flagged
 
 
 def test_loo_on_ph_is_on_the_ph_scale():
