@@ -156,9 +156,11 @@ def test_removed_and_changed_values_count_too(fresh):
     assert classify(fresh, "r2", "fewer.csv").exit_code == 0
     cd = variograms(fresh, "r2")["variables"]["cd"]
     assert (cd["added"], cd["removed"], cd["action"]) == (0, 4, "reused")
-    assert classify(fresh, "r3", "changed.csv").exit_code == 0
+    res = classify(fresh, "r3", "changed.csv")
+    assert res.exit_code == 0, res.output
     cd = variograms(fresh, "r3")["variables"]["cd"]          # still against R0001's values
     assert (cd["added"], cd["removed"], cd["fitted_in"]) == (1, 5, "R0001")
+    assert "variograms reused from R0002 (fitted in R0001) for ph, cd" in res.stderr
 
 
 def test_reuse_forced_and_refit_forced(fresh):

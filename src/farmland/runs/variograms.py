@@ -281,7 +281,10 @@ def _finish(mode, run_id, surfaces, fitted_in, changes, decided) -> dict[str, An
         w = variables[worst]
         counts = (f": +{w['added']} −{w['removed']} samples ({_pct(w['change'])})"
                   if "added" in w else "")
-        parts.append(f"variograms reused from {run_id} for {', '.join(reused)}{counts}")
+        origins = sorted({variables[v]["fitted_in"] for v in reused} - {run_id})
+        fitted_there = f" (fitted in {', '.join(origins)})" if origins else ""
+        parts.append(f"variograms reused from {run_id}{fitted_there} for {', '.join(reused)}"
+                     f"{counts}")
     if fitted:
         parts.append("refitted " + "; ".join(f"{v} ({variables[v]['reason']})" for v in fitted))
     summary = "; ".join(parts)
