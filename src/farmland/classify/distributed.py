@@ -45,6 +45,20 @@ PARTITION_M = 20_000.0
 HALO_GRID_M = 500.0
 
 
+def require_dask() -> None:
+    """Raise :class:`~farmland.errors.FarmlandError` (one line: how to install the
+    ``dask`` extra) when ``dask.distributed`` cannot be imported; the CLI calls it before
+    reading any input, so a missing extra is said at once, not after the work."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError as exc:  # ModuleNotFoundError, or a dask without distributed
+        raise FarmlandError(
+            "classifying on dask (--scheduler) needs the optional 'dask' extra, which is "
+            "not installed. Fix: pip install \"farmland[dask]\" (or pip install "
+            "\"dask[distributed]\"), or leave out --scheduler to classify in this process"
+        ) from exc
+
+
 def partition_labels(parcels: gpd.GeoDataFrame, *, unit: str = "parcel",
                      cell: float = PARTITION_M) -> np.ndarray:
     """Partition number of every parcel: the grid cell of its unit's mean representative point."""
@@ -151,14 +165,8 @@ def classify_parcels_distributed(
     parcels, samples, crops
         The same frames as the single-process run, parcels in the input order.
     """
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise FarmlandError(
-            "classifying on dask (--scheduler) needs the optional 'dask' extra, which is "
-            "not installed. Fix: pip install \"farmland[dask]\" (or pip install "
-            "\"dask[distributed]\"), or leave out --scheduler to classify in this process"
-        ) from exc
+    require_dask()
+    from dask.distributed import Client, LocalCluster
 
     std = standard or load_standard()
     rules = rules or load_rules()

@@ -10,7 +10,13 @@ thresholds are module constants, documented in docs/decisions.md):
   :data:`NEIGHBOURS` nearest samples *and* above the element's lowest screening value
   (a local spike that is not just a clean sample among cleaner ones);
 - **units**: a value about 1000 times its neighbours' median (µg/kg read as mg/kg), or
-  about 1000 times smaller (g/kg read as mg/kg).
+  about 1000 times smaller (g/kg read as mg/kg);
+- **loo** (:func:`screen_loo`, after the variograms are fitted): a value whose
+  leave-one-out standardised error z = (observed − estimate) / kriging SD, on the
+  kriging scale (log for the metals), lies beyond ± ``[outliers] loo_max_z`` (4) of
+  the rules profile. The z values are those of the run's cross-validation
+  (:func:`farmland.geostats.quality.cross_validation_report`), computed with variograms
+  fitted without the suspects of the three rules above.
 
 What happens to a suspect is the ``mode`` (``--outliers``):
 
@@ -36,7 +42,7 @@ from scipy.spatial import cKDTree
 from farmland.errors import InputError, first_rows
 from farmland.standards import CLASS_ELEMENTS
 
-__all__ = ["MODES", "OUTLIER_COLUMNS", "apply_outliers", "screen_outliers"]
+__all__ = ["MODES", "OUTLIER_COLUMNS", "apply_outliers", "screen_loo", "screen_outliers"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,9 @@ SPATIAL_FACTOR = 10.0
 NEIGHBOURS = 8
 #: ratio band around 1000 that suggests µg/kg (or g/kg) read as mg/kg
 UNIT_BAND = (300.0, 3000.0)
+#: the leave-one-out rule flags at most this share of a variable's values; more means the
+#: kriging SDs are too narrow for the data (a mis-fitted variogram), not that values are bad
+LOO_MAX_SHARE = 0.05
 OUTLIER_COLUMNS = ["sample_id", "element", "value", "check", "detail", "fix", "action"]
 
 
@@ -155,6 +164,88 @@ def _local_rows(ids, v, xy, el, standard) -> tuple[list[dict], list[dict]]:
                         f"{NEIGHBOURS} nearest samples",
                         "check the value; if it is real, resample around it (a hot spot)"))
     return out, spikes
+
+
+def screen_loo(cross_validation: pd.DataFrame, samples: pd.DataFrame, *, max_z: float,
+               listed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Values far from their leave-one-out kriging estimate, one row per sample and variable.
+
+    Parameters
+    ----------
+    cross_validation
+        The per-sample leave-one-out table of
+        :func:`farmland.geostats.quality.cross_validation_report`: ``variable``,
+        ``sample_id``, ``observed``, ``std_error`` and ``standardized_error`` ((estimate −
+        observed) / kriging SD on the kriging scale; NaN without a kriging variance).
+    samples
+        The soil samples (for ``<variable>_censored``: below-detection values are not
+        measurements of their own and are never suspects).
+    max_z
+        A value is suspect when abs(z) > ``max_z``, z = (observed − estimate) / SD.
+    listed
+        Suspects already found (one row per value: a value listed there is not repeated).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`OUTLIER_COLUMNS` without ``action``, ``check`` = ``loo``.
+    """
+    cv = cross_validation[["variable", "sample_id", "observed", "std_error",
+                           "standardized_error"]].copy()
+    cv["sample_id"] = cv["sample_id"].astype(str)
+    z = -pd.to_numeric(cv["standardized_error"], errors="coerce").to_numpy(float)
+    hit = np.isfinite(z) & (np.abs(z) > max_z)
+    hit &= ~cv["variable"].isin(_too_many(cv, z, hit, listed, max_z)).to_numpy()
+    censored = {(str(sid), var) for var in pd.unique(cv["variable"])
+                if f"{var}_censored" in samples
+                for sid in samples.loc[samples[f"{var}_censored"].fillna(False).astype(bool),
+                                       "sample_id"]}
+    seen = set() if listed is None else set(zip(listed["sample_id"].astype(str),
+                                                listed["element"], strict=True))
+    first = (samples.assign(_id=samples["sample_id"].astype(str))
+             .drop_duplicates("_id").set_index("_id"))
+    rows = []
+    for i in np.flatnonzero(hit):
+        sid, var, sd = cv.iloc[i][["sample_id", "variable", "std_error"]]
+        if (sid, var) in censored or (sid, var) in seen:
+            continue
+        obs = float(first.at[sid, var])   # the table's copy is rounded to 6 decimals
+        rows.append(_row(sid, var, obs, "loo", _loo_detail(sid, var, obs, sd, z[i], max_z),
+                         "check the value and the sample's location; if both are right it "
+                         "is a real local anomaly: resample around it"))
+    return pd.DataFrame(rows, columns=OUTLIER_COLUMNS[:-1])
+
+
+def _too_many(cv: pd.DataFrame, z: np.ndarray, hit: np.ndarray, listed: pd.DataFrame | None,
+              max_z: float) -> list[str]:
+    """Variables where the rule would flag more than :data:`LOO_MAX_SHARE` of the values
+    (with those it flagged in earlier passes; at least 2): skipped, with a WARNING."""
+    earlier = (pd.Series(dtype=int) if listed is None or "check" not in listed else
+               listed.loc[listed["check"] == "loo", "element"].value_counts())
+    skip = []
+    for var, rows in cv.groupby("variable").indices.items():
+        n, flagged = int(np.isfinite(z[rows]).sum()), int(hit[rows].sum())
+        before = int(earlier.get(var, 0))
+        if flagged and before + flagged > max(1.0, LOO_MAX_SHARE * (n + before)):
+            msse = float(np.nanmean(z[rows] ** 2))
+            log.warning("leave-one-out rule: %d of %d %s values lie beyond ±%g kriging SD "
+                        "(mean squared z %.2g, ideal 1): the kriging SDs are too narrow for "
+                        "these data, not the values wrong; no %s value is flagged by this "
+                        "rule — check the %s variogram in crossval.csv", flagged + before,
+                        n + before, var, max_z, msse, var, var)
+            skip.append(var)
+    return skip
+
+
+def _loo_detail(sid: str, var: str, obs: float, sd: float, z: float, max_z: float) -> str:
+    """``TR0019 cd 0.062 mg/kg is 4.43 kriging SD below its leave-one-out estimate …``."""
+    log_scale = var != "ph"
+    centre = np.exp(np.log(obs) - z * sd) if log_scale else obs - z * sd
+    unit = "" if var == "ph" else " mg/kg"
+    return (f"{sid} {var} {obs:g}{unit} is {abs(z):.2f} kriging standard deviations "
+            f"{'above' if z > 0 else 'below'} its leave-one-out estimate {centre:.3g}{unit} "
+            f"from the nearest other samples (z = {z:+.2f} on the "
+            f"{'log' if log_scale else 'pH'} scale; suspect beyond ±{max_z:g})")
 
 
 def apply_outliers(samples: pd.DataFrame, suspects: pd.DataFrame,

@@ -41,6 +41,15 @@ from farmland.cli.output import print_class_table
 @click.option("--workspace", type=click.Path(dir_okay=False), default=None,
               help="Run-history GeoPackage to append this run to.")
 @click.option("--label", default=None, help="Label of the run in the workspace.")
+@click.option("--since", default=None, metavar="RUN",
+              help="Previous run (id in --workspace) whose variograms this run may reuse. "
+                   "Default: the latest run there with the same parcels and rules.")
+@click.option("--variograms", type=click.Choice(["auto", "refit", "reuse"]), default="auto",
+              show_default=True,
+              help="auto: reuse the previous run's variograms where few samples changed "
+                   "(<= 10 % of the values each was fitted on, [variograms] in the rules) "
+                   "and a refit would move it by noise only; refit: fit anew; reuse: take "
+                   "them as they are (needs a previous run). Without --workspace: fitted.")
 @click.option("--seed", default=0, show_default=True, help="Random seed (variogram pair sampling).")
 @click.option("--rasters", is_flag=True,
               help="Also write GeoTIFFs (OUTPUT/rasters/): predicted value, kriging SD and "
@@ -59,7 +68,8 @@ from farmland.cli.output import print_class_table
 @overwrite_option
 @click.pass_context
 def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, rules, interpolator, units, mapping, workspace,
-            label, seed, rasters, raster_cell, scheduler, run_config, crs, output, overwrite):
+            label, since, variograms, seed, rasters, raster_cell, scheduler, run_config, crs,
+            output, overwrite):
     """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
 
     Writes OUTPUT/classification.gpkg (layers parcels, samples, crops), OUTPUT/summary.csv
@@ -73,13 +83,22 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
     )
 
     check_output(output, overwrite=overwrite)  # refuse before any work
+    if (since or variograms == "reuse") and not workspace:
+        raise click.UsageError("--since and --variograms reuse need --workspace, the run "
+                               "history that holds the earlier run")
+    if scheduler:  # a missing dask extra is one line now, not a failure after the work
+        from farmland.classify.distributed import require_dask
+
+        require_dask()
 
     inputs = ClassificationInputs(
         parcels=Path(parcels), samples=[Path(s) for s in samples],
         crops=[Path(c) for c in crops] or None, crs=crs, parcels_layer=parcels_layer,
         townships=Path(townships) if townships else None, outliers=outliers,
         mapping=Path(mapping) if mapping else None, rules=Path(rules) if rules else None,
-        interpolator=interpolator, seed=seed, units=units, extra=_run_config(run_config))
+        interpolator=interpolator, seed=seed, units=units, extra=_run_config(run_config),
+        workspace=Path(workspace) if workspace else None, since=since, variograms=variograms,
+        output=Path(output))
     result = classify_run(inputs, scheduler=scheduler)
     write_classification(result, output, overwrite=overwrite)
     if rasters:

@@ -93,6 +93,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "outliers": Key("choice", "flag", choices=("flag", "exclude", "keep")),
         "units": Key("name_or_path", "parcel", choices=("parcel", "village", "township"),
                      must_exist=True),
+        "variograms": Key("choice", "auto", choices=("auto", "refit", "reuse")),
     },
     "rate": {
         "accounting": Key("choice", "official",

@@ -152,6 +152,8 @@ def _classify_argv(cfg: RunConfig) -> list[str]:
         argv += ["--units", c["units"]]
     if p["workspace"]:
         argv += ["--workspace", p["workspace"], "--label", f"{p['year']} {p['name']}".strip()]
+        if c["variograms"] != "auto":  # the default is left out, as for units
+            argv += ["--variograms", c["variograms"]]
     return argv + ["--seed", str(p["seed"]), *_opt("--crs", p["crs"]), "-o", str(cfg.run_dir)]
 
 

@@ -9,6 +9,7 @@ they all use the same variograms and none fits them again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +96,8 @@ class _FallbackKriging(LocalKriging):
         return self
 
 
-def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str) -> SurfaceModels:
+def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
+                       given: Mapping[str, object] | None = None) -> SurfaceModels:
     """Fit each variable's variogram once on all usable samples.
 
     Parameters
@@ -106,6 +108,10 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str) -> Surfa
         Rule profile (neighbours, IDW power).
     method
         ``"kriging"`` or ``"idw"``.
+    given
+        Variable -> model used as it is instead of fitting one: a
+        :class:`~farmland.geostats.variogram.VariogramModel` or the reason text of an IDW
+        fallback (a variogram reused from an earlier run, or kept from a first fit).
     """
     if method not in ("kriging", "idw"):
         raise ValueError(f"unknown interpolation method {method!r}: use 'kriging' or 'idw'")
@@ -118,7 +124,9 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str) -> Surfa
             ok = np.isfinite(v)
             if ok.sum() < 2:
                 continue
+            if given is not None and variable in given:
+                models[variable] = given[variable]
+                continue
             est = LocalKriging(k=k, log=variable != "ph").fit(xy[ok], v[ok])
             models[variable] = est.fallback_ if est.fallback_ is not None else est.variogram_
     return SurfaceModels(method=method, k=k, power=power, models=models)
-

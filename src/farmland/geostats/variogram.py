@@ -417,3 +417,19 @@ def fit_sample_variogram(
             f"(permutation p = {p_value:.2f} > {significance}); fitted {fitted.describe()}"
         )
     return fitted
+
+
+def variogram_shift(before: VariogramModel | str, after: VariogramModel | str,
+                    max_lag: float, *, points: int = 256) -> float:
+    """How far ``after`` departs from ``before``: the largest |γ_after(h) − γ_before(h)|
+    over 0 < h ≤ ``max_lag`` metres, as a share of ``before``'s sill.
+
+    Compares the curves, not the parameters: two fits of nearly the same data may pick
+    another model or trade nugget against range and still agree at every distance.
+    A model against an IDW fallback (given as its reason text) is ``inf``, two fallbacks
+    ``0.0``.
+    """
+    if isinstance(before, str) or isinstance(after, str):
+        return 0.0 if isinstance(before, str) and isinstance(after, str) else float("inf")
+    h = np.linspace(max_lag / points, max_lag, points)
+    return float(np.max(np.abs(after(h) - before(h))) / before.sill)

@@ -73,6 +73,14 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
                               "a list of crop codes, e.g. [\"rice\", \"leafy_veg\"]"),
         "min_allow_samples": (int, lambda v: 1 <= v <= 100, "an integer 1..100"),
     },
+    "outliers": {
+        "loo_max_z": ((int, float), lambda v: 2 <= v <= 1000,
+                      "a number 2..1000 of kriging standard deviations (1000: rule off)"),
+    },
+    "variograms": {
+        "reuse_max_change": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),
+        "reuse_max_shift": ((int, float), lambda v: 0 <= v <= 10, "a share of the sill 0..10"),
+    },
     "qa": {
         "min_own_class_share_2": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),
         "min_own_class_share_3": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),

@@ -19,7 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from farmland import __version__
-from farmland.classify.outliers import apply_outliers, screen_outliers
+from farmland.classify.outliers import apply_outliers, screen_loo, screen_outliers
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.samples import classify_samples
 from farmland.classify.summary import class_area_table
@@ -32,10 +32,13 @@ from farmland.io import readers as fio
 from farmland.io.write import atomic_folder, refuse_existing, sha256_file, write_gpkg_layers
 from farmland.rules import Rules, load_rules
 from farmland.runs import folder
+from farmland.runs.variograms import choose_variograms
 from farmland.standards import load_standard
 
 log = logging.getLogger(__name__)
 
+#: passes of the leave-one-out rule at most (each refits without the suspects found)
+LOO_PASSES = 3
 
 
 @dataclass
@@ -55,6 +58,13 @@ class ClassificationInputs:
     seed: int = 0
     #: evaluation units: "parcel", "village", "township" or the path of a units file
     units: str | Path = "parcel"
+    #: run history whose previous run's variograms may be reused (the refit rule,
+    #: :mod:`farmland.runs.variograms`), that run's id, the mode, and this run's output
+    #: folder (a run recorded for it is not a previous run)
+    workspace: Path | None = None
+    since: str | None = None
+    variograms: str = "auto"
+    output: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def sample_paths(self) -> list[Path]:
@@ -151,16 +161,14 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     units = evaluation_units(parcels, str(inputs.units) if inputs.units_path() is None
                              else inputs.units_path(), crs=inputs.crs, mapping=mapping)
     samples, outliers = apply_outliers(samples, screen_outliers(samples, std), inputs.outliers)
-    classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
-    if not classified["usable"].any():
-        reasons = classified["unusable_reason"].value_counts().index[:3]
-        raise InputError("no soil sample can be classified", file=inputs.sample_paths()[0],
-                         row=classified["sample_id"].iloc[0], value="; ".join(reasons),
-                         fix="every sample needs pH and Cd, Hg, As, Pb, Cr (or set "
-                             "missing_ph / missing_metal in a rules file)")
-    # one set of fitted models serves the classification, the CV report and the rasters
-    surfaces = fit_surface_models(classified[classified["usable"]], rules,
-                                  inputs.interpolator or rules.get("interpolation", "method"))
+    classified = _classified_samples(samples, parcels, std, rules, inputs)
+    # one set of models (fitted, or reused from the previous run) serves the
+    # classification, the CV report and the rasters
+    surfaces, variograms = _surface_models(classified[classified["usable"]], rules, inputs)
+    reused = frozenset(v for v, d in variograms["variables"].items() if d["action"] == "reused")
+    classified, surfaces, outliers, report = _leave_one_out_screen(
+        samples, classified, outliers, surfaces, parcels=parcels, standard=std, rules=rules,
+        mode=inputs.outliers, keep=reused)
     if scheduler:
         from farmland.classify.distributed import classify_parcels_distributed
         out, classified, graded = classify_parcels_distributed(
@@ -176,12 +184,74 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
         manifest["counts"]["evaluation_units"] = units.attrs["units"]
         manifest["counts"]["parcels_alone"] = units.attrs["alone"]
     manifest["outliers"] = {"mode": inputs.outliers, "suspect_values": len(outliers)}
-    metrics, per_sample, models = cross_validation_report(classified, surfaces, standard=std)
+    manifest["variograms"] = _json_safe(variograms)
+    metrics, per_sample, models = report
     manifest["geostatistics"] = _json_safe({"models": models,
                                             "cross_validation": metrics.to_dict(orient="records")})
     return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
                                 crossval=metrics, crossval_samples=per_sample,
                                 surfaces=surfaces, outliers=outliers)
+
+
+def _classified_samples(samples: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, std,
+                        rules: Rules, inputs: ClassificationInputs) -> gpd.GeoDataFrame:
+    """Point classes of the samples; a run without any usable sample is refused."""
+    classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
+    if not classified["usable"].any():
+        reasons = classified["unusable_reason"].value_counts().index[:3]
+        raise InputError("no soil sample can be classified", file=inputs.sample_paths()[0],
+                         row=classified["sample_id"].iloc[0], value="; ".join(reasons),
+                         fix="every sample needs pH and Cd, Hg, As, Pb, Cr (or set "
+                             "missing_ph / missing_metal in a rules file)")
+    return classified
+
+
+def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationInputs):
+    """The run's surface models and the refit rule's record (:mod:`farmland.runs.variograms`)."""
+    with_history = inputs.workspace is not None
+    return choose_variograms(
+        usable, rules, inputs.interpolator or rules.get("interpolation", "method"),
+        mode=inputs.variograms, workspace=inputs.workspace, since=inputs.since,
+        parcels_sha256=sha256_file(inputs.parcels) if with_history else "",
+        rules_sha256=rules.sha256, output=inputs.output)
+
+
+def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels, *, parcels,
+                          standard, rules: Rules, mode: str, keep: frozenset[str] = frozenset()):
+    """The leave-one-out rule (:func:`farmland.classify.outliers.screen_loo`) on the run's
+    cross-validation, repeated until it finds nothing new (at most :data:`LOO_PASSES`).
+
+    The first z values come from the variograms fitted without the suspects of the other
+    rules. With ``flag``/``exclude`` each pass fits the variables that got a suspect once
+    more without it (variables in ``keep``, reused from an earlier run, keep their model)
+    and screens again: a suspect in the fit inflates the nugget and hides itself and its
+    neighbours (docs/decisions.md "Leave-one-out rule"). Returns the classified samples,
+    surfaces, outlier table and cross-validation report, as the classification uses them.
+    """
+    report = cross_validation_report(classified, surfaces, standard=standard)
+    for n_pass in range(1, LOO_PASSES + 1):
+        loo = screen_loo(report[1], classified, max_z=rules.get("outliers", "loo_max_z"),
+                         listed=outliers)
+        if loo.empty:
+            break
+        samples, table = apply_outliers(samples, loo, mode)
+        outliers = pd.concat([outliers, table], ignore_index=True) if len(outliers) else table
+        if mode == "keep":  # nothing leaves the fit: another pass would find the same
+            break
+        classified = classify_samples(samples, parcels=parcels, standard=standard, rules=rules)
+        refit = set(loo["element"]) - set(keep)
+        surfaces = fit_surface_models(classified[classified["usable"]], rules, surfaces.method,
+                                      given={v: m for v, m in surfaces.models.items()
+                                             if v not in refit})
+        log.info("leave-one-out rule, pass %d: %d suspect value(s) left out of the surfaces; %s",
+                 n_pass, len(loo), f"refitted {', '.join(sorted(refit))} without them" if refit
+                 else "their variograms are reused from the previous run, not refitted")
+        report = cross_validation_report(classified, surfaces, standard=standard)
+    else:
+        log.warning("the leave-one-out rule found new suspects in each of its %d passes and "
+                    "stopped; more values may lie beyond its limit (see outliers.csv)",
+                    LOO_PASSES)
+    return classified, surfaces, outliers, report
 
 
 def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> dict[str, Any]:
