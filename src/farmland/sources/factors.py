@@ -69,9 +69,14 @@ class FactorSummary:
 
 
 def factor_analysis(samples: pd.DataFrame, sample_cluster: pd.Series, *,
-                    n_factors: int | None = None, seed: int = 0, n_starts: int = 10,
+                    n_factors: int | None = None, seed: int = 0, n_starts: int = 5,
                     n_boot: int = 50) -> FactorSummary | None:
-    """PMF and APCS-MLR of the usable samples (None when too few samples or metals)."""
+    """PMF and APCS-MLR of the usable samples (None when too few samples or metals).
+
+    Every factor count p = 2..6 is fitted with ``n_starts`` seeded random starts (the
+    best start refined to convergence); the chosen p keeps that fit. ``n_boot``
+    bootstrap runs give the profile ranges.
+    """
     usable = samples
     if "usable" in samples:
         usable = samples.loc[samples["usable"].fillna(False).astype(bool)]
@@ -86,13 +91,13 @@ def factor_analysis(samples: pd.DataFrame, sample_cluster: pd.Series, *,
         log.warning("source apportionment skipped: %d usable samples, elements %s",
                     len(X), ",".join(elements))
         return None
-    diagnostics = None
+    diagnostics, fitted = None, {}
     if n_factors is None:
-        diagnostics = factor_diagnostics(X, U, range(2, min(7, len(elements))), seed=seed,
-                                         n_starts=max(3, n_starts // 2))
+        diagnostics = factor_diagnostics(X, U, range(2, min(7, len(elements))), models=fitted,
+                                         seed=seed, n_starts=n_starts)
         n_factors = choose_factor_count(diagnostics)
-    model = PMF(n_factors, seed=seed, n_starts=n_starts).fit(X, U, elements=elements,
-                                                              sample_ids=ids)
+    model = fitted.get(n_factors) or PMF(n_factors, seed=seed, n_starts=n_starts).fit(X, U)
+    model.elements_, model.sample_ids_ = tuple(elements), np.asarray(ids)
     boot = bootstrap_profiles(model, X, U, n_boot=n_boot, seed=seed)
     apcs = APCS(n_factors).fit(X, elements=elements, sample_ids=ids)
     labels = _labels(model)

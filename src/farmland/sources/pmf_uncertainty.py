@@ -93,6 +93,7 @@ def match_factors(reference: np.ndarray, other: np.ndarray, scale: np.ndarray | 
 
 def factor_diagnostics(X: np.ndarray, U: np.ndarray, factors: Iterable[int] = range(2, 7), *,
                        n_starts: int = DIAGNOSTIC_STARTS, seed: int = 0,
+                       models: dict[int, PMF] | None = None,
                        **pmf_options: object) -> pd.DataFrame:
     """Fit PMF for several factor counts and report the usual diagnostics.
 
@@ -107,6 +108,9 @@ def factor_diagnostics(X: np.ndarray, U: np.ndarray, factors: Iterable[int] = ra
         which differ far more than the best of 5 and of 20 starts do).
     seed
         Seed of the starts.
+    models
+        A dict that receives the fitted model of each p, so the chosen one need not be
+        fitted again.
     **pmf_options
         Further options of :class:`~farmland.sources.pmf.PMF` (``robust``, ``tol``, …).
 
@@ -126,6 +130,8 @@ def factor_diagnostics(X: np.ndarray, U: np.ndarray, factors: Iterable[int] = ra
             logger.info("p = %d skipped: needs p < %d elements and Q_exp > 0", p, m)
             continue
         model = PMF(p, n_starts=n_starts, seed=seed, **pmf_options).fit(X, U)
+        if models is not None:
+            models[p] = model
         r = model.scaled_residuals_
         beyond = np.abs(r) > 3
         rows.append({"n_factors": p, "q_true": model.q_true_, "q_robust": model.q_robust_,
