@@ -67,12 +67,31 @@ def test_gi_star_on_a_lattice_by_hand():
     np.testing.assert_allclose(stats["gi_z"], gi_star_by_formula(x, nb), rtol=1e-12)
 
 
+def _esda_as_plain_python(monkeypatch):
+    """Run esda's permutation engine as the Python it is written in.
+
+    With numba installed esda compiles it on first use (about a minute on a 2-core
+    machine); the Python functions behind the compiled ones compute the same numbers.
+    Without numba this changes nothing.
+    """
+    import esda.crand
+    import esda.getisord
+    import esda.moran
+
+    for module in (esda.crand, esda.getisord, esda.moran):
+        for name, func in list(vars(module).items()):
+            if hasattr(func, "py_func"):
+                monkeypatch.setattr(module, name, func.py_func)
+    monkeypatch.setattr(esda.crand, "boolean", bool)  # numba's boolean type, used as a dtype
+
+
 def _esda_with_our_draws(y, neighbours, draws, monkeypatch):
     """esda's G_Local (Gi*) and Moran_Local, made to use farmland's random draws."""
     import esda
     import esda.crand
     from libpysal.graph import Graph
 
+    _esda_as_plain_python(monkeypatch)
     monkeypatch.setattr(esda.crand, "vec_permutations", lambda *args, **kwargs: draws)
     n, k = neighbours.shape
     graph = Graph.from_arrays(np.repeat(np.arange(n), k), neighbours.ravel(), np.ones(n * k))

@@ -113,11 +113,23 @@ def test_pmf_is_reproducible_with_a_seed(mixture, fitted):
 
 def test_pmf_runs_record_every_start_and_its_convergence(fitted):
     runs = fitted.runs_
-    assert len(runs) == 20 and runs["refined"].sum() == 1
-    assert runs["converged"].all()
-    best = runs[runs["refined"]].iloc[0]
-    assert best["q_robust"] == fitted.q_robust_
-    assert best["q_robust"] <= runs["q_robust"].min() + 1e-9
+    assert list(runs.columns) == ["start", "samples", "q_true", "q_robust", "n_iter",
+                                  "converged", "best"]
+    assert len(runs) == 20 and runs["best"].sum() == 1 and (runs["samples"] == 300).all()
+    assert runs["converged"].all() and fitted.converged_
+    best = runs[runs["best"]].iloc[0]
+    assert best["q_robust"] == runs["q_robust"].min()
+    assert fitted.q_robust_ <= best["q_robust"]  # refined from there
+
+
+def test_pmf_screens_starts_on_a_subsample_of_large_matrices(monkeypatch):
+    monkeypatch.setattr("farmland.sources.pmf.SCREEN_SAMPLES", 200)
+    mix = synthetic_mixture(500, seed=2)
+    model = PMF(4, n_starts=4, seed=0).fit(mix.X, mix.U)
+    assert (model.runs_["samples"] == 200).all()
+    assert model.contributions_.shape == (500, 4)
+    _, corr = match_factors(mix.F, model.profiles_, mix.X.mean(axis=0))
+    assert corr.min() > 0.95
 
 
 def test_profile_table_and_sample_contributions_add_up(mixture, fitted):

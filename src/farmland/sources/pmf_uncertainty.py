@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 MIN_CORRELATION = 0.6
 #: random starts per factor count in the diagnostics scan
 DIAGNOSTIC_STARTS = 5
+#: convergence tolerance of the diagnostics scan
+DIAGNOSTIC_TOL = 1e-4
 #: EPA PMF's default number of bootstrap runs
 DEFAULT_BOOTSTRAPS = 100
 #: the default factor count is the smallest p after which one more factor lowers
@@ -112,7 +114,9 @@ def factor_diagnostics(X: np.ndarray, U: np.ndarray, factors: Iterable[int] = ra
         A dict that receives the fitted model of each p, so the chosen one need not be
         fitted again.
     **pmf_options
-        Further options of :class:`~farmland.sources.pmf.PMF` (``robust``, ``tol``, …).
+        Further options of :class:`~farmland.sources.pmf.PMF` (``robust``, …); ``tol``
+        defaults to the screening tolerance 10⁻⁴, since the scan needs Q, not profiles
+        converged to the last digit.
 
     Returns
     -------
@@ -124,6 +128,7 @@ def factor_diagnostics(X: np.ndarray, U: np.ndarray, factors: Iterable[int] = ra
         converged``.
     """
     n, m = np.shape(X)
+    pmf_options.setdefault("tol", DIAGNOSTIC_TOL)
     rows = []
     for p in factors:
         if p >= m or n * m - p * (n + m) <= 0:
