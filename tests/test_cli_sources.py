@@ -59,6 +59,9 @@ def test_sources_writes_every_output_and_ranks_the_smelter_first(cli, tmp_path):
     assert clusters.loc[0, "area_mu"] == 900.0 and clusters.loc[0, "area_class3_mu"] == 300.0
     ranked = pd.read_csv(out / folder.SOURCE_CANDIDATES, encoding="utf-8-sig")
     assert ranked.loc[ranked["rank"] == 1, "candidate_id"].tolist() == ["E1"]
+    # PMF ran on the 50 samples: the factors raised in CL001 carry E1's Cd, Pb and Zn
+    top = ranked[ranked["rank"] == 1].iloc[0]
+    assert top["signature_factor"] > 0.8 and "PMF" in top["evidence"]
     assert "E1" in res.output and "CL001" in res.output
     layers = {str(n) for n in pyogrio.list_layers(out / folder.SOURCES_GPKG)[:, 0]}
     assert {"clusters", "candidate_links", "confirm"} <= layers

@@ -95,7 +95,8 @@ def analyse_sources(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
     factors = factor_analysis(samples, found.sample_cluster, n_factors=n_factors, seed=seed)
     timings["factors_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    cands = rank_candidates(found, samples, layers, rule=rule)
+    cands = rank_candidates(found, samples, layers, rule=rule,
+                            factor_excess=None if factors is None else factors.cluster_excess)
     confirm = confirmation_samples(found, cands, parcels, layers.enterprises,
                                    rivers=layers.rivers, rule=confirm_rule)
     links = candidate_links(found, cands, layers.enterprises)

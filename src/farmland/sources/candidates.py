@@ -22,6 +22,9 @@ written out beside it:
   samples outside every cluster on the same lithology: karst soils are naturally richer
   in Cd, Hg, Ni and Zn, and that is not an enterprise's signature)
   and the enterprise's characteristic metals (1 for each listed metal, else 0);
+- ``signature_factor`` (evidence beside the score, when PMF ran) = the same cosine for
+  what the PMF factors raised in the cluster add (:mod:`.factors`); a check of the
+  signature by a second method, not a term of the score;
 - ``signature_coverage`` = the share of the cluster's excess carried by metals the
   enterprise emits. Water moves Cd far further than Pb or Zn, which bind to sediment near
   the outfall, so the irrigation candidate is not penalised for missing Pb;
@@ -72,7 +75,8 @@ CANDIDATE_COLUMNS = [
     "cluster_id", "rank", "candidate_id", "candidate_type", "name", "industry", "metals",
     "score", "distance_m", "bearing_deg", "near_field_share", "downwind_share",
     "downwind_ratio", "downstream", "network_distance_m", "river", "along_share",
-    "signature_cosine", "signature_coverage", "karst_share", "high_ph_share",
+    "signature_cosine", "signature_coverage", "signature_factor", "karst_share",
+    "high_ph_share",
     "co_enrichment", "evidence"]
 #: the co-enriched metals that mark an anthropogenic (smelter, mine) rather than geogenic Cd
 CO_METALS = ("pb", "zn", "as")
@@ -115,7 +119,8 @@ class EvidenceLayers:
 
 
 def rank_candidates(found: Clusters, samples: gpd.GeoDataFrame, layers: EvidenceLayers,
-                    *, rule: RankingRule | None = None) -> pd.DataFrame:
+                    *, rule: RankingRule | None = None,
+                    factor_excess: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rank the candidate sources of every cluster.
 
     Parameters
@@ -129,6 +134,10 @@ def rank_candidates(found: Clusters, samples: gpd.GeoDataFrame, layers: Evidence
         to the clusters' metric CRS).
     rule
         Distances and weights; the documented defaults when None.
+    factor_excess
+        Per cluster (index) and element, what the PMF factors raised in the cluster add
+        (:attr:`farmland.sources.factors.FactorSummary.cluster_excess`): gives
+        ``signature_factor``, the cosine of that vector with the enterprise's metals.
 
     Returns
     -------
@@ -146,7 +155,8 @@ def rank_candidates(found: Clusters, samples: gpd.GeoDataFrame, layers: Evidence
     excess = _excess(table, geo)
     network = (FlowNetwork(same_crs(layers.rivers, table, "rivers"))
                if layers.rivers is not None and len(layers.rivers) else None)
-    rows = [_enterprise_rows(found, ent, layers, network, rule, excess)]
+    rows = [_enterprise_rows(found, ent, layers, network, rule, excess,
+                             _factor_excess(table, factor_excess))]
     rows.append(_geogenic_rows(table, geo))
     out = pd.concat([r for r in rows if len(r)], ignore_index=True)
     for col in CANDIDATE_COLUMNS:
@@ -163,7 +173,7 @@ def rank_candidates(found: Clusters, samples: gpd.GeoDataFrame, layers: Evidence
 # ----------------------------------------------------------------------- enterprises
 def _enterprise_rows(found: Clusters, ent: gpd.GeoDataFrame, layers: EvidenceLayers,
                      network: FlowNetwork | None, rule: RankingRule,
-                     excess: np.ndarray) -> pd.DataFrame:
+                     excess: np.ndarray, f_excess: np.ndarray | None) -> pd.DataFrame:
     table, members = found.clusters, found.parcels
     if ent.empty:
         return pd.DataFrame()
@@ -179,6 +189,8 @@ def _enterprise_rows(found: Clusters, ent: gpd.GeoDataFrame, layers: EvidenceLay
     pairs["bearing_deg"] = bearing_deg(*exy[e_idx].T, *rxy[c_idx].T)
     pairs["near_field_share"] = _near_field(members, table, ent, pairs, rule.near_field_m)
     pairs["signature_cosine"], pairs["signature_coverage"] = _signature(excess, emits, pairs)
+    pairs["signature_factor"] = (_signature(f_excess, emits, pairs)[0] if f_excess is not None
+                                 else np.nan)
     pairs[["downwind_share", "downwind_ratio"]] = _wind(table, layers.wind, pairs, rxy, exy)
     hydro = _hydro(found, ent, layers, network, pairs, rule)
     pairs = pairs.join(hydro)
@@ -199,6 +211,15 @@ def _excess(table: pd.DataFrame, geo: pd.DataFrame) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.log(conc / bg)
     return np.nan_to_num(np.maximum(x, 0.0), nan=0.0)
+
+
+def _factor_excess(table: pd.DataFrame, factor_excess: pd.DataFrame | None
+                   ) -> np.ndarray | None:
+    """The PMF excess vector per cluster in :data:`SIGNATURE_ELEMENTS` order (0 where absent)."""
+    if factor_excess is None or factor_excess.empty:
+        return None
+    frame = factor_excess.reindex(index=table["cluster_id"], columns=list(SIGNATURE_ELEMENTS))
+    return np.nan_to_num(frame.to_numpy(float), nan=0.0)
 
 
 def _emission_matrix(ent: pd.DataFrame) -> np.ndarray:
@@ -397,7 +418,8 @@ def _evidence_text(r) -> str:
                 f"Pb/Zn/As 富集 co-enrichment ×{r.co_enrichment:.2f}")
     parts = [f"距离 {r.distance_m:,.0f} m, 方位 bearing {r.bearing_deg:.0f}°",
              f"近场 near field {_pct(r.near_field_share)}",
-             f"特征元素 signature cos {r.signature_cosine:.2f} / cover {r.signature_coverage:.2f}"]
+             f"特征元素 signature cos {r.signature_cosine:.2f} / cover {r.signature_coverage:.2f}"
+             + (f" / PMF {r.signature_factor:.2f}" if pd.notna(r.signature_factor) else "")]
     if r.downstream is True:
         parts.append(f"下游 downstream {r.network_distance_m:,.0f} m ({r.river}), "
                      f"沿河 along {_pct(r.along_share)}")

@@ -58,6 +58,10 @@ class FactorSummary:
     cluster_shares
         Index ``cluster_id``: ``factor_<F>_cd_share`` (mean over the cluster's samples)
         and ``main_factor``, ``main_factor_label``.
+    cluster_excess
+        Index ``cluster_id``, one column per element: what the factors raised in the
+        cluster add over the samples outside every cluster, relative to their median,
+        Σₖ max(0, ḡₖ(cluster) − ḡₖ(outside)) fₖⱼ / median outsideⱼ.
     summary
         Figures for ``sources.json``.
     """
@@ -65,6 +69,7 @@ class FactorSummary:
     table: pd.DataFrame
     contributions: pd.DataFrame
     cluster_shares: pd.DataFrame
+    cluster_excess: pd.DataFrame = field(default_factory=pd.DataFrame)
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -117,7 +122,8 @@ def factor_analysis(samples: pd.DataFrame, sample_cluster: pd.Series, *,
         "pmf_apcs_correlation": match,
         "diagnostics": None if diagnostics is None else diagnostics.round(4).to_dict("records"),
     }
-    return FactorSummary(table, contributions, shares, summary)
+    excess = _cluster_excess(model, X, ids, sample_cluster)
+    return FactorSummary(table, contributions, shares, excess, summary)
 
 
 def _labels(model: PMF) -> dict[str, str]:
@@ -186,3 +192,17 @@ def _cluster_shares(contributions: pd.DataFrame, labels: dict[str, str]) -> pd.D
         mean["main_factor"] = main
         mean["main_factor_label"] = main.map(labels)
     return mean
+
+
+def _cluster_excess(model: PMF, X: np.ndarray, ids, sample_cluster: pd.Series) -> pd.DataFrame:
+    """Per cluster and element, the factor contributions raised over the outside samples."""
+    cid = sample_cluster.reindex(np.asarray(ids).astype(str)).fillna("").to_numpy()
+    outside = cid == ""
+    if outside.all() or not outside.any():
+        return pd.DataFrame(columns=list(model.elements_))
+    g = pd.DataFrame(model.contributions_).groupby(cid).mean()
+    raised = np.maximum(g.drop(index="").to_numpy() - g.loc[""].to_numpy(), 0.0)
+    median = np.median(X[outside], axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(median > 0, (raised @ model.profiles_) / median, 0.0)
+    return pd.DataFrame(rel, index=g.index.drop(""), columns=list(model.elements_))
