@@ -35,6 +35,10 @@ _API: dict[str, str] = {
     "read_sources": "farmland.io.readers",
     "read_townships": "farmland.io.readers",
     "read_mapping": "farmland.io.readers",
+    "read_rivers": "farmland.io.source_layers",
+    "read_outfalls": "farmland.io.source_layers",
+    "read_geology": "farmland.io.source_layers",
+    "read_wind_rose": "farmland.io.source_layers",
     # standards and rules
     "load_standard": "farmland.standards",
     "load_rules": "farmland.rules",
@@ -53,6 +57,16 @@ _API: dict[str, str] = {
     "plan_sampling": "farmland.sampling.planner",
     "plan_effect": "farmland.sampling.effect",
     "write_plan": "farmland.sampling.field_export",
+    # sources
+    "contaminated_clusters": "farmland.sources.clusters",
+    "EvidenceLayers": "farmland.sources.candidates",
+    "rank_candidates": "farmland.sources.candidates",
+    "confirmation_samples": "farmland.sources.confirm",
+    "local_hotspots": "farmland.sources.hotspots",
+    "PMF": "farmland.sources.pmf",
+    "APCS": "farmland.sources.apcs",
+    "analyse_sources": "farmland.sources.analysis",
+    "write_sources": "farmland.runs.source_writer",
     # runs
     "ClassificationInputs": "farmland.runs.pipeline",
     "classify_run": "farmland.runs.pipeline",
