@@ -219,9 +219,10 @@ def test_second_run_gives_identical_outputs(demo, demo_again):
     second = sorted(p.relative_to(demo_again) for p in demo_again.rglob("*") if p.is_file())
     assert first == second
     # timestamps live only in manifests and in the run-history / Excel containers
-    # (report.html, rate.json and diff.json name the output paths, which differ here)
+    # (report.html, rate.json and diff.json name the output paths, which differ here;
+    # sources.json records the step's timings — the digest checks what it says)
     stamped = {"manifest.json", "farmland_runs.gpkg", "report.xlsx", "report.html", "rate.json",
-               "diff.json", "control_notice.xlsx"}
+               "diff.json", "control_notice.xlsx", "sources.json"}
     different = [str(p) for p in first
                  if p.name not in stamped
                  and (demo / p).read_bytes() != (demo_again / p).read_bytes()]
