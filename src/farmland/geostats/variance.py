@@ -118,28 +118,54 @@ def variance_with_point(systems: NeighbourhoodSystems, model: VariogramModel,
     rows = np.asarray(rows, dtype=np.int64)
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     out = np.empty(len(rows))
-    n, k = len(systems.xy), systems.sets.shape[1]
-    for start in range(0, len(rows), PAIR_CHUNK):
-        r = rows[start:start + PAIR_CHUNK]
-        p = points[start:start + PAIR_CHUNK]
-        sets = systems.sets[r]
-        found = sets < n
-        inverse, solution = systems.inverse[r], systems.solution[r]
-        q = int(found.sum(axis=1).max()) if len(r) else 0
-        if q < k:
-            # missing neighbours sort last; their rows and columns of A⁻¹ are decoupled
-            # unit vectors, so the system of the found neighbours alone is the same
-            keep = np.r_[np.arange(q), k]
-            inverse = inverse[:, keep[:, None], keep[None, :]]
-            solution, sets, found = solution[:, keep], sets[:, :q], found[:, :q]
-        nb = systems.xy[np.where(found, sets, 0)]
-        u = np.ones((len(r), q + 1))
-        h = np.hypot(nb[:, :, 0] - p[:, None, 0], nb[:, :, 1] - p[:, None, 1])
-        u[:, :-1] = np.where(found, covariance_at(model, h), 0.0)
-        c_tp = covariance_at(model, np.hypot(*(systems.targets[r] - p).T))
-        a = c_tp - np.einsum("bi,bi->b", u, solution)
-        b = model.sill - np.einsum("bi,bi->b", np.einsum("bij,bj->bi", inverse, u), u)
-        drop = np.where(b > 1e-12 * model.sill, a * a / np.maximum(b, 1e-300), 0.0)
-        out[start:start + PAIR_CHUNK] = np.clip(systems.variance[r] - drop, 0.0,
-                                                systems.variance[r])
+    for idx in _padded_groups(rows):            # (targets, pairs) positions, −1 = padding
+        pad = idx < 0
+        take = np.where(pad, idx.max(axis=1, keepdims=True), idx)
+        out[idx[~pad]] = _group_variance(systems, model, rows[take[:, 0]], points[take])[~pad]
     return out
+
+
+def _padded_groups(rows: np.ndarray):
+    """Pair positions grouped by target: (targets, width) arrays padded with −1; targets
+    of similar pair counts go together (width ≤ twice the count) and a group holds at
+    most about :data:`PAIR_CHUNK` pairs."""
+    order = np.argsort(rows, kind="stable")
+    _, starts, counts = np.unique(rows[order], return_index=True, return_counts=True)
+    width = 2 ** np.ceil(np.log2(counts)).astype(np.int64)
+    for w in np.unique(width):
+        mine = np.flatnonzero(width == w)
+        step = max(1, PAIR_CHUNK // int(w))
+        for g in range(0, len(mine), step):
+            t = mine[g:g + step]
+            k = np.arange(w)[None, :]
+            idx = np.where(k < counts[t, None], starts[t, None] + k, -1)
+            yield np.where(idx >= 0, order[np.maximum(idx, 0)], -1)
+
+
+def _group_variance(systems: NeighbourhoodSystems, model: VariogramModel, rows: np.ndarray,
+                    points: np.ndarray) -> np.ndarray:
+    """(targets, width) variances: target ``rows[i]`` with each of ``points[i]`` added."""
+    n, k = len(systems.xy), systems.sets.shape[1]
+    sets = systems.sets[rows]
+    found = sets < n
+    inverse, solution = systems.inverse[rows], systems.solution[rows]
+    q = int(found.sum(axis=1).max()) if len(rows) else 0
+    if q < k:
+        # missing neighbours sort last; their rows and columns of A⁻¹ are decoupled unit
+        # vectors, so the system of the found neighbours alone gives the same result
+        keep = np.r_[np.arange(q), k]
+        inverse = inverse[:, keep[:, None], keep[None, :]]
+        solution, sets, found = solution[:, keep], sets[:, :q], found[:, :q]
+    nb = systems.xy[np.where(found, sets, 0)]                      # (T, q, 2)
+    h = np.hypot(points[:, :, None, 0] - nb[:, None, :, 0],
+                 points[:, :, None, 1] - nb[:, None, :, 1])          # (T, W, q)
+    u = np.ones(h.shape[:2] + (q + 1,))
+    u[:, :, :-1] = np.where(found[:, None, :], covariance_at(model, h), 0.0)
+    t = systems.targets[rows]
+    c_tp = covariance_at(model, np.hypot(points[..., 0] - t[:, None, 0],
+                                         points[..., 1] - t[:, None, 1]))
+    a = c_tp - np.matmul(u, solution[:, :, None])[..., 0]
+    b = model.sill - np.sum(np.matmul(u, inverse) * u, axis=2)
+    drop = np.where(b > 1e-12 * model.sill, a * a / np.maximum(b, 1e-300), 0.0)
+    var = systems.variance[rows][:, None]
+    return np.clip(var - drop, 0.0, var)

@@ -121,18 +121,31 @@ def expected_loss(z1, z2, r, tau3: float, tau2: float, nu=0.0) -> np.ndarray:
 
     ``nu``: share of today's variance that is not in the truth (see :func:`today_loss`);
     the truth is then Y = s·ξ + √(r² − ν)·η, so corr(ξ, Y) = s/√(1 − ν) and the
-    thresholds of Y are z/√(1 − ν).
+    thresholds of Y are z/√(1 − ν). Where both cuts lie beyond ±:data:`Z_CAP` the
+    decision cannot change and the loss is today's (no bivariate normal needed).
     """
     z1, z2, s, c2, c3 = _cuts(z1, z2, r, tau3, tau2)
-    sd = np.sqrt(np.maximum(1.0 - np.asarray(nu, float), TINY**2))
+    nu = np.broadcast_to(np.asarray(nu, float), z1.shape)
+    loss = today_loss(z1, z2, tau3, tau2, nu)
+    move = ((np.abs(c2) < Z_CAP) | (np.abs(c3) < Z_CAP)) & (np.asarray(r, float) < 1.0)
+    if not move.any():
+        return loss
+    z1, z2, s, c2, c3, nu = (np.broadcast_to(a, move.shape)[move]
+                             for a in (z1, z2, s, c2, c3, nu))
+    sd = np.sqrt(np.maximum(1.0 - nu, TINY**2))
     y1, y2, rho = z1 / sd, z2 / sd, np.minimum(s / sd, 1.0)
-    f = bivariate_normal_cdf
-    loss = (ndtr(c3) + ndtr(y2) + f(c3, y1, rho) - 2 * f(c2, y1, rho) + f(c2, y2, rho)
-            - 2 * f(c3, y2, rho))
-    same = np.asarray(r, float) >= 1.0  # nothing learnt: exactly today's loss
-    if np.any(same):
-        loss = np.where(same, today_loss(z1, z2, tau3, tau2, nu), loss)
+    loss[move] = (ndtr(c3) + ndtr(y2) + _cdf(c3, y1, rho) - 2 * _cdf(c2, y1, rho)
+                  + _cdf(c2, y2, rho) - 2 * _cdf(c3, y2, rho))
     return np.clip(loss, 0.0, 1.0)
+
+
+def _cdf(c: np.ndarray, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Φ₂(c, y; ρ), with its limits (0 and Φ(y)) where c lies beyond ±:data:`Z_CAP`."""
+    out = np.where(c >= Z_CAP, ndtr(y), 0.0)
+    inner = np.abs(c) < Z_CAP
+    if inner.any():
+        out[inner] = bivariate_normal_cdf(c[inner], y[inner], rho[inner])
+    return out
 
 
 def decision_change(z1, z2, r, tau3: float, tau2: float) -> np.ndarray:
