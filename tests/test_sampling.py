@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import geopandas as gpd
 import numpy as np
@@ -159,15 +160,32 @@ def test_uncertainty_mode_picks_the_fifty_fifty_parcel_first():
     first = plan.iloc[0]
     assert first["parcel_id"] == "Q16"                     # col 1, row 3
     assert _local(plan)[0].tolist() == [300.0, 700.0]      # its centre
-    # P(1) = P(2) = 0.5: class 2 today (P(≥2) ≥ 0.5); with no nugget one sample gives
-    # the parcel its true class, which is 2 with probability 0.5
+    # P(1) = P(2) = 0.5: class 2 today (P(≥2) ≥ 0.5); the sample's class is 1 or 2 with
+    # probability 0.5 each
     assert first["reason"] == ("类别概率不确定（变化概率高）: p(change)=0.50 / uncertain class "
                                "probabilities (high chance of a class change), p(change)=0.50")
     assert first["priority"] == 1
-    # its own 60 亩 x (0.5 − 0) = 30 亩 (no nugget: the sample is its class), plus what the
-    # neighbours gain from the lower kriging variance (each 60 亩 x 0.05 today at most)
-    assert 30.0 < first["expected_benefit"] < 30.0 + 24 * 60 * 0.05
+    # own parcel: 60 亩 x (0.5 − P(sample class wrong)); the variogram has no nugget, so the
+    # sample's error is the floor ln(1 + 0.2²) against the soil variance σ²: with the
+    # threshold at the mean, P(wrong) = arccos(ρ)/π, ρ = √(1 / (1 + ln(1.04)/σ²)); on top
+    # come the neighbours' gains (each 60 亩 x 0.05 today at most)
+    own = _own_gain_fifty_fifty(plan)
+    assert own < first["expected_benefit"] < own + 24 * 60 * 0.05
     assert plan["expected_benefit"].is_monotonic_decreasing
+
+
+def _own_gain_fifty_fifty(plan) -> float:
+    """60 亩 x (0.5 − arccos(ρ)/π) for the fifty-fifty parcel of _grid_5x5 with the sample
+    at (900, 100) and the test's variogram (exponential, range 300 m, no nugget, sill 1):
+    one sample 721 m away gives the soil variance 2γ(721 m)."""
+    from farmland.geostats.variance import kriging_variance
+    from farmland.geostats.variogram import VariogramModel
+
+    var = kriging_variance(VariogramModel("exponential", 0.0, 1.0, 300.0),
+                           np.array([[X0 + 900, Y0 + 100]]), np.array([[X0 + 300, Y0 + 700]]),
+                           k=16)[0]
+    rho = math.sqrt(1.0 / (1.0 + math.log(1.04) / var))
+    return 60 * (0.5 - math.acos(rho) / math.pi)
 
 
 def test_random_mode_is_seeded():
@@ -299,9 +317,9 @@ def test_plan_effect_before_and_after():
     plan = plan_sampling(parcels, samples, n=1, mode="uncertainty")
     assert _local(plan).tolist() == [[2050.0, 50.0]]
     # each parcel: class 1 today (P(≥2) = 0.4 < 0.5), 15 亩 x (1 − 0.6) = 6 亩 expected
-    # misclassified; the new point gives Q1 its own sample (no nugget: its true class,
-    # 0 亩 left); Q0's kriging neighbourhood gains the point, but with the exponential
-    # 1 km model at 2 km the variance barely moves
+    # misclassified; the new point gives Q1 its own sample (wrong with the small
+    # probability of its error, see below); Q0's kriging neighbourhood gains the point,
+    # but with the exponential 1 km model at 2 km the variance barely moves
     eff = plan_effect(parcels, samples, plan).set_index("township")
     county = eff.loc["全县 County"]
     assert county["mean_dist_before_m"] == pytest.approx(1000.0)   # (0·15 + 2000·15) / 30
@@ -309,10 +327,21 @@ def test_plan_effect_before_and_after():
     assert county["p95_dist_before_m"] == pytest.approx(2000.0)
     assert (county["uncovered_cells_before"], county["uncovered_cells_after"]) == (1, 0)
     assert county["misclassified_mu_before"] == pytest.approx(12.0)
-    assert county["misclassified_mu_after"] == pytest.approx(6.0, abs=0.05)
-    assert eff.loc["T2", "misclassified_mu_after"] == pytest.approx(0.0, abs=1e-9)
-    # Q1 changes class with P(true class 2) = 0.4
-    assert eff.loc["T2", "class_change_mu"] == pytest.approx(15 * 0.4, abs=1e-6)
+    # Q1's sample: soil variance 2γ(2 km) = 2(1 − e⁻⁶) (one sample 2 km away), error the
+    # floor ln(1 + 0.2²); P(its class ≠ the soil's) with the threshold at Φ⁻¹(0.6)
+    from farmland.sampling.preposterior import latent_thresholds, sample_loss
+    var = 2 * (1 - math.exp(-6))
+    z1, z2 = latent_thresholds([0.6], [0.4], [0.0])
+    wrong = sample_loss(z1, z2, 1.0, math.log(1.04) / var)[0]
+    assert 0.01 < wrong < 0.05
+    assert eff.loc["T2", "misclassified_mu_after"] == pytest.approx(15 * wrong, abs=1e-3)
+    assert county["misclassified_mu_after"] == pytest.approx(6.0 + 15 * wrong, abs=0.05)
+    # Q1 changes class when its sample is class 2: P(Z > z₁), Z ~ N(0, 1 + e), a little
+    # more than P(class 2) = 0.4 because of the error
+    from scipy.stats import norm
+    e = math.log(1.04) / var
+    assert eff.loc["T2", "class_change_mu"] == pytest.approx(
+        15 * norm.sf(z1[0] / math.sqrt(1 + e)), abs=1e-3)
     assert plan["expected_benefit"].iloc[0] == pytest.approx(
         county["misclassified_mu_before"] - county["misclassified_mu_after"], abs=1e-4)
     assert (county["n_samples"], county["n_new"]) == (1, 1)

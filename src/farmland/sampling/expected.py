@@ -53,6 +53,10 @@ ACTIVE_LOSS = 1e-3
 #: reach loss when the county has no interpolated land to learn it from (3 equal classes)
 UNINFORMED_LOSS = 2 / 3
 DEFAULT_RANGE_M = 1000.0
+#: smallest error of one sample against its parcel's mean soil, as a coefficient of
+#: variation: lab repeatability (10–15 % for Cd) and the parcel's own variation around
+#: the composite sample; a fitted nugget can be near 0 (docs/decisions.md)
+SAMPLE_ERROR_CV = 0.2
 #: neighbour row of a neighbourhood with fewer than k samples (no sample)
 SENTINEL = np.iinfo(np.int32).max
 
@@ -63,7 +67,8 @@ class EffectSettings:
 
     ``probabilities`` is ``"point"`` (the kriging variance with the nugget, the shipped
     setting) or ``"parcel"`` (nugget taken off), as in :class:`farmland.classify.risk.
-    CellRule`; ``tau3``/``tau2`` are the decision thresholds (½/½ for the median rule).
+    CellRule`; ``tau3``/``tau2`` are the decision thresholds (½/½ for the median rule);
+    ``sample_error_cv`` the floor of a new sample's error (:attr:`sample_error`).
     """
 
     variogram: VariogramModel
@@ -72,6 +77,13 @@ class EffectSettings:
     tau3: float = 0.3
     tau2: float = 0.5
     probabilities: str = "point"
+    sample_error_cv: float = SAMPLE_ERROR_CV
+
+    @property
+    def sample_error(self) -> float:
+        """Error variance of one new sample against its parcel's soil: the variogram's
+        nugget, at least ln(1 + CV²) of :attr:`sample_error_cv` (log-kriged metals)."""
+        return max(self.variogram.nugget, float(np.log1p(self.sample_error_cv**2)))
 
     @classmethod
     def from_rules(cls, rules=None, *, variogram: VariogramModel | None = None,
@@ -317,7 +329,7 @@ class ExpectedEffect:
         used = self._used(var)
         with np.errstate(invalid="ignore", divide="ignore"):
             v_truth = np.where(used > 0, np.maximum(var - nugget, 0.0) / used, 1.0)
-            v_noise = np.where(used > 0, nugget / used, 0.0)
+            v_noise = np.where(used > 0, self.settings.sample_error / used, 0.0)
         if what == "loss":
             return pp.sample_loss(self.z1[p], self.z2[p], v_truth, v_noise)
         return pp.sample_change(self.z1[p], self.z2[p], v_truth, v_noise, self.settings.tau3,

@@ -39,7 +39,7 @@ from farmland.standards import CLASS_ELEMENTS, landuse_from_dlbm, load_standard
 from farmland.validation.fields import Grid, gaussian_field
 from farmland.validation.scenarios import SCENARIOS, Scenario, soil_fields
 
-__all__ = ["CRS", "DETECTION_LIMITS", "SyntheticCounty", "make_county"]
+__all__ = ["CRS", "DETECTION_LIMITS", "SyntheticCounty", "lab_report_at", "make_county"]
 
 CRS = "EPSG:4545"
 CENTRE = (452_000.0, 2_745_000.0)  # about 107.5°E, 24.8°N
@@ -377,6 +377,21 @@ def _lab_report(rng: np.random.Generator, rng_scenario: np.random.Generator, sit
     samples = gpd.GeoDataFrame({**reported, "year": 2024}, geometry=shapely.points(sites),
                                crs=CRS)
     return samples, pd.DataFrame(truth)
+
+
+def lab_report_at(county: SyntheticCounty, xy: np.ndarray, *, part: int,
+                  prefix: str = "N") -> gpd.GeoDataFrame:
+    """What the county's lab reports for new samples at ``xy`` (the scenario's lab error,
+    within-field variation, gross errors and ``<DL``), ids ``<prefix>001``…; drawn from
+    ``default_rng([seed, part])`` and ``[seed, part, scenario]``, so two calls with the same
+    ``part`` and as many points give the k-th point the same error draws."""
+    code = list(SCENARIOS).index(county.scenario)
+    samples, _ = _lab_report(np.random.default_rng([county.seed, part]),
+                             np.random.default_rng([county.seed, part, code]),
+                             np.asarray(xy, float).reshape(-1, 2), county.grid, county.fields,
+                             SCENARIOS[county.scenario])
+    samples["sample_id"] = [f"{prefix}{i + 1:03d}" for i in range(len(samples))]
+    return samples
 
 
 def _lab_text(value: float, limit: float) -> str:
