@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("farmland").setLevel(logging.ERROR)
     logging.getLogger("farmland.validation").setLevel(logging.INFO)
+    logging.getLogger("pyogrio").setLevel(logging.WARNING)
     load = os.getloadavg()[0]
     start = time.perf_counter()
     results = planner_effect(args.scenario, args.seeds, n_parcels=args.parcels,

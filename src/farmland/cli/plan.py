@@ -65,6 +65,10 @@ def _read_polygons(path: str, parcels):
               help="Range (m) of an exponential variogram for the kriging-variance update "
                    "(default: the variogram the classification fitted for the main driving "
                    "metal, recorded in manifest.json; 1000 m without one).")
+@click.option("--sample-cv", type=click.FloatRange(0, 5), default=None,
+              help="CV of one new sample against its parcel's mean soil (lab repeatability "
+                   "from duplicate samples and within-parcel variation); the error used is "
+                   "the variogram's nugget, at least this. Default 0.2.")
 @click.option("--target-density", type=float, default=None,
               help="Samples per km² of farmland to reach (replaces --n).")
 @click.option("--coverage-area", type=click.Choice(["flagged", "all"]), default="flagged",
@@ -72,7 +76,7 @@ def _read_polygons(path: str, parcels):
 @click.option("--seed", default=0, show_default=True, help="Random seed (coverage start).")
 @output_dir_option()
 @overwrite_option
-def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
+def command(classification, n, mode, min_spacing, exclusions, sources, range_m, sample_cv,
             target_density, coverage_area, seed, output, overwrite):
     """Plan new soil sampling points inside farmland parcels.
 
@@ -99,7 +103,8 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
         variogram = None if range_m is not None else fitted_variogram(classification, parcels)
         plan = plan_sampling(parcels, samples, n=n, mode=mode, min_spacing=min_spacing,
                              exclusions=excl, sources=src, flags=flags, variogram_range=range_m,
-                             variogram=variogram, rules=run_rules(classification), seed=seed,
+                             variogram=variogram, rules=run_rules(classification),
+                             sample_error_cv=sample_cv, seed=seed,
                              target_density=target_density)
         effect = plan_effect(parcels, samples, plan)
         write_plan(plan, stage, stem=folder.PLAN_STEM)

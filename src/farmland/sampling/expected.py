@@ -87,10 +87,12 @@ class EffectSettings:
 
     @classmethod
     def from_rules(cls, rules=None, *, variogram: VariogramModel | None = None,
-                   variogram_range: float | None = None) -> EffectSettings:
+                   variogram_range: float | None = None,
+                   sample_error_cv: float | None = None) -> EffectSettings:
         """From a rules profile (:class:`farmland.rules.Rules` or its ``as_dict()``;
-        default the shipped one) and a variogram (default: exponential, no nugget,
-        range ``variogram_range`` or 1 000 m)."""
+        default the shipped one), a variogram (default: exponential, no nugget, range
+        ``variogram_range`` or 1 000 m) and the sample error's CV (default
+        :data:`SAMPLE_ERROR_CV`)."""
         if rules is None:
             from farmland.rules import load_rules
             rules = load_rules()
@@ -105,10 +107,13 @@ class EffectSettings:
                    max_distance=float(interp.get("max_distance_m", 1000.0)),
                    tau3=float(interp.get("risk_class3", 0.5)) if risk else 0.5,
                    tau2=float(interp.get("risk_class2", 0.5)) if risk else 0.5,
-                   probabilities=str(interp.get("probabilities", "point")))
+                   probabilities=str(interp.get("probabilities", "point")),
+                   sample_error_cv=SAMPLE_ERROR_CV if sample_error_cv is None
+                   else float(sample_error_cv))
 
     def describe(self) -> str:
         return (f"kriging variance with {self.variogram.describe()}, k = {self.neighbours}, "
+                f"sample error {self.sample_error:.3g}, "
                 f"decision P(3) >= {self.tau3:g} / P(>=2) >= {self.tau2:g}")
 
 

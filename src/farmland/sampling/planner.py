@@ -74,6 +74,7 @@ def plan_sampling(
     variogram_range: float | None = None,
     variogram=None,
     rules=None,
+    sample_error_cv: float | None = None,
     shares: Mapping[str, float] | None = None,
     seed: int = 0,
     candidate_spacing: float | None = None,
@@ -110,6 +111,10 @@ def plan_sampling(
         Rules profile of the classification (:class:`farmland.rules.Rules` or its
         ``as_dict()``; default the shipped one): neighbours, distance limit and the
         decision rule of interpolated cells.
+    sample_error_cv
+        Coefficient of variation of one new sample against its parcel's mean soil (the
+        lab's repeatability from duplicate samples and the parcel's own variation); the
+        error used is the variogram's nugget, at least ln(1 + CV²); default 0.2.
     shares
         Budget shares of ``combined``: default uncertainty 0.5, coverage 0.35,
         sources 0.15; budget a mode cannot use passes to the next.
@@ -145,7 +150,8 @@ def plan_sampling(
     fixed = same_crs(usable_samples(samples), parcels, "samples")
     n = _budget(n, target_density, parcels, fixed)
     settings = EffectSettings.from_rules(rules, variogram=variogram,
-                                         variogram_range=variogram_range)
+                                         variogram_range=variogram_range,
+                                         sample_error_cv=sample_error_cv)
     src = _source_points(sources, parcels) if sources is not None else None
     if mode == "sources" and (src is None or src.empty):
         raise InputError("mode 'sources' needs pollution sources", column="sources",

@@ -4,7 +4,8 @@ For each county (:func:`~farmland.validation.synthetic.make_county`) farmland cl
 the lab report as ``farmland classify`` would; then, for every planning mode, the planner
 places N = 5 % of the existing samples (``farmland plan`` defaults: 250 m spacing,
 coverage restricted to the sparse-data flags, the fitted variogram of the main driving
-metal and the run's rules), the truth is sampled at those points with the scenario's own
+metal and the run's rules; the sample error a county knows from its QC duplicates,
+:func:`sample_error_cv`), the truth is sampled at those points with the scenario's own
 lab (within-field variation, lab error, gross errors, ``<DL``), and the county is
 classified again with the old and new samples. Scored against the truth, area-weighted:
 
@@ -48,7 +49,13 @@ from farmland.sampling.expected import main_variogram
 from farmland.sampling.flags import flag_sparse
 from farmland.sampling.planner import plan_sampling
 from farmland.standards import load_standard
-from farmland.validation.synthetic import SyntheticCounty, lab_report_at, make_county
+from farmland.validation.scenarios import SCENARIOS
+from farmland.validation.synthetic import (
+    WITHIN_FIELD_SD,
+    SyntheticCounty,
+    lab_report_at,
+    make_county,
+)
 
 __all__ = ["PLAN_MODES", "PLAN_SHARE", "PLAN_TARGETS", "evaluate_plans", "plan_target_check",
            "planner_effect", "summarise_plans"]
@@ -114,7 +121,8 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
     plan = plan_sampling(parcels, samples, n=n, mode=mode, flags=flag_sparse(parcels, samples),
                          variogram=main_variogram(first.manifest["geostatistics"]["models"],
                                                   parcels),
-                         rules=rules.as_dict(), seed=county.seed)
+                         rules=rules.as_dict(), sample_error_cv=sample_error_cv(county),
+                         seed=county.seed)
     seconds = time.perf_counter() - start
     predicted = parcel_effect(parcels, samples, plan)
     gain = (predicted["misclassified_before"] - predicted["misclassified_after"]).to_numpy()
@@ -135,6 +143,14 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
             "predicted_all": float(gain.sum()),
             "realised_own": drop(own), "predicted_own": float(gain[own].sum()),
             "plan_seconds": round(seconds, 2)}
+
+
+def sample_error_cv(county: SyntheticCounty) -> float:
+    """What a county's QC duplicates would tell its planner: the lab's Cd repeatability
+    combined with the within-field variation of a sample (CV of one sample against its
+    parcel), e.g. 0.18 for a 15 % lab, 0.32 for the noisy 30 % lab."""
+    var = np.log1p(SCENARIOS[county.scenario].lab_cv["cd"] ** 2) + WITHIN_FIELD_SD**2
+    return float(np.sqrt(np.expm1(var)))
 
 
 def _wrong(parcels: pd.DataFrame, truth: pd.Series) -> np.ndarray:
