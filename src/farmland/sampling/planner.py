@@ -162,8 +162,9 @@ def plan_sampling(
     _run_modes(state, mode, n, shares, src, seed)
     if len(state.picks) < n:
         log.warning("only %d of %d points fit the constraints (inside farmland, %.0f m apart "
-                    "and from existing samples, outside exclusions)", len(state.picks), n,
-                    min_spacing)
+                    "and from existing samples, outside exclusions)%s", len(state.picks), n,
+                    min_spacing, " or are expected to remove misclassified area"
+                    if mode == "uncertainty" else "")
     plan = _plan_frame(state, parcels)
     plan.attrs["effect"] = settings
     plan.attrs["planner"] = {"mode": mode, "n": n, "min_spacing": min_spacing, "seed": seed,
@@ -285,10 +286,15 @@ def _run_modes(state: PlanState, mode: str, n: int, shares: Mapping[str, float] 
         if has_sources:
             pick_sources(state, budget["sources"], sources)
         pick_coverage(state, n - len(state.picks), seed=seed)
-        # budget a mode could not use passes on: uncertainty, then sources
+        # budget a mode could not use passes on: uncertainty, then sources, then coverage
+        # of all farmland (the flagged areas may be full, and uncertainty stops where no
+        # point is expected to remove misclassified area)
         pick_uncertainty(state, n - len(state.picks))
         if has_sources:
             pick_sources(state, n - len(state.picks), sources)
+        if len(state.picks) < n and not state.domain.all():
+            state.domain[:] = True
+            pick_coverage(state, n - len(state.picks), seed=seed)
 
 
 def _split(n: int, shares: Mapping[str, float] | None, *, has_sources: bool) -> dict[str, int]:
