@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from test_sampling import field_case
 
 from farmland.cli.plan import fitted_variogram
@@ -26,12 +27,21 @@ def test_cli_plan_writes_exports_and_effect(cli, tmp_path):
     effect = pd.read_csv(out / "plan_effect.csv", encoding="utf-8-sig")
     assert effect["township"].tolist() == ["T1", "T2", "全县 County"]
     assert effect["n_new"].iloc[-1] == 8
+    county = effect.iloc[-1]
+    # the printed/written expected figures are the planner's own: the benefits add up
+    plan = pd.read_csv(out / "plan.csv", encoding="utf-8-sig")
+    benefit = plan["预计减少错分(亩) expected_benefit_mu"]
+    assert county["misclassified_mu_before"] - county["misclassified_mu_after"] == (
+        pytest.approx(benefit.sum(), abs=1e-3))
+    assert 0 < county["class_change_mu"] <= county["farmland_mu"]
     assert "8 point(s)" in res.output
     again = cli("plan", gpkg, "--n", "8", "-o", out)
     assert again.exit_code == 2 and "already exists" in again.output
 
 
 def test_plan_cli_takes_the_fitted_variogram_of_the_main_driver(tmp_path):
+    """The kriging-variance update uses the fitted model of the metal driving most
+    class-2/3 area, from the run's manifest.json."""
     models = {"cd": {"model": "spherical", "nugget": 0.1, "sill": 1.0, "range_m": 5000.0,
                      "text": "cd"},
               "as": {"model": "exponential", "nugget": 0.0, "sill": 0.5, "range_m": 800.0,

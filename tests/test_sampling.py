@@ -16,12 +16,11 @@ from hypothesis import strategies as st
 
 from farmland.errors import InputError
 from farmland.sampling.effect import plan_effect
-from farmland.sampling.modes import candidate_points, correlation_kernel
+from farmland.sampling.modes import candidate_points
 from farmland.sampling.planner import (
     MODES,
     PLAN_COLUMNS,
     _split,
-    change_probability,
     plan_sampling,
 )
 
@@ -161,55 +160,42 @@ def test_uncertainty_mode_picks_the_fifty_fifty_parcel_first():
     first = plan.iloc[0]
     assert first["parcel_id"] == "Q16"                     # col 1, row 3
     assert _local(plan)[0].tolist() == [300.0, 700.0]      # its centre
+    # P(1) = P(2) = 0.5: class 2 today (P(≥2) ≥ 0.5); the sample's class is 1 or 2 with
+    # probability 0.5 each
     assert first["reason"] == ("类别概率不确定（变化概率高）: p(change)=0.50 / uncertain class "
                                "probabilities (high chance of a class change), p(change)=0.50")
     assert first["priority"] == 1
-    # its own 60 亩 x 0.5 = 30 亩 plus 60 亩 x 0.05 x w(d) of the 8 neighbours within the
-    # 300 m kernel radius: w(200) = exp(-2) = 0.135335, w(282.84) = exp(-2.828427) = 0.059106
-    assert first["expected_benefit"] == pytest.approx(30 + 3 * 4 * (0.135335 + 0.059106),
-                                                      abs=1e-3)
+    # own parcel: 60 亩 x (0.5 − P(sample class wrong)); the variogram has no nugget, so the
+    # sample's error is the floor ln(1 + 0.2²) against the soil variance σ²: with the
+    # threshold at the mean, P(wrong) = arccos(ρ)/π, ρ = √(1 / (1 + ln(1.04)/σ²)); on top
+    # come the neighbours' gains (each 60 亩 x 0.05 today at most)
+    own = _own_gain_fifty_fifty(plan)
+    assert own < first["expected_benefit"] < own + 24 * 60 * 0.05
     assert plan["expected_benefit"].is_monotonic_decreasing
 
 
-def test_change_probability_bases():
-    parcels = _parcels(
-        [(0, 0, 10, 10)] * 5, final_class=[1, 2, 2, None, 1],
-        rule=["interpolated:area_majority", "points:majority", "interpolated:area_majority",
-              "unclassified:too_far", "interpolated:area_majority"],
-        sample_ids=["", "A,B", "", "", ""],
-        p_class_1=[0.5, NAN, NAN, NAN, NAN], p_class_2=[0.3, NAN, NAN, NAN, NAN],
-        p_class_3=[0.2, NAN, NAN, NAN, NAN],
-        share_1=[NAN, NAN, 0.7, NAN, NAN], share_2=[NAN, NAN, 0.3, NAN, NAN],
-        share_3=[NAN, NAN, 0.0, NAN, NAN])
-    # B: Cd at exp(0.3) x its screening value -> Φ(-0.3 / 0.3) = Φ(-1) = 0.158655
-    samples = pd.DataFrame({"sample_id": ["A", "B"], "ph": [6.0, 6.0], "cd": [0.01, 0.405],
-                            "pi_cd": [0.01, math.exp(0.3)]}).pipe(
-        gpd.GeoDataFrame, geometry=shapely.points([[X0, Y0]] * 2), crs="EPSG:4545")
-    out = change_probability(parcels, samples)
-    assert out["basis"].tolist() == ["p_class", "threshold_proximity", "class_share",
-                                     "unclassified", "none"]
-    assert out["p_change"].tolist() == pytest.approx([0.5, 0.158655, 0.3, 2 / 3, 0.0],
-                                                     abs=1e-6)
+def _own_gain_fifty_fifty(plan) -> float:
+    """60 亩 x (0.5 − arccos(ρ)/π) for the fifty-fifty parcel of _grid_5x5 with the sample
+    at (900, 100) and the test's variogram (exponential, range 300 m, no nugget, sill 1):
+    one sample 721 m away gives the soil variance 2γ(721 m)."""
+    from farmland.geostats.variance import kriging_variance
+    from farmland.geostats.variogram import VariogramModel
+
+    var = kriging_variance(VariogramModel("exponential", 0.0, 1.0, 300.0),
+                           np.array([[X0 + 900, Y0 + 100]]), np.array([[X0 + 300, Y0 + 700]]),
+                           k=16)[0]
+    rho = math.sqrt(1.0 / (1.0 + math.log(1.04) / var))
+    return 60 * (0.5 - math.acos(rho) / math.pi)
 
 
-def test_kernel_from_range_and_from_variogram():
-    k = correlation_kernel(variogram_range=1000.0)
-    assert float(k(0.0)) == 1.0
-    assert float(k(500.0)) == pytest.approx(math.exp(-1.5))
-    assert k.radius == pytest.approx(1000 * math.log(20) / 3)
-    assert float(k(1200.0)) == 0.0
-
-    class Spherical:  # γ(h) = 0.1 + 0.9 · (1.5 h/a − 0.5 (h/a)³) up to a = 800 m
-        range_ = 800.0
-
-        def __call__(self, h):
-            r = np.minimum(np.asarray(h, float) / self.range_, 1.0)
-            return 0.1 + 0.9 * (1.5 * r - 0.5 * r**3)
-
-    kv = correlation_kernel(variogram=Spherical())
-    # w(400) = 1 - (0.1 + 0.9 · 0.6875) = 0.28125
-    assert float(kv(400.0)) == pytest.approx(0.28125)
-    assert kv.radius <= 800.0
+def test_random_mode_is_seeded():
+    parcels = _grid_5x5()
+    a = plan_sampling(parcels, _samples([(900, 100)]), n=4, mode="random", seed=1)
+    b = plan_sampling(parcels, _samples([(900, 100)]), n=4, mode="random", seed=1)
+    c = plan_sampling(parcels, _samples([(900, 100)]), n=4, mode="random", seed=2)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["x"].tolist() != c["x"].tolist()
+    assert (a["mode"] == "random").all() and (a["reason"] == "随机布点 / random point").all()
 
 
 # ------------------------------------------------------------------ sources
@@ -330,36 +316,52 @@ def test_plan_effect_before_and_after():
     samples = _samples([(50, 50)])
     plan = plan_sampling(parcels, samples, n=1, mode="uncertainty")
     assert _local(plan).tolist() == [[2050.0, 50.0]]
-    # each parcel: 15 亩 x (1 − 0.6) = 6 亩 uncertain; the new point settles Q1's,
-    # Q0 is 2 km away, beyond the 1 km kernel
-    assert plan["expected_benefit"].tolist() == pytest.approx([6.0])
+    # each parcel: class 1 today (P(≥2) = 0.4 < 0.5), 15 亩 x (1 − 0.6) = 6 亩 expected
+    # misclassified; the new point gives Q1 its own sample (wrong with the small
+    # probability of its error, see below); Q0's kriging neighbourhood gains the point,
+    # but with the exponential 1 km model at 2 km the variance barely moves
     eff = plan_effect(parcels, samples, plan).set_index("township")
     county = eff.loc["全县 County"]
     assert county["mean_dist_before_m"] == pytest.approx(1000.0)   # (0·15 + 2000·15) / 30
     assert county["mean_dist_after_m"] == pytest.approx(0.0)
     assert county["p95_dist_before_m"] == pytest.approx(2000.0)
     assert (county["uncovered_cells_before"], county["uncovered_cells_after"]) == (1, 0)
-    assert (county["uncertain_mu_before"], county["uncertain_mu_after"]) == (12.0, 6.0)
+    assert county["misclassified_mu_before"] == pytest.approx(12.0)
+    # Q1's sample: soil variance 2γ(2 km) = 2(1 − e⁻⁶) (one sample 2 km away), error the
+    # floor ln(1 + 0.2²); P(its class ≠ the soil's) with the threshold at Φ⁻¹(0.6)
+    from farmland.sampling.preposterior import latent_thresholds, sample_loss
+    var = 2 * (1 - math.exp(-6))
+    z1, z2 = latent_thresholds([0.6], [0.4], [0.0])
+    wrong = sample_loss(z1, z2, 1.0, math.log(1.04) / var)[0]
+    assert 0.01 < wrong < 0.05
+    assert eff.loc["T2", "misclassified_mu_after"] == pytest.approx(15 * wrong, abs=1e-3)
+    assert county["misclassified_mu_after"] == pytest.approx(6.0 + 15 * wrong, abs=0.05)
+    # Q1 changes class when its sample is class 2: P(Z > z₁), Z ~ N(0, 1 + e), a little
+    # more than P(class 2) = 0.4 because of the error
+    from scipy.stats import norm
+    e = math.log(1.04) / var
+    assert eff.loc["T2", "class_change_mu"] == pytest.approx(
+        15 * norm.sf(z1[0] / math.sqrt(1 + e)), abs=1e-3)
+    assert plan["expected_benefit"].iloc[0] == pytest.approx(
+        county["misclassified_mu_before"] - county["misclassified_mu_after"], abs=1e-4)
     assert (county["n_samples"], county["n_new"]) == (1, 1)
     assert eff.loc["T2", "mean_dist_before_m"] == pytest.approx(2000.0)
-    assert eff.loc["T1", "uncertain_mu_after"] == pytest.approx(6.0)
     assert (eff.loc["T2", "n_new"], eff.loc["T1", "n_new"]) == (1, 0)
 
 
-def test_incremental_benefit_raster_matches_a_fresh_convolution(field):
-    from scipy.signal import fftconvolve
+def test_unclassified_parcels_count_as_wrong_until_a_sample_comes_within_reach():
+    parcels = _parcels([(0, 0, 100, 100), (3000, 0, 3100, 100)],
+                       final_class=[1, None], rule=["interpolated:area_majority",
+                                                    "unclassified:too_far"],
+                       p_class_1=[0.8, NAN], p_class_2=[0.2, NAN], p_class_3=[0.0, NAN])
+    samples = _samples([(50, 50)])
+    plan = plan_sampling(parcels, samples, n=1, mode="uncertainty")
+    assert plan["parcel_id"].tolist() == ["Q1"]
+    assert plan["reason"].iloc[0].startswith("未分类图斑")
+    eff = plan_effect(parcels, samples, plan).set_index("township").loc["全县 County"]
+    # Q1: 15 亩 wrong today; with its own sample it is expected to be wrong as often as
+    # the county's interpolated land is today: Q0's 1 − 0.8 = 0.2
+    assert eff["misclassified_mu_before"] == pytest.approx(15 * 0.2 + 15)
+    assert eff["misclassified_mu_after"] == pytest.approx(15 * 0.2 + 15 * 0.2, abs=0.05)
 
-    from farmland.sampling.modes import pick_uncertainty
-    from farmland.sampling.planner import _build_state
 
-    parcels, samples, _ = field
-    state = _build_state(parcels, samples, kernel=correlation_kernel(variogram_range=600.0),
-                         min_spacing=250.0, exclusions=None, flags=None, spacing=None,
-                         edge_distance=5.0)
-    u0 = state.parcel_u.sum()
-    assert pick_uncertainty(state, 6) == 6
-    fresh = fftconvolve(state._mass(np.arange(len(parcels)), state.parcel_u), state._k,
-                        mode="same")
-    np.testing.assert_allclose(state.benefit, fresh, atol=1e-9)
-    # the points' benefits add up to the drop in expected uncertain area
-    assert sum(p["benefit"] for p in state.picks) == pytest.approx(u0 - state.parcel_u.sum())

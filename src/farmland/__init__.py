@@ -56,6 +56,7 @@ _API: dict[str, str] = {
     "strict_control_zones": "farmland.sampling.zones",
     "plan_sampling": "farmland.sampling.planner",
     "plan_effect": "farmland.sampling.effect",
+    "main_variogram": "farmland.sampling.expected",
     "write_plan": "farmland.sampling.field_export",
     # sources
     "contaminated_clusters": "farmland.sources.clusters",
@@ -147,6 +148,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from farmland.runs.pipeline import ClassificationInputs, classify_run, write_classification
     from farmland.runs.workspace import Workspace
     from farmland.sampling.effect import plan_effect
+    from farmland.sampling.expected import main_variogram
     from farmland.sampling.field_export import write_plan
     from farmland.sampling.flags import flag_sparse
     from farmland.sampling.planner import plan_sampling

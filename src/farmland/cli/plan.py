@@ -20,7 +20,8 @@ def print_effect(effect: pd.DataFrame) -> None:
     table = Table(title="布点效果 / Effect of the plan (before → after)")
     for i, title in enumerate(["乡镇 Township", "新点 New", "平均距离 Mean dist (m)",
                                "95% 距离 P95 dist (m)", "空白网格 Empty cells",
-                               "不确定面积 Uncertain (亩)"]):
+                               "预计错分面积 Expected misclassified (亩)",
+                               "预计改类面积 Expected class change (亩)"]):
         table.add_column(title, justify="left" if i == 0 else "right", overflow="fold")
     last = len(effect) - 1
     for i, r in enumerate(effect.itertuples(index=False)):
@@ -28,7 +29,8 @@ def print_effect(effect: pd.DataFrame) -> None:
                       f"{r.mean_dist_before_m:,.0f} → {r.mean_dist_after_m:,.0f}",
                       f"{r.p95_dist_before_m:,.0f} → {r.p95_dist_after_m:,.0f}",
                       f"{r.uncovered_cells_before} → {r.uncovered_cells_after}",
-                      f"{r.uncertain_mu_before:,.1f} → {r.uncertain_mu_after:,.1f}",
+                      f"{r.misclassified_mu_before:,.1f} → {r.misclassified_mu_after:,.1f}",
+                      f"{r.class_change_mu:,.1f}",
                       style="bold" if i == last else None, end_section=i == last - 1)
     console.print(table)
 
@@ -50,7 +52,8 @@ def _read_polygons(path: str, parcels):
 @click.command("plan")
 @click.argument("classification", type=click.Path(exists=True))
 @click.option("--n", "n", default=60, show_default=True, help="Number of new points.")
-@click.option("--mode", type=click.Choice(["combined", "coverage", "uncertainty", "sources"]),
+@click.option("--mode", type=click.Choice(["combined", "coverage", "uncertainty", "sources",
+                                           "random"]),
               default="combined", show_default=True, help="How points are chosen.")
 @click.option("--min-spacing", default=250.0, show_default=True,
               help="Minimum distance (m) between points and to existing samples.")
@@ -59,9 +62,13 @@ def _read_polygons(path: str, parcels):
 @click.option("--sources", type=click.Path(exists=True), default=None,
               help="Pollution sources (points; name, industry, metals).")
 @click.option("--range", "range_m", type=float, default=None,
-              help="Spatial correlation range (m) of the uncertainty update (default: the "
-                   "variogram the classification fitted for the main driving metal, recorded "
-                   "in manifest.json; 1000 without one).")
+              help="Range (m) of an exponential variogram for the kriging-variance update "
+                   "(default: the variogram the classification fitted for the main driving "
+                   "metal, recorded in manifest.json; 1000 m without one).")
+@click.option("--sample-cv", type=click.FloatRange(0, 5), default=None,
+              help="CV of one new sample against its parcel's mean soil (lab repeatability "
+                   "from duplicate samples and within-parcel variation); the error used is "
+                   "the variogram's nugget, at least this. Default 0.2.")
 @click.option("--target-density", type=float, default=None,
               help="Samples per km² of farmland to reach (replaces --n).")
 @click.option("--coverage-area", type=click.Choice(["flagged", "all"]), default="flagged",
@@ -69,7 +76,7 @@ def _read_polygons(path: str, parcels):
 @click.option("--seed", default=0, show_default=True, help="Random seed (coverage start).")
 @output_dir_option()
 @overwrite_option
-def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
+def command(classification, n, mode, min_spacing, exclusions, sources, range_m, sample_cv,
             target_density, coverage_area, seed, output, overwrite):
     """Plan new soil sampling points inside farmland parcels.
 
@@ -96,7 +103,9 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
         variogram = None if range_m is not None else fitted_variogram(classification, parcels)
         plan = plan_sampling(parcels, samples, n=n, mode=mode, min_spacing=min_spacing,
                              exclusions=excl, sources=src, flags=flags, variogram_range=range_m,
-                             variogram=variogram, seed=seed, target_density=target_density)
+                             variogram=variogram, rules=run_rules(classification),
+                             sample_error_cv=sample_cv, seed=seed,
+                             target_density=target_density)
         effect = plan_effect(parcels, samples, plan)
         write_plan(plan, stage, stem=folder.PLAN_STEM)
         effect.to_csv(stage / folder.PLAN_EFFECT, index=False, encoding="utf-8-sig")
@@ -109,20 +118,15 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m,
 def fitted_variogram(classification: str, parcels):
     """The variogram the classification run fitted for the metal driving the most class-2/3
     area (Cd when none), from its manifest.json; ``None`` when there is none (IDW run)."""
-    import logging
-
-    from farmland.geostats.variogram import VariogramModel
     from farmland.runs.folder import fitted_models, read_manifest
+    from farmland.sampling.expected import main_variogram
 
-    models = fitted_models(read_manifest(classification))
-    if not models:
-        return None
-    drivers = parcels.loc[parcels["final_class"].fillna(0).astype(int) >= 2]
-    ranked = drivers.groupby("driving_element")["area_mu"].sum().sort_values(ascending=False)
-    for element in [*ranked.index, "cd"]:
-        info = models.get(element) or {}
-        if info.get("model"):
-            logging.getLogger(__name__).info(
-                "uncertainty update follows the fitted %s variogram (%s)", element, info["text"])
-            return VariogramModel(info["model"], info["nugget"], info["sill"], info["range_m"])
-    return None
+    return main_variogram(fitted_models(read_manifest(classification)), parcels)
+
+
+def run_rules(classification: str):
+    """The rules values the classification ran with (manifest.json), else ``None`` (the
+    shipped profile)."""
+    from farmland.runs.folder import read_manifest
+
+    return (read_manifest(classification).get("rules") or {}).get("values") or None

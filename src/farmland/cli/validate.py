@@ -17,6 +17,8 @@ from farmland.cli.output import console
 
 VALIDATION_CSV = "validation.csv"
 SUMMARY_CSV = "validation_summary.csv"
+PLANS_CSV = "plans.csv"
+PLANS_SUMMARY_CSV = "plans_summary.csv"
 SCENARIO_CHOICES = ("plumes", "irrigation", "karst", "sparse", "noisy", "all")
 
 _COLUMNS = (("agreement", "一致率 Agree."), ("class3_recall", "3类查全 C3 recall"),
@@ -37,9 +39,12 @@ _COLUMNS = (("agreement", "一致率 Agree."), ("class3_recall", "3类查全 C3 
               show_default=True, help="Soil samples per km² of farmland (4 = a 500 m grid).")
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Rules profile (TOML) to validate; default the shipped county practice.")
+@click.option("--plans", is_flag=True,
+              help="Measure the sampling planner instead: plan 5 % more samples with each "
+                   "mode, sample the truth there, reclassify, compare with the prediction.")
 @output_dir_option()
 @overwrite_option
-def command(scenarios, seeds, n_parcels, density, rules, output, overwrite):
+def command(scenarios, seeds, n_parcels, density, rules, plans, output, overwrite):
     """Classify truth-known synthetic counties (enterprise plumes, an irrigation band,
     geogenic karst Cd, sparse townships, noisy labs) with farmland and with baselines
     (nearest sample, IDW), and score each against the truth, area-weighted.
@@ -50,12 +55,18 @@ def command(scenarios, seeds, n_parcels, density, rules, output, overwrite):
 
     Writes OUTPUT/validation.csv (one row per scenario × seed × method) and
     validation_summary.csv (mean over seeds, and the mean over scenarios per method).
+    With --plans: OUTPUT/plans.csv (one row per scenario × seed × planning mode) and
+    plans_summary.csv, the realised and predicted drop of misclassified area.
     """
     from farmland.io.write import csv_writer, refuse_existing, write_outputs
     from farmland.progress import track
     from farmland.validation import DEFAULT_SEEDS, summarise, target_check, validate
 
     out = Path(output)
+    if plans:
+        _plans(scenarios or None, seeds or DEFAULT_SEEDS, n_parcels, density, rules, out,
+               overwrite)
+        return
     refuse_existing((out / n for n in (VALIDATION_CSV, SUMMARY_CSV)), overwrite=overwrite)
     with _classification_logs_quiet():
         results = validate(scenarios or None, seeds or DEFAULT_SEEDS, n_parcels=n_parcels,
@@ -73,6 +84,48 @@ def command(scenarios, seeds, n_parcels, density, rules, output, overwrite):
     write_outputs(out, {VALIDATION_CSV: csv_writer(results.round(6)),
                         SUMMARY_CSV: csv_writer(summary.round(6))}, overwrite=overwrite)
     click.echo(f"outputs: {out}")
+
+
+def _plans(scenarios, seeds, n_parcels, density, rules, out: Path, overwrite: bool) -> None:
+    """``--plans``: the realised effect of sampling plans (issue 15 item 4)."""
+    from farmland.io.write import csv_writer, refuse_existing, write_outputs
+    from farmland.progress import track
+    from farmland.validation import plan_target_check, planner_effect, summarise_plans
+
+    refuse_existing((out / n for n in (PLANS_CSV, PLANS_SUMMARY_CSV)), overwrite=overwrite)
+    with _classification_logs_quiet():
+        results = planner_effect(scenarios, seeds, n_parcels=n_parcels, rules=rules,
+                                 samples_per_km2=density,
+                                 progress=lambda pairs: track(pairs, "加密效果 / Plans"))
+    summary = summarise_plans(results)
+    print_plans(summary)
+    for row in plan_target_check(summary).itertuples(index=False):
+        click.echo(f"  {row.description}: {_fmt(row.value)} ({row.threshold}) "
+                   f"{'达标 met' if row.met else '未达标 not met'}")
+    write_outputs(out, {PLANS_CSV: csv_writer(results.round(6)),
+                        PLANS_SUMMARY_CSV: csv_writer(summary.round(6))}, overwrite=overwrite)
+    click.echo(f"outputs: {out}")
+
+
+def print_plans(summary: pd.DataFrame) -> None:
+    """Realised and predicted drop of misclassified 亩 per scenario and mode."""
+    table = Table(title="加密效果 / Plans against truth (drop of misclassified 亩, inside "
+                        "classified parcels and county)")
+    for title in ("情景 Scenario", "方式 Mode", "实际 Realised", "预计 Predicted",
+                  "全县实际 County realised", "全县预计 County predicted"):
+        table.add_column(title, justify="left" if "Scenario" in title or "Mode" in title
+                         else "right")
+    previous = None
+    for row in summary.itertuples(index=False):
+        first = row.scenario != previous
+        if first and previous is not None:
+            table.add_section()
+        table.add_row(row.scenario if first else "", row.mode, f"{row.realised:,.0f}",
+                      f"{row.predicted:,.0f}", f"{row.realised_all:,.0f}",
+                      f"{row.predicted_all:,.0f}",
+                      style="bold" if row.scenario == "mean" else None)
+        previous = row.scenario
+    console.print(table)
 
 
 @contextlib.contextmanager

@@ -35,7 +35,8 @@ FALLBACK_SIGNIFICANT = 3
 PLAN_BASIS_LABELS: dict[str, tuple[str, str]] = UNCERTAINTY_REASONS
 #: planning modes (farmland.sampling.modes.MODES) → bilingual text
 MODE_LABELS = {"uncertainty": "不确定性 uncertainty", "coverage": "空间覆盖 coverage",
-               "sources": "污染源 sources", "combined": "综合 combined"}
+               "sources": "污染源 sources", "combined": "综合 combined",
+               "random": "随机 random"}
 
 _P_CHANGE = re.compile(r"p\(change\)\s*=\s*([0-9]*\.?[0-9]+)")
 _BASIS_BY_ZH = {zh: key for key, (zh, _) in UNCERTAINTY_REASONS.items()}

@@ -97,7 +97,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "lat": ("纬度", "Latitude", "deg"), "x": ("X 坐标（米）", "X (m)", "metre"),
     "y": ("Y 坐标（米）", "Y (m)", "metre"), "mode": ("布点方式", "Mode", "text"),
     "reason": ("布点原因", "Reason", "text"), "priority": ("优先级", "Priority", "int"),
-    "expected_benefit": ("预期效益（亩）", "Expected benefit (mu)", "mu"),
+    "expected_benefit": ("预计减少错分（亩）", "Expected misclassified removed (mu)", "mu"),
     "sample_id": ("样品编号", "Sample ID", "text"), "crop": ("作物", "Crop", "text"),
     "crop_grade": ("农产品等级", "Crop grade", "int"), "year": ("年份", "Year", "year"),
     "rule": ("判定规则", "Rule", "text"), "qa_flags": ("质量检查标记", "QA flags", "text"),

@@ -1,7 +1,13 @@
 """What a sampling plan would change: distance to the nearest sample, farmland cells
-without a sample, and the expected uncertain area, per township and for the county,
-before and after the plan (the table ``farmland plan`` prints and writes as
-``plan_effect.csv``)."""
+without a sample, the expected misclassified area and the expected area whose class
+changes, per township and for the county, before and after the plan (the table
+``farmland plan`` prints and writes as ``plan_effect.csv``).
+
+The expected figures come from the planner's own calculation
+(:class:`~farmland.sampling.expected.ExpectedEffect`): the plan's points are committed
+in priority order, each lowering the kriging variance where it joins a neighbourhood
+and giving its parcel its own (noisy) sample.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,16 @@ from scipy.spatial import cKDTree
 
 from farmland.classes import parcel_area_mu
 from farmland.crs import require_metric, same_crs
-from farmland.sampling.modes import CorrelationKernel, correlation_kernel, reduce_uncertainty
-from farmland.sampling.planner import DEFAULT_RANGE_M, change_probability
+from farmland.sampling.expected import INTERPOLATED, UNCLASSIFIED, EffectSettings
+from farmland.sampling.modes import EDGE_DISTANCE_M, candidate_points, candidate_spacing
+from farmland.sampling.planner import candidate_effect
 from farmland.sampling.zones import farmland_cells, sample_cells, usable_samples
 from farmland.vocabulary import COUNTY, townships_of
 
-__all__ = ["plan_effect"]
+__all__ = ["parcel_effect", "plan_effect"]
+
+#: kind of a parcel in :func:`parcel_effect`
+KIND_NAMES = {INTERPOLATED: "interpolated", UNCLASSIFIED: "unclassified", 2: "fixed"}
 
 
 def plan_effect(
@@ -30,22 +40,26 @@ def plan_effect(
     townships: gpd.GeoDataFrame | pd.DataFrame | None = None,
     variogram_range: float | None = None,
     variogram=None,
+    rules=None,
 ) -> pd.DataFrame:
     """Before/after figures of a plan per township and for the county (last row).
 
     Distances run from each parcel's representative point to the nearest sample,
     weighted by the parcel's 亩; cells are ``cell_size`` squares aligned to multiples
     of it holding farmland (a cell counts in every township with farmland in it; the
-    county counts it once); uncertain area = Σ P(change) · 亩 with the planner's
-    update (the kernel stored on the plan, else ``variogram``/``variogram_range``).
+    county counts it once). The expected misclassified area and class changes are
+    those of :func:`parcel_effect` (the settings stored on the plan, else
+    ``variogram``/``variogram_range``/``rules``).
 
     Returns
     -------
     pandas.DataFrame
         ``township``, ``farmland_mu``, ``n_samples``, ``n_new``, ``mean_dist_before_m``,
         ``mean_dist_after_m``, ``p95_dist_before_m``, ``p95_dist_after_m``,
-        ``uncovered_cells_before``, ``uncovered_cells_after``, ``uncertain_mu_before``,
-        ``uncertain_mu_after``.
+        ``uncovered_cells_before``, ``uncovered_cells_after``,
+        ``misclassified_mu_before``, ``misclassified_mu_after`` (expected misclassified
+        亩 of interpolated and unclassified parcels, an unclassified parcel counting as
+        misclassified), ``class_change_mu`` (亩 expected to change class).
     """
     require_metric(parcels)
     parcels = parcels.loc[~(parcels.geometry.isna() | parcels.geometry.is_empty)]
@@ -58,20 +72,18 @@ def plan_effect(
     mu = parcel_area_mu(parcels).to_numpy(dtype=float)
     rep = shapely.get_coordinates(shapely.point_on_surface(parcels.geometry.values))
     d0, d1 = _nearest(rep, old_xy), _nearest(rep, both)
-    kernel = (plan.attrs.get("kernel") if variogram is None and variogram_range is None
-              else None) or correlation_kernel(variogram=variogram,
-                                               variogram_range=variogram_range,
-                                               default_range=DEFAULT_RANGE_M)
-    u0 = change_probability(parcels, old)["p_change"].to_numpy() * mu
-    u1 = _uncertainty_after(u0, rep, parcels, new, new_xy, kernel)
+    per = parcel_effect(parcels, samples, plan, variogram_range=variogram_range,
+                        variogram=variogram, rules=rules)
+    u0, u1 = per["misclassified_before"].to_numpy(), per["misclassified_after"].to_numpy()
+    change = per["class_change"].to_numpy()
     cells = farmland_cells(parcels, cell_size)
     cells["township"] = town[cells["pos"]]
     filled0 = sample_cells(old, cell_size)
     filled1 = filled0 | sample_cells(new, cell_size) if len(new) else filled0
-    rows = [_effect_row(name, town == name, mu, d0, d1, u0, u1, cells, filled0, filled1,
-                        old, new, parcels) for name in _township_order(town, townships)]
-    rows.append(_effect_row(COUNTY, np.ones(len(town), bool), mu, d0, d1, u0, u1, cells,
-                            filled0, filled1, old, new, parcels))
+    rows = [_effect_row(name, town == name, mu, d0, d1, (u0, u1, change), cells, filled0,
+                        filled1, old, new, parcels) for name in _township_order(town, townships)]
+    rows.append(_effect_row(COUNTY, np.ones(len(town), bool), mu, d0, d1, (u0, u1, change),
+                            cells, filled0, filled1, old, new, parcels))
     return pd.DataFrame(rows)
 
 
@@ -89,24 +101,73 @@ def _nearest(points: np.ndarray, samples: np.ndarray) -> np.ndarray:
     return cKDTree(samples).query(points)[0]
 
 
-def _uncertainty_after(u0: np.ndarray, rep: np.ndarray, parcels: gpd.GeoDataFrame,
-                       plan: gpd.GeoDataFrame, new_xy: np.ndarray,
-                       kernel: CorrelationKernel) -> np.ndarray:
-    u = u0.copy()
-    if not len(new_xy):
-        return u
+def parcel_effect(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
+                  plan: gpd.GeoDataFrame, *, variogram_range: float | None = None,
+                  variogram=None, rules=None) -> pd.DataFrame:
+    """Expected misclassified 亩 of every parcel before and after a plan.
+
+    The plan's points are committed in ``priority`` order into the planner's
+    :class:`~farmland.sampling.expected.ExpectedEffect`, evaluated at the planner's
+    candidate grid (``plan.attrs["planner"]``: spacing and edge distance, else 100 m
+    and 5 m).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``parcels``: ``parcel_id``, ``kind`` (``interpolated``,
+        ``unclassified``, ``fixed``), ``area_mu``, ``misclassified_before``,
+        ``misclassified_after`` and ``class_change`` (亩).
+    """
+    require_metric(parcels)
+    parcels = parcels.loc[~(parcels.geometry.isna() | parcels.geometry.is_empty)]
+    settings = plan.attrs.get("effect")
+    if settings is None or variogram is not None or variogram_range is not None or rules:
+        settings = EffectSettings.from_rules(rules, variogram=variogram,
+                                             variogram_range=variogram_range)
+    info = plan.attrs.get("planner", {})
+    geoms = parcels.geometry.values
+    spacing = candidate_spacing(geoms, info.get("candidate_spacing"))
+    xy, owner = candidate_points(geoms, spacing=spacing,
+                                 edge_distance=info.get("edge_distance", EDGE_DISTANCE_M))
+    old = same_crs(usable_samples(samples), parcels, "samples")
+    old_xy = shapely.get_coordinates(old.geometry.values) if len(old) else np.zeros((0, 2))
+    effect = candidate_effect(parcels, old_xy, xy, owner, settings)
+    before = effect.parcel_totals()
+    new = same_crs(plan, parcels, "plan") if len(plan) else plan
+    if len(new):
+        order = (np.argsort(new["priority"].to_numpy(), kind="stable") if "priority" in new
+                 else np.arange(len(new)))
+        new_xy = shapely.get_coordinates(new.geometry.values)[order]
+        own = _plan_parcels(new.iloc[order], parcels)
+        d, row = cKDTree(xy).query(new_xy)
+        for p_xy, o, dist, r in zip(new_xy, own, d, row):
+            effect.commit(p_xy, int(o), row=int(r) if dist == 0 else None)
+    return pd.DataFrame({
+        "parcel_id": parcels["parcel_id"].astype(str).to_numpy(),
+        "kind": [KIND_NAMES[k] for k in effect.kind],
+        "area_mu": parcel_area_mu(parcels).to_numpy(dtype=float),
+        "misclassified_before": before, "misclassified_after": effect.parcel_totals(),
+        "class_change": effect.parcel_totals(effect.change_probability()),
+    }, index=parcels.index)
+
+
+def _plan_parcels(plan: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> np.ndarray:
+    """Position of each plan point's parcel (its ``parcel_id``, else the polygon holding
+    it; −1 when none)."""
     pos = pd.Series(np.arange(len(parcels)), index=parcels["parcel_id"].astype(str))
     pos = pos[~pos.index.duplicated()]
-    own = (plan["parcel_id"].astype(str).map(pos).fillna(-1).astype(int).to_numpy()
-           if "parcel_id" in plan else np.full(len(new_xy), -1))
-    tree = cKDTree(rep)
-    for xy, o in zip(new_xy, own):
-        reduce_uncertainty(u, tree, rep, int(o), xy, kernel)
-    return u
+    if "parcel_id" in plan:
+        return plan["parcel_id"].astype(str).map(pos).fillna(-1).astype(int).to_numpy()
+    pts, idx = shapely.STRtree(parcels.geometry.values).query(plan.geometry.values,
+                                                              predicate="within")
+    out = np.full(len(plan), -1)
+    out[pts] = idx
+    return out
 
 
-def _effect_row(name, mask, mu, d0, d1, u0, u1, cells, filled0, filled1, old, new,
+def _effect_row(name, mask, mu, d0, d1, expected, cells, filled0, filled1, old, new,
                 parcels) -> dict:
+    u0, u1, change = expected
     c = cells.loc[mask[cells["pos"].to_numpy()]].drop_duplicates(["ix", "iy"])
     keys = list(zip(c["ix"], c["iy"]))
     in_town = (lambda pts: len(pts)) if name == COUNTY else (
@@ -120,8 +181,9 @@ def _effect_row(name, mask, mu, d0, d1, u0, u1, cells, filled0, filled1, old, ne
         "p95_dist_after_m": _wquantile(d1[mask], mu[mask], 0.95),
         "uncovered_cells_before": sum(k not in filled0 for k in keys),
         "uncovered_cells_after": sum(k not in filled1 for k in keys),
-        "uncertain_mu_before": round(float(u0[mask].sum()), 4),
-        "uncertain_mu_after": round(float(u1[mask].sum()), 4),
+        "misclassified_mu_before": round(float(u0[mask].sum()), 4),
+        "misclassified_mu_after": round(float(u1[mask].sum()), 4),
+        "class_change_mu": round(float(change[mask].sum()), 4),
     }
 
 

@@ -34,7 +34,7 @@ CSV_HEADERS = {
     "point_id": "点位编号 point_id", "lon": "经度 lon (WGS84)", "lat": "纬度 lat (WGS84)",
     "x": "X 坐标 x (m)", "y": "Y 坐标 y (m)", "township": "乡镇 township",
     "parcel_id": "图斑编号 parcel_id", "mode": "布点方式 mode", "reason": "布点理由 reason",
-    "priority": "优先级 priority", "expected_benefit": "预期效益(亩) expected_benefit_mu",
+    "priority": "优先级 priority", "expected_benefit": "预计减少错分(亩) expected_benefit_mu",
     "cluster_id": "聚集区 cluster_id", "candidate_id": "候选来源 candidate_id",
     "medium": "采样介质 medium",
 }

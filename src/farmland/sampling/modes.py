@@ -1,46 +1,41 @@
-"""The planner's building blocks: candidates, correlation kernel, state and modes.
+"""The planner's building blocks: candidates, state and modes.
 
-:func:`candidate_points` lists where a point may go. :class:`PlanState` holds the candidate locations (cell centres of a fine grid
-inside farmland parcels, plus one representative point for parcels too small to
-hold a cell centre), which of them still satisfy the constraints, and the
-expected uncertain area of every parcel, U = P(change) · area (亩).
+:func:`candidate_points` lists where a point may go: cell centres of a fine grid inside
+farmland parcels, plus one representative point for parcels too small to hold a cell
+centre. :class:`PlanState` holds them, which of them still satisfy the constraints,
+and the expected effect of the samples committed so far
+(:class:`~farmland.sampling.expected.ExpectedEffect`, evaluated at the candidates).
 
-Committing a point (:meth:`PlanState.commit`) applies the variance-reduction
-update: the parcel holding the point has its class settled by a sample inside it
-(rule 1, domain.md §3) so its U drops to 0, and every parcel whose representative
-point lies within the correlation radius has U multiplied by 1 − w(d), w being the
-spatial correlation at distance d. Kriging variance does not depend on the value
-the new sample will show, so updating after every pick is legitimate; scaling
-P(change) by the correlation is the approximation (documented in
-docs/decisions.md). The point's ``benefit`` is the drop in Σ U (亩).
+Committing a point (:meth:`PlanState.commit`) adds it to the kriging neighbourhoods it
+joins (exact ordinary kriging variance with the planned locations; values are not
+needed) and gives its parcel its own sample; the point's ``benefit`` is the drop in
+expected misclassified 亩 it brings after the points before it.
 
-Modes: :func:`pick_uncertainty` (greedy on expected class change),
-:func:`pick_coverage` (spcosa-style k-means infill with fixed existing samples),
-:func:`pick_sources` (rings around pollution sources). All coordinates are metres
-in the parcels' metric CRS.
+Modes: :func:`pick_uncertainty` (greedy on the expected drop in misclassified 亩,
+:class:`~farmland.sampling.scoring.CandidateScores`), :func:`pick_coverage`
+(spcosa-style k-means infill with fixed existing samples), :func:`pick_sources` (rings
+around pollution sources) and :func:`pick_random` (a baseline). All coordinates are
+metres in the parcels' metric CRS.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.signal import fftconvolve
 from scipy.spatial import cKDTree
 
+from farmland.sampling.expected import ExpectedEffect
+from farmland.sampling.scoring import CandidateScores
 from farmland.vocabulary import p_change_level
 
 log = logging.getLogger(__name__)
 
-#: correlation below which the kernel is truncated
-KERNEL_CUTOFF = 0.05
-#: mean distance from the centre of a square to its points, in units of the side
-MEAN_DIST_SQUARE = 0.3826
 #: grid candidates closer than this to a parcel edge are dropped (GPS error, field margins)
 EDGE_DISTANCE_M = 5.0
 DEFAULT_CANDIDATE_SPACING_M = 100.0
@@ -100,196 +95,60 @@ def candidate_spacing(geoms: np.ndarray, spacing: float | None) -> float:
     return s
 
 
-# ====================================================================== kernel
-@dataclass(frozen=True)
-class CorrelationKernel:
-    """Spatial correlation w(d) in [0, 1], w(0) = 1, zero beyond ``radius`` metres."""
-
-    fn: Callable[[np.ndarray], np.ndarray]
-    radius: float
-    description: str
-
-    def __call__(self, d: np.ndarray | float) -> np.ndarray:
-        d = np.asarray(d, dtype=float)
-        w = np.clip(np.asarray(self.fn(d), dtype=float), 0.0, 1.0)
-        return np.where(d <= 0, 1.0, np.where(d <= self.radius, w, 0.0))
-
-
-def correlation_kernel(*, variogram=None, variogram_range: float | None = None,
-                       default_range: float = 1000.0) -> CorrelationKernel:
-    """The correlation used to spread and update expected class change.
-
-    Parameters
-    ----------
-    variogram
-        A fitted variogram (``__call__(h)`` in metres, ``range_``): w(d) = 1 − γ(d)/γ(∞),
-        γ(∞) taken as γ at 50 ranges (the total sill whatever the sill convention).
-    variogram_range
-        Without a variogram: w(d) = exp(−3 d / range) (practical range: w = 0.05).
-    default_range
-        Range in metres when neither is given.
-    """
-    if variogram is not None:
-        rng = float(variogram.range_)
-        total = float(np.asarray(variogram(np.array([50.0 * rng]))).ravel()[0])
-        if not total > 0:
-            raise ValueError(f"variogram has no positive sill: {variogram!r}")
-
-        def fn(d: np.ndarray) -> np.ndarray:
-            return 1.0 - np.asarray(variogram(d), dtype=float) / total
-
-        grid = np.linspace(0.0, 3.0 * rng, 601)
-        below = np.flatnonzero(fn(grid[1:]) <= KERNEL_CUTOFF)
-        radius = float(grid[1:][below[0]]) if len(below) else 3.0 * rng
-        return CorrelationKernel(fn, radius, f"variogram correlation 1 − γ(d)/sill, range "
-                                             f"{rng:.0f} m")
-    rng = float(variogram_range) if variogram_range else float(default_range)
-    if not rng > 0:
-        raise ValueError(f"variogram_range must be positive, got {variogram_range!r}")
-    return CorrelationKernel(lambda d: np.exp(-3.0 * d / rng), rng * math.log(20) / 3.0,
-                             f"exp(−3d/{rng:.0f} m)")
-
-
-def reduce_uncertainty(u: np.ndarray, rep_tree: cKDTree, rep_xy: np.ndarray, own: int,
-                       xy: np.ndarray, kernel: CorrelationKernel) -> np.ndarray:
-    """Apply one new sample at ``xy`` to the uncertain areas ``u`` (in place).
-
-    Parcels with a representative point within the kernel radius get u·(1 − w(d));
-    the parcel ``own`` holding the sample (−1: none) gets 0.
-
-    Returns
-    -------
-    numpy.ndarray
-        Positions of the parcels whose ``u`` changed.
-    """
-    near = np.asarray(rep_tree.query_ball_point(xy, kernel.radius), dtype=np.int64)
-    if len(near):
-        d = np.hypot(*(rep_xy[near] - xy).T)
-        u[near] *= 1.0 - kernel(d)
-    if own >= 0:
-        u[own] = 0.0
-        near = np.union1d(near, [own])
-    return near
-
-
+# ====================================================================== state
 @dataclass
 class PlanState:
-    """Candidates, constraints and the running uncertainty of one planning run.
+    """Candidates, constraints and the expected effect of one planning run.
 
-    Attributes are arrays over candidates (``cand_*``) or parcels (``parcel_*``);
-    the raster holds the uncertain area per grid cell (``mass``) and its convolution
-    with the kernel (``benefit``), kept up to date after each pick.
+    Arrays over candidates (``cand_*``); ``effect`` is the
+    :class:`~farmland.sampling.expected.ExpectedEffect` whose evaluation points are the
+    candidates themselves, updated at every commit; the greedy scores
+    (:class:`~farmland.sampling.scoring.CandidateScores`) are built on first use.
     """
 
     cand_xy: np.ndarray
     cand_parcel: np.ndarray
-    cand_cell: np.ndarray          # (m, 2) raster row/column
     cand_area: np.ndarray          # m² of farmland each candidate stands for
     available: np.ndarray
     domain: np.ndarray             # coverage domain (flagged areas)
-    parcel_rep: np.ndarray
-    parcel_u: np.ndarray
-    parcel_area_mu: np.ndarray
-    parcel_ell: np.ndarray         # typical distance inside a parcel (m)
-    parcel_basis: np.ndarray       # basis of P(change): p_class, unclassified, ...
-    kernel: CorrelationKernel
+    effect: ExpectedEffect
     spacing: float
     min_spacing: float
     fixed_xy: np.ndarray           # existing samples
-    shape: tuple[int, int]
     picks: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.parcel_u = self.parcel_u.astype(float).copy()
-        self.p_start = np.divide(self.parcel_u, self.parcel_area_mu,
-                                 out=np.zeros_like(self.parcel_u), where=self.parcel_area_mu > 0)
         self.cand_tree = cKDTree(self.cand_xy)
-        self.rep_tree = cKDTree(self.parcel_rep)
-        order = np.argsort(self.cand_parcel, kind="stable")
-        self._by_parcel = order
-        self._bounds = np.searchsorted(self.cand_parcel[order],
-                                       np.arange(len(self.parcel_u) + 1))
-        self._n_pts = np.diff(self._bounds).astype(float)
-        self._flat = self.cand_cell[:, 0] * self.shape[1] + self.cand_cell[:, 1]
-        r = math.ceil(self.kernel.radius / self.spacing)
-        off = np.arange(-r, r + 1) * self.spacing
-        self._k = self.kernel(np.hypot(*np.meshgrid(off, off)))
-        self._r = r
-        self.benefit = fftconvolve(self._mass(np.arange(len(self.parcel_u)), self.parcel_u),
-                                   self._k, mode="same")
+        self._scores: CandidateScores | None = None
 
-    # ------------------------------------------------------------------ raster
-    def _mass(self, parcels: np.ndarray, du: np.ndarray) -> np.ndarray:
-        """Raster of ``du`` (per parcel) spread evenly over each parcel's candidates."""
-        grid = np.zeros(self.shape)
-        idx, w = self._points_of(parcels, du)
-        np.add.at(grid.ravel(), self._flat[idx], w)
-        return grid
-
-    def _points_of(self, parcels: np.ndarray, du: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        starts, ends = self._bounds[parcels], self._bounds[parcels + 1]
-        counts = ends - starts
-        rep = np.repeat(np.arange(len(parcels)), counts)
-        k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        idx = self._by_parcel[starts[rep] + k]
-        n = np.maximum(self._n_pts[parcels[rep]], 1)
-        return idx, du[rep] / n
-
-    def _update_benefit(self, parcels: np.ndarray, du: np.ndarray) -> None:
-        """Add the convolution of a local mass change to the benefit raster."""
-        idx, w = self._points_of(parcels, du)
-        if not len(idx):
-            return
-        cells = self.cand_cell[idx]
-        lo, hi = cells.min(axis=0), cells.max(axis=0)
-        window = np.zeros(hi - lo + 1)
-        np.add.at(window, (cells[:, 0] - lo[0], cells[:, 1] - lo[1]), w)
-        delta = fftconvolve(window, self._k, mode="full")
-        r0, c0 = lo - self._r
-        rs, cs = max(r0, 0), max(c0, 0)
-        re = min(r0 + delta.shape[0], self.shape[0])
-        ce = min(c0 + delta.shape[1], self.shape[1])
-        self.benefit[rs:re, cs:ce] += delta[rs - r0:re - r0, cs - c0:ce - c0]
-
-    # ------------------------------------------------------------------ scoring
     def scores(self) -> np.ndarray:
-        """Expected 亩 of class change a sample at each candidate would address.
+        """Expected drop in misclassified 亩 of one sample at each candidate."""
+        if self._scores is None:
+            self._scores = CandidateScores(self.effect, self.available)
+        return self._scores.scores()
 
-        Raster convolution (mass spread over each parcel) plus, for the parcel holding
-        the candidate, the part of its uncertainty the kernel has not credited.
-        """
-        own = self.cand_parcel
-        bonus = self.parcel_u[own] * (1.0 - self.kernel(self.parcel_ell[own]))
-        return np.maximum(self.benefit.ravel()[self._flat], 0.0) + bonus
-
-    def p_change(self, parcel: int) -> float:
-        """Current P(change) of a parcel."""
-        a = self.parcel_area_mu[parcel]
-        return float(self.parcel_u[parcel] / a) if a > 0 else 0.0
+    def forget_scores(self) -> None:
+        """Stop keeping the greedy scores up to date (other modes commit next)."""
+        self._scores = None
 
     def nearest_point_distance(self, xy: np.ndarray) -> float:
         """Distance (m) from ``xy`` to the nearest existing sample or committed point."""
-        pts = [self.fixed_xy] + ([np.array([p["xy"] for p in self.picks])] if self.picks else [])
-        allp = np.vstack(pts)
+        allp = self.committed_xy()
         return float(np.min(np.hypot(*(allp - xy).T))) if len(allp) else math.inf
 
-    # ------------------------------------------------------------------ commit
     def commit(self, cand: int, mode: str, reason_zh: str, reason_en: str) -> dict:
-        """Accept candidate ``cand``: record it, enforce spacing, update uncertainty."""
+        """Accept candidate ``cand``: record it, enforce spacing, update the effect."""
         xy = self.cand_xy[cand]
         own = int(self.cand_parcel[cand])
-        before = self.parcel_u.copy()
-        changed = reduce_uncertainty(self.parcel_u, self.rep_tree, self.parcel_rep, own, xy,
-                                     self.kernel)
-        du = self.parcel_u[changed] - before[changed]
-        self._update_benefit(changed, du)
+        benefit, touched = self.effect.commit(xy, own, row=cand)
         if self.min_spacing > 0:
             gone = self.cand_tree.query_ball_point(xy, np.nextafter(self.min_spacing, 0))
             self.available[np.asarray(gone, dtype=np.int64)] = False
         self.available[cand] = False
+        if self._scores is not None:
+            self._scores.update(touched, self.available)
         pick = {"xy": (float(xy[0]), float(xy[1])), "cand": cand, "parcel": own, "mode": mode,
-                "reason_zh": reason_zh, "reason_en": reason_en,
-                "benefit": float(-du.sum())}
+                "reason_zh": reason_zh, "reason_en": reason_en, "benefit": benefit}
         self.picks.append(pick)
         return pick
 
@@ -301,7 +160,8 @@ class PlanState:
 
 
 # ====================================================================== uncertainty
-#: reason text by the basis of the picked parcel's P(change) (sampling.change_probability)
+#: reason text by the basis of the picked parcel's class probabilities
+#: (``threshold_proximity`` names the basis of plans written before issue 15 item 4)
 UNCERTAINTY_REASONS = {
     "p_class": ("类别概率不确定", "uncertain class probabilities"),
     "threshold_proximity": ("接近标准限值", "value near a threshold"),
@@ -312,22 +172,50 @@ UNCERTAINTY_REASONS = {
 
 
 def pick_uncertainty(state: PlanState, budget: int) -> int:
-    """Greedy picks on expected class change × area; returns the number placed."""
+    """Greedy picks on the expected drop in misclassified 亩; returns the number placed."""
     placed = 0
     while placed < budget and state.available.any():
         score = np.where(state.available, state.scores(), -np.inf)
         cand = int(np.argmax(score))
         if not np.isfinite(score[cand]) or score[cand] <= 1e-9:
-            if placed < budget:
-                log.info("uncertainty mode: no candidate with expected class change left after "
-                         "%d point(s)", placed)
+            log.info("uncertainty mode: no candidate expected to remove misclassified area "
+                     "left after %d point(s)", placed)
             break
-        own = int(state.cand_parcel[cand])
-        p = state.p_change(own)
-        zh, en = UNCERTAINTY_REASONS[state.parcel_basis[own] if p > 0 else "none"]
+        zh, en = _uncertainty_reason(state, cand, float(score[cand]))
+        state.commit(cand, "uncertainty", zh, en)
+        placed += 1
+    return placed
+
+
+def _uncertainty_reason(state: PlanState, cand: int, score: float) -> tuple[str, str]:
+    """Reason of an uncertainty pick: its own parcel when that is most of the gain (with
+    the probability the sample changes the parcel's class), else its neighbours."""
+    effect = state.effect
+    own = int(state.cand_parcel[cand])
+    own_gain = float(state._scores.own()[cand]) if state._scores is not None else 0.0
+    basis = str(effect.basis[own])
+    if own_gain >= 0.5 * score and basis != "none":
+        p = effect.sample_change(np.array([cand]))[0]
+        zh, en = UNCERTAINTY_REASONS[basis]
         lzh, len_ = p_change_level(p)    # the words follow the number, never "high" at 0.07
-        state.commit(cand, "uncertainty", f"{zh}（变化概率{lzh}）: p(change)={p:.2f}",
-                     f"{en} ({len_} chance of a class change), p(change)={p:.2f}")
+        return (f"{zh}（变化概率{lzh}）: p(change)={p:.2f}",
+                f"{en} ({len_} chance of a class change), p(change)={p:.2f}")
+    zh, en = UNCERTAINTY_REASONS["none"]
+    return (f"{zh}: 预计减少错分 {score:.1f} 亩",
+            f"{en}: {score:.1f} 亩 fewer expected misclassified")
+
+
+# ====================================================================== random
+def pick_random(state: PlanState, budget: int, *, seed: int) -> int:
+    """Points drawn at random over the farmland area (candidates weighted by the area they
+    stand for), with the same constraints; a baseline for the other modes."""
+    rng = np.random.default_rng(seed)
+    placed = 0
+    while placed < budget and state.available.any():
+        open_ = np.flatnonzero(state.available)
+        w = state.cand_area[open_]
+        cand = int(rng.choice(open_, p=w / w.sum()) if w.sum() > 0 else rng.choice(open_))
+        state.commit(cand, "random", "随机布点", "random point")
         placed += 1
     return placed
 

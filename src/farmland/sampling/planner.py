@@ -4,18 +4,21 @@
 ``min_spacing`` metres from each other and from existing samples, outside
 exclusion polygons, chosen by
 
-- ``uncertainty`` — greedy on expected class change × area, with a
-  variance-reduction update after each pick (ArcGIS "Densify Sampling Network"
-  idea, improved by updating after each pick);
+- ``uncertainty`` — greedy on the expected drop in misclassified 亩: the kriging
+  variance with the planned locations added (values are not needed), the class
+  decision's pre-posterior distribution, and the parcel holding the point taking the
+  class of one noisy sample; updated exactly after each pick
+  (:mod:`farmland.sampling.expected`, :mod:`farmland.sampling.scoring`);
 - ``coverage`` — spatial-coverage infill (R spcosa): k-means over farmland with
   existing samples fixed as centres, restricted to flagged areas when flags are given;
 - ``sources`` — rings around pollution sources (downstream first when known);
-- ``combined`` (default) — the budget split by ``shares`` with unused budget passed on.
+- ``combined`` (default) — the budget split by ``shares`` with unused budget passed on;
+- ``random`` — points at random over the farmland (a baseline for the harness).
 
-:func:`change_probability` gives each parcel its P(change) (from ``p_class_*`` or a
-documented proxy); :func:`farmland.sampling.effect.plan_effect` compares
-distance-to-sample, uncovered cells and expected uncertain area before and after a plan. Everything is metric (the
-parcels' CRS, e.g. EPSG:4545); lon/lat are WGS84 (EPSG:4326) for the field team.
+:func:`farmland.sampling.effect.plan_effect` compares distance-to-sample, uncovered
+cells, expected misclassified area and expected class changes before and after a plan,
+from the same calculation. Everything is metric (the parcels' CRS, e.g. EPSG:4545);
+lon/lat are WGS84 (EPSG:4326) for the field team.
 """
 
 from __future__ import annotations
@@ -30,93 +33,31 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 from scipy.spatial import cKDTree
-from scipy.stats import norm
 
-from farmland import classes as C
 from farmland.classes import parcel_area_mu
 from farmland.crs import require_metric, same_crs
 from farmland.errors import InputError
+from farmland.sampling.expected import EffectSettings, ExpectedEffect
 from farmland.sampling.flags import FlagResult
 from farmland.sampling.modes import (
     EDGE_DISTANCE_M,
-    MEAN_DIST_SQUARE,
-    CorrelationKernel,
     PlanState,
     candidate_points,
     candidate_spacing,
-    correlation_kernel,
     pick_coverage,
+    pick_random,
     pick_sources,
     pick_uncertainty,
 )
-from farmland.sampling.uncertainty import parcel_threshold_proximity
-from farmland.sampling.zones import (
-    usable_samples,
-)
+from farmland.sampling.zones import usable_samples
 from farmland.vocabulary import townships_of
 
 log = logging.getLogger(__name__)
 
-MODES = ("combined", "coverage", "uncertainty", "sources")
+MODES = ("combined", "coverage", "uncertainty", "sources", "random")
 DEFAULT_SHARES = {"uncertainty": 0.5, "coverage": 0.35, "sources": 0.15}
-#: correlation range (m) when no variogram is given: the 1 km census grid / too-far distance
-DEFAULT_RANGE_M = 1000.0
-#: P(change) of an unclassified parcel: no information, uniform over 3 classes → 1 − 1/3
-UNCLASSIFIED_P_CHANGE = 2 / 3
-#: log-scale spread (ln mg/kg) behind the threshold-proximity proxy
-PROXY_SIGMA_LOG = 0.3
 PLAN_COLUMNS = ["point_id", "lon", "lat", "x", "y", "township", "parcel_id", "mode", "reason",
                 "priority", "expected_benefit"]
-
-
-# ====================================================================== P(change)
-def change_probability(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame | None = None, *,
-                       sigma_log: float = PROXY_SIGMA_LOG) -> pd.DataFrame:
-    """Probability that a parcel's class would change with more data.
-
-    In order of preference per parcel:
-
-    1. ``p_class``: 1 − max(p_class_1..3) when all three are given;
-    2. ``threshold_proximity`` (points-rule parcels): Φ(−|ln r| / ``sigma_log``) where r
-       is the sample value / threshold closest to 1 (0.5 at a threshold, 0.38 at ±10 %);
-    3. ``class_share`` (interpolated parcels): 1 − max(share_1..3);
-    4. ``unclassified``: 2/3 (no information: three equally likely classes);
-    5. ``none``: 0.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed like ``parcels``: ``p_change`` in [0, 1] and ``basis``.
-    """
-    n = len(parcels)
-    p = np.full(n, np.nan)
-    basis = np.full(n, "none", dtype=object)
-    probs = _columns(parcels, "p_class_")
-    ok = ~np.isnan(probs).any(axis=1)
-    p[ok], basis[ok] = 1.0 - probs[ok].max(axis=1), "p_class"
-    if samples is not None and len(samples):
-        near = parcel_threshold_proximity(parcels, usable_samples(samples))
-        ratio = near["near_ratio"].to_numpy(dtype=float)
-        todo = np.isnan(p) & ~np.isnan(ratio)
-        p[todo] = norm.cdf(-np.abs(np.log(ratio[todo])) / sigma_log)
-        basis[todo] = "threshold_proximity"
-    shares = _columns(parcels, "share_")
-    todo = np.isnan(p) & ~np.isnan(shares).all(axis=1)
-    p[todo] = 1.0 - np.nanmax(shares[todo], axis=1)
-    basis[todo] = "class_share"
-    unclassified = C.as_class(parcels["final_class"].to_numpy()).isna().to_numpy()
-    todo = np.isnan(p) & unclassified
-    p[todo], basis[todo] = UNCLASSIFIED_P_CHANGE, "unclassified"
-    p = np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0)
-    return pd.DataFrame({"p_change": p, "basis": basis}, index=parcels.index)
-
-
-def _columns(parcels: pd.DataFrame, prefix: str) -> np.ndarray:
-    cols = [f"{prefix}{c}" for c in C.CLASS_CODES]
-    if not all(c in parcels for c in cols):
-        return np.full((len(parcels), 3), np.nan)
-    return parcels[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float,
-                                                                       na_value=np.nan)
 
 
 # ====================================================================== planner
@@ -132,6 +73,8 @@ def plan_sampling(
     flags: FlagResult | gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     variogram_range: float | None = None,
     variogram=None,
+    rules=None,
+    sample_error_cv: float | None = None,
     shares: Mapping[str, float] | None = None,
     seed: int = 0,
     candidate_spacing: float | None = None,
@@ -149,7 +92,7 @@ def plan_sampling(
     n
         Number of points (the budget).
     mode
-        ``combined`` (default), ``coverage``, ``uncertainty`` or ``sources``.
+        ``combined`` (default), ``coverage``, ``uncertainty``, ``sources`` or ``random``.
     min_spacing
         Minimum distance in metres between new points and to existing samples.
     exclusions
@@ -161,13 +104,22 @@ def plan_sampling(
         A :class:`~farmland.sampling.flags.FlagResult` or polygons: coverage points go only
         into these areas.
     variogram_range, variogram
-        Correlation range in metres, or a fitted variogram (``__call__``, ``range_``),
-        for the spread and the update of expected class change (default 1000 m).
+        The :class:`~farmland.geostats.variogram.VariogramModel` of the kriging-variance
+        update (the classification's fitted model of the main driving metal), or the
+        range in metres of an exponential model without nugget (default 1000 m).
+    rules
+        Rules profile of the classification (:class:`farmland.rules.Rules` or its
+        ``as_dict()``; default the shipped one): neighbours, distance limit and the
+        decision rule of interpolated cells.
+    sample_error_cv
+        Coefficient of variation of one new sample against its parcel's mean soil (the
+        lab's repeatability from duplicate samples and the parcel's own variation); the
+        error used is the variogram's nugget, at least ln(1 + CV²); default 0.2.
     shares
         Budget shares of ``combined``: default uncertainty 0.5, coverage 0.35,
         sources 0.15; budget a mode cannot use passes to the next.
     seed
-        Seed of the coverage k-means start; same seed → same plan.
+        Seed of the coverage k-means start and of ``random``; same seed → same plan.
     candidate_spacing
         Spacing of the candidate grid in metres (default 100 m, coarsened to keep at
         most about 250 000 candidates).
@@ -182,7 +134,8 @@ def plan_sampling(
         ``point_id`` (P001…), ``lon``, ``lat`` (EPSG:4326, 6 decimals), ``x``, ``y``
         (parcels' CRS, 2 decimals), ``township``, ``parcel_id``, ``mode``, ``reason``
         (Chinese / English), ``priority`` (1 = most important: commit order),
-        ``expected_benefit`` (亩 of expected class change addressed), geometry
+        ``expected_benefit`` (expected drop in misclassified 亩 the point brings after
+        the points before it), geometry
         (metric CRS). Fewer than ``n`` rows (with a warning) when the constraints
         leave no more room.
     """
@@ -196,24 +149,27 @@ def plan_sampling(
                          fix="pass the 'parcels' layer written by `farmland classify`")
     fixed = same_crs(usable_samples(samples), parcels, "samples")
     n = _budget(n, target_density, parcels, fixed)
-    kernel = correlation_kernel(variogram=variogram, variogram_range=variogram_range,
-                                default_range=DEFAULT_RANGE_M)
+    settings = EffectSettings.from_rules(rules, variogram=variogram,
+                                         variogram_range=variogram_range,
+                                         sample_error_cv=sample_error_cv)
     src = _source_points(sources, parcels) if sources is not None else None
     if mode == "sources" and (src is None or src.empty):
         raise InputError("mode 'sources' needs pollution sources", column="sources",
                          fix="pass sources (farmland plan --sources FILE) or choose another mode")
-    state = _build_state(parcels, fixed, kernel=kernel, min_spacing=min_spacing,
+    state = _build_state(parcels, fixed, settings=settings, min_spacing=min_spacing,
                          exclusions=exclusions, flags=flags, spacing=candidate_spacing,
                          edge_distance=edge_distance)
     _run_modes(state, mode, n, shares, src, seed)
     if len(state.picks) < n:
         log.warning("only %d of %d points fit the constraints (inside farmland, %.0f m apart "
-                    "and from existing samples, outside exclusions)", len(state.picks), n,
-                    min_spacing)
+                    "and from existing samples, outside exclusions)%s", len(state.picks), n,
+                    min_spacing, " or are expected to remove misclassified area"
+                    if mode == "uncertainty" else "")
     plan = _plan_frame(state, parcels)
-    plan.attrs["kernel"] = kernel
+    plan.attrs["effect"] = settings
     plan.attrs["planner"] = {"mode": mode, "n": n, "min_spacing": min_spacing, "seed": seed,
-                             "kernel": kernel.description, "candidate_spacing": state.spacing}
+                             "effect": settings.describe(), "candidate_spacing": state.spacing,
+                             "edge_distance": edge_distance}
     return plan
 
 
@@ -246,33 +202,33 @@ def _source_points(sources: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> pd.D
 
 
 def _build_state(parcels: gpd.GeoDataFrame, fixed: gpd.GeoDataFrame, *,
-                 kernel: CorrelationKernel, min_spacing: float, exclusions, flags,
+                 settings: EffectSettings, min_spacing: float, exclusions, flags,
                  spacing: float | None, edge_distance: float) -> PlanState:
     geoms = parcels.geometry.values
     s = candidate_spacing(geoms, spacing)
     xy, owner = candidate_points(geoms, spacing=s, edge_distance=edge_distance)
-    n_pts = np.bincount(owner, minlength=len(parcels))
-    area_m2 = shapely.area(geoms)
     fixed_xy = shapely.get_coordinates(fixed.geometry.values) if len(fixed) else np.zeros((0, 2))
     available = _allowed(xy, fixed_xy, min_spacing, exclusions, parcels)
-    domain = _domain(xy, flags, parcels)
-    origin = np.floor(xy.min(axis=0) / s) * s if len(xy) else np.zeros(2)
-    cells = np.floor((xy - origin) / s).astype(np.int64)[:, ::-1]  # (row=y, col=x)
-    area_mu = parcel_area_mu(parcels).to_numpy(dtype=float)
-    change = change_probability(parcels, fixed)
-    u = change["p_change"].to_numpy() * area_mu
-    rep = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    effect = candidate_effect(parcels, fixed_xy, xy, owner, settings)
+    n_pts = np.bincount(owner, minlength=len(parcels))
     log.info("planner: %d candidates at %.0f m (%d allowed), %d existing samples, expected "
-             "uncertain area %.1f 亩, kernel %s", len(xy), s, int(available.sum()),
-             len(fixed_xy), u.sum(), kernel.description)
+             "misclassified area %.1f 亩; %s", len(xy), s, int(available.sum()),
+             len(fixed_xy), effect.total(), settings.describe())
     return PlanState(
-        cand_xy=xy, cand_parcel=owner, cand_cell=cells,
-        cand_area=area_m2[owner] / np.maximum(n_pts[owner], 1), available=available,
-        domain=domain, parcel_rep=rep, parcel_u=u, parcel_area_mu=area_mu,
-        parcel_ell=MEAN_DIST_SQUARE * np.sqrt(area_m2), parcel_basis=change["basis"].to_numpy(),
-        kernel=kernel, spacing=s, min_spacing=float(min_spacing), fixed_xy=fixed_xy,
-        shape=(int(cells[:, 0].max()) + 1 if len(cells) else 1,
-               int(cells[:, 1].max()) + 1 if len(cells) else 1))
+        cand_xy=xy, cand_parcel=owner,
+        cand_area=shapely.area(geoms)[owner] / np.maximum(n_pts[owner], 1),
+        available=available, domain=_domain(xy, flags, parcels), effect=effect, spacing=s,
+        min_spacing=float(min_spacing), fixed_xy=fixed_xy)
+
+
+def candidate_effect(parcels: gpd.GeoDataFrame, fixed_xy: np.ndarray, xy: np.ndarray,
+                     owner: np.ndarray, settings: EffectSettings) -> ExpectedEffect:
+    """The expected effect evaluated at the candidates, each standing for an equal share
+    of its parcel's 亩."""
+    n_pts = np.bincount(owner, minlength=len(parcels))
+    area_mu = parcel_area_mu(parcels).to_numpy(dtype=float)
+    return ExpectedEffect(parcels, fixed_xy, xy, owner,
+                          area_mu[owner] / np.maximum(n_pts[owner], 1), settings)
 
 
 def _allowed(xy: np.ndarray, fixed_xy: np.ndarray, min_spacing: float, exclusions,
@@ -316,6 +272,8 @@ def _run_modes(state: PlanState, mode: str, n: int, shares: Mapping[str, float] 
                sources: pd.DataFrame | None, seed: int) -> None:
     if mode == "uncertainty":
         pick_uncertainty(state, n)
+    elif mode == "random":
+        pick_random(state, n, seed=seed)
     elif mode == "coverage":
         pick_coverage(state, n, seed=seed)
     elif mode == "sources":
@@ -324,13 +282,19 @@ def _run_modes(state: PlanState, mode: str, n: int, shares: Mapping[str, float] 
         has_sources = sources is not None and not sources.empty
         budget = _split(n, shares, has_sources=has_sources)
         pick_uncertainty(state, budget["uncertainty"])
+        state.forget_scores()   # rebuilt if the leftover pass needs them
         if has_sources:
             pick_sources(state, budget["sources"], sources)
         pick_coverage(state, n - len(state.picks), seed=seed)
-        # budget a mode could not use passes on: uncertainty, then sources
+        # budget a mode could not use passes on: uncertainty, then sources, then coverage
+        # of all farmland (the flagged areas may be full, and uncertainty stops where no
+        # point is expected to remove misclassified area)
         pick_uncertainty(state, n - len(state.picks))
         if has_sources:
             pick_sources(state, n - len(state.picks), sources)
+        if len(state.picks) < n and not state.domain.all():
+            state.domain[:] = True
+            pick_coverage(state, n - len(state.picks), seed=seed)
 
 
 def _split(n: int, shares: Mapping[str, float] | None, *, has_sources: bool) -> dict[str, int]:

@@ -39,7 +39,8 @@ from farmland.standards import CLASS_ELEMENTS, landuse_from_dlbm, load_standard
 from farmland.validation.fields import Grid, gaussian_field
 from farmland.validation.scenarios import SCENARIOS, Scenario, soil_fields
 
-__all__ = ["CRS", "DETECTION_LIMITS", "SyntheticCounty", "make_county"]
+__all__ = ["CRS", "DETECTION_LIMITS", "WITHIN_FIELD_SD", "SyntheticCounty", "lab_report_at",
+           "make_county"]
 
 CRS = "EPSG:4545"
 CENTRE = (452_000.0, 2_745_000.0)  # about 107.5°E, 24.8°N
@@ -50,6 +51,8 @@ VILLAGE_NUMERALS = "一二三四五六七"
 DETECTION_LIMITS = {"cd": 0.01, "hg": 0.002, "as": 0.01, "pb": 0.1, "cr": 4.0}
 FARMLAND_SHARE = 0.8  # share of Voronoi cells kept as farmland
 MIN_PARCEL_M2 = 200.0
+#: log-scale sd of a sample's value around the field at its site (within-field variation)
+WITHIN_FIELD_SD = 0.1
 _PART = {"geography": 0, "background": 1, "scenario": 2, "sampling": 3, "lab": 4}
 
 
@@ -366,7 +369,7 @@ def _lab_report(rng: np.random.Generator, rng_scenario: np.random.Generator, sit
                 "pH": np.round(true_ph + spec.ph_noise * rng_scenario.standard_normal(n), 2)}
     truth = {"sample_id": ids, "ph": np.round(true_ph, 4)}
     for j, el in enumerate(CLASS_ELEMENTS):
-        true = np.exp(grid.at(np.log(fields[el]), sites) + 0.1 * micro[:, j])
+        true = np.exp(grid.at(np.log(fields[el]), sites) + WITHIN_FIELD_SD * micro[:, j])
         cv = spec.lab_cv[el]
         sd = np.sqrt(np.log1p(cv**2))
         value = true * np.exp(sd * lab[:, j] - sd**2 / 2) * np.where(gross[:, j], factor[:, j], 1)
@@ -377,6 +380,21 @@ def _lab_report(rng: np.random.Generator, rng_scenario: np.random.Generator, sit
     samples = gpd.GeoDataFrame({**reported, "year": 2024}, geometry=shapely.points(sites),
                                crs=CRS)
     return samples, pd.DataFrame(truth)
+
+
+def lab_report_at(county: SyntheticCounty, xy: np.ndarray, *, part: int,
+                  prefix: str = "N") -> gpd.GeoDataFrame:
+    """What the county's lab reports for new samples at ``xy`` (the scenario's lab error,
+    within-field variation, gross errors and ``<DL``), ids ``<prefix>001``…; drawn from
+    ``default_rng([seed, part])`` and ``[seed, part, scenario]``, so two calls with the same
+    ``part`` and as many points give the k-th point the same error draws."""
+    code = list(SCENARIOS).index(county.scenario)
+    samples, _ = _lab_report(np.random.default_rng([county.seed, part]),
+                             np.random.default_rng([county.seed, part, code]),
+                             np.asarray(xy, float).reshape(-1, 2), county.grid, county.fields,
+                             SCENARIOS[county.scenario])
+    samples["sample_id"] = [f"{prefix}{i + 1:03d}" for i in range(len(samples))]
+    return samples
 
 
 def _lab_text(value: float, limit: float) -> str:

@@ -1,0 +1,85 @@
+"""The harness of the planner's realised effect (issue 15 item 4): plan, sample the truth
+with the scenario's lab, reclassify, compare with the prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from farmland.cli import main
+from farmland.validation import (
+    evaluate_plans,
+    make_county,
+    plan_target_check,
+    summarise_plans,
+)
+from farmland.validation.synthetic import lab_report_at
+
+
+def test_new_samples_get_the_scenario_lab_and_the_same_draws_for_every_plan():
+    county = make_county("noisy", 1, n_parcels=200)
+    xy = county.samples.geometry.get_coordinates().to_numpy()[:6] + 10.0
+    a = lab_report_at(county, xy, part=5)
+    assert a["sample_id"].tolist() == ["N001", "N002", "N003", "N004", "N005", "N006"]
+    assert list(a.columns) == list(county.samples.columns)
+    pd.testing.assert_frame_equal(a, lab_report_at(county, xy, part=5))
+    # another plan of as many points: its k-th point gets the same pH error draw
+    moved = xy + 40.0
+    b = lab_report_at(county, moved, part=5)
+    true_a, true_b = county.values_at(xy)["ph"], county.values_at(moved)["ph"]
+    np.testing.assert_allclose(a["pH"] - true_a, b["pH"] - true_b, atol=0.011)
+    assert not a["pH"].equals(lab_report_at(county, xy, part=6)["pH"])
+
+
+@pytest.fixture(scope="module")
+def small_plans():
+    return evaluate_plans(make_county("plumes", 1, n_parcels=400),
+                          modes=("uncertainty", "random"))
+
+
+def test_small_county_plans_are_measured_and_predicted(small_plans):
+    rows = small_plans.set_index("mode")
+    assert list(rows.index) == ["uncertainty", "random"]
+    n = rows["n_samples"].iloc[0]
+    assert (rows["n_points"] == round(0.05 * n)).all()
+    # nothing unclassified here: inside classified parcels = the county
+    np.testing.assert_allclose(rows["realised"], rows["realised_all"])
+    assert (rows["misclassified_before"] > 0).all()
+    assert rows.loc["uncertainty", "predicted"] > rows.loc["random", "predicted"] > 0
+
+
+def test_summary_and_targets_by_hand():
+    rows = pd.DataFrame({
+        "scenario": ["a"] * 4 + ["b"] * 4, "seed": 1,
+        "mode": ["uncertainty", "coverage", "combined", "random"] * 2,
+        "n_points": 10, "misclassified_before": 1000.0,
+        "realised": [400.0, 100.0, 300.0, 50.0, 200.0, 100.0, 90.0, 50.0],
+        "predicted": [300.0, 80.0, 200.0, 40.0, 200.0, 60.0, 100.0, 30.0],
+        "misclassified_all_before": 1000.0,
+        "realised_all": [400.0, 100.0, 300.0, 50.0, 200.0, 100.0, 90.0, 50.0],
+        "predicted_all": 0.0, "realised_own": 0.0, "predicted_own": 0.0, "plan_seconds": 1.0})
+    summary = summarise_plans(rows)
+    mean = summary[summary["scenario"] == "mean"].set_index("mode")
+    assert mean.loc["uncertainty", "realised"] == 300.0
+    assert mean.loc["uncertainty", "ratio"] == pytest.approx(250 / 300)
+    targets = plan_target_check(summary).set_index("target")
+    assert targets.loc["uncertainty_vs_coverage", "value"] == pytest.approx(3.0)
+    assert targets.loc["uncertainty_vs_random", "value"] == pytest.approx(6.0)
+    # scenario b: combined 90 against coverage 100 on the county
+    assert targets.loc["combined_vs_coverage", "value"] == pytest.approx(-10.0)
+    assert not targets.loc["combined_vs_coverage", "met"]
+    assert targets.loc["prediction", "met"]
+
+
+def test_cli_validate_plans(tmp_path):
+    args = ["validate", "--plans", "--scenario", "karst", "--seed", "1", "--parcels", "200",
+            "-o", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(tmp_path / "plans.csv", encoding="utf-8-sig")
+    assert rows["mode"].tolist() == ["uncertainty", "coverage", "combined", "random"]
+    summary = pd.read_csv(tmp_path / "plans_summary.csv", encoding="utf-8-sig")
+    assert summary["scenario"].tolist() == ["karst"] * 4 + ["mean"] * 4
+    assert "met" in result.output

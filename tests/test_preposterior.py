@@ -1,0 +1,172 @@
+"""The planner's expected effect (issue 15 item 4): kriging variance with planned points,
+the pre-posterior class decision, a noisy sample inside a parcel, locality, and the
+greedy scores kept exact after each pick."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import X0, Y0, make_parcels
+from scipy.stats import multivariate_normal
+
+from farmland.geostats.variance import (
+    kriging_variance,
+    neighbourhood_systems,
+    variance_with_point,
+)
+from farmland.geostats.variogram import VariogramModel
+from farmland.sampling import preposterior as pp
+from farmland.sampling.expected import EffectSettings, ExpectedEffect
+from farmland.sampling.scoring import CandidateScores
+
+#: C(h) = exp(−h / 100 m): exponential, no nugget, sill 1, practical range 300 m
+EXP300 = VariogramModel("exponential", 0.0, 1.0, 300.0)
+E1, E2, ES2 = math.exp(-1), math.exp(-2), math.exp(-math.sqrt(2))
+
+
+# ------------------------------------------------------------------ kriging variance
+def test_ordinary_kriging_variance_with_a_planned_third_point_by_hand():
+    """Target t = (0, 0); samples at (±100, 0); planned point at (0, 100)."""
+    t = np.array([[0.0, 0.0]])
+    two = np.array([[100.0, 0.0], [-100.0, 0.0]])
+    # before: [[1, e⁻², 1], [e⁻², 1, 1], [1, 1, 0]] [w1, w2, μ] = [e⁻¹, e⁻¹, 1];
+    # symmetry gives w1 = w2 = ½, row 1: ½ + ½e⁻² + μ = e⁻¹, and
+    # σ² = C(0) − w·c − μ = 1 − e⁻¹ − (e⁻¹ − ½ − ½e⁻²) = 1.5 − 2e⁻¹ + ½e⁻² = 0.831909
+    before = 1.5 - 2 * E1 + 0.5 * E2
+    assert before == pytest.approx(0.831909, abs=1e-6)
+    assert kriging_variance(EXP300, two, t, k=16)[0] == pytest.approx(before, rel=1e-12)
+    # after: C(p1, p3) = C(p2, p3) = e^(−√2), C(t, p3) = e⁻¹. Symmetry: w1 = w2 = a,
+    # w3 = b = 1 − 2a. Rows 1 and 3: a(1 + e⁻²) + b e^(−√2) + μ = e⁻¹ and
+    # 2a e^(−√2) + b + μ = e⁻¹; their difference gives
+    # a = (1 − e^(−√2)) / (3 + e⁻² − 4 e^(−√2)) = 0.349944, b = 0.300112,
+    # μ = e⁻¹ − b − 2a e^(−√2) = −0.102388 and σ² = 1 − e⁻¹(2a + b) − μ = 0.734507
+    a = (1 - ES2) / (3 + E2 - 4 * ES2)
+    b = 1 - 2 * a
+    mu = E1 - b - 2 * a * ES2
+    after = 1 - E1 * (2 * a + b) - mu
+    assert (a, b, mu, after) == pytest.approx((0.349944, 0.300112, -0.102387, 0.734507),
+                                              abs=1e-6)
+    sets = np.array([[0, 1]])
+    systems = neighbourhood_systems(EXP300, two, t, sets)
+    planned = variance_with_point(systems, EXP300, np.array([0]), np.array([[0.0, 100.0]]))
+    assert planned[0] == pytest.approx(after, rel=1e-12)
+    three = np.vstack([two, [[0.0, 100.0]]])
+    assert kriging_variance(EXP300, three, t, k=16)[0] == pytest.approx(after, rel=1e-12)
+
+
+def test_the_effect_follows_the_kriging_variance_of_the_hand_example():
+    """One interpolated parcel at the target, the two samples, a sample planned at
+    (0, 100) in another parcel: its loss is the pre-posterior loss at r² = 0.734507 /
+    0.831909."""
+    parcels = make_parcels([(-10, -10, 10, 10), (-10, 90, 10, 110)],
+                           parcel_id=["T", "P"], final_class=[1, 1],
+                           rule=["interpolated:area_majority"] * 2,
+                           p_class_1=[0.6, 0.9], p_class_2=[0.4, 0.1], p_class_3=[0.0, 0.0])
+    xy = np.array([[X0, Y0], [X0, Y0 + 100]])
+    fixed = np.array([[X0 + 100, Y0], [X0 - 100, Y0]])
+    effect = ExpectedEffect(parcels, fixed, xy, np.array([0, 1]), np.array([0.6, 0.6]),
+                            EffectSettings(EXP300))
+    z1, z2 = pp.latent_thresholds([0.6], [0.4], [0.0])
+    assert effect.loss[0] == pytest.approx(0.4)   # class 1 (P(≥2) = 0.4 < 0.5): loss 0.4
+    effect.commit(xy[1], 1, row=1)
+    r = math.sqrt(0.734507 / 0.831909)
+    assert effect.var_now[0] == pytest.approx(0.734507, abs=1e-6)
+    assert effect.loss[0] == pytest.approx(pp.expected_loss(z1, z2, [r], 0.3, 0.5)[0],
+                                           abs=1e-6)
+    assert effect.loss[0] < 0.4
+
+
+def test_a_planned_point_beyond_the_neighbourhood_changes_nothing():
+    """k = 2: the target's neighbourhood is its two samples 100 m away; a point 150 m
+    away (beyond them) joins no neighbourhood and changes neither σ² nor the loss,
+    while a point 80 m away does."""
+    parcels = make_parcels([(-10, -10, 10, 10), (140, -10, 160, 10), (-10, 70, 10, 90)],
+                           parcel_id=["T", "FAR", "NEAR"], final_class=[1, 1, 1],
+                           rule=["interpolated:area_majority"] * 3,
+                           p_class_1=[0.6, 0.99999, 0.99999], p_class_2=[0.4, 1e-5, 1e-5],
+                           p_class_3=[0.0, 0.0, 0.0])
+    xy = np.array([[X0, Y0], [X0 + 150, Y0], [X0, Y0 + 80]])
+    fixed = np.array([[X0 + 100, Y0], [X0 - 100, Y0]])
+    effect = ExpectedEffect(parcels, fixed, xy, np.array([0, 1, 2]), np.ones(3),
+                            EffectSettings(EXP300, neighbours=2))
+    assert effect.radius[0] == pytest.approx(100.0)
+    scores = CandidateScores(effect, np.ones(3, dtype=bool))
+    assert scores.kriging[1] == 0.0 and scores.kriging[2] > 0.0
+    var, loss = effect.var_now[0], effect.loss[0]
+    _, touched = effect.commit(xy[1], 1, row=1)
+    assert effect.var_now[0] == var and effect.loss[0] == loss
+    assert 0 not in touched
+    effect.commit(xy[2], 2, row=2)
+    assert effect.var_now[0] < var and effect.loss[0] < loss
+
+
+# ------------------------------------------------------------------ pre-posterior
+def test_bivariate_normal_cdf_matches_scipy():
+    rng = np.random.default_rng(3)
+    h, k = rng.normal(0, 2, (2, 40))
+    rho = rng.uniform(-0.95, 0.95, 40)
+    ours = pp.bivariate_normal_cdf(h, k, rho)
+    ref = [multivariate_normal([0, 0], [[1, r], [r, 1]]).cdf([a, b])
+           for a, b, r in zip(h, k, rho)]
+    np.testing.assert_allclose(ours, ref, atol=1e-7)
+    assert pp.bivariate_normal_cdf(0.0, 0.0, 0.5) == pytest.approx(1 / 3)
+
+
+def test_expected_loss_of_a_fifty_fifty_cell_by_hand():
+    """Two classes split at today's mean (z₁ = 0, no class 3), median rule: after the
+    update the decision is the sign of ξ and the truth the sign of U, corr(ξ, U) = s,
+    so P(wrong) = arccos(s)/π; the decision flips for half of the ξ."""
+    z1, z2 = np.array([0.0]), np.array([pp.Z_CAP])
+    for r in (0.6, 0.8):
+        s = math.sqrt(1 - r * r)
+        assert pp.expected_loss(z1, z2, [r], 0.5, 0.5)[0] == pytest.approx(
+            math.acos(s) / math.pi, abs=1e-9)
+    assert math.acos(0.8) / math.pi == pytest.approx(0.204833, abs=1e-6)
+    assert pp.decision_change(z1, z2, [0.6], 0.5, 0.5)[0] == pytest.approx(0.5)
+    assert pp.expected_loss(z1, z2, [1.0], 0.5, 0.5)[0] == pytest.approx(0.5)   # no change
+    assert pp.expected_loss(z1, z2, [0.0], 0.5, 0.5)[0] == pytest.approx(0.0)   # certain
+
+
+def test_one_noisy_sample_near_a_threshold_is_close_to_a_coin_flip():
+    """Y ~ N(0, 0.75) against the threshold 0, Z = Y + ε with var ε = 0.25: the sample's
+    class is wrong with P = arccos(√0.75)/π = 1/6; without noise never; with noise much
+    larger than the spread of the soil nearly a coin flip."""
+    z1, z2 = np.array([0.0]), np.array([pp.Z_CAP])
+    assert pp.sample_loss(z1, z2, 0.75, 0.25)[0] == pytest.approx(1 / 6, abs=1e-9)
+    assert pp.sample_loss(z1, z2, 1.0, 0.0)[0] == pytest.approx(0.0, abs=1e-9)
+    assert pp.sample_loss(z1, z2, 0.01, 1.0)[0] > 0.45
+    # far from the threshold one sample is almost always right
+    assert pp.sample_loss(np.array([2.5]), z2, 0.75, 0.25)[0] < 0.01
+
+
+def test_the_risk_rule_can_make_more_information_look_worse():
+    """P(1) = 0.84, P(3) = 0.16: class 1 today (loss 0.16). After the update some draws
+    reach P(3) ≥ 0.3 and are called class 3 while most of their mass is still class 1:
+    the precautionary rule trades misclassification for class-3 recall."""
+    z1, z2 = pp.latent_thresholds([0.84], [0.0], [0.16])
+    today = pp.today_loss(z1, z2, 0.3, 0.5)[0]
+    assert today == pytest.approx(0.16)
+    assert pp.expected_loss(z1, z2, [0.9], 0.3, 0.5)[0] > today
+    assert pp.expected_loss(z1, z2, [0.9], 0.5, 0.5)[0] <= today + 1e-12
+
+
+# ------------------------------------------------------------------ greedy scores
+def test_scores_kept_after_picks_equal_a_fresh_computation():
+    from test_sampling import field_case
+
+    from farmland.sampling.modes import pick_uncertainty
+    from farmland.sampling.planner import _build_state
+
+    parcels, samples, _ = field_case()
+    state = _build_state(parcels, samples, settings=EffectSettings(
+        VariogramModel("spherical", 0.1, 1.0, 600.0), neighbours=4), min_spacing=250.0,
+        exclusions=None, flags=None, spacing=None, edge_distance=5.0)
+    total = state.effect.total()
+    assert pick_uncertainty(state, 5) == 5
+    fresh = CandidateScores(state.effect, state.available)
+    ok = state.available
+    np.testing.assert_allclose(state.scores()[ok], fresh.scores()[ok], atol=1e-9)
+    # the points' benefits add up to the drop in expected misclassified area
+    assert sum(p["benefit"] for p in state.picks) == pytest.approx(total - state.effect.total())
