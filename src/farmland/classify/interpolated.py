@@ -4,9 +4,10 @@ Each class-driving element and pH is interpolated onto the cells of a raster tha
 covers the parcels (cell centres inside a parcel belong to it); every cell is
 classified with its parcel's land-use column and the interpolated pH; a parcel's
 shares are the fractions of its cells in each class. Parcels smaller than a cell
-get one pseudo-cell at a point inside them. When the interpolator gives a log-normal
-distribution (kriging), per-cell exceedance probabilities of the screening and
-intervention values are combined into class probabilities and averaged per parcel.
+get one pseudo-cell at a point inside them, and so, when ``point_below_cells`` is
+set, do parcels smaller than that many cells. When the interpolator gives a
+log-normal distribution (kriging), per-cell exceedance probabilities of the screening
+and intervention values are combined into class probabilities and averaged per parcel.
 Kriged variables measured at the same samples share one neighbour search
 (:func:`farmland.geostats.estimators.share_neighbours`).
 """
@@ -28,7 +29,8 @@ from farmland.standards import CLASS_ELEMENTS
 log = logging.getLogger(__name__)
 
 
-def parcel_cells(geoms: np.ndarray, cell_size: float) -> tuple[np.ndarray, np.ndarray]:
+def parcel_cells(geoms: np.ndarray, cell_size: float, *,
+                 point_below_cells: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Centres of raster cells inside each parcel.
 
     Parameters
@@ -37,6 +39,9 @@ def parcel_cells(geoms: np.ndarray, cell_size: float) -> tuple[np.ndarray, np.nd
         Array of (Multi)Polygons in a metric CRS.
     cell_size
         Cell side in metres; the grid is aligned to multiples of ``cell_size``.
+    point_below_cells
+        Parcels whose area is under this many cells (``cell_size``² m² each) get one
+        point inside them instead of their cells (0: every parcel gets its cells).
 
     Returns
     -------
@@ -48,7 +53,11 @@ def parcel_cells(geoms: np.ndarray, cell_size: float) -> tuple[np.ndarray, np.nd
     n = len(geoms)
     if n == 0:
         return np.empty((0, 2)), np.empty(0, dtype=np.int64)
-    coords, labels = polygon_cells(geoms, cell_size)
+    gridded = np.arange(n)
+    if point_below_cells > 0:
+        gridded = np.flatnonzero(shapely.area(geoms) >= point_below_cells * cell_size**2)
+    coords, labels = polygon_cells(geoms[gridded], cell_size)
+    labels = gridded[labels]
     missing = np.setdiff1d(np.arange(n), labels)
     if len(missing):
         pts = shapely.point_on_surface(geoms[missing])
@@ -67,6 +76,7 @@ def interpolated_classes(
     make_estimator: Callable[[str], object],
     cell_size: float,
     rule: CellRule | None = None,
+    point_below_cells: float = 0.0,
 ) -> pd.DataFrame:
     """Class shares, majority class and class probabilities of parcels from surfaces.
 
@@ -89,6 +99,10 @@ def interpolated_classes(
         How cells are classed and how their probabilities are formed
         (:class:`~farmland.classify.risk.CellRule`; default: the kriged median, point
         variances, the band of the kriged pH).
+    point_below_cells
+        Parcels under this many cells of area are estimated at one point inside them
+        rather than at their cells (0, the default: every parcel at its cells; see
+        :func:`parcel_cells`).
 
     Returns
     -------
@@ -98,7 +112,7 @@ def interpolated_classes(
         ``p_class_1..3`` and ``class_confidence`` (NaN without distributions),
         ``n_cells``.
     """
-    coords, labels = parcel_cells(geoms, cell_size)
+    coords, labels = parcel_cells(geoms, cell_size, point_below_cells=point_below_cells)
     n = len(geoms)
     log.info("interpolating pH and %s at %d cells (%.0f m) for %d parcels",
              "/".join(CLASS_ELEMENTS), len(coords), cell_size, n)
