@@ -58,7 +58,7 @@ def parcel_cells(geoms: np.ndarray, cell_size: float, *,
         gridded = np.flatnonzero(shapely.area(geoms) >= point_below_cells * cell_size**2)
     coords, labels = polygon_cells(geoms[gridded], cell_size)
     labels = gridded[labels]
-    missing = np.setdiff1d(np.arange(n), labels)
+    missing = np.flatnonzero(np.bincount(labels, minlength=n) == 0)
     if len(missing):
         pts = shapely.point_on_surface(geoms[missing])
         coords = np.vstack([coords, shapely.get_coordinates(pts)])
@@ -121,19 +121,21 @@ def interpolated_classes(
     saved = share_neighbours(estimators.values(), coords)
     if saved:
         log.info("one neighbour search served %d kriged variables", saved + 1)
-    cell_landuse = np.asarray(landuse, dtype=object)[labels]
+    codes, uniques = pd.factorize(np.asarray(landuse, dtype=object))
+    cell_landuse = (codes[labels], uniques)
     cell_class, cell_driver, probs = _cell_classes(estimators, coords, cell_landuse, standard,
                                                    rule or CellRule())
     return _parcel_table(labels, cell_class, cell_driver, probs, n)
 
 
-def _cell_classes(estimators: dict, coords: np.ndarray, cell_landuse: np.ndarray, standard,
+def _cell_classes(estimators: dict, coords: np.ndarray, cell_landuse: tuple, standard,
                   rule: CellRule) -> tuple[np.ndarray, np.ndarray, tuple | None]:
     """Class (0 = not estimated), driving element (column of CLASS_ELEMENTS) and class
     probabilities (None without any kriging distribution) of every cell.
 
-    Takes the fitted estimators out of ``estimators`` as it goes (each one's cached
-    kriging results are freed once its element is done)."""
+    ``cell_landuse`` is (code per cell, land uses) as from ``pandas.factorize``. Takes the
+    fitted estimators out of ``estimators`` as it goes (each one's cached kriging
+    results are freed once its element is done)."""
     ph_est = estimators.pop("ph")
     low, high = standard.ph_range
     ph = np.clip(ph_est.predict(coords), low, high)
@@ -150,7 +152,7 @@ def _cell_classes(estimators: dict, coords: np.ndarray, cell_landuse: np.ndarray
         # classes more samples correctly in cross-validation than the (upward-corrected)
         # mean; without one (IDW) by the estimate itself
         value = np.exp(dist[0]) if dist is not None else est.predict(coords)
-        screen = standard.screening_values(el, cell_landuse, ph)
+        screen = _screening_values(standard, el, cell_landuse, ph)
         interv = standard.intervention_values(el, ph)
         cls = np.where(value <= screen, 1, np.where(value <= interv, 2, 3))
         classes[:, j] = np.where(np.isfinite(value) & np.isfinite(screen), cls, 0)
@@ -248,10 +250,26 @@ def _exceedances(mean, var, el, screen, interv, cell_landuse, bands, standard):
     for b, ph_b in enumerate(reps):
         at = np.full(len(mean), ph_b)
         ps += probs[:, b] * exceedance_probability(
-            mean, var, standard.screening_values(el, cell_landuse, at))
+            mean, var, _screening_values(standard, el, cell_landuse, at))
         pi += probs[:, b] * exceedance_probability(
             mean, var, standard.intervention_values(el, at))
     return ps, pi
+
+
+def _screening_values(standard, element: str, cell_landuse, ph: np.ndarray) -> np.ndarray:
+    """``standard.screening_values`` of every cell, looked up once per distinct land use
+    when ``cell_landuse`` is (code per cell, land uses) (code −1: missing, as "unknown");
+    a plain array of land uses is passed through."""
+    if not isinstance(cell_landuse, tuple):
+        return standard.screening_values(element, cell_landuse, ph)
+    codes, uniques = cell_landuse
+    out = np.empty(len(codes))
+    for i in range(-1, len(uniques)):
+        cells = codes == i
+        if cells.any():
+            out[cells] = standard.screening_values(element, None if i < 0 else uniques[i],
+                                                   ph[cells])
+    return out
 
 
 def _fit(estimator, xy: np.ndarray, values: np.ndarray):

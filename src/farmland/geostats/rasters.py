@@ -150,9 +150,9 @@ def _cells_in(geoms: np.ndarray, boxes: tuple, part: np.ndarray,
     cols = np.repeat(c_lo, count) + offset % width
     rows = np.repeat(r_lo, count) + offset // width
     x, y, polys = x0 + (cols + 0.5) * cell, top - (rows + 0.5) * cell, geoms[label]
-    inside = shapely.intersects_xy(polys, x, y)
-    hit = np.flatnonzero(inside)
-    edge = hit[~shapely.contains_xy(polys[hit], x[hit], y[hit])]  # exactly on the boundary
+    inside = shapely.contains_xy(polys, x, y)
+    rest = np.flatnonzero(~inside)
+    edge = rest[shapely.intersects_xy(polys[rest], x[rest], y[rest])]  # exactly on the boundary
     nudge = np.maximum(cell * 1e-9, 64 * np.spacing(np.abs(x[edge])))  # "just left of it"
     inside[edge] = shapely.intersects_xy(polys[edge], x[edge] - nudge, y[edge])
     return rows[inside], cols[inside], label[inside]
