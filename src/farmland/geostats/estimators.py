@@ -7,8 +7,8 @@ of metres in one projected (metric) CRS — the caller projects; values are mg/k
 (or any positive unit when ``log=True``).
 
 Neither estimator is O(n²): neighbours come from a :class:`scipy.spatial.cKDTree`
-and kriging systems are solved for batches of targets at once
-(``np.linalg.solve`` on stacked (k+1) × (k+1) systems).
+and the kriging systems are solved by a compiled kernel, one Cholesky factorisation
+per distinct neighbour set (:mod:`farmland.geostats.kriging`).
 
 Samples sharing one location are averaged in :meth:`fit` (on the log scale when
 ``log=True``): duplicate locations make a kriging system singular, and an average
