@@ -132,3 +132,17 @@ def test_share_neighbours_leaves_other_samples_and_estimators_alone():
     full = LocalKriging(k=16, variogram=model).fit(xy, np.exp(lnz))
     assert share_neighbours([fewer, other_k, idw, full], targets) == 0
     assert full._shared is None
+
+
+def test_concurrent_calls_from_threads_give_the_single_thread_results():
+    from concurrent.futures import ThreadPoolExecutor
+
+    xy, lnz, targets = _case(11)
+    model = VariogramModel("spherical", 0.1, 1.0, 1500.0)
+    tree = cKDTree(xy)
+    alone = kriging.ordinary_kriging(model, xy, lnz, tree, targets, k=16)
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: kriging.ordinary_kriging(model, xy, lnz, tree, targets,
+                                                                 k=16), range(4)))
+    for got in runs:
+        np.testing.assert_array_equal(got, alone)

@@ -22,6 +22,7 @@ LU solver, by least squares if that fails.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import numba
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 QUERY_CHUNK = 65_536
 #: targets per numpy batch when singular sets are solved outside the kernel
 FALLBACK_BATCH = 4096
+#: one parallel kernel at a time: the kernels use every core already, and numba's
+#: fallback threading layer (workqueue) aborts on concurrent calls from threads
+_KERNEL_LOCK = threading.Lock()
 
 
 def nearest_samples(
@@ -189,7 +193,9 @@ def neighbourhoods(
     ``exclude`` leaves one sample row out per target (leave-one-out cross-validation).
     """
     sets = neighbour_sets(tree, targets, k, radius, exclude)
-    order = np.argsort(set_keys(sets), kind="stable")
+    with _KERNEL_LOCK:
+        keys = set_keys(sets)
+    order = np.argsort(keys, kind="stable")
     return Neighbourhoods(sets, order, group_starts(sets, order), tree.n)
 
 
@@ -237,10 +243,12 @@ def ordinary_kriging(
         raise ValueError(f"neighbourhoods of {nb.n_targets} targets among {nb.n_samples} "
                          f"samples do not fit {len(targets)} targets and {len(xy)} samples")
     failed = np.zeros(len(nb.starts) - 1, dtype=bool)
-    krige_groups(np.ascontiguousarray(xy, dtype=float), np.ascontiguousarray(z, dtype=float),
-                 nb.sets, nb.order, nb.starts, np.ascontiguousarray(targets, dtype=float),
-                 MODEL_CODES[model.name], float(model.nugget), float(model.partial_sill),
-                 float(model.range_), out, failed, 64 * numba.get_num_threads())
+    with _KERNEL_LOCK:
+        krige_groups(np.ascontiguousarray(xy, dtype=float),
+                     np.ascontiguousarray(z, dtype=float), nb.sets, nb.order, nb.starts,
+                     np.ascontiguousarray(targets, dtype=float), MODEL_CODES[model.name],
+                     float(model.nugget), float(model.partial_sill), float(model.range_), out,
+                     failed, 64 * numba.get_num_threads())
     if failed.any():
         group = np.repeat(failed, np.diff(nb.starts))
         _solve_singular(model, xy, z, targets, nb.sets, nb.order[group], out)
