@@ -150,12 +150,11 @@ def _dense_ok(model, xy, z, target):
 
 
 @pytest.mark.parametrize("name", ["spherical", "exponential", "gaussian"])
-def test_kriging_matches_dense_variogram_form_and_batches(name, monkeypatch):
+def test_kriging_matches_dense_variogram_form(name):
     rng = np.random.default_rng(1)
     xy, z = rng.uniform(0, 1000, (25, 2)), rng.normal(size=25)
     targets = rng.uniform(0, 1000, (40, 2))
     model = VariogramModel(name, nugget=0.2, sill=1.2, range_=600.0)
-    monkeypatch.setattr(kriging, "batch_size", lambda k: 7)  # force 6 batches
     est = LocalKriging(k=25, variogram=model, log=False).fit(xy, z)
     mean, var = est.predict_distribution(targets)
     ref = np.array([_dense_ok(model, xy, z, t) for t in targets])
@@ -171,15 +170,23 @@ def _local_reference(model, xy, z, target, k, radius):
     return _dense_ok(model, xy[near], z[near], target) if len(near) else (np.nan, np.nan)
 
 
-@pytest.mark.parametrize("share", [0.0, 1.0])  # 0: every batch solved directly; 1: shared sets
-def test_moving_window_with_radius_matches_reference_on_both_paths(share, monkeypatch):
+def _every_set_singular(real):
+    """The compiled kernel, then every group marked failed (so the numpy path solves all)."""
+    def run(*args):
+        real(*args)
+        args[11][:] = True  # ``failed``
+    return run
+
+
+@pytest.mark.parametrize("path", ["kernel", "numpy"])  # numpy: the path of singular sets
+def test_moving_window_with_radius_matches_reference_on_both_paths(path, monkeypatch):
     rng = np.random.default_rng(2)
     xy, z = rng.uniform(0, 1000, (60, 2)), rng.normal(size=60)
     gx, gy = np.meshgrid(np.arange(-95, 1100, 30.0), np.arange(-95, 1100, 30.0))
     targets = np.column_stack([gx.ravel(), gy.ravel()])  # 1600 cells, many share neighbours
     model = VariogramModel("exponential", nugget=0.1, sill=1.0, range_=500.0)
-    monkeypatch.setattr(kriging, "SHARED_SET_SHARE", share)
-    monkeypatch.setattr(kriging, "batch_size", lambda k: 500)
+    if path == "numpy":
+        monkeypatch.setattr(kriging, "krige_groups", _every_set_singular(kriging.krige_groups))
     est = LocalKriging(k=8, search_radius=150.0, variogram=model, log=False).fit(xy, z)
     mean, var = est.predict_distribution(targets)
     ref = np.array([_local_reference(model, xy, z, t, 8, 150.0) for t in targets])

@@ -133,6 +133,30 @@ def test_tiny_parcel_gets_a_point_inside():
     assert row["final_class"] == 3 and row["share_3"] == 1.0
 
 
+def test_parcels_under_point_below_cells_are_estimated_at_one_point(tmp_path):
+    rules = tmp_path / "r.toml"
+    rules.write_text("[interpolation]\ncell_size_m = 10.0\npoint_below_cells = 4\n")
+    # 10 m cells: P0 is 30 × 10 m (3 cells, under 4: one point, its centre X0+215, in the
+    # class-2 half); P1 is 200 × 100 m (200 cells): half class 2, half class 1, as with cells
+    p = parcels((X0 + 200, Y0 + 200, X0 + 230, Y0 + 210), (X0 + 200, Y0, X0 + 400, Y0 + 100))
+    s = samples((X0 + 100, Y0 + 50, 2), (X0 + 500, Y0 + 50, 1))
+    out = run(p, s, rules=load_rules(rules))[0]
+    assert out["share_2"].tolist() == [1.0, 0.5]
+    assert out["final_class"].tolist() == [2, 2]
+
+
+def test_parcel_cells_point_below_cells_keeps_the_large_parcels_cells():
+    from farmland.classify.interpolated import parcel_cells
+
+    geoms = np.array([box(0, 0, 30, 10), box(0, 20, 200, 120)])
+    cells, labels = parcel_cells(geoms, 10.0)
+    assert np.bincount(labels).tolist() == [3, 200]
+    pts, pt_labels = parcel_cells(geoms, 10.0, point_below_cells=4)
+    assert np.bincount(pt_labels).tolist() == [1, 200]
+    np.testing.assert_array_equal(pts[pt_labels == 1], cells[labels == 1])
+    np.testing.assert_allclose(pts[pt_labels == 0], [[15.0, 5.0]])  # a point on its surface
+
+
 def test_area_from_net_area_when_given_else_geometry():
     p = parcels(square(0), square(1), net=[5000.0, np.nan])
     out, _, _ = run(p, samples((X0 + 50, Y0 + 50, 1), (X0 + 150, Y0 + 50, 1)))

@@ -5,10 +5,11 @@ rule, worked by hand."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from farmland.classify.interpolated import _exceedances, _variance
+from farmland.classify.interpolated import _exceedances, _screening_values, _variance
 from farmland.classify.risk import CellRule, band_probabilities, risk_classes
 from farmland.errors import StandardError
 from farmland.rules import load_rules
@@ -69,6 +70,15 @@ def test_exceedance_over_ph_bands_weighs_each_bands_threshold():
     assert pi == pytest.approx([0.0])
     ps1, _ = _exceedances(mean, var, "cd", screen, interv, landuse, None, std)
     assert ps1 == pytest.approx([1.0])    # the kriged pH 6.0 alone: 0.5 > 0.4
+
+
+def test_screening_values_looked_up_per_land_use_equal_the_direct_lookup():
+    std = load_standard()
+    landuse = np.array(["paddy", "dry", None, "orchard", "paddy", "dry"], dtype=object)
+    ph = np.array([5.0, 6.0, 7.0, 8.0, 7.2, np.nan])
+    codes, uniques = pd.factorize(landuse)  # None -> -1: "unknown", as the standard reads it
+    got = _screening_values(std, "cd", (codes, uniques), ph)
+    np.testing.assert_array_equal(got, std.screening_values("cd", landuse, ph))
 
 
 def test_rules_keys_are_checked(tmp_path):

@@ -4,10 +4,12 @@ Each class-driving element and pH is interpolated onto the cells of a raster tha
 covers the parcels (cell centres inside a parcel belong to it); every cell is
 classified with its parcel's land-use column and the interpolated pH; a parcel's
 shares are the fractions of its cells in each class. Parcels smaller than a cell
-get one pseudo-cell at a point inside them. The raster is processed in tiles, so
-memory stays bounded at province scale. When the interpolator gives a log-normal
-distribution (kriging), per-cell exceedance probabilities of the screening and
-intervention values are combined into class probabilities and averaged per parcel.
+get one pseudo-cell at a point inside them, and so, when ``point_below_cells`` is
+set, do parcels smaller than that many cells. When the interpolator gives a
+log-normal distribution (kriging), per-cell exceedance probabilities of the screening
+and intervention values are combined into class probabilities and averaged per parcel.
+Kriged variables measured at the same samples share one neighbour search
+(:func:`farmland.geostats.estimators.share_neighbours`).
 """
 
 from __future__ import annotations
@@ -18,18 +20,17 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import shapely
-from affine import Affine
-from rasterio.features import rasterize
 
 from farmland.classify.risk import CellRule, band_probabilities, risk_classes
+from farmland.geostats.estimators import share_neighbours
+from farmland.geostats.rasters import polygon_cells
 from farmland.standards import CLASS_ELEMENTS
 
 log = logging.getLogger(__name__)
 
-TILE = 2048  # cells per tile side
 
-
-def parcel_cells(geoms: np.ndarray, cell_size: float) -> tuple[np.ndarray, np.ndarray]:
+def parcel_cells(geoms: np.ndarray, cell_size: float, *,
+                 point_below_cells: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Centres of raster cells inside each parcel.
 
     Parameters
@@ -38,6 +39,9 @@ def parcel_cells(geoms: np.ndarray, cell_size: float) -> tuple[np.ndarray, np.nd
         Array of (Multi)Polygons in a metric CRS.
     cell_size
         Cell side in metres; the grid is aligned to multiples of ``cell_size``.
+    point_below_cells
+        Parcels whose area is under this many cells (``cell_size``² m² each) get one
+        point inside them instead of their cells (0: every parcel gets its cells).
 
     Returns
     -------
@@ -49,38 +53,17 @@ def parcel_cells(geoms: np.ndarray, cell_size: float) -> tuple[np.ndarray, np.nd
     n = len(geoms)
     if n == 0:
         return np.empty((0, 2)), np.empty(0, dtype=np.int64)
-    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
-    minx, miny = np.floor(minx / cell_size) * cell_size, np.floor(miny / cell_size) * cell_size
-    ncols = int(np.ceil((maxx - minx) / cell_size)) or 1
-    nrows = int(np.ceil((maxy - miny) / cell_size)) or 1
-    top = miny + nrows * cell_size
-    tree = shapely.STRtree(geoms)
-    xs, ys, labels = [], [], []
-    for r0 in range(0, nrows, TILE):
-        for c0 in range(0, ncols, TILE):
-            h, w = min(TILE, nrows - r0), min(TILE, ncols - c0)
-            x0, y0 = minx + c0 * cell_size, top - r0 * cell_size
-            box = shapely.box(x0, y0 - h * cell_size, x0 + w * cell_size, y0)
-            idx = tree.query(box, predicate="intersects")
-            if len(idx) == 0:
-                continue
-            idx.sort()
-            burnt = rasterize(zip(geoms[idx], (idx + 1).tolist()), out_shape=(h, w),
-                              transform=Affine(cell_size, 0.0, x0, 0.0, -cell_size, y0),
-                              fill=0, dtype="int32")
-            rows, cols = np.nonzero(burnt)
-            xs.append(x0 + (cols + 0.5) * cell_size)
-            ys.append(y0 - (rows + 0.5) * cell_size)
-            labels.append(burnt[rows, cols].astype(np.int64) - 1)
-    labels_all = np.concatenate(labels) if labels else np.empty(0, dtype=np.int64)
-    coords = (np.column_stack([np.concatenate(xs), np.concatenate(ys)]) if xs
-              else np.empty((0, 2)))
-    missing = np.setdiff1d(np.arange(n), labels_all)
+    gridded = np.arange(n)
+    if point_below_cells > 0:
+        gridded = np.flatnonzero(shapely.area(geoms) >= point_below_cells * cell_size**2)
+    coords, labels = polygon_cells(geoms[gridded], cell_size)
+    labels = gridded[labels]
+    missing = np.flatnonzero(np.bincount(labels, minlength=n) == 0)
     if len(missing):
         pts = shapely.point_on_surface(geoms[missing])
         coords = np.vstack([coords, shapely.get_coordinates(pts)])
-        labels_all = np.concatenate([labels_all, missing])
-    return coords, labels_all
+        labels = np.concatenate([labels, missing])
+    return coords, labels
 
 
 def interpolated_classes(
@@ -93,6 +76,7 @@ def interpolated_classes(
     make_estimator: Callable[[str], object],
     cell_size: float,
     rule: CellRule | None = None,
+    point_below_cells: float = 0.0,
 ) -> pd.DataFrame:
     """Class shares, majority class and class probabilities of parcels from surfaces.
 
@@ -115,6 +99,10 @@ def interpolated_classes(
         How cells are classed and how their probabilities are formed
         (:class:`~farmland.classify.risk.CellRule`; default: the kriged median, point
         variances, the band of the kriged pH).
+    point_below_cells
+        Parcels under this many cells of area are estimated at one point inside them
+        rather than at their cells (0, the default: every parcel at its cells; see
+        :func:`parcel_cells`).
 
     Returns
     -------
@@ -124,28 +112,47 @@ def interpolated_classes(
         ``p_class_1..3`` and ``class_confidence`` (NaN without distributions),
         ``n_cells``.
     """
-    coords, labels = parcel_cells(geoms, cell_size)
+    coords, labels = parcel_cells(geoms, cell_size, point_below_cells=point_below_cells)
     n = len(geoms)
     log.info("interpolating pH and %s at %d cells (%.0f m) for %d parcels",
              "/".join(CLASS_ELEMENTS), len(coords), cell_size, n)
-    rule = rule or CellRule()
-    ph_est = _fit(make_estimator("ph"), sample_xy, sample_values["ph"])
+    estimators = {v: _fit(make_estimator(v), sample_xy, sample_values[v])
+                  for v in ("ph", *CLASS_ELEMENTS)}
+    saved = share_neighbours(estimators.values(), coords)
+    if saved:
+        log.info("one neighbour search served %d kriged variables", saved + 1)
+    codes, uniques = pd.factorize(np.asarray(landuse, dtype=object))
+    cell_landuse = (codes[labels], uniques)
+    cell_class, cell_driver, probs = _cell_classes(estimators, coords, cell_landuse, standard,
+                                                   rule or CellRule())
+    return _parcel_table(labels, cell_class, cell_driver, probs, n)
+
+
+def _cell_classes(estimators: dict, coords: np.ndarray, cell_landuse: tuple, standard,
+                  rule: CellRule) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    """Class (0 = not estimated), driving element (column of CLASS_ELEMENTS) and class
+    probabilities (None without any kriging distribution) of every cell.
+
+    ``cell_landuse`` is (code per cell, land uses) as from ``pandas.factorize``. Takes the
+    fitted estimators out of ``estimators`` as it goes (each one's cached kriging
+    results are freed once its element is done)."""
+    ph_est = estimators.pop("ph")
     low, high = standard.ph_range
     ph = np.clip(ph_est.predict(coords), low, high)
-    cell_landuse = np.asarray(landuse, dtype=object)[labels]
     bands = _ph_bands(ph_est, coords, standard, rule)
+    del ph_est
     classes = np.zeros((len(coords), len(CLASS_ELEMENTS)), dtype=np.int8)
     index = np.zeros_like(classes, dtype=float)
     p_screen, p_interv = {}, {}
     n_dist = 0
     for j, el in enumerate(CLASS_ELEMENTS):
-        est = _fit(make_estimator(el), sample_xy, sample_values[el])
+        est = estimators.pop(el)
         dist = _distribution(est, coords)
         # with a log-normal distribution the cell is classed by its median exp(m): it
         # classes more samples correctly in cross-validation than the (upward-corrected)
         # mean; without one (IDW) by the estimate itself
         value = np.exp(dist[0]) if dist is not None else est.predict(coords)
-        screen = standard.screening_values(el, cell_landuse, ph)
+        screen = _screening_values(standard, el, cell_landuse, ph)
         interv = standard.intervention_values(el, ph)
         cls = np.where(value <= screen, 1, np.where(value <= interv, 2, 3))
         classes[:, j] = np.where(np.isfinite(value) & np.isfinite(screen), cls, 0)
@@ -169,6 +176,12 @@ def interpolated_classes(
         if rule.decision == "risk":
             risky = risk_classes(*probs, tau3=rule.risk_class3, tau2=rule.risk_class2)
             cell_class = np.where(missing | (risky == 0), cell_class, risky)
+    return cell_class, cell_driver, probs
+
+
+def _parcel_table(labels: np.ndarray, cell_class: np.ndarray, cell_driver: np.ndarray,
+                  probs: tuple | None, n: int) -> pd.DataFrame:
+    """Shares, majority class and driver, mean class probabilities and confidence."""
     result = _shares(labels, cell_class, cell_driver, n)
     result["p_class_1"] = result["p_class_2"] = result["p_class_3"] = np.nan
     if probs is not None:
@@ -237,10 +250,26 @@ def _exceedances(mean, var, el, screen, interv, cell_landuse, bands, standard):
     for b, ph_b in enumerate(reps):
         at = np.full(len(mean), ph_b)
         ps += probs[:, b] * exceedance_probability(
-            mean, var, standard.screening_values(el, cell_landuse, at))
+            mean, var, _screening_values(standard, el, cell_landuse, at))
         pi += probs[:, b] * exceedance_probability(
             mean, var, standard.intervention_values(el, at))
     return ps, pi
+
+
+def _screening_values(standard, element: str, cell_landuse, ph: np.ndarray) -> np.ndarray:
+    """``standard.screening_values`` of every cell, looked up once per distinct land use
+    when ``cell_landuse`` is (code per cell, land uses) (code −1: missing, as "unknown");
+    a plain array of land uses is passed through."""
+    if not isinstance(cell_landuse, tuple):
+        return standard.screening_values(element, cell_landuse, ph)
+    codes, uniques = cell_landuse
+    out = np.empty(len(codes))
+    for i in range(-1, len(uniques)):
+        cells = codes == i
+        if cells.any():
+            out[cells] = standard.screening_values(element, None if i < 0 else uniques[i],
+                                                   ph[cells])
+    return out
 
 
 def _fit(estimator, xy: np.ndarray, values: np.ndarray):

@@ -256,7 +256,9 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
     res = interpolated_classes(out.geometry.values[reach], out["landuse"].to_numpy()[reach], xy,
                                values, standard=std, make_estimator=factory,
                                cell_size=rules.get("interpolation", "cell_size_m"),
-                               rule=CellRule.from_rules(rules["interpolation"]))
+                               rule=CellRule.from_rules(rules["interpolation"]),
+                               point_below_cells=rules["interpolation"].get("point_below_cells",
+                                                                            0))
     rows = np.flatnonzero(reach)
     for col in ("p_class_1", "p_class_2", "p_class_3", "class_confidence"):
         out.iloc[rows, out.columns.get_loc(col)] = res[col].to_numpy()

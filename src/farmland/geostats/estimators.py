@@ -7,8 +7,8 @@ of metres in one projected (metric) CRS — the caller projects; values are mg/k
 (or any positive unit when ``log=True``).
 
 Neither estimator is O(n²): neighbours come from a :class:`scipy.spatial.cKDTree`
-and kriging systems are solved for batches of targets at once
-(``np.linalg.solve`` on stacked (k+1) × (k+1) systems).
+and the kriging systems are solved by a compiled kernel, one Cholesky factorisation
+per distinct neighbour set (:mod:`farmland.geostats.kriging`).
 
 Samples sharing one location are averaged in :meth:`fit` (on the log scale when
 ``log=True``): duplicate locations make a kriging system singular, and an average
@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
 from farmland.errors import InputError
-from farmland.geostats.kriging import nearest_samples, ordinary_kriging
+from farmland.geostats.kriging import nearest_samples, neighbourhoods, ordinary_kriging
 from farmland.geostats.variogram import VariogramFitError, VariogramModel, fit_sample_variogram
 
 logger = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ class LocalKriging:
         xy, z = _check_samples(coords, values, log=self.log)
         self.coords_, self.values_, self.sample_location_ = merge_duplicate_locations(xy, z)
         self.tree_ = cKDTree(self.coords_)
-        self.fallback_, self.idw_, self._last = None, None, None
+        self.fallback_, self.idw_, self._last, self._shared = None, None, None, None
         self.variogram_ = self.variogram
         if self.variogram_ is None:
             try:
@@ -278,18 +278,19 @@ class LocalKriging:
     def _moments(
         self, targets: np.ndarray, exclude: np.ndarray | None = None
     ) -> tuple[np.ndarray, ...]:
-        """Kriging mean, variance and Lagrange multiplier at targets, in batches.
+        """Kriging mean, variance and Lagrange multiplier at targets.
 
         The last result is kept (keyed by a hash of the targets), so ``predict``
         then ``predict_distribution`` on the same grid solves the systems once.
+        Neighbours searched by :func:`share_neighbours` for these targets are used.
         """
-        key = hashlib.blake2b(targets.tobytes(), digest_size=16)
-        key.update(b"" if exclude is None else exclude.tobytes())
+        key = _targets_key(targets, exclude)
         cached = getattr(self, "_last", None)
-        if cached is not None and cached[0] == (key.digest(), targets.shape):
+        if cached is not None and cached[0] == key:
             return tuple(a.copy() for a in cached[1])
         if self.fallback_ is not None:
             return tuple(np.full((3, len(targets)), np.nan))
+        shared = getattr(self, "_shared", None)
         out = ordinary_kriging(
             self.variogram_,
             self.coords_,
@@ -299,8 +300,9 @@ class LocalKriging:
             k=self.k,
             radius=self.search_radius,
             exclude=exclude,
+            neighbours=shared[1] if shared is not None and shared[0] == key else None,
         )
-        self._last = ((key.digest(), targets.shape), tuple(out.copy()))
+        self._last = (key, tuple(out.copy()))
         return tuple(out)
 
     def _back(self, mean: np.ndarray, var: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -366,6 +368,52 @@ class LocalKriging:
             "mean": moments[0][loc],
             "variance": moments[1][loc],
         }
+
+
+def _targets_key(targets: np.ndarray, exclude: np.ndarray | None) -> tuple[bytes, tuple]:
+    key = hashlib.blake2b(targets.tobytes(), digest_size=16)
+    key.update(b"" if exclude is None else exclude.tobytes())
+    return key.digest(), targets.shape
+
+
+def share_neighbours(estimators: Iterable[object], coords: np.ndarray) -> int:
+    """Search the neighbours of ``coords`` once per group of estimators that share samples.
+
+    Fitted :class:`LocalKriging` estimators (no fallback) whose samples sit at the same
+    locations, with the same ``k`` and ``search_radius``, have the same k nearest
+    samples at every location: pH and the metals of a survey are measured at one set
+    of sites. One search (:func:`farmland.geostats.kriging.neighbourhoods`) then serves
+    them all; their :meth:`~LocalKriging.predict` and
+    :meth:`~LocalKriging.predict_distribution` at ``coords`` use it. Other estimators
+    are left alone. The results are those of separate searches.
+
+    Parameters
+    ----------
+    estimators
+        Fitted estimators of any kind.
+    coords
+        (m, 2) prediction locations, metres.
+
+    Returns
+    -------
+    int
+        The number of searches saved.
+    """
+    targets = _as_coords(coords, what="prediction coordinates")
+    groups: dict[tuple, list[LocalKriging]] = {}
+    for est in estimators:
+        if isinstance(est, LocalKriging) and getattr(est, "fallback_", "") is None:
+            site = hashlib.blake2b(est.coords_.tobytes(), digest_size=16).digest()
+            groups.setdefault((site, est.coords_.shape, est.k, est.search_radius), []).append(est)
+    key, saved = _targets_key(targets, None), 0
+    for members in groups.values():
+        if len(members) > 1:
+            first = members[0]
+            found = neighbourhoods(first.tree_, targets, first.k, first.search_radius)
+            for est in members:
+                est._shared = (key, found)
+            saved += len(members) - 1
+    return saved
 
 
 # --------------------------------------------------------------------------- probabilities

@@ -1,4 +1,4 @@
-"""Batched ordinary kriging in a moving neighbourhood (the numerical core of LocalKriging).
+"""Ordinary kriging in a moving neighbourhood (the numerical core of LocalKriging).
 
 Coordinates are metres in one projected CRS. Each target gets the ordinary
 kriging system of its k nearest samples, in covariance form with
@@ -9,35 +9,38 @@ C(h) = sill − γ(h)::
 
 mean = wᵀz, variance σ² = C(0) − wᵀc0 − μ (clipped ≥ 0).
 
-Systems are solved for batches of targets at once. Targets are first ordered by
-their neighbour set: on a grid much finer than the sample spacing many cells share
-one set, so one matrix inverse serves them all (only c0 differs). A batch with
-few repeated sets is solved directly with ``np.linalg.solve``.
+The neighbour search (:func:`neighbourhoods`) lists every target's k nearest samples
+and groups the targets by identical neighbour sets: on a grid much finer than the
+sample spacing many cells share one set. It depends on the sample locations only, so
+variables measured at the same samples share one search (``neighbours=``). The
+systems are then solved by a compiled kernel (:mod:`farmland.geostats.kernels`): one
+Cholesky factorisation per set, one triangular solve per target. A set whose matrix
+is singular (near-coincident samples without a nugget) is solved here with numpy's
+LU solver, by least squares if that fails.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.spatial import cKDTree
 
+from farmland.geostats.kernels import MODEL_CODES, group_starts, krige_groups, set_keys
 from farmland.geostats.variogram import VariogramModel
 
 logger = logging.getLogger(__name__)
 
-#: bytes of working memory per kriging batch (bounds peak memory, see batch_size)
-BATCH_MEMORY = 256 * 2**20
-#: a batch whose distinct neighbour sets are at most this share of its targets is
-#: solved through one inverse per set (measured break-even: about 0.65)
-SHARED_SET_SHARE = 0.5
 #: targets per chunk when listing neighbour sets
 QUERY_CHUNK = 65_536
-
-
-def batch_size(k: int) -> int:
-    """Targets per batch so that about six (k+1)² float64 arrays fit in BATCH_MEMORY."""
-    return max(256, BATCH_MEMORY // (6 * 8 * (k + 1) ** 2))
+#: targets per numpy batch when singular sets are solved outside the kernel
+FALLBACK_BATCH = 4096
+#: one parallel kernel at a time: the kernels use every core already, and numba's
+#: fallback threading layer (workqueue) aborts on concurrent calls from threads
+_KERNEL_LOCK = threading.Lock()
 
 
 def nearest_samples(
@@ -140,14 +143,6 @@ def _solve(a: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         return np.stack([np.linalg.lstsq(m, r, rcond=None)[0] for m, r in zip(a, rhs, strict=True)])
 
 
-def _inverse(a: np.ndarray) -> np.ndarray:
-    try:
-        return np.linalg.inv(a)
-    except np.linalg.LinAlgError:
-        logger.warning("singular kriging system in a batch; using the pseudo-inverse")
-        return np.linalg.pinv(a)
-
-
 def neighbour_sets(
     tree: cKDTree, targets: np.ndarray, k: int, radius: float | None, exclude: np.ndarray | None
 ) -> np.ndarray:
@@ -161,29 +156,47 @@ def neighbour_sets(
     return sets
 
 
-def _set_keys(sets: np.ndarray) -> np.ndarray:
-    """A 64-bit hash per sorted neighbour row (equal rows, equal keys)."""
-    mult = np.random.default_rng(12345).integers(1, 2**63, size=sets.shape[1], dtype=np.uint64) | 1
-    with np.errstate(over="ignore"):
-        return (sets.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+@dataclass(frozen=True)
+class Neighbourhoods:
+    """The k nearest samples of every target, with targets grouped by identical sets.
 
-
-def _solve_batch(
-    model: VariogramModel, xy: np.ndarray, targets: np.ndarray, sets: np.ndarray, keys: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(B, k+1) solutions [w; μ] and right-hand sides of one batch.
-
-    Targets sharing a neighbour set share one matrix inverse.
+    Attributes
+    ----------
+    sets
+        (m, k') int32 sample rows of each target's neighbours, each row sorted; the
+        index n (number of samples) marks a missing neighbour (beyond the radius).
+    order, starts
+        The targets ``order[starts[g]:starts[g + 1]]`` share one neighbour set.
+    n_samples
+        n, the number of samples searched.
     """
-    rhs = kriging_rhs(model, xy, targets, sets)
-    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
-    shared = len(first) <= SHARED_SET_SHARE * len(keys) and np.array_equal(
-        sets, sets[first][which]
-    )  # the equality check guards against a hash collision
-    if not shared:
-        return _solve(kriging_matrices(model, xy, sets), rhs), rhs
-    inverse = _inverse(kriging_matrices(model, xy, sets[first]))
-    return np.einsum("bij,bj->bi", inverse[which], rhs), rhs
+
+    sets: np.ndarray
+    order: np.ndarray
+    starts: np.ndarray
+    n_samples: int
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.sets)
+
+
+def neighbourhoods(
+    tree: cKDTree,
+    targets: np.ndarray,
+    k: int,
+    radius: float | None = None,
+    exclude: np.ndarray | None = None,
+) -> Neighbourhoods:
+    """Search the k nearest samples of ``targets`` (metres) within ``radius`` and group them.
+
+    ``exclude`` leaves one sample row out per target (leave-one-out cross-validation).
+    """
+    sets = neighbour_sets(tree, targets, k, radius, exclude)
+    with _KERNEL_LOCK:
+        keys = set_keys(sets)
+    order = np.argsort(keys, kind="stable")
+    return Neighbourhoods(sets, order, group_starts(sets, order), tree.n)
 
 
 def ordinary_kriging(
@@ -196,6 +209,7 @@ def ordinary_kriging(
     k: int,
     radius: float | None = None,
     exclude: np.ndarray | None = None,
+    neighbours: Neighbourhoods | None = None,
 ) -> np.ndarray:
     """Kriging mean, variance and Lagrange multiplier at every target.
 
@@ -211,6 +225,10 @@ def ordinary_kriging(
         Neighbourhood: k nearest samples within ``radius`` metres (None: any distance).
     exclude
         Optional sample row per target to leave out (cross-validation).
+    neighbours
+        The :func:`neighbourhoods` of ``targets`` among these samples, when already
+        searched (for another variable measured at the same samples); ``k``,
+        ``radius`` and ``exclude`` are then not used.
 
     Returns
     -------
@@ -220,21 +238,39 @@ def ordinary_kriging(
     out = np.full((3, len(targets)), np.nan)
     if len(targets) == 0:
         return out
-    sets = neighbour_sets(tree, targets, k, radius, exclude)
-    keys = _set_keys(sets)
-    order = np.argsort(keys, kind="stable")
-    step = batch_size(sets.shape[1])
+    nb = neighbours or neighbourhoods(tree, targets, k, radius, exclude)
+    if nb.n_targets != len(targets) or nb.n_samples != len(xy):
+        raise ValueError(f"neighbourhoods of {nb.n_targets} targets among {nb.n_samples} "
+                         f"samples do not fit {len(targets)} targets and {len(xy)} samples")
+    failed = np.zeros(len(nb.starts) - 1, dtype=bool)
+    with _KERNEL_LOCK:
+        krige_groups(np.ascontiguousarray(xy, dtype=float),
+                     np.ascontiguousarray(z, dtype=float), nb.sets, nb.order, nb.starts,
+                     np.ascontiguousarray(targets, dtype=float), MODEL_CODES[model.name],
+                     float(model.nugget), float(model.partial_sill), float(model.range_), out,
+                     failed, 64 * numba.get_num_threads())
+    if failed.any():
+        group = np.repeat(failed, np.diff(nb.starts))
+        _solve_singular(model, xy, z, targets, nb.sets, nb.order[group], out)
+    return out
+
+
+def _solve_singular(model: VariogramModel, xy: np.ndarray, z: np.ndarray, targets: np.ndarray,
+                    sets: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
+    """Targets whose covariance matrix is (nearly) singular, by numpy's LU solver (least
+    squares when exactly singular), in batches."""
+    logger.warning("%d target(s) have a (nearly) singular kriging system (near-coincident "
+                   "samples without a nugget?): solved by LU / least squares", len(rows))
     n = len(xy)
-    for start in range(0, len(order), step):
-        rows = order[start : start + step]
-        part_sets, part_targets = sets[rows], targets[rows]
-        sol, rhs = _solve_batch(model, xy, part_targets, part_sets, keys[rows])
+    for start in range(0, len(rows), FALLBACK_BATCH):
+        part = rows[start : start + FALLBACK_BATCH]
+        part_sets = sets[part]
+        rhs = kriging_rhs(model, xy, targets[part], part_sets)
+        sol = _solve(kriging_matrices(model, xy, part_sets), rhs)
         found = part_sets < n
         w, mu = sol[:, :-1], sol[:, -1]
-        out[0, rows] = np.einsum(
-            "bk,bk->b", w, np.where(found, z[np.where(found, part_sets, 0)], 0)
-        )
-        out[1, rows] = np.maximum(model.sill - np.einsum("bk,bk->b", w, rhs[:, :-1]) - mu, 0.0)
-        out[2, rows] = mu
-        out[:, rows[~found.any(axis=1)]] = np.nan
-    return out
+        out[0, part] = np.einsum("bk,bk->b", w, np.where(found, z[np.where(found, part_sets, 0)],
+                                                          0))
+        out[1, part] = np.maximum(model.sill - np.einsum("bk,bk->b", w, rhs[:, :-1]) - mu, 0.0)
+        out[2, part] = mu
+        out[:, part[~found.any(axis=1)]] = np.nan

@@ -42,6 +42,8 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "method": (str, lambda v: v in ("kriging", "idw"), "'kriging' or 'idw'"),
         "max_distance_m": ((int, float), lambda v: 0 < v <= 50_000, "0 < m <= 50000"),
         "cell_size_m": ((int, float), lambda v: 1 <= v <= 1000, "1 <= m <= 1000"),
+        "point_below_cells": ((int, float), lambda v: 0 <= v <= 10_000,
+                              "a number of cells 0..10000 (0: off)"),
         "neighbours": (int, lambda v: 2 <= v <= 128, "an integer 2..128"),
         "idw_power": ((int, float), lambda v: 0 < v <= 6, "0 < p <= 6"),
         "evidence_samples": (int, lambda v: 1 <= v <= 20, "an integer 1..20"),

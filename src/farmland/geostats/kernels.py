@@ -1,0 +1,212 @@
+"""Compiled kernels of local ordinary kriging (numba), used by farmland.geostats.kriging.
+
+Each group of targets shares one neighbour set (the sorted rows of the k nearest
+samples, index n = missing). Per group the kernel builds the covariance matrix C of
+the set's samples (C(h) = sill − γ(h), C(0) = sill) and factors it once, C = L Lᵀ
+(Cholesky). The ordinary kriging system of a target with covariances c0 to the set,
+
+    [C  1] [w]   [c0]
+    [1ᵀ 0] [μ] = [1 ]
+
+is solved through its Schur complement. With u = C⁻¹1, s = 1ᵀu and v = C⁻¹z::
+
+    μ = (c0ᵀu − 1) / s,    w = C⁻¹c0 − μu
+    mean = c0ᵀv − μ·uᵀz,   σ² = sill − (c0ᵀC⁻¹c0 − μ·c0ᵀu) − μ
+
+and every product is a dot product of forward solves: with y₁ = L⁻¹1, y₂ = L⁻¹z and
+y = L⁻¹c0, s = |y₁|², uᵀz = y₁·y₂, c0ᵀu = y·y₁, c0ᵀv = y·y₂, c0ᵀC⁻¹c0 = |y|². A set
+costs one factorisation (k³/6 multiply-adds) and two forward solves, a target one
+forward solve (k²/2), with no (k+1) × (k+1) arrays in memory. It is the same system
+as the covariance form in :mod:`farmland.geostats.kriging` (the same mean, variance
+and μ up to rounding, about 1e-13 on ln-values), not another estimator. A group whose
+Cholesky pivot falls to ``PIVOT_TOLERANCE`` · sill or below (near-coincident samples
+without a nugget) is reported as failed, for the caller to solve.
+
+Compiled on first use and cached beside this file (``cache=True``); parallel over
+groups on all cores.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["MODEL_CODES", "PIVOT_TOLERANCE", "group_starts", "krige_groups", "set_keys"]
+
+#: variogram model name -> code understood by the kernel
+MODEL_CODES = {"spherical": 0, "exponential": 1, "gaussian": 2}
+#: a Cholesky pivot at or below this share of the sill marks a set as (nearly) singular
+PIVOT_TOLERANCE = 1e-9
+#: LLVM may reorder sums (so reductions vectorise) and fuse multiply-adds; no assumption
+#: about NaN or infinity is made (NaN marks a target without neighbours)
+FAST = {"reassoc", "contract"}
+
+
+@numba.njit(cache=True, fastmath=FAST, inline="always")
+def _covariance(h: float, code: int, partial_sill: float, range_: float) -> float:
+    """Structured covariance (sill − nugget)·(1 − s(h)) of farmland.geostats.variogram."""
+    x = h / range_
+    if code == 0:
+        if x >= 1.0:
+            return 0.0
+        return partial_sill * (1.0 - x * (1.5 - 0.5 * x * x))
+    if code == 1:
+        return partial_sill * math.exp(-3.0 * x)
+    return partial_sill * math.exp(-3.0 * x * x)
+
+
+@numba.njit(cache=True, fastmath=FAST, inline="always")
+def _cholesky(a: np.ndarray, inv_d: np.ndarray, m: int, tol: float) -> bool:
+    """In-place lower Cholesky factor of a[:m, :m] (lower triangle read), with the
+    reciprocals of its diagonal in ``inv_d``; False if not positive definite."""
+    for j in range(m):
+        s = a[j, j]
+        for p in range(j):
+            s -= a[j, p] * a[j, p]
+        if not s > tol:
+            return False
+        d = math.sqrt(s)
+        a[j, j] = d
+        inv_d[j] = 1.0 / d
+        for i in range(j + 1, m):
+            t = a[i, j]
+            for p in range(j):
+                t -= a[i, p] * a[j, p]
+            a[i, j] = t * inv_d[j]
+    return True
+
+
+@numba.njit(cache=True, fastmath=FAST, inline="always")
+def _forward(low: np.ndarray, inv_d: np.ndarray, m: int, b: np.ndarray, out: np.ndarray) -> None:
+    """out = L⁻¹ b."""
+    for i in range(m):
+        t = b[i]
+        for p in range(i):
+            t -= low[i, p] * out[p]
+        out[i] = t * inv_d[i]
+
+
+@numba.njit(cache=True, fastmath=FAST)
+def _krige_group(xy, z, nb, m, rows, targets, code, nugget, psill, range_, scratch, low,
+                 out) -> bool:
+    """Factor one neighbour set and krige its targets ``rows``; False if C is singular."""
+    inv_d, y1, y2, c0, y = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
+    sill = nugget + psill
+    for i in range(m):
+        xi, yi = xy[nb[i], 0], xy[nb[i], 1]
+        low[i, i] = sill
+        for j in range(i):
+            dx, dy = xi - xy[nb[j], 0], yi - xy[nb[j], 1]
+            low[i, j] = _covariance(math.sqrt(dx * dx + dy * dy), code, psill, range_)
+    if not _cholesky(low, inv_d, m, PIVOT_TOLERANCE * sill):
+        return False
+    for i in range(m):
+        c0[i] = 1.0
+    _forward(low, inv_d, m, c0, y1)
+    for i in range(m):
+        c0[i] = z[nb[i]]
+    _forward(low, inv_d, m, c0, y2)
+    s, uz = 0.0, 0.0
+    for i in range(m):
+        s += y1[i] * y1[i]
+        uz += y1[i] * y2[i]
+    for r in rows:
+        tx, ty = targets[r, 0], targets[r, 1]
+        for i in range(m):
+            dx, dy = xy[nb[i], 0] - tx, xy[nb[i], 1] - ty
+            h = math.sqrt(dx * dx + dy * dy)
+            c0[i] = _covariance(h, code, psill, range_) + (nugget if h == 0.0 else 0.0)
+        _forward(low, inv_d, m, c0, y)
+        q, cu, cv = 0.0, 0.0, 0.0
+        for i in range(m):
+            q += y[i] * y[i]
+            cu += y[i] * y1[i]
+            cv += y[i] * y2[i]
+        mu = (cu - 1.0) / s
+        out[0, r] = cv - mu * uz
+        out[1, r] = max(sill - (q - mu * cu) - mu, 0.0)
+        out[2, r] = mu
+    return True
+
+
+@numba.njit(cache=True, fastmath=FAST, parallel=True)
+def krige_groups(xy, z, sets, order, starts, targets, code, nugget, psill, range_, out, failed,
+                 n_chunks):
+    """Kriging mean, variance and μ into ``out`` (3, m) for every group of targets.
+
+    Parameters
+    ----------
+    xy, z
+        (n, 2) sample coordinates (metres) and (n,) values.
+    sets
+        (m, k) sorted neighbour rows of every target (index n = missing, sorted last).
+    order, starts
+        Targets ``order[starts[g]:starts[g + 1]]`` share one neighbour set.
+    targets
+        (m, 2) target coordinates (metres).
+    code, nugget, psill, range_
+        The variogram (``MODEL_CODES``), nugget, partial sill and range.
+    out
+        (3, m) float64, written for every target of a non-failed group (NaN without
+        neighbours).
+    failed
+        (groups,) bool, set True for a group whose covariance matrix is singular.
+    n_chunks
+        Runs of consecutive groups handed to the threads (a few per thread).
+    """
+    n, width = xy.shape[0], sets.shape[1]
+    n_groups = starts.shape[0] - 1
+    n_chunks = max(1, min(n_groups, n_chunks))
+    for c in numba.prange(n_chunks):
+        low, scratch = np.empty((width, width)), np.empty((5, width))
+        for g in range(c * n_groups // n_chunks, (c + 1) * n_groups // n_chunks):
+            rows = order[starts[g]:starts[g + 1]]
+            nb = sets[rows[0]]
+            m = 0
+            while m < width and nb[m] < n:
+                m += 1
+            if m == 0:
+                for r in rows:
+                    out[0, r] = np.nan
+                    out[1, r] = np.nan
+                    out[2, r] = np.nan
+            elif not _krige_group(xy, z, nb, m, rows, targets, code, nugget, psill, range_,
+                                  scratch, low, out):
+                failed[g] = True
+
+
+@numba.njit(cache=True, parallel=True)
+def set_keys(sets: np.ndarray) -> np.ndarray:
+    """A 64-bit FNV-1a hash of every row (equal rows, equal keys)."""
+    keys = np.empty(sets.shape[0], dtype=np.uint64)
+    for i in numba.prange(sets.shape[0]):
+        h = np.uint64(1469598103934665603)
+        for j in range(sets.shape[1]):
+            h = (h ^ np.uint64(sets[i, j])) * np.uint64(1099511628211)
+        keys[i] = h
+    return keys
+
+
+@numba.njit(cache=True)
+def group_starts(sets: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Starts of the runs of identical rows in ``sets[order]``, then ``len(order)``.
+
+    Rows with equal keys but different sets (a hash collision) form separate runs."""
+    m = order.shape[0]
+    starts = np.empty(m + 1, dtype=np.int64)
+    g = 0
+    for r in range(m):
+        same = r > 0
+        if same:
+            a, b = sets[order[r]], sets[order[r - 1]]
+            for j in range(sets.shape[1]):
+                if a[j] != b[j]:
+                    same = False
+                    break
+        if not same:
+            starts[g] = r
+            g += 1
+    starts[g] = m
+    return starts[: g + 1].copy()

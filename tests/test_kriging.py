@@ -1,0 +1,148 @@
+"""The compiled local-kriging kernel against the numpy algorithm it replaced (issue 19).
+
+``_reference`` is the batched numpy covariance-form solver as it was before the
+kernel (k nearest samples from the KD-tree, the (k+1) × (k+1) system with a
+decoupled unit row for a missing neighbour, ``np.linalg.solve``), kept here as the
+slow reference. Predictions must stay within 1e-6 of it on the log scale; they agree
+to about 1e-13. Coordinates are metres.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from farmland.geostats import kriging
+from farmland.geostats.estimators import IDW, LocalKriging, share_neighbours
+from farmland.geostats.variogram import MODEL_SHAPES, VariogramModel
+
+
+def _reference(model, xy, z, targets, k, radius=None, exclude=None):
+    """(3, m) mean, variance, μ by the pre-kernel numpy algorithm, one target at a time."""
+    tree, n = cKDTree(xy), len(xy)
+    k_query = min(k + (exclude is not None), n)
+    bound = np.inf if radius is None else radius
+    _, idx = tree.query(targets, k=k_query, distance_upper_bound=bound)
+    idx = idx.reshape(len(targets), -1)
+    out = np.full((3, len(targets)), np.nan)
+    for t, (target, row) in enumerate(zip(targets, idx, strict=True)):
+        if exclude is not None:
+            row = np.append(row[row != exclude[t]], n)[: k_query - 1]
+        row = np.sort(row)
+        found = row < n
+        if not found.any():
+            continue
+        pts = xy[np.where(found, row, 0)]
+        cov = model.covariance(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1)))
+        cov = np.where(found[:, None] & found[None, :], cov, 0.0)
+        m = len(row)
+        a = np.zeros((m + 1, m + 1))
+        a[:m, :m] = cov
+        a[np.arange(m), np.arange(m)] = np.where(found, model.sill, 1.0)
+        a[:m, m] = a[m, :m] = found
+        c0 = np.where(found, model.covariance(np.hypot(*(pts - target).T)), 0.0)
+        rhs = np.append(c0, 1.0)
+        sol = np.linalg.solve(a, rhs)
+        w, mu = sol[:m], sol[m]
+        out[:, t] = w @ np.where(found, z[np.where(found, row, 0)], 0.0), \
+            max(model.sill - w @ c0 - mu, 0.0), mu
+    return out
+
+
+def _case(seed: int, n: int = 300, m: int = 3000):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 5000, (n, 2))
+    lnz = np.cumsum(rng.normal(size=n)) * 0.05 + rng.normal(size=n)  # ln mg/kg
+    gx, gy = np.meshgrid(np.linspace(-300, 5300, int(np.sqrt(m))),
+                         np.linspace(-300, 5300, int(np.sqrt(m))))
+    targets = np.vstack([np.column_stack([gx.ravel(), gy.ravel()]), xy[:20]])  # incl. samples
+    return xy, lnz, targets
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_SHAPES))
+@pytest.mark.parametrize("nugget", [0.001, 0.15])  # 0.001: about the fitted Gaussian floor
+@pytest.mark.parametrize(("k", "radius"), [(16, None), (8, 400.0), (32, None)])
+def test_kernel_matches_the_numpy_algorithm_within_1e_6(name, nugget, k, radius):
+    xy, lnz, targets = _case(7)
+    model = VariogramModel(name, nugget=nugget, sill=0.9 + nugget, range_=1800.0)
+    got = kriging.ordinary_kriging(model, xy, lnz, cKDTree(xy), targets, k=k, radius=radius)
+    ref = _reference(model, xy, lnz, targets, k, radius)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    if radius is not None:
+        assert np.isnan(ref[0]).any()  # some cells have no sample within 400 m
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
+
+
+def test_leave_one_out_matches_the_numpy_algorithm():
+    xy, lnz, _ = _case(8)
+    model = VariogramModel("exponential", nugget=0.1, sill=1.0, range_=1500.0)
+    rows = np.arange(len(xy))
+    got = kriging.ordinary_kriging(model, xy, lnz, cKDTree(xy), xy, k=16, exclude=rows)
+    np.testing.assert_allclose(got, _reference(model, xy, lnz, xy, 16, exclude=rows), atol=1e-9)
+
+
+def test_near_coincident_samples_without_nugget_take_the_numpy_path(caplog):
+    xy = np.array([[0.0, 0.0], [1e-7, 0.0], [50.0, 0.0], [0.0, 60.0], [70.0, 70.0]])
+    z = np.array([1.0, 1.0, 2.0, 3.0, 4.0])
+    model = VariogramModel("gaussian", nugget=0.0, sill=1.0, range_=500.0)
+    targets = np.array([[10.0, 10.0], [40.0, 30.0]])
+    with caplog.at_level(logging.WARNING):
+        got = kriging.ordinary_kriging(model, xy, z, cKDTree(xy), targets, k=5)
+    assert "singular kriging system" in caplog.text
+    assert np.isfinite(got).all()
+    assert (got[1] >= 0).all()
+
+
+def test_neighbourhoods_group_targets_with_identical_sets():
+    xy = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])
+    # k = 2: targets left of x = 50 have samples {0, 2}, right of it {1, 3}
+    targets = np.array([[10.0, 40.0], [90.0, 40.0], [5.0, 45.0], [95.0, 45.0]])
+    nb = kriging.neighbourhoods(cKDTree(xy), targets, 2)
+    np.testing.assert_array_equal(nb.sets, [[0, 2], [1, 3], [0, 2], [1, 3]])
+    groups = [sorted(nb.order[a:b]) for a, b in zip(nb.starts[:-1], nb.starts[1:], strict=True)]
+    assert sorted(groups) == [[0, 2], [1, 3]]
+
+
+def test_shared_neighbours_give_the_results_of_separate_searches():
+    xy, lnz, targets = _case(9)
+    models = [VariogramModel("spherical", 0.1, 1.0, 1500.0),
+              VariogramModel("exponential", 0.2, 0.8, 2500.0)]
+    alone = [LocalKriging(k=16, variogram=m).fit(xy, np.exp(lnz * (i + 1))) for i, m in
+             enumerate(models)]
+    shared = [LocalKriging(k=16, variogram=m).fit(xy, np.exp(lnz * (i + 1))) for i, m in
+              enumerate(models)]
+    assert share_neighbours(shared, targets) == 1
+    assert shared[0]._shared[1] is shared[1]._shared[1]
+    for a, b in zip(alone, shared, strict=True):
+        for x, y in zip(a.predict_distribution(targets), b.predict_distribution(targets),
+                        strict=True):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(a.predict(targets), b.predict(targets))
+
+
+def test_share_neighbours_leaves_other_samples_and_estimators_alone():
+    xy, lnz, targets = _case(10)
+    model = VariogramModel("spherical", 0.1, 1.0, 1500.0)
+    fewer = LocalKriging(k=16, variogram=model).fit(xy[1:], np.exp(lnz[1:]))
+    other_k = LocalKriging(k=8, variogram=model).fit(xy, np.exp(lnz))
+    idw = IDW().fit(xy, np.exp(lnz))
+    full = LocalKriging(k=16, variogram=model).fit(xy, np.exp(lnz))
+    assert share_neighbours([fewer, other_k, idw, full], targets) == 0
+    assert full._shared is None
+
+
+def test_concurrent_calls_from_threads_give_the_single_thread_results():
+    from concurrent.futures import ThreadPoolExecutor
+
+    xy, lnz, targets = _case(11)
+    model = VariogramModel("spherical", 0.1, 1.0, 1500.0)
+    tree = cKDTree(xy)
+    alone = kriging.ordinary_kriging(model, xy, lnz, tree, targets, k=16)
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: kriging.ordinary_kriging(model, xy, lnz, tree, targets,
+                                                                 k=16), range(4)))
+    for got in runs:
+        np.testing.assert_array_equal(got, alone)
