@@ -43,6 +43,16 @@ FALLBACK_BATCH = 4096
 _KERNEL_LOCK = threading.Lock()
 
 
+#: memory budget (bytes) of one batch of kriging systems in the planner's variance update
+BATCH_MEMORY = 256 * 2**20
+
+
+def batch_size(k: int) -> int:
+    """Targets per batch so that about six (k+1)² float64 arrays fit in BATCH_MEMORY
+    (the planner's variance update, :mod:`farmland.geostats.variance`)."""
+    return max(256, BATCH_MEMORY // (6 * 8 * (k + 1) ** 2))
+
+
 def nearest_samples(
     tree: cKDTree,
     targets: np.ndarray,
@@ -141,6 +151,16 @@ def _solve(a: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         logger.warning("singular kriging system in a batch; solving it by least squares")
         return np.stack([np.linalg.lstsq(m, r, rcond=None)[0] for m, r in zip(a, rhs, strict=True)])
+
+
+def _inverse(a: np.ndarray) -> np.ndarray:
+    """Batched inverse of kriging systems (the planner's variance update,
+    :mod:`farmland.geostats.variance`); a singular stack falls back to the pseudo-inverse."""
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        logger.warning("singular kriging system in a batch; using the pseudo-inverse")
+        return np.linalg.pinv(a)
 
 
 def neighbour_sets(
