@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from farmland.sampling.zones import usable_samples
 from farmland.sources.candidates import EvidenceLayers, RankingRule, rank_candidates
 from farmland.sources.clusters import Clusters, contaminated_clusters
 from farmland.sources.confirm import ConfirmRule, confirmation_samples
@@ -72,7 +73,8 @@ def analyse_sources(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
     Parameters
     ----------
     parcels, samples
-        The ``parcels`` and ``samples`` layers of ``classification.gpkg`` (metric CRS).
+        The ``parcels`` and ``samples`` layers of ``classification.gpkg`` (metric CRS);
+        only usable samples (``usable`` True, with a location) are evidence.
     layers
         Enterprises and the optional rivers, geology, wind rose and outfalls.
     gap
@@ -85,6 +87,7 @@ def analyse_sources(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
         Conditional permutations of the hot-spot tests.
     """
     timings: dict[str, float] = {}
+    samples = usable_samples(samples)  # a sample unusable for classes is no evidence here
     t = time.perf_counter()
     found = contaminated_clusters(parcels, samples, gap=gap)
     timings["clusters_s"] = time.perf_counter() - t
