@@ -36,7 +36,15 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
 from farmland.io.write import atomic_write
-from farmland.report.excel import FORMATS, MAX_WIDTH, bilingual, check_lang, sheet_name, write_cell
+from farmland.report.excel import (
+    COLUMNS,
+    FORMATS,
+    MAX_WIDTH,
+    bilingual,
+    check_lang,
+    sheet_name,
+    write_cell,
+)
 from farmland.report.excel import text_width as width_of
 from farmland.runs.source_outputs import SourceTables, cause_keys
 from farmland.sources.clusters import SIGNATURE_ELEMENTS
@@ -62,31 +70,39 @@ _HEADER_FILL = PatternFill("solid", fgColor="E8EEF4")
 _BOLD = Font(bold=True)
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 
-#: column → (Chinese, English, kind); kinds are number formats of
-#: :data:`farmland.report.excel.FORMATS` (plus ``x2``, ``ph``: two decimals) or ``text``
+#: columns whose headers are the report's own (:data:`farmland.report.excel.COLUMNS`)
+_REPORT_COLUMNS = ("township", "other_townships", "area_mu", "area_hm2", "n_parcels",
+                   "n_samples", "driving_elements", "name", "priority", "lon", "lat")
+#: column → (Chinese, English, kind): the report's columns above, then the source sheets'
+#: own. Kinds are number formats of :data:`farmland.report.excel.FORMATS` (plus ``x2``,
+#: ``ph``: two decimals) or ``text``. Other columns (factors.csv) keep their names.
 SOURCE_HEADERS: dict[str, tuple[str, str, str]] = {
-    "cluster_id": ("聚集区", "Cluster", "text"), "township": ("乡镇", "Township", "text"),
-    "other_townships": ("涉及其他乡镇", "Other townships", "text"),
-    "area_mu": ("面积（亩）", "Area (mu)", "mu"),
+    **{c: COLUMNS[c] for c in _REPORT_COLUMNS},
+    "cluster_id": ("聚集区", "Cluster", "text"),
     "area_class2_mu": ("安全利用类（亩）", "Class 2 (mu)", "mu"),
     "area_class3_mu": ("严格管控类（亩）", "Class 3 (mu)", "mu"),
-    "area_hm2": ("面积（公顷）", "Area (hm²)", "hm2"), "n_parcels": ("图斑数", "Parcels", "int"),
-    "n_samples": ("土壤点位数", "Soil samples", "int"),
-    "driving_elements": ("超标元素", "Driving elements", "text"),
     "dominant_elements": ("主要超标元素", "Dominant elements", "text"),
     "ph_median": ("pH 中位数", "Median pH", "ph"),
-    "pi_median_cd": ("Cd Pᵢ 中位数", "Cd Pᵢ median", "x2"), "pi_p90_cd": ("Cd Pᵢ P90", "Cd Pᵢ P90", "x2"),
+    "pi_median_cd": ("Cd Pᵢ 中位数", "Cd Pᵢ median", "x2"),
+    "pi_p90_cd": ("Cd Pᵢ P90", "Cd Pᵢ P90", "x2"),
     "signature_basis": ("特征依据", "Signature basis", "text"),
     "zone_gap_m": ("聚集间距（米）", "Zone gap (m)", "metre"),
-    "top_candidate_id": ("首位候选", "Top candidate", "text"), "top_name": ("名称", "Name", "text"),
-    "cause": ("成因类型", "Cause", "text"), "top_score": ("得分", "Score", "score"),
-    "top_margin": ("领先幅度", "Margin", "score"), "top_evidence": ("依据", "Evidence", "text"),
+    "top_candidate_id": ("首位候选", "Top candidate", "text"),
+    "top_name": ("名称", "Name", "text"),
+    "cause": ("成因类型", "Cause", "text"),
+    "top_score": ("得分", "Score", "score"),
+    "top_margin": ("领先幅度", "Margin", "score"),
+    "top_evidence": ("依据", "Evidence", "text"),
     "sheet": ("明细表", "Detail sheet", "text"),
-    "sample_ids": ("样点编号", "Sample IDs", "text"), "parcel_ids": ("图斑编号", "Parcel IDs", "text"),
-    "rank": ("排序", "Rank", "int"), "candidate_id": ("候选编号", "Candidate", "text"),
-    "candidate_type": ("类型", "Type", "text"), "name": ("名称", "Name", "text"),
-    "industry": ("行业", "Industry", "text"), "metals": ("特征污染物", "Metals", "text"),
-    "score": ("得分", "Score", "score"), "distance_m": ("距离（米）", "Distance (m)", "metre"),
+    "sample_ids": ("样点编号", "Sample IDs", "text"),
+    "parcel_ids": ("图斑编号", "Parcel IDs", "text"),
+    "rank": ("排序", "Rank", "int"),
+    "candidate_id": ("候选编号", "Candidate", "text"),
+    "candidate_type": ("类型", "Type", "text"),
+    "industry": ("行业", "Industry", "text"),
+    "metals": ("特征污染物", "Metals", "text"),
+    "score": ("得分", "Score", "score"),
+    "distance_m": ("距离（米）", "Distance (m)", "metre"),
     "bearing_deg": ("方位（度）", "Bearing (°)", "int"),
     "near_field_share": ("近场面积占比", "Near-field share", "share"),
     "downwind_share": ("下风向频率", "Downwind share", "share"),
@@ -101,13 +117,17 @@ SOURCE_HEADERS: dict[str, tuple[str, str, str]] = {
     "high_ph_share": ("pH>7.5 样点占比", "High-pH share", "share"),
     "co_enrichment": ("Pb/Zn/As 共富集（倍）", "Co-enrichment (×)", "x2"),
     "evidence": ("依据", "Evidence", "text"),
-    "point_id": ("点位编号", "Point", "text"), "medium": ("采样介质", "Medium", "text"),
-    "mode": ("方式", "Mode", "text"), "reason": ("原因", "Reason", "text"),
-    "priority": ("优先级", "Priority", "int"), "parcel_id": ("图斑编号", "Parcel", "text"),
-    "lon": ("经度", "Longitude", "deg"), "lat": ("纬度", "Latitude", "deg"),
-    "element": ("元素", "Element", "text"), "conc": ("中位含量（mg/kg）", "Median (mg/kg)", "conc"),
-    "ef": ("富集系数", "Enrichment factor", "x2"), "pi_median": ("Pᵢ 中位数", "Pᵢ median", "x2"),
-    "pi_p90": ("Pᵢ P90", "Pᵢ P90", "x2"), "dominant": ("主要超标", "Dominant", "text"),
+    "point_id": ("点位编号", "Point", "text"),
+    "medium": ("采样介质", "Medium", "text"),
+    "mode": ("方式", "Mode", "text"),
+    "reason": ("原因", "Reason", "text"),
+    "parcel_id": ("图斑编号", "Parcel", "text"),
+    "element": ("元素", "Element", "text"),
+    "conc": ("中位含量（mg/kg）", "Median (mg/kg)", "conc"),
+    "ef": ("富集系数", "Enrichment factor", "x2"),
+    "pi_median": ("Pᵢ 中位数", "Pᵢ median", "x2"),
+    "pi_p90": ("Pᵢ P90", "Pᵢ P90", "x2"),
+    "dominant": ("主要超标", "Dominant", "text"),
 }
 OVERVIEW_COLUMNS = ["cluster_id", "township", "other_townships", "area_mu", "area_class2_mu",
                     "area_class3_mu", "n_parcels", "n_samples", "dominant_elements", "ph_median",
