@@ -28,12 +28,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from farmland.validation import SCENARIOS, plan_target_check, planner_effect, summarise_plans
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark script
+from validation import markdown as validation_markdown
 
 COLUMNS = {"realised": "realised", "predicted": "predicted", "ratio": "predicted / realised",
            "realised_all": "realised, county", "predicted_all": "predicted, county",
@@ -43,16 +47,8 @@ COLUMNS = {"realised": "realised", "predicted": "predicted", "ratio": "predicted
 
 
 def markdown(frame: pd.DataFrame, digits: int = 1) -> str:
-    """A GitHub Markdown table (numbers to ``digits`` decimals, NaN as –)."""
-    def cell(v):
-        if isinstance(v, float):
-            return "–" if pd.isna(v) else f"{v:,.{digits}f}"
-        return str(v)
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(frame.columns))) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    """The harness's Markdown table (benchmarks/validation.py), in 亩 with separators."""
+    return validation_markdown(frame, digits, thousands=True)
 
 
 def print_tables(results: pd.DataFrame) -> None:

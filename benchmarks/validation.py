@@ -46,11 +46,14 @@ COLUMNS = {"agreement": "agreement", "agreement_all": "agreement (all area)",
            "calibration_gap": "calibration gap", "seconds": "s / county"}
 
 
-def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub Markdown table (numbers to ``digits`` decimals, NaN as –)."""
+def markdown(frame: pd.DataFrame, digits: int = 3, *, thousands: bool = False) -> str:
+    """A GitHub Markdown table (numbers to ``digits`` decimals, with thousands separators
+    when ``thousands``; NaN as –)."""
+    sep = "," if thousands else ""
+
     def cell(v):
         if isinstance(v, float):
-            return "–" if pd.isna(v) else f"{v:.{digits}f}"
+            return "–" if pd.isna(v) else f"{v:{sep}.{digits}f}"
         return str(v)
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
              "|" + "|".join("---" if i < 2 else "---:" for i in range(len(frame.columns))) + "|"]

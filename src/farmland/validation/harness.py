@@ -220,19 +220,26 @@ def validate(scenarios: Iterable[str] | str | None = None,
     return pd.concat(rows, ignore_index=True)
 
 
+def seed_means(results: pd.DataFrame, by: str, numeric: list[str]) -> pd.DataFrame:
+    """Mean of ``numeric`` over seeds per scenario × ``by`` (with ``n_seeds``), then one
+    ``mean`` row per ``by`` value: the mean of the scenario means, so every scenario counts
+    alike (``n_seeds`` the fewest seeds of its scenarios)."""
+    grouped = results.groupby(["scenario", by], sort=False)
+    per = grouped[numeric].mean().reset_index()
+    per.insert(2, "n_seeds", grouped.size().to_numpy())
+    overall = per.groupby(by, sort=False)[numeric].mean().reset_index()
+    overall.insert(0, "scenario", "mean")
+    overall.insert(2, "n_seeds", per.groupby(by, sort=False)["n_seeds"].min().to_numpy())
+    return pd.concat([per, overall], ignore_index=True)
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per scenario × method, then one ``mean`` row per method (the mean
     of the scenario means, so every scenario counts alike). ``n_seeds`` says how many
     seeds each row averages; a NaN metric (e.g. no true class 3) is left out of means."""
     numeric = ["area_mu", "true_class2_mu", "true_class3_mu", "n_samples", *METRICS, "seconds"]
     order = {m: i for i, m in enumerate(dict.fromkeys(results["method"]))}
-    grouped = results.groupby(["scenario", "method"], sort=False)
-    per = grouped[numeric].mean().reset_index()
-    per.insert(2, "n_seeds", grouped.size().to_numpy())
-    overall = per.groupby("method", sort=False)[numeric].mean().reset_index()
-    overall.insert(0, "scenario", "mean")
-    overall.insert(2, "n_seeds", per.groupby("method", sort=False)["n_seeds"].min().to_numpy())
-    out = pd.concat([per, overall], ignore_index=True)
+    out = seed_means(results, "method", numeric)
     scen = {s: i for i, s in enumerate([*dict.fromkeys(results["scenario"]), "mean"])}
     key = out["scenario"].map(scen) * 100 + out["method"].map(order)
     return out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)

@@ -49,6 +49,7 @@ from farmland.sampling.expected import main_variogram
 from farmland.sampling.flags import flag_sparse
 from farmland.sampling.planner import plan_sampling
 from farmland.standards import load_standard
+from farmland.validation.harness import seed_means
 from farmland.validation.scenarios import SCENARIOS
 from farmland.validation.synthetic import (
     WITHIN_FIELD_SD,
@@ -212,13 +213,7 @@ def summarise_plans(results: pd.DataFrame) -> pd.DataFrame:
     numeric = ["n_points", "misclassified_before", "realised", "predicted",
                "misclassified_all_before", "realised_all", "predicted_all", "realised_own",
                "predicted_own", "plan_seconds"]
-    grouped = results.groupby(["scenario", "mode"], sort=False)
-    per = grouped[numeric].mean().reset_index()
-    per.insert(2, "n_seeds", grouped.size().to_numpy())
-    overall = per.groupby("mode", sort=False)[numeric].mean().reset_index()
-    overall.insert(0, "scenario", "mean")
-    overall.insert(2, "n_seeds", per.groupby("mode", sort=False)["n_seeds"].min().to_numpy())
-    out = pd.concat([per, overall], ignore_index=True)
+    out = seed_means(results, "mode", numeric)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = out["predicted"] / out["realised"]
     return out
