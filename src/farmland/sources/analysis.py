@@ -24,7 +24,12 @@ import pandas as pd
 import shapely
 
 from farmland.sampling.zones import usable_samples
-from farmland.sources.candidates import EvidenceLayers, RankingRule, rank_candidates
+from farmland.sources.candidates import (
+    EvidenceLayers,
+    RankingRule,
+    flow_network,
+    rank_candidates,
+)
 from farmland.sources.clusters import Clusters, contaminated_clusters
 from farmland.sources.confirm import ConfirmRule, confirmation_samples
 from farmland.sources.factors import FactorSummary, factor_analysis
@@ -98,10 +103,12 @@ def analyse_sources(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
     factors = factor_analysis(samples, found.sample_cluster, n_factors=n_factors, seed=seed)
     timings["factors_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    cands = rank_candidates(found, samples, layers, rule=rule,
+    network = flow_network(layers, parcels.crs)  # one network for the ranking and the plan
+    cands = rank_candidates(found, samples, layers, rule=rule, network=network,
                             factor_excess=None if factors is None else factors.cluster_excess)
     confirm = confirmation_samples(found, cands, parcels, layers.enterprises,
-                                   rivers=layers.rivers, rule=confirm_rule)
+                                   rivers=layers.rivers, outfalls=layers.outfalls,
+                                   network=network, rule=confirm_rule)
     links = candidate_links(found, cands, layers.enterprises)
     timings["candidates_s"] = time.perf_counter() - t
     points = gpd.GeoSeries(samples.geometry.to_numpy(), crs=samples.crs,

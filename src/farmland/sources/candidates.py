@@ -67,7 +67,8 @@ from farmland.sources.clusters import SIGNATURE_ELEMENTS, Clusters
 from farmland.sources.network import FlowNetwork
 from farmland.sources.wind import bearing_deg, downwind_share
 
-__all__ = ["CANDIDATE_COLUMNS", "EvidenceLayers", "RankingRule", "rank_candidates"]
+__all__ = ["CANDIDATE_COLUMNS", "EvidenceLayers", "RankingRule", "flow_network", "outfall_xy",
+           "rank_candidates"]
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ class EvidenceLayers:
 
 def rank_candidates(found: Clusters, samples: gpd.GeoDataFrame, layers: EvidenceLayers,
                     *, rule: RankingRule | None = None,
-                    factor_excess: pd.DataFrame | None = None) -> pd.DataFrame:
+                    factor_excess: pd.DataFrame | None = None,
+                    network: FlowNetwork | None = None) -> pd.DataFrame:
     """Rank the candidate sources of every cluster.
 
     Parameters
@@ -138,6 +140,8 @@ def rank_candidates(found: Clusters, samples: gpd.GeoDataFrame, layers: Evidence
         Per cluster (index) and element, what the PMF factors raised in the cluster add
         (:attr:`farmland.sources.factors.FactorSummary.cluster_excess`): gives
         ``signature_factor``, the cosine of that vector with the enterprise's metals.
+    network
+        The network of ``layers.rivers`` when already built (:func:`flow_network`).
 
     Returns
     -------
@@ -153,8 +157,7 @@ def rank_candidates(found: Clusters, samples: gpd.GeoDataFrame, layers: Evidence
     ent = same_crs(layers.enterprises, table, "enterprises").reset_index(drop=True)
     geo = _geogenic_evidence(found, samples, layers, crs)
     excess = _excess(table, geo)
-    network = (FlowNetwork(same_crs(layers.rivers, table, "rivers"))
-               if layers.rivers is not None and len(layers.rivers) else None)
+    network = network or flow_network(layers, crs)
     rows = [_enterprise_rows(found, ent, layers, network, rule, excess,
                              _factor_excess(table, factor_excess))]
     rows.append(_geogenic_rows(table, geo))
@@ -168,6 +171,13 @@ def rank_candidates(found: Clusters, samples: gpd.GeoDataFrame, layers: Evidence
     out["rank"] = out.groupby("cluster_id").cumcount() + 1
     out["evidence"] = [_evidence_text(r) for r in out.itertuples(index=False)]
     return out[CANDIDATE_COLUMNS].reset_index(drop=True)
+
+
+def flow_network(layers: EvidenceLayers, crs) -> FlowNetwork | None:
+    """The directed network of ``layers.rivers`` in ``crs`` (None without rivers)."""
+    if layers.rivers is None or not len(layers.rivers):
+        return None
+    return FlowNetwork(layers.rivers.to_crs(crs))
 
 
 # ----------------------------------------------------------------------- enterprises
@@ -282,9 +292,9 @@ def _hydro(found, ent, layers, network, pairs, rule) -> pd.DataFrame:
     area = members.groupby("cluster_id")["area_mu"].sum()
     g_idx, node_idx = network.nodes_near(table.geometry.values, rule.river_buffer_m)
     p_idx, p_node = network.nodes_near(members.geometry.values, rule.river_buffer_m)
-    outfall_xy = _outfalls(ent, layers, table.crs)
+    outfall = outfall_xy(ent, layers, table.crs)
     for e in np.unique(pairs["e"]):
-        reach = network.reach(*outfall_xy[e], max_offset=rule.max_outfall_offset_m)
+        reach = network.reach(*outfall[e], max_offset=rule.max_outfall_offset_m)
         if reach is None:
             continue
         dist = reach.distance
@@ -306,8 +316,10 @@ def _hydro(found, ent, layers, network, pairs, rule) -> pd.DataFrame:
     return out
 
 
-def _outfalls(ent, layers, crs) -> np.ndarray:
-    xy = shapely.get_coordinates(ent.geometry.values).copy()
+def outfall_xy(ent: gpd.GeoDataFrame, layers: EvidenceLayers, crs) -> np.ndarray:
+    """Where each enterprise of ``ent`` discharges (x, y in ``crs``): its point in
+    ``layers.outfalls`` when listed there, else its own location."""
+    xy = shapely.get_coordinates(ent.to_crs(crs).geometry.values).copy()
     if layers.outfalls is not None and len(layers.outfalls):
         of = layers.outfalls.to_crs(crs)
         where = dict(zip(of["source_id"].astype(str), shapely.get_coordinates(of.geometry.values)

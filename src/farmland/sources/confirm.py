@@ -5,9 +5,9 @@ What is proposed depends on the candidate that ranks first:
 
 ``irrigation``
     Irrigation water and sediment (灌溉水+底泥) on the network path from the outfall
-    down to the cluster: just below the outfall, every ``spacing_m`` along the path
-    (at most ``max_path_points``), and at the network node nearest the cluster (its
-    intake). Cd falling along the path, and high in sediment, confirms the route.
+    down past the cluster: 100 m below the outfall, every ``spacing_m`` along the path
+    (at most ``max_path_points``), and at the farthest network node beside the cluster.
+    Cd falling along the path, and high in sediment, confirms the route.
 ``enterprise``
     A topsoil transect (表层土壤样带) from the enterprise through the cluster: at
     ``transect_m`` distances along the bearing, each moved to the nearest farmland
@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from farmland.sources.candidates import EvidenceLayers, flow_network, outfall_xy
 from farmland.sources.network import FlowNetwork
 
 __all__ = ["ConfirmRule", "confirmation_samples"]
@@ -57,6 +58,8 @@ class ConfirmRule:
 
 def confirmation_samples(found, candidates: pd.DataFrame, parcels: gpd.GeoDataFrame,
                          enterprises: gpd.GeoDataFrame, *, rivers: gpd.GeoDataFrame | None = None,
+                         outfalls: gpd.GeoDataFrame | None = None,
+                         network: FlowNetwork | None = None,
                          rule: ConfirmRule | None = None) -> gpd.GeoDataFrame:
     """Points to confirm the top-ranked candidate of each cluster.
 
@@ -73,6 +76,10 @@ def confirmation_samples(found, candidates: pd.DataFrame, parcels: gpd.GeoDataFr
         Enterprises (``source_id``, points), any CRS.
     rivers
         The river and canal network (vertex order = flow), for water and sediment points.
+    outfalls
+        Outfalls (``source_id``, points): where an enterprise discharges, as in the ranking.
+    network
+        The network of ``rivers`` when already built (:func:`.candidates.flow_network`).
 
     Returns
     -------
@@ -87,7 +94,9 @@ def confirmation_samples(found, candidates: pd.DataFrame, parcels: gpd.GeoDataFr
     table = found.clusters.set_index("cluster_id")
     top = candidates[candidates["rank"] == 1].set_index("cluster_id")
     ent = enterprises.to_crs(crs).set_index(enterprises["source_id"].astype(str))
-    network = FlowNetwork(rivers.to_crs(crs)) if rivers is not None and len(rivers) else None
+    layers = EvidenceLayers(enterprises, rivers=rivers, outfalls=outfalls)
+    network = network or flow_network(layers, crs)
+    reaches = _Reaches(network, dict(zip(ent.index, outfall_xy(ent, layers, crs), strict=True)))
     tree = shapely.STRtree(parcels.geometry.values)
     rows: list[dict] = []
     ordered = table.sort_values("area_mu", ascending=False)
@@ -97,14 +106,26 @@ def confirmation_samples(found, candidates: pd.DataFrame, parcels: gpd.GeoDataFr
         cand = top.loc[cid]
         if cand["score"] < rule.min_score:
             continue
-        for mode, xy, reason in _points_for(cid, cl, cand, ent, network, found, rule):
+        for mode, xy, reason in _points_for(cid, cl, cand, ent, reaches, found, rule):
             rows.append({"cluster_id": cid, "candidate_id": cand["candidate_id"], "mode": mode,
                          "medium": _MEDIUM[mode], "reason": reason, "priority": priority,
                          "x": xy[0], "y": xy[1]})
     return _finish(rows, parcels, tree, crs, rule)
 
 
-def _points_for(cid, cl, cand, ent, network, found, rule):
+class _Reaches:
+    """The network below each enterprise's outfall, searched once per enterprise."""
+
+    def __init__(self, network: FlowNetwork | None, outfalls: dict[str, np.ndarray]):
+        self.network, self.outfalls, self._done = network, outfalls, {}
+
+    def below(self, sid: str):
+        if sid not in self._done:
+            self._done[sid] = self.network.reach(*self.outfalls[sid])
+        return self._done[sid]
+
+
+def _points_for(cid, cl, cand, ent, reaches, found, rule):
     kind, sid = cand["candidate_type"], str(cand["candidate_id"]).split("~")[0]
     if kind == "geogenic":
         members = found.parcels[found.parcels["cluster_id"] == cid]
@@ -115,8 +136,8 @@ def _points_for(cid, cl, cand, ent, network, found, rule):
         return
     src = shapely.get_coordinates(ent.loc[sid].geometry)[0]
     target = shapely.get_coordinates(shapely.point_on_surface(cl.geometry))[0]
-    if kind == "irrigation" and network is not None:
-        yield from _water_points(cid, sid, src, cl, network, rule)
+    if kind == "irrigation" and reaches.network is not None:
+        yield from _water_points(cid, sid, cl, reaches, rule)
         return
     yield from _transect(cid, sid, src, target, rule)
     ratio = cand.get("downwind_ratio")
@@ -125,10 +146,10 @@ def _points_for(cid, cl, cand, ent, network, found, rule):
                                      f"downwind of {sid}: deposition collector")
 
 
-def _water_points(cid, sid, src, cl, network: FlowNetwork, rule):
+def _water_points(cid, sid, cl, reaches: _Reaches, rule):
     """Water and sediment from just below the outfall down the path to the farthest
     network node beside the cluster, every ``spacing_m``: Cd should fall along the way."""
-    reach = network.reach(*src)
+    network, reach = reaches.network, reaches.below(sid)
     if reach is None:
         return
     _, nodes = network.nodes_near(np.array([cl.geometry]), 500.0)
