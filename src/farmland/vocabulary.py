@@ -30,6 +30,7 @@ def townships_of(parcels: pd.DataFrame) -> pd.Series:
 RULE_LABELS: dict[str, tuple[str, str]] = {
     "points:strict_override": ("点位严格管控优先", "point strict-control override"),
     "points:majority": ("点位多数", "point majority"),
+    "points:evidence": ("点位与邻域证据综合", "own samples weighed with the neighbourhood"),
     "interpolated:area_majority": ("插值面积多数", "interpolated area majority"),
     "unclassified:too_far": ("距可用点位过远未分类", "unclassified: too far from usable samples"),
     "unclassified:no_usable_samples": ("无可用点位未分类", "unclassified: no usable samples"),

@@ -6,7 +6,9 @@ Order of the rules, each recorded in the ``rule`` column:
    samples: any class-3 point makes the parcel class 3; otherwise the most frequent
    point class, ties to the stricter. With evaluation units (``units=``,
    :mod:`farmland.classify.units`) the rule takes the samples of the whole unit and
-   every parcel of the unit gets the unit's class.
+   every parcel of the unit gets the unit's class. With ``[points] rule = "evidence"``
+   ``points:evidence`` replaces the majority: the own values weighed against the
+   kriged neighbourhood (:mod:`farmland.classify.point_evidence`).
 2. ``interpolated:area_majority`` — parcels without samples but within the distance
    limit of one: the class covering the largest share of the parcel on the
    interpolated surfaces (ties to the stricter); ``share_1..3`` kept.
@@ -30,6 +32,7 @@ from scipy.spatial import cKDTree
 from farmland import classes as C
 from farmland.classify.crops import adjust_classes, assign_crops, grade_crops, unit_statistics
 from farmland.classify.interpolated import interpolated_classes
+from farmland.classify.point_evidence import apply_point_evidence
 from farmland.classify.risk import CellRule
 from farmland.classify.samples import classify_samples
 from farmland.classify.units import UnitsArg, evaluation_units
@@ -98,7 +101,8 @@ def classify_parcels(
     usable = samples[samples["usable"]]
     _apply_point_rule(out, usable, rules)
     _apply_distance_rule(out, usable, rules)
-    _apply_interpolation(out, usable, std, rules, interpolator)
+    models = _apply_interpolation(out, usable, std, rules, interpolator)
+    apply_point_evidence(out, usable, std, rules, models)
     graded = _apply_crops(out, crops, std, rules)
     out = _finish(out, samples)
     counts = out["final_class"].value_counts(dropna=False).to_dict()
@@ -235,8 +239,10 @@ def _apply_distance_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rul
                  "unclassified and flagged for sampling", len(far), limit)
 
 
-def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
-    """Rule 2 for parcels without samples; class probabilities for all within reach."""
+def _apply_interpolation(out, usable, std, rules: Rules, interpolator):
+    """Rule 2 for parcels without samples; class probabilities for all within reach.
+    Returns the ``variable -> estimator`` factory used (None when nothing was
+    interpolated)."""
     reach = ~out["rule"].str.startswith("unclassified").to_numpy()
     if not reach.any():
         return
@@ -274,6 +280,7 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator) -> None:
     _evidence(out, tgt, usable, xy, rules.get("interpolation", "evidence_samples"))
     out.attrs["interpolator"] = (factory.describe() if isinstance(factory, SurfaceModels)
                                  else type(factory).__name__)
+    return factory
 
 
 def _evidence(out, rows: np.ndarray, usable: pd.DataFrame, xy: np.ndarray, k: int) -> None:

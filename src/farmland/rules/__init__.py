@@ -37,6 +37,9 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "missing_ph": (str, lambda v: v in ("unusable", "strictest_band"),
                        "'unusable' or 'strictest_band'"),
         "missing_metal": (str, lambda v: v in ("unusable", "ignore"), "'unusable' or 'ignore'"),
+        "rule": (str, lambda v: v in ("override", "evidence"), "'override' or 'evidence'"),
+        "error_share": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1 of the nugget"),
+        "error_cv": ((int, float), lambda v: 0 < v <= 2, "a coefficient of variation 0 < cv <= 2"),
     },
     "interpolation": {
         "method": (str, lambda v: v in ("kriging", "idw"), "'kriging' or 'idw'"),
