@@ -15,6 +15,7 @@ with the truth before and after, next to the reduction the planner predicted
 Usage::
 
     python benchmarks/planner_effect.py [--scenario plumes karst] [--seeds 1 2 3 4 5]
+                                        [--modes uncertainty random] [--rules FILE]
                                         [--out out/planner_effect]
     python benchmarks/planner_effect.py --tables out/a/plans.csv out/b/plans.csv
 
@@ -34,7 +35,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from farmland.validation import SCENARIOS, plan_target_check, planner_effect, summarise_plans
+from farmland.validation import (
+    PLAN_MODES,
+    SCENARIOS,
+    plan_target_check,
+    planner_effect,
+    summarise_plans,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark script
 from validation import markdown as validation_markdown
@@ -78,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parcels", type=int, default=3000)
     parser.add_argument("--refit", action="store_true",
                         help="refit the variograms in the second classification")
+    parser.add_argument("--modes", nargs="+", default=list(PLAN_MODES))
+    parser.add_argument("--rules", default=None, help="rules profile (TOML) of both runs")
     parser.add_argument("--out", type=Path, default=Path("out/planner_effect"))
     parser.add_argument("--tables", nargs="+", type=Path, default=None,
                         help="print the tables of plans.csv files written before")
@@ -92,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     start = time.perf_counter()
     results = planner_effect(args.scenario, args.seeds, n_parcels=args.parcels,
-                             refit=args.refit)
+                             modes=args.modes, rules=args.rules, refit=args.refit)
     wall = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     results.round(4).to_csv(args.out / "plans.csv", index=False)

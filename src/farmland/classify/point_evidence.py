@@ -27,7 +27,9 @@ The class probabilities follow from the posterior as for interpolated cells
 samples' pH and land use, the strictest when they differ), and the class from the same
 decision rule (``[interpolation] decision``: the risk thresholds or the posterior
 median). The strict override stays: with ``strict_override = true`` a parcel holding a
-point above the intervention value is class 3 whatever the evidence says. Parcels so
+point above the intervention value is class 3 whatever the evidence says. With
+``[points] evidence_lowers = false`` the points' own class (the majority) is a floor:
+the evidence may raise a parcel, never lower it. Parcels so
 classed get the rule code ``points:evidence`` and, where the county-practice point class
 differs, the QA flag ``evidence_not_point_class_<c>`` naming that class.
 Evaluation units other than the parcel keep the county rule (a unit's class is the
@@ -59,7 +61,7 @@ __all__ = ["DEFAULTS", "apply_point_evidence", "evidence_classes", "posterior"]
 log = logging.getLogger(__name__)
 
 #: ``[points]`` keys of this rule and their values when a profile leaves them out
-DEFAULTS = {"rule": "override", "error_share": 1.0, "error_cv": 0.2}
+DEFAULTS = {"rule": "override", "error_share": 0.5, "error_cv": 0.2, "evidence_lowers": True}
 
 
 def posterior(own: np.ndarray, prior_mean: np.ndarray, prior_var: np.ndarray,
@@ -185,9 +187,14 @@ def apply_point_evidence(out, usable: pd.DataFrame, standard, rules: Rules, mode
                                             strictest), target, len(rows))
         interv[el] = _strictest(_thresholds(lambda e, _lu, p: standard.intervention_values(e, p),
                                             el, landuse, ph, strictest), target, len(rows))
-    cls, probs, driver = evidence_classes(moments, screen, interv,
-                                          CellRule.from_rules(rules["interpolation"]))
-    cls = _flag_floor(own, target, cls, rules)
+    evidence, probs, driver = evidence_classes(moments, screen, interv,
+                                               CellRule.from_rules(rules["interpolation"]))
+    cls = _flag_floor(own, target, evidence, rules)
+    if not opts["evidence_lowers"]:  # the points' class is a floor: evidence only raises
+        points = out["soil_class"].to_numpy(dtype=float, na_value=0)[rows].astype(int)
+        cls = np.maximum(cls, points)
+        driver = np.where(cls > evidence, out["driving_element"].to_numpy(dtype=object)[rows],
+                          driver)
     _write(out, rows, cls, probs, driver)
 
 

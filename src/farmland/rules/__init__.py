@@ -40,6 +40,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "rule": (str, lambda v: v in ("override", "evidence"), "'override' or 'evidence'"),
         "error_share": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1 of the nugget"),
         "error_cv": ((int, float), lambda v: 0 < v <= 2, "a coefficient of variation 0 < cv <= 2"),
+        "evidence_lowers": (bool, lambda v: True, "true or false"),
     },
     "interpolation": {
         "method": (str, lambda v: v in ("kriging", "idw"), "'kriging' or 'idw'"),
