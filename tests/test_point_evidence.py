@@ -73,7 +73,7 @@ def test_evidence_classes_one_noisy_value_against_its_neighbourhood(tmp_path):
     before = _classify(0.5, load_rules())
     assert before["soil_class"] == 2 and before["rule"] == "points:majority"
     # evidence: posterior median 0.397 with variance 1/15 -> P(Cd > 0.4) = 0.4878 < 0.5
-    after = _classify(0.5, _rules(tmp_path, rule="evidence", error_share=1.0))
+    after = _classify(0.5, _rules(tmp_path, rule="evidence", error_share=1.0, evidence_lowers=True))
     z = (np.log(SCREEN) - np.log(0.25 ** (1 / 3) * 0.5 ** (2 / 3))) * np.sqrt(15)
     p2 = norm.sf(z)
     assert p2 == pytest.approx(0.4878, abs=1e-4)
@@ -88,15 +88,16 @@ def test_evidence_classes_one_noisy_value_against_its_neighbourhood(tmp_path):
     assert after["n_samples"] == 1 and after["sample_ids"] == "S0"
 
 
-def test_default_share_half_the_nugget_keeps_this_value_class_2(tmp_path):
-    # error_share 0.5 (the default): τ² = max(0.05, ln 1.04) = 0.05, σ²_p = 0.3 − 0.05 = 0.25;
+def test_half_the_nugget_as_error_keeps_this_value_class_2(tmp_path):
+    # error_share 0.5: τ² = max(0.05, ln 1.04) = 0.05, σ²_p = 0.3 − 0.05 = 0.25;
     # precisions 20 and 4 -> median 0.25^(1/6) · 0.5^(5/6) = 0.4454, variance 1/24
-    row = _classify(0.5, _rules(tmp_path, rule="evidence"))
+    row = _classify(0.5, _rules(tmp_path, rule="evidence", error_share=0.5,
+                                evidence_lowers=True))
     median = 0.25 ** (1 / 6) * 0.5 ** (5 / 6)
     assert median == pytest.approx(0.4454, abs=1e-4)
     assert row["p_class_2"] + row["p_class_3"] == pytest.approx(
         norm.sf(np.log(SCREEN / median) * np.sqrt(24)), rel=1e-6)      # 0.701
-    assert row["soil_class"] == 2 and row["rule"] == "points:evidence"
+    assert row["soil_class"] == 2 and row["rule"] == "points:majority"   # evidence agrees
     assert "evidence_not_point_class" not in row["qa_flags"]
 
 
@@ -104,7 +105,7 @@ def test_raise_only_keeps_the_points_class_as_a_floor(tmp_path):
     # the class-2 value of the first scene: evidence says 1, the floor keeps 2
     row = _classify(0.5, _rules(tmp_path, rule="evidence", error_share=1.0,
                                 evidence_lowers=False))
-    assert row["soil_class"] == 2 and row["rule"] == "points:evidence"
+    assert row["soil_class"] == 2 and row["rule"] == "points:majority"
     assert row["p_class_2"] == pytest.approx(0.4878, abs=1e-4)    # the posterior's, kept
     assert row["driving_element"] == "cd"
 
@@ -114,23 +115,25 @@ def test_evidence_raises_a_clean_value_in_a_contaminated_neighbourhood(tmp_path)
     # 1.0^(1/3) · 0.35^(2/3) = 0.4966 > 0.4, so P(Cd > 0.4) = Φ(ln(0.4966/0.4)·√15)
     parcels = make_parcels(n=1)
     samples = make_samples([(50, 50), (-450, 50), (550, 50)], cd=[0.35, 1.0, 1.0])
-    rules = _rules(tmp_path, rule="evidence", error_share=1.0)
+    rules = _rules(tmp_path, rule="evidence", error_share=1.0, evidence_lowers=True)
     out, _, _ = classify_parcels(parcels, samples, rules=rules, interpolator=MODELS)
     row = out.iloc[0]
     median = 0.35 ** (2 / 3)
     assert row["p_class_2"] + row["p_class_3"] == pytest.approx(
         norm.cdf(np.log(median / SCREEN) * np.sqrt(15)), rel=1e-6)   # 0.860
     assert row["soil_class"] == 2 and row["driving_element"] == "cd"
+    assert row["rule"] == "points:evidence"
     assert "evidence_not_point_class_1" in row["qa_flags"]
 
 
 def test_strict_override_still_wins_above_the_intervention_value(tmp_path):
     # own Cd 2.5 > 2.0: class 3 under evidence too, as long as strict_override is on
-    row = _classify(2.5, _rules(tmp_path, rule="evidence", error_share=1.0))
+    row = _classify(2.5, _rules(tmp_path, rule="evidence", error_share=1.0, evidence_lowers=True))
     assert row["soil_class"] == 3 and row["rule"] == "points:strict_override"
     # without it the evidence decides: median 0.25^(1/3)·2.5^(2/3) = 1.160, so
     # P(Cd > 2.0) = 1 − Φ(ln(2.0/1.160)·√15) = 0.0175 < 0.3 -> class 2
-    row = _classify(2.5, _rules(tmp_path, rule="evidence", error_share=1.0, strict_override=False))
+    row = _classify(2.5, _rules(tmp_path, rule="evidence", error_share=1.0, evidence_lowers=True,
+                                strict_override=False))
     assert row["p_class_3"] == pytest.approx(
         norm.sf(np.log(INTERV / (0.25 ** (1 / 3) * 2.5 ** (2 / 3))) * np.sqrt(15)), rel=1e-6)
     assert row["p_class_3"] == pytest.approx(0.0175, abs=1e-4)
@@ -140,10 +143,30 @@ def test_strict_override_still_wins_above_the_intervention_value(tmp_path):
 def test_median_decision_classes_by_the_posterior_median(tmp_path):
     # same scene, [interpolation] decision = "median": 0.397 <= 0.4 -> class 1
     path = tmp_path / "m.toml"
-    path.write_text('[points]\nrule = "evidence"\nerror_share = 1.0\n'
+    path.write_text('[points]\nrule = "evidence"\nerror_share = 1.0\nevidence_lowers = true\n'
                     '[interpolation]\ndecision = "median"\n', encoding="utf-8")
     row = _classify(0.5, load_rules(path))
     assert row["soil_class"] == 1
+
+
+def test_shipped_profile_raises_only_and_override_is_county_practice(tmp_path):
+    shipped = load_rules()
+    assert {k: shipped.get("points", k) for k in ("rule", "error_share", "error_cv",
+                                                  "evidence_lowers")} == {
+        "rule": "evidence", "error_share": 1.0, "error_cv": 0.2, "evidence_lowers": False}
+    # shipped: the evidence would lower the class-2 value of the first scene; it may not
+    row = _classify(0.5, shipped)
+    assert row["soil_class"] == 2 and row["rule"] == "points:majority"
+    assert row["p_class_2"] == pytest.approx(0.4878, abs=1e-4)
+    # the switch back to county practice: the class of the points, interpolated p_class
+    row = _classify(0.5, _rules(tmp_path, rule="override"))
+    assert row["soil_class"] == 2 and row["rule"] == "points:majority"
+    assert row["p_class_2"] != pytest.approx(0.4878, abs=1e-3)
+    # shipped, a clean value in a contaminated neighbourhood is raised
+    parcels = make_parcels(n=1)
+    samples = make_samples([(50, 50), (-450, 50), (550, 50)], cd=[0.35, 1.0, 1.0])
+    out, _, _ = classify_parcels(parcels, samples, rules=shipped, interpolator=MODELS)
+    assert out.iloc[0]["soil_class"] == 2 and out.iloc[0]["rule"] == "points:evidence"
 
 
 def test_rule_switch_is_validated(tmp_path):

@@ -29,9 +29,10 @@ decision rule (``[interpolation] decision``: the risk thresholds or the posterio
 median). The strict override stays: with ``strict_override = true`` a parcel holding a
 point above the intervention value is class 3 whatever the evidence says. With
 ``[points] evidence_lowers = false`` the points' own class (the majority) is a floor:
-the evidence may raise a parcel, never lower it. Parcels so
-classed get the rule code ``points:evidence`` and, where the county-practice point class
-differs, the QA flag ``evidence_not_point_class_<c>`` naming that class.
+the evidence may raise a parcel, never lower it. A parcel the evidence classes otherwise
+than its points' majority gets the rule code ``points:evidence`` and the QA flag
+``evidence_not_point_class_<c>`` naming the points' class; where the evidence agrees
+the rule stays ``points:majority`` (the ``p_class_*`` are the posterior's either way).
 Evaluation units other than the parcel keep the county rule (a unit's class is the
 unit's points', by definition).
 """
@@ -60,8 +61,10 @@ __all__ = ["DEFAULTS", "apply_point_evidence", "evidence_classes", "posterior"]
 
 log = logging.getLogger(__name__)
 
-#: ``[points]`` keys of this rule and their values when a profile leaves them out
-DEFAULTS = {"rule": "override", "error_share": 0.5, "error_cv": 0.2, "evidence_lowers": True}
+#: ``[points]`` keys of this rule and their values when a rules object lacks them (a
+#: profile read by :func:`farmland.rules.load_rules` has the shipped values; without the
+#: key the rule is county practice)
+DEFAULTS = {"rule": "override", "error_share": 1.0, "error_cv": 0.2, "evidence_lowers": False}
 
 
 def posterior(own: np.ndarray, prior_mean: np.ndarray, prior_var: np.ndarray,
@@ -266,7 +269,9 @@ def _write(out, rows: np.ndarray, cls: np.ndarray, probs: tuple, driver: np.ndar
     point_class = out["soil_class"].to_numpy(dtype=float, na_value=np.nan)[rows]
     col = out.columns.get_loc
     out.iloc[rows, col("soil_class")] = cls
-    out.iloc[rows, col("rule")] = "points:evidence"
+    # the rule that decided: the points' majority when the evidence agrees with it
+    out.iloc[rows, col("rule")] = np.where(cls != point_class, "points:evidence",
+                                           "points:majority")
     out.iloc[rows, col("driving_element")] = driver
     for c, p in enumerate(probs, start=1):
         out.iloc[rows, col(f"p_class_{c}")] = p
