@@ -33,6 +33,7 @@ reuses for every variable (:mod:`farmland.runs.variograms`), and whose
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ from farmland.classify.parcels import base_columns, finish_classes, soil_classes
 from farmland.classify.units import evaluation_units
 from farmland.geostats.surfaces import VARIABLES, SurfaceModels, interpolation_values
 from farmland.rules import Rules
-from farmland.runs.folder import classification_path, output_folder
+from farmland.runs.folder import classification_path, output_folder, read_manifest
 from farmland.runs.workspace import Workspace
 
 __all__ = ["Previous", "affected_parcels", "changed_samples", "previous_for", "reclassify"]
@@ -95,13 +96,14 @@ def previous_for(identity: dict[str, Any], variograms: dict[str, Any],
     hit = runs.loc[runs["run_id"] == run_id, "manifest"]
     if hit.empty:
         return None
-    import json
-
-    reason = _differs(json.loads(hit.iloc[0]), identity)
+    manifest = json.loads(hit.iloc[0])
+    reason = _differs(manifest, identity)
     folder = output_folder(run_id, workspace)
     path = None if folder is None else classification_path(folder)
     if reason is None and (path is None or not path.is_file()):
         reason = f"its classification is not at {path or '(no folder recorded)'}"
+    elif reason is None and read_manifest(path).get("created") != manifest.get("created"):
+        reason = f"its folder {folder} holds another run's outputs now"
     if reason is not None:
         log.info("full classification: %s %s", run_id, reason)
         return None
