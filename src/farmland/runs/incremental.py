@@ -201,9 +201,28 @@ def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.Da
         if len(xy) < kk:  # fewer unchanged samples than a neighbourhood: all reachable
             hit[rows] = True
             break
-        dist, _ = cKDTree(xy).query(centre[rows], k=[kk], workers=-1)
+        tree = cKDTree(xy)
+        rows = rows[slack[rows] <= _kth_distance_bound(tree, kk, centre[rows])]
+        dist, _ = tree.query(centre[rows], k=[kk], workers=-1)
         hit[rows] |= dist[:, 0] * (1 + 1e-9) >= slack[rows]
     return hit
+
+
+def _kth_distance_bound(tree: cKDTree, k: int, points: np.ndarray) -> np.ndarray:
+    """An upper bound of the distance from each point to its k-th nearest sample, from a
+    coarse grid (about one node per 4 samples): r_k(p) <= |p - g| + r_k(g) for the grid
+    node g nearest p. Points farther from every change than this bound need no exact
+    search (most of a province)."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    step = max(float(np.sqrt(max(np.prod(hi - lo), 1.0) / max(tree.n / 4, 1))), 1.0)
+    shape = np.floor((hi - lo) / step).astype(int) + 1
+    gx, gy = np.meshgrid(lo[0] + step * np.arange(shape[0]), lo[1] + step * np.arange(shape[1]),
+                         indexing="ij")
+    nodes = np.column_stack([gx.ravel(), gy.ravel()])
+    node_r = tree.query(nodes, k=[k], workers=-1)[0][:, 0]
+    cell = np.clip(np.rint((points - lo) / step).astype(int), 0, shape - 1)
+    index = cell[:, 0] * shape[1] + cell[:, 1]
+    return (np.hypot(*(points - nodes[index]).T) + node_r[index]) * (1 + 1e-9)
 
 
 def _neighbour_groups(unchanged: pd.DataFrame, k: int, k_evidence: int):
@@ -279,7 +298,7 @@ def _previous_parcels(path: Path, parcels: gpd.GeoDataFrame) -> pd.DataFrame | N
     parcels in the same order."""
     try:
         kept = pyogrio.read_dataframe(path, layer="parcels", read_geometry=False,
-                                      columns=["parcel_id", *SOIL_COLUMNS])
+                                      columns=["parcel_id", *SOIL_COLUMNS], use_arrow=True)
     except Exception as exc:  # noqa: BLE001 - unreadable: the run is full, not failed
         log.info("the previous classification %s cannot be read (%s)", path, exc)
         return None
@@ -288,8 +307,9 @@ def _previous_parcels(path: Path, parcels: gpd.GeoDataFrame) -> pd.DataFrame | N
                                                     ids):
         return None
     kept["rule"] = kept["rule"].astype(str).str.split(";", n=1).str[0]
-    kept["qa_flags"] = [[f for f in str(text).split(";") if f and f not in FINISH_FLAGS]
-                        if isinstance(text, str) else [] for text in kept["qa_flags"]]
+    kept["qa_flags"] = [[f for f in text.split(";") if f not in FINISH_FLAGS]
+                        if isinstance(text, str) and text else []
+                        for text in kept["qa_flags"].to_numpy(object)]
     driver = kept["driving_element"].astype(object)
     kept["driving_element"] = driver.where(driver.notna(), None)
     kept["sample_ids"] = kept["sample_ids"].astype(object).where(kept["sample_ids"].notna(), "")
