@@ -94,21 +94,31 @@ def classify_parcels(
     parcels = with_landuse(parcels)
     if "point_class" not in samples:
         samples = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
-    out = _base_columns(parcels)
+    out = soil_classes(parcels, samples, rules=rules, interpolator=interpolator, standard=std,
+                       units=units)
+    out, graded = finish_classes(out, samples, crops=crops, rules=rules, standard=std)
+    return out, samples, graded
+
+
+def soil_classes(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame, *, rules: Rules,
+                 interpolator, standard, units: UnitsArg = None) -> gpd.GeoDataFrame:
+    """Rules 1–3 (points, distance, interpolation): the soil class of every parcel before
+    the crop adjustment, ``qa_flags`` still lists (:func:`finish_classes` completes them).
+
+    ``parcels`` with land use, ``samples`` classified (:func:`classify_samples`). The
+    incremental re-classification (:mod:`farmland.runs.incremental`) runs this on the
+    parcels a change can reach and :func:`finish_classes` on all of them.
+    """
+    out = base_columns(parcels)
     unit_ids = evaluation_units(parcels, units)
     if unit_ids is not None:
         out["unit_id"] = unit_ids.to_numpy()
     usable = samples[samples["usable"]]
     _apply_point_rule(out, usable, rules)
     _apply_distance_rule(out, usable, rules)
-    models = _apply_interpolation(out, usable, std, rules, interpolator)
-    apply_point_evidence(out, usable, std, rules, models)
-    graded = _apply_crops(out, crops, std, rules)
-    out = _finish(out, samples)
-    counts = out["final_class"].value_counts(dropna=False).to_dict()
-    log.info("classified %d parcels: %s", len(out),
-             ", ".join(f"{C.label_en(k)} {v}" for k, v in sorted(counts.items(), key=str)))
-    return out, samples, graded
+    models = _apply_interpolation(out, usable, standard, rules, interpolator)
+    apply_point_evidence(out, usable, standard, rules, models)
+    return out
 
 
 def with_landuse(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -122,7 +132,7 @@ def with_landuse(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return parcels.assign(landuse=landuse.fillna("unknown").astype(str))
 
 
-def _base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     keep = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse"]
     out = gpd.GeoDataFrame({c: parcels.get(c, None) for c in keep},
                            geometry=parcels.geometry.values, crs=parcels.crs, index=parcels.index)
@@ -319,6 +329,20 @@ def _apply_crops(out, crops, std, rules: Rules):
     for i in np.flatnonzero(flag.to_numpy()):
         out.iat[i, out.columns.get_loc("qa_flags")].append("crop_exceedance_on_class1")
     return graded
+
+
+def finish_classes(out: gpd.GeoDataFrame, samples: pd.DataFrame, *,
+                   crops: gpd.GeoDataFrame | None, rules: Rules, standard
+                   ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+    """Rules 4–5 on the soil classes of :func:`soil_classes`: the crop adjustment into
+    ``final_class``, the remaining QA flags, labels and the output column order. Returns
+    the classified parcels and the graded crops (or None)."""
+    graded = _apply_crops(out, crops, standard, rules)
+    out = _finish(out, samples)
+    counts = out["final_class"].value_counts(dropna=False).to_dict()
+    log.info("classified %d parcels: %s", len(out),
+             ", ".join(f"{C.label_en(k)} {v}" for k, v in sorted(counts.items(), key=str)))
+    return out, graded
 
 
 def _finish(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -57,7 +57,8 @@ from farmland.geostats.surfaces import interpolation_values
 from farmland.rules import Rules
 from farmland.standards import CLASS_ELEMENTS
 
-__all__ = ["DEFAULTS", "apply_point_evidence", "evidence_classes", "posterior"]
+__all__ = ["DEFAULTS", "apply_point_evidence", "evidence_classes", "extra_neighbours",
+           "posterior"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,17 @@ log = logging.getLogger(__name__)
 #: profile read by :func:`farmland.rules.load_rules` has the shipped values; without the
 #: key the rule is county practice)
 DEFAULTS = {"rule": "override", "error_share": 1.0, "error_cv": 0.2, "evidence_lowers": False}
+
+
+def extra_neighbours(samples: pd.DataFrame, rules: Rules) -> int:
+    """How many neighbours beyond ``k`` the rule can reach from a parcel: the kriging from
+    the *other* samples takes the k nearest after leaving out up to this many own ones
+    (the most usable samples one parcel holds; 0 when the rule is off). The incremental
+    re-classification widens its reach by it (:mod:`farmland.runs.incremental`)."""
+    if {**DEFAULTS, **rules["points"]}["rule"] != "evidence" or "parcel_id" not in samples:
+        return 0
+    ids = samples.loc[samples["usable"].to_numpy(bool), "parcel_id"].dropna()
+    return int(ids.value_counts().max()) if len(ids) else 0
 
 
 def posterior(own: np.ndarray, prior_mean: np.ndarray, prior_var: np.ndarray,

@@ -50,6 +50,11 @@ from farmland.cli.output import print_class_table
                    "(<= 10 % of the values each was fitted on, [variograms] in the rules) "
                    "and a refit would move it by noise only; refit: fit anew; reuse: take "
                    "them as they are (needs a previous run). Without --workspace: fitted.")
+@click.option("--full", is_flag=True,
+              help="Classify every parcel again. Default: when the previous run (--since, "
+                   "else the latest in --workspace) is the same job and its variograms are "
+                   "reused, only the parcels the changed samples can reach are recomputed "
+                   "(same result as a full run; recorded in manifest.json).")
 @click.option("--seed", default=0, show_default=True, help="Random seed (variogram pair sampling).")
 @click.option("--rasters", is_flag=True,
               help="Also write GeoTIFFs (OUTPUT/rasters/): predicted value, kriging SD and "
@@ -68,7 +73,7 @@ from farmland.cli.output import print_class_table
 @overwrite_option
 @click.pass_context
 def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, rules, interpolator, units, mapping, workspace,
-            label, since, variograms, seed, rasters, raster_cell, scheduler, run_config, crs,
+            label, since, variograms, full, seed, rasters, raster_cell, scheduler, run_config, crs,
             output, overwrite):
     """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
 
@@ -98,7 +103,7 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
         mapping=Path(mapping) if mapping else None, rules=Path(rules) if rules else None,
         interpolator=interpolator, seed=seed, units=units, extra=_run_config(run_config),
         workspace=Path(workspace) if workspace else None, since=since, variograms=variograms,
-        output=Path(output))
+        output=Path(output), full=full)
     result = classify_run(inputs, scheduler=scheduler)
     write_classification(result, output, overwrite=overwrite)
     if rasters:

@@ -65,6 +65,9 @@ class ClassificationInputs:
     since: str | None = None
     variograms: str = "auto"
     output: Path | None = None
+    #: classify every parcel even when the previous run allows an incremental run
+    #: (:mod:`farmland.runs.incremental`)
+    full: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def sample_paths(self) -> list[Path]:
@@ -169,7 +172,13 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     classified, surfaces, outliers, report = _leave_one_out_screen(
         samples, classified, outliers, surfaces, parcels=parcels, standard=std, rules=rules,
         mode=inputs.outliers, keep=reused)
-    if scheduler:
+    identity = run_identity(inputs, rules, std, parcels.crs)
+    done = None if inputs.full else _incremental(inputs, identity, variograms, parcels,
+                                                 classified, crops=crops, rules=rules,
+                                                 surfaces=surfaces, standard=std, units=units)
+    if done is not None:
+        out, graded, incremental = done
+    elif scheduler:
         from farmland.classify.distributed import classify_parcels_distributed
         out, classified, graded = classify_parcels_distributed(
             parcels, classified, crops=crops, rules=rules, interpolator=surfaces,
@@ -178,7 +187,9 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
         out, classified, graded = classify_parcels(parcels, classified, crops=crops, rules=rules,
                                                    interpolator=surfaces, standard=std,
                                                    units=units)
-    manifest = build_manifest(inputs, rules, std, out)
+    manifest = build_manifest(inputs, rules, std, out, identity=identity)
+    if done is not None:
+        manifest["incremental"] = incremental
     if units is not None:  # absent: each parcel its own unit, as in every earlier run
         manifest["parameters"]["units"] = units.attrs["kind"]
         manifest["counts"]["evaluation_units"] = units.attrs["units"]
@@ -254,8 +265,39 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
     return classified, surfaces, outliers, report
 
 
-def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> dict[str, Any]:
-    """Inputs with hashes, standard and rules versions, parameters, seed, software version."""
+def _incremental(inputs: ClassificationInputs, identity, variograms, parcels, classified, *,
+                 crops, rules, surfaces, standard, units):
+    """``(parcels, graded crops, record)`` of an incremental run from the previous run, or
+    ``None`` when the run must be full (:mod:`farmland.runs.incremental`)."""
+    from farmland.runs import incremental
+
+    previous = incremental.previous_for(identity, variograms, inputs.workspace)
+    if previous is None:
+        return None
+    return incremental.reclassify(previous, parcels, classified, crops=crops, rules=rules,
+                                  surfaces=surfaces, standard=standard, units=units)
+
+
+def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels, *,
+                   identity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Inputs with hashes, standard and rules versions, parameters, seed, software version
+    (``identity``: :func:`run_identity`, when already computed), and counts."""
+    manifest = {key: value for key, value in
+                (identity or run_identity(inputs, rules, std, parcels.crs)).items()
+                if key != "outliers"}
+    manifest["seed"] = inputs.seed
+    manifest["counts"] = {
+        "parcels": len(parcels), "unclassified": int(parcels["final_class"].isna().sum()),
+        "landuse_unknown": int((parcels["landuse"] == "unknown").sum())
+        if "landuse" in parcels else 0}
+    manifest["parameters"]["interpolation_models"] = parcels.attrs.get("interpolator", "")
+    manifest["parameters"].update(inputs.extra)
+    return manifest
+
+
+def run_identity(inputs: ClassificationInputs, rules: Rules, std, crs) -> dict[str, Any]:
+    """What identifies the job of a run: inputs with hashes, standard and rules versions,
+    parameters and software version (the manifest without counts and seed)."""
     files = {"parcels": [inputs.parcels], "samples": inputs.sample_paths(),
              "crops": inputs.crop_paths()}
     if inputs.mapping:
@@ -273,15 +315,11 @@ def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels) -> 
         {"name": std.name, "version": std.version, "fingerprint": std.fingerprint},
         "rules": {"name": rules.name, "source": rules.source, "sha256": rules.sha256,
                   "values": rules.as_dict()},
-        "parameters": {"crs": str(parcels.crs.to_string()), "input_crs": inputs.crs,
+        "parameters": {"crs": str(crs.to_string()), "input_crs": inputs.crs,
                        "interpolator": inputs.interpolator or rules.get("interpolation", "method"),
-                       "interpolation_models": parcels.attrs.get("interpolator", ""),
-                       **inputs.extra},
-        "seed": inputs.seed,
-        "counts": {"parcels": len(parcels),
-                   "unclassified": int(parcels["final_class"].isna().sum()),
-                   "landuse_unknown": int((parcels["landuse"] == "unknown").sum())
-                   if "landuse" in parcels else 0},
+                       **({"units": str(inputs.units) if inputs.units_path() is None
+                           else "file"} if str(inputs.units) != "parcel" else {})},
+        "outliers": {"mode": inputs.outliers},
     }
 
 

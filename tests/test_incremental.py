@@ -1,0 +1,219 @@
+"""Incremental re-classification (issue 19 item 2, :mod:`farmland.runs.incremental`).
+
+- the reach bound on a hand-built line of samples, and that it never misses a parcel whose
+  cells' k nearest samples change (seeded random counties, neighbourhoods searched
+  directly);
+- incremental = full, layer for layer, on the demo county 2023 → 2024 (120 new soil
+  samples, 2024 crop samples) and on a small county with removed, changed and added
+  samples, village evaluation units and crop samples;
+- when it does not apply (a variogram refitted, other rules, ``--full``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from conftest import make_parcels, make_samples, run_cli
+from scipy.spatial import cKDTree
+
+from farmland.classify.interpolated import parcel_cells
+from farmland.runs.incremental import affected_parcels, changed_samples
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+LAYERS = ("parcels", "samples", "crops")
+
+
+def _keys(xy: np.ndarray, ids: list[str], values: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"sample_id": ids, "x": xy[:, 0], "y": xy[:, 1], "usable": True,
+                         "cd": values})
+
+
+# --------------------------------------------------------------------------- the bound
+
+
+def test_reach_bound_on_a_line_of_samples():
+    """Samples every 100 m on y = 0; a 10 m parcel centred on (500, 0): h = 5√2 = 7.07 m,
+    its 2nd nearest unchanged sample is 100 m away, so a changed sample reaches it within
+    100 + 2h = 114.14 m of the centre: one at (610, 0) (110 m) does, one at (620, 0)
+    (120 m) does not."""
+    xy = np.column_stack([np.arange(0, 1001, 100.0), np.zeros(11)])
+    unchanged = _keys(xy, [f"S{i}" for i in range(11)], np.ones(11))
+    parcel = np.array([shapely.box(495, -5, 505, 5)])
+    for x, reached in ((610.0, True), (614.0, True), (615.0, False), (620.0, False)):
+        hit = affected_parcels(parcel, np.array([[x, 0.0]]), unchanged, k=2, k_evidence=1)
+        assert hit.tolist() == [reached], x
+    # no change reaches nothing; a change inside the parcel always reaches it
+    assert not affected_parcels(parcel, np.empty((0, 2)), unchanged, k=2, k_evidence=1).any()
+    assert affected_parcels(parcel, np.array([[2000.0, 0.0]]), unchanged.iloc[:1], k=2,
+                            k_evidence=1).all()  # fewer unchanged samples than k
+
+
+def test_changed_samples_counts_added_removed_and_changed():
+    xy = np.array([[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]])
+    old = _keys(xy, ["A", "B", "C"], np.array([0.2, 0.3, 0.4]))
+    new = _keys(np.array([[0.0, 0.0], [100.0, 0.0], [300.0, 0.0]]), ["A", "B", "D"],
+                np.array([0.2, 0.35, 0.5]))  # B changed, C removed, D added
+    moved, unchanged, counts = changed_samples(old, new)
+    assert counts == {"added": 1, "removed": 1, "changed": 1}
+    assert unchanged["sample_id"].tolist() == ["A"]
+    assert sorted(map(tuple, moved.tolist())) == [(100.0, 0.0), (100.0, 0.0), (200.0, 0.0),
+                                                  (300.0, 0.0)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_reach_bound_never_misses_a_changed_neighbourhood(seed):
+    """Random samples and 150 m parcels; 2 samples removed, 2 moved, 2 added. Every parcel
+    with a cell (30 m) whose 16 nearest samples differ between the old and new sets is
+    reached, and the bound is tight: it reaches at most 1.5 times as many parcels."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 6000, (300, 2))
+    ids = [f"S{i}" for i in range(300)]
+    old = _keys(xy, ids, rng.lognormal(size=300))
+    new = old.drop(index=range(2)).copy()
+    new.loc[2:3, ["x", "y"]] += rng.uniform(-200, 200, (2, 2))
+    added = _keys(rng.uniform(0, 6000, (2, 2)), [f"N{i}" for i in range(2)], np.ones(2))
+    new = pd.concat([new, added], ignore_index=True)
+    geoms = np.array([shapely.box(x, y, x + 150, y + 150)
+                      for x in range(0, 6000, 200) for y in range(0, 6000, 200)])
+    moved, unchanged, counts = changed_samples(old, new)
+    assert counts == {"added": 2, "removed": 2, "changed": 2}
+    hit = affected_parcels(geoms, moved, unchanged, k=16, k_evidence=3)
+    cells, labels = parcel_cells(geoms, 30.0)
+    nn_old = np.sort(np.asarray(ids)[cKDTree(xy).query(cells, k=16)[1]], axis=1)
+    new_xy = new[["x", "y"]].to_numpy()
+    nn_new = np.sort(new["sample_id"].to_numpy()[cKDTree(new_xy).query(cells, k=16)[1]],
+                     axis=1)
+    moved_ids = {"S2", "S3"}
+    differs = (nn_old != nn_new).any(axis=1) | np.isin(nn_new, list(moved_ids)).any(axis=1)
+    truly = np.zeros(len(geoms), dtype=bool)
+    truly[labels[differs]] = True
+    assert truly.any()
+    assert not (truly & ~hit).any()
+    assert hit.sum() <= 1.5 * truly.sum()
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+def _layers(folder: Path) -> dict[str, pd.DataFrame]:
+    path = folder / "classification.gpkg"
+    return {layer: pyogrio.read_dataframe(path, layer=layer) for layer in LAYERS
+            if layer in {name for name, _ in pyogrio.list_layers(path)}}
+
+
+def _assert_same(a: Path, b: Path) -> None:
+    la, lb = _layers(a), _layers(b)
+    assert la.keys() == lb.keys()
+    for layer in la:
+        pd.testing.assert_frame_equal(la[layer], lb[layer], check_exact=True, obj=layer)
+    for name in ("summary.csv", "crossval.csv", "outliers.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def _manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_incremental_equals_full_on_the_demo_2023_to_2024(tmp_path):
+    common = ["classify", "--parcels", DEMO / "parcels.gpkg", "--parcels-layer", "DLTB",
+              "--townships", DEMO / "townships.gpkg", "--crs", "EPSG:4545",
+              "--workspace", tmp_path / "ws.gpkg"]
+    y24 = ["--samples", DEMO / "soil_samples.csv",
+           "--samples", DEMO / "resample_2024" / "soil_samples.csv",
+           "--crops", DEMO / "crop_samples.csv",
+           "--crops", DEMO / "resample_2024" / "crop_samples.csv"]
+    r = run_cli(*common, "--samples", DEMO / "soil_samples.csv", "--crops",
+                DEMO / "crop_samples.csv", "-o", tmp_path / "y23")
+    assert r.exit_code == 0, r.output
+    r = run_cli(*common, *y24, "-o", tmp_path / "inc")
+    assert r.exit_code == 0, r.output
+    r = run_cli(*common, *y24, "--since", "R0001", "--full", "-o", tmp_path / "full")
+    assert r.exit_code == 0, r.output
+    record = _manifest(tmp_path / "inc")["incremental"]
+    assert record["from"] == "R0001"
+    assert record["samples"] == {"added": 120, "removed": 0, "changed": 0}
+    assert record["parcels_recomputed"] + record["parcels_kept"] == 30155
+    assert 0 < record["parcels_recomputed"] < 30155 / 2
+    assert "incremental" not in _manifest(tmp_path / "full")
+    _assert_same(tmp_path / "inc", tmp_path / "full")
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory) -> Path:
+    """900 parcels 190 m square on a 200 m grid in 6 villages (1 km bands); 144 samples whose Cd
+    follows a smooth field (classes 1–3); 40 crop samples; R0001 with village units."""
+    root = tmp_path_factory.mktemp("county")
+    rng = np.random.default_rng(11)
+    xy = np.array([(250 + 500 * (i % 12), 250 + 500 * (i // 12)) for i in range(144)],
+                  dtype=float) + rng.uniform(-100, 100, (144, 2))
+    cd = np.round(0.35 * np.exp(0.8 * np.sin(xy[:, 0] / 1400) + 0.6 * np.cos(xy[:, 1] / 1700)
+                                + rng.normal(0, 0.15, 144)), 4)
+    soil = _table(make_samples(xy, cd=cd, sample_id=[f"S{i}" for i in range(144)]))
+    soil.to_csv(root / "soil.csv", index=False)
+    # 2024: S0–S2 withdrawn, S10/S11 re-measured, 4 new samples in the north-east
+    later = soil.drop(index=[0, 1, 2]).copy()
+    later.loc[[10, 11], "cd"] = later.loc[[10, 11], "cd"] * 3
+    new_xy = rng.uniform(4500, 5800, (4, 2))
+    new = _table(make_samples(new_xy, cd=np.full(4, 0.9), sample_id=[f"N{i}" for i in
+                                                                      range(4)]))
+    pd.concat([later, new], ignore_index=True).to_csv(root / "soil_2024.csv", index=False)
+    boxes = [(200 * i, 200 * j, 200 * i + 190, 200 * j + 190)
+             for i in range(30) for j in range(30)]
+    village = [f"{'东西南北中上'[int(b[1] // 1000)]}村" for b in boxes]  # 6 × 150 parcels
+    make_parcels(boxes, village=village).to_file(root / "p.gpkg", layer="DLTB")
+    crop_xy = rng.uniform(100, 5900, (40, 2))
+    crops = make_samples(crop_xy, sample_id=[f"C{i}" for i in range(40)])
+    crops = crops[["sample_id", "geometry"]].assign(
+        crop="稻谷", cd=np.round(rng.lognormal(np.log(0.1), 0.6, 40), 3), year=2023)
+    _table(crops).to_csv(root / "crops.csv", index=False)
+    r = _classify(root, "r1", "soil.csv", first=True)
+    assert r.exit_code == 0, r.output
+    return root
+
+
+def _table(points) -> pd.DataFrame:
+    return points.assign(x=points.geometry.x, y=points.geometry.y).drop(columns="geometry")
+
+
+def _classify(root: Path, out: str, samples: str, *extra, first: bool = False):
+    since = [] if first else ["--since", "R0001", "--variograms", "reuse"]
+    return run_cli("classify", "--parcels", root / "p.gpkg", "--crs", "EPSG:4545",
+                   "--samples", root / samples, "--crops", root / "crops.csv",
+                   "--units", "village", "--workspace", root / "ws.gpkg", *since,
+                   "-o", root / out, *extra)
+
+
+def test_removed_changed_added_samples_with_village_units(county):
+    """Withdrawn, re-measured and new samples, village units: the same layers as a full
+    run with the same variograms; whole villages are recomputed (a village is one unit
+    of the point rule), so at least the villages holding a change."""
+    r = _classify(county, "inc", "soil_2024.csv")
+    assert r.exit_code == 0, r.output
+    r = _classify(county, "full", "soil_2024.csv", "--full", "--overwrite")
+    assert r.exit_code == 0, r.output
+    record = _manifest(county / "inc")["incremental"]
+    assert record["samples"] == {"added": 4, "removed": 3, "changed": 2}
+    assert record["parcels_recomputed"] % 150 == 0  # whole villages of 150 parcels
+    assert 0 < record["parcels_recomputed"] < 900
+    _assert_same(county / "inc", county / "full")
+    inc = pyogrio.read_dataframe(county / "inc" / "classification.gpkg", layer="parcels")
+    first = pyogrio.read_dataframe(county / "r1" / "classification.gpkg", layer="parcels")
+    assert (inc["p_class_3"] != first["p_class_3"]).any()  # the change mattered
+
+
+def test_no_incremental_when_rules_differ_or_full_is_asked(county, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[profile]\nname = "stricter"\n[interpolation]\nmax_distance_m = 900.0\n',
+                     encoding="utf-8")
+    r = _classify(county, "other_rules", "soil_2024.csv", "--rules", rules)
+    assert r.exit_code == 0, r.output
+    assert "incremental" not in _manifest(county / "other_rules")
+    r = _classify(county, "asked_full", "soil_2024.csv", "--full")
+    assert r.exit_code == 0, r.output
+    assert "incremental" not in _manifest(county / "asked_full")
