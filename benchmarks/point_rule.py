@@ -1,7 +1,8 @@
 """The point rule with measurement error on the validation grid (issue 15).
 
 Every county of the grid (five scenarios × seeds 1, 2, 3, about 3 000 parcels) is
-classified once through farmland's run with the shipped rules, then the parcels holding
+classified once through farmland's run with the shipped rules but the county-practice
+point rule (the first setting), then the parcels holding
 samples are re-classed from that run's parcels, samples and fitted variograms by
 :func:`farmland.classify.point_evidence.apply_point_evidence` with each setting of
 ``[points]`` (``rule``, ``error_share``, ``error_cv``, ``evidence_lowers``) — the same
@@ -89,7 +90,7 @@ def evaluate(scenario: str, seed: int, n_parcels: int, std, rules: list) -> list
         county.samples.to_file(folder / "samples.gpkg", layer="samples", driver="GPKG")
         run = classify_run(ClassificationInputs(parcels=folder / "parcels.gpkg",
                                                 samples=folder / "samples.gpkg", seed=seed),
-                           rules=load_rules())
+                           rules=rules[0][1])  # county practice: every sampled parcel re-classed
     truth = county.truth.set_index("parcel_id")
     usable = run.samples[run.samples["usable"]]
     base, rows = run.parcels, []
