@@ -7,8 +7,9 @@ Order of the rules, each recorded in the ``rule`` column:
    point class, ties to the stricter. With evaluation units (``units=``,
    :mod:`farmland.classify.units`) the rule takes the samples of the whole unit and
    every parcel of the unit gets the unit's class. With ``[points] rule = "evidence"``
-   ``points:evidence`` replaces the majority: the own values weighed against the
-   kriged neighbourhood (:mod:`farmland.classify.point_evidence`).
+   (shipped) the majority is re-judged after rule 2: the own values weighed against the
+   kriged neighbourhood, ``points:evidence`` where that changes the class
+   (:mod:`farmland.classify.point_evidence`).
 2. ``interpolated:area_majority`` — parcels without samples but within the distance
    limit of one: the class covering the largest share of the parcel on the
    interpolated surfaces (ties to the stricter); ``share_1..3`` kept.
