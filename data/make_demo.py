@@ -1496,11 +1496,15 @@ def classes_from_tool(
 ) -> np.ndarray:
     """Final classes (0 = unclassified) that ``farmland classify`` gives these tables (no
     crop adjustment without ``crops``), read back through the tool's own readers from a
-    temporary folder."""
+    temporary folder. With the county-practice point rule (``[points] rule = "override"``):
+    the demo's ledgers were laid on those classes before the shipped profile weighed a
+    parcel's own samples against its neighbourhood, and the committed data stay as they
+    are (docs/decisions.md "The shipped point rule")."""
     import tempfile
 
     from farmland.classify.parcels import classify_parcels
     from farmland.io import readers as fio
+    from farmland.rules import load_rules
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -1512,7 +1516,8 @@ def classes_from_tool(
         if crops is not None:
             write_csv(crops, tmp / "crops.csv")
             c = fio.read_crop_samples(tmp / "crops.csv", crs=CRS, target_crs=p.crs)
-        out, _, _ = classify_parcels(p, s, crops=c)
+        (tmp / "rules.toml").write_text('[points]\nrule = "override"\n', encoding="utf-8")
+        out, _, _ = classify_parcels(p, s, crops=c, rules=load_rules(tmp / "rules.toml"))
     by_id = out.set_index("parcel_id")["final_class"].fillna(0).astype(int)
     return by_id.reindex(parcels["BSM"].astype(str)).fillna(0).to_numpy(dtype=int)
 

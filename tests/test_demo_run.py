@@ -55,7 +55,8 @@ def test_every_parcel_has_a_class_or_an_explicit_reason(demo):
     assert parcels.loc[unclassified, "rule"].str.startswith("unclassified:").all()
     assert parcels.loc[~unclassified, "final_class"].isin([1, 2, 3]).all()
     assert set(parcels["rule"].str.split(";").str[0]) <= {
-        "points:strict_override", "points:majority", "interpolated:area_majority",
+        "points:strict_override", "points:majority", "points:evidence",
+        "interpolated:area_majority",
         "unclassified:too_far", "unclassified:no_usable_samples", "unclassified:no_estimate",
         "unclassified:too_few_samples"}
     # the crop adjustment fired on the demo: 2 -> 1 on compliant crops, 1 -> 2 on any

