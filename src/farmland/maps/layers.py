@@ -239,7 +239,7 @@ def _landuse_text(gdf: pd.DataFrame) -> list[str | None]:
     landuse = gdf["landuse"] if "landuse" in gdf else pd.Series(None, index=gdf.index)
     dlbm = gdf["dlbm"] if "dlbm" in gdf else pd.Series(None, index=gdf.index)
     out: list[str | None] = []
-    for lu, code in zip(landuse, dlbm, strict=True):
+    for lu, code in zip(landuse.to_numpy(dtype=object), dlbm.to_numpy(dtype=object), strict=True):
         parts = []
         if isinstance(lu, str) and lu:
             parts.append(f"{LANDUSE_ZH.get(lu, lu)} {lu}")
@@ -376,10 +376,13 @@ def _encode_column(s: pd.Series, decimals: object) -> object:
     if pd.api.types.is_numeric_dtype(s.dtype):
         values = s.astype("Float64").round(decimals if isinstance(decimals, int) else 6)
         values = values.where(np.isfinite(values.astype(float)))  # NaN, ±inf -> missing
+        missing = values.isna().to_numpy()
+        numbers = values.to_numpy(dtype=float, na_value=np.nan).tolist()  # plain floats: fast
         if decimals == 0 or pd.api.types.is_integer_dtype(s.dtype):
-            return [None if pd.isna(v) else int(v) for v in values]
-        return [None if pd.isna(v) else float(v) for v in values]
-    text = [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v) for v in s]
+            return [None if m else int(v) for v, m in zip(numbers, missing, strict=True)]
+        return [None if m else float(v) for v, m in zip(numbers, missing, strict=True)]
+    text = [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v)
+            for v in s.to_numpy(dtype=object)]  # iterating the array itself is slow for str
     uniques = pd.unique(pd.Series(text, dtype=object))
     if 2 * len(uniques) > len(text):
         return text
