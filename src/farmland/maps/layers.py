@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -201,9 +202,9 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
         if "landuse" in gdf or "dlbm" in gdf:
             out["_landuse"] = _landuse_text(gdf)
         if "sample_ids" in gdf:
-            out["_sample_ids"] = gdf["sample_ids"].map(_short_id_list)
+            out["_sample_ids"] = _map_distinct(gdf["sample_ids"], _short_id_list)
         if "rule" in gdf:
-            out["_rule"] = gdf["rule"].map(rule_text)
+            out["_rule"] = _map_distinct(gdf["rule"], rule_text)
     if key == "plan":
         if "mode" in gdf:
             out["mode"] = gdf["mode"].map(lambda m: disp_text.MODE_LABELS.get(m, m))
@@ -247,6 +248,16 @@ def _landuse_text(gdf: pd.DataFrame) -> list[str | None]:
             parts.append(f"({code})")
         out.append(" ".join(parts) or None)
     return out
+
+
+def _map_distinct(column: pd.Series, text: Callable[[object], object]) -> pd.Series:
+    """``column.map(text)`` as objects, calling ``text`` once per distinct value (30 000
+    parcels share a few thousand rules and sample lists)."""
+    values = column.to_numpy(dtype=object)
+    codes, distinct = pd.factorize(values)  # missing values: code -1
+    shown = [text(v) for v in distinct]
+    return pd.Series([shown[c] if c >= 0 else text(v) for c, v in zip(codes, values, strict=True)],
+                     index=column.index, dtype=object)
 
 
 def _short_id_list(ids: object) -> object:
