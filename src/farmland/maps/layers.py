@@ -197,7 +197,8 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
     if class_col is not None and class_col in gdf:
         codes = classes.as_class(gdf[class_col].to_numpy()).set_axis(gdf.index)
         out[class_col] = codes
-        out["_class"] = [f"{classes.label_zh(c)} {classes.label_en(c)}" for c in codes]
+        out["_class"] = _map_distinct(
+            codes, lambda c: f"{classes.label_zh(c)} {classes.label_en(c)}")
     if key == "parcels":
         if "landuse" in gdf or "dlbm" in gdf:
             out["_landuse"] = _landuse_text(gdf)
