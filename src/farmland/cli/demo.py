@@ -139,6 +139,7 @@ def command(ctx, data, output, maps, overwrite):
     from farmland.runs.folder import WORKSPACE
 
     workspace = out / WORKSPACE
+    from farmland.io.read_cache import reusing_reads
     from farmland.io.write import refuse_existing
 
     refuse_existing([workspace], overwrite=overwrite)
@@ -146,17 +147,18 @@ def command(ctx, data, output, maps, overwrite):
     out.mkdir(parents=True, exist_ok=True)
     maps_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    for title, argv in demo_steps(data, out, maps_dir, overwrite=overwrite):
-        click.secho(f"\n== {title}", bold=True)
-        click.secho("$ farmland " + shlex.join(argv), fg="cyan")
-        t0 = time.perf_counter()
-        with step(title.split("/")[0].strip()):
-            code = main.main(args=[*global_flags(ctx.obj.get("quiet", False)), *argv],
-                             prog_name="farmland", standalone_mode=False, obj=ctx.obj)
-        if code:  # the step printed its error already
-            click.secho(f"demo stopped at step: {title}", fg="red", err=True)
-            ctx.exit(code)
-        click.echo(f"({time.perf_counter() - t0:.1f} s)")
+    with reusing_reads():  # the steps read the same classification.gpkg: once is enough
+        for title, argv in demo_steps(data, out, maps_dir, overwrite=overwrite):
+            click.secho(f"\n== {title}", bold=True)
+            click.secho("$ farmland " + shlex.join(argv), fg="cyan")
+            t0 = time.perf_counter()
+            with step(title.split("/")[0].strip()):
+                code = main.main(args=[*global_flags(ctx.obj.get("quiet", False)), *argv],
+                                 prog_name="farmland", standalone_mode=False, obj=ctx.obj)
+            if code:  # the step printed its error already
+                click.secho(f"demo stopped at step: {title}", fg="red", err=True)
+                ctx.exit(code)
+            click.echo(f"({time.perf_counter() - t0:.1f} s)")
     click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: {out}/ "
                 "(2023/, 2024/, diff_2023_2024/)", bold=True)
     print_closing_summary(out / "2023", maps=[

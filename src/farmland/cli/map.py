@@ -322,11 +322,10 @@ def read_map_layers(gpkg: Path, wanted: set[str], files: dict[str, str | None], 
     township files go through :mod:`farmland.io.readers` (column aliases, CRS checks; ``crs``
     for files that declare none).
     """
-    import pyogrio
-
     from farmland.errors import InputError
+    from farmland.io import read_cache
 
-    present = {name for name, _ in pyogrio.list_layers(gpkg)}
+    present = {name for name, _ in read_cache.list_layers(gpkg)}
     if "parcels" not in present:
         raise InputError("no 'parcels' layer", file=gpkg, value=sorted(present),
                          fix="give the classification.gpkg written by 'farmland classify'")
@@ -361,19 +360,20 @@ def _read_overlay(path: Path, key: str):
 
 def _read_vector(path: Path, layer: str | None, *, every_layer: bool = False):
     """One layer of a vector file (all layers stacked when ``every_layer``), or a CSV."""
-    import geopandas as gpd
     import pandas as pd
-    import pyogrio
+
+    from farmland.io import read_cache  # as gpd.read_file; the demo reads a layer once
 
     if path.suffix.lower() == ".csv":
         return _read_csv_points(path)
     if layer is None and every_layer:
-        names = [name for name, geom in pyogrio.list_layers(path) if geom and name != "zones"]
+        names = [name for name, geom in read_cache.list_layers(path)
+                 if geom and name != "zones"]
         if len(names) > 1:  # e.g. the flag layers written by 'farmland flag'
-            frames = [gpd.read_file(path, layer=name) for name in names]
+            frames = [read_cache.read_dataframe(path, layer=name) for name in names]
             crs = frames[0].crs
             return pd.concat([f.to_crs(crs) if f.crs else f for f in frames], ignore_index=True)
-    return gpd.read_file(path, layer=layer)
+    return read_cache.read_dataframe(path, layer=layer)
 
 
 def _read_csv_points(path: Path):

@@ -59,10 +59,14 @@ def command(classification_dir, measures, lang, causes_path, county, output, ove
         excel = {k: v for k, v in tables.items()
                  if k not in ("plan_effect", "crossval_samples", "models", "samples",
                               *CONTROL_TABLES)}
-        write_excel_report(stage / folder.REPORT_XLSX, **excel, charts=charts, lang=lang)
         loop = [tables[k] for k in CONTROL_TABLES]  # farmland control: the closed loop
-        add_control_sheets(stage / folder.REPORT_XLSX, *loop, lang=lang)
-        add_source_sheets(stage / folder.REPORT_XLSX, causes, lang=lang)  # farmland sources
+
+        def more_sheets(wb):  # the closed loop and farmland sources; one save
+            add_control_sheets(wb, *loop, lang=lang)
+            add_source_sheets(wb, causes, lang=lang)
+
+        write_excel_report(stage / folder.REPORT_XLSX, **excel, charts=charts, lang=lang,
+                           extend=more_sheets)
         title = report_title(run_folder(classification_dir), tables, lang, county=county)
         write_html_report(stage / folder.REPORT_HTML, title=title,
             class_table=tables["class_table"], rate_table=tables["rate_table"],

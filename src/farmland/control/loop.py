@@ -148,7 +148,11 @@ def closed_loop(parcels: pd.DataFrame, ledger: pd.DataFrame | None, *, year: int
         columns=["parcel_id", "stage", "date", "result", "planted", "planted_crop",
                  "person", "destination", "lot_id", "row"])
     results = stage_results(led)
-    passed = {pid: set(g.loc[g["passed"], "stage"]) for pid, g in results.groupby("parcel_id")}
+    passed: dict[object, set] = {}  # parcel -> stages passed (a loop, not a groupby: fast)
+    ok = results["passed"].to_numpy(dtype=bool)
+    for pid, stage in zip(results["parcel_id"].to_numpy(dtype=object)[ok],
+                          results["stage"].to_numpy(dtype=object)[ok], strict=True):
+        passed.setdefault(pid, set()).add(stage)
     # (parcel, stage) -> its latest row: one look-up per parcel, not a scan of the ledger
     latest = {(r.parcel_id, r.stage): r for r in results.itertuples(index=False)}
     prev = _previous(previous)

@@ -29,6 +29,7 @@ import pandas as pd
 import pyogrio
 
 from farmland.errors import InputError
+from farmland.io import read_cache
 from farmland.io.columns import all_alias_names, normalise_name
 from farmland.io.values import parse_cell
 
@@ -123,7 +124,7 @@ def _read_vector(path: Path, layer: str | None, encoding: str | None,
         if encoding is None and _is_shapefile(path) and not _sidecar(path, ".cpg"):
             frame = _read_shapefile_guessing_encoding(path, kwargs)
         else:
-            frame = pyogrio.read_dataframe(path, encoding=encoding, **kwargs)
+            frame = read_cache.read_dataframe(path, encoding=encoding, **kwargs)
     except UnicodeDecodeError as exc:
         raise InputError(f"text that is not valid {exc.encoding} ({_short(exc)})", file=path,
                          fix="correct the .cpg file or pass the encoding (e.g. encoding='gbk'); "

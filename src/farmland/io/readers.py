@@ -344,9 +344,16 @@ def read_measures(path: Source, *, layer: str | None = None, mapping: MappingArg
         log.warning("%s: %d measure row(s) without a parcel id (%s): kept, reported in "
                     "unknown_measures and never counted — fill in the 图斑编号",
                     raw.file, int(ids.isna().sum()), first_rows(raw.labels[ids.isna()]))
+    split: dict[object, list[str]] = {}  # a ledger repeats few cells: split each once
+
+    def measures_in(cell: object) -> list[str]:
+        if cell not in split:
+            split[cell] = split_measures(cell, names)
+        return list(split[cell])
+
     out = pd.DataFrame({
         "parcel_id": ids,
-        "measure_type": frame[src["measure_type"]].map(lambda v: split_measures(v, names)),
+        "measure_type": frame[src["measure_type"]].map(measures_in),
         "measure_class": measure_class_column(frame, src, rows, problems),
         "year": year_column(frame, src, rows, problems),
         "_row": rows,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -196,14 +197,15 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
     if class_col is not None and class_col in gdf:
         codes = classes.as_class(gdf[class_col].to_numpy()).set_axis(gdf.index)
         out[class_col] = codes
-        out["_class"] = [f"{classes.label_zh(c)} {classes.label_en(c)}" for c in codes]
+        out["_class"] = _map_distinct(
+            codes, lambda c: f"{classes.label_zh(c)} {classes.label_en(c)}")
     if key == "parcels":
         if "landuse" in gdf or "dlbm" in gdf:
             out["_landuse"] = _landuse_text(gdf)
         if "sample_ids" in gdf:
-            out["_sample_ids"] = gdf["sample_ids"].map(_short_id_list)
+            out["_sample_ids"] = _map_distinct(gdf["sample_ids"], _short_id_list)
         if "rule" in gdf:
-            out["_rule"] = gdf["rule"].map(rule_text)
+            out["_rule"] = _map_distinct(gdf["rule"], rule_text)
     if key == "plan":
         if "mode" in gdf:
             out["mode"] = gdf["mode"].map(lambda m: disp_text.MODE_LABELS.get(m, m))
@@ -239,7 +241,7 @@ def _landuse_text(gdf: pd.DataFrame) -> list[str | None]:
     landuse = gdf["landuse"] if "landuse" in gdf else pd.Series(None, index=gdf.index)
     dlbm = gdf["dlbm"] if "dlbm" in gdf else pd.Series(None, index=gdf.index)
     out: list[str | None] = []
-    for lu, code in zip(landuse, dlbm, strict=True):
+    for lu, code in zip(landuse.to_numpy(dtype=object), dlbm.to_numpy(dtype=object), strict=True):
         parts = []
         if isinstance(lu, str) and lu:
             parts.append(f"{LANDUSE_ZH.get(lu, lu)} {lu}")
@@ -247,6 +249,16 @@ def _landuse_text(gdf: pd.DataFrame) -> list[str | None]:
             parts.append(f"({code})")
         out.append(" ".join(parts) or None)
     return out
+
+
+def _map_distinct(column: pd.Series, text: Callable[[object], object]) -> pd.Series:
+    """``column.map(text)`` as objects, calling ``text`` once per distinct value (30 000
+    parcels share a few thousand rules and sample lists)."""
+    values = column.to_numpy(dtype=object)
+    codes, distinct = pd.factorize(values)  # missing values: code -1
+    shown = [text(v) for v in distinct]
+    return pd.Series([shown[c] if c >= 0 else text(v) for c, v in zip(codes, values, strict=True)],
+                     index=column.index, dtype=object)
 
 
 def _short_id_list(ids: object) -> object:
@@ -376,10 +388,13 @@ def _encode_column(s: pd.Series, decimals: object) -> object:
     if pd.api.types.is_numeric_dtype(s.dtype):
         values = s.astype("Float64").round(decimals if isinstance(decimals, int) else 6)
         values = values.where(np.isfinite(values.astype(float)))  # NaN, ±inf -> missing
+        missing = values.isna().to_numpy()
+        numbers = values.to_numpy(dtype=float, na_value=np.nan).tolist()  # plain floats: fast
         if decimals == 0 or pd.api.types.is_integer_dtype(s.dtype):
-            return [None if pd.isna(v) else int(v) for v in values]
-        return [None if pd.isna(v) else float(v) for v in values]
-    text = [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v) for v in s]
+            return [None if m else int(v) for v, m in zip(numbers, missing, strict=True)]
+        return [None if m else float(v) for v, m in zip(numbers, missing, strict=True)]
+    text = [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v)
+            for v in s.to_numpy(dtype=object)]  # iterating the array itself is slow for str
     uniques = pd.unique(pd.Series(text, dtype=object))
     if 2 * len(uniques) > len(text):
         return text

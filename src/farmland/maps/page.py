@@ -23,6 +23,7 @@ EPSG:4326 only for display.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import os
@@ -325,9 +326,25 @@ def overlay_layers(given: dict[str, gpd.GeoDataFrame | None], parcels: gpd.GeoDa
 
 
 def _display_geometry(parcels: gpd.GeoDataFrame, simplify_m: float) -> np.ndarray:
-    """Parcel geometry simplified in the metric CRS, then in EPSG:4326."""
-    geoms = simplify_coverage(parcels.geometry.to_numpy(), simplify_m)
-    return gpd.GeoSeries(geoms, crs=parcels.crs).to_crs(4326).to_numpy()
+    """Parcel geometry simplified in the metric CRS, then in EPSG:4326.
+
+    The result for the same geometries (same WKB, order, CRS and tolerance) is kept for
+    the next map of the same process: the demo draws five maps of one county's parcels
+    (≈ 1.5 s each to check the coverage, simplify and reproject)."""
+    source = parcels.geometry.to_numpy()
+    wkb = b"".join(b"N" if w is None else w for w in shapely.to_wkb(source))  # N: no geometry
+    key = (hashlib.sha256(wkb).hexdigest(), len(source),
+           float(simplify_m), parcels.crs.to_wkt() if parcels.crs is not None else None)
+    if key not in _DISPLAY_KEPT:
+        geoms = simplify_coverage(source, simplify_m)
+        if len(_DISPLAY_KEPT) >= 4:
+            _DISPLAY_KEPT.pop(next(iter(_DISPLAY_KEPT)))
+        _DISPLAY_KEPT[key] = gpd.GeoSeries(geoms, crs=parcels.crs).to_crs(4326).to_numpy()
+    return _DISPLAY_KEPT[key].copy()
+
+
+#: display geometry of the last parcel sets drawn (see :func:`_display_geometry`)
+_DISPLAY_KEPT: dict[tuple, np.ndarray] = {}
 
 
 def simplify_coverage(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -128,7 +128,7 @@ def write_control_table(ws: Worksheet, frame: pd.DataFrame, columns: list[str], 
                           f"{max(n_head + len(frame), n_head)}")
 
 
-def add_control_sheets(path: str | os.PathLike, townships: pd.DataFrame | None,
+def add_control_sheets(path: str | os.PathLike | Workbook, townships: pd.DataFrame | None,
                        contradictions: pd.DataFrame | None, *, lang: str = "zh") -> list[str]:
     """Add the closed-loop sheets to the report workbook ``path`` (in place, atomically),
     before its charts sheet; a table that is ``None`` gets no sheet.
@@ -136,7 +136,8 @@ def add_control_sheets(path: str | os.PathLike, townships: pd.DataFrame | None,
     Parameters
     ----------
     path
-        ``report.xlsx`` of :func:`farmland.report.excel.write_excel_report`.
+        ``report.xlsx`` of :func:`farmland.report.excel.write_excel_report`, or its
+        workbook before it is saved (``extend``: changed in memory, not saved here).
     townships
         ``control_townships.csv`` of ``farmland control`` (county row last).
     contradictions
@@ -155,7 +156,7 @@ def add_control_sheets(path: str | os.PathLike, townships: pd.DataFrame | None,
     tables = {k: v for k, v in tables.items() if v[0] is not None}
     if not tables:
         return []
-    wb = load_workbook(path)
+    wb = path if isinstance(path, Workbook) else load_workbook(path)
     charts = sheet_name("charts", lang)
     at = wb.sheetnames.index(charts) if charts in wb.sheetnames else len(wb.sheetnames)
     added = []
@@ -163,8 +164,9 @@ def add_control_sheets(path: str | os.PathLike, townships: pd.DataFrame | None,
         name = bilingual(*CONTROL_SHEETS[key], lang)
         write_control_table(wb.create_sheet(name, at + len(added)), frame, columns, lang=lang)
         added.append(name)
-    with atomic_write(Path(path), overwrite=True) as tmp:
-        wb.save(tmp)
+    if not isinstance(path, Workbook):
+        with atomic_write(Path(path), overwrite=True) as tmp:
+            wb.save(tmp)
     return added
 
 

@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -435,16 +435,12 @@ def write_excel_report(
     path: str | os.PathLike,
     *,
     class_table: pd.DataFrame,
-    rate_table: pd.DataFrame | None = None,
-    gap_plan: pd.DataFrame | None = None,
-    zones: pd.DataFrame | None = None,
-    plan: pd.DataFrame | None = None,
-    crop_exceedances: pd.DataFrame | None = None,
-    qa_flags: pd.DataFrame | None = None,
+    rate_table: pd.DataFrame | None = None, gap_plan: pd.DataFrame | None = None,
+    zones: pd.DataFrame | None = None, plan: pd.DataFrame | None = None,
+    crop_exceedances: pd.DataFrame | None = None, qa_flags: pd.DataFrame | None = None,
     outliers: pd.DataFrame | None = None,
     charts: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike] | None = None,
-    lang: str = "zh",
-    overwrite: bool = False,
+    lang: str = "zh", overwrite: bool = False, extend: Callable[[Workbook], object] | None = None,
 ) -> Path:
     """Write the Excel report: one sheet per table given, then the charts.
 
@@ -472,6 +468,8 @@ def write_excel_report(
         names and labels; ``"en"``: English only.
     overwrite
         Replace an existing file; otherwise :class:`~farmland.errors.OutputExistsError`.
+    extend
+        Called with the workbook before its one save (sheets of other tables added).
 
     Returns the path written.
     """
@@ -494,6 +492,8 @@ def write_excel_report(
             write_table(wb.create_sheet(sheet_name(key, lang)), frame, lang=lang)
     if images:
         _charts_sheet(wb.create_sheet(sheet_name("charts", lang)), images)
+    if extend is not None:
+        extend(wb)
     with atomic_write(path, overwrite=overwrite) as tmp:
         wb.save(tmp)
     log.info("wrote %s (%s)", path, ", ".join(wb.sheetnames))

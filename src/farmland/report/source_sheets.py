@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
@@ -398,7 +398,7 @@ def _factors(ws: Worksheet, factors: pd.DataFrame, lang: str) -> None:
     out.finish()
 
 
-def add_source_sheets(path: str | os.PathLike, tables: SourceTables | None, *,
+def add_source_sheets(path: str | os.PathLike | Workbook, tables: SourceTables | None, *,
                       lang: str = "zh") -> list[str]:
     """Add the source sheets to the report workbook ``path`` (in place, atomically), before
     its charts sheet.
@@ -406,7 +406,8 @@ def add_source_sheets(path: str | os.PathLike, tables: SourceTables | None, *,
     Parameters
     ----------
     path
-        ``report.xlsx`` of :func:`farmland.report.excel.write_excel_report`.
+        ``report.xlsx`` of :func:`farmland.report.excel.write_excel_report` (or its
+        workbook before it is saved: changed in memory only).
     tables
         :func:`farmland.runs.source_outputs.read_cause_tables`; ``None`` adds nothing.
     lang
@@ -421,7 +422,7 @@ def add_source_sheets(path: str | os.PathLike, tables: SourceTables | None, *,
     if tables is None:
         return []
     clusters = tables.clusters.assign(cause=cause_keys(tables.clusters))
-    wb = load_workbook(path)
+    wb = path if isinstance(path, Workbook) else load_workbook(path)
     charts = sheet_name("charts", lang)
     at = wb.sheetnames.index(charts) if charts in wb.sheetnames else len(wb.sheetnames)
     names = [bilingual(*OVERVIEW, lang)]
@@ -439,8 +440,9 @@ def add_source_sheets(path: str | os.PathLike, tables: SourceTables | None, *,
         _factors(wb.create_sheet(names[1], at + 1), tables.factors, lang)
     for i, (cid, name) in enumerate(sheets.items(), start=len(names)):
         _cluster(wb.create_sheet(name, at + i), by_id.loc[cid], tables, lang)
-    with atomic_write(Path(path), overwrite=True) as tmp:
-        wb.save(tmp)
+    if not isinstance(path, Workbook):
+        with atomic_write(Path(path), overwrite=True) as tmp:
+            wb.save(tmp)
     return [*names, *sheets.values()]
 
 

@@ -21,6 +21,7 @@ import pyogrio
 
 from farmland.classes import as_class
 from farmland.errors import InputError
+from farmland.io import read_cache
 from farmland.io.values import parse_boolean
 from farmland.sampling.field_export import PLAN_FORMATS
 
@@ -173,9 +174,9 @@ def load_classification(path: str | os.PathLike[str]
     """
     path = classification_path(path)
     parcels, _, _ = read_classification(path)
-    layers = {str(name) for name in pyogrio.list_layers(path)[:, 0]}
-    samples = pyogrio.read_dataframe(path, layer="samples") if "samples" in layers else None
-    crops = pyogrio.read_dataframe(path, layer="crops") if "crops" in layers else None
+    layers = {str(name) for name in read_cache.list_layers(path)[:, 0]}
+    samples = read_cache.read_dataframe(path, layer="samples") if "samples" in layers else None
+    crops = read_cache.read_dataframe(path, layer="crops") if "crops" in layers else None
     return parcels, samples, crops
 
 
@@ -208,17 +209,17 @@ def read_classification(path: str | os.PathLike) -> tuple[gpd.GeoDataFrame,
         raise InputError("classification file not found", file=path,
                          fix="give the classification.gpkg written by farmland classify, "
                              "or a run id with --workspace")
-    layers = {str(name) for name, _ in pyogrio.list_layers(path)}
+    layers = {str(name) for name, _ in read_cache.list_layers(path)}
     if "parcels" not in layers:
         raise InputError("no 'parcels' layer", file=path, value=sorted(layers),
                          fix="give the classification.gpkg written by farmland classify")
-    parcels = pyogrio.read_dataframe(path, layer="parcels")
+    parcels = read_cache.read_dataframe(path, layer="parcels")
     for col in ("soil_class", "final_class"):
         if col in parcels.columns:
             parcels[col] = as_class(parcels[col].to_numpy()).array
     crops = None
     if "crops" in layers:
-        crops = pyogrio.read_dataframe(path, layer="crops", read_geometry=False)
+        crops = read_cache.read_dataframe(path, layer="crops", read_geometry=False)
         if "exceeds" in crops.columns:
             crops["exceeds"] = parse_boolean(crops["exceeds"]).array
     return parcels, crops, read_manifest(path)
