@@ -223,7 +223,6 @@ def unit_outlines(parcels: gpd.GeoDataFrame, unit: np.ndarray, group: np.ndarray
         Polygons per unit and per group (empty where a unit has no cell), and the cell
         size in metres; the polygons of each set form a coverage.
     """
-    import rasterio.features
     import rasterio.transform
     from scipy import ndimage
 
@@ -245,7 +244,7 @@ def unit_outlines(parcels: gpd.GeoDataFrame, unit: np.ndarray, group: np.ndarray
     labels = labels.reshape(ny, nx)
     dist, (ri, ci) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
     labels = np.where(dist <= FILL_CELLS, labels[ri, ci], 0).astype(np.int32)
-    transform = rasterio.transform.from_origin(ox, oy, cell, cell)
+    transform = rasterio.transform.Affine(cell, 0.0, ox, 0.0, -cell, oy)  # north up
     n_units, n_groups = int(unit.max()) + 1 if len(unit) else 0, int(group.max()) + 1
     units = _polygonise(labels, transform, n_units)
     lookup = np.concatenate([[0], group + 1]).astype(np.int32)
