@@ -29,6 +29,7 @@ import shapely
 
 from farmland.io.write import refuse_existing
 from farmland.maps.choropleth import THEME_NAMES, THEMES, legend_rows, theme_columns
+from farmland.maps.labels import LabelLayer, township_label_points
 from farmland.maps.layers import FeatureLayer, ReadyHook
 from farmland.maps.page import DEFAULT_TITLE, _base_map, _check_crs, make_map, save_map
 from farmland.maps.panels import DEFAULT_TARGET, Panel
@@ -47,6 +48,8 @@ from farmland.vocabulary import townships_of
 logger = logging.getLogger(__name__)
 
 OVERVIEW_TITLE = "耕地土壤环境质量总览 Farmland soil environmental quality: overview"
+#: layer-control name of the county names
+COUNTY_LABELS = "县名 County names"
 #: folder of the county pages, beside the overview: ``<stem>_counties``
 COUNTY_FOLDER = "{stem}_counties"
 
@@ -136,6 +139,10 @@ def make_overview(units: ProvinceUnits, *, title: str = OVERVIEW_TITLE,
             FeatureLayer.from_frame(f"{level}_{theme}", *frames[level], overlay=False,
                                     show=(level, theme) == ("county", THEMES[0])).add_to(fmap)
     FeatureLayer.from_frame("county_lines", *frames["county"]).add_to(fmap)
+    named = frames["county"][0].assign(township=frames["county"][0]["county_name"])
+    points = township_label_points(None, named, units.counties.crs)
+    if len(points):
+        LabelLayer(points, name=COUNTY_LABELS).add_to(fmap)
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     Panel(overview_title_html(title, units)).add_to(fmap)
     Panel(overview_legend_html(units.counties, links, target)).add_to(fmap)
