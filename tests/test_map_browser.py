@@ -373,7 +373,7 @@ def test_overview_opens_offline_and_links_to_the_county_page(browser, province_f
     try:
         assert p.errors == [] and p.requests == []
         counts = p.page.evaluate("farmland.counts")
-        assert counts["county_rate"] == 2 and counts["county_lines"] == 2 and counts["labels"] == 2
+        assert (counts["county_rate"], counts["county_lines"], counts["labels"]) == (2, 2, 2)
         assert p.page.evaluate("farmland.map.hasLayer(farmland.layers.county_rate)")
         assert not p.page.evaluate("farmland.map.hasLayer(farmland.layers.township_class)")
         base = p.page.inner_text(".leaflet-control-layers-base")
