@@ -187,3 +187,11 @@ def _layer_data(page: str, key: str) -> dict:
 
 def _values(col) -> list:
     return [col["d"][i] for i in col["i"]] if isinstance(col, dict) else list(col)
+
+
+def test_county_file_names_are_safe():
+    from farmland.maps.overview import county_file
+
+    assert county_file("450101") == "450101.html"
+    assert county_file("../x/清水县") == "x_清水县.html"
+    assert county_file("???") == "county.html"

@@ -219,7 +219,12 @@ def write_province_maps(parcels: gpd.GeoDataFrame, output: str | Path, *,
     t0 = time.perf_counter()
     units = province_units(parcels, measures=measures, crops=crops,
                            townships=(overlays or {}).get("townships"), **rate_options)
-    files = {key: folder / county_file(key) for key in units.counties["county"]}
+    files: dict[str, Path] = {}
+    for key in units.counties["county"]:
+        name = county_file(key)
+        while folder / name in files.values():  # two keys with the same file name
+            name = name.removesuffix(".html") + "_.html"
+        files[key] = folder / name
     refuse_existing([output, *files.values()], overwrite=overwrite)
     links = {key: quote(f"{folder.name}/{path.name}") for key, path in files.items()}
     target = float(rate_options.get("target", DEFAULT_TARGET))  # type: ignore[arg-type]
