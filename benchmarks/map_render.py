@@ -218,7 +218,8 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_pages(gpkg: Path, measures: Path | None, province: bool, repeats: int) -> None:
+def run_pages(gpkg: Path, measures: Path | None, province: bool, repeats: int,
+              workers: int = 1) -> None:
     """``farmland map`` on a classification (e.g. of ``make_province.py``): the single page
     (default layers), or with ``province`` the overview and the county pages; sizes, write
     time (wall and CPU) and render times (median of ``repeats`` loads; for the county pages
@@ -257,10 +258,12 @@ def run_pages(gpkg: Path, measures: Path | None, province: bool, repeats: int) -
         done = write_province_maps(parcels, Path(tmp) / "province.html", overlays=overlays,
                                    measures=ledger, crops=crops,
                                    rate_options={"accounting": mode,
-                                                 "min_township_samples": min_samples})
+                                                 "min_township_samples": min_samples},
+                                   workers=workers)
         wall, cpu = time.perf_counter() - t0, _cpu() - c0
         sizes = {k: p.stat().st_size / 1e6 for k, p in done.counties.items()}
-        print(f"overview + {len(sizes)} county pages: {wall:.1f} s (CPU {cpu:.1f} s); "
+        print(f"overview + {len(sizes)} county pages ({workers} worker(s)): {wall:.1f} s "
+              f"(CPU of this process {cpu:.1f} s); "
               + ", ".join(f"{k} {v:.1f} s" for k, v in done.seconds.items()))
         print(f"overview: {done.overview.stat().st_size / 1e6:.2f} MB; county pages: "
               f"{sum(sizes.values()):.1f} MB in all, largest {max(sizes.values()):.2f} MB")
@@ -288,9 +291,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --classification: the overview page and the county pages")
     ap.add_argument("--measures", type=Path, default=None,
                     help="with --province: measures ledger for the rates")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="with --province: processes writing the county pages")
     args = ap.parse_args(argv)
     if args.classification is not None:
-        run_pages(args.classification, args.measures, args.province, args.repeats)
+        run_pages(args.classification, args.measures, args.province, args.repeats,
+                  args.workers)
         return 0
     from farmland.maps.page import make_map, save_map
 

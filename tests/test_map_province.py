@@ -195,3 +195,13 @@ def test_county_file_names_are_safe():
     assert county_file("450101") == "450101.html"
     assert county_file("../x/清水县") == "x_清水县.html"
     assert county_file("???") == "county.html"
+
+
+def test_county_pages_in_two_processes_are_the_same_bytes(parcels, measures, tmp_path):
+    one = write_province_maps(parcels, tmp_path / "a" / "p.html", measures=measures,
+                              rate_options=RATE)
+    two = write_province_maps(parcels, tmp_path / "b" / "p.html", measures=measures,
+                              rate_options=RATE, workers=2)
+    assert one.overview.read_bytes() == two.overview.read_bytes()
+    for key, path in one.counties.items():
+        assert path.read_bytes() == two.counties[key].read_bytes()

@@ -94,11 +94,13 @@ CAUSES_LAYERS = ("parcels", *CAUSE_KEYS, "sources", "townships")
               help="With --province --measures: accounting year (default: the latest).")
 @click.option("--target", type=click.FloatRange(0, 1), default=0.91, show_default=True,
               help="With --province: safe-utilisation target.")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="With --province: write the county maps in this many processes.")
 @crs_option
 @overwrite_option
 def command(classification, output, township, layers, diff_path, control_path, causes_path,
             tiles, tiles_attr, title, simplify_m, rate_json, zones_file, flags_file, plan_file,
-            sources_file, townships_file, province, measures_file, year, target, crs,
+            sources_file, townships_file, province, measures_file, year, target, workers, crs,
             overwrite):
     """Write an interactive map of CLASSIFICATION_GPKG (from 'farmland classify') that
     works offline as a single HTML file.
@@ -143,7 +145,7 @@ def command(classification, output, township, layers, diff_path, control_path, c
         _province_maps(Path(classification), Path(output), wanted, files, crs=crs,
                        measures=measures_file, year=year, target=target, title=title,
                        tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m,
-                       overwrite=overwrite)
+                       workers=workers, overwrite=overwrite)
         return
     frames = read_map_layers(Path(classification), wanted, files, crs=crs)
     frames.update(read_control(_source(control_path, classification, wanted, CONTROL_KEYS,
@@ -168,7 +170,8 @@ def command(classification, output, township, layers, diff_path, control_path, c
 def _province_maps(classification: Path, output: Path, wanted: set[str],
                    files: dict[str, str | None], *, crs: str | None, measures: str | None,
                    year: int | None, target: float, title: str | None, tiles: str,
-                   tiles_attr: str | None, simplify_m: float, overwrite: bool) -> None:
+                   tiles_attr: str | None, simplify_m: float, workers: int,
+                   overwrite: bool) -> None:
     """``--province``: the overview page and the county pages beside it."""
     from farmland.cli.rate import rate_settings
     from farmland.io.readers import read_measures
@@ -184,7 +187,7 @@ def _province_maps(classification: Path, output: Path, wanted: set[str],
         rate_options={"year": year, "target": target, "accounting": mode,
                       "min_township_samples": min_samples},
         title=title, tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m,
-        overwrite=overwrite)
+        workers=workers, overwrite=overwrite)
     size = sum(p.stat().st_size for p in done.counties.values()) / 1e6
     click.echo(f"overview: {done.overview} ({done.overview.stat().st_size / 1e6:.2f} MB); "
                f"{len(done.counties)} county maps in {done.overview.parent / _folder(done)} "

@@ -204,13 +204,13 @@ def write_province_maps(parcels: gpd.GeoDataFrame, output: str | Path, *,
                         rate_options: dict[str, object] | None = None,
                         title: str | None = None, tiles: str = "none",
                         tiles_attr: str | None = None, simplify_m: float = 5.0,
-                        overwrite: bool = False) -> ProvinceMaps:
+                        workers: int = 1, overwrite: bool = False) -> ProvinceMaps:
     """Write the overview ``output`` and a county page per county in ``<stem>_counties/``.
 
     ``overlays`` (samples, plan, zones …, as for :func:`farmland.maps.page.make_map`) are
     cut to each county (its outline grown by one grid cell); a county page without a
-    townships overlay gets the dissolved township outlines. Parcels are simplified once,
-    as one coverage, before they are split into counties.
+    townships overlay gets the dissolved township outlines. ``workers`` > 1 writes the
+    county pages in that many processes (each gets its county's rows only).
     """
     output = Path(output)
     folder = output.parent / COUNTY_FOLDER.format(stem=output.stem)
@@ -233,32 +233,32 @@ def write_province_maps(parcels: gpd.GeoDataFrame, output: str | Path, *,
     save_map(fmap, output, overwrite=overwrite)
     seconds["overview"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    options = {"title": title or DEFAULT_TITLE, "tiles": tiles, "tiles_attr": tiles_attr,
+               "simplify_m": simplify_m, "back": quote(f"../{output.name}"),
+               "overwrite": overwrite}
+    jobs = (county_job(parcels, units, i, files[key], overlays or {})
+            for i, key in enumerate(units.counties["county"]))
     out = ProvinceMaps(output, seconds=seconds)
-    shown = _simplified(parcels, simplify_m)
-    seconds["simplify parcels"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    back = quote(f"../{output.name}")
-    for i, key in enumerate(units.counties["county"]):
-        out.counties[key] = _county_page(
-            shown, units, i, files[key], overlays or {}, back,
-            title=title or DEFAULT_TITLE, tiles=tiles, tiles_attr=tiles_attr,
-            overwrite=overwrite)
+    if workers > 1 and len(files) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: a forked copy of a process holding GDAL/Arrow threads can hang
+        with ProcessPoolExecutor(min(workers, len(files)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(write_county_page, job, **options) for job in jobs]
+            paths = [f.result() for f in futures]
+    else:
+        paths = [write_county_page(job, **options) for job in jobs]
+    out.counties = dict(zip(files, paths, strict=True))
     seconds["county pages"] = time.perf_counter() - t0
     return out
 
 
-def _simplified(parcels: gpd.GeoDataFrame, simplify_m: float) -> gpd.GeoDataFrame:
-    from farmland.maps.page import simplify_coverage
-
-    shown = parcels[~(parcels.geometry.isna() | parcels.geometry.is_empty)]
-    return shown.set_geometry(simplify_coverage(shown.geometry.to_numpy(), simplify_m),
-                              crs=parcels.crs)
-
-
-def _county_page(parcels: gpd.GeoDataFrame, units: ProvinceUnits, i: int, path: Path,
-                 overlays: dict[str, gpd.GeoDataFrame], back: str, *, title: str,
-                 tiles: str, tiles_attr: str | None, overwrite: bool) -> Path:
-    """One county page: the county's parcels and the overlays cut to it."""
+def county_job(parcels: gpd.GeoDataFrame, units: ProvinceUnits, i: int, path: Path,
+               overlays: dict[str, gpd.GeoDataFrame]) -> dict:
+    """What the page of county ``i`` needs: its parcels, the overlays cut to it (the
+    dissolved township outlines when no townships layer is given), its row, the path."""
     row = units.counties.iloc[i]
     key = row["county"]
     mine = parcels[(units.keys.reindex(parcels.index) == key).to_numpy()]
@@ -273,10 +273,18 @@ def _county_page(parcels: gpd.GeoDataFrame, units: ProvinceUnits, i: int, path: 
     if pd.notna(row.get("rate_pct")):
         rate = {"rate": row["rate_pct"] / 100, "target": row["target_pct"] / 100,
                 "gap_mu": row["gap_mu"]}
-    fmap = make_map(mine, **{k: v for k, v in cut.items() if len(v)}, rate=rate,
-                    title=f"{row['county_name']} · {title}", tiles=tiles,
-                    tiles_attr=tiles_attr, simplify_m=0.0)
+    return {"parcels": mine, "overlays": {k: v for k, v in cut.items() if len(v)},
+            "rate": rate, "name": str(row["county_name"]), "path": path}
+
+
+def write_county_page(job: dict, *, title: str, tiles: str, tiles_attr: str | None,
+                      simplify_m: float, back: str, overwrite: bool) -> Path:
+    """One county page (:func:`county_job`): the county map of
+    :func:`farmland.maps.page.make_map` with a link back to the overview."""
+    fmap = make_map(job["parcels"], **job["overlays"], rate=job["rate"],
+                    title=f"{job['name']} · {title}", tiles=tiles, tiles_attr=tiles_attr,
+                    simplify_m=simplify_m)
     Panel('<div class="fl-box" style="bottom:24px;left:10px">'
           f'<a href="{html.escape(back, quote=True)}">← 全域总览 Overview</a></div>'
           ).add_to(fmap)
-    return save_map(fmap, path, overwrite=overwrite)
+    return save_map(fmap, job["path"], overwrite=overwrite)

@@ -90,11 +90,16 @@ def county_rates(parcels: pd.DataFrame, keys: pd.Series, measures: pd.DataFrame 
     from farmland.rate.inputs import parcel_ids
 
     ids = parcel_ids(parcels["parcel_id"]).to_numpy()
-    where = {k: np.flatnonzero(keys.to_numpy() == k) for k in sorted(pd.unique(keys))}
+    where = _rows_by(keys.to_numpy())
     owner = pd.Series(keys.to_numpy(), index=ids)
+    # the county of each measure and crop sample, looked up once (not once per county)
+    split = [None if f is None or "parcel_id" not in f else
+             _rows_by(parcel_ids(f["parcel_id"]).map(owner).to_numpy(dtype=object))
+             for f in (measures, crops)]
     frames = []
     for key, rows in where.items():
-        mine = [_of(frame, owner, key) for frame in (measures, crops)]
+        mine = [f if s is None else f.iloc[s.get(key, [])]
+                for f, s in zip((measures, crops), split, strict=True)]
         result = safe_utilisation_rate(parcels.iloc[rows], mine[0], crops=mine[1],
                                        county_name=key, **rate_options)  # type: ignore[arg-type]
         frames.append(result.table.assign(county=key))
@@ -109,14 +114,10 @@ def county_rates(parcels: pd.DataFrame, keys: pd.Series, measures: pd.DataFrame 
     return table, finish_table(total, target).iloc[0]
 
 
-def _of(frame: pd.DataFrame | None, owner: pd.Series, key: str) -> pd.DataFrame | None:
-    """Rows of ``frame`` whose ``parcel_id`` is a parcel of county ``key``."""
-    if frame is None or "parcel_id" not in frame:
-        return frame
-    from farmland.rate.inputs import parcel_ids
-
-    county = parcel_ids(frame["parcel_id"]).map(owner)
-    return frame.loc[(county == key).to_numpy()]
+def _rows_by(keys: np.ndarray) -> dict[str, np.ndarray]:
+    """Positions of each key (missing keys left out), keys sorted."""
+    frame = pd.Series(np.arange(len(keys))).groupby(pd.Series(keys), sort=True)
+    return {str(k): v.to_numpy() for k, v in frame}
 
 
 # Statistics -----------------------------------------------------------------------------
