@@ -376,6 +376,8 @@ def test_overview_opens_offline_and_links_to_the_county_page(browser, province_f
         assert (counts["county_rate"], counts["county_lines"], counts["labels"]) == (2, 2, 2)
         assert p.page.evaluate("farmland.map.hasLayer(farmland.layers.county_rate)")
         assert not p.page.evaluate("farmland.map.hasLayer(farmland.layers.township_class)")
+        legend = p.page.inner_text("#fl-legend")
+        assert "达标 met: ≥ 91 %" in legend and "二三类占比" not in legend
         base = p.page.inner_text(".leaflet-control-layers-base")
         assert "县 · 安全利用率 Counties · safe-utilisation rate" in base
         images = p.page.evaluate("document.getElementsByTagName('img').length")
@@ -390,6 +392,8 @@ def test_overview_opens_offline_and_links_to_the_county_page(browser, province_f
         assert link.get_attribute("href") == "prov_counties/450101.html"
         p.page.click(".leaflet-control-layers-base label:has-text('乡镇 · 二三类占比')")
         assert p.page.evaluate("farmland.map.hasLayer(farmland.layers.township_class)")
+        legend = p.page.inner_text("#fl-legend")
+        assert "二三类占比 class 2+3 share" in legend and "安全利用率" not in legend
         p.page.mouse.move(x - 5, y - 5)
         p.page.mouse.move(x, y, steps=4)
         tip = p.page.wait_for_selector(".leaflet-tooltip:has-text('乡镇 Township')",

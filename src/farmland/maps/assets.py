@@ -334,9 +334,14 @@ RUNTIME_JS = r"""
     F.timing.ready = performance.now();
     Object.keys(F.layers).forEach(function (key) { F.layers[key]._flLevel = 0; });
     map.on("zoomend", function () { restyle(map); showLabels(map); });
-    map.on("baselayerchange", function () {  // overview: a new theme is drawn last, on top
+    map.on("baselayerchange", function (e) {  // overview: a new theme is drawn last, on top
       var lines = F.layers.county_lines;
       if (lines && map.hasLayer(lines)) { lines.bringToFront(); }
+      var key = Object.keys(F.layers).filter(function (k) { return F.layers[k] === e.layer; })[0];
+      var theme = key ? key.slice(key.indexOf("_") + 1) : null;  // county_rate -> rate
+      document.querySelectorAll("[data-fl-theme]").forEach(function (row) {  // its legend
+        row.style.display = row.getAttribute("data-fl-theme") === theme ? "" : "none";
+      });
     });
     restyle(map);
     showLabels(map);

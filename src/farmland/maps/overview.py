@@ -176,14 +176,17 @@ def overview_title_html(title: str, units: ProvinceUnits) -> str:
 
 
 def overview_legend_html(counties: pd.DataFrame, links: dict[str, str], target: float) -> str:
-    """Escaped legend: the bins of each theme, then the county pages with their rate."""
+    """Escaped legend: the bins of each theme (those of the theme drawn shown), then the
+    county pages with their rate."""
     esc = html.escape
     rows = []
-    for theme in THEMES:
+    for theme in THEMES:  # the runtime shows the rows of the theme on the map
         zh, en = THEME_NAMES[theme]
-        rows.append(f'<tr><td colspan="3"><b>{esc(zh)} {esc(en)}</b></td></tr>')
-        rows.extend(f'<tr><td><span class="fl-sw" style="background:{colour}"></span></td>'
-                    f'<td colspan="2">{esc(label)}</td></tr>'
+        shown = f'data-fl-theme="{theme}"' + ("" if theme == THEMES[0] else
+                                               ' style="display:none"')
+        rows.append(f'<tr {shown}><td colspan="3"><b>{esc(zh)} {esc(en)}</b></td></tr>')
+        rows.extend(f'<tr {shown}><td><span class="fl-sw" style="background:{colour}">'
+                    f'</span></td><td colspan="2">{esc(label)}</td></tr>'
                     for colour, label in legend_rows(theme, 100 * target))
     rows.append('<tr><td colspan="3"><b>县图 County maps</b></td></tr>')
     for key, name, rate in zip(counties["county"], counties["county_name"],
