@@ -205,3 +205,24 @@ def test_county_pages_in_two_processes_are_the_same_bytes(parcels, measures, tmp
     assert one.overview.read_bytes() == two.overview.read_bytes()
     for key, path in one.counties.items():
         assert path.read_bytes() == two.counties[key].read_bytes()
+
+
+def test_cli_province_writes_overview_and_county_maps(cli, parcels, measures, tmp_path):
+    gpkg = tmp_path / "classification.gpkg"
+    parcels.to_file(gpkg, layer="parcels")
+    ledger = tmp_path / "measures.csv"
+    measures.to_csv(ledger, index=False)
+    out = tmp_path / "maps" / "prov.html"
+    single = cli("map", gpkg, "-o", tmp_path / "one.html")
+    assert single.exit_code == 0, single.output
+    assert "the parcels span 2 counties; --province" in single.output
+    done = cli("map", gpkg, "-o", out, "--province", "--measures", ledger)
+    assert done.exit_code == 0, done.output
+    assert "2 county maps in" in done.output
+    assert (tmp_path / "maps" / "prov_counties" / "450102.html").is_file()
+    cols = _layer_data(out.read_text(encoding="utf-8"), "county_rate")["cols"]
+    # the built-in rules account officially: without crop data a measure counts nothing
+    assert dict(zip(_values(cols["code"]), cols["rate_pct"], strict=True)) == {
+        "450101": 25.0, "450102": 0.0}  # only the strict-control measure of A4: 15 / 60
+    again = cli("map", gpkg, "-o", out, "--province")
+    assert again.exit_code != 0 and "exists" in again.output
