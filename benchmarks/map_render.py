@@ -1,10 +1,14 @@
-"""Benchmark the county overview map: file size and render time in headless Chromium.
+"""Benchmark farmland maps: file size and render time in headless Chromium.
 
 Not part of the test suite. Needs /usr/bin/chromium (``.ci/install_chromium.sh``)::
 
     python benchmarks/map_render.py                 # demo county or synthetic
     python benchmarks/map_render.py --synthetic 30000
     python benchmarks/map_render.py --compare-folium  # + plain folium GeoJson size
+    # a province from benchmarks/make_province.py, classified with 'farmland classify':
+    python benchmarks/map_render.py --classification RUN/classification.gpkg  # one page
+    python benchmarks/map_render.py --classification RUN/classification.gpkg --province \
+        --measures /tmp/province_0.1/measures.csv  # overview + county pages (issue 19)
 
 Parcels come from ``data/demo/parcels.gpkg`` when it exists, with the demo's true
 classes (``truth/expected_classes.csv``), its townships, soil samples (point class =
@@ -207,6 +211,73 @@ def folium_default_size(parcels: gpd.GeoDataFrame, folder: Path) -> float:
     return path.stat().st_size / 1e6
 
 
+def _cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run_pages(gpkg: Path, measures: Path | None, province: bool, repeats: int,
+              workers: int = 1) -> None:
+    """``farmland map`` on a classification (e.g. of ``make_province.py``): the single page
+    (default layers), or with ``province`` the overview and the county pages; sizes, write
+    time (wall and CPU) and render times (median of ``repeats`` loads; for the county pages
+    the largest one)."""
+    import os
+
+    from farmland.cli.map import ALL_LAYERS, read_map_layers
+    from farmland.maps.page import make_map, save_map
+
+    print("load average: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    t0, c0 = time.perf_counter(), _cpu()
+    if not province:
+        frames = read_map_layers(gpkg, set(ALL_LAYERS), {})
+        print(f"read {time.perf_counter() - t0:.1f} s; layers: "
+              + ", ".join(f"{k} {len(v)}" for k, v in frames.items()))
+        with tempfile.TemporaryDirectory() as tmp:
+            t0, c0 = time.perf_counter(), _cpu()
+            path = save_map(make_map(frames.pop("parcels"), **frames), Path(tmp) / "map.html")
+            print(f"single page: write {time.perf_counter() - t0:.1f} s "
+                  f"(CPU {_cpu() - c0:.1f} s), {path.stat().st_size / 1e6:.2f} MB")
+            _print_render("single page", render_times(path, repeats, None))
+        return
+    from farmland.cli.rate import rate_settings
+    from farmland.io.readers import read_measures
+    from farmland.maps.overview import write_province_maps
+    from farmland.runs.folder import read_classification
+
+    parcels, crops, manifest = read_classification(gpkg)
+    overlays = read_map_layers(gpkg, set(ALL_LAYERS), {}, with_parcels=False)
+    ledger = read_measures(measures) if measures else None
+    mode, min_samples = rate_settings(manifest)
+    print(f"read {time.perf_counter() - t0:.1f} s; {len(parcels)} parcels; overlays: "
+          + ", ".join(f"{k} {len(v)}" for k, v in overlays.items()))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0, c0 = time.perf_counter(), _cpu()
+        done = write_province_maps(parcels, Path(tmp) / "province.html", overlays=overlays,
+                                   measures=ledger, crops=crops,
+                                   rate_options={"accounting": mode,
+                                                 "min_township_samples": min_samples},
+                                   workers=workers)
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+        sizes = {k: p.stat().st_size / 1e6 for k, p in done.counties.items()}
+        print(f"overview + {len(sizes)} county pages ({workers} worker(s)): {wall:.1f} s "
+              f"(CPU of this process {cpu:.1f} s); "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in done.seconds.items()))
+        print(f"overview: {done.overview.stat().st_size / 1e6:.2f} MB; county pages: "
+              f"{sum(sizes.values()):.1f} MB in all, largest {max(sizes.values()):.2f} MB")
+        _print_render("overview", render_times(done.overview, repeats, None))
+        big = max(sizes, key=sizes.get)
+        _print_render(f"largest county page ({big})",
+                      render_times(done.counties[big], repeats, None))
+
+
+def _print_render(what: str, times: list[float]) -> None:
+    print(f"{what} render ms: " + ", ".join(f"{t:.0f}" for t in times)
+          + f" | median {statistics.median(times) / 1000:.2f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--synthetic", type=int, default=None,
@@ -214,7 +285,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compare-folium", action="store_true")
     ap.add_argument("--no-screenshot", action="store_true")
+    ap.add_argument("--classification", type=Path, default=None,
+                    help="map this classification.gpkg as 'farmland map' does (single page)")
+    ap.add_argument("--province", action="store_true",
+                    help="with --classification: the overview page and the county pages")
+    ap.add_argument("--measures", type=Path, default=None,
+                    help="with --province: measures ledger for the rates")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="with --province: processes writing the county pages")
     args = ap.parse_args(argv)
+    if args.classification is not None:
+        run_pages(args.classification, args.measures, args.province, args.repeats,
+                  args.workers)
+        return 0
     from farmland.maps.page import make_map, save_map
 
     t0 = time.perf_counter()

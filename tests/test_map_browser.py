@@ -340,3 +340,92 @@ def test_change_map_hover_shows_the_flow(browser, tmp_path):
         assert p.errors == [] and p.requests == [] and p.dialogs == []
     finally:
         p.page.close()
+
+
+def province(n_samples: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Two counties of 10 × 10 parcels of 1 km side by side (township codes 450101…,
+    450102…, an evil township name in the first) and ``n_samples`` soil samples 100 m
+    apart in the first."""
+    parcels = county()["parcels"]
+    parcels = parcels.set_geometry([cell(k % 20, k // 20, 1000.0) for k in range(200)])
+    first = parcels.geometry.bounds["minx"] < X0 + 10_000
+    parcels["township_code"] = ["450101001" if f else "450102001" for f in first]
+    parcels["township"] = [EVIL if f else "乙镇" for f in first]
+    parcels["parcel_id"] = [f"P{k:03d}" for k in range(len(parcels))]
+    xy = [(X0 + 50 + 100 * (k % 99), Y0 + 50 + 100 * (k // 99)) for k in range(n_samples)]
+    samples = pts(xy, sample_id=[f"S{k}" for k in range(n_samples)],
+                  point_class=pd.array([1] * n_samples, dtype="Int8"))
+    return parcels, samples
+
+
+@pytest.fixture(scope="module")
+def province_files(tmp_path_factory):
+    from farmland.maps.layers import CLUSTER_MIN_POINTS
+    from farmland.maps.overview import write_province_maps
+
+    parcels, samples = province(CLUSTER_MIN_POINTS + 500)
+    return write_province_maps(parcels, tmp_path_factory.mktemp("prov") / "prov.html",
+                               overlays={"samples": samples})
+
+
+def test_overview_opens_offline_and_links_to_the_county_page(browser, province_files):
+    p = Page(browser, province_files.overview)
+    try:
+        assert p.errors == [] and p.requests == []
+        counts = p.page.evaluate("farmland.counts")
+        assert (counts["county_rate"], counts["county_lines"], counts["labels"]) == (2, 2, 2)
+        assert p.page.evaluate("farmland.map.hasLayer(farmland.layers.county_rate)")
+        assert not p.page.evaluate("farmland.map.hasLayer(farmland.layers.township_class)")
+        legend = p.page.inner_text("#fl-legend")
+        assert "达标 met: ≥ 91 %" in legend and "二三类占比" not in legend
+        base = p.page.inner_text(".leaflet-control-layers-base")
+        assert "县 · 安全利用率 Counties · safe-utilisation rate" in base
+        images = p.page.evaluate("document.getElementsByTagName('img').length")
+        x, y = p.page.evaluate("""() => {
+            const lyr = farmland.layers.county_rate.getLayers()[0];
+            const q = farmland.map.latLngToContainerPoint(lyr.getCenter());
+            const r = farmland.map.getContainer().getBoundingClientRect();
+            return [q.x + r.left, q.y + r.top];
+        }""")
+        p.page.mouse.click(x, y)
+        link = p.page.wait_for_selector(".leaflet-popup-content a", timeout=3_000)
+        assert link.get_attribute("href") == "prov_counties/450101.html"
+        p.page.click(".leaflet-control-layers-base label:has-text('乡镇 · 二三类占比')")
+        assert p.page.evaluate("farmland.map.hasLayer(farmland.layers.township_class)")
+        legend = p.page.inner_text("#fl-legend")
+        assert "二三类占比 class 2+3 share" in legend and "安全利用率" not in legend
+        p.page.mouse.move(x - 5, y - 5)
+        p.page.mouse.move(x, y, steps=4)
+        tip = p.page.wait_for_selector(".leaflet-tooltip:has-text('乡镇 Township')",
+                                       timeout=3_000)
+        assert "乡镇 Township: " + EVIL in tip.inner_text()
+        assert p.page.evaluate("document.getElementsByTagName('img').length") == images
+        p.page.mouse.click(x, y)
+        p.page.click(".leaflet-popup-content a")
+        p.page.wait_for_function("window.farmland && window.farmland.drawnAt", timeout=10_000)
+        assert p.page.url.endswith("/prov_counties/450101.html")
+        assert p.errors == [] and p.dialogs == []
+    finally:
+        p.page.close()
+
+
+def test_county_page_clusters_dense_samples_until_parcel_scale(browser, province_files):
+    p = Page(browser, province_files.counties["450101"])
+    try:
+        assert p.errors == [] and p.requests == []
+        assert p.page.evaluate("farmland.clustered") == ["samples"]
+        assert p.page.evaluate("farmland.counts.samples") > 2_000
+        # the 10 km county opens at zoom 13: points; zoomed out: clusters with their count
+        assert p.page.evaluate("farmland.map.getZoom()") == 13
+        assert p.page.evaluate("document.querySelectorAll('.marker-cluster').length") == 0
+        p.page.evaluate("farmland.map.setZoom(11, {animate: false}) && 0")
+        p.page.wait_for_timeout(300)
+        counts = p.page.evaluate("Array.from(document.querySelectorAll('.marker-cluster'))"
+                                 ".map(e => +e.innerText)")
+        assert len(counts) > 1 and sum(counts) == p.page.evaluate("farmland.counts.samples")
+        p.page.evaluate("farmland.map.setZoom(14, {animate: false}) && 0")
+        p.page.wait_for_timeout(300)
+        assert p.page.evaluate("document.querySelectorAll('.marker-cluster').length") == 0
+        assert p.errors == []
+    finally:
+        p.page.close()

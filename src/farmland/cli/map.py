@@ -81,11 +81,27 @@ CAUSES_LAYERS = ("parcels", *CAUSE_KEYS, "sources", "townships")
                    "column names, CSV/Excel with coordinates).")
 @click.option("--townships", "townships_file", type=click.Path(exists=True), default=None,
               help="Township boundaries (read like any farmland input, e.g. XZQMC).")
+@click.option("--province", is_flag=True,
+              help="Many counties: write OUTPUT as an overview page (counties and townships "
+                   "coloured by class shares, safe-utilisation rate and evidence) and one "
+                   "county map per county in OUTPUT-stem_counties/, linked from it. The "
+                   "county of a parcel: its 'county' column, else the first 6 digits of its "
+                   "township code. 全域总览图与分县图。")
+@click.option("--measures", "measures_file", type=click.Path(exists=True), default=None,
+              help="With --province: the measures ledger 措施台账, for the rate of each "
+                   "county and township (as 'farmland rate' computes it).")
+@click.option("--year", type=int, default=None,
+              help="With --province --measures: accounting year (default: the latest).")
+@click.option("--target", type=click.FloatRange(0, 1), default=0.91, show_default=True,
+              help="With --province: safe-utilisation target.")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="With --province: write the county maps in this many processes.")
 @crs_option
 @overwrite_option
 def command(classification, output, township, layers, diff_path, control_path, causes_path,
             tiles, tiles_attr, title, simplify_m, rate_json, zones_file, flags_file, plan_file,
-            sources_file, townships_file, crs, overwrite):
+            sources_file, townships_file, province, measures_file, year, target, workers, crs,
+            overwrite):
     """Write an interactive map of CLASSIFICATION_GPKG (from 'farmland classify') that
     works offline as a single HTML file.
 
@@ -102,6 +118,7 @@ def command(classification, output, township, layers, diff_path, control_path, c
     from farmland.maps.causes import CAUSES_TITLE
     from farmland.maps.control import CONTROL_TITLE
     from farmland.maps.page import DEFAULT_TITLE, make_map, save_map
+    from farmland.maps.units import n_counties
     from farmland.runs.folder import CONTROL_GPKG, SOURCES_GPKG
     from farmland.runs.source_outputs import read_cause_layers
 
@@ -124,6 +141,12 @@ def command(classification, output, township, layers, diff_path, control_path, c
     if classification is None:
         raise InputError("no classification to map", column="CLASSIFICATION_GPKG",
                          fix="give the classification.gpkg of 'farmland classify', or --diff")
+    if province:
+        _province_maps(Path(classification), Path(output), wanted, files, crs=crs,
+                       measures=measures_file, year=year, target=target, title=title,
+                       tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m,
+                       workers=workers, overwrite=overwrite)
+        return
     frames = read_map_layers(Path(classification), wanted, files, crs=crs)
     frames.update(read_control(_source(control_path, classification, wanted, CONTROL_KEYS,
                                        CONTROL_GPKG, "--control"), wanted))
@@ -131,12 +154,49 @@ def command(classification, output, township, layers, diff_path, control_path, c
     if causes is not None:
         frames.update(read_cause_layers(causes, wanted))
     rate = _rate_from_json(Path(rate_json), township) if rate_json else None
-    fmap = make_map(frames.pop("parcels"), **frames, rate=rate, township=township,
+    parcels = frames.pop("parcels")
+    fmap = make_map(parcels, **frames, rate=rate, township=township,
                     title=title or (CONTROL_TITLE if control_path else CAUSES_TITLE
                                     if causes_path else DEFAULT_TITLE),
                     tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m)
     path = save_map(fmap, output, overwrite=overwrite)
     click.echo(f"map: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    counties = n_counties(parcels) if township is None else 1
+    if counties > 1:
+        click.echo(f"note: the parcels span {counties} counties; --province writes an "
+                   "overview page and one map per county")
+
+
+def _province_maps(classification: Path, output: Path, wanted: set[str],
+                   files: dict[str, str | None], *, crs: str | None, measures: str | None,
+                   year: int | None, target: float, title: str | None, tiles: str,
+                   tiles_attr: str | None, simplify_m: float, workers: int,
+                   overwrite: bool) -> None:
+    """``--province``: the overview page and the county pages beside it."""
+    from farmland.cli.rate import rate_settings
+    from farmland.io.readers import read_measures
+    from farmland.maps.overview import write_province_maps
+    from farmland.runs.folder import read_classification
+
+    parcels, crops, manifest = read_classification(classification)
+    overlays = read_map_layers(classification, wanted, files, crs=crs, with_parcels=False)
+    mode, min_samples = rate_settings(manifest)
+    done = write_province_maps(
+        parcels, output, overlays=overlays,
+        measures=read_measures(measures) if measures else None, crops=crops,
+        rate_options={"year": year, "target": target, "accounting": mode,
+                      "min_township_samples": min_samples},
+        title=title, tiles=tiles, tiles_attr=tiles_attr, simplify_m=simplify_m,
+        workers=workers, overwrite=overwrite)
+    size = sum(p.stat().st_size for p in done.counties.values()) / 1e6
+    click.echo(f"overview: {done.overview} ({done.overview.stat().st_size / 1e6:.2f} MB); "
+               f"{len(done.counties)} county maps in {done.overview.parent / _folder(done)} "
+               f"({size:.1f} MB)")
+
+
+def _folder(done) -> str:
+    first = next(iter(done.counties.values()), None)
+    return first.parent.name if first is not None else ""
 
 
 def _parse_layers(text: str, *, need_parcels: bool = True) -> set[str]:
@@ -314,8 +374,9 @@ def _diff_subtitle(path: Path) -> str | None:
 
 
 def read_map_layers(gpkg: Path, wanted: set[str], files: dict[str, str | None], *,
-                    crs: str | None = None) -> dict:
-    """The frames ``make_map`` takes: ``parcels`` plus each wanted overlay found.
+                    crs: str | None = None, with_parcels: bool = True) -> dict:
+    """The frames ``make_map`` takes: ``parcels`` (unless ``with_parcels`` is false) plus
+    each wanted overlay found.
 
     An overlay comes from its file option when given, else from the GeoPackage layer
     of the same name when present; otherwise it is left out (logged). Source and
@@ -329,7 +390,7 @@ def read_map_layers(gpkg: Path, wanted: set[str], files: dict[str, str | None], 
     if "parcels" not in present:
         raise InputError("no 'parcels' layer", file=gpkg, value=sorted(present),
                          fix="give the classification.gpkg written by 'farmland classify'")
-    frames = {"parcels": _read_vector(gpkg, "parcels")}
+    frames = {"parcels": _read_vector(gpkg, "parcels")} if with_parcels else {}
     for key in OVERLAYS:
         if key not in wanted:
             continue

@@ -77,12 +77,9 @@ def command(classification, measures, mapping, workspace, year, target, accounti
     out = Path(output)
     refuse_existing((out / n for n in folder.RATE_FILES), overwrite=overwrite)
     parcels, crops, manifest = open_run(classification, workspace=workspace)
-    rules = ((manifest.get("rules") or {}).get("values") or {}).get("rate") or {}
-    default = load_rules().sections["rate"]
-    mode = (accounting or ("parcel_verified" if no_count_unverified else None)
-            or rules.get("accounting") or default["accounting"])
-    min_samples = (min_township_samples or rules.get("min_township_crop_samples")
-                   or default["min_township_crop_samples"])
+    mode, min_samples = rate_settings(
+        manifest, accounting or ("parcel_verified" if no_count_unverified else None),
+        min_township_samples)
     ledger = read_measures(measures, mapping=mapping)
     loop = (_loop(classification, parcels, crops, manifest, ledger, closed_loop, year,
                   loop_min_stages, mapping) if closed_loop else None)
@@ -117,6 +114,18 @@ def command(classification, measures, mapping, workspace, year, target, accounti
             result, parcels)}),
     }, overwrite=overwrite)
     click.echo(f"outputs: {out}")
+
+
+def rate_settings(manifest: dict, accounting: str | None = None,
+                  min_township_samples: int | None = None) -> tuple[str, int]:
+    """Accounting mode and minimum township crop samples: as given, else from the run's
+    rules (manifest), else the built-in rules."""
+    rules = ((manifest.get("rules") or {}).get("values") or {}).get("rate") or {}
+    default = load_rules().sections["rate"]
+    mode = accounting or rules.get("accounting") or default["accounting"]
+    min_samples = (min_township_samples or rules.get("min_township_crop_samples")
+                   or default["min_township_crop_samples"])
+    return mode, int(min_samples)
 
 
 def _loop(classification, parcels, crops, manifest, measures, ledger_path, year, min_stages,

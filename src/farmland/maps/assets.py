@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import xstatic.pkg.leaflet as xs_leaflet
+import xstatic.pkg.leaflet_markercluster as xs_cluster
 
 #: URLs that appear inside Leaflet's own source text without loading anything:
 #: the SVG namespace and the "Leaflet" link of the attribution control.
@@ -42,6 +43,22 @@ def leaflet_css() -> str:
     text = (leaflet_dir() / "leaflet.css").read_text(encoding="utf-8")
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)  # comments (one names a URL)
     return _CSS_IMAGE.sub(lambda m: f'url("{_png_data_uri(m.group(1))}")', text)
+
+
+@functools.cache
+def cluster_js() -> str:
+    """Minified Leaflet.markercluster (xstatic-leaflet-markercluster), safe inside
+    ``<script>``; it loads nothing and names no URL."""
+    text = (Path(xs_cluster.BASE_DIR) / "leaflet.markercluster.js").read_text(encoding="utf-8")
+    return _script_safe(re.sub(r"//# sourceMappingURL=\S+", "", text))
+
+
+@functools.cache
+def cluster_css() -> str:
+    """The two stylesheets of Leaflet.markercluster (no images, no URLs), comments removed."""
+    text = "".join((Path(xs_cluster.BASE_DIR) / name).read_text(encoding="utf-8")
+                   for name in ("MarkerCluster.css", "MarkerCluster.Default.css"))
+    return re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
 
 
 def _png_data_uri(relative: str) -> str:
@@ -157,10 +174,29 @@ RUNTIME_JS = r"""
     return String(v);
   }
 
+  // A link row (the county page of an overview unit): a relative path written by farmland,
+  // set as an attribute (never markup); anything else than a plain relative path is dropped.
+  function linkLine(row, v) {
+    if (typeof v !== "string" || !/^[A-Za-z0-9._~%-][A-Za-z0-9._~%\/-]*$/.test(v)) { return null; }
+    var line = document.createElement("div"), b = document.createElement("b");
+    var a = document.createElement("a");
+    b.textContent = row.l + ": ";
+    a.setAttribute("href", v);
+    a.textContent = row.t || v;
+    line.appendChild(b);
+    line.appendChild(a);
+    return line;
+  }
+
   function tipContent(spec, cols, i) {
     var box = document.createElement("div");
     box.className = "fl-tip";
     spec.tip.forEach(function (row) {
+      if (row.f === "link") {
+        var link = linkLine(row, value(cols[row.c[0]], i));
+        if (link) { box.appendChild(link); }
+        return;
+      }
       var parts = [];
       row.c.forEach(function (c) {
         var t = format(value(cols[c], i), row);
@@ -199,8 +235,19 @@ RUNTIME_JS = r"""
     return parts;
   };
 
+  // Dense point layers (spec.cluster) go into a Leaflet.markercluster group: clusters with
+  // their count at low zoom, the points themselves from spec.cluster.disableClusteringAtZoom.
+  if (L.MarkerClusterGroup) {
+    L.CircleMarker.include({  // markercluster hides and shows markers with these
+      clusterHide: function () { this.setStyle({opacity: 0, fillOpacity: 0}); return this; },
+      clusterShow: function () { this.setStyle(this._flStyle || {}); return this; }
+    });
+  }
+
   F.layer = function (key, spec, parts) {
-    var group = L.featureGroup(), n = 0, t0 = performance.now();
+    var clustered = !!(spec.cluster && L.markerClusterGroup);
+    var group = clustered ? L.markerClusterGroup(spec.cluster) : L.featureGroup();
+    var n = 0, t0 = performance.now(), members = [];
     parts.forEach(function (data) {
       var geoms = data.kind === "point" ? decodePoints(data)
         : data.kind === "line" ? decodeLines(data) : decodePolygons(data);
@@ -213,10 +260,11 @@ RUNTIME_JS = r"""
         lyr._flCols = data.cols;
         lyr._flIndex = i;
         lyr._flStyle = st;
-        group.addLayer(lyr);
+        members.push(lyr);
       }
       n += data.n;
     });
+    if (clustered) { group.addLayers(members); } else { members.forEach(group.addLayer, group); }
     var content = function (layer) { return tipContent(spec, layer._flCols, layer._flIndex); };
     group.bindTooltip(content, {sticky: true, direction: "auto"});
     group.bindPopup(content, {maxWidth: 480});  // .fl-tip wraps at 36 em (468 px)
@@ -228,6 +276,7 @@ RUNTIME_JS = r"""
     group._flSpec = spec;
     F.layers[key] = group;
     F.counts[key] = n;
+    if (clustered) { F.clustered = (F.clustered || []).concat([key]); }
     F.timing[key] = [t0, performance.now()];
     return group;
   };
@@ -285,6 +334,15 @@ RUNTIME_JS = r"""
     F.timing.ready = performance.now();
     Object.keys(F.layers).forEach(function (key) { F.layers[key]._flLevel = 0; });
     map.on("zoomend", function () { restyle(map); showLabels(map); });
+    map.on("baselayerchange", function (e) {  // overview: a new theme is drawn last, on top
+      var lines = F.layers.county_lines;
+      if (lines && map.hasLayer(lines)) { lines.bringToFront(); }
+      var key = Object.keys(F.layers).filter(function (k) { return F.layers[k] === e.layer; })[0];
+      var theme = key ? key.slice(key.indexOf("_") + 1) : null;  // county_rate -> rate
+      document.querySelectorAll("[data-fl-theme]").forEach(function (row) {  // its legend
+        row.style.display = row.getAttribute("data-fl-theme") === theme ? "" : "none";
+      });
+    });
     restyle(map);
     showLabels(map);
     requestAnimationFrame(function () {
@@ -295,9 +353,12 @@ RUNTIME_JS = r"""
 """
 
 
-def inline_head() -> str:
-    """The ``<head>`` block of a farmland map: Leaflet CSS/JS, page CSS, runtime."""
+def inline_head(*, cluster: bool = False) -> str:
+    """The ``<head>`` block of a farmland map: Leaflet CSS/JS, page CSS, runtime; with
+    ``cluster``, Leaflet.markercluster as well (before the runtime, which looks for it)."""
+    extra = (f"<style>{cluster_css()}</style>\n<script>{cluster_js()}</script>\n"
+             if cluster else "")
     return (
         f"<style>{leaflet_css()}</style>\n<style>{PAGE_CSS}</style>\n"
-        f"<script>{leaflet_js()}</script>\n<script>{_script_safe(RUNTIME_JS)}</script>\n"
+        f"<script>{leaflet_js()}</script>\n{extra}<script>{_script_safe(RUNTIME_JS)}</script>\n"
     )

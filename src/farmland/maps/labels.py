@@ -99,8 +99,8 @@ class LabelLayer(Layer):
         {% endmacro %}
     """)
 
-    def __init__(self, points: gpd.GeoDataFrame) -> None:
-        super().__init__(name=NAME, overlay=True, control=True, show=True)
+    def __init__(self, points: gpd.GeoDataFrame, name: str = NAME) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "farmland_labels"
         xy = shapely.get_coordinates(points.geometry.to_crs(4326).to_numpy())
         q = np.round(xy * COORD_SCALE).astype(np.int64)

@@ -33,6 +33,7 @@ from folium.template import Template
 from farmland import classes
 from farmland.maps import display as disp_text
 from farmland.maps.causes import CAUSE_SPECS, cause_columns
+from farmland.maps.choropleth import OVERVIEW_SPECS
 from farmland.maps.control import CONTROL_SPECS, control_columns
 from farmland.maps.spec import LayerSpec
 from farmland.vocabulary import FLOWS, flow_key, rule_text
@@ -59,12 +60,23 @@ FORMATS: dict[str, dict[str, object]] = {
     "q": {"d": 3},
     "ph": {"d": 2, "auto": True},
     "mgkg": {"u": "mg/kg", "auto": True, "sig": disp_text.FALLBACK_SIGNIFICANT},
+    "pct": {"d": 1, "u": "%"},
+    "link": {"f": "link", "t": "打开 open"},
 }
 #: keys of a format that stay on the Python side
 _SERVER_KEYS = ("auto", "sig")
 
 #: at most this many sample ids are listed in a parcel tooltip
 MAX_SAMPLE_IDS = 6
+
+#: a point layer whose spec says ``cluster`` is drawn clustered above this many points
+CLUSTER_MIN_POINTS = 2_000
+#: Leaflet.markercluster options of a clustered layer: the points themselves from zoom 13
+#: (≈ 17 m per pixel: samples 1 km apart are 60 px apart), no animation (thousands of
+#: canvas markers), no spiderfying (a click on a cluster zooms in)
+CLUSTER_OPTIONS: dict[str, object] = {
+    "disableClusteringAtZoom": 13, "maxClusterRadius": 60, "animate": False,
+    "showCoverageOnHover": False, "spiderfyOnMaxZoom": False, "removeOutsideVisibleBounds": True}
 
 
 def _class_styles(*, outline: bool) -> dict[str, dict[str, object]]:
@@ -139,7 +151,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("主控元素 Driving element", ("driving_element",), "text"),
          ("pH", ("ph",), "ph"), *_ELEMENT_ROWS),
         by="point_class", styles=_class_styles(outline=False), symbol="classdots",
-        zoomed=((12, {"radius": 3, "weight": 1}), (14, {"radius": 5}))),
+        zoomed=((12, {"radius": 3, "weight": 1}), (14, {"radius": 5})), cluster=True),
     "crops": LayerSpec(
         "农产品样点 Crop samples",
         {"radius": 3, "color": "#1f5fa8", "weight": 1.5, "fillColor": "#ffffff",
@@ -147,7 +159,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
         (("样品 Sample", ("sample_id",), "text"), ("作物 Crop", ("crop",), "text"),
          ("等级 Grade", ("crop_grade",), "int"), ("超标 Exceeds limit", ("exceeds",), "bool"),
          *_ELEMENT_ROWS),
-        by="exceeds", styles={"true": {"color": "#d7301f", "weight": 2.5, "radius": 5}}),
+        by="exceeds", styles={"true": {"color": "#d7301f", "weight": 2.5, "radius": 5}},
+        cluster=True),
     "hotspots": CAUSE_SPECS["hotspots"],
     "sources": LayerSpec(
         "污染源 Pollution sources",
@@ -170,7 +183,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
         (("点号 Point", ("point_id",), "text"), ("方式 Mode", ("mode",), "text"),
          ("原因 Reason", ("_reason",), "text"),
          ("变化概率 P(change)", ("_p_change",), "text"),
-         ("优先级 Priority", ("priority",), "text"))),
+         ("优先级 Priority", ("priority",), "text")), cluster=True),
+    **OVERVIEW_SPECS,  # province overview: counties and townships, one layer per theme
 }
 
 
@@ -450,20 +464,30 @@ class FeatureLayer(Layer):
 
     @classmethod
     def from_frame(cls, key: str, gdf: pd.DataFrame, geometry: np.ndarray,
-                   style: dict[str, object] | None = None) -> FeatureLayer:
+                   style: dict[str, object] | None = None, *, overlay: bool = True,
+                   show: bool = True) -> FeatureLayer:
         """The layer ``key`` of the rows ``gdf`` drawn with ``geometry`` (EPSG:4326);
-        ``style`` overrides Leaflet options of every feature (e.g. faded parcels)."""
+        ``style`` overrides Leaflet options of every feature (e.g. faded parcels). A
+        layer whose spec allows it is clustered above :data:`CLUSTER_MIN_POINTS` points.
+        ``overlay=False``: one of the exclusive base layers (the overview's themes),
+        drawn at opening when ``show``."""
         disp = display_frame(key, gdf)
         decimals = column_decimals(key, disp)
         spec = client_spec(key, disp.columns, decimals)
         if style:
             spec["style"]["base"] = {**spec["style"]["base"], **style}  # type: ignore[index]
-        return cls(key, encode_layer(key, disp, geometry, decimals), spec)
+        parts = encode_layer(key, disp, geometry, decimals)
+        if LAYER_SPECS[key].cluster and sum(
+                p["n"] for p in parts if p["kind"] == "point") > CLUSTER_MIN_POINTS:
+            spec["cluster"] = dict(CLUSTER_OPTIONS)
+        return cls(key, parts, spec, overlay=overlay, show=show)
 
-    def __init__(self, key: str, parts: list[dict], spec: dict[str, object]) -> None:
-        super().__init__(name=LAYER_SPECS[key].name, overlay=True, control=True, show=True)
+    def __init__(self, key: str, parts: list[dict], spec: dict[str, object], *,
+                 overlay: bool = True, show: bool = True) -> None:
+        super().__init__(name=LAYER_SPECS[key].name, overlay=overlay, control=True, show=show)
         self._name = f"farmland_{key}"
         self.key = key
+        self.clustered = "cluster" in spec
         self.spec_json = to_script_json(spec)
         self.data_json = to_script_json(parts)
         self.n_features = sum(p["n"] for p in parts)

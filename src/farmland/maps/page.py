@@ -187,7 +187,7 @@ def make_map(
           ).add_to(fmap)
     ReadyHook().add_to(fmap)
     logger.info("map of %d parcels (%s) with layers: %s", len(shown),
-                township or "county overview", ", ".join(drawn))
+                township or "all parcels", ", ".join(drawn))
     return fmap
 
 
@@ -271,12 +271,16 @@ def draw_layers(fmap: folium.Map, layers: dict[str, tuple[gpd.GeoDataFrame, np.n
     """Add the feature layers in drawing order (``styles``: Leaflet options overriding a
     layer's base style), the township labels and the layer control; returns the keys
     drawn."""
-    drawn = []
+    drawn, clustered = [], False
     for key in LAYER_SPECS:  # drawing order, bottom to top
         if key in layers:
             style = (styles or {}).get(key)
-            FeatureLayer.from_frame(key, *layers[key], style=style).add_to(fmap)
+            layer = FeatureLayer.from_frame(key, *layers[key], style=style).add_to(fmap)
+            clustered = clustered or layer.clustered
             drawn.append(key)
+    if clustered:  # Leaflet.markercluster inlined only when a layer needs it
+        fmap.get_root().header.add_child(Element(map_assets.inline_head(cluster=True)),
+                                         name="farmland_assets")
     towns = layers["townships"][0] if "townships" in layers else None
     crs = (parcels if parcels is not None else next(iter(layers.values()))[0]).crs
     add_labels(fmap, parcels, towns, crs)

@@ -18,6 +18,7 @@ from farmland import classes
 from farmland.maps.causes import cause_areas, link_legend, mode_counts
 from farmland.maps.control import status_areas
 from farmland.maps.layers import LAYER_SPECS
+from farmland.maps.units import n_counties
 from farmland.vocabulary import FLOWS
 
 #: safe-utilisation target shown when the rate summary gives none (domain.md §4)
@@ -63,8 +64,10 @@ def title_html(title: str, parcels: pd.DataFrame, township: str | None,
     """Escaped HTML of the title and summary box."""
     esc = html.escape
     total = sum(area_mu_by_class(parcels).values())
-    scope = ("全县总览 County overview" if township is None
-             else f"乡镇详图 Township detail: {esc(str(township))}")
+    counties = n_counties(parcels) if township is None else 1
+    scope = (f"乡镇详图 Township detail: {esc(str(township))}" if township is not None
+             else "全县总览 County overview" if counties == 1
+             else f"{counties} 县总览 Overview of {counties} counties")
     lines = [f'<div class="fl-box fl-title" id="fl-title"><h1>{esc(title)}</h1>',
              (f'<div class="fl-sub">{scope} · 图斑 {len(parcels):,} parcels · '
               f"{total:,.1f} 亩 mu</div>")]

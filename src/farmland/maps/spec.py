@@ -38,6 +38,10 @@ class LayerSpec:
         Steps ``(z, options)`` in increasing ``z``: extra options from zoom ``z`` on,
         cumulative (parcel outlines appear, sample dots grow as features get larger
         on screen).
+    cluster
+        A point layer that may be dense (soil and crop samples, planned points): above
+        :data:`farmland.maps.layers.CLUSTER_MIN_POINTS` points it is drawn clustered
+        (counts at low zoom, the points from the parcel scale on).
     """
 
     name: str
@@ -47,3 +51,4 @@ class LayerSpec:
     styles: dict[str, dict[str, object]] = field(default_factory=dict)
     symbol: str = "dot"
     zoomed: tuple[tuple[int, dict[str, object]], ...] = ()
+    cluster: bool = False
