@@ -68,12 +68,9 @@ _SERVER_KEYS = ("auto", "sig")
 
 #: at most this many sample ids are listed in a parcel tooltip
 MAX_SAMPLE_IDS = 6
-
 #: a point layer whose spec says ``cluster`` is drawn clustered above this many points
 CLUSTER_MIN_POINTS = 2_000
-#: Leaflet.markercluster options of a clustered layer: the points themselves from zoom 13
-#: (≈ 17 m per pixel: samples 1 km apart are 60 px apart), no animation (thousands of
-#: canvas markers), no spiderfying (a click on a cluster zooms in)
+#: Leaflet.markercluster options: points from zoom 13 (≈ 17 m/px), no animation, no spiderfy
 CLUSTER_OPTIONS: dict[str, object] = {
     "disableClusteringAtZoom": 13, "maxClusterRadius": 60, "animate": False,
     "showCoverageOnHover": False, "spiderfyOnMaxZoom": False, "removeOutsideVisibleBounds": True}
