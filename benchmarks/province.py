@@ -146,8 +146,14 @@ def run_once(folder: Path, scheduler: str | None, fmt: str, plan_n: int) -> dict
 
 def run_fresh(folder: Path, scheduler: str | None, fmt: str, plan_n: int) -> dict:
     if scheduler == "tcp":
-        with tcp_cluster(TCP_WORKERS) as address:
-            return run_fresh(folder, address, fmt, plan_n)
+        with tcp_cluster(TCP_WORKERS) as client:
+            before = client.run(_rusage)  # the workers' CPU seconds and peak RSS (MB)
+            out = run_fresh(folder, client.scheduler.address, fmt, plan_n)
+            usage = client.run(_rusage)
+        # CPU the workers spent during the run (importing farmland included)
+        out["workers_cpu"] = sum(cpu - before[w][0] for w, (cpu, _) in usage.items())
+        out["children_peak_mb"] = max(mb for _, mb in usage.values())
+        return out
     cmd = [sys.executable, __file__, "--one", str(folder), "--format", fmt,
            "--plan-n", str(plan_n)]
     if scheduler:
@@ -159,7 +165,7 @@ def run_fresh(folder: Path, scheduler: str | None, fmt: str, plan_n: int) -> dic
 @contextlib.contextmanager
 def tcp_cluster(n_workers: int):
     """A ``dask scheduler`` and ``n_workers`` ``dask worker`` processes (one thread, no
-    nanny, no dashboard) of this interpreter on 127.0.0.1; yields the scheduler address
+    nanny, no dashboard) of this interpreter on 127.0.0.1; yields a client of the scheduler
     and kills them afterwards. Workers import farmland as this process does (PYTHONPATH)."""
     from dask.distributed import Client
 
@@ -180,8 +186,7 @@ def tcp_cluster(n_workers: int):
         try:
             with Client(scheduler_file=file, timeout=120) as client:
                 client.wait_for_workers(n_workers, timeout=120)
-                address = client.scheduler.address
-            yield address
+                yield client
         finally:
             for p in procs:
                 with contextlib.suppress(ProcessLookupError):
@@ -209,6 +214,11 @@ def table(rows: list[dict]) -> str:
                                             if r.get("children_peak_mb", 0) > 1 else "")
            for r in rows]
     lines.append("| peak RSS | " + " | ".join(mem) + (" |  |" if ratio else " |"))
+    cpu = [f"{r['cpu']['total']:.1f} s" + (f" (+ workers {r['workers_cpu']:.1f} s)"
+                                          if "workers_cpu" in r else "") for r in rows]
+    lines.append("| CPU, user + sys | " + " | ".join(cpu) + (" |  |" if ratio else " |"))
+    lines.append("| load average (start → end) | " + " | ".join(" → ".join(r["load"])
+                                                         for r in rows) + (" |  |" if ratio else " |"))
     return "\n".join(lines)
 
 
@@ -240,6 +250,8 @@ def median_run(runs: list[dict]) -> dict:
     out["rss_mb"] = {k: max(r["rss_mb"][k] for r in runs) for k in runs[0]["rss_mb"]}
     out["peak_mb"] = max(r["peak_mb"] for r in runs)
     out["children_peak_mb"] = max(r.get("children_peak_mb", 0) for r in runs)
+    if "workers_cpu" in runs[0]:
+        out["workers_cpu"] = statistics.median(r["workers_cpu"] for r in runs)
     out["load"] = [runs[0]["load"][0], runs[-1]["load"][1]]
     return out
 
