@@ -203,7 +203,6 @@ class ExpectedEffect:
                                      & np.isfinite(self.var0))
         self._active = np.zeros(len(self.xy), dtype=bool)   # mask of self.active
         self._active[self.active] = True
-        self._fixed_tree: cKDTree | None = None
         self.var_now = self.var0.copy()
         self._owned_change = np.zeros(len(parcels))
         self._allocate()
@@ -274,7 +273,8 @@ class ExpectedEffect:
             return
         k, n = self.settings.neighbours, len(self.points)
         q = min(k, n)
-        dist, idx = self._nearest(self.xy[rows], q)
+        dist, idx = cKDTree(self.points).query(self.xy[rows], k=q)
+        dist, idx = dist.reshape(len(rows), q), idx.reshape(len(rows), q)
         sets = np.full((len(rows), k), SENTINEL, dtype=np.int64)
         sets[:, :q] = np.sort(idx, axis=1)
         built = neighbourhood_systems(self.settings.variogram, self.points, self.xy[rows], sets)
@@ -283,31 +283,6 @@ class ExpectedEffect:
         self._solution[slots] = built.solution
         self.var_now[rows] = built.variance
         self.radius[rows] = dist[:, -1] if n >= k else np.inf
-
-    def _nearest(self, xy: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
-        """Distances and indices (ascending distance) of the ``q`` nearest samples, existing
-        and committed, of each point: one KD-tree of the existing samples, built once, and
-        one of the few committed points (a tree of all samples per commit cost
-        O(samples) per point planned)."""
-        parts = []
-        for lo, hi in ((0, self.n_fixed), (self.n_fixed, len(self.points))):
-            m = min(q, hi - lo)
-            if not m:
-                continue
-            if lo == 0:
-                if self._fixed_tree is None:
-                    self._fixed_tree = cKDTree(self.points[:hi])
-                tree = self._fixed_tree
-            else:
-                tree = cKDTree(self.points[lo:hi])
-            d, i = tree.query(xy, k=m)
-            parts.append((d.reshape(len(xy), m), i.reshape(len(xy), m) + lo))
-        if len(parts) == 1:
-            return parts[0]
-        dist = np.hstack([d for d, _ in parts])
-        idx = np.hstack([i for _, i in parts])
-        order = np.argsort(dist, axis=1, kind="stable")[:, :q]
-        return np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
     def is_active(self, rows: np.ndarray) -> np.ndarray:
         """Whether evaluation points ``rows`` are active (interpolated, their parcel without
