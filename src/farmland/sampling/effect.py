@@ -80,10 +80,18 @@ def plan_effect(
     cells["township"] = town[cells["pos"]]
     filled0 = sample_cells(old, cell_size)
     filled1 = filled0 | sample_cells(new, cell_size) if len(new) else filled0
-    rows = [_effect_row(name, town == name, mu, d0, d1, (u0, u1, change), cells, filled0,
-                        filled1, old, new, parcels) for name in _township_order(town, townships)]
-    rows.append(_effect_row(COUNTY, np.ones(len(town), bool), mu, d0, d1, (u0, u1, change),
-                            cells, filled0, filled1, old, new, parcels))
+    # one grouping per table, not a mask over every parcel and cell per township (that
+    # grew as townships × parcels: quadratic at province scale)
+    parcel_rows = pd.Series(np.arange(len(town))).groupby(town, sort=False).indices
+    cell_rows = cells.groupby("township", sort=False).indices
+    none = np.zeros(0, dtype=np.int64)
+    n_old, n_new = _count_by_township(old, parcels, town), _count_by_township(new, parcels, town)
+    rows = [_effect_row(name, parcel_rows[name], mu, d0, d1, (u0, u1, change),
+                        cells.iloc[cell_rows.get(name, none)], filled0, filled1,
+                        (n_old.get(name, 0), n_new.get(name, 0)))
+            for name in _township_order(town, townships)]
+    rows.append(_effect_row(COUNTY, np.arange(len(town)), mu, d0, d1, (u0, u1, change), cells,
+                            filled0, filled1, (len(old), len(new))))
     return pd.DataFrame(rows)
 
 
@@ -165,35 +173,36 @@ def _plan_parcels(plan: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> np.ndarr
     return out
 
 
-def _effect_row(name, mask, mu, d0, d1, expected, cells, filled0, filled1, old, new,
-                parcels) -> dict:
+def _effect_row(name, rows, mu, d0, d1, expected, cells, filled0, filled1, counts) -> dict:
+    """Figures of one township (or the county): parcel positions ``rows`` (ascending),
+    its ``cells`` rows, its (existing, new) sample counts."""
     u0, u1, change = expected
-    c = cells.loc[mask[cells["pos"].to_numpy()]].drop_duplicates(["ix", "iy"])
+    c = cells.drop_duplicates(["ix", "iy"])
     keys = list(zip(c["ix"], c["iy"]))
-    in_town = (lambda pts: len(pts)) if name == COUNTY else (
-        lambda pts: _count_in(pts, parcels, mask))
     return {
-        "township": name, "farmland_mu": round(float(mu[mask].sum()), 4),
-        "n_samples": in_town(old), "n_new": in_town(new),
-        "mean_dist_before_m": _wmean(d0[mask], mu[mask]),
-        "mean_dist_after_m": _wmean(d1[mask], mu[mask]),
-        "p95_dist_before_m": _wquantile(d0[mask], mu[mask], 0.95),
-        "p95_dist_after_m": _wquantile(d1[mask], mu[mask], 0.95),
+        "township": name, "farmland_mu": round(float(mu[rows].sum()), 4),
+        "n_samples": int(counts[0]), "n_new": int(counts[1]),
+        "mean_dist_before_m": _wmean(d0[rows], mu[rows]),
+        "mean_dist_after_m": _wmean(d1[rows], mu[rows]),
+        "p95_dist_before_m": _wquantile(d0[rows], mu[rows], 0.95),
+        "p95_dist_after_m": _wquantile(d1[rows], mu[rows], 0.95),
         "uncovered_cells_before": sum(k not in filled0 for k in keys),
         "uncovered_cells_after": sum(k not in filled1 for k in keys),
-        "misclassified_mu_before": round(float(u0[mask].sum()), 4),
-        "misclassified_mu_after": round(float(u1[mask].sum()), 4),
-        "class_change_mu": round(float(change[mask].sum()), 4),
+        "misclassified_mu_before": round(float(u0[rows].sum()), 4),
+        "misclassified_mu_after": round(float(u1[rows].sum()), 4),
+        "class_change_mu": round(float(change[rows].sum()), 4),
     }
 
 
-def _count_in(points: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, mask: np.ndarray) -> int:
-    """Points whose nearest parcel is in ``mask`` (the township)."""
+def _count_by_township(points: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame,
+                       town: np.ndarray) -> dict[str, int]:
+    """Points per township of their nearest parcel."""
     if not len(points):
-        return 0
+        return {}
     tree = shapely.STRtree(parcels.geometry.values)
     _, p_idx = tree.query_nearest(points.geometry.values, all_matches=False)
-    return int(mask[p_idx].sum())
+    names, n = np.unique(town[p_idx], return_counts=True)
+    return dict(zip(names.tolist(), n.tolist()))
 
 
 def _wmean(values: np.ndarray, weights: np.ndarray) -> float:

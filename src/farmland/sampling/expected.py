@@ -201,6 +201,8 @@ class ExpectedEffect:
         self.reach_loss = self._reach_loss()
         self.active = np.flatnonzero((self.kind[p] == INTERPOLATED) & (self.today >= ACTIVE_LOSS)
                                      & np.isfinite(self.var0))
+        self._active = np.zeros(len(self.xy), dtype=bool)   # mask of self.active
+        self._active[self.active] = True
         self.var_now = self.var0.copy()
         self._owned_change = np.zeros(len(parcels))
         self._allocate()
@@ -282,6 +284,11 @@ class ExpectedEffect:
         self.var_now[rows] = built.variance
         self.radius[rows] = dist[:, -1] if n >= k else np.inf
 
+    def is_active(self, rows: np.ndarray) -> np.ndarray:
+        """Whether evaluation points ``rows`` are active (interpolated, their parcel without
+        a sample of its own)."""
+        return self._active[rows]
+
     def systems(self, rows: np.ndarray) -> NeighbourhoodSystems:
         """The current kriging systems of active evaluation points ``rows``."""
         slots = self.slot[rows]
@@ -304,7 +311,7 @@ class ExpectedEffect:
         loss = np.where(kind == INTERPOLATED, self.today[rows], 0.0)
         loss[kind == UNCLASSIFIED] = np.where(self.reached[p[kind == UNCLASSIFIED]],
                                               self.reach_loss, 1.0)
-        active = np.isin(rows, self.active)
+        active = self._active[rows]
         loss[active] = self.point_loss(rows[active], self.var_now[rows[active]])
         owned = np.isfinite(self.owned[p])
         loss[owned] = self.owned[p[owned]]
@@ -401,6 +408,7 @@ class ExpectedEffect:
         mine = self.parcel[self.active] == parcel
         left = self.active[mine]
         self.active = self.active[~mine]
+        self._active[left] = False
         return left
 
     def _reach(self, xy: np.ndarray) -> np.ndarray:

@@ -127,5 +127,6 @@ class CandidateScores:
         """After a commit: recompute the pairs of the touched evaluation points."""
         self.open &= np.asarray(available, dtype=bool)
         self._drop(touched)
-        still = np.intersect1d(touched, self.effect.active)
+        touched = np.unique(np.asarray(touched, dtype=np.int64))
+        still = touched[self.effect.is_active(touched)]
         self._build(still)

@@ -16,6 +16,7 @@ parcels' ``area_mu`` (net area), never from degrees.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import geopandas as gpd
@@ -209,8 +210,7 @@ def _zone_table(frame: pd.DataFrame) -> pd.DataFrame:
     main = by_town.groupby("label")["township"].first()
     rest = by_town[by_town.groupby("label").cumcount() > 0].sort_values(["label", "township"])
     others = rest.groupby("label")["township"].agg(",".join).reindex(labels, fill_value="")
-    ids = frame.sort_values(["label", "parcel_id"])
-    parcel_ids = ids.groupby("label")["parcel_id"].agg(",".join)
+    parcel_ids = _joined_by_label(frame.sort_values(["label", "parcel_id"]), "parcel_id")
     zones = pd.DataFrame({
         "label": labels,
         "township": main.to_numpy(),
@@ -218,12 +218,22 @@ def _zone_table(frame: pd.DataFrame) -> pd.DataFrame:
         "area_mu": g["area_mu"].sum().round(4).to_numpy(),
         "n_parcels": g.size().to_numpy(),
         "driving_elements": _drivers_by_label(frame).reindex(labels, fill_value="").to_numpy(),
-        "parcel_ids": parcel_ids.to_numpy(),
+        "parcel_ids": parcel_ids,
         "min_parcel_id": g["parcel_id"].min().to_numpy(),
     })
     zones["area_hm2"] = (zones["area_mu"] / 15).round(6)
     return zones[["label", "township", "other_townships", "area_mu", "area_hm2", "n_parcels",
                   "driving_elements", "parcel_ids", "min_parcel_id"]]
+
+
+def _joined_by_label(frame: pd.DataFrame, column: str) -> list[str]:
+    """``column`` joined with commas per label, for a frame sorted by ``label`` (labels in
+    ascending order): plain Python lists, not a groupby aggregation, which called
+    ``",".join`` on an Arrow string array per zone (a quarter of the zones' time)."""
+    labels = frame["label"].to_numpy()
+    values = frame[column].tolist()
+    cuts = [0, *(np.flatnonzero(labels[1:] != labels[:-1]) + 1).tolist(), len(values)]
+    return [",".join(values[a:b]) for a, b in itertools.pairwise(cuts)]
 
 
 def _drivers_by_label(frame: pd.DataFrame) -> pd.Series:
