@@ -149,24 +149,28 @@ def test_median_decision_classes_by_the_posterior_median(tmp_path):
     assert row["soil_class"] == 1
 
 
-def test_shipped_profile_raises_only_and_override_is_county_practice(tmp_path):
+def test_shipped_profile_is_county_practice_and_the_opt_in_raises_only(tmp_path):
     shipped = load_rules()
-    assert {k: shipped.get("points", k) for k in ("rule", "error_share", "error_cv",
-                                                  "evidence_lowers")} == {
+    assert shipped.get("points", "rule") == "override"
+    opt_in = _rules(tmp_path, rule="evidence")  # the measured settings come with it
+    assert {k: opt_in.get("points", k) for k in ("rule", "error_share", "error_cv",
+                                                 "evidence_lowers")} == {
         "rule": "evidence", "error_share": 1.0, "error_cv": 0.2, "evidence_lowers": False}
-    # shipped: the evidence would lower the class-2 value of the first scene; it may not
-    row = _classify(0.5, shipped)
+    # opt-in: the evidence would lower the class-2 value of the first scene; it may not
+    row = _classify(0.5, opt_in)
     assert row["soil_class"] == 2 and row["rule"] == "points:majority"
     assert row["p_class_2"] == pytest.approx(0.4878, abs=1e-4)
-    # the switch back to county practice: the class of the points, interpolated p_class
-    row = _classify(0.5, _rules(tmp_path, rule="override"))
+    # shipped county practice: the class of the points, interpolated p_class
+    row = _classify(0.5, shipped)
     assert row["soil_class"] == 2 and row["rule"] == "points:majority"
     assert row["p_class_2"] != pytest.approx(0.4878, abs=1e-3)
-    # shipped, a clean value in a contaminated neighbourhood is raised
+    # opt-in, a clean value in a contaminated neighbourhood is raised; shipped, it is not
     parcels = make_parcels(n=1)
     samples = make_samples([(50, 50), (-450, 50), (550, 50)], cd=[0.35, 1.0, 1.0])
-    out, _, _ = classify_parcels(parcels, samples, rules=shipped, interpolator=MODELS)
+    out, _, _ = classify_parcels(parcels, samples, rules=opt_in, interpolator=MODELS)
     assert out.iloc[0]["soil_class"] == 2 and out.iloc[0]["rule"] == "points:evidence"
+    out, _, _ = classify_parcels(parcels, samples, rules=shipped, interpolator=MODELS)
+    assert out.iloc[0]["soil_class"] == 1 and out.iloc[0]["rule"] == "points:majority"
 
 
 def test_rule_switch_is_validated(tmp_path):
