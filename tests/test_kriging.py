@@ -126,12 +126,34 @@ def test_shared_neighbours_give_the_results_of_separate_searches():
 def test_share_neighbours_leaves_other_samples_and_estimators_alone():
     xy, lnz, targets = _case(10)
     model = VariogramModel("spherical", 0.1, 1.0, 1500.0)
-    fewer = LocalKriging(k=16, variogram=model).fit(xy[1:], np.exp(lnz[1:]))
+    # 20 locations fewer than the other set: more than k = 16, no shared search
+    fewer = LocalKriging(k=16, variogram=model).fit(xy[20:], np.exp(lnz[20:]))
     other_k = LocalKriging(k=8, variogram=model).fit(xy, np.exp(lnz))
     idw = IDW().fit(xy, np.exp(lnz))
     full = LocalKriging(k=16, variogram=model).fit(xy, np.exp(lnz))
     assert share_neighbours([fewer, other_k, idw, full], targets) == 0
     assert full._shared is None
+
+
+def test_sets_missing_a_few_locations_share_one_search_with_the_same_results():
+    """Three variables: all samples, 3 left out (outliers), 5 others left out: one search
+    of the union for k + 5 neighbours; predictions equal those of separate searches."""
+    xy, lnz, targets = _case(12)
+    model = VariogramModel("spherical", 0.1, 1.0, 1500.0)
+    keep = [np.ones(len(xy), bool), np.isin(np.arange(len(xy)), [3, 17, 40], invert=True),
+            np.isin(np.arange(len(xy)), [5, 6, 7, 50, 51], invert=True)]
+    alone = [LocalKriging(k=16, variogram=model).fit(xy[m], np.exp(lnz[m] * (i + 1)))
+             for i, m in enumerate(keep)]
+    shared = [LocalKriging(k=16, variogram=model).fit(xy[m], np.exp(lnz[m] * (i + 1)))
+              for i, m in enumerate(keep)]
+    assert share_neighbours(shared, targets) == 2
+    for a, b in zip(alone, shared, strict=True):
+        nb = b._shared[1]
+        np.testing.assert_array_equal(nb.sets, kriging.neighbour_sets(a.tree_, targets, 16,
+                                                                      None, None))
+        for x, y in zip(a.predict_distribution(targets), b.predict_distribution(targets),
+                        strict=True):
+            np.testing.assert_allclose(x, y, rtol=0, atol=1e-12)
 
 
 def test_concurrent_calls_from_threads_give_the_single_thread_results():

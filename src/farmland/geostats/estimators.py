@@ -26,7 +26,12 @@ from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
 from farmland.errors import InputError
-from farmland.geostats.kriging import nearest_samples, neighbourhoods, ordinary_kriging
+from farmland.geostats.kriging import (
+    nearest_samples,
+    neighbourhoods,
+    ordinary_kriging,
+    subset_search,
+)
 from farmland.geostats.variogram import VariogramFitError, VariogramModel, fit_sample_variogram
 
 logger = logging.getLogger(__name__)
@@ -379,13 +384,13 @@ def _targets_key(targets: np.ndarray, exclude: np.ndarray | None) -> tuple[bytes
 def share_neighbours(estimators: Iterable[object], coords: np.ndarray) -> int:
     """Search the neighbours of ``coords`` once per group of estimators that share samples.
 
-    Fitted :class:`LocalKriging` estimators (no fallback) whose samples sit at the same
-    locations, with the same ``k`` and ``search_radius``, have the same k nearest
-    samples at every location: pH and the metals of a survey are measured at one set
-    of sites. One search (:func:`farmland.geostats.kriging.neighbourhoods`) then serves
-    them all; their :meth:`~LocalKriging.predict` and
-    :meth:`~LocalKriging.predict_distribution` at ``coords`` use it. Other estimators
-    are left alone. The results are those of separate searches.
+    Fitted :class:`LocalKriging` estimators (no fallback) with the same ``k`` and
+    ``search_radius`` whose samples sit at the same locations (pH and the metals of a
+    survey) share one search (:func:`farmland.geostats.kriging.neighbourhoods`); when
+    some lack a few locations (values left out as outliers), one search of their union
+    serves all (:func:`~farmland.geostats.kriging.subset_search`). Their ``predict`` and
+    ``predict_distribution`` at ``coords`` use it; the results are those of separate
+    searches.
 
     Parameters
     ----------
@@ -399,20 +404,24 @@ def share_neighbours(estimators: Iterable[object], coords: np.ndarray) -> int:
     int
         The number of searches saved.
     """
-    targets = _as_coords(coords, what="prediction coordinates")
-    groups: dict[tuple, list[LocalKriging]] = {}
+    targets, groups = _as_coords(coords, what="prediction coordinates"), {}
     for est in estimators:
         if isinstance(est, LocalKriging) and getattr(est, "fallback_", "") is None:
-            site = hashlib.blake2b(est.coords_.tobytes(), digest_size=16).digest()
-            groups.setdefault((site, est.coords_.shape, est.k, est.search_radius), []).append(est)
+            site = (hashlib.blake2b(est.coords_.tobytes(), digest_size=16).digest(),
+                    est.coords_.shape)
+            groups.setdefault((est.k, est.search_radius), {}).setdefault(site, []).append(est)
     key, saved = _targets_key(targets, None), 0
-    for members in groups.values():
-        if len(members) > 1:
-            first = members[0]
-            found = neighbourhoods(first.tree_, targets, first.k, first.search_radius)
-            for est in members:
+    for (k, radius), sites in groups.items():
+        if sum(map(len, sites.values())) < 2:
+            continue
+        union = len(sites) > 1 and subset_search([m[0].coords_ for m in sites.values()],
+                                                 targets, k, radius)
+        for members, found in zip(sites.values(), union or [None] * len(sites), strict=True):
+            if found is None and len(members) > 1:
+                found = neighbourhoods(members[0].tree_, targets, k, radius)
+            for est in members if found is not None else ():
                 est._shared = (key, found)
-            saved += len(members) - 1
+        saved += sum(map(len, sites.values())) - (1 if union else len(sites))
     return saved
 
 

@@ -219,6 +219,61 @@ def neighbourhoods(
     return Neighbourhoods(sets, order, group_starts(sets, order), tree.n)
 
 
+def subset_neighbourhoods(
+    tree: cKDTree,
+    targets: np.ndarray,
+    k: int,
+    radius: float | None,
+    members: list[tuple[np.ndarray, int]],
+) -> list[Neighbourhoods]:
+    """The :func:`neighbourhoods` of several sample sets whose locations are rows of ``tree``,
+    from one search.
+
+    ``members``: per sample set, ``(lookup, n)`` — ``lookup`` maps each row of ``tree`` to
+    the set's own row (-1 where the set has no sample there), ``n`` its number of rows. A
+    set missing ``m`` of the tree's rows has its k nearest among the tree's ``k + m``
+    nearest, so one search of ``k`` + the largest ``m`` serves every set: each keeps its
+    first ``k`` present neighbours (by distance). The same sets as separate searches
+    (which of two samples at exactly the same distance is the k-th may differ).
+    """
+    k_query = min(k + max(tree.n - n for _, n in members), tree.n)
+    sets = [np.empty((len(targets), min(k, n)), dtype=np.int32) for _, n in members]
+    lookups = [np.append(lookup, -1).astype(np.int64) for lookup, _ in members]
+    for start in range(0, len(targets), QUERY_CHUNK):
+        part = slice(start, start + QUERY_CHUNK)
+        idx = nearest_samples(tree, targets[part], k_query, radius)[1]
+        for lookup, (_, n), out in zip(lookups, members, sets, strict=True):
+            rows = lookup[idx]  # the tree's "missing" index n maps to the last entry, -1
+            first = np.argsort(rows < 0, axis=1, kind="stable")[:, : out.shape[1]]
+            rows = np.take_along_axis(rows, first, axis=1)
+            rows[rows < 0] = n
+            out[part] = np.sort(rows, axis=1)
+    found = []
+    for (_, n), member_sets in zip(members, sets, strict=True):
+        with _KERNEL_LOCK:
+            keys = set_keys(member_sets)
+        order = np.argsort(keys, kind="stable")
+        found.append(Neighbourhoods(member_sets, order, group_starts(member_sets, order), n))
+    return found
+
+
+def subset_search(coords: list[np.ndarray], targets: np.ndarray, k: int,
+                  radius: float | None) -> list[Neighbourhoods] | None:
+    """:func:`subset_neighbourhoods` of sample sets at different but nearly the same
+    locations (a variable that lost a few outlier values): their union searched once for k
+    + the most locations one set lacks; ``None`` when a set lacks more than k of them."""
+    union, inverse = np.unique(np.vstack(coords), axis=0, return_inverse=True)
+    if max(len(union) - len(c) for c in coords) > k:
+        return None
+    members, start = [], 0
+    for c in coords:
+        lookup = np.full(len(union), -1, dtype=np.int64)
+        lookup[inverse.ravel()[start:start + len(c)]] = np.arange(len(c))
+        members.append((lookup, len(c)))
+        start += len(c)
+    return subset_neighbourhoods(cKDTree(union), targets, k, radius, members)
+
+
 def ordinary_kriging(
     model: VariogramModel,
     xy: np.ndarray,
