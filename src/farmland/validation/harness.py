@@ -207,17 +207,25 @@ def validate(scenarios: Iterable[str] | str | None = None,
     pandas.DataFrame
         One row per scenario × seed × method (see :class:`CountyEvaluation`).
     """
-    pairs = [(name, int(seed)) for name in scenario_names(scenarios) for seed in seeds]
-    if not pairs:
-        raise ValueError("no scenario or no seed to validate")
     rows = []
-    for name, seed in progress(pairs) if progress else pairs:
-        county = make_county(name, seed, n_parcels=n_parcels, **county_options)
+    for county in counties(scenarios, seeds, n_parcels=n_parcels, progress=progress,
+                           **county_options):
         result = evaluate_county(county, rules=rules, baselines=baselines)
         rows.append(result.rows)
         if predictions is not None:
             predictions.append(result.predictions)
     return pd.concat(rows, ignore_index=True)
+
+
+def counties(scenarios, seeds: Iterable[int], *, n_parcels: int,
+             progress: Callable[[list], Iterable] | None = None, **county_options):
+    """The synthetic county of every scenario × seed, drawn one at a time (``progress``
+    wraps the list of pairs); a ValueError when there is none."""
+    pairs = [(name, int(seed)) for name in scenario_names(scenarios) for seed in seeds]
+    if not pairs:
+        raise ValueError("no scenario or no seed to evaluate")
+    for name, seed in progress(pairs) if progress else pairs:
+        yield make_county(name, seed, n_parcels=n_parcels, **county_options)
 
 
 def seed_means(results: pd.DataFrame, by: str, numeric: list[str]) -> pd.DataFrame:

@@ -49,13 +49,12 @@ from farmland.sampling.expected import main_variogram
 from farmland.sampling.flags import flag_sparse
 from farmland.sampling.planner import plan_sampling
 from farmland.standards import load_standard
-from farmland.validation.harness import seed_means
+from farmland.validation.harness import counties, seed_means
 from farmland.validation.scenarios import SCENARIOS
 from farmland.validation.synthetic import (
     WITHIN_FIELD_SD,
     SyntheticCounty,
     lab_report_at,
-    make_county,
 )
 
 __all__ = ["PLAN_MODES", "PLAN_SHARE", "PLAN_TARGETS", "evaluate_plans", "plan_target_check",
@@ -194,17 +193,10 @@ def planner_effect(scenarios: Iterable[str] | str | None = None,
                    progress: Callable[[list], Iterable] | None = None,
                    **county_options) -> pd.DataFrame:
     """:func:`evaluate_plans` on every scenario × seed (rows concatenated)."""
-    from farmland.validation.harness import scenario_names
-
-    pairs = [(name, int(seed)) for name in scenario_names(scenarios) for seed in seeds]
-    if not pairs:
-        raise ValueError("no scenario or no seed to evaluate")
-    frames = []
-    for name, seed in progress(pairs) if progress else pairs:
-        county = make_county(name, seed, n_parcels=n_parcels, **county_options)
-        frames.append(evaluate_plans(county, share=share, modes=modes, rules=rules,
-                                     refit=refit))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([evaluate_plans(county, share=share, modes=modes, rules=rules, refit=refit)
+                      for county in counties(scenarios, seeds, n_parcels=n_parcels,
+                                             progress=progress, **county_options)],
+                     ignore_index=True)
 
 
 def summarise_plans(results: pd.DataFrame) -> pd.DataFrame:
