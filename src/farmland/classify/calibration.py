@@ -2,7 +2,7 @@
 
 A parcel's ``p_class_1..3`` are the area means of its cells' class probabilities from
 the kriging distributions. On the truth-known counties of the validation harness they
-are too timid in the middle (parcels given P(class 1) of 0.75 were class 1 about 89 %
+are too timid in the middle (parcels given P(class 1) of 0.75 were class 1 about 88 %
 of the time) and too sure at the ends: the kriging variance is that of a point, not of
 the parcel mean the class is about, the elements are combined as if independent, and
 the cells of a parcel are far from independent. The map corrects what they *say*
