@@ -24,7 +24,8 @@ SCENARIO_CHOICES = ("plumes", "irrigation", "karst", "sparse", "noisy", "all")
 _COLUMNS = (("agreement", "一致率 Agree."), ("class3_recall", "3类查全 C3 recall"),
             ("class3_precision", "3类查准 C3 prec."),
             ("contaminated_called_clean", "污染判1类 Contam.→1"),
-            ("unclassified_share", "未分类 Unclass."), ("calibration_gap", "校准偏差 Calib. gap"))
+            ("unclassified_share", "未分类 Unclass."), ("calibration_gap", "校准偏差 Calib. gap"),
+            ("calibration_floor", "偏差下限 Gap floor"))
 
 
 @click.command("validate")
