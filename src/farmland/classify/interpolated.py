@@ -110,6 +110,7 @@ def interpolated_classes(
         One row per parcel (positional, same order as ``geoms``): ``share_1..3``,
         ``interp_class`` (majority, ties to the stricter), ``interp_driver``,
         ``p_class_1..3`` and ``class_confidence`` (NaN without distributions),
+        ``p_calibrated_1..3`` (the calibrated ``p_class``; NaN without a calibration),
         ``n_cells``.
     """
     coords, labels = parcel_cells(geoms, cell_size, point_below_cells=point_below_cells)
@@ -187,17 +188,20 @@ def _cell_classes(estimators: dict, coords: np.ndarray, cell_landuse: tuple, sta
 
 def _parcel_table(labels: np.ndarray, cell_class: np.ndarray, cell_driver: np.ndarray,
                   probs: tuple | None, n: int, calibration=None) -> pd.DataFrame:
-    """Shares, majority class and driver, mean class probabilities (through the
-    calibration map when one is given) and confidence."""
+    """Shares, majority class and driver, mean class probabilities of the model
+    (``p_class_*``) and through the calibration map when one is given
+    (``p_calibrated_*``, else NaN), and confidence (of the model's)."""
     result = _shares(labels, cell_class, cell_driver, n)
-    result["p_class_1"] = result["p_class_2"] = result["p_class_3"] = np.nan
+    for c in (1, 2, 3):
+        result[f"p_class_{c}"] = result[f"p_calibrated_{c}"] = np.nan
     if probs is not None:
         counts = np.bincount(labels, minlength=n)
         means = [np.bincount(labels, weights=p, minlength=n) / counts for p in probs]
-        if calibration is not None:
-            means = calibration.apply(*means)
         for c, p in enumerate(means, start=1):
             result[f"p_class_{c}"] = p
+        if calibration is not None:
+            for c, p in enumerate(calibration.apply(*means), start=1):
+                result[f"p_calibrated_{c}"] = p
     picked = result["interp_class"].to_numpy()
     pmat = np.column_stack([np.full(n, np.nan),
                             result[["p_class_1", "p_class_2", "p_class_3"]].to_numpy()])

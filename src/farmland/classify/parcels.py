@@ -149,7 +149,7 @@ def base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out["rule"] = ""
     out["driving_element"] = None
     for col in ("share_1", "share_2", "share_3", "p_class_1", "p_class_2", "p_class_3",
-                "class_confidence"):
+                "class_confidence", "p_calibrated_1", "p_calibrated_2", "p_calibrated_3"):
         out[col] = np.nan
     out["sample_ids"] = ""
     out["qa_flags"] = [[] for _ in range(len(out))]
@@ -277,7 +277,8 @@ def _apply_interpolation(out, usable, std, rules: Rules, interpolator):
                                point_below_cells=rules["interpolation"].get("point_below_cells",
                                                                             0))
     rows = np.flatnonzero(reach)
-    for col in ("p_class_1", "p_class_2", "p_class_3", "class_confidence"):
+    for col in ("p_class_1", "p_class_2", "p_class_3", "class_confidence",
+                "p_calibrated_1", "p_calibrated_2", "p_calibrated_3"):
         out.iloc[rows, out.columns.get_loc(col)] = res[col].to_numpy()
     no_pts = out["rule"].to_numpy()[rows] == ""
     tgt = rows[no_pts]
@@ -363,6 +364,7 @@ def _finish(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:
              "area_m2",
              "area_mu", "area_hm2", "n_samples", "soil_class", "final_class", "class_label_zh",
              "class_label_en", "rule", "driving_element", "share_1", "share_2", "share_3",
-             "p_class_1", "p_class_2", "p_class_3", "class_confidence", "sample_ids", "n_crops",
+             "p_class_1", "p_class_2", "p_class_3", "class_confidence", "p_calibrated_1",
+             "p_calibrated_2", "p_calibrated_3", "sample_ids", "n_crops",
              "crop_exceedance", "qa_flags", "geometry"]
     return out[order]

@@ -44,14 +44,17 @@ def fallback_distribution(estimator, coords: np.ndarray) -> tuple[np.ndarray, np
     """(mean, variance) on the working scale at ``coords`` for an estimator that fell back
     to IDW (``fallback_`` set, ``idw_`` fitted); None for any other estimator.
 
-    The mean is the IDW estimate (ln of it when the IDW works on logs), the variance
-    :func:`idw_error_variance` wherever the mean is defined (NaN elsewhere, e.g. no
-    sample within reach).
+    The mean is the IDW estimate (ln of it when the IDW works on logs), the variance the
+    estimator keeps (``error_variance_``: fitted once on all the run's samples, or reused
+    from an earlier run with its fallback, like a variogram — so an incremental run equals
+    a full one) or else :func:`idw_error_variance`, wherever the mean is defined (NaN
+    elsewhere, e.g. no sample within reach).
     """
     idw = getattr(estimator, "idw_", None)
     if getattr(estimator, "fallback_", None) is None or idw is None:
         return None
-    variance = idw_error_variance(idw)
+    kept = getattr(estimator, "error_variance_", None)  # fitted once for the run's surfaces
+    variance = float(kept) if kept is not None else idw_error_variance(idw)
     if not np.isfinite(variance):
         return None
     estimate = np.asarray(idw.predict(coords), dtype=float)

@@ -30,6 +30,8 @@ def model_summary(estimator) -> dict[str, object]:
     model = getattr(estimator, "variogram_", None)
     fallback = getattr(estimator, "fallback_", None)
     info: dict[str, object] = {"method": type(estimator).__name__, "fallback": fallback}
+    if fallback and getattr(estimator, "error_variance_", None) is not None:
+        info["fallback_variance"] = float(estimator.error_variance_)
     if model is not None and not fallback:
         info.update(model=model.name, nugget=float(model.nugget), sill=float(model.sill),
                     range_m=float(model.range_), text=model.describe())

@@ -10,7 +10,7 @@ they all use the same variograms and none fits them again.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from farmland.geostats.estimators import IDW, LocalKriging
+from farmland.geostats.fallback import idw_error_variance
 from farmland.rules import Rules
 from farmland.standards import CLASS_ELEMENTS
 
@@ -56,6 +57,9 @@ class SurfaceModels:
     k: int
     power: float
     models: dict
+    #: variable -> leave-one-out error variance of its IDW fallback
+    #: (:mod:`farmland.geostats.fallback`), fitted once like a variogram and reused with it
+    variances: dict = field(default_factory=dict)
 
     def __call__(self, variable: str):
         if self.method == "idw":
@@ -65,7 +69,8 @@ class SurfaceModels:
         if model is None:  # not fitted (too few values): fit on use, as LocalKriging does
             return LocalKriging(k=self.k, log=log)
         if isinstance(model, str):
-            return _FallbackKriging(k=self.k, log=log, reason=model)
+            return _FallbackKriging(k=self.k, log=log, reason=model,
+                                    error_variance=self.variances.get(variable))
         return LocalKriging(k=self.k, log=log, variogram=model)
 
     def describe(self) -> str:
@@ -79,9 +84,10 @@ class SurfaceModels:
 class _FallbackKriging(LocalKriging):
     """LocalKriging whose variogram fit failed: IDW, exactly as LocalKriging.fit does."""
 
-    def __init__(self, *, k: int, log: bool, reason: str):
+    def __init__(self, *, k: int, log: bool, reason: str, error_variance: float | None = None):
         super().__init__(k=k, log=log)
         self.reason = reason
+        self.error_variance_ = error_variance
 
     def fit(self, coords: np.ndarray, values: np.ndarray) -> LocalKriging:
         from farmland.geostats.estimators import _check_samples, merge_duplicate_locations
@@ -97,7 +103,8 @@ class _FallbackKriging(LocalKriging):
 
 
 def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
-                       given: Mapping[str, object] | None = None) -> SurfaceModels:
+                       given: Mapping[str, object] | None = None,
+                       given_variances: Mapping[str, float] | None = None) -> SurfaceModels:
     """Fit each variable's variogram once on all usable samples.
 
     Parameters
@@ -112,21 +119,35 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
         Variable -> model used as it is instead of fitting one: a
         :class:`~farmland.geostats.variogram.VariogramModel` or the reason text of an IDW
         fallback (a variogram reused from an earlier run, or kept from a first fit).
+    given_variances
+        Variable -> the IDW fallback's error variance kept with a ``given`` fallback;
+        a fallback without one (given or fitted here) gets it computed from these samples.
     """
     if method not in ("kriging", "idw"):
         raise ValueError(f"unknown interpolation method {method!r}: use 'kriging' or 'idw'")
     k = rules.get("interpolation", "neighbours")
     power = rules.get("interpolation", "idw_power")
     models: dict = {}
+    variances: dict = {}
     if method == "kriging":
         xy, values = interpolation_inputs(usable)
         for variable, v in values.items():
             ok = np.isfinite(v)
             if ok.sum() < 2:
                 continue
+            kept = (given_variances or {}).get(variable)
             if given is not None and variable in given:
                 models[variable] = given[variable]
-                continue
-            est = LocalKriging(k=k, log=variable != "ph").fit(xy[ok], v[ok])
-            models[variable] = est.fallback_ if est.fallback_ is not None else est.variogram_
-    return SurfaceModels(method=method, k=k, power=power, models=models)
+                if isinstance(given[variable], str) and kept is not None:
+                    variances[variable] = float(kept)
+                    continue
+                if not isinstance(given[variable], str):
+                    continue
+                est = _FallbackKriging(k=k, log=variable != "ph", reason=given[variable])
+                est.fit(xy[ok], v[ok])
+            else:
+                est = LocalKriging(k=k, log=variable != "ph").fit(xy[ok], v[ok])
+                models[variable] = est.fallback_ if est.fallback_ is not None else est.variogram_
+            if est.fallback_ is not None:
+                variances[variable] = idw_error_variance(est.idw_)
+    return SurfaceModels(method=method, k=k, power=power, models=models, variances=variances)

@@ -52,9 +52,7 @@ LANDUSE_ZH = {"paddy": "水田", "irrigated": "水浇地", "dry": "旱地", "orc
 #: (:func:`farmland.maps.display.lab_decimals`), else ``d`` fixed decimals or ``sig``
 #: significant digits per value
 FORMATS: dict[str, dict[str, object]] = {
-    "text": {},
-    "bool": {"f": "bool"},
-    "int": {"d": 0},
+    "text": {}, "bool": {"f": "bool"}, "int": {"d": 0},
     "mu": {"d": 2, "u": "亩"},
     "p": {"d": 2},
     "q": {"d": 3},
@@ -108,6 +106,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("主控元素 Driving element", ("driving_element",), "text"),
          ("样点 Samples used", ("_sample_ids",), "text"),
          ("概率 P(1/2/3)", ("p_class_1", "p_class_2", "p_class_3"), "p"),
+         ("校准概率 Calibrated P(1/2/3)", tuple(f"p_calibrated_{k}" for k in (1, 2, 3)), "p"),
          ("措施 Measures", ("measures",), "text"),
          ("质控 QA flags", ("qa_flags",), "text")),
         by="final_class", styles=_class_styles(outline=True), symbol="fill",

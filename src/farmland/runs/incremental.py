@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 #: soil-level columns a parcel keeps from the previous run when no change reaches it
 SOIL_COLUMNS = ("n_samples", "soil_class", "rule", "driving_element", "share_1", "share_2",
                 "share_3", "p_class_1", "p_class_2", "p_class_3", "class_confidence",
+                "p_calibrated_1", "p_calibrated_2", "p_calibrated_3",
                 "sample_ids", "qa_flags")
 #: QA flags the crop adjustment and the finish add (recomputed for every parcel)
 FINISH_FLAGS = frozenset({"crop_exceedance_on_class1", "unusable_samples_inside"})

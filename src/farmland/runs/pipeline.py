@@ -253,7 +253,8 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
         refit = set(loo["element"]) - set(keep)
         surfaces = fit_surface_models(classified[classified["usable"]], rules, surfaces.method,
                                       given={v: m for v, m in surfaces.models.items()
-                                             if v not in refit})
+                                             if v not in refit},
+                                      given_variances=surfaces.variances)
         log.info("leave-one-out rule, pass %d: %d suspect value(s) left out of the surfaces; %s",
                  n_pass, len(loo), f"refitted {', '.join(sorted(refit))} without them" if refit
                  else "their variograms are reused from the previous run, not refitted")

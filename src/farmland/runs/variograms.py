@@ -117,16 +117,22 @@ def _against(prev: tuple[str, dict[str, Any]], usable: pd.DataFrame, rules: Rule
     recorded = (manifest.get("variograms") or {}).get("variables") or {}
     fitted_in = {v: recorded.get(v, {}).get("fitted_in") or run_id for v in old}
     changes = _changes(usable, workspace, fitted_in)
+    old_variances = previous_fallback_variances(manifest)
     if mode == "reuse":
-        surfaces = fit_surface_models(usable, rules, method, given=old)
+        surfaces = fit_surface_models(usable, rules, method, given=old,
+                                      given_variances=old_variances)
         decided = {v: ("reused", "asked for (--variograms reuse)", None) for v in old}
     else:
         surfaces = fit_surface_models(usable, rules, method)
         max_lag = default_max_lag(interpolation_inputs(usable)[0])
         decided = {v: _decide(old.get(v), model, changes.get(v), rules, max_lag)
                    for v, model in surfaces.models.items()}
-        surfaces = replace(surfaces, models={v: old[v] if decided[v][0] == "reused" else m
-                                             for v, m in surfaces.models.items()})
+        reused = {v for v in surfaces.models if decided[v][0] == "reused"}
+        surfaces = replace(
+            surfaces, models={v: old[v] if v in reused else m for v, m in surfaces.models.items()},
+            # a reused fallback keeps its error variance with it (as a variogram its numbers)
+            variances={**surfaces.variances, **{v: old_variances[v] for v in reused
+                                                if v in old_variances}})
     return surfaces, _finish(mode, run_id, surfaces, fitted_in, changes, decided)
 
 
@@ -181,6 +187,13 @@ def _same_job(manifest: dict[str, Any], parcels_sha256: str, rules_sha256: str) 
     parcels = (manifest.get("inputs") or {}).get("parcels") or [{}]
     return (parcels[0].get("sha256") == parcels_sha256
             and (manifest.get("rules") or {}).get("sha256") == rules_sha256)
+
+
+def previous_fallback_variances(manifest: dict[str, Any]) -> dict[str, float]:
+    """The error variances of a run's IDW fallbacks (manifest ``geostatistics.models``
+    ``fallback_variance``; runs written before it was recorded have none)."""
+    return {v: float(info["fallback_variance"]) for v, info in fitted_models(manifest).items()
+            if info.get("fallback") and info.get("fallback_variance") is not None}
 
 
 def previous_models(manifest: dict[str, Any]) -> dict[str, VariogramModel | str]:

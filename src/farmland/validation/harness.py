@@ -162,7 +162,10 @@ def _predictions(output, parcels: pd.DataFrame, truth: pd.DataFrame) -> pd.DataF
     if isinstance(output, ClassificationResult):
         out = output.parcels.set_index(output.parcels["parcel_id"].astype(str))
         predicted = out["final_class"].reindex(ids).to_numpy()
-        probs = {f"p_class_{k}": out[f"p_class_{k}"].reindex(ids).to_numpy(dtype=float)
+        # the probabilities farmland reports: calibrated when the profile calibrates
+        prefix = ("p_calibrated_" if "p_calibrated_1" in out
+                  and out["p_calibrated_1"].notna().any() else "p_class_")
+        probs = {f"p_class_{k}": out[f"{prefix}{k}"].reindex(ids).to_numpy(dtype=float)
                  for k in (1, 2, 3)}
     else:
         predicted = output.to_numpy()
