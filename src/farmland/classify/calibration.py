@@ -6,8 +6,10 @@ are too timid in the middle (parcels given P(class 1) of 0.75 were class 1 about
 of the time) and too sure at the ends: the kriging variance is that of a point, not of
 the parcel mean the class is about, the elements are combined as if independent, and
 the cells of a parcel are far from independent. The map corrects what they *say*
-without changing what they *decide* (the cells' classes and the decision rule keep
-the raw probabilities the thresholds were chosen on).
+(written as ``p_calibrated_1..3``) without changing what they *decide*: the cells'
+classes, the decision rule, the uncertain-parcel flag and the planner's pre-posterior
+keep the model's ``p_class`` (the planner's latent needs their link to the kriging
+variance).
 
 The classes are ordered, so the map works on the two cumulative probabilities
 P(class ≥ 2) = p2 + p3 and P(class 3) = p3, each through its own non-decreasing

@@ -25,7 +25,8 @@ cell is classed and how sure the parcel's ``p_class_*`` are:
 ``calibration`` — ``"harness"`` or ``"none"``
     The parcels' ``p_class_*`` (area means of the cells' probabilities) are passed
     through the monotone map fitted on the validation harness
-    (:mod:`farmland.classify.calibration`); the cells' decision is not affected.
+    (:mod:`farmland.classify.calibration`) into ``p_calibrated_*``; ``p_class_*`` and
+    the cells' decision are not affected.
 
 The defaults and the measurements behind them are in docs/decisions.md
 ("Precautionary classes").
