@@ -290,3 +290,54 @@ def test_leave_one_out_reuse_equals_a_full_leave_one_out(seed):
     for key in full:
         np.testing.assert_array_equal(out[key], full[key])
     assert 10 <= solved < 200
+
+
+# --------------------------------------------------------------------------- workspace rows
+
+
+def test_workspace_keeps_an_incremental_runs_differences_and_reads_them_back(county, tmp_path):
+    """The incremental run stores only the parcel rows that differ from R0001 (its base);
+    read back, every parcel equals the full run's stored in full; deleting or replacing the
+    base first stores the dependant's rows in full, and it still reads the same."""
+    import shutil
+    import sqlite3
+
+    from farmland.runs.workspace import Workspace
+
+    root = tmp_path / "county"
+    root.mkdir()
+    for name in ("p.gpkg", "soil.csv", "soil_2024.csv", "crops.csv"):
+        shutil.copy(county / name, root / name)
+    assert _classify(root, "r1", "soil.csv", first=True).exit_code == 0
+    ws = Workspace(root / "ws.gpkg")
+    for out, extra in (("inc", ()), ("full", ("--full",))):
+        r = _classify(root, out, "soil_2024.csv", *extra)
+        assert r.exit_code == 0, r.output
+    runs = ws.runs().set_index("run_id")
+    assert runs.loc["R0002", "base_run"] == "R0001" and pd.isna(runs.loc["R0003", "base_run"])
+    first = pyogrio.read_dataframe(root / "r1" / "classification.gpkg", layer="parcels")
+    inc = pyogrio.read_dataframe(root / "inc" / "classification.gpkg", layer="parcels")
+    columns = ["parcel_id", "soil_class", "final_class", "rule", "driving_element",
+               "sample_ids", "qa_flags"]
+    differ = int((first[columns].astype(str) != inc[columns].astype(str)).any(axis=1).sum())
+    with sqlite3.connect(root / "ws.gpkg") as con:
+        stored = dict(con.execute("SELECT run_id, count(*) FROM parcels GROUP BY run_id"))
+    assert stored == {"R0001": 900, "R0002": differ, "R0003": 900}
+    assert 0 < differ < 900
+    reference = ws.load_run("R0003")[0]
+
+    def same(run_id):
+        got = ws.load_run(run_id)[0]
+        pd.testing.assert_frame_equal(got, reference, check_exact=True)
+        assert got.crs == reference.crs
+
+    same("R0002")
+    shutil.copy(root / "ws.gpkg", tmp_path / "before_delete.gpkg")
+    ws.delete_run("R0001")
+    assert pd.isna(ws.runs().set_index("run_id").loc["R0002", "base_run"])
+    same("R0002")
+    # replacing the base (a rerun into its folder) also keeps the dependant readable
+    ws = Workspace(tmp_path / "before_delete.gpkg")
+    parcels, crops, manifest = Workspace(root / "ws.gpkg").load_run("R0003")
+    ws.add_run(parcels, crops=crops, manifest=manifest, replaces="R0001")
+    same("R0002")
