@@ -266,8 +266,7 @@ def _reusable(coords: np.ndarray, values: np.ndarray, k: int,
     old_row = np.full(n, -1, dtype=np.int64)
     if previous is None:
         return old_row
-    where = {(x, y): i for i, (x, y) in enumerate(previous.coords.tolist())}
-    rows = np.array([where.get((x, y), -1) for x, y in coords.tolist()], dtype=np.int64)
+    rows = _rows_in(previous.coords, coords)
     same = rows >= 0
     same[same] = previous.values[rows[same]] == values[same]
     unchanged_old = np.zeros(len(previous.coords), dtype=bool)
@@ -286,6 +285,19 @@ def _reusable(coords: np.ndarray, values: np.ndarray, k: int,
     target = np.flatnonzero(same)[keep]
     old_row[target] = rows[target]
     return old_row
+
+
+def _rows_in(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Row of each ``new`` location in ``old`` (-1: absent); locations as (n, 2) arrays
+    (complex numbers sort by x, then y)."""
+    a = old[:, 0] + 1j * old[:, 1]
+    order = np.argsort(a, kind="stable")
+    b = new[:, 0] + 1j * new[:, 1]
+    pos = np.minimum(np.searchsorted(a[order], b), max(len(a) - 1, 0))
+    if not len(a):
+        return np.full(len(new), -1, dtype=np.int64)
+    hit = (old[order[pos], 0] == new[:, 0]) & (old[order[pos], 1] == new[:, 1])
+    return np.where(hit, order[pos], -1).astype(np.int64)
 
 
 class LooRecorder:

@@ -72,6 +72,8 @@ DEFAULT_WORKSPACE = WORKSPACE
 RUN_COLUMNS = ("run_id", "created", "label", "n_parcels", "n_crops", "class1_mu", "class2_mu",
                "class3_mu", "unclassified_mu", "total_mu", "manifest", "output", "base_run")
 META = "workspace_meta"
+#: up to this many geometry keys are looked up in the index, more are read in one go
+_FEW_KEYS = 200_000
 
 
 class Workspace:
@@ -331,10 +333,20 @@ class Workspace:
             raise CRSError("the run's CRS differs from the workspace CRS", file=self.path,
                            value=str(geoms.crs),
                            fix=f"reproject the parcels to {stored_crs} before adding the run")
+        wanted = geoms["geom_key"].astype(object)
+        if len(wanted) <= _FEW_KEYS:  # an incremental run's few rows: look them up (indexed)
+            keys = set()
+            with contextlib.closing(sqlite3.connect(self.path)) as con:
+                for start in range(0, len(wanted), 500):
+                    part = wanted.iloc[start:start + 500].tolist()
+                    keys.update(k for (k,) in con.execute(
+                        "SELECT geom_key FROM geometries WHERE geom_key IN "
+                        f"({','.join('?' * len(part))})", part))
+            return geoms.loc[~wanted.isin(keys)]
         keys = pyogrio.read_dataframe(self.path, layer="geometries", columns=["geom_key"],
                                       read_geometry=False, use_arrow=True)["geom_key"]
         # hashed lookup of plain strings: Arrow-string isin takes seconds at 10⁶ keys
-        return geoms.loc[~geoms["geom_key"].astype(object).isin(set(keys.astype(object)))]
+        return geoms.loc[~wanted.isin(set(keys.astype(object)))]
 
     def _atomic(self, write: Callable[[Path], None]) -> None:
         """Run ``write`` on a temporary copy, then replace the workspace with it."""
