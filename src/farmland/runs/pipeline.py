@@ -33,6 +33,7 @@ from farmland.io import readers as fio
 from farmland.io.write import atomic_folder, refuse_existing, sha256_file, write_gpkg_layers
 from farmland.rules import Rules, load_rules
 from farmland.runs import folder
+from farmland.runs.gpkg_patch import patch_gpkg
 from farmland.runs.loo_memory import read_loo_memories, write_loo_memories
 from farmland.runs.variograms import choose_variograms
 from farmland.standards import load_standard
@@ -109,6 +110,8 @@ class ClassificationResult:
     output: Path | None = None
     #: leave-one-out moments by variable, kept for the next run (runs in a workspace)
     loo: dict[str, LooMemory] | None = None
+    #: an incremental run's classification file as the previous one's with rows rewritten
+    patch: Any = None
 
 
 def _as_list(value) -> list[Path]:
@@ -184,8 +187,9 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
                                                       crops=crops, rules=rules,
                                                       surfaces=surfaces, standard=std,
                                                       units=units)
+    patch = None
     if done is not None:
-        out, graded, incremental = done
+        out, graded, incremental, patch = done
     elif scheduler:
         from farmland.classify.distributed import classify_parcels_distributed
         out, classified, graded = classify_parcels_distributed(
@@ -210,7 +214,8 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
                                 crossval=metrics, crossval_samples=per_sample,
                                 surfaces=surfaces, outliers=outliers,
-                                loo=loo.memories if inputs.workspace is not None else None)
+                                loo=loo.memories if inputs.workspace is not None else None,
+                                patch=patch)
 
 
 def _classified_samples(samples: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, std,
@@ -358,7 +363,9 @@ def write_classification(result: ClassificationResult, output: str | Path, *,
             layers["crops"] = _gpkg_safe(result.crops)
         if result.outliers is not None and len(result.outliers):
             layers["outliers"] = _outlier_points(result.outliers, result.samples)
-        write_gpkg_layers(stage / folder.CLASSIFICATION, layers)
+        if result.patch is None or not patch_gpkg(result.patch, stage / folder.CLASSIFICATION,
+                                                  layers):
+            write_gpkg_layers(stage / folder.CLASSIFICATION, layers)
         result.summary.to_csv(stage / folder.SUMMARY, index=False, encoding="utf-8-sig")
         if result.outliers is not None:
             result.outliers.to_csv(stage / folder.OUTLIERS, index=False, encoding="utf-8-sig")
