@@ -35,6 +35,7 @@ from farmland.rules import Rules, load_rules
 from farmland.runs import folder
 from farmland.runs.gpkg_patch import patch_gpkg
 from farmland.runs.loo_memory import read_loo_memories, write_loo_memories
+from farmland.runs.parcel_cache import cached_parcels
 from farmland.runs.variograms import choose_variograms
 from farmland.standards import load_standard
 
@@ -124,8 +125,11 @@ def read_inputs(inputs: ClassificationInputs, *, rules: Rules | None = None):
     """Read parcels, soil samples (several files are concatenated) and crops into one metric
     CRS; refuse sample files that lie nowhere near the parcels (another county, wrong CRS)."""
     mapping = fio.read_mapping(inputs.mapping) if inputs.mapping else None
-    parcels = fio.read_parcels(inputs.parcels, layer=inputs.parcels_layer, crs=inputs.crs,
-                               mapping=mapping, townships=inputs.townships)
+    parcels = cached_parcels(
+        lambda: fio.read_parcels(inputs.parcels, layer=inputs.parcels_layer, crs=inputs.crs,
+                                 mapping=mapping, townships=inputs.townships),
+        workspace=inputs.workspace, parcels=inputs.parcels, layer=inputs.parcels_layer,
+        crs=inputs.crs, mapping=mapping, townships=inputs.townships)
     target = parcels.crs
     reach = (rules or load_rules(inputs.rules)).get("interpolation", "max_distance_m")
     sample_frames = []
