@@ -158,8 +158,9 @@ class Workspace:
             crs = pyogrio.read_info(self.path, layer="geometries")["crs"]
             df = df.set_crs(crs, allow_override=True)
         else:
-            attrs = pyogrio.read_dataframe(self.path, layer="parcels", read_geometry=False,
-                                           where=f"run_id = '{run_id}'", use_arrow=True)
+            attrs = pyogrio.read_dataframe(  # in stored order: row_index counts positions
+                self.path, sql=f"SELECT * FROM parcels WHERE run_id = '{run_id}' ORDER BY fid",
+                read_geometry=False, use_arrow=True)
             df = (gpd.GeoDataFrame(attrs, geometry=[None] * len(attrs)) if geometry
                   else attrs)
         df = _text(df.drop(columns=["run_id"]))
