@@ -86,9 +86,13 @@ def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
     # [0.88, 0.90)); parcel_verified, whose numerator is own-sample class 2 plus D, rose with
     # D (2,502 -> 3,455 亩): 12.2 -> 14.9 %, range [0.10, 0.15) -> [0.12, 0.18);
     # measures_only 95.3 -> 94.8 % stays in [0.94, 0.97). The leave-one-out outlier rule
-    # (TR0019 Cd left out of the surfaces, issue 15 item 3) made them 88.1 / 94.1 / 14.8 %
-    assert 0.88 <= county["rate_official"] < 0.90
-    assert 0.94 <= county["rate_measures_only"] < 0.97
+    # (TR0019 Cd left out of the surfaces, issue 15 item 3) made them 88.1 / 94.1 / 14.8 %.
+    # The fallback variance (a metal whose kriging fell back to IDW is uncertain, not
+    # certain, under the risk rule) made them 87.5 / 93.4 / 14.7 %: more class-2 land on
+    # that metal's thresholds, counted at the crop compliance rate (ranges [0.88, 0.90) ->
+    # [0.87, 0.89), [0.94, 0.97) -> [0.93, 0.96))
+    assert 0.87 <= county["rate_official"] < 0.89
+    assert 0.93 <= county["rate_measures_only"] < 0.96
     assert 0.12 <= county["rate_parcel_verified"] < 0.18
     assert county["evidence_rate_mu"] > 0.9 * county["achieved2_mu"]
     assert county["gap_mu"] > 0
@@ -102,9 +106,9 @@ def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
     # 2023 variograms, issue 19 item 2) made it 89.9 % (gap 343.9 亩): make_demo.py laid
     # the ledgers on classes without the screen and with refitted variograms. What the demo
     # shows now: the re-sampling year rises over 2023 (88.1 -> 89.9 %) and ends within
-    # 1.5 pp of the target
+    # 1.5 pp of the target. With the fallback variance: 87.5 -> 89.3 %, within 2 pp
     assert county["rate_official"] < county24["rate_official"]
-    assert abs(county24["rate_official"] - 0.91) < 0.015 and county["rate_official"] < 0.91
+    assert abs(county24["rate_official"] - 0.91) < 0.02 and county["rate_official"] < 0.91
     # the per-parcel accounting sums exactly to the numerators, county and township
     per_parcel = pd.read_csv(demo / "out" / "2023" / "rate_parcels.csv", encoding="utf-8-sig",
                              dtype={"parcel_id": str})

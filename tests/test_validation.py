@@ -124,7 +124,8 @@ def _rows() -> pd.DataFrame:
                              "contaminated_called_clean": 0.02,
                              "unclassified_share": 0.0, "calibration_gap": 0.04,
                              "calibration_gap_1": 0.04, "calibration_gap_2": 0.01,
-                             "calibration_gap_3": 0.0, "seconds": 1.0})
+                             "calibration_gap_3": 0.0, "calibration_floor": 0.03,
+                             "seconds": 1.0})
     return pd.DataFrame(rows)
 
 
@@ -316,12 +317,16 @@ def test_small_county_metrics_stay_above_recorded_floors(small_run):
     farmland = rows.loc["farmland"]
     # measured with the precautionary default (risk rule, P(3) >= 0.3, P(>=2) >= 0.5):
     # agreement 0.834, class-3 recall 0.747, contaminated called clean 0.164, unclassified
-    # 0.000, calibration gap 0.346; with the median rule it was 0.843 / 0.488 / 0.173
+    # 0.000; with the median rule it was 0.843 / 0.488 / 0.173. Calibration gap 0.489
+    # with the harness calibration (0.346 before): on 400 parcels a perfectly calibrated
+    # predictor shows 0.350 (calibration_floor), so one small county cannot measure it
+    # (tests/test_calibration.py measures it on held-out counties pooled)
     assert farmland["agreement"] >= 0.82
     assert farmland["class3_recall"] >= 0.70
     assert farmland["contaminated_called_clean"] <= 0.18
     assert farmland["unclassified_share"] <= 0.01
-    assert farmland["calibration_gap"] <= 0.38
+    assert farmland["calibration_gap"] <= 0.52
+    assert 0.3 <= farmland["calibration_floor"] <= 0.4
     assert farmland["agreement"] > rows.loc["nearest", "agreement"]
     assert rows["n_samples"].nunique() == 1  # every method saw the same samples
 

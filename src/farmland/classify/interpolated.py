@@ -125,7 +125,13 @@ def interpolated_classes(
     cell_landuse = (codes[labels], uniques)
     cell_class, cell_driver, probs = _cell_classes(estimators, coords, cell_landuse, standard,
                                                    rule or CellRule())
-    return _parcel_table(labels, cell_class, cell_driver, probs, n)
+    rule = rule or CellRule()
+    if probs is not None and rule.calibration != "none":
+        from farmland.classify.calibration import load_calibration
+        calibration = load_calibration(rule.calibration)
+    else:
+        calibration = None
+    return _parcel_table(labels, cell_class, cell_driver, probs, n, calibration)
 
 
 def _cell_classes(estimators: dict, coords: np.ndarray, cell_landuse: tuple, standard,
@@ -147,7 +153,7 @@ def _cell_classes(estimators: dict, coords: np.ndarray, cell_landuse: tuple, sta
     n_dist = 0
     for j, el in enumerate(CLASS_ELEMENTS):
         est = estimators.pop(el)
-        dist = _distribution(est, coords)
+        dist = _distribution(est, coords, rule)
         # with a log-normal distribution the cell is classed by its median exp(m): it
         # classes more samples correctly in cross-validation than the (upward-corrected)
         # mean; without one (IDW) by the estimate itself
@@ -180,14 +186,18 @@ def _cell_classes(estimators: dict, coords: np.ndarray, cell_landuse: tuple, sta
 
 
 def _parcel_table(labels: np.ndarray, cell_class: np.ndarray, cell_driver: np.ndarray,
-                  probs: tuple | None, n: int) -> pd.DataFrame:
-    """Shares, majority class and driver, mean class probabilities and confidence."""
+                  probs: tuple | None, n: int, calibration=None) -> pd.DataFrame:
+    """Shares, majority class and driver, mean class probabilities (through the
+    calibration map when one is given) and confidence."""
     result = _shares(labels, cell_class, cell_driver, n)
     result["p_class_1"] = result["p_class_2"] = result["p_class_3"] = np.nan
     if probs is not None:
         counts = np.bincount(labels, minlength=n)
-        for c, p in enumerate(probs, start=1):
-            result[f"p_class_{c}"] = np.bincount(labels, weights=p, minlength=n) / counts
+        means = [np.bincount(labels, weights=p, minlength=n) / counts for p in probs]
+        if calibration is not None:
+            means = calibration.apply(*means)
+        for c, p in enumerate(means, start=1):
+            result[f"p_class_{c}"] = p
     picked = result["interp_class"].to_numpy()
     pmat = np.column_stack([np.full(n, np.nan),
                             result[["p_class_1", "p_class_2", "p_class_3"]].to_numpy()])
@@ -277,8 +287,10 @@ def _fit(estimator, xy: np.ndarray, values: np.ndarray):
     return estimator.fit(xy[ok], values[ok])
 
 
-def _distribution(estimator, coords: np.ndarray):
-    """(mean, variance) of ln Z when the estimator gives one, else None."""
+def _distribution(estimator, coords: np.ndarray, rule: CellRule | None = None):
+    """(mean, variance) of ln Z when the estimator gives one, else None. After a kriging
+    fallback to IDW, the IDW estimate with its cross-validated error variance when the
+    rule says ``fallback_variance = "loo"`` (:mod:`farmland.geostats.fallback`)."""
     method = getattr(estimator, "predict_distribution", None)
     if method is None:
         return None
@@ -287,5 +299,8 @@ def _distribution(estimator, coords: np.ndarray):
     except NotImplementedError:
         return None
     if not np.isfinite(mean).any():  # e.g. kriging fell back to IDW
+        if rule is not None and rule.fallback_variance == "loo":
+            from farmland.geostats.fallback import fallback_distribution
+            return fallback_distribution(estimator, coords)
         return None
     return mean, var

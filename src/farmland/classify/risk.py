@@ -18,6 +18,14 @@ cell is classed and how sure the parcel's ``p_class_*`` are:
     ``"risk"`` by its probabilities: class 3 when ``P(3) ≥ risk_class3``, else class 2
     when ``P(2) + P(3) ≥ risk_class2``, else class 1 (the precautionary rule: below
     0.5 it calls land contaminated before its median does).
+``fallback_variance`` — ``"loo"`` or ``"none"``
+    A variable whose kriging fell back to IDW gets the IDW estimate with its
+    cross-validated error variance (:mod:`farmland.geostats.fallback`) with ``"loo"``;
+    with ``"none"`` its exceedances are certain (0 or 1), as before.
+``calibration`` — ``"harness"`` or ``"none"``
+    The parcels' ``p_class_*`` (area means of the cells' probabilities) are passed
+    through the monotone map fitted on the validation harness
+    (:mod:`farmland.classify.calibration`); the cells' decision is not affected.
 
 The defaults and the measurements behind them are in docs/decisions.md
 ("Precautionary classes").
@@ -43,17 +51,21 @@ class CellRule:
     decision: str = "median"
     risk_class3: float = 0.5
     risk_class2: float = 0.5
+    fallback_variance: str = "none"
+    calibration: str = "none"
 
     @classmethod
     def from_rules(cls, section: Mapping[str, object]) -> CellRule:
         """From the rules profile's ``[interpolation]`` section (absent keys: today's rule)."""
-        keys = ("probabilities", "ph_uncertainty", "decision", "risk_class3", "risk_class2")
+        keys = ("probabilities", "ph_uncertainty", "decision", "risk_class3", "risk_class2",
+                "fallback_variance", "calibration")
         return cls(**{k: section[k] for k in keys if k in section})
 
     def describe(self) -> dict[str, object]:
         return {"probabilities": self.probabilities, "ph_uncertainty": self.ph_uncertainty,
                 "decision": self.decision, "risk_class3": self.risk_class3,
-                "risk_class2": self.risk_class2}
+                "risk_class2": self.risk_class2, "fallback_variance": self.fallback_variance,
+                "calibration": self.calibration}
 
 
 def band_probabilities(mean: np.ndarray, var: np.ndarray, edges: np.ndarray,

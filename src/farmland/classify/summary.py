@@ -9,7 +9,8 @@ from farmland.vocabulary import COUNTY
 CLASS_KEYS = {1: "class1", 2: "class2", 3: "class3", 0: "unclassified"}
 
 
-def class_area_table(parcels: pd.DataFrame, *, county_name: str = COUNTY) -> pd.DataFrame:
+def class_area_table(parcels: pd.DataFrame, *, county_name: str = COUNTY,
+                     decimals: int | None = 2) -> pd.DataFrame:
     """Area per final class per township, in 亩 and hm², with a county total row.
 
     Parameters
@@ -18,6 +19,9 @@ def class_area_table(parcels: pd.DataFrame, *, county_name: str = COUNTY) -> pd.
         Classified parcels (``township``, ``final_class``, ``area_mu``).
     county_name
         Label of the total row.
+    decimals
+        Rounding of the areas and shares (as written to ``summary.csv``); ``None`` keeps
+        them exact, for a display that rounds once itself.
 
     Returns
     -------
@@ -39,6 +43,7 @@ def class_area_table(parcels: pd.DataFrame, *, county_name: str = COUNTY) -> pd.
     for key in CLASS_KEYS.values():
         area[f"{key}_pct"] = 100.0 * area[f"{key}_mu"] / area["total_mu"].where(area["total_mu"] > 0)
     area["n_parcels"] = area["n_parcels"].astype(int)
-    out = area.round(2).reset_index(names="township")
-    return out
+    if decimals is not None:
+        area = area.round(decimals)
+    return area.reset_index(names="township")
 

@@ -144,8 +144,8 @@ def closing_figures(out_dir: str | Path) -> dict[str, Any]:
 
     out = Path(out_dir)
     figures: dict[str, Any] = {"outputs": [p for p in _output_paths(out) if p.exists()]}
-    if (out / folder.SUMMARY).is_file():
-        figures["class_mu"] = _class_areas(out / folder.SUMMARY)
+    if (out / folder.CLASSIFICATION).is_file() or (out / folder.SUMMARY).is_file():
+        figures["class_mu"] = _class_areas(out / folder.CLASSIFICATION, out / folder.SUMMARY)
     if (out / folder.RATE_JSON).is_file():
         rows = json.loads((out / folder.RATE_JSON).read_text(encoding="utf-8")).get("rows", [])
         county = next((r for r in rows if r.get("level") == "county"), None)
@@ -187,10 +187,22 @@ def _output_paths(out: Path) -> list[Path]:
             report / folder.REPORT_XLSX, report / folder.REPORT_HTML, out / folder.RESOLVED_CONFIG]
 
 
-def _class_areas(path: Path) -> dict[int | None, float]:
+def _class_areas(gpkg: Path, summary: Path) -> dict[int | None, float]:
+    """County area per final class: summed from the parcels (summary.csv holds them to
+    0.01 亩 and the closing line shows 0.1 亩 — reading the CSV would round twice), the
+    CSV's county row only when the GeoPackage is missing."""
     import pandas as pd
 
-    county = pd.read_csv(path, encoding="utf-8-sig").iloc[-1]
+    if gpkg.is_file():
+        import pyogrio
+
+        parcels = pyogrio.read_dataframe(gpkg, layer="parcels", read_geometry=False,
+                                         columns=["final_class", "area_mu"])
+        cls = pd.to_numeric(parcels["final_class"], errors="coerce")
+        area = pd.to_numeric(parcels["area_mu"], errors="coerce")
+        return {code: float(area[cls == code].sum()) if code else float(area[cls.isna()].sum())
+                for code in (1, 2, 3, None)}
+    county = pd.read_csv(summary, encoding="utf-8-sig").iloc[-1]
     keys = {1: "class1_mu", 2: "class2_mu", 3: "class3_mu", None: "unclassified_mu"}
     return {code: float(county[col]) for code, col in keys.items()}
 

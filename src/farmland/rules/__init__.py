@@ -56,6 +56,8 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "decision": (str, lambda v: v in ("median", "risk"), "'median' or 'risk'"),
         "risk_class3": ((int, float), lambda v: 0 < v <= 1, "a probability 0 < p <= 1"),
         "risk_class2": ((int, float), lambda v: 0 < v <= 1, "a probability 0 < p <= 1"),
+        "fallback_variance": (str, lambda v: v in ("loo", "none"), "'loo' or 'none'"),
+        "calibration": (str, lambda v: v in ("harness", "none"), "'harness' or 'none'"),
     },
     "crops": {
         "unit": (str, lambda v: bool(v.strip()), "'parcel' or a parcel column name"),

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "CALIBRATION_BINS", "agreement", "agreement_all", "calibration_gap", "class3_precision",
-    "class3_recall", "class_metrics", "contaminated_called_clean", "reliability_table",
-    "unclassified_share",
+    "CALIBRATION_BINS", "agreement", "agreement_all", "calibration_floor", "calibration_gap",
+    "class3_precision", "class3_recall", "class_metrics", "contaminated_called_clean",
+    "pooled_calibration", "reliability_table", "unclassified_share",
 ]
 
 #: edges of the ten probability bins: [0, 0.1), [0.1, 0.2), … [0.9, 1.0] (last one closed)
@@ -151,7 +151,9 @@ def class_metrics(truth, predicted, weight, probabilities: pd.DataFrame | None =
     dict
         ``agreement``, ``agreement_all``, ``class3_recall``, ``class3_precision``,
         ``contaminated_called_clean``, ``unclassified_share``, ``calibration_gap_1..3``
-        and ``calibration_gap`` (their maximum; NaN without probabilities).
+        ``calibration_gap`` (their maximum; NaN without probabilities) and
+        ``calibration_floor`` (the gap a perfectly calibrated predictor shows on the same
+        parcels, :func:`calibration_floor`).
     """
     t, p, w = _arrays(truth, predicted, weight)
     out = {
@@ -172,4 +174,49 @@ def class_metrics(truth, predicted, weight, probabilities: pd.DataFrame | None =
         gaps.append(gap)
     finite = [g for g in gaps if np.isfinite(g)]
     out["calibration_gap"] = max(finite) if finite else float("nan")
+    out["calibration_floor"] = (calibration_floor(probabilities, w,
+                                                  min_area_share=min_area_share)
+                                if probabilities is not None and finite else float("nan"))
+    return out
+
+
+def calibration_floor(probabilities: pd.DataFrame, weight, *, draws: int = 20, seed: int = 0,
+                      min_area_share: float = 0.01) -> float:
+    """The calibration gap a *perfectly calibrated* predictor shows on these parcels.
+
+    Each draw gives every parcel a class drawn from its own ``p_class_1..3`` (so the
+    probabilities are exactly right by construction) and takes the largest
+    :func:`calibration_gap` of the three; the result is the mean over ``draws`` draws
+    (seeded). A gap at or below this floor is sampling noise of the bins, not
+    miscalibration; the parcels are drawn independently, so on real, spatially
+    correlated errors the noise is larger still. NaN without probabilities.
+    """
+    p = probabilities[["p_class_1", "p_class_2", "p_class_3"]].to_numpy(dtype=float)
+    w = np.asarray(weight, dtype=float)
+    keep = np.isfinite(p).all(axis=1)
+    if not keep.any():
+        return float("nan")
+    p, w = p[keep], w[keep]
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for _ in range(draws):
+        u = rng.random(len(p))
+        drawn = np.where(u < p[:, 0], 1, np.where(u < p[:, 0] + p[:, 1], 2, 3))
+        gaps.append(max(calibration_gap(p[:, k - 1], drawn == k, w,
+                                        min_area_share=min_area_share) for k in (1, 2, 3)))
+    return float(np.nanmean(gaps))
+
+
+def pooled_calibration(probabilities: pd.DataFrame, true_class, weight, *,
+                       min_area_share: float = 0.01) -> dict[str, float]:
+    """Calibration of ``p_class_1..3`` over all the given parcels at once (e.g. every
+    county of the harness): ``gap_1..3`` (:func:`calibration_gap` per class), ``gap``
+    (their largest) and ``floor`` (:func:`calibration_floor` on the same parcels)."""
+    t = np.asarray(true_class, dtype=float)
+    out = {f"gap_{k}": calibration_gap(probabilities[f"p_class_{k}"].to_numpy(dtype=float),
+                                       t == k, weight, min_area_share=min_area_share)
+           for k in (1, 2, 3)}
+    finite = [g for g in out.values() if np.isfinite(g)]
+    out["gap"] = max(finite) if finite else float("nan")
+    out["floor"] = calibration_floor(probabilities, weight, min_area_share=min_area_share)
     return out
