@@ -6,12 +6,16 @@
 - incremental = full, layer for layer, on the demo county 2023 → 2024 (120 new soil
   samples, 2024 crop samples) and on a small county with removed, changed and added
   samples, village evaluation units and crop samples;
-- when it does not apply (a variogram refitted, other rules, ``--full``).
+- when it does not apply (a variogram refitted, other rules, ``--full``);
+- the leave-one-out moments reused from the previous run where no change reaches (a
+  hand-counted line of samples, random sets against a full leave-one-out, and a whole
+  run whose kept moments equal a full run's).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +27,14 @@ from conftest import make_parcels, make_samples, run_cli
 from scipy.spatial import cKDTree
 
 from farmland.classify.interpolated import parcel_cells
+from farmland.geostats.crossval import leave_one_out_reusing
+from farmland.geostats.estimators import LocalKriging
+from farmland.geostats.variogram import VariogramModel
 from farmland.runs.incremental import affected_parcels, changed_samples
+from farmland.runs.loo_memory import read_loo_memories
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
-LAYERS = ("parcels", "samples", "crops")
+LAYERS = ("parcels", "samples", "crops", "outliers")
 
 
 def _keys(xy: np.ndarray, ids: list[str], values: np.ndarray) -> pd.DataFrame:
@@ -108,12 +116,29 @@ def _layers(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 def _assert_same(a: Path, b: Path) -> None:
+    """Same layers (order, fields, types, extents) and values in ``a`` and ``b`` — ``a`` an
+    incremental run, its classification file patched from the previous run's — and the
+    same tables and kept leave-one-out moments."""
+    fa, fb = a / "classification.gpkg", b / "classification.gpkg"
+    assert pyogrio.list_layers(fa).tolist() == pyogrio.list_layers(fb).tolist()
+    for layer, _ in pyogrio.list_layers(fb):
+        ia, ib = pyogrio.read_info(fa, layer=layer), pyogrio.read_info(fb, layer=layer)
+        for key in ("fields", "dtypes", "features", "geometry_type", "crs"):
+            assert np.array_equal(ia[key], ib[key]), (layer, key)
     la, lb = _layers(a), _layers(b)
     assert la.keys() == lb.keys()
     for layer in la:
         pd.testing.assert_frame_equal(la[layer], lb[layer], check_exact=True, obj=layer)
-    for name in ("summary.csv", "crossval.csv", "outliers.csv"):
+    for name in ("summary.csv", "crossval.csv", "crossval_samples.csv", "outliers.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    # the leave-one-out moments kept for the next run: the incremental run's (partly
+    # reused) equal the full run's (all solved), bit for bit
+    ma, mb = read_loo_memories(a / "loo_moments.parquet"), read_loo_memories(b / "loo_moments.parquet")
+    assert ma.keys() == mb.keys() and ma
+    for v in ma:
+        assert ma[v].key == mb[v].key, v
+        for field in ("coords", "values", "moments"):
+            np.testing.assert_array_equal(getattr(ma[v], field), getattr(mb[v], field))
 
 
 def _manifest(folder: Path) -> dict:
@@ -195,6 +220,9 @@ def test_removed_changed_added_samples_with_village_units(county):
     of the point rule), so at least the villages holding a change."""
     r = _classify(county, "inc", "soil_2024.csv")
     assert r.exit_code == 0, r.output
+    assert re.search(r"classification file: \d+ of 900 parcel rows rewritten in a copy", r.output)
+    kept = re.search(r"leave-one-out: the kriging moments of (\d+) of (\d+)", r.output)
+    assert kept and 0 < int(kept[1]) < int(kept[2])  # reused where no change reaches
     r = _classify(county, "full", "soil_2024.csv", "--full", "--overwrite")
     assert r.exit_code == 0, r.output
     record = _manifest(county / "inc")["incremental"]
@@ -217,3 +245,109 @@ def test_no_incremental_when_rules_differ_or_full_is_asked(county, tmp_path):
     r = _classify(county, "asked_full", "soil_2024.csv", "--full")
     assert r.exit_code == 0, r.output
     assert "incremental" not in _manifest(county / "asked_full")
+
+
+# --------------------------------------------------------------------------- leave-one-out
+
+
+def _kriging(xy: np.ndarray, values: np.ndarray, k: int) -> LocalKriging:
+    model = VariogramModel("exponential", nugget=0.05, sill=0.5, range_=800.0)
+    return LocalKriging(k=k, variogram=model).fit(xy, values)
+
+
+def test_leave_one_out_reuse_on_a_line_of_samples():
+    """Samples every 100 m on y = 0 (x = 0 … 1000), k = 2. The value at x = 500 changes:
+    an inner location's 2 nearest others are 100 m away (the 3rd 200 m), so the change
+    reaches 400, 500 (itself) and 600; the end at 0 has its 2nd other at 200 m, the change
+    is 500 m away. 3 of 11 locations are solved, and every moment equals a full
+    leave-one-out."""
+    xy = np.column_stack([np.arange(0, 1001, 100.0), np.zeros(11)])
+    values = np.linspace(0.2, 0.7, 11)
+    _, memory, solved = leave_one_out_reusing(_kriging(xy, values, 2), None)
+    assert solved == 11
+    changed = values.copy()
+    changed[5] = 1.4
+    est = _kriging(xy, changed, 2)
+    out, again, solved = leave_one_out_reusing(est, memory)
+    assert solved == 3
+    # 500's own value is left out of its estimate: only its neighbours' moments move
+    moved = np.flatnonzero((again.moments != memory.moments).any(axis=0))
+    assert xy[moved, 0].tolist() == [400, 600]
+    full = est.leave_one_out()
+    for key in full:
+        np.testing.assert_array_equal(out[key], full[key])
+    # another variogram: nothing is reused
+    other = LocalKriging(k=2, variogram=VariogramModel("spherical", 0.05, 0.5, 800.0))
+    assert leave_one_out_reusing(other.fit(xy, changed), memory)[2] == 11
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_leave_one_out_reuse_equals_a_full_leave_one_out(seed):
+    """400 random samples, a duplicate location; 3 removed, 2 re-measured, 5 added, one of
+    them on an existing location: the reused moments are the full leave-one-out's, bit for
+    bit, and most locations are not solved again."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 8000, (400, 2))
+    xy[7] = xy[8]
+    values = np.exp(np.sin(xy[:, 0] / 1500) + rng.normal(0, 0.3, 400))
+    _, memory, _ = leave_one_out_reusing(_kriging(xy, values, 16), None)
+    new_xy = np.vstack([xy[3:], rng.uniform(0, 8000, (4, 2)), xy[50:51]])
+    new_values = np.concatenate([values[3:], rng.lognormal(size=5)])
+    new_values[[20, 30]] *= 1.5
+    est = _kriging(new_xy, new_values, 16)
+    out, _, solved = leave_one_out_reusing(est, memory)
+    full = est.leave_one_out()
+    for key in full:
+        np.testing.assert_array_equal(out[key], full[key])
+    assert 10 <= solved < 200
+
+
+# --------------------------------------------------------------------------- workspace rows
+
+
+def test_workspace_keeps_an_incremental_runs_differences_and_reads_them_back(county, tmp_path):
+    """The incremental run stores only the parcel rows that differ from R0001 (its base);
+    read back, every parcel equals the full run's stored in full; deleting or replacing the
+    base first stores the dependant's rows in full, and it still reads the same."""
+    import shutil
+    import sqlite3
+
+    from farmland.runs.workspace import Workspace
+
+    root = tmp_path / "county"
+    root.mkdir()
+    for name in ("p.gpkg", "soil.csv", "soil_2024.csv", "crops.csv"):
+        shutil.copy(county / name, root / name)
+    assert _classify(root, "r1", "soil.csv", first=True).exit_code == 0
+    ws = Workspace(root / "ws.gpkg")
+    for out, extra in (("inc", ()), ("full", ("--full",))):
+        r = _classify(root, out, "soil_2024.csv", *extra)
+        assert r.exit_code == 0, r.output
+    runs = ws.runs().set_index("run_id")
+    assert runs.loc["R0002", "base_run"] == "R0001" and pd.isna(runs.loc["R0003", "base_run"])
+    first = pyogrio.read_dataframe(root / "r1" / "classification.gpkg", layer="parcels")
+    inc = pyogrio.read_dataframe(root / "inc" / "classification.gpkg", layer="parcels")
+    columns = ["parcel_id", "soil_class", "final_class", "rule", "driving_element",
+               "sample_ids", "qa_flags"]
+    differ = int((first[columns].astype(str) != inc[columns].astype(str)).any(axis=1).sum())
+    with sqlite3.connect(root / "ws.gpkg") as con:
+        stored = dict(con.execute("SELECT run_id, count(*) FROM parcels GROUP BY run_id"))
+    assert stored == {"R0001": 900, "R0002": differ, "R0003": 900}
+    assert 0 < differ < 900
+    reference = ws.load_run("R0003")[0]
+
+    def same(run_id):
+        got = ws.load_run(run_id)[0]
+        pd.testing.assert_frame_equal(got, reference, check_exact=True)
+        assert got.crs == reference.crs
+
+    same("R0002")
+    shutil.copy(root / "ws.gpkg", tmp_path / "before_delete.gpkg")
+    ws.delete_run("R0001")
+    assert pd.isna(ws.runs().set_index("run_id").loc["R0002", "base_run"])
+    same("R0002")
+    # replacing the base (a rerun into its folder) also keeps the dependant readable
+    ws = Workspace(tmp_path / "before_delete.gpkg")
+    parcels, crops, manifest = Workspace(root / "ws.gpkg").load_run("R0003")
+    ws.add_run(parcels, crops=crops, manifest=manifest, replaces="R0001")
+    same("R0002")

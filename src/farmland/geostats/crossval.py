@@ -1,6 +1,15 @@
 """Cross-validation of the interpolators (leave-one-out or k-fold).
 
 Coordinates are (n, 2) metres in a projected CRS; values in original units (mg/kg).
+
+A run that repeats an earlier one with a few samples changed (类别动态调整) can keep the
+earlier leave-one-out kriging moments of every location no change can reach
+(:class:`LooMemory`, :func:`leave_one_out_reusing`): the estimate at location ``t`` uses
+the ``k`` nearest *other* locations, so when the same variogram, ``k`` and search radius
+are used and no changed location (new, gone, or with another value, old or new position)
+lies within the distance ``d_k(t)`` to ``t``'s ``k``-th nearest other unchanged location
+(and no unchanged location ties with that ``k``-th one), ``t``'s neighbours, their values
+and order (locations are sorted by coordinates) are the earlier run's, so are its moments.
 """
 
 from __future__ import annotations
@@ -8,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +38,14 @@ def _factory(estimator: Estimator | Callable[[], Estimator]) -> Callable[[], Est
     raise TypeError(f"expected an estimator or a factory returning one, got {estimator!r}")
 
 
-def _leave_one_out(make: Callable[[], Estimator], coords: np.ndarray, values: np.ndarray) -> dict:
-    """One fit on all samples, then each sample estimated without its location."""
+def _leave_one_out(make: Callable[[], Estimator], coords: np.ndarray, values: np.ndarray,
+                   loo: Callable[[Estimator], dict] | None = None) -> dict:
+    """One fit on all samples, then each sample estimated without its location (by ``loo``
+    when given, e.g. :meth:`LooRecorder.for_variable`)."""
     est = make().fit(coords, values)
-    if hasattr(est, "leave_one_out"):
+    if loo is not None:
+        out = loo(est)
+    elif hasattr(est, "leave_one_out"):
         out = est.leave_one_out()
     else:  # generic estimator: n refits
         pred = np.array(
@@ -76,6 +91,7 @@ def cross_validate(
     folds: int | None = None,
     seed: int = 0,
     classify: Callable[[np.ndarray], np.ndarray] | None = None,
+    leave_one_out: Callable[[Estimator], dict] | None = None,
 ) -> dict[str, Any]:
     """Cross-validate an interpolator on the samples.
 
@@ -99,6 +115,10 @@ def cross_validate(
     classify
         Optional callable mapping an (n,) array of values aligned with the samples
         to class codes; applied to predictions and to observations.
+    leave_one_out
+        Optional ``fitted estimator -> {"predicted", "mean", "variance"}`` replacing the
+        estimator's own leave-one-out (:meth:`LooRecorder.for_variable`: the same values,
+        reusing an earlier run's where no change reaches).
 
     Returns
     -------
@@ -116,7 +136,7 @@ def cross_validate(
     values = np.asarray(values, dtype=float)
     make = _factory(estimator)
     if folds is None:
-        res = _leave_one_out(make, coords, values)
+        res = _leave_one_out(make, coords, values, leave_one_out)
     elif int(folds) >= 2:
         res = _k_fold(make, coords, values, int(folds), seed)
     else:
@@ -176,3 +196,128 @@ def _class_accuracy(
     if not both.any():
         return np.nan
     return float(np.mean(np.asarray(cp[both]) == np.asarray(co[both])))
+
+
+# --------------------------------------------------------------------------- reuse
+
+
+@dataclass(frozen=True)
+class LooMemory:
+    """A kriging estimator's leave-one-out moments at its (merged) sample locations.
+
+    ``key`` is the model and neighbourhood (:func:`kriging_key`); ``coords`` (n, 2) and
+    ``values`` (n,) the locations and their working-scale values; ``moments`` (3, n) the
+    kriging mean, variance and Lagrange multiplier of each location from the others.
+    """
+
+    key: tuple
+    coords: np.ndarray
+    values: np.ndarray
+    moments: np.ndarray
+
+
+def kriging_key(est: Estimator) -> tuple | None:
+    """What the leave-one-out moments depend on besides the samples: variogram, ``k``,
+    search radius, log scale; ``None`` for estimators without kriging moments."""
+    model = getattr(est, "variogram_", None)
+    if model is None or getattr(est, "fallback_", None) is not None or \
+            not hasattr(est, "_moments"):
+        return None
+    radius = est.search_radius
+    return (str(model.name), float(model.nugget), float(model.partial_sill),
+            float(model.range_), int(est.k), None if radius is None else float(radius),
+            bool(est.log))
+
+
+def leave_one_out_reusing(est: Estimator, previous: LooMemory | None
+                          ) -> tuple[dict[str, np.ndarray], LooMemory | None, int]:
+    """Leave-one-out of a fitted kriging estimator, reusing ``previous`` where no change
+    reaches (module docstring): ``(result as est.leave_one_out(), memory, recomputed)``.
+
+    The result equals ``est.leave_one_out()`` exactly; ``recomputed`` counts the
+    locations solved here. Estimators without moments (IDW, a fallback) run in full and
+    give no memory.
+    """
+    key = kriging_key(est)
+    if key is None:
+        out = est.leave_one_out()
+        return out, None, len(est.coords_) if hasattr(est, "coords_") else 0
+    coords, values = est.coords_, est.values_
+    n = len(coords)
+    moments = np.full((3, n), np.nan)
+    old_row = _reusable(coords, values, est.k, previous if previous is not None
+                        and previous.key == key else None)
+    todo = np.flatnonzero(old_row < 0)
+    if len(todo):
+        moments[:, todo] = np.asarray(est._moments(coords[todo], exclude=todo))
+    keep = np.flatnonzero(old_row >= 0)
+    if len(keep):
+        moments[:, keep] = previous.moments[:, old_row[keep]]
+    loc = est.sample_location_
+    out = {"predicted": est._back(*moments)[loc], "mean": moments[0][loc],
+           "variance": moments[1][loc]}
+    return out, LooMemory(key, coords.copy(), values.copy(), moments), len(todo)
+
+
+def _reusable(coords: np.ndarray, values: np.ndarray, k: int,
+              previous: LooMemory | None) -> np.ndarray:
+    """Per location: its row in ``previous`` when its moments can be kept, else -1."""
+    n = len(coords)
+    old_row = np.full(n, -1, dtype=np.int64)
+    if previous is None:
+        return old_row
+    rows = _rows_in(previous.coords, coords)
+    same = rows >= 0
+    same[same] = previous.values[rows[same]] == values[same]
+    unchanged_old = np.zeros(len(previous.coords), dtype=bool)
+    unchanged_old[rows[same]] = True
+    changed = np.vstack([coords[~same], previous.coords[~unchanged_old]])
+    kept = coords[same]
+    if len(changed) == 0:
+        old_row[same] = rows[same]
+        return old_row
+    if len(kept) < k + 2:  # too few unchanged locations: every neighbourhood may change
+        return old_row
+    # distances to the k-th and (k+1)-th nearest *other* unchanged location (self first)
+    dist = cKDTree(kept).query(kept, k=[k + 1, k + 2], workers=-1)[0]
+    near = cKDTree(changed).query(kept, k=1, workers=-1)[0]
+    keep = (near > dist[:, 0] * (1 + 1e-9)) & (dist[:, 1] > dist[:, 0])
+    target = np.flatnonzero(same)[keep]
+    old_row[target] = rows[target]
+    return old_row
+
+
+def _rows_in(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Row of each ``new`` location in ``old`` (-1: absent); locations as (n, 2) arrays
+    (complex numbers sort by x, then y)."""
+    a = old[:, 0] + 1j * old[:, 1]
+    order = np.argsort(a, kind="stable")
+    b = new[:, 0] + 1j * new[:, 1]
+    pos = np.minimum(np.searchsorted(a[order], b), max(len(a) - 1, 0))
+    if not len(a):
+        return np.full(len(new), -1, dtype=np.int64)
+    hit = (old[order[pos], 0] == new[:, 0]) & (old[order[pos], 1] == new[:, 1])
+    return np.where(hit, order[pos], -1).astype(np.int64)
+
+
+class LooRecorder:
+    """Leave-one-out per variable through :func:`leave_one_out_reusing`: reuses the
+    ``previous`` run's memories (by variable) and keeps this run's last ones in
+    ``memories``; ``kept`` counts the locations whose moments were reused per variable
+    (last call)."""
+
+    def __init__(self, previous: dict[str, LooMemory] | None = None) -> None:
+        self.previous = dict(previous or {})
+        self.memories: dict[str, LooMemory] = {}
+        self.kept: dict[str, int] = {}
+
+    def for_variable(self, variable: str) -> Callable[[Estimator], dict]:
+        def run(est: Estimator) -> dict:
+            out, memory, n = leave_one_out_reusing(est, self.previous.get(variable))
+            if memory is None:
+                self.memories.pop(variable, None)
+            else:
+                self.memories[variable] = memory
+            self.kept[variable] = 0 if memory is None else len(memory.values) - n
+            return out
+        return run

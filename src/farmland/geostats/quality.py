@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from farmland.geostats.crossval import cross_validate
+from farmland.geostats.crossval import LooRecorder, cross_validate
 from farmland.geostats.surfaces import VARIABLES, interpolation_values
 from farmland.standards import CLASS_ELEMENTS
 
@@ -59,7 +59,8 @@ def _class_of(samples: pd.DataFrame, mask: np.ndarray, element: str, standard) -
 
 
 def cross_validation_report(samples: pd.DataFrame, make_estimator: Callable[[str], object], *,
-                            standard) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict]]:
+                            standard, loo: LooRecorder | None = None
+                            ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict]]:
     """Leave-one-out cross-validation of every interpolated variable.
 
     Parameters
@@ -70,6 +71,9 @@ def cross_validation_report(samples: pd.DataFrame, make_estimator: Callable[[str
         ``variable -> unfitted estimator`` as used by the classification.
     standard
         Loaded standard (for the class-accuracy figure).
+    loo
+        Optional :class:`~farmland.geostats.crossval.LooRecorder`: the leave-one-out
+        moments an earlier run can lend, and this run's kept (same results).
 
     Returns
     -------
@@ -86,7 +90,8 @@ def cross_validation_report(samples: pd.DataFrame, make_estimator: Callable[[str
             continue
         classify = None if variable == "ph" else _class_of(samples, mask, variable, standard)
         res = cross_validate(lambda v=variable: make_estimator(v), xy, values,
-                             classify=classify)
+                             classify=classify,
+                             leave_one_out=None if loo is None else loo.for_variable(variable))
         model = model_summary(res["estimator"])  # fitted once on all samples
         models[variable] = model
         rows.append({"variable": variable, "n": res["n"], "me": res["me"], "rmse": res["rmse"],

@@ -262,17 +262,31 @@ def write_gpkg_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.Data
     if not layers:
         raise ValueError("write_gpkg_layers needs at least one layer")
     path = Path(path)
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        replace_gpkg_layers(tmp, layers, styles=styles)
+    log.debug("wrote %s (layers: %s)", path, ", ".join(layers))  # callers log final paths
+    return path
+
+
+def replace_gpkg_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame], *,
+                        styles: bool = True) -> None:
+    """Write ``layers`` into the GeoPackage ``path`` in place (created when absent), each
+    replacing a layer of the same name, in this order, with the fixed GDAL timestamp and
+    (``styles``) the QGIS styles of :func:`write_gpkg_layers`. Not atomic: for files in a
+    staging folder or temporary files."""
+    path = Path(path)
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})
     try:
-        with atomic_write(path, overwrite=overwrite) as tmp:
-            for name, frame in layers.items():
-                # the Arrow path: the same fields and values, twice as fast for polygons
-                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG",
-                                        use_arrow=_ARROW_WRITE)
-            if styles:
-                write_styles(tmp, layers)
+        existing = ({str(n) for n, _ in pyogrio.list_layers(path)} if path.exists()
+                    else set())
+        for name, frame in layers.items():
+            # the Arrow path: the same fields and values, twice as fast for polygons
+            pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG",
+                                    use_arrow=_ARROW_WRITE,
+                                    layer_options={"OVERWRITE": "YES"} if name in existing
+                                    else None)
+        if styles:
+            write_styles(path, layers)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
-    log.debug("wrote %s (layers: %s)", path, ", ".join(layers))  # callers log final paths
-    return path

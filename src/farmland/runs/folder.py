@@ -39,8 +39,11 @@ MANIFEST = "manifest.json"
 CROSSVAL = "crossval.csv"
 CROSSVAL_SAMPLES = "crossval_samples.csv"
 OUTLIERS = "outliers.csv"
+#: leave-one-out moments for the next run of the same job (runs in a workspace only)
+LOO_MOMENTS = "loo_moments.parquet"
 RASTERS_DIR = "rasters"
-CLASSIFY_FILES = (CLASSIFICATION, SUMMARY, MANIFEST, CROSSVAL, CROSSVAL_SAMPLES, OUTLIERS)
+CLASSIFY_FILES = (CLASSIFICATION, SUMMARY, MANIFEST, CROSSVAL, CROSSVAL_SAMPLES, OUTLIERS,
+                  LOO_MOMENTS)
 # farmland run
 RESOLVED_CONFIG = "config.resolved.toml"
 # farmland rate

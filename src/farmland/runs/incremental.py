@@ -65,10 +65,16 @@ SOIL_COLUMNS = ("n_samples", "soil_class", "rule", "driving_element", "share_1",
                 "share_3", "p_class_1", "p_class_2", "p_class_3", "class_confidence",
                 "p_calibrated_1", "p_calibrated_2", "p_calibrated_3",
                 "sample_ids", "qa_flags")
+#: columns the crop adjustment and the finish compute (compared for the patched file)
+FINISH_COLUMNS = ("final_class", "class_label_zh", "class_label_en", "n_crops",
+                  "crop_exceedance")
 #: QA flags the crop adjustment and the finish add (recomputed for every parcel)
 FINISH_FLAGS = frozenset({"crop_exceedance_on_class1", "unusable_samples_inside"})
 #: manifest entries that must match for a run to be the base of an incremental one
 SAME_INPUTS = ("parcels", "townships", "mapping", "units")
+#: parcel columns taken from the parcels input alone (the same job: the same values)
+BASE_COLUMNS = ("parcel_id", "township", "township_code", "village", "dlbm", "landuse",
+                "area_m2", "area_mu", "area_hm2", "unit_id")
 SAME_PARAMETERS = ("crs", "input_crs", "interpolator", "units")
 
 
@@ -251,15 +257,16 @@ def _neighbour_groups(unchanged: pd.DataFrame, k: int, k_evidence: int):
 def reclassify(previous: Previous, parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame, *,
                crops: gpd.GeoDataFrame | None, rules: Rules, surfaces: SurfaceModels,
                standard, units=None
-               ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, dict[str, Any]] | None:
+               ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, dict[str, Any], Patch] | None:
     """Classify ``parcels`` from ``previous`` and the parcels the changed samples reach.
 
     ``samples`` are this run's classified samples. Returns the classified parcels, the
-    graded crops and the manifest record, or ``None`` when the previous run's parcels are
-    not these parcels in this order (the caller then runs in full).
+    graded crops, the manifest record and how to write the classification file from the
+    previous one (:class:`Patch`), or ``None`` when the previous run's parcels are not
+    these parcels in this order (the caller then runs in full).
     """
     parcels = with_landuse(parcels)
-    kept = _previous_parcels(previous.path, parcels)
+    kept, raw = _previous_parcels(previous.path, parcels)
     if kept is None:
         log.info("full classification: the parcels of %s are not these parcels in this "
                  "order", previous.run_id)
@@ -288,29 +295,34 @@ def reclassify(previous: Previous, parcels: gpd.GeoDataFrame, samples: gpd.GeoDa
             pd.Series(values, index=out.index).astype(out[col].dtype)
     out.attrs["interpolator"] = surfaces.describe()
     out, graded = finish_classes(out, samples, crops=crops, rules=rules, standard=standard)
+    patch = Patch(previous.path, _differing_rows(out, raw))
     record = {"from": previous.run_id, "samples": counts, "parcels_recomputed": len(rows),
               "parcels_kept": len(out) - len(rows)}
     log.info("incremental: %d added, %d removed, %d changed sample(s) since %s reach %d of "
              "%d parcels; the other %d keep their soil class from %s", counts["added"],
              counts["removed"], counts["changed"], previous.run_id, len(rows), len(out),
              len(out) - len(rows), previous.run_id)
-    return out, graded, record
+    return out, graded, record, patch
 
 
-def _previous_parcels(path: Path, parcels: gpd.GeoDataFrame) -> pd.DataFrame | None:
+def _previous_parcels(path: Path, parcels: gpd.GeoDataFrame
+                      ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The previous run's soil-level parcel columns (rule and QA flags without what the crop
-    adjustment and the finish add), aligned with ``parcels``; ``None`` if not the same
-    parcels in the same order."""
+    adjustment and the finish add), aligned with ``parcels``, and its computed columns as
+    stored; ``(None, None)`` if not the same parcels in the same order."""
     try:
+        fields = set(pyogrio.read_info(path, layer="parcels")["fields"])
+        columns = [c for c in ("parcel_id", *SOIL_COLUMNS, *FINISH_COLUMNS) if c in fields]
         kept = pyogrio.read_dataframe(path, layer="parcels", read_geometry=False,
-                                      columns=["parcel_id", *SOIL_COLUMNS], use_arrow=True)
+                                      columns=columns, use_arrow=True)
     except Exception as exc:  # noqa: BLE001 - unreadable: the run is full, not failed
         log.info("the previous classification %s cannot be read (%s)", path, exc)
-        return None
+        return None, None
     ids = parcels["parcel_id"].astype(str).to_numpy()
     if len(kept) != len(ids) or not np.array_equal(kept["parcel_id"].astype(str).to_numpy(),
-                                                    ids):
-        return None
+                                                    ids) or set(SOIL_COLUMNS) - fields:
+        return None, None
+    raw = kept.drop(columns="parcel_id").copy()
     kept["rule"] = kept["rule"].astype(str).str.split(";", n=1).str[0]
     kept["qa_flags"] = [[f for f in text.split(";") if f not in FINISH_FLAGS]
                         if isinstance(text, str) and text else []
@@ -318,4 +330,35 @@ def _previous_parcels(path: Path, parcels: gpd.GeoDataFrame) -> pd.DataFrame | N
     driver = kept["driving_element"].astype(object)
     kept["driving_element"] = driver.where(driver.notna(), None)
     kept["sample_ids"] = kept["sample_ids"].astype(object).where(kept["sample_ids"].notna(), "")
-    return kept
+    return kept, raw
+
+
+@dataclass(frozen=True)
+class Patch:
+    """How this run's ``classification.gpkg`` can be written from the previous run's: copy
+    ``path`` and rewrite the parcel ``rows`` (positions) whose computed columns differ, or
+    every row when ``rows`` is ``None`` (:mod:`farmland.runs.gpkg_patch`)."""
+
+    path: Path
+    rows: np.ndarray | None
+
+
+def _differing_rows(out: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray | None:
+    """Positions of the parcels whose computed columns differ from the previous run's as
+    stored (``None``: a computed column the previous file lacks; compare all)."""
+    computed = [c for c in out.columns if c not in BASE_COLUMNS and c != out.geometry.name]
+    if set(computed) != set(raw.columns):
+        return None
+    differs = np.zeros(len(out), dtype=bool)
+    for col in computed:
+        new, old = out[col], raw[col]
+        if new.dtype.kind in "biuf" or isinstance(new.dtype, pd.api.extensions.ExtensionDtype) \
+                and new.dtype.kind in "biuf":
+            a = pd.to_numeric(new, errors="coerce").to_numpy(float, na_value=np.nan)
+            b = pd.to_numeric(old, errors="coerce").to_numpy(float, na_value=np.nan)
+            differs |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        else:
+            a, b = new.astype(object), old.astype(object)
+            both_na = (a.isna() & b.isna()).to_numpy(bool)
+            differs |= ~((a.to_numpy() == b.to_numpy()) | both_na)
+    return np.flatnonzero(differs)

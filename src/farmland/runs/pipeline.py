@@ -26,12 +26,16 @@ from farmland.classify.summary import class_area_table
 from farmland.classify.units import UNIT_CHOICES, evaluation_units
 from farmland.crs import require_overlap
 from farmland.errors import InputError
+from farmland.geostats.crossval import LooMemory, LooRecorder
 from farmland.geostats.quality import cross_validation_report
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models
 from farmland.io import readers as fio
 from farmland.io.write import atomic_folder, refuse_existing, sha256_file, write_gpkg_layers
 from farmland.rules import Rules, load_rules
 from farmland.runs import folder
+from farmland.runs.gpkg_patch import patch_gpkg
+from farmland.runs.loo_memory import read_loo_memories, write_loo_memories
+from farmland.runs.parcel_cache import cached_parcels
 from farmland.runs.variograms import choose_variograms
 from farmland.standards import load_standard
 
@@ -105,6 +109,10 @@ class ClassificationResult:
     surfaces: SurfaceModels | None = None
     outliers: pd.DataFrame | None = None
     output: Path | None = None
+    #: leave-one-out moments by variable, kept for the next run (runs in a workspace)
+    loo: dict[str, LooMemory] | None = None
+    #: an incremental run's classification file as the previous one's with rows rewritten
+    patch: Any = None
 
 
 def _as_list(value) -> list[Path]:
@@ -117,8 +125,11 @@ def read_inputs(inputs: ClassificationInputs, *, rules: Rules | None = None):
     """Read parcels, soil samples (several files are concatenated) and crops into one metric
     CRS; refuse sample files that lie nowhere near the parcels (another county, wrong CRS)."""
     mapping = fio.read_mapping(inputs.mapping) if inputs.mapping else None
-    parcels = fio.read_parcels(inputs.parcels, layer=inputs.parcels_layer, crs=inputs.crs,
-                               mapping=mapping, townships=inputs.townships)
+    parcels = cached_parcels(
+        lambda: fio.read_parcels(inputs.parcels, layer=inputs.parcels_layer, crs=inputs.crs,
+                                 mapping=mapping, townships=inputs.townships),
+        workspace=inputs.workspace, parcels=inputs.parcels, layer=inputs.parcels_layer,
+        crs=inputs.crs, mapping=mapping, townships=inputs.townships)
     target = parcels.crs
     reach = (rules or load_rules(inputs.rules)).get("interpolation", "max_distance_m")
     sample_frames = []
@@ -169,15 +180,20 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     # classification, the CV report and the rasters
     surfaces, variograms = _surface_models(classified[classified["usable"]], rules, inputs)
     reused = frozenset(v for v, d in variograms["variables"].items() if d["action"] == "reused")
+    identity = run_identity(inputs, rules, std, parcels.crs)
+    previous = None if inputs.full else _previous_run(inputs, identity, variograms)
+    loo = LooRecorder(None if previous is None else
+                      read_loo_memories(previous.path.parent / folder.LOO_MOMENTS))
     classified, surfaces, outliers, report = _leave_one_out_screen(
         samples, classified, outliers, surfaces, parcels=parcels, standard=std, rules=rules,
-        mode=inputs.outliers, keep=reused)
-    identity = run_identity(inputs, rules, std, parcels.crs)
-    done = None if inputs.full else _incremental(inputs, identity, variograms, parcels,
-                                                 classified, crops=crops, rules=rules,
-                                                 surfaces=surfaces, standard=std, units=units)
+        mode=inputs.outliers, keep=reused, moments=loo)
+    done = None if previous is None else _incremental(previous, parcels, classified,
+                                                      crops=crops, rules=rules,
+                                                      surfaces=surfaces, standard=std,
+                                                      units=units)
+    patch = None
     if done is not None:
-        out, graded, incremental = done
+        out, graded, incremental, patch = done
     elif scheduler:
         from farmland.classify.distributed import classify_parcels_distributed
         out, classified, graded = classify_parcels_distributed(
@@ -201,7 +217,9 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
                                             "cross_validation": metrics.to_dict(orient="records")})
     return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
                                 crossval=metrics, crossval_samples=per_sample,
-                                surfaces=surfaces, outliers=outliers)
+                                surfaces=surfaces, outliers=outliers,
+                                loo=loo.memories if inputs.workspace is not None else None,
+                                patch=patch)
 
 
 def _classified_samples(samples: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, std,
@@ -228,7 +246,8 @@ def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationIn
 
 
 def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels, *, parcels,
-                          standard, rules: Rules, mode: str, keep: frozenset[str] = frozenset()):
+                          standard, rules: Rules, mode: str, keep: frozenset[str] = frozenset(),
+                          moments: LooRecorder | None = None):
     """The leave-one-out rule (:func:`farmland.classify.outliers.screen_loo`) on the run's
     cross-validation, repeated until it finds nothing new (at most :data:`LOO_PASSES`).
 
@@ -238,8 +257,10 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
     and screens again: a suspect in the fit inflates the nugget and hides itself and its
     neighbours (docs/decisions.md "Leave-one-out rule"). Returns the classified samples,
     surfaces, outlier table and cross-validation report, as the classification uses them.
+    ``moments`` solves the leave-one-out systems, reusing an earlier run's where no change
+    reaches (same values, :class:`~farmland.geostats.crossval.LooRecorder`).
     """
-    report = cross_validation_report(classified, surfaces, standard=standard)
+    report = cross_validation_report(classified, surfaces, standard=standard, loo=moments)
     for n_pass in range(1, LOO_PASSES + 1):
         loo = screen_loo(report[1], classified, max_z=rules.get("outliers", "loo_max_z"),
                          listed=outliers)
@@ -258,23 +279,30 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
         log.info("leave-one-out rule, pass %d: %d suspect value(s) left out of the surfaces; %s",
                  n_pass, len(loo), f"refitted {', '.join(sorted(refit))} without them" if refit
                  else "their variograms are reused from the previous run, not refitted")
-        report = cross_validation_report(classified, surfaces, standard=standard)
+        report = cross_validation_report(classified, surfaces, standard=standard, loo=moments)
     else:
         log.warning("the leave-one-out rule found new suspects in each of its %d passes and "
                     "stopped; more values may lie beyond its limit (see outliers.csv)",
                     LOO_PASSES)
+    if moments is not None and moments.previous:
+        log.info("leave-one-out: the kriging moments of %d of %d sample locations kept "
+                 "from the previous run (no change reaches them)", sum(moments.kept.values()),
+                 sum(len(m.values) for m in moments.memories.values()))
     return classified, surfaces, outliers, report
 
 
-def _incremental(inputs: ClassificationInputs, identity, variograms, parcels, classified, *,
-                 crops, rules, surfaces, standard, units):
-    """``(parcels, graded crops, record)`` of an incremental run from the previous run, or
+def _previous_run(inputs: ClassificationInputs, identity, variograms):
+    """The run an incremental run starts from (:func:`farmland.runs.incremental.previous_for`)."""
+    from farmland.runs import incremental
+
+    return incremental.previous_for(identity, variograms, inputs.workspace)
+
+
+def _incremental(previous, parcels, classified, *, crops, rules, surfaces, standard, units):
+    """``(parcels, graded crops, record)`` of an incremental run from ``previous``, or
     ``None`` when the run must be full (:mod:`farmland.runs.incremental`)."""
     from farmland.runs import incremental
 
-    previous = incremental.previous_for(identity, variograms, inputs.workspace)
-    if previous is None:
-        return None
     return incremental.reclassify(previous, parcels, classified, crops=crops, rules=rules,
                                   surfaces=surfaces, standard=standard, units=units)
 
@@ -340,10 +368,14 @@ def write_classification(result: ClassificationResult, output: str | Path, *,
             layers["crops"] = _gpkg_safe(result.crops)
         if result.outliers is not None and len(result.outliers):
             layers["outliers"] = _outlier_points(result.outliers, result.samples)
-        write_gpkg_layers(stage / folder.CLASSIFICATION, layers)
+        if result.patch is None or not patch_gpkg(result.patch, stage / folder.CLASSIFICATION,
+                                                  layers):
+            write_gpkg_layers(stage / folder.CLASSIFICATION, layers)
         result.summary.to_csv(stage / folder.SUMMARY, index=False, encoding="utf-8-sig")
         if result.outliers is not None:
             result.outliers.to_csv(stage / folder.OUTLIERS, index=False, encoding="utf-8-sig")
+        if result.loo:
+            write_loo_memories(stage / folder.LOO_MOMENTS, result.loo)
         if result.crossval is not None:
             result.crossval.to_csv(stage / folder.CROSSVAL, index=False, encoding="utf-8-sig")
             result.crossval_samples.to_csv(stage / folder.CROSSVAL_SAMPLES, index=False,
@@ -351,8 +383,11 @@ def write_classification(result: ClassificationResult, output: str | Path, *,
         (stage / folder.MANIFEST).write_text(json.dumps(_portable(result.manifest, output),
                                                         ensure_ascii=False, indent=2,
                                                         default=str), encoding="utf-8")
+    if not result.loo:  # an earlier run's moments are not this run's
+        (output / folder.LOO_MOMENTS).unlink(missing_ok=True)
     result.output = output
-    log.info("wrote %s", ", ".join(str(output / n) for n in folder.CLASSIFY_FILES))
+    log.info("wrote %s", ", ".join(str(output / n) for n in folder.CLASSIFY_FILES
+                                   if (output / n).exists()))
     return output
 
 

@@ -4,11 +4,18 @@ Layout of the workspace file (default ``farmland_runs.gpkg``):
 
 - ``runs`` (table): ``run_id`` (``R0001``, ``R0002`` …), ``created`` (ISO 8601, UTC),
   ``label``, ``n_parcels``, ``n_crops``, ``class1_mu`` … ``unclassified_mu``,
-  ``total_mu`` (亩), ``manifest`` (JSON text of the run's manifest) and ``output``
+  ``total_mu`` (亩), ``manifest`` (JSON text of the run's manifest), ``output``
   (the run's output folder relative to the workspace's folder; NULL when unknown,
-  and absent in workspaces written before it existed);
+  and absent in workspaces written before it existed) and ``base_run`` (below; absent
+  until the first incremental run);
 - ``parcels`` (table): the run's parcels (:data:`PARCEL_COLUMNS`) with ``run_id`` and
-  ``geom_key``, the BLAKE2b-128 hash of the parcel's WKB geometry;
+  ``geom_key``, the BLAKE2b-128 hash of the parcel's WKB geometry. An incremental run
+  (its manifest's ``incremental.from`` is a run of this workspace, the same parcels in
+  the same order) stores only the rows that differ from that run's, with ``row_index``
+  (the parcel's position), and names that run in ``base_run``: reading it back takes the
+  base run's parcels and replaces those rows, so it reads as if every row were stored
+  (docs/decisions.md). Deleting or replacing a base run first stores its dependants'
+  rows in full;
 - ``geometries`` (layer, the workspace CRS): one row per distinct geometry
   (``geom_key``, geometry). A run stores only geometries not already present, so
   an unchanged parcel map costs attributes only (docs/decisions.md);
@@ -27,7 +34,6 @@ workspace keeps two writers apart.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -39,33 +45,35 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
-import shapely
 from pyproj import CRS
 
 from farmland.classes import as_class
 from farmland.errors import CRSError, FarmlandError, InputError
-from farmland.io.values import parse_boolean
 from farmland.io.write import atomic_write
 from farmland.runs.folder import RUN_ID, WORKSPACE, portable_path
+from farmland.runs.workspace_tables import CROP_COLUMNS, INDEXES, PARCEL_COLUMNS
+from farmland.runs.workspace_tables import as_text as _text
+from farmland.runs.workspace_tables import crop_table as _crop_table
+from farmland.runs.workspace_tables import crop_types as _crop_types
+from farmland.runs.workspace_tables import delete_rows as _delete_rows
+from farmland.runs.workspace_tables import drop_orphans as _drop_orphans
+from farmland.runs.workspace_tables import execute_sql as _sql
+from farmland.runs.workspace_tables import keyed_rows as _keyed
+from farmland.runs.workspace_tables import layer_names as _layers
+from farmland.runs.workspace_tables import parcel_attrs as _parcel_attrs
+from farmland.runs.workspace_tables import vacuum as _vacuum
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE = WORKSPACE
-#: parcel columns kept per run (missing ones are stored empty)
-PARCEL_COLUMNS = ("parcel_id", "township", "landuse", "area_mu", "soil_class", "final_class",
-                  "rule", "driving_element", "sample_ids", "qa_flags")
-#: crop-sample columns kept per run
-CROP_COLUMNS = ("parcel_id", "year", "exceeds", "sample_id", "crop")
-_TEXT = ("parcel_id", "township", "landuse", "rule", "driving_element", "sample_ids",
-         "qa_flags", "sample_id", "crop", "geom_key")
 RUN_COLUMNS = ("run_id", "created", "label", "n_parcels", "n_crops", "class1_mu", "class2_mu",
-               "class3_mu", "unclassified_mu", "total_mu", "manifest", "output")
+               "class3_mu", "unclassified_mu", "total_mu", "manifest", "output", "base_run")
 META = "workspace_meta"
-_INDEXES = ("CREATE INDEX IF NOT EXISTS idx_parcels_run_id ON parcels(run_id)",
-            "CREATE INDEX IF NOT EXISTS idx_geometries_key ON geometries(geom_key)",
-            "CREATE INDEX IF NOT EXISTS idx_crops_run_id ON crops(run_id)")
+#: up to this many geometry keys are looked up in the index, more are read in one go
+_FEW_KEYS = 200_000
 
 
 class Workspace:
@@ -94,8 +102,9 @@ class Workspace:
                              fix="give the workspace file written by farmland classify "
                                  "--workspace, or a new file name")
         runs = pyogrio.read_dataframe(self.path, layer="runs", read_geometry=False)
-        if "output" not in runs.columns:          # written before the column existed
-            runs["output"] = pd.Series(None, index=runs.index, dtype=object)
+        for col in ("output", "base_run"):   # written before the column existed
+            if col not in runs.columns:
+                runs[col] = pd.Series(None, index=runs.index, dtype=object)
         return runs.sort_values("run_id", key=_id_number, kind="stable").reset_index(drop=True)
 
     def run_of_output(self, output: str | os.PathLike) -> str | None:
@@ -135,20 +144,48 @@ class Workspace:
         return hit.iloc[0]
 
     def _read_parcels(self, run_id: str) -> gpd.GeoDataFrame:
-        if "geometries" in _layers(self.path):
+        df = self._stored_parcels(run_id, geometry=True)
+        return df.drop(columns="geom_key")
+
+    def _stored_parcels(self, run_id: str, *, geometry: bool) -> pd.DataFrame:
+        """A run's parcel rows (``geom_key`` kept; with geometry: a GeoDataFrame), the
+        rows of an incremental run laid over its base run's."""
+        base = self._base_of(run_id)
+        if geometry and "geometries" in _layers(self.path):
             sql = ("SELECT p.*, g.geom FROM parcels p LEFT JOIN geometries g "
                    f"ON p.geom_key = g.geom_key WHERE p.run_id = '{run_id}' ORDER BY p.fid")
             df = pyogrio.read_dataframe(self.path, sql=sql)
             crs = pyogrio.read_info(self.path, layer="geometries")["crs"]
             df = df.set_crs(crs, allow_override=True)
         else:
-            attrs = pyogrio.read_dataframe(self.path, layer="parcels", read_geometry=False,
-                                           where=f"run_id = '{run_id}'")
-            df = gpd.GeoDataFrame(attrs, geometry=[None] * len(attrs))
-        df = _text(df.drop(columns=["run_id", "geom_key"]))
+            attrs = pyogrio.read_dataframe(  # in stored order: row_index counts positions
+                self.path, sql=f"SELECT * FROM parcels WHERE run_id = '{run_id}' ORDER BY fid",
+                read_geometry=False, use_arrow=True)
+            df = (gpd.GeoDataFrame(attrs, geometry=[None] * len(attrs)) if geometry
+                  else attrs)
+        df = _text(df.drop(columns=["run_id"]))
         for col in ("soil_class", "final_class"):
             df[col] = as_class(df[col].to_numpy()).array
-        return df
+        rows = df.pop("row_index") if "row_index" in df.columns else None
+        if base is None:
+            return df.reset_index(drop=True)
+        full = self._stored_parcels(base, geometry=geometry)
+        at = rows.to_numpy(dtype="int64")
+        for col in full.columns:
+            if isinstance(full, gpd.GeoDataFrame) and col == full.geometry.name:
+                geoms = full.geometry.values.copy()
+                geoms[at] = df.geometry.values
+                full = full.set_geometry(gpd.GeoSeries(geoms, index=full.index, crs=full.crs))
+                continue
+            values = full[col].to_numpy(copy=True)
+            values[at] = df[col].to_numpy()
+            full[col] = pd.Series(values, index=full.index).astype(full[col].dtype)
+        return full
+
+    def _base_of(self, run_id: str) -> str | None:
+        """The run whose parcel rows run ``run_id`` stores differences from, or ``None``."""
+        base = self._run_row(run_id).get("base_run")
+        return str(base) if isinstance(base, str) and base else None
 
     # -- writing --------------------------------------------------------------------
     def add_run(self, parcels: pd.DataFrame, *, crops: pd.DataFrame | None = None,
@@ -181,8 +218,8 @@ class Workspace:
             removed, the new run takes its id, and geometries no other run uses are
             dropped, all in one atomic write. Unknown id: ``InputError``.
         """
-        attrs, geoms = _parcel_tables(parcels)
-        crop_table = _crop_table(crops)
+        attrs = _parcel_attrs(parcels)
+        crop_rows = _crop_table(crops)
         try:
             manifest_text = json.dumps(manifest, ensure_ascii=False, sort_keys=True, default=str,
                                        allow_nan=False)
@@ -197,23 +234,57 @@ class Workspace:
                 old = self._run_row(replaces)
                 run_id = str(old["run_id"])
                 label = old["label"] if label is None and pd.notna(old["label"]) else label
+            run = _run_row(run_id, label, manifest_text, attrs, crop_rows, folder)
+            base, stored = self._differences(attrs, manifest, run_id)
+            stored, geoms = _keyed(stored, parcels)
             new_geoms = self._new_geometries(geoms)
-            run = _run_row(run_id, label, manifest_text, attrs, crop_table, folder)
+            run["base_run"] = pd.array([base], dtype="string")
+            dependants = [] if replaces is None else self._dependants(run_id)
 
             def write(tmp: Path) -> None:
                 if replaces is not None:
+                    _store_in_full(tmp, dependants)
                     _delete_rows(tmp, run_id)
-                _append_run(tmp, run, attrs.assign(run_id=run_id), new_geoms,
-                            crop_table.assign(run_id=run_id))
+                _append_run(tmp, run, stored.assign(run_id=run_id), new_geoms,
+                            crop_rows.assign(run_id=run_id))
                 if replaces is not None:
                     _drop_orphans(tmp)
                     _vacuum(tmp)
 
             self._atomic(write)
-        log.info("workspace %s: %s %s (%d parcels, %d new geometries)", self.path,
+        log.info("workspace %s: %s %s (%d parcels%s, %d new geometries)", self.path,
                  "added" if replaces is None else "replaced", run_id, len(attrs),
+                 "" if base is None else f"; {len(stored)} rows differ from {base}",
                  len(new_geoms))
         return run_id
+
+    def _differences(self, attrs: pd.DataFrame, manifest: dict[str, Any], run_id: str
+                     ) -> tuple[str | None, pd.DataFrame]:
+        """``(base run, rows to store)``: the rows of ``attrs`` that differ from the run the
+        manifest's incremental record names (with ``row_index``), or ``(None, attrs)``."""
+        base = str((manifest.get("incremental") or {}).get("from") or "")
+        if not base or base == run_id or not self.path.exists():
+            return None, attrs
+        runs = self.runs()
+        if base not in set(runs["run_id"]):
+            return None, attrs
+        old = self._stored_parcels(base, geometry=False)
+        if len(old) != len(attrs) or not np.array_equal(old["parcel_id"].to_numpy(object),
+                                                        attrs["parcel_id"].to_numpy(object)):
+            return None, attrs
+        differs = np.zeros(len(attrs), dtype=bool)
+        for col in PARCEL_COLUMNS:
+            a, b = attrs[col], old[col]
+            same = (a == b).fillna(False).to_numpy(bool) | (a.isna() & b.isna()).to_numpy(bool)
+            differs |= ~same
+        rows = np.flatnonzero(differs)
+        return base, attrs.iloc[rows].assign(row_index=rows)
+
+    def _dependants(self, run_id: str) -> list[tuple[str, pd.DataFrame]]:
+        """The runs storing differences from ``run_id``, with their parcel rows in full."""
+        runs = self.runs()
+        ids = runs.loc[runs["base_run"] == str(run_id), "run_id"].astype(str)
+        return [(rid, self._stored_parcels(rid, geometry=False)) for rid in ids]
 
     def relabel(self, run_id: str, label: str) -> str:
         """Give run ``run_id`` a new label; return its old label."""
@@ -234,8 +305,10 @@ class Workspace:
             row = self._run_row(run_id)
             last = f"R{_highest(runs['run_id'], _last_issued(self.path)):04d}"
             dropped = []
+            dependants = self._dependants(str(row["run_id"]))
 
             def write(tmp: Path) -> None:
+                _store_in_full(tmp, dependants)
                 _delete_rows(tmp, str(row["run_id"]))
                 dropped.append(_drop_orphans(tmp))
                 _set_last_issued(tmp, last)
@@ -261,10 +334,20 @@ class Workspace:
             raise CRSError("the run's CRS differs from the workspace CRS", file=self.path,
                            value=str(geoms.crs),
                            fix=f"reproject the parcels to {stored_crs} before adding the run")
+        wanted = geoms["geom_key"].astype(object)
+        if len(wanted) <= _FEW_KEYS:  # an incremental run's few rows: look them up (indexed)
+            keys = set()
+            with contextlib.closing(sqlite3.connect(self.path)) as con:
+                for start in range(0, len(wanted), 500):
+                    part = wanted.iloc[start:start + 500].tolist()
+                    keys.update(k for (k,) in con.execute(
+                        "SELECT geom_key FROM geometries WHERE geom_key IN "
+                        f"({','.join('?' * len(part))})", part))
+            return geoms.loc[~wanted.isin(keys)]
         keys = pyogrio.read_dataframe(self.path, layer="geometries", columns=["geom_key"],
                                       read_geometry=False, use_arrow=True)["geom_key"]
         # hashed lookup of plain strings: Arrow-string isin takes seconds at 10⁶ keys
-        return geoms.loc[~geoms["geom_key"].astype(object).isin(set(keys.astype(object)))]
+        return geoms.loc[~wanted.isin(set(keys.astype(object)))]
 
     def _atomic(self, write: Callable[[Path], None]) -> None:
         """Run ``write`` on a temporary copy, then replace the workspace with it."""
@@ -292,10 +375,6 @@ class Workspace:
 
 
 # -- helpers --------------------------------------------------------------------------
-def _layers(path: Path) -> set[str]:
-    return {str(name) for name, _ in pyogrio.list_layers(path)}
-
-
 def _id_number(ids: pd.Series) -> pd.Series:
     """The number of each run id (``R0012`` -> 12; -1 for anything else), for sorting."""
     return pd.to_numeric(ids.astype("str").str.extract(r"^R(\d+)$")[0],
@@ -330,86 +409,48 @@ def _set_last_issued(tmp: Path, run_id: str) -> None:
         _sql(tmp, f"UPDATE {META} SET value = ? WHERE key = 'last_run_id'", (run_id,))
 
 
-def _sql(path: Path, sql: str, params: tuple = ()) -> int:
-    """Execute one statement in its own transaction; return the number of rows changed."""
-    with contextlib.closing(sqlite3.connect(path)) as con, con:
-        return con.execute(sql, params).rowcount
+def _store_in_full(tmp: Path, dependants: list[tuple[str, pd.DataFrame]]) -> None:
+    """Replace the difference rows of each dependant run by all its rows (before its base
+    run goes); its ``base_run`` becomes NULL."""
+    for run_id, rows in dependants:
+        with contextlib.closing(sqlite3.connect(tmp)) as con, con:
+            con.execute('DELETE FROM parcels WHERE run_id = ?', (run_id,))
+            con.execute("UPDATE runs SET base_run = NULL WHERE run_id = ?", (run_id,))
+        _write(tmp, rows.assign(run_id=run_id)[["run_id", *PARCEL_COLUMNS, "geom_key"]],
+               "parcels", _layers(tmp))
 
 
-def _delete_rows(tmp: Path, run_id: str) -> None:
-    """Remove a run's rows from runs, parcels and crops (one transaction)."""
-    layers = _layers(tmp)
+def _append_run(tmp: Path, run: pd.DataFrame, attrs: pd.DataFrame,
+                geoms: gpd.GeoDataFrame, crops: pd.DataFrame) -> None:
+    """Append one run to the (temporary copy of the) workspace; runs row last."""
+    layers = _layers(tmp) if tmp.exists() else set()
+    if len(geoms):
+        _write(tmp, geoms, "geometries", layers, geometry_type="Unknown",
+               promote_to_multi=False)
+    diff = "row_index" in attrs.columns  # an incremental run's rows (module docstring)
+    if diff and "row_index" not in pyogrio.read_info(tmp, layer="parcels")["fields"]:
+        _sql(tmp, "ALTER TABLE parcels ADD COLUMN row_index INTEGER")
+    _write(tmp, attrs[["run_id", *PARCEL_COLUMNS, "geom_key", *(["row_index"] if diff else [])]],
+           "parcels", layers)
+    if len(crops):
+        _write(tmp, crops[["run_id", *CROP_COLUMNS]], "crops", layers)
+    fields = pyogrio.read_info(tmp, layer="runs")["fields"] if "runs" in layers else []
+    if "runs" in layers and "output" not in fields:
+        _sql(tmp, "ALTER TABLE runs ADD COLUMN output TEXT")   # a workspace from before
+    if pd.isna(run["base_run"].iloc[0]):
+        run = run.drop(columns="base_run")  # the column is added by the first incremental run
+    elif "runs" in layers and "base_run" not in fields:
+        _sql(tmp, "ALTER TABLE runs ADD COLUMN base_run TEXT")
+    _write(tmp, run, "runs", layers)
     with contextlib.closing(sqlite3.connect(tmp)) as con, con:
-        for table in ("parcels", "crops", "runs"):
-            if table in layers:
-                con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        for sql in INDEXES:
+            if sql.split(" ON ")[1].split("(")[0] in tables:
+                con.execute(sql)
 
 
-def _drop_orphans(tmp: Path) -> int:
-    """Delete the geometries no parcel row refers to; return how many."""
-    if "geometries" not in _layers(tmp):
-        return 0
-    return _sql(tmp, "DELETE FROM geometries WHERE geom_key IS NULL OR geom_key NOT IN "
-                     "(SELECT geom_key FROM parcels WHERE geom_key IS NOT NULL)")
-
-
-def _vacuum(tmp: Path) -> None:
-    """Give the space of deleted rows back (the copy is rewritten anyway)."""
-    with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as con:
-        con.execute("VACUUM")
-
-
-def _parcel_tables(parcels: pd.DataFrame) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Attribute table (:data:`PARCEL_COLUMNS` + ``geom_key``) and keyed geometries."""
-    for col in ("parcel_id", "final_class", "area_mu"):
-        if col not in parcels.columns:
-            raise InputError(f"parcels lack the column {col}", column=col,
-                             fix="pass the parcels layer of a classification run")
-    attrs = pd.DataFrame(index=range(len(parcels)))
-    for col in PARCEL_COLUMNS:
-        values = parcels[col].to_numpy() if col in parcels.columns else [pd.NA] * len(parcels)
-        attrs[col] = values
-    attrs = _text(attrs)
-    attrs["area_mu"] = pd.to_numeric(attrs["area_mu"], errors="coerce").astype(float)
-    for col in ("soil_class", "final_class"):
-        attrs[col] = as_class(attrs[col].to_numpy()).array
-    has_geom = isinstance(parcels, gpd.GeoDataFrame) and parcels.geometry.notna().any()
-    if not has_geom:
-        attrs["geom_key"] = pd.Series(pd.NA, index=attrs.index, dtype="str")
-        return attrs, gpd.GeoDataFrame({"geom_key": []}, geometry=[], crs=None)
-    geometry = parcels.geometry.to_numpy()
-    wkb = shapely.to_wkb(geometry)
-    keys = [None if b is None else hashlib.blake2b(b, digest_size=16).hexdigest() for b in wkb]
-    attrs["geom_key"] = pd.Series(keys, dtype="str")
-    geoms = gpd.GeoDataFrame({"geom_key": attrs["geom_key"]}, geometry=geometry,
-                             crs=parcels.crs)
-    geoms = geoms.loc[geoms["geom_key"].notna()].drop_duplicates("geom_key")
-    return attrs, geoms
-
-
-def _crop_table(crops: pd.DataFrame | None) -> pd.DataFrame:
-    if crops is None:
-        crops = pd.DataFrame(columns=list(CROP_COLUMNS))
-    missing = [c for c in ("parcel_id", "year", "exceeds") if c not in crops.columns]
-    if missing:
-        raise InputError(f"crop samples lack the column(s) {', '.join(missing)}",
-                         column=missing[0], fix="pass the crops layer of a classification run")
-    out = pd.DataFrame({c: crops[c].to_numpy() if c in crops.columns else [pd.NA] * len(crops)
-                        for c in CROP_COLUMNS})
-    return _crop_types(out)
-
-
-def _crop_types(crops: pd.DataFrame) -> pd.DataFrame:
-    out = _text(crops.copy())
-    out["year"] = pd.to_numeric(out["year"], errors="coerce").astype("Int64")
-    out["exceeds"] = parse_boolean(out["exceeds"]).array
-    return out.reset_index(drop=True)
-
-
-def _text(df: pd.DataFrame) -> pd.DataFrame:
-    for col in df.columns.intersection(_TEXT):
-        df[col] = pd.Series(df[col].to_numpy(), index=df.index, dtype=object).astype("str")
-    return df
+def _write(path: Path, df: pd.DataFrame, layer: str, layers: set[str], **kw: Any) -> None:
+    pyogrio.write_dataframe(df, path, layer=layer, driver="GPKG", append=layer in layers, **kw)
 
 
 def _run_row(run_id: str, label: str | None, manifest: str, attrs: pd.DataFrame,
@@ -426,27 +467,3 @@ def _run_row(run_id: str, label: str | None, manifest: str, attrs: pd.DataFrame,
     out = pd.DataFrame([row])
     out["output"] = pd.array([output], dtype="string")   # a text field even when unknown
     return out
-
-
-def _append_run(tmp: Path, run: pd.DataFrame, attrs: pd.DataFrame,
-                geoms: gpd.GeoDataFrame, crops: pd.DataFrame) -> None:
-    """Append one run to the (temporary copy of the) workspace; runs row last."""
-    layers = _layers(tmp) if tmp.exists() else set()
-    if len(geoms):
-        _write(tmp, geoms, "geometries", layers, geometry_type="Unknown",
-               promote_to_multi=False)
-    _write(tmp, attrs[["run_id", *PARCEL_COLUMNS, "geom_key"]], "parcels", layers)
-    if len(crops):
-        _write(tmp, crops[["run_id", *CROP_COLUMNS]], "crops", layers)
-    if "runs" in layers and "output" not in pyogrio.read_info(tmp, layer="runs")["fields"]:
-        _sql(tmp, "ALTER TABLE runs ADD COLUMN output TEXT")   # a workspace from before
-    _write(tmp, run, "runs", layers)
-    with contextlib.closing(sqlite3.connect(tmp)) as con, con:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-        for sql in _INDEXES:
-            if sql.split(" ON ")[1].split("(")[0] in tables:
-                con.execute(sql)
-
-
-def _write(path: Path, df: pd.DataFrame, layer: str, layers: set[str], **kw: Any) -> None:
-    pyogrio.write_dataframe(df, path, layer=layer, driver="GPKG", append=layer in layers, **kw)
