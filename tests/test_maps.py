@@ -399,6 +399,11 @@ def test_tooltip_rows_follow_the_columns_present(parcels):
     richer = parcels.assign(p_class_2=0.5, measures="lime", area_mu=15.0)
     rows = [r["l"] for r in client_spec("parcels", display_frame("parcels", richer).columns)["tip"]]
     assert "概率 P(1/2/3)" in rows and "措施 Measures" in rows and "面积 Area" in rows
+    assert "校准概率 Calibrated P(1/2/3)" not in rows  # no calibrated columns: no row
+    calibrated = richer.assign(p_calibrated_1=0.999, p_calibrated_2=0.001, p_calibrated_3=0.0)
+    rows = [r["l"] for r in client_spec("parcels",
+                                        display_frame("parcels", calibrated).columns)["tip"]]
+    assert rows.index("校准概率 Calibrated P(1/2/3)") == rows.index("概率 P(1/2/3)") + 1
 
 
 def test_crop_exceedance_styles_from_text_booleans():
