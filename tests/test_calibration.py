@@ -13,6 +13,7 @@ from farmland.classify.interpolated import interpolated_classes
 from farmland.classify.risk import CellRule
 from farmland.geostats import IDW, LocalKriging
 from farmland.geostats.fallback import fallback_distribution, idw_error_variance
+from farmland.geostats.variogram import VariogramModel
 from farmland.standards import load_standard
 from farmland.validation import target_check
 from farmland.validation.metrics import calibration_floor, pooled_calibration
@@ -57,7 +58,7 @@ def test_table_round_trip_and_checks():
     again = CalibrationMap.from_frame(MAP.to_frame())
     assert again.ge2_calibrated.tolist() == [0.0, 0.3, 1.0]
     bad = MAP.to_frame()
-    bad.loc[1, "calibrated"] = 0.9  # 0.9 then 1.0 fine, but 0 -> 0.9 -> ... check a drop:
+    bad.loc[1, "calibrated"] = 0.9  # P(>=2) knots 0 -> 0.9 -> 0.5: a drop
     bad.loc[2, "calibrated"] = 0.5
     with pytest.raises(ValueError, match="non-decreasing"):
         CalibrationMap.from_frame(bad)
@@ -70,7 +71,6 @@ def test_shipped_table_is_monotone_and_recorded():
         assert raw[0] == 0.0 and raw[-1] == 1.0
         assert (np.diff(raw) > 0).all() and (np.diff(cal) >= 0).all()
         assert 0.001 <= cal.min() and cal.max() <= 0.999
-    assert len(shipped.sha256) == 64
     assert load_calibration("none") is None
     with pytest.raises(ValueError, match="'harness' or 'none'"):
         load_calibration("county")
@@ -98,10 +98,9 @@ def test_fallback_distribution_is_the_idw_with_its_error_variance():
     mean, var = fallback_distribution(est, at)
     assert mean == pytest.approx(np.log(est.idw_.predict(at)))
     assert var.tolist() == pytest.approx([idw_error_variance(est.idw_)] * 2)
-    fitted = LocalKriging(k=8).fit(rng.uniform(0, 5000, size=(200, 2)),
-                                   np.exp(rng.normal(size=200)))
-    if fitted.fallback_ is None:
-        assert fallback_distribution(fitted, at) is None
+    kriged = LocalKriging(k=8, variogram=VariogramModel("spherical", 0.1, 0.5, 800.0))
+    kriged.fit(xy, values)  # a given variogram: no fallback
+    assert kriged.fallback_ is None and fallback_distribution(kriged, at) is None
 
 
 def test_fallback_variance_gives_parcels_probabilities():
@@ -211,3 +210,29 @@ def test_calibration_on_held_out_counties(raw_profile):
     assert raw["gap"] >= 0.12
     assert cal["gap"] <= 0.11
     assert cal["gap"] < raw["gap"]
+
+
+def test_surfaces_keep_a_given_fallbacks_variance_and_compute_a_fitted_ones():
+    # 12 samples: every variable falls back. A variance given with a given fallback is
+    # kept; a variable fitted here gets its own, whatever variance was passed for it
+    import geopandas as gpd
+
+    from farmland.geostats.surfaces import fit_surface_models
+    from farmland.rules import load_rules
+
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 1000, size=(12, 2))
+    usable = gpd.GeoDataFrame(
+        {"ph": rng.uniform(5, 7, 12), **{el: np.exp(rng.normal(-1, 0.5, 12))
+                                         for el in ("cd", "hg", "as", "pb", "cr")}},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:4545")
+    rules = load_rules()
+    fresh = fit_surface_models(usable, rules, "kriging")
+    own = fresh.variances["cd"]
+    assert own == pytest.approx(idw_error_variance(IDW(k=rules.get("interpolation",
+                                                                     "neighbours"), log=True)
+                                                   .fit(xy, usable["cd"].to_numpy())))
+    kept = fit_surface_models(usable, rules, "kriging", given={"cd": fresh.models["cd"]},
+                              given_variances={"cd": 9.0, "hg": 9.0})
+    assert kept.variances["cd"] == 9.0                 # given with its fallback: kept
+    assert kept.variances["hg"] == fresh.variances["hg"] != 9.0   # fitted here: its own

@@ -28,7 +28,6 @@ class probabilities".
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -53,7 +52,6 @@ class CalibrationMap:
     ge2_calibrated: np.ndarray
     class3_raw: np.ndarray
     class3_calibrated: np.ndarray
-    sha256: str = ""
 
     def apply(self, p1, p2, p3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Calibrated ``(p1, p2, p3)``; NaN wherever any input is NaN. ``p1`` is not read
@@ -76,7 +74,7 @@ class CalibrationMap:
         return pd.concat(parts, ignore_index=True)
 
     @classmethod
-    def from_frame(cls, table: pd.DataFrame, sha256: str = "") -> CalibrationMap:
+    def from_frame(cls, table: pd.DataFrame) -> CalibrationMap:
         """From a table with ``event``, ``raw`` and ``calibrated``; each event's knots must
         be increasing in ``raw`` and non-decreasing in ``calibrated``, within [0, 1]."""
         knots = []
@@ -90,7 +88,7 @@ class CalibrationMap:
                                  "two, increasing in raw and non-decreasing in calibrated, "
                                  "all within 0..1")
             knots += [raw, cal]
-        return cls(*knots, sha256=sha256)
+        return cls(*knots)
 
 
 def _knots(raw: np.ndarray, event: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -149,8 +147,5 @@ def load_calibration(name: str = "harness") -> CalibrationMap | None:
         return None
     if name != "harness":
         raise ValueError(f"unknown calibration {name!r}: 'harness' or 'none'")
-    data = resources.files("farmland.classify").joinpath("calibration.csv").read_bytes()
-    from io import BytesIO
-
-    table = pd.read_csv(BytesIO(data))
-    return CalibrationMap.from_frame(table, sha256=hashlib.sha256(data).hexdigest())
+    with resources.as_file(resources.files("farmland.classify") / "calibration.csv") as path:
+        return CalibrationMap.from_frame(pd.read_csv(path))

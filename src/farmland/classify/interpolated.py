@@ -124,9 +124,9 @@ def interpolated_classes(
         log.info("one neighbour search served %d kriged variables", saved + 1)
     codes, uniques = pd.factorize(np.asarray(landuse, dtype=object))
     cell_landuse = (codes[labels], uniques)
-    cell_class, cell_driver, probs = _cell_classes(estimators, coords, cell_landuse, standard,
-                                                   rule or CellRule())
     rule = rule or CellRule()
+    cell_class, cell_driver, probs = _cell_classes(estimators, coords, cell_landuse, standard,
+                                                   rule)
     if probs is not None and rule.calibration != "none":
         from farmland.classify.calibration import load_calibration
         calibration = load_calibration(rule.calibration)

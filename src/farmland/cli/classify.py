@@ -135,10 +135,7 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
                                          f"in {output} were written, the run was not added"
                               ) from exc
         click.echo(f"run {run_id} {'replaced in' if replaces else 'added to'} {workspace}")
-    # from the exact areas: summary.csv holds them to 0.01 亩 and the table shows 0.1 亩,
-    # so printing the CSV's values would round twice
-    from farmland.classify.summary import class_area_table
-    print_class_table(class_area_table(result.parcels, decimals=None))
+    print_class_table(result.summary)  # exact areas: the table rounds them once
     from farmland.runs.folder import CLASSIFICATION
 
     click.echo(f"outputs: {Path(output) / CLASSIFICATION}")

@@ -196,13 +196,13 @@ def _class_areas(gpkg: Path, summary: Path) -> dict[int | None, float]:
     if gpkg.is_file():
         import pyogrio
 
+        from farmland.classify.summary import class_area_table
+
         parcels = pyogrio.read_dataframe(gpkg, layer="parcels", read_geometry=False,
-                                         columns=["final_class", "area_mu"])
-        cls = pd.to_numeric(parcels["final_class"], errors="coerce")
-        area = pd.to_numeric(parcels["area_mu"], errors="coerce")
-        return {code: float(area[cls == code].sum()) if code else float(area[cls.isna()].sum())
-                for code in (1, 2, 3, None)}
-    county = pd.read_csv(summary, encoding="utf-8-sig").iloc[-1]
+                                         columns=["township", "final_class", "area_mu"])
+        county = class_area_table(parcels, decimals=None).iloc[-1]
+    else:
+        county = pd.read_csv(summary, encoding="utf-8-sig").iloc[-1]
     keys = {1: "class1_mu", 2: "class2_mu", 3: "class3_mu", None: "unclassified_mu"}
     return {code: float(county[col]) for code, col in keys.items()}
 

@@ -135,19 +135,15 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
             ok = np.isfinite(v)
             if ok.sum() < 2:
                 continue
+            model = (given or {}).get(variable)
             kept = (given_variances or {}).get(variable)
-            if given is not None and variable in given:
-                models[variable] = given[variable]
-                if isinstance(given[variable], str) and kept is not None:
-                    variances[variable] = float(kept)
-                    continue
-                if not isinstance(given[variable], str):
-                    continue
-                est = _FallbackKriging(k=k, log=variable != "ph", reason=given[variable])
-                est.fit(xy[ok], v[ok])
-            else:
+            if model is None:  # fit it here (a variance kept for it no longer applies)
                 est = LocalKriging(k=k, log=variable != "ph").fit(xy[ok], v[ok])
-                models[variable] = est.fallback_ if est.fallback_ is not None else est.variogram_
-            if est.fallback_ is not None:
-                variances[variable] = idw_error_variance(est.idw_)
+                model, kept = est.fallback_ if est.fallback_ is not None else est.variogram_, None
+            elif isinstance(model, str) and kept is None:  # a given fallback, no variance
+                est = _FallbackKriging(k=k, log=variable != "ph", reason=model).fit(xy[ok], v[ok])
+            models[variable] = model
+            if isinstance(model, str):  # a fallback: its error variance, kept or computed
+                variances[variable] = float(kept) if kept is not None else idw_error_variance(
+                    est.idw_)
     return SurfaceModels(method=method, k=k, power=power, models=models, variances=variances)

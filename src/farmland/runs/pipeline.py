@@ -215,7 +215,7 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     metrics, per_sample, models = report
     manifest["geostatistics"] = _json_safe({"models": models,
                                             "cross_validation": metrics.to_dict(orient="records")})
-    return ClassificationResult(out, classified, graded, class_area_table(out), manifest,
+    return ClassificationResult(out, classified, graded, class_area_table(out, decimals=None), manifest,
                                 crossval=metrics, crossval_samples=per_sample,
                                 surfaces=surfaces, outliers=outliers,
                                 loo=loo.memories if inputs.workspace is not None else None,
@@ -371,7 +371,9 @@ def write_classification(result: ClassificationResult, output: str | Path, *,
         if result.patch is None or not patch_gpkg(result.patch, stage / folder.CLASSIFICATION,
                                                   layers):
             write_gpkg_layers(stage / folder.CLASSIFICATION, layers)
-        result.summary.to_csv(stage / folder.SUMMARY, index=False, encoding="utf-8-sig")
+        # exact in memory (the terminal table rounds it once itself), 0.01 亩 in the file
+        result.summary.round(2).to_csv(stage / folder.SUMMARY, index=False,
+                                       encoding="utf-8-sig")
         if result.outliers is not None:
             result.outliers.to_csv(stage / folder.OUTLIERS, index=False, encoding="utf-8-sig")
         if result.loo:
