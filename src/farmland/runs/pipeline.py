@@ -34,6 +34,7 @@ from farmland.io.write import atomic_folder, refuse_existing, sha256_file, write
 from farmland.rules import Rules, load_rules
 from farmland.runs import folder
 from farmland.runs.gpkg_patch import patch_gpkg
+from farmland.runs.incremental import previous_for, reclassify
 from farmland.runs.loo_memory import read_loo_memories, write_loo_memories
 from farmland.runs.parcel_cache import cached_parcels
 from farmland.runs.variograms import choose_variograms
@@ -181,16 +182,16 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     surfaces, variograms = _surface_models(classified[classified["usable"]], rules, inputs)
     reused = frozenset(v for v, d in variograms["variables"].items() if d["action"] == "reused")
     identity = run_identity(inputs, rules, std, parcels.crs)
-    previous = None if inputs.full else _previous_run(inputs, identity, variograms)
+    previous = None if inputs.full else previous_for(identity, variograms, inputs.workspace)
     loo = LooRecorder(None if previous is None else
                       read_loo_memories(previous.path.parent / folder.LOO_MOMENTS))
     classified, surfaces, outliers, report = _leave_one_out_screen(
         samples, classified, outliers, surfaces, parcels=parcels, standard=std, rules=rules,
         mode=inputs.outliers, keep=reused, moments=loo)
-    done = None if previous is None else _incremental(previous, parcels, classified,
-                                                      crops=crops, rules=rules,
-                                                      surfaces=surfaces, standard=std,
-                                                      units=units)
+    done = None if previous is None else reclassify(previous, parcels, classified,
+                                                    crops=crops, rules=rules,
+                                                    surfaces=surfaces, standard=std,
+                                                    units=units)
     patch = None
     if done is not None:
         out, graded, incremental, patch = done
@@ -289,22 +290,6 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
                  "from the previous run (no change reaches them)", sum(moments.kept.values()),
                  sum(len(m.values) for m in moments.memories.values()))
     return classified, surfaces, outliers, report
-
-
-def _previous_run(inputs: ClassificationInputs, identity, variograms):
-    """The run an incremental run starts from (:func:`farmland.runs.incremental.previous_for`)."""
-    from farmland.runs import incremental
-
-    return incremental.previous_for(identity, variograms, inputs.workspace)
-
-
-def _incremental(previous, parcels, classified, *, crops, rules, surfaces, standard, units):
-    """``(parcels, graded crops, record)`` of an incremental run from ``previous``, or
-    ``None`` when the run must be full (:mod:`farmland.runs.incremental`)."""
-    from farmland.runs import incremental
-
-    return incremental.reclassify(previous, parcels, classified, crops=crops, rules=rules,
-                                  surfaces=surfaces, standard=standard, units=units)
 
 
 def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels, *,
