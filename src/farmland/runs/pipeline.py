@@ -179,9 +179,10 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     classified = _classified_samples(samples, parcels, std, rules, inputs)
     # one set of models (fitted, or reused from the previous run) serves the
     # classification, the CV report and the rasters
-    surfaces, variograms = _surface_models(classified[classified["usable"]], rules, inputs)
+    identity = run_identity(inputs, rules, std, parcels.crs)  # hashes every input once
+    surfaces, variograms = _surface_models(classified[classified["usable"]], rules, inputs,
+                                           identity["inputs"]["parcels"][0]["sha256"])
     reused = frozenset(v for v, d in variograms["variables"].items() if d["action"] == "reused")
-    identity = run_identity(inputs, rules, std, parcels.crs)
     previous = None if inputs.full else previous_for(identity, variograms, inputs.workspace)
     loo = LooRecorder(None if previous is None else
                       read_loo_memories(previous.path.parent / folder.LOO_MOMENTS))
@@ -236,13 +237,15 @@ def _classified_samples(samples: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, st
     return classified
 
 
-def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationInputs):
-    """The run's surface models and the refit rule's record (:mod:`farmland.runs.variograms`)."""
+def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationInputs,
+                    parcels_sha256: str):
+    """The run's surface models and the refit rule's record (:mod:`farmland.runs.variograms`);
+    ``parcels_sha256`` is the parcels file's hash (the manifest's)."""
     with_history = inputs.workspace is not None
     return choose_variograms(
         usable, rules, inputs.interpolator or rules.get("interpolation", "method"),
         mode=inputs.variograms, workspace=inputs.workspace, since=inputs.since,
-        parcels_sha256=sha256_file(inputs.parcels) if with_history else "",
+        parcels_sha256=parcels_sha256 if with_history else "",
         rules_sha256=rules.sha256, output=inputs.output)
 
 
