@@ -290,12 +290,12 @@ def _reusable(coords: np.ndarray, values: np.ndarray, k: int,
 def _rows_in(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     """Row of each ``new`` location in ``old`` (-1: absent); locations as (n, 2) arrays
     (complex numbers sort by x, then y)."""
+    if not len(old):
+        return np.full(len(new), -1, dtype=np.int64)
     a = old[:, 0] + 1j * old[:, 1]
     order = np.argsort(a, kind="stable")
     b = new[:, 0] + 1j * new[:, 1]
-    pos = np.minimum(np.searchsorted(a[order], b), max(len(a) - 1, 0))
-    if not len(a):
-        return np.full(len(new), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(a[order], b), len(a) - 1)
     hit = (old[order[pos], 0] == new[:, 0]) & (old[order[pos], 1] == new[:, 1])
     return np.where(hit, order[pos], -1).astype(np.int64)
 

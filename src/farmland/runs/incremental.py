@@ -352,8 +352,7 @@ def _differing_rows(out: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray | None:
     differs = np.zeros(len(out), dtype=bool)
     for col in computed:
         new, old = out[col], raw[col]
-        if new.dtype.kind in "biuf" or isinstance(new.dtype, pd.api.extensions.ExtensionDtype) \
-                and new.dtype.kind in "biuf":
+        if new.dtype.kind in "biuf":  # numpy and nullable (Int8, boolean) numbers alike
             a = pd.to_numeric(new, errors="coerce").to_numpy(float, na_value=np.nan)
             b = pd.to_numeric(old, errors="coerce").to_numpy(float, na_value=np.nan)
             differs |= ~((a == b) | (np.isnan(a) & np.isnan(b)))

@@ -34,6 +34,7 @@ from farmland.io.write import atomic_folder, refuse_existing, sha256_file, write
 from farmland.rules import Rules, load_rules
 from farmland.runs import folder
 from farmland.runs.gpkg_patch import patch_gpkg
+from farmland.runs.incremental import previous_for, reclassify
 from farmland.runs.loo_memory import read_loo_memories, write_loo_memories
 from farmland.runs.parcel_cache import cached_parcels
 from farmland.runs.variograms import choose_variograms
@@ -178,19 +179,20 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     classified = _classified_samples(samples, parcels, std, rules, inputs)
     # one set of models (fitted, or reused from the previous run) serves the
     # classification, the CV report and the rasters
-    surfaces, variograms = _surface_models(classified[classified["usable"]], rules, inputs)
+    identity = run_identity(inputs, rules, std, parcels.crs)  # hashes every input once
+    surfaces, variograms = _surface_models(classified[classified["usable"]], rules, inputs,
+                                           identity["inputs"]["parcels"][0]["sha256"])
     reused = frozenset(v for v, d in variograms["variables"].items() if d["action"] == "reused")
-    identity = run_identity(inputs, rules, std, parcels.crs)
-    previous = None if inputs.full else _previous_run(inputs, identity, variograms)
+    previous = None if inputs.full else previous_for(identity, variograms, inputs.workspace)
     loo = LooRecorder(None if previous is None else
                       read_loo_memories(previous.path.parent / folder.LOO_MOMENTS))
     classified, surfaces, outliers, report = _leave_one_out_screen(
         samples, classified, outliers, surfaces, parcels=parcels, standard=std, rules=rules,
         mode=inputs.outliers, keep=reused, moments=loo)
-    done = None if previous is None else _incremental(previous, parcels, classified,
-                                                      crops=crops, rules=rules,
-                                                      surfaces=surfaces, standard=std,
-                                                      units=units)
+    done = None if previous is None else reclassify(previous, parcels, classified,
+                                                    crops=crops, rules=rules,
+                                                    surfaces=surfaces, standard=std,
+                                                    units=units)
     patch = None
     if done is not None:
         out, graded, incremental, patch = done
@@ -235,13 +237,15 @@ def _classified_samples(samples: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, st
     return classified
 
 
-def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationInputs):
-    """The run's surface models and the refit rule's record (:mod:`farmland.runs.variograms`)."""
+def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationInputs,
+                    parcels_sha256: str):
+    """The run's surface models and the refit rule's record (:mod:`farmland.runs.variograms`);
+    ``parcels_sha256`` is the parcels file's hash (the manifest's)."""
     with_history = inputs.workspace is not None
     return choose_variograms(
         usable, rules, inputs.interpolator or rules.get("interpolation", "method"),
         mode=inputs.variograms, workspace=inputs.workspace, since=inputs.since,
-        parcels_sha256=sha256_file(inputs.parcels) if with_history else "",
+        parcels_sha256=parcels_sha256 if with_history else "",
         rules_sha256=rules.sha256, output=inputs.output)
 
 
@@ -289,22 +293,6 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
                  "from the previous run (no change reaches them)", sum(moments.kept.values()),
                  sum(len(m.values) for m in moments.memories.values()))
     return classified, surfaces, outliers, report
-
-
-def _previous_run(inputs: ClassificationInputs, identity, variograms):
-    """The run an incremental run starts from (:func:`farmland.runs.incremental.previous_for`)."""
-    from farmland.runs import incremental
-
-    return incremental.previous_for(identity, variograms, inputs.workspace)
-
-
-def _incremental(previous, parcels, classified, *, crops, rules, surfaces, standard, units):
-    """``(parcels, graded crops, record)`` of an incremental run from ``previous``, or
-    ``None`` when the run must be full (:mod:`farmland.runs.incremental`)."""
-    from farmland.runs import incremental
-
-    return incremental.reclassify(previous, parcels, classified, crops=crops, rules=rules,
-                                  surfaces=surfaces, standard=standard, units=units)
 
 
 def build_manifest(inputs: ClassificationInputs, rules: Rules, std, parcels, *,
