@@ -10,7 +10,12 @@ with the truth before and after, next to the reduction the planner predicted
 * mean over seeds per scenario and mode, and the mean over scenarios: realised and
   predicted reduction of misclassified 亩 inside the parcels classified before, the same
   for the whole county (unclassified = wrong), and for the parcels holding a new point;
-* the item-4 targets.
+* the item-4 targets;
+* for the uncertainty plans, the same by the class of the first run (misclassified 亩
+  before, what the planner's model expected of them, realised and predicted reduction),
+  and how far and which way the kriged means of the points' neighbours moved against
+  the pre-posterior's N(0, 1 − r²) (:func:`farmland.validation.planner_effect.
+  movement_by_class`; per-parcel rows in ``details.parquet``).
 
 Usage::
 
@@ -42,6 +47,7 @@ from farmland.validation import (
     planner_effect,
     summarise_plans,
 )
+from farmland.validation.planner_effect import BY_CLASS, movement_by_class
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark script
 from validation import markdown as validation_markdown
@@ -58,6 +64,33 @@ def markdown(frame: pd.DataFrame, digits: int = 1) -> str:
     return validation_markdown(frame, digits, thousands=True)
 
 
+def class_table(summary: pd.DataFrame) -> pd.DataFrame | None:
+    """One row per class of the first run: the uncertainty plans' mean over scenarios."""
+    if not set(BY_CLASS) <= set(summary):
+        return None
+    mean = summary[(summary["scenario"] == "mean") & (summary["mode"] == "uncertainty")]
+    if mean.empty:
+        return None
+    row = mean.iloc[0]
+    return pd.DataFrame([{"class today": c, "misclassified before": row[f"wrong_{c}"],
+                          "expected by the model": row[f"expected_wrong_{c}"],
+                          "realised": row[f"realised_{c}"], "predicted": row[f"predicted_{c}"]}
+                         for c in (1, 2, 3)])
+
+
+def print_movement(details: pd.DataFrame) -> None:
+    """How far and which way the neighbours of the uncertainty plans' points moved."""
+    table = movement_by_class(details)
+    if table.empty:
+        return
+    print("\n### Uncertainty plans: the move of the neighbours' kriged means\n")
+    print("Interpolated parcels near the new points (not holding one), by class of the first "
+          "run; the move (m' − m)/σ read from p_class_1 before and after. `bias`: mean move "
+          "÷ the mean predicted sd (+ = towards class ≥ 2); `spread`: mean squared move ÷ the "
+          "predicted 1 − r² (1 = as the pre-posterior says).\n")
+    print(validation_markdown(table.rename(columns={"area_mu": "亩"}), 2, thousands=True))
+
+
 def print_tables(results: pd.DataFrame) -> None:
     summary = summarise_plans(results)
     seeds = sorted(results["seed"].unique())
@@ -72,6 +105,12 @@ def print_tables(results: pd.DataFrame) -> None:
     targets["met"] = targets["met"].map({True: "met", False: "not met"})
     print("### Item-4 targets\n")
     print(markdown(targets[["target", "description", "value", "threshold", "met"]], digits=2))
+    by_class = class_table(summary)
+    if by_class is not None:
+        print("\n### Uncertainty plans by the class of the first run (mean over scenarios)\n")
+        print("Inside classified parcels: misclassified 亩 before and what the planner's model "
+              "expected of them, then the realised and the predicted reduction.\n")
+        print(markdown(by_class))
     spread = results.groupby("mode")["realised"].agg(["std", "count"])
     print("\nSpread of the realised reduction between counties (inside, 亩): " + ", ".join(
         f"{m} sd {r['std']:.0f} (n = {int(r['count'])}, standard error of the mean "
@@ -93,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tables:
         print_tables(pd.concat([pd.read_csv(p) for p in args.tables], ignore_index=True))
+        saved = [p.with_name("details.parquet") for p in args.tables]
+        if all(p.exists() for p in saved):
+            print_movement(pd.concat([pd.read_parquet(p) for p in saved], ignore_index=True))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("farmland").setLevel(logging.ERROR)
@@ -100,15 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     load = os.getloadavg()[0]
     start = time.perf_counter()
+    details: list[pd.DataFrame] = []
     results = planner_effect(args.scenario, args.seeds, n_parcels=args.parcels,
-                             modes=args.modes, rules=args.rules, refit=args.refit)
+                             modes=args.modes, rules=args.rules, refit=args.refit,
+                             details=details)
     wall = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     results.round(4).to_csv(args.out / "plans.csv", index=False)
+    every = pd.concat(details, ignore_index=True)
+    every.to_parquet(args.out / "details.parquet", index=False)
     print_tables(results)
+    print_movement(every)
     print(f"\nWall time {wall:.0f} s for {results[['scenario', 'seed']].drop_duplicates().shape[0]}"
           f" counties ({os.cpu_count()} cores, load average {load:.1f} at the start); wrote "
-          f"{args.out}/plans.csv")
+          f"{args.out}/plans.csv and details.parquet")
     return 0
 
 

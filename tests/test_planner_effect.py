@@ -15,6 +15,7 @@ from farmland.validation import (
     plan_target_check,
     summarise_plans,
 )
+from farmland.validation.planner_effect import movement_by_class
 from farmland.validation.synthetic import lab_report_at
 
 
@@ -83,3 +84,48 @@ def test_cli_validate_plans(tmp_path):
     summary = pd.read_csv(tmp_path / "plans_summary.csv", encoding="utf-8-sig")
     assert summary["scenario"].tolist() == ["karst"] * 4 + ["mean"] * 4
     assert "met" in result.output
+
+
+def test_by_class_columns_add_up_to_the_classified_totals(small_plans):
+    """The per-class breakdown of the first run's classes splits the inside figures."""
+    for row in small_plans.itertuples():
+        r = row._asdict()
+        for what, total in (("wrong", "misclassified_before"), ("realised", "realised"),
+                            ("predicted", "predicted")):
+            assert sum(r[f"{what}_{c}"] for c in (1, 2, 3)) == pytest.approx(r[total], abs=1e-6)
+        assert all(r[f"expected_wrong_{c}"] >= 0 for c in (1, 2, 3))
+    summary = summarise_plans(small_plans.assign(scenario="plumes"))
+    assert {"wrong_2", "expected_wrong_2", "realised_2", "predicted_2"} <= set(summary)
+
+
+def test_movement_by_class_by_hand():
+    """A class-2 parcel at p1 = ½ (z = 0) whose variance falls to ¾: the pre-posterior move
+    has sd ½; p1 after = Φ(−0.25/√¾) means the mean rose by 0.25 σ: bias +0.5 (of the
+    predicted sd), spread 0.0625 / 0.25 = 0.25. Its own-point twin and a fixed parcel are
+    left out; a class-1 parcel that did not move has bias 0 and spread 0."""
+    from scipy.stats import norm
+    up = norm.cdf(-0.25 / np.sqrt(0.75))
+    details = pd.DataFrame({
+        "mode": "uncertainty", "kind": ["interpolated", "interpolated", "fixed", "interpolated"],
+        "own": [False, True, False, False], "area_mu": [10.0, 5.0, 5.0, 2.0],
+        "class_before": [2.0, 2.0, 2.0, 1.0], "p1_before": [0.5, 0.5, 0.5, 0.8],
+        "p1_after": [up, 0.9, 0.9, norm.cdf(norm.ppf(0.8) / np.sqrt(0.5))],
+        "variance_ratio": [0.75, 0.75, np.nan, 0.5]})
+    out = movement_by_class(details).set_index("class")
+    assert out.loc[2, "parcels"] == 1 and out.loc[2, "area_mu"] == 10.0
+    assert out.loc[2, "bias"] == pytest.approx(0.5)
+    assert out.loc[2, "spread"] == pytest.approx(0.25)
+    assert out.loc[1, "bias"] == pytest.approx(0.0, abs=1e-12)
+    assert out.loc[1, "spread"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_details_rows_per_parcel():
+    county = make_county("plumes", 1, n_parcels=400)
+    details: list = []
+    evaluate_plans(county, modes=("random",), details=details)
+    (frame,) = details
+    assert len(frame) == len(county.parcels)
+    assert (frame["mode"] == "random").all()
+    assert frame["expected_before"].sum() >= frame["expected_after"].sum() - 1e-9
+    r = frame["variance_ratio"].dropna()
+    assert len(r) and ((r > 0) & (r <= 1)).all()

@@ -76,6 +76,10 @@ def test_the_effect_follows_the_kriging_variance_of_the_hand_example():
     assert effect.loss[0] == pytest.approx(pp.expected_loss(z1, z2, [r], 0.3, 0.5)[0],
                                            abs=1e-6)
     assert effect.loss[0] < 0.4
+    # per parcel: T's one active point at r²; P holds the new sample (no active point)
+    ratio = effect.variance_ratio()
+    assert ratio[0] == pytest.approx(0.734507 / 0.831909, abs=1e-6)
+    assert np.isnan(ratio[1])
 
 
 def test_a_planned_point_beyond_the_neighbourhood_changes_nothing():

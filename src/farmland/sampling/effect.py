@@ -124,7 +124,9 @@ def parcel_effect(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
     pandas.DataFrame
         Indexed like ``parcels``: ``parcel_id``, ``kind`` (``interpolated``,
         ``unclassified``, ``fixed``), ``area_mu``, ``misclassified_before``,
-        ``misclassified_after`` and ``class_change`` (亩).
+        ``misclassified_after`` and ``class_change`` (亩), ``variance_ratio`` (σ'²/σ² of
+        the kriging variance after the plan, 亩-weighted over the parcel's evaluation
+        points; NaN where the plan cannot move the parcel's probabilities).
     """
     require_metric(parcels)
     parcels = parcels.loc[~(parcels.geometry.isna() | parcels.geometry.is_empty)]
@@ -156,6 +158,7 @@ def parcel_effect(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
         "area_mu": parcel_area_mu(parcels).to_numpy(dtype=float),
         "misclassified_before": before, "misclassified_after": effect.parcel_totals(),
         "class_change": effect.parcel_totals(effect.change_probability()),
+        "variance_ratio": effect.variance_ratio(),
     }, index=parcels.index)
 
 

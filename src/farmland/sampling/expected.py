@@ -356,6 +356,19 @@ class ExpectedEffect:
         v = self.loss if values is None else values
         return np.bincount(self.parcel, weights=self.mu * v, minlength=len(self.kind))
 
+    def variance_ratio(self) -> np.ndarray:
+        """Per parcel: σ'²/σ² (the variance the probabilities use, after the samples so far
+        against today's), the 亩-weighted mean over its active evaluation points; NaN for
+        a parcel without any (fixed, unclassified, holding a new sample, or sure)."""
+        a = self.active
+        w = self.mu[a]
+        n = len(self.kind)
+        num = np.bincount(self.parcel[a], weights=w * self.ratio(self.var_now[a], a) ** 2,
+                          minlength=n)
+        den = np.bincount(self.parcel[a], weights=w, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / den, np.nan)
+
     def change_probability(self) -> np.ndarray:
         """P(the class of each evaluation point's parcel changes) with the samples so far."""
         out = np.zeros(len(self.xy))

@@ -57,8 +57,8 @@ from farmland.validation.synthetic import (
     lab_report_at,
 )
 
-__all__ = ["PLAN_MODES", "PLAN_SHARE", "PLAN_TARGETS", "evaluate_plans", "plan_target_check",
-           "planner_effect", "summarise_plans"]
+__all__ = ["BY_CLASS", "PLAN_MODES", "PLAN_SHARE", "PLAN_TARGETS", "evaluate_plans",
+           "movement_by_class", "plan_target_check", "planner_effect", "summarise_plans"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ PLAN_MODES = ("uncertainty", "coverage", "combined", "random")
 #: new points as a share of the existing samples
 PLAN_SHARE = 0.05
 _PLAN_PART = 5
+#: per-class columns of :func:`evaluate_plans` (class of the first run)
+BY_CLASS = tuple(f"{what}_{c}" for c in (1, 2, 3)
+                 for what in ("wrong", "expected_wrong", "realised", "predicted"))
 #: issue-15 item-4 targets: (description, check on the mean row)
 PLAN_TARGETS = {
     "uncertainty_vs_coverage": "uncertainty removes ≥ 2× the misclassified 亩 of coverage "
@@ -80,15 +83,25 @@ PLAN_TARGETS = {
 
 def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
                    modes: Sequence[str] = PLAN_MODES, rules: str | Path | None = None,
-                   refit: bool = False) -> pd.DataFrame:
+                   refit: bool = False, details: list | None = None) -> pd.DataFrame:
     """Plan, sample and reclassify one county for every mode; one row per mode.
 
     Columns: ``scenario``, ``seed``, ``mode``, ``n_samples``, ``n_points``,
     ``classified_mu``, ``misclassified_before`` / ``realised`` / ``predicted`` (inside
     the parcels classified before, 亩), ``misclassified_all_before`` / ``realised_all`` /
     ``predicted_all`` (whole county, unclassified = wrong), ``realised_own`` /
-    ``predicted_own`` (the parcels holding a new point), ``plan_seconds``. Reductions
-    are positive when the plan removed misclassified area.
+    ``predicted_own`` (the parcels holding a new point), ``plan_seconds``, and per class
+    c of the first run inside classified parcels ``wrong_c`` (misclassified 亩 before),
+    ``expected_wrong_c`` (what the planner's model expected of them), ``realised_c`` and
+    ``predicted_c`` (:data:`BY_CLASS`). Reductions are positive when the plan removed
+    misclassified area.
+
+    With a list ``details``, one frame per mode is appended to it: one row per parcel
+    with ``scenario``, ``seed``, ``mode``, ``parcel_id``, ``area_mu``, ``kind``,
+    ``own`` (holds a new point), ``true_class``, ``class_before``/``class_after``,
+    ``p1_before``/``p1_after`` (``p_class_1``), ``expected_before``/``expected_after``
+    (the planner's expected misclassified 亩) and ``variance_ratio``
+    (:func:`~farmland.sampling.effect.parcel_effect`); see :func:`movement_by_class`.
     """
     rules_obj = load_rules(rules)
     with tempfile.TemporaryDirectory(prefix="farmland-plans-") as tmp:
@@ -100,7 +113,7 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
                                       seed=county.seed)
         first = classify_run(inputs, rules=rules_obj)
         rows = [_mode_row(county, first, mode, share=share, folder=folder, inputs=inputs,
-                          rules=rules_obj, refit=refit) for mode in modes]
+                          rules=rules_obj, refit=refit, details=details) for mode in modes]
     out = pd.DataFrame(rows)
     log.info("plans %s seed %d: %s", county.scenario, county.seed,
              ", ".join(f"{r.mode} {r.realised:+.0f} 亩 (predicted {r.predicted:+.0f})"
@@ -109,7 +122,8 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
 
 
 def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder: Path,
-              inputs: ClassificationInputs, rules, refit: bool) -> dict:
+              inputs: ClassificationInputs, rules, refit: bool,
+              details: list | None = None) -> dict:
     """Plan with one mode after the first run ``first`` (parcels, samples, manifest,
     surfaces), sample the truth, reclassify and score."""
     truth = county.truth.set_index("parcel_id")["true_class"]
@@ -125,7 +139,8 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
                          seed=county.seed)
     seconds = time.perf_counter() - start
     predicted = parcel_effect(parcels, samples, plan)
-    gain = (predicted["misclassified_before"] - predicted["misclassified_after"]).to_numpy()
+    expected = predicted["misclassified_before"].to_numpy()
+    gain = expected - predicted["misclassified_after"].to_numpy()
     after = _reclassify(county, plan, folder, inputs, rules, None if refit else first.surfaces)
     wrong0, wrong1 = _wrong(parcels, truth), _wrong(after, truth)
     own = parcels["parcel_id"].astype(str).isin(set(plan["parcel_id"])).to_numpy()
@@ -133,6 +148,24 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
     def drop(mask: np.ndarray) -> float:
         return float(area[mask & wrong0].sum() - area[mask & wrong1].sum())
 
+    today = _numbers(parcels["final_class"])
+    if details is not None:
+        details.append(pd.DataFrame({
+            "scenario": county.scenario, "seed": county.seed, "mode": mode,
+            "parcel_id": parcels["parcel_id"].astype(str).to_numpy(), "area_mu": area,
+            "kind": predicted["kind"].to_numpy(), "own": own,
+            "true_class": truth.reindex(parcels["parcel_id"].astype(str)).to_numpy(float),
+            "class_before": today, "class_after": _numbers(after["final_class"]),
+            "p1_before": _numbers(parcels["p_class_1"]), "p1_after": _numbers(after["p_class_1"]),
+            "expected_before": expected,
+            "expected_after": predicted["misclassified_after"].to_numpy(),
+            "variance_ratio": predicted["variance_ratio"].to_numpy()}))
+    by_class = {}
+    for c in (1, 2, 3):
+        mine = today == c
+        by_class |= {f"wrong_{c}": float(area[mine & wrong0].sum()),
+                     f"expected_wrong_{c}": float(expected[mine].sum()),
+                     f"realised_{c}": drop(mine), f"predicted_{c}": float(gain[mine].sum())}
     return {"scenario": county.scenario, "seed": county.seed, "mode": mode,
             "n_samples": int(samples["usable"].sum()), "n_points": len(plan),
             "classified_mu": float(area[classified].sum()),
@@ -142,7 +175,49 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
             "realised_all": drop(np.ones(len(area), dtype=bool)),
             "predicted_all": float(gain.sum()),
             "realised_own": drop(own), "predicted_own": float(gain[own].sum()),
-            "plan_seconds": round(seconds, 2)}
+            "plan_seconds": round(seconds, 2), **by_class}
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def movement_by_class(details: pd.DataFrame, mode: str = "uncertainty",
+                      clip: float = 0.005) -> pd.DataFrame:
+    """How the classes of interpolated parcels near a plan's points moved, against what the
+    planner's Gaussian pre-posterior says, per class of the first run.
+
+    For a parcel whose kriging variance fell to r² of today's, the pre-posterior says the
+    kriged mean moves by ξ ~ N(0, 1 − r²) (today's standard deviation as unit). The move
+    that happened is read from the latent cut of ``p_class_1`` before and after,
+    z = Φ⁻¹(p1): (m' − m)/σ = z − r·z' (σ' = rσ; parcels with p1 within ``clip`` of 0 or
+    1 before or after are left out, where z is not defined well). Columns: ``parcels``,
+    ``area_mu``, ``bias`` (mean move ÷ the mean of its predicted standard deviation;
+    + = towards a stricter class), ``spread`` (mean squared move ÷ mean predicted variance; 1 = as
+    predicted). Area-weighted over the neighbours (parcels holding a new point are left
+    out: their own sample decides them).
+    """
+    from scipy.special import ndtri
+
+    d = details[(details["mode"] == mode) & (details["kind"] == "interpolated")
+                & ~details["own"].astype(bool) & (details["variance_ratio"] < 1.0)]
+    p0, p1 = d["p1_before"].to_numpy(float), d["p1_after"].to_numpy(float)
+    ok = (np.minimum(p0, p1) > clip) & (np.maximum(p0, p1) < 1 - clip)
+    p0, p1 = p0[ok], p1[ok]
+    r2 = d["variance_ratio"].to_numpy(float)[ok]
+    area = d["area_mu"].to_numpy(float)[ok]
+    cls = d["class_before"].to_numpy(float)[ok]
+    move = ndtri(p0) - np.sqrt(r2) * ndtri(p1)   # (m' − m)/σ, + = towards class ≥ 2
+    rows = []
+    for c in np.unique(cls[np.isfinite(cls)]):
+        m = cls == c
+        w, var = area[m], 1.0 - r2[m]
+        rows.append({"class": int(c), "parcels": int(m.sum()), "area_mu": float(w.sum()),
+                     "bias": float(np.average(move[m], weights=w)
+                                   / np.average(np.sqrt(var), weights=w)),
+                     "spread": float(np.average(move[m] ** 2, weights=w)
+                                     / np.average(var, weights=w))})
+    return pd.DataFrame(rows)
 
 
 def sample_error_cv(county: SyntheticCounty) -> float:
@@ -191,9 +266,11 @@ def planner_effect(scenarios: Iterable[str] | str | None = None,
                    share: float = PLAN_SHARE, modes: Sequence[str] = PLAN_MODES,
                    rules: str | Path | None = None, refit: bool = False,
                    progress: Callable[[list], Iterable] | None = None,
-                   **county_options) -> pd.DataFrame:
-    """:func:`evaluate_plans` on every scenario × seed (rows concatenated)."""
-    return pd.concat([evaluate_plans(county, share=share, modes=modes, rules=rules, refit=refit)
+                   details: list | None = None, **county_options) -> pd.DataFrame:
+    """:func:`evaluate_plans` on every scenario × seed (rows concatenated; ``details`` as
+    there)."""
+    return pd.concat([evaluate_plans(county, share=share, modes=modes, rules=rules, refit=refit,
+                                     details=details)
                       for county in counties(scenarios, seeds, n_parcels=n_parcels,
                                              progress=progress, **county_options)],
                      ignore_index=True)
@@ -205,6 +282,7 @@ def summarise_plans(results: pd.DataFrame) -> pd.DataFrame:
     numeric = ["n_points", "misclassified_before", "realised", "predicted",
                "misclassified_all_before", "realised_all", "predicted_all", "realised_own",
                "predicted_own", "plan_seconds"]
+    numeric += [c for c in BY_CLASS if c in results]
     out = seed_means(results, "mode", numeric)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = out["predicted"] / out["realised"]
