@@ -255,12 +255,24 @@ def structure_p_value(
     return (1 + as_low) / (1 + n_permutations)
 
 
+#: significant digits kept of a fitted nugget, sill and range (:func:`_significant`)
+FIT_DIGITS = 5
+
+
 def _weighted_sse(
     model: VariogramModel, lags: np.ndarray, gamma: np.ndarray, counts: np.ndarray
 ) -> float:
     """Cressie's criterion Σ N_h (γ̂ − γ)² / γ²."""
     fitted = np.maximum(model(lags), 1e-12 * gamma.max())
     return float(np.sum(counts * (gamma - fitted) ** 2 / fitted**2))
+
+
+def _significant(value: float) -> float:
+    """``value`` to :data:`FIT_DIGITS` significant digits: what the fit can tell apart.
+    The least-squares solver stops at a relative tolerance near 1e-8, and below that its
+    last digits follow the machine's BLAS kernels (two x86 machines gave 1e-9 apart);
+    kriged probabilities and the planner's greedy picks would carry that noise."""
+    return float(f"{float(value):.{FIT_DIGITS - 1}e}")
 
 
 def _fit_one(
@@ -289,7 +301,8 @@ def _fit_one(
             p0, _cov = curve_fit(curve, lags, gamma, p0=p0, sigma=sigma, bounds=(lower, upper))
             sigma = np.maximum(curve(lags, *p0), 1e-6 * top) / np.sqrt(counts)
         c0, c, a = (nugget, *p0) if nugget is not None else p0
-        model = VariogramModel(name, float(c0), float(c0 + c), float(a))
+        model = VariogramModel(name, float(c0) if nugget is not None else _significant(c0),
+                               _significant(c0 + c), _significant(a))
         sse = _weighted_sse(model, lags, gamma, counts)
         if best is None or sse < best[0]:
             best = (sse, model)
