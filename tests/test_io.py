@@ -6,6 +6,7 @@ Fixtures are tiny files written into tmp_path; coordinates in EPSG:4545 (CGCS200
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import math
@@ -667,3 +668,28 @@ def test_sha256_of_a_shapefile_covers_its_members(tmp_path):
     before = io.sha256_file(gdb)
     _parcels(1).to_file(gdb, layer="XZQ", driver="OpenFileGDB")
     assert io.sha256_file(gdb) != before  # every file of the folder counts
+
+
+def test_sha256_of_a_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
+    """A run hashes its parcels for the manifest and the parcel cache: the second hash of
+    the same unchanged file is remembered; a rewritten file (new size or times) is read
+    again, and folders are always read."""
+    from farmland.io import write
+
+    path = tmp_path / "p.csv"
+    path.write_text("a,b\n1,2\n")
+    reads = []
+    real = write._update
+    monkeypatch.setattr(write, "_update", lambda d, m: (reads.append(m.name), real(d, m)))
+    first = io.sha256_file(path)
+    assert io.sha256_file(path) == first and reads == ["p.csv"]
+    path.write_text("a,b\n1,30\n")  # rewritten: another size and modification time
+    second = io.sha256_file(path)
+    assert second != first and reads == ["p.csv", "p.csv"]
+    assert second == hashlib.sha256(b"a,b\n1,30\n").hexdigest()
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "x").write_text("1")
+    io.sha256_file(folder)
+    io.sha256_file(folder)
+    assert reads.count("x") == 2

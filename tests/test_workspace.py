@@ -19,6 +19,7 @@ from conftest import CRS, X0, Y0
 from farmland.errors import CRSError, FarmlandError, InputError
 from farmland.rate.accounting import safe_utilisation_rate
 from farmland.runs import workspace as ws_module
+from farmland.runs import workspace_tables as tables_module
 from farmland.runs.folder import open_run, read_classification
 from farmland.runs.workspace import Workspace
 
@@ -116,14 +117,14 @@ def test_failed_write_leaves_the_file_intact(tmp_path, monkeypatch):
     ws = Workspace(path)
     ws.add_run(run_parcels(), crops=run_crops(), manifest=MANIFEST)
     before = sha(path)
-    real_write = ws_module._write
+    real_write = tables_module.write_table
 
     def failing_write(target, df, layer, layers, **kw):
         if layer == "runs":           # parcels and crops are already in the copy
             raise RuntimeError("disk full")
         real_write(target, df, layer, layers, **kw)
 
-    monkeypatch.setattr(ws_module, "_write", failing_write)
+    monkeypatch.setattr(tables_module, "write_table", failing_write)
     reshaped = run_parcels()
     reshaped.loc[0, "geometry"] = shapely.box(0, 0, 1, 1)
     with pytest.raises(RuntimeError, match="disk full"):
@@ -324,7 +325,7 @@ def test_replace_on_the_same_output_keeps_the_id(tmp_path, monkeypatch):
         def now(cls, tz=None):
             return datetime(2030, 1, 2, 3, 4, 5, tzinfo=tz)
 
-    monkeypatch.setattr(ws_module, "datetime", Later)
+    monkeypatch.setattr(tables_module, "datetime", Later)
     old_shape, shared = (hashlib.blake2b(shapely.to_wkb(g), digest_size=16).hexdigest()
                          for g in (reshaped(3, width=80).geometry[3], run_parcels().geometry[0]))
     rerun = reshaped(0, width=70).assign(final_class=pd.array([1, 1, 1, 1], dtype="Int8"))
@@ -425,8 +426,8 @@ def test_a_failed_change_leaves_the_file_byte_identical(tmp_path, monkeypatch, o
         monkeypatch.setattr(ws_module, "_drop_orphans", fail)
         change = lambda: ws.delete_run("R0002")
     elif operation == "replace":    # old rows deleted, new parcels appended, runs row fails
-        real_write = ws_module._write
-        monkeypatch.setattr(ws_module, "_write", lambda tmp, df, layer, layers, **kw: (
+        real_write = tables_module.write_table
+        monkeypatch.setattr(tables_module, "write_table", lambda tmp, df, layer, layers, **kw: (
             fail() if layer == "runs" else real_write(tmp, df, layer, layers, **kw)))
         change = lambda: ws.add_run(reshaped(1), manifest={"seed": 1},
                                     output=tmp_path / "b", replaces="R0002")

@@ -133,7 +133,9 @@ def with_landuse(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return parcels.assign(landuse=landuse.fillna("unknown").astype(str))
 
 
-def base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def parcel_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The columns of the output taken from the parcels alone: ids, names, land use, areas
+    and the geometry."""
     keep = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse"]
     out = gpd.GeoDataFrame({c: parcels.get(c, None) for c in keep},
                            geometry=parcels.geometry.values, crs=parcels.crs, index=parcels.index)
@@ -144,6 +146,12 @@ def base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     area = net.where(net.notna(), out["area_m2"]).astype(float)
     out["area_mu"] = np.round(area * C.MU_PER_M2, 4)
     out["area_hm2"] = np.round(area * C.HM2_PER_M2, 6)
+    return out
+
+
+def base_columns(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """:func:`parcel_columns` and the soil-level columns at their defaults (no class)."""
+    out = parcel_columns(parcels)
     out["n_samples"] = 0
     out["soil_class"] = pd.array([pd.NA] * len(out), dtype="Int8")
     out["rule"] = ""
@@ -160,6 +168,9 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     """Rule 1: parcels (or evaluation units, ``out["unit_id"]``) holding usable soil
     samples; every parcel of a unit gets the unit's class, count, samples and flags."""
     inside, key_of = _by_unit(out, usable.dropna(subset=["parcel_id"]))
+    # only the units of these parcels: every statistic below is per unit, and a subset of
+    # the parcels (the incremental run's) then costs its own samples, not the province's
+    inside = inside[inside["_unit"].isin(key_of.to_numpy()).to_numpy()]
     if inside.empty:
         return
     pc = inside["point_class"].astype(int)
@@ -307,30 +318,39 @@ def _evidence(out, rows: np.ndarray, usable: pd.DataFrame, xy: np.ndarray, k: in
     out.iloc[rows, out.columns.get_loc("sample_ids")] = [",".join(ids[r]) for r in nn]
 
 
-def _apply_crops(out, crops, std, rules: Rules):
-    """Rule 4: crop adjustment into ``final_class``."""
+def crop_adjustment(out: gpd.GeoDataFrame, crops: gpd.GeoDataFrame | None, *, rules: Rules,
+                    standard) -> tuple[pd.DataFrame, gpd.GeoDataFrame | None]:
+    """Rule 4 for every parcel of ``out`` (``parcel_id``, ``soil_class``, geometry and the
+    unit columns): :func:`~farmland.classify.crops.adjust_classes`' frame (``final_class``,
+    ``crop_rule``, ``n_crops``, ``crop_exceedance``, indexed like ``out``) and the graded
+    crops (None without crops). Crop samples are assigned among all parcels of ``out``."""
     if crops is None or len(crops) == 0:
-        out["final_class"] = out["soil_class"].copy()
-        out["n_crops"] = 0
-        out["crop_exceedance"] = False
-        return None
-    graded = grade_crops(crops, standard=std)
+        return pd.DataFrame({"final_class": out["soil_class"].copy(), "crop_rule": "",
+                             "n_crops": 0, "crop_exceedance": False}, index=out.index), None
+    graded = grade_crops(crops, standard=standard)
     unit = rules.get("crops", "unit")
     if unit == "parcel" and "unit_id" in out:  # the evaluation unit, unless the rules name one
         unit = "unit_id"
     graded[["parcel_id", "unit"]] = assign_crops(graded, out, unit=unit)
     stats = unit_statistics(graded)
     unit_of_parcel = out["parcel_id"] if unit == "parcel" else out[unit]
-    adj = adjust_classes(out["soil_class"], unit_of_parcel, stats, rules=rules)
-    out["final_class"] = adj["final_class"]
-    changed = adj["crop_rule"] != ""
-    out.loc[changed, "rule"] = out.loc[changed, "rule"] + ";" + adj.loc[changed, "crop_rule"]
-    out["n_crops"] = adj["n_crops"]
-    out["crop_exceedance"] = adj["crop_exceedance"]
+    return adjust_classes(out["soil_class"], unit_of_parcel, stats, rules=rules), graded
+
+
+def apply_crop_adjustment(out: gpd.GeoDataFrame, adjusted: pd.DataFrame) -> None:
+    """Write the rows of :func:`crop_adjustment` (same index as ``out``) into ``out``:
+    ``final_class``, the crop rule appended to ``rule``, ``n_crops``, ``crop_exceedance``
+    and the ``crop_exceedance_on_class1`` flag."""
+    out["final_class"] = adjusted["final_class"]
+    changed = adjusted["crop_rule"] != ""
+    if changed.any():
+        out.loc[changed, "rule"] = (out.loc[changed, "rule"] + ";"
+                                    + adjusted.loc[changed, "crop_rule"])
+    out["n_crops"] = adjusted["n_crops"]
+    out["crop_exceedance"] = adjusted["crop_exceedance"]
     flag = (out["final_class"] == 1).fillna(False) & out["crop_exceedance"]
     for i in np.flatnonzero(flag.to_numpy()):
         out.iat[i, out.columns.get_loc("qa_flags")].append("crop_exceedance_on_class1")
-    return graded
 
 
 def finish_classes(out: gpd.GeoDataFrame, samples: pd.DataFrame, *,
@@ -339,18 +359,25 @@ def finish_classes(out: gpd.GeoDataFrame, samples: pd.DataFrame, *,
     """Rules 4–5 on the soil classes of :func:`soil_classes`: the crop adjustment into
     ``final_class``, the remaining QA flags, labels and the output column order. Returns
     the classified parcels and the graded crops (or None)."""
-    graded = _apply_crops(out, crops, standard, rules)
-    out = _finish(out, samples)
+    adjusted, graded = crop_adjustment(out, crops, rules=rules, standard=standard)
+    apply_crop_adjustment(out, adjusted)
+    out = finish_rows(out, samples)
     counts = out["final_class"].value_counts(dropna=False).to_dict()
     log.info("classified %d parcels: %s", len(out),
              ", ".join(f"{C.label_en(k)} {v}" for k, v in sorted(counts.items(), key=str)))
     return out, graded
 
 
-def _finish(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Labels, unusable-sample flags, and flag lists to text."""
-    bad = samples.loc[~samples["usable"]].dropna(subset=["parcel_id"])["parcel_id"]
-    has_bad = out["parcel_id"].isin(set(bad)).to_numpy()
+def unusable_parcels(samples: pd.DataFrame) -> set:
+    """Ids of the parcels holding an unusable sample (flagged ``unusable_samples_inside``)."""
+    return set(samples.loc[~samples["usable"].astype(bool)].dropna(subset=["parcel_id"])[
+        "parcel_id"])
+
+
+def finish_rows(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Rule 5's rest, row by row: labels, unusable-sample flags, flag lists to text and the
+    output column order."""
+    has_bad = out["parcel_id"].isin(unusable_parcels(samples)).to_numpy()
     for i in np.flatnonzero(has_bad):
         out.iat[i, out.columns.get_loc("qa_flags")].append("unusable_samples_inside")
     out["class_label_zh"] = [C.label_zh(c) for c in out["final_class"]]
@@ -359,12 +386,19 @@ def _finish(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:
     # one missing marker (None), whichever pandas set-item path left NaN or None behind
     driver = out["driving_element"].astype(object)
     out["driving_element"] = driver.where(driver.notna(), None)
-    units = ["unit_id"] if "unit_id" in out else []
-    order = ["parcel_id", "township", "township_code", "village", "dlbm", "landuse", *units,
-             "area_m2",
-             "area_mu", "area_hm2", "n_samples", "soil_class", "final_class", "class_label_zh",
-             "class_label_en", "rule", "driving_element", "share_1", "share_2", "share_3",
-             "p_class_1", "p_class_2", "p_class_3", "class_confidence", "p_calibrated_1",
-             "p_calibrated_2", "p_calibrated_3", "sample_ids", "n_crops",
-             "crop_exceedance", "qa_flags", "geometry"]
-    return out[order]
+    return out[output_order("unit_id" in out)]
+
+
+#: the parcel columns a classification computes, in their output order
+CLASS_COLUMNS = ("n_samples", "soil_class", "final_class", "class_label_zh", "class_label_en",
+                 "rule", "driving_element", "share_1", "share_2", "share_3", "p_class_1",
+                 "p_class_2", "p_class_3", "class_confidence", "p_calibrated_1",
+                 "p_calibrated_2", "p_calibrated_3", "sample_ids", "n_crops",
+                 "crop_exceedance", "qa_flags")
+
+
+def output_order(units: bool) -> list[str]:
+    """The columns of the classified parcels in their order (``unit_id`` with units)."""
+    return ["parcel_id", "township", "township_code", "village", "dlbm", "landuse",
+            *(["unit_id"] if units else []), "area_m2", "area_mu", "area_hm2", *CLASS_COLUMNS,
+            "geometry"]

@@ -126,7 +126,7 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
             replaces = ws.run_of_output(output) if overwrite else None
             run_id = ws.add_run(result.parcels, crops=result.crops,
                                 manifest=read_manifest(output), label=label, output=output,
-                                replaces=replaces)
+                                replaces=replaces, differences=result.differences)
             _record_run(output, run_id, workspace)
         except OSError as exc:
             if isinstance(exc, OutputError):

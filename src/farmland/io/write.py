@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyogrio
 
@@ -47,6 +48,9 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     sorted by relative path, each preceded by that path.
     """
     path = Path(path)
+    key = _file_identity(path)
+    if key is not None and key in _HASHED:
+        return _HASHED[key]
     digest = hashlib.sha256()
     if path.is_dir():
         for member in sorted(p for p in path.rglob("*") if p.is_file()):
@@ -61,7 +65,24 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
                 _update(digest, member)
     else:
         _update(digest, path)
+    if key is not None:
+        _HASHED[key] = digest.hexdigest()
     return digest.hexdigest()
+
+
+#: SHA-256 of the plain files hashed in this process, by :func:`_file_identity` (a run
+#: hashes its parcels for the manifest and for the parcel cache: once)
+_HASHED: dict[tuple, str] = {}
+
+
+def _file_identity(path: Path) -> tuple | None:
+    """Path, size, inode and modification/change times (ns) of a plain file other than a
+    shapefile: the same file unchanged; ``None`` for folders and shapefiles (hashed with
+    their members each time)."""
+    if path.suffix.lower() == ".shp" or not path.is_file():
+        return None
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _update(digest: hashlib._Hash, member: Path) -> None:
@@ -290,3 +311,19 @@ def replace_gpkg_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.Da
             write_styles(path, layers)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+
+
+def sqlite_values(series: pd.Series) -> list:
+    """The values of ``series`` as GDAL stores them in a GeoPackage's SQLite table, for a
+    direct ``INSERT``/``UPDATE``: NULL for every missing marker, text columns as text,
+    booleans 0/1, numbers as numbers."""
+    missing = series.isna().to_numpy(bool)
+    if series.dtype.kind == "b" or str(series.dtype) == "boolean":
+        values = series.fillna(False).to_numpy(dtype=int).astype(object)
+    else:
+        values = series.to_numpy(dtype=object)
+        if series.dtype == object:  # text column: whatever is not missing as text
+            values = np.array([v if isinstance(v, str) else str(v) for v in values],
+                              dtype=object)
+    values[missing] = None
+    return values.tolist()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import shutil
 import sqlite3
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ import pandas as pd
 import pyogrio
 
 from farmland.io.styles import write_styles
-from farmland.io.write import replace_gpkg_layers
+from farmland.io.write import replace_gpkg_layers, sqlite_values
 
 __all__ = ["patch_gpkg"]
 
@@ -50,7 +49,7 @@ def patch_gpkg(patch, path: Path, layers: Mapping[str, pd.DataFrame]) -> bool:
     shutil.copyfile(patch.path, path)
     columns = [c for c in parcels.columns if c != parcels.geometry.name]
     rows = np.asarray(patch.rows, dtype=np.int64)
-    values = [_sql_values(parcels[c].iloc[rows]) for c in columns]
+    values = [sqlite_values(parcels[c].iloc[rows]) for c in columns]
     sets = ", ".join(f'"{c}" = ?' for c in columns)
     with contextlib.closing(sqlite3.connect(path)) as con, con:
         # the spatial index's update triggers call GDAL's SQL functions; no geometry
@@ -92,19 +91,3 @@ def _other_layout(previous: Path, parcels: pd.DataFrame, layers: Mapping[str, pd
     with contextlib.closing(sqlite3.connect(previous)) as con:
         low, high, n = con.execute("SELECT min(fid), max(fid), count(*) FROM parcels").fetchone()
     return None if (low, high, n) == (1, len(parcels), len(parcels)) else "other fids"
-
-
-def _sql_values(series: pd.Series) -> list:
-    """Python values as GDAL stores them: NULL for missing, 0/1 for booleans."""
-    if _text(series):
-        return [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-                else str(v) for v in series.tolist()]
-    if series.dtype == bool:
-        return series.astype(int).tolist()
-    if str(series.dtype) == "Int8":
-        return [None if v is pd.NA else int(v) for v in series.tolist()]
-    return [None if math.isnan(v) else v for v in series.tolist()]
-
-
-def _text(series: pd.Series) -> bool:
-    return _FIELD_TYPES.get(str(series.dtype)) == "object"

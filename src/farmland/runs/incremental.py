@@ -7,9 +7,14 @@ so a run of the same job that reuses every variogram of the previous run recompu
 rules 1–3 (points, distance, interpolation) for those parcels only and takes every
 other parcel's soil class, reason, shares and probabilities from the previous run's
 ``classification.gpkg``. The sample-level work (reading, screening, point classes,
-cross-validation, the leave-one-out rule) and the crop adjustment and QA flags of every
-parcel (cheap, and the crop rules depend on the crop data as a whole) are done in full.
-The result is the full run's, parcel for parcel (tests/test_incremental.py).
+cross-validation, the leave-one-out rule) is done in full, and so is the crop adjustment
+itself (vectorised; its crop samples are assigned among all parcels and the rule counts
+the years in all crop data). Rules 4–5 row by row (the crop rule appended to ``rule``,
+QA flags, labels) run only for the recomputed parcels and those whose crop adjustment
+(final class, crop count, exceedance) or unusable-sample flag differs from the previous
+run's: any other parcel's output row is a function of its kept soil row and these, so
+it is the previous run's row as stored. The result is the full run's, parcel for parcel,
+in memory and in the files (tests/test_incremental.py, tests/test_incremental_rows.py).
 
 Which parcels a change can reach. A sample is *changed* when it is new, gone, or
 differs in its id, position, usability, point class, parcel or any interpolated value
@@ -48,13 +53,26 @@ import pyogrio
 import shapely
 from scipy.spatial import cKDTree
 
-from farmland.classify.parcels import base_columns, finish_classes, soil_classes, with_landuse
+from farmland.classify.parcels import (
+    CLASS_COLUMNS,
+    apply_crop_adjustment,
+    base_columns,
+    crop_adjustment,
+    finish_rows,
+    output_order,
+    parcel_columns,
+    soil_classes,
+    unusable_parcels,
+    with_landuse,
+)
 from farmland.classify.point_evidence import extra_neighbours
 from farmland.classify.units import evaluation_units
 from farmland.geostats.surfaces import VARIABLES, SurfaceModels, interpolation_values
+from farmland.io import read_cache
 from farmland.rules import Rules
 from farmland.runs.folder import classification_path, output_folder, read_manifest
 from farmland.runs.workspace import Workspace
+from farmland.runs.workspace_tables import PARCEL_COLUMNS, differing_rows
 
 __all__ = ["Previous", "affected_parcels", "changed_samples", "previous_for", "reclassify"]
 
@@ -65,16 +83,10 @@ SOIL_COLUMNS = ("n_samples", "soil_class", "rule", "driving_element", "share_1",
                 "share_3", "p_class_1", "p_class_2", "p_class_3", "class_confidence",
                 "p_calibrated_1", "p_calibrated_2", "p_calibrated_3",
                 "sample_ids", "qa_flags")
-#: columns the crop adjustment and the finish compute (compared for the patched file)
-FINISH_COLUMNS = ("final_class", "class_label_zh", "class_label_en", "n_crops",
-                  "crop_exceedance")
 #: QA flags the crop adjustment and the finish add (recomputed for every parcel)
 FINISH_FLAGS = frozenset({"crop_exceedance_on_class1", "unusable_samples_inside"})
 #: manifest entries that must match for a run to be the base of an incremental one
 SAME_INPUTS = ("parcels", "townships", "mapping", "units")
-#: parcel columns taken from the parcels input alone (the same job: the same values)
-BASE_COLUMNS = ("parcel_id", "township", "township_code", "village", "dlbm", "landuse",
-                "area_m2", "area_mu", "area_hm2", "unit_id")
 SAME_PARAMETERS = ("crs", "input_crs", "interpolator", "units")
 
 
@@ -260,104 +272,158 @@ def reclassify(previous: Previous, parcels: gpd.GeoDataFrame, samples: gpd.GeoDa
                ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, dict[str, Any], Patch] | None:
     """Classify ``parcels`` from ``previous`` and the parcels the changed samples reach.
 
-    ``samples`` are this run's classified samples. Returns the classified parcels, the
-    graded crops, the manifest record and how to write the classification file from the
-    previous one (:class:`Patch`), or ``None`` when the previous run's parcels are not
-    these parcels in this order (the caller then runs in full).
+    ``samples`` are this run's classified samples. Every parcel starts as the previous
+    run's output row; rules 1–3 run for the parcels a change reaches, and rules 4–5 (crop
+    adjustment, QA flags, labels: row by row) for those and for the parcels whose crop
+    adjustment or unusable-sample flag differs from the previous run's (the crop
+    adjustment itself, a vectorised step whose crop samples are assigned among all
+    parcels, runs for every parcel). Returns the classified parcels, the graded crops, the
+    manifest record and how to write the classification file and the workspace rows from
+    the previous run's (:class:`Patch`), or ``None`` when the previous run's parcels are
+    not these parcels in this order (the caller then runs in full).
     """
     parcels = with_landuse(parcels)
-    kept, raw = _previous_parcels(previous.path, parcels)
-    if kept is None:
+    stored = _previous_columns(previous.path, parcels)
+    if stored is None:
         log.info("full classification: the parcels of %s are not these parcels in this "
                  "order", previous.run_id)
         return None
-    old = pyogrio.read_dataframe(previous.path, layer="samples")
+    old = read_cache.read_dataframe(previous.path, layer="samples")  # as the refit rule
     moved, unchanged, counts = changed_samples(sample_keys(old), sample_keys(samples))
-    geoms = parcels.geometry.values
     unit_ids = evaluation_units(parcels, units)
     extra = extra_neighbours(samples, rules) if unit_ids is None else 0  # units: county rule
-    reach = affected_parcels(geoms, moved, unchanged, k=surfaces.k + extra,
+    reach = affected_parcels(parcels.geometry.values, moved, unchanged, k=surfaces.k + extra,
                              k_evidence=rules.get("interpolation", "evidence_samples"))
-    out = base_columns(parcels)
     if unit_ids is not None:
-        out["unit_id"] = unit_ids.to_numpy()
-        reach |= out["unit_id"].isin(set(out.loc[reach, "unit_id"])).to_numpy()
+        ids = pd.Series(unit_ids.to_numpy())
+        reach |= ids.isin(set(ids[reach])).to_numpy()
     rows = np.flatnonzero(reach)
     sub = (soil_classes(parcels.iloc[rows], samples, rules=rules, interpolator=surfaces,
                         standard=standard, units=unit_ids) if len(rows) else None)
+    out = _as_previous(parcels, stored, unit_ids)
+    soil = out["soil_class"].array.copy()
+    if sub is not None:
+        soil[rows] = sub["soil_class"].array
+    adjusted, graded = crop_adjustment(out.assign(soil_class=soil), crops, rules=rules,
+                                       standard=standard)
+    redo = np.flatnonzero(reach | _finish_changes(out, adjusted, samples))
+    new = _soil_rows(parcels.iloc[redo], out.iloc[redo], sub, np.searchsorted(rows, redo),
+                     reach[redo])
+    apply_crop_adjustment(new, adjusted.iloc[redo].set_axis(new.index))
+    new = finish_rows(new, samples)
+    columns = list(CLASS_COLUMNS)
+    before = out.iloc[redo]
+    patch = Patch(previous.path, redo[differing_rows(new, before, columns)], previous.run_id,
+                  redo[differing_rows(new, before, [c for c in PARCEL_COLUMNS
+                                                    if c in CLASS_COLUMNS])])
+    for col in columns:
+        values = out[col].array.copy()
+        values[redo] = new[col].array
+        out[col] = pd.Series(values, index=out.index, dtype=out[col].dtype)
+    out.attrs["interpolator"] = surfaces.describe()
+    record = {"from": previous.run_id, "samples": counts, "parcels_recomputed": len(rows),
+              "parcels_kept": len(out) - len(rows)}
+    log.info("incremental: %d added, %d removed, %d changed sample(s) since %s reach %d of "
+             "%d parcels; the other %d keep their soil class from %s (crop adjustment and "
+             "flags redone for %d)", counts["added"], counts["removed"], counts["changed"],
+             previous.run_id, len(rows), len(out), len(out) - len(rows), previous.run_id,
+             len(redo))
+    return out, graded, record, patch
+
+
+def _previous_columns(path: Path, parcels: gpd.GeoDataFrame) -> pd.DataFrame | None:
+    """The previous run's computed parcel columns as stored (:data:`CLASS_COLUMNS`), or
+    ``None`` if it does not have them all or not the same parcels in the same order."""
+    try:
+        fields = set(pyogrio.read_info(path, layer="parcels")["fields"])
+        if set(CLASS_COLUMNS) - fields:
+            return None
+        stored = pyogrio.read_dataframe(path, layer="parcels", read_geometry=False,
+                                        columns=["parcel_id", *CLASS_COLUMNS], use_arrow=True)
+    except Exception as exc:  # noqa: BLE001 - unreadable: the run is full, not failed
+        log.info("the previous classification %s cannot be read (%s)", path, exc)
+        return None
+    ids = parcels["parcel_id"].astype(str).to_numpy()
+    if len(stored) != len(ids) or not np.array_equal(stored["parcel_id"].astype(str).to_numpy(),
+                                                      ids):
+        return None
+    return stored
+
+
+def _as_previous(parcels: gpd.GeoDataFrame, stored: pd.DataFrame, unit_ids
+                 ) -> gpd.GeoDataFrame:
+    """Every parcel as the previous run classified it: the parcels' own columns and the
+    stored computed ones, in a full run's columns, order and types."""
+    out = parcel_columns(parcels)
+    if unit_ids is not None:
+        out["unit_id"] = unit_ids.to_numpy()
+    for col in CLASS_COLUMNS:
+        values = stored[col]
+        if col in ("soil_class", "final_class"):
+            values = pd.array(values.to_numpy(float, na_value=np.nan), dtype="Int8")
+        elif col == "driving_element":
+            values = values.astype(object).where(values.notna(), None).to_numpy()
+        elif col in ("n_samples", "n_crops"):
+            values = values.to_numpy("int64")
+        elif col == "crop_exceedance":
+            values = values.to_numpy(bool)
+        elif col.startswith(("share_", "p_", "class_confidence")):
+            values = values.to_numpy(float, na_value=np.nan)
+        else:  # text
+            values = pd.array(values.fillna("") if col == "sample_ids" else values, dtype="str")
+        # a Series: an object array set as a column would become text
+        out[col] = pd.Series(values, index=out.index,
+                             dtype=object if col == "driving_element" else None)
+    return out[output_order(unit_ids is not None)]
+
+
+def _finish_changes(out: gpd.GeoDataFrame, adjusted: pd.DataFrame,
+                    samples: pd.DataFrame) -> np.ndarray:
+    """Parcels whose rules 4–5 may give another row than the previous run's although their
+    soil class is kept: another crop adjustment (final class, crop count or exceedance;
+    the crop rule follows from the soil and final class) or an unusable sample come or
+    gone. A parcel with neither keeps its whole previous row."""
+    differs = differing_rows(adjusted, out, ["final_class", "n_crops", "crop_exceedance"],
+                             mask=True)
+    flags = (";" + out["qa_flags"].astype(object).fillna("").astype(str) + ";")
+    had = flags.str.contains(";unusable_samples_inside;", regex=False).to_numpy(bool)
+    has = out["parcel_id"].isin(unusable_parcels(samples)).to_numpy()
+    return differs | (had != has)
+
+
+def _soil_rows(parcels: gpd.GeoDataFrame, previous: gpd.GeoDataFrame, sub, at: np.ndarray,
+               reached: np.ndarray) -> gpd.GeoDataFrame:
+    """Rules 1–3's frame (:func:`~farmland.classify.parcels.soil_classes`) of ``parcels``:
+    the ``reached`` ones' from ``sub`` (row ``at``), the others' from their ``previous``
+    output rows without what rules 4–5 add."""
+    out = base_columns(parcels)
+    if "unit_id" in previous:
+        out["unit_id"] = previous["unit_id"].to_numpy()
+    kept = previous.copy()
+    kept["rule"] = kept["rule"].astype(str).str.split(";", n=1).str[0]
+    kept["qa_flags"] = [[f for f in text.split(";") if f not in FINISH_FLAGS] if text else []
+                        for text in kept["qa_flags"].astype(str).to_numpy(object)]
     for col in SOIL_COLUMNS:
         how = ({"dtype": float, "na_value": np.nan} if col == "soil_class" else
                {"dtype": out[col].dtype if out[col].dtype.kind in "fi" else object})
         values = kept[col].to_numpy(copy=True, **how)
-        if sub is not None:
-            values[rows] = sub[col].to_numpy(**how)
+        if sub is not None and reached.any():
+            values[reached] = sub[col].to_numpy(**how)[at[reached]]
         out[col] = pd.array(values, dtype="Int8") if col == "soil_class" else \
             pd.Series(values, index=out.index).astype(out[col].dtype)
-    out.attrs["interpolator"] = surfaces.describe()
-    out, graded = finish_classes(out, samples, crops=crops, rules=rules, standard=standard)
-    patch = Patch(previous.path, _differing_rows(out, raw))
-    record = {"from": previous.run_id, "samples": counts, "parcels_recomputed": len(rows),
-              "parcels_kept": len(out) - len(rows)}
-    log.info("incremental: %d added, %d removed, %d changed sample(s) since %s reach %d of "
-             "%d parcels; the other %d keep their soil class from %s", counts["added"],
-             counts["removed"], counts["changed"], previous.run_id, len(rows), len(out),
-             len(out) - len(rows), previous.run_id)
-    return out, graded, record, patch
-
-
-def _previous_parcels(path: Path, parcels: gpd.GeoDataFrame
-                      ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The previous run's soil-level parcel columns (rule and QA flags without what the crop
-    adjustment and the finish add), aligned with ``parcels``, and its computed columns as
-    stored; ``(None, None)`` if not the same parcels in the same order."""
-    try:
-        fields = set(pyogrio.read_info(path, layer="parcels")["fields"])
-        columns = [c for c in ("parcel_id", *SOIL_COLUMNS, *FINISH_COLUMNS) if c in fields]
-        kept = pyogrio.read_dataframe(path, layer="parcels", read_geometry=False,
-                                      columns=columns, use_arrow=True)
-    except Exception as exc:  # noqa: BLE001 - unreadable: the run is full, not failed
-        log.info("the previous classification %s cannot be read (%s)", path, exc)
-        return None, None
-    ids = parcels["parcel_id"].astype(str).to_numpy()
-    if len(kept) != len(ids) or not np.array_equal(kept["parcel_id"].astype(str).to_numpy(),
-                                                    ids) or set(SOIL_COLUMNS) - fields:
-        return None, None
-    raw = kept.drop(columns="parcel_id").copy()
-    kept["rule"] = kept["rule"].astype(str).str.split(";", n=1).str[0]
-    kept["qa_flags"] = [[f for f in text.split(";") if f not in FINISH_FLAGS]
-                        if isinstance(text, str) and text else []
-                        for text in kept["qa_flags"].to_numpy(object)]
-    driver = kept["driving_element"].astype(object)
-    kept["driving_element"] = driver.where(driver.notna(), None)
-    kept["sample_ids"] = kept["sample_ids"].astype(object).where(kept["sample_ids"].notna(), "")
-    return kept, raw
+    return out
 
 
 @dataclass(frozen=True)
 class Patch:
-    """How this run's ``classification.gpkg`` can be written from the previous run's: copy
-    ``path`` and rewrite the parcel ``rows`` (positions) whose computed columns differ, or
-    every row when ``rows`` is ``None`` (:mod:`farmland.runs.gpkg_patch`)."""
+    """How this run's outputs can be written from the previous run's (``run_id``): its
+    ``classification.gpkg`` at ``path`` copied with the parcel ``rows`` (positions) whose
+    computed columns differ rewritten, or every row when ``rows`` is ``None``
+    (:mod:`farmland.runs.gpkg_patch`); in a workspace, the parcels stored as differences
+    from that run are ``workspace_rows``, the rows whose kept columns differ
+    (:meth:`farmland.runs.workspace.Workspace.add_run`)."""
 
     path: Path
     rows: np.ndarray | None
-
-
-def _differing_rows(out: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray | None:
-    """Positions of the parcels whose computed columns differ from the previous run's as
-    stored (``None``: a computed column the previous file lacks; compare all)."""
-    computed = [c for c in out.columns if c not in BASE_COLUMNS and c != out.geometry.name]
-    if set(computed) != set(raw.columns):
-        return None
-    differs = np.zeros(len(out), dtype=bool)
-    for col in computed:
-        new, old = out[col], raw[col]
-        if new.dtype.kind in "biuf":  # numpy and nullable (Int8, boolean) numbers alike
-            a = pd.to_numeric(new, errors="coerce").to_numpy(float, na_value=np.nan)
-            b = pd.to_numeric(old, errors="coerce").to_numpy(float, na_value=np.nan)
-            differs |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
-        else:
-            a, b = new.astype(object), old.astype(object)
-            both_na = (a.isna() & b.isna()).to_numpy(bool)
-            differs |= ~((a.to_numpy() == b.to_numpy()) | both_na)
-    return np.flatnonzero(differs)
+    run_id: str = ""
+    workspace_rows: np.ndarray | None = None

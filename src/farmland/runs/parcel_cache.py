@@ -17,6 +17,7 @@ or unwritable cache only means reading the file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -121,8 +122,10 @@ def _key(parcels, layer, crs, mapping, townships) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+@functools.cache
 def _code_fingerprint() -> str:
-    """SHA-256 of every source file of the farmland package (and its version)."""
+    """SHA-256 of every source file of the farmland package (and its version), once per
+    process (the code a process runs does not change under it)."""
     root = Path(farmland.__file__).parent
     digest = hashlib.sha256(farmland.__version__.encode())
     for path in sorted(root.rglob("*")):

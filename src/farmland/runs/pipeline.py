@@ -30,6 +30,7 @@ from farmland.geostats.crossval import LooMemory, LooRecorder
 from farmland.geostats.quality import cross_validation_report
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models
 from farmland.io import readers as fio
+from farmland.io.read_cache import reusing_reads
 from farmland.io.write import atomic_folder, refuse_existing, sha256_file, write_gpkg_layers
 from farmland.rules import Rules, load_rules
 from farmland.runs import folder
@@ -115,6 +116,15 @@ class ClassificationResult:
     #: an incremental run's classification file as the previous one's with rows rewritten
     patch: Any = None
 
+    @property
+    def differences(self) -> tuple[str, Any] | None:
+        """``(previous run id, positions)`` of an incremental run: its parcels are that
+        run's except at these rows in the columns a workspace keeps
+        (:meth:`farmland.runs.workspace.Workspace.add_run`); ``None`` otherwise."""
+        if self.patch is None or self.patch.workspace_rows is None:
+            return None
+        return self.patch.run_id, self.patch.workspace_rows
+
 
 def _as_list(value) -> list[Path]:
     if value is None:
@@ -172,6 +182,14 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     inputs.units_path()  # an unknown --units is refused before any reading
     std = load_standard()
     parcels, samples, crops = read_inputs(inputs, rules=rules)
+    # the previous run's samples layer serves the refit rule and the incremental run: read once
+    with reusing_reads():
+        return _classify(inputs, rules, std, parcels, samples, crops, scheduler)
+
+
+def _classify(inputs: ClassificationInputs, rules: Rules, std, parcels, samples, crops,
+              scheduler: str | None) -> ClassificationResult:
+    """:func:`classify_run` after reading the inputs."""
     mapping = fio.read_mapping(inputs.mapping) if inputs.mapping else None
     units = evaluation_units(parcels, str(inputs.units) if inputs.units_path() is None
                              else inputs.units_path(), crs=inputs.crs, mapping=mapping)

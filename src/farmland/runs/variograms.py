@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from farmland.errors import InputError
@@ -47,6 +46,7 @@ from farmland.geostats.surfaces import (
     interpolation_inputs,
 )
 from farmland.geostats.variogram import VariogramModel, default_max_lag, variogram_shift
+from farmland.io import read_cache
 from farmland.rules import Rules
 from farmland.runs.folder import classification_path, fitted_models, output_folder
 from farmland.runs.workspace import Workspace
@@ -224,7 +224,8 @@ def _changes(usable: pd.DataFrame, workspace,
             out[variable] = None
             continue
         before, now = _value_keys(old, variable), _value_keys(usable, variable)
-        added, removed = len(now - before), len(before - now)
+        both = len(now.merge(before, how="inner", on=list(now.columns)))
+        added, removed = len(now) - both, len(before) - both
         out[variable] = {"n_fitted": len(before), "added": added, "removed": removed,
                          "change": round((added + removed) / max(len(before), 1), 6)}
     return out
@@ -238,18 +239,20 @@ def _samples_layer(workspace, run_id: str) -> pd.DataFrame | None:
         log.warning("the samples of %s are not at %s: the change since its variograms "
                     "cannot be measured", run_id, path or "(no output folder recorded)")
         return None
-    return pyogrio.read_dataframe(path, layer="samples")
+    return read_cache.read_dataframe(path, layer="samples")  # also the incremental run's
 
 
-def _value_keys(samples: pd.DataFrame, variable: str) -> set[tuple]:
-    """(sample id, x, y, value) of every usable sample with a value of ``variable``."""
+def _value_keys(samples: pd.DataFrame, variable: str) -> pd.DataFrame:
+    """The distinct (sample id, x, y, value) of the usable samples with a value of
+    ``variable`` (a set of values, as a table)."""
     values = pd.to_numeric(samples[variable], errors="coerce").to_numpy(float)
     ok = samples["usable"].astype(bool).to_numpy() & np.isfinite(values)
     if variable != "ph":
         ok &= values > 0
     xy = np.round(shapely.get_coordinates(samples.geometry.values), 2)
     ids = samples["sample_id"].astype(str).to_numpy()
-    return set(zip(ids[ok], xy[ok, 0], xy[ok, 1], values[ok], strict=True))
+    return pd.DataFrame({"sample_id": ids[ok], "x": xy[ok, 0], "y": xy[ok, 1],
+                         "value": values[ok]}).drop_duplicates(ignore_index=True)
 
 
 def _decide(old, new, change: dict[str, Any] | None, rules: Rules,

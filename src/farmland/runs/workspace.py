@@ -27,7 +27,10 @@ Rows are only appended, except by the three explicit edits: :meth:`Workspace.rel
 :meth:`Workspace.delete_run` and ``add_run(..., replaces=run_id)`` (a rerun into the
 same output folder). Run ids are never reused, even after a delete. Atomic: the file is
 copied, the change is made in the copy, and the copy replaces the file with
-:func:`os.replace`; a failure leaves the old file as it was. A lock file next to the
+:func:`os.replace`; a failure leaves the old file as it was. An incremental run stored as
+differences that brings no new geometry is appended to the file itself in one SQLite
+transaction (atomic by SQLite's journal; the copy of a file holding every earlier run
+would cost more than the run's rows). A lock file next to the
 workspace keeps two writers apart.
 """
 
@@ -40,7 +43,6 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +56,22 @@ from farmland.classes import as_class
 from farmland.errors import CRSError, FarmlandError, InputError
 from farmland.io.write import atomic_write
 from farmland.runs.folder import RUN_ID, WORKSPACE, portable_path
-from farmland.runs.workspace_tables import CROP_COLUMNS, INDEXES, PARCEL_COLUMNS
+from farmland.runs.workspace_tables import CROP_COLUMNS, PARCEL_COLUMNS
+from farmland.runs.workspace_tables import append_run as _append_run
 from farmland.runs.workspace_tables import as_text as _text
+from farmland.runs.workspace_tables import class_areas as _class_areas
 from farmland.runs.workspace_tables import crop_table as _crop_table
 from farmland.runs.workspace_tables import crop_types as _crop_types
 from farmland.runs.workspace_tables import delete_rows as _delete_rows
+from farmland.runs.workspace_tables import differing_rows as _differing_rows
 from farmland.runs.workspace_tables import drop_orphans as _drop_orphans
 from farmland.runs.workspace_tables import execute_sql as _sql
+from farmland.runs.workspace_tables import insert_rows as _insert_rows
 from farmland.runs.workspace_tables import keyed_rows as _keyed
 from farmland.runs.workspace_tables import layer_names as _layers
 from farmland.runs.workspace_tables import parcel_attrs as _parcel_attrs
+from farmland.runs.workspace_tables import run_row as _new_run_row
+from farmland.runs.workspace_tables import store_in_full as _store_in_full
 from farmland.runs.workspace_tables import vacuum as _vacuum
 
 log = logging.getLogger(__name__)
@@ -190,7 +198,8 @@ class Workspace:
     # -- writing --------------------------------------------------------------------
     def add_run(self, parcels: pd.DataFrame, *, crops: pd.DataFrame | None = None,
                 manifest: dict[str, Any], label: str | None = None,
-                output: str | os.PathLike | None = None, replaces: str | None = None) -> str:
+                output: str | os.PathLike | None = None, replaces: str | None = None,
+                differences: tuple[str, np.ndarray] | None = None) -> str:
         """Append a classification run; return its new id (``R0001``, ``R0002`` …), or
         replace run ``replaces`` and return that id.
 
@@ -217,8 +226,16 @@ class Workspace:
             Id of a run this one replaces (a rerun with ``--overwrite``): its rows are
             removed, the new run takes its id, and geometries no other run uses are
             dropped, all in one atomic write. Unknown id: ``InputError``.
+        differences
+            ``(run id, positions)``: these parcels are that run's except at these rows
+            (in the columns kept here), as an incremental run knows from its comparison
+            with the previous run's output. The rows are stored as differences without
+            reading that run back; without it (or when that run is not in the workspace
+            with as many parcels) the manifest's ``incremental.from`` run is read and
+            compared. Rows stored as differences with no new geometry are appended in
+            place, in one SQLite transaction (no copy of the workspace file).
         """
-        attrs = _parcel_attrs(parcels)
+        _parcel_attrs(parcels.iloc[:0])  # the needed columns, before any work
         crop_rows = _crop_table(crops)
         try:
             manifest_text = json.dumps(manifest, ensure_ascii=False, sort_keys=True, default=str,
@@ -234,12 +251,18 @@ class Workspace:
                 old = self._run_row(replaces)
                 run_id = str(old["run_id"])
                 label = old["label"] if label is None and pd.notna(old["label"]) else label
-            run = _run_row(run_id, label, manifest_text, attrs, crop_rows, folder)
-            base, stored = self._differences(attrs, manifest, run_id)
+            run = _new_run_row(run_id, label, manifest_text, _class_areas(parcels),
+                               crop_rows, folder)
+            base, stored = self._rows_to_store(parcels, manifest, run_id, differences)
             stored, geoms = _keyed(stored, parcels)
             new_geoms = self._new_geometries(geoms)
             run["base_run"] = pd.array([base], dtype="string")
             dependants = [] if replaces is None else self._dependants(run_id)
+            if replaces is None and base is not None and new_geoms.empty \
+                    and self._append_in_place(run, stored, crop_rows):
+                log.info("workspace %s: added %s in place (%d parcels; %d rows differ from "
+                         "%s)", self.path, run_id, len(parcels), len(stored), base)
+                return run_id
 
             def write(tmp: Path) -> None:
                 if replaces is not None:
@@ -253,10 +276,39 @@ class Workspace:
 
             self._atomic(write)
         log.info("workspace %s: %s %s (%d parcels%s, %d new geometries)", self.path,
-                 "added" if replaces is None else "replaced", run_id, len(attrs),
+                 "added" if replaces is None else "replaced", run_id, len(parcels),
                  "" if base is None else f"; {len(stored)} rows differ from {base}",
                  len(new_geoms))
         return run_id
+
+    def _append_in_place(self, run: pd.DataFrame, stored: pd.DataFrame,
+                         crop_rows: pd.DataFrame) -> bool:
+        """Append a run stored as differences to the workspace file itself, in one SQLite
+        transaction (attribute rows only: no geometry to index); ``False`` (nothing done)
+        when a table it needs is not there yet."""
+        if {"parcels", "runs", *(["crops"] if len(crop_rows) else [])} - _layers(self.path):
+            return False
+        run_id = str(run["run_id"].iloc[0])
+        tables = {"parcels": stored.assign(run_id=run_id)[["run_id", *PARCEL_COLUMNS,
+                                                           "geom_key", "row_index"]]}
+        if len(crop_rows):
+            tables["crops"] = crop_rows.assign(run_id=run_id)[["run_id", *CROP_COLUMNS]]
+        _insert_rows(self.path, {**tables, "runs": run})
+        return True
+
+    def _rows_to_store(self, parcels: pd.DataFrame, manifest: dict[str, Any], run_id: str,
+                       differences: tuple[str, np.ndarray] | None
+                       ) -> tuple[str | None, pd.DataFrame]:
+        """``(base run, rows to store)``: the rows ``differences`` names (with
+        ``row_index``) when its run is here with as many parcels, else
+        :meth:`_differences` of all rows."""
+        if differences is not None and self.path.exists():
+            base, rows = str(differences[0]), np.asarray(differences[1], dtype=np.int64)
+            runs = self.runs()
+            hit = runs.loc[runs["run_id"] == base, "n_parcels"]
+            if base != run_id and len(hit) and int(hit.iloc[0]) == len(parcels):
+                return base, _parcel_attrs(parcels.iloc[rows]).assign(row_index=rows)
+        return self._differences(_parcel_attrs(parcels), manifest, run_id)
 
     def _differences(self, attrs: pd.DataFrame, manifest: dict[str, Any], run_id: str
                      ) -> tuple[str | None, pd.DataFrame]:
@@ -272,12 +324,7 @@ class Workspace:
         if len(old) != len(attrs) or not np.array_equal(old["parcel_id"].to_numpy(object),
                                                         attrs["parcel_id"].to_numpy(object)):
             return None, attrs
-        differs = np.zeros(len(attrs), dtype=bool)
-        for col in PARCEL_COLUMNS:
-            a, b = attrs[col], old[col]
-            same = (a == b).fillna(False).to_numpy(bool) | (a.isna() & b.isna()).to_numpy(bool)
-            differs |= ~same
-        rows = np.flatnonzero(differs)
+        rows = _differing_rows(attrs, old, PARCEL_COLUMNS)
         return base, attrs.iloc[rows].assign(row_index=rows)
 
     def _dependants(self, run_id: str) -> list[tuple[str, pd.DataFrame]]:
@@ -407,63 +454,3 @@ def _set_last_issued(tmp: Path, run_id: str) -> None:
                                 tmp, layer=META, driver="GPKG")
     else:
         _sql(tmp, f"UPDATE {META} SET value = ? WHERE key = 'last_run_id'", (run_id,))
-
-
-def _store_in_full(tmp: Path, dependants: list[tuple[str, pd.DataFrame]]) -> None:
-    """Replace the difference rows of each dependant run by all its rows (before its base
-    run goes); its ``base_run`` becomes NULL."""
-    for run_id, rows in dependants:
-        with contextlib.closing(sqlite3.connect(tmp)) as con, con:
-            con.execute('DELETE FROM parcels WHERE run_id = ?', (run_id,))
-            con.execute("UPDATE runs SET base_run = NULL WHERE run_id = ?", (run_id,))
-        _write(tmp, rows.assign(run_id=run_id)[["run_id", *PARCEL_COLUMNS, "geom_key"]],
-               "parcels", _layers(tmp))
-
-
-def _append_run(tmp: Path, run: pd.DataFrame, attrs: pd.DataFrame,
-                geoms: gpd.GeoDataFrame, crops: pd.DataFrame) -> None:
-    """Append one run to the (temporary copy of the) workspace; runs row last."""
-    layers = _layers(tmp) if tmp.exists() else set()
-    if len(geoms):
-        _write(tmp, geoms, "geometries", layers, geometry_type="Unknown",
-               promote_to_multi=False)
-    diff = "row_index" in attrs.columns  # an incremental run's rows (module docstring)
-    if diff and "row_index" not in pyogrio.read_info(tmp, layer="parcels")["fields"]:
-        _sql(tmp, "ALTER TABLE parcels ADD COLUMN row_index INTEGER")
-    _write(tmp, attrs[["run_id", *PARCEL_COLUMNS, "geom_key", *(["row_index"] if diff else [])]],
-           "parcels", layers)
-    if len(crops):
-        _write(tmp, crops[["run_id", *CROP_COLUMNS]], "crops", layers)
-    fields = pyogrio.read_info(tmp, layer="runs")["fields"] if "runs" in layers else []
-    if "runs" in layers and "output" not in fields:
-        _sql(tmp, "ALTER TABLE runs ADD COLUMN output TEXT")   # a workspace from before
-    if pd.isna(run["base_run"].iloc[0]):
-        run = run.drop(columns="base_run")  # the column is added by the first incremental run
-    elif "runs" in layers and "base_run" not in fields:
-        _sql(tmp, "ALTER TABLE runs ADD COLUMN base_run TEXT")
-    _write(tmp, run, "runs", layers)
-    with contextlib.closing(sqlite3.connect(tmp)) as con, con:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-        for sql in INDEXES:
-            if sql.split(" ON ")[1].split("(")[0] in tables:
-                con.execute(sql)
-
-
-def _write(path: Path, df: pd.DataFrame, layer: str, layers: set[str], **kw: Any) -> None:
-    pyogrio.write_dataframe(df, path, layer=layer, driver="GPKG", append=layer in layers, **kw)
-
-
-def _run_row(run_id: str, label: str | None, manifest: str, attrs: pd.DataFrame,
-             crops: pd.DataFrame, output: str | None = None) -> pd.DataFrame:
-    area = attrs["area_mu"].fillna(0.0)
-    cls = attrs["final_class"]
-    row = {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-           "label": label or "", "n_parcels": len(attrs), "n_crops": len(crops)}
-    for code in (1, 2, 3):
-        row[f"class{code}_mu"] = float(area[cls.eq(code).fillna(False)].sum())
-    row["unclassified_mu"] = float(area[cls.isna()].sum())
-    row["total_mu"] = float(area.sum())
-    row["manifest"] = manifest
-    out = pd.DataFrame([row])
-    out["output"] = pd.array([output], dtype="string")   # a text field even when unknown
-    return out

@@ -7,9 +7,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -17,6 +20,7 @@ import shapely
 from farmland.classes import as_class
 from farmland.errors import InputError
 from farmland.io.values import parse_boolean
+from farmland.io.write import sqlite_values
 
 #: parcel columns kept per run (missing ones are stored empty)
 PARCEL_COLUMNS = ("parcel_id", "township", "landuse", "area_mu", "soil_class", "final_class",
@@ -38,6 +42,42 @@ def execute_sql(path: Path, sql: str, params: tuple = ()) -> int:
     """Execute one statement in its own transaction; return the number of rows changed."""
     with contextlib.closing(sqlite3.connect(path)) as con, con:
         return con.execute(sql, params).rowcount
+
+
+def insert_rows(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """Append ``tables`` (attribute table -> rows, named by their columns) to the workspace
+    in place, in one SQLite transaction: all or nothing by SQLite's journal, the feature
+    counts kept by GDAL's triggers. A column a table lacks (``row_index``, ``base_run``,
+    ``output`` in older workspaces) is added first, as the GDAL path adds it — inside the
+    transaction too (an explicit ``BEGIN``: Python's implicit one would leave it out)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for table, rows in tables.items():
+                _insert(con, table, rows)
+            existing = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            for sql in INDEXES:
+                if sql.split(" ON ")[1].split("(")[0] in existing:
+                    con.execute(sql)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def _insert(con: sqlite3.Connection, table: str, rows: pd.DataFrame) -> None:
+    have = {r[1] for r in con.execute(f'PRAGMA table_info("{table}")')}
+    for col in rows.columns.difference(list(have), sort=False):
+        kind = "INTEGER" if rows[col].dtype.kind in "iu" else "TEXT"
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{col}" {kind}')
+    if rows.empty:
+        return
+    names = ", ".join(f'"{c}"' for c in rows.columns)
+    marks = ", ".join("?" * len(rows.columns))
+    con.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})',
+                    zip(*(sqlite_values(rows[c]) for c in rows.columns), strict=True))
+    con.execute("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ', "
+                "'now') WHERE lower(table_name) = lower(?)", (table,))
 
 
 def delete_rows(tmp: Path, run_id: str) -> None:
@@ -128,3 +168,92 @@ def as_text(df: pd.DataFrame) -> pd.DataFrame:
     for col in df.columns.intersection(_TEXT):
         df[col] = pd.Series(df[col].to_numpy(), index=df.index, dtype=object).astype("str")
     return df
+
+
+def differing_rows(new: pd.DataFrame, old: pd.DataFrame, columns, *, mask: bool = False
+                   ) -> np.ndarray:
+    """Positions of the rows of ``new`` whose ``columns`` differ from ``old``'s (row by
+    position; a boolean mask with ``mask=True``). Missing values are equal to each other
+    whatever their marker (None, NaN, <NA>); numbers (numpy or nullable) compare as
+    floats, everything else as Python values. The one comparison of the incremental run
+    (which rows to rewrite) and the workspace (which rows to store)."""
+    differs = np.zeros(len(new), dtype=bool)
+    for col in columns:
+        a, b = new[col], old[col]
+        if a.dtype.kind in "biuf":  # numpy and nullable (Int8, boolean) numbers alike
+            x = pd.to_numeric(a, errors="coerce").to_numpy(float, na_value=np.nan)
+            y = pd.to_numeric(b, errors="coerce").to_numpy(float, na_value=np.nan)
+            differs |= ~((x == y) | (np.isnan(x) & np.isnan(y)))
+        else:
+            x, y = a.astype(object), b.astype(object)
+            both_na = (x.isna().to_numpy(bool) & y.isna().to_numpy(bool))
+            differs |= ~((x.to_numpy() == y.to_numpy()) | both_na)
+    return differs if mask else np.flatnonzero(differs)
+
+
+def store_in_full(tmp: Path, dependants: list[tuple[str, pd.DataFrame]]) -> None:
+    """Replace the difference rows of each dependant run by all its rows (before its base
+    run goes); its ``base_run`` becomes NULL."""
+    for run_id, rows in dependants:
+        with contextlib.closing(sqlite3.connect(tmp)) as con, con:
+            con.execute('DELETE FROM parcels WHERE run_id = ?', (run_id,))
+            con.execute("UPDATE runs SET base_run = NULL WHERE run_id = ?", (run_id,))
+        write_table(tmp, rows.assign(run_id=run_id)[["run_id", *PARCEL_COLUMNS, "geom_key"]],
+                    "parcels", layer_names(tmp))
+
+
+def append_run(tmp: Path, run: pd.DataFrame, attrs: pd.DataFrame,
+               geoms: gpd.GeoDataFrame, crops: pd.DataFrame) -> None:
+    """Append one run to the (temporary copy of the) workspace; runs row last."""
+    layers = layer_names(tmp) if tmp.exists() else set()
+    if len(geoms):
+        write_table(tmp, geoms, "geometries", layers, geometry_type="Unknown",
+                    promote_to_multi=False)
+    diff = "row_index" in attrs.columns  # an incremental run's rows (module docstring)
+    if diff and "row_index" not in pyogrio.read_info(tmp, layer="parcels")["fields"]:
+        execute_sql(tmp, "ALTER TABLE parcels ADD COLUMN row_index INTEGER")
+    write_table(tmp, attrs[["run_id", *PARCEL_COLUMNS, "geom_key",
+                            *(["row_index"] if diff else [])]], "parcels", layers)
+    if len(crops):
+        write_table(tmp, crops[["run_id", *CROP_COLUMNS]], "crops", layers)
+    fields = pyogrio.read_info(tmp, layer="runs")["fields"] if "runs" in layers else []
+    if "runs" in layers and "output" not in fields:
+        execute_sql(tmp, "ALTER TABLE runs ADD COLUMN output TEXT")   # a workspace from before
+    if pd.isna(run["base_run"].iloc[0]):
+        run = run.drop(columns="base_run")  # the column is added by the first incremental run
+    elif "runs" in layers and "base_run" not in fields:
+        execute_sql(tmp, "ALTER TABLE runs ADD COLUMN base_run TEXT")
+    write_table(tmp, run, "runs", layers)
+    with contextlib.closing(sqlite3.connect(tmp)) as con, con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        for sql in INDEXES:
+            if sql.split(" ON ")[1].split("(")[0] in tables:
+                con.execute(sql)
+
+
+def write_table(path: Path, df: pd.DataFrame, layer: str, layers: set[str], **kw: Any) -> None:
+    pyogrio.write_dataframe(df, path, layer=layer, driver="GPKG", append=layer in layers, **kw)
+
+
+def class_areas(parcels: pd.DataFrame) -> pd.DataFrame:
+    """``area_mu`` and ``final_class`` of every parcel as stored (for the runs row)."""
+    return pd.DataFrame({"area_mu": pd.to_numeric(parcels["area_mu"], errors="coerce")
+                         .astype(float).to_numpy(),
+                         "final_class": as_class(parcels["final_class"].to_numpy()).array})
+
+
+def run_row(run_id: str, label: str | None, manifest: str, attrs: pd.DataFrame,
+            crops: pd.DataFrame, output: str | None = None) -> pd.DataFrame:
+    """The ``runs`` row of a run (``attrs``: :func:`class_areas` of its parcels)."""
+    area = attrs["area_mu"].fillna(0.0)
+    cls = attrs["final_class"]
+    row = {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+           "label": label or "", "n_parcels": len(attrs), "n_crops": len(crops)}
+    for code in (1, 2, 3):
+        row[f"class{code}_mu"] = float(area[cls.eq(code).fillna(False)].sum())
+    row["unclassified_mu"] = float(area[cls.isna()].sum())
+    row["total_mu"] = float(area.sum())
+    row["manifest"] = manifest
+    out = pd.DataFrame([row])
+    out["output"] = pd.array([output], dtype="string")   # a text field even when unknown
+    return out
