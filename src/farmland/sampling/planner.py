@@ -30,12 +30,12 @@ from collections.abc import Mapping
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
-from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from farmland.classes import parcel_area_mu
-from farmland.crs import require_metric, same_crs
+from farmland.crs import require_metric, same_crs, to_lonlat
 from farmland.errors import InputError
 from farmland.sampling.expected import EffectSettings, ExpectedEffect
 from farmland.sampling.flags import FlagResult
@@ -321,7 +321,7 @@ def _split(n: int, shares: Mapping[str, float] | None, *, has_sources: bool) -> 
 def _plan_frame(state: PlanState, parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     picks = state.picks
     xy = np.array([p["xy"] for p in picks]).reshape(-1, 2)
-    to_wgs = Transformer.from_crs(parcels.crs, "EPSG:4326", always_xy=True)
+    to_wgs = to_lonlat(pyproj.CRS.from_user_input(parcels.crs))
     lon, lat = to_wgs.transform(xy[:, 0], xy[:, 1]) if len(xy) else ([], [])
     pos = np.array([p["parcel"] for p in picks], dtype=np.int64)
     frame = pd.DataFrame({
