@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from farmland.errors import InputError
-from farmland.sampling.effect import plan_effect
+from farmland.sampling import effect as effect_module
+from farmland.sampling.effect import parcel_effect, plan_effect
 from farmland.sampling.modes import candidate_points
 from farmland.sampling.planner import (
     MODES,
@@ -347,6 +348,27 @@ def test_plan_effect_before_and_after():
     assert (county["n_samples"], county["n_new"]) == (1, 1)
     assert eff.loc["T2", "mean_dist_before_m"] == pytest.approx(2000.0)
     assert (eff.loc["T2", "n_new"], eff.loc["T1", "n_new"]) == (1, 0)
+
+
+def test_the_planners_committed_effect_is_the_recomputed_one(field, monkeypatch):
+    """plan_sampling(return_effect=True) hands plan_effect the effect it committed the plan
+    into: the tables are those of committing the plan again, and a record of another plan
+    or other samples is not taken."""
+    parcels, samples, sources = field
+    plan, planned = plan_sampling(parcels, samples, n=20, sources=sources, seed=3,
+                                  return_effect=True)
+    again, table = parcel_effect(parcels, samples, plan), plan_effect(parcels, samples, plan)
+    with monkeypatch.context() as m:       # nothing is committed again
+        m.setattr(effect_module, "_committed_effect", None)
+        pd.testing.assert_frame_equal(parcel_effect(parcels, samples, plan, planned=planned),
+                                      again)
+        pd.testing.assert_frame_equal(plan_effect(parcels, samples, plan, planned=planned),
+                                      table)
+    part, fewer = plan.iloc[:10], samples.iloc[:5]
+    pd.testing.assert_frame_equal(parcel_effect(parcels, samples, part, planned=planned),
+                                  parcel_effect(parcels, samples, part))
+    pd.testing.assert_frame_equal(parcel_effect(parcels, fewer, plan, planned=planned),
+                                  parcel_effect(parcels, fewer, plan))
 
 
 def test_unclassified_parcels_count_as_wrong_until_a_sample_comes_within_reach():

@@ -159,17 +159,18 @@ def command(ctx, data, output, maps, overwrite):
                 click.secho(f"demo stopped at step: {title}", fg="red", err=True)
                 ctx.exit(code)
             click.echo(f"({time.perf_counter() - t0:.1f} s)")
-    click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: {out}/ "
-                "(2023/, 2024/, diff_2023_2024/)", bold=True)
-    print_closing_summary(out / "2023", maps=[
-        maps_dir / f"demo_{name}.html"
-        for name in ("county", "sampling", "dongyan", "control", "sources", "diff")])
-    truth = data / "truth" / "expected_classes.csv"
-    if truth.is_file():
-        for year in ("2023", "2024"):
-            click.echo(truth_line(out / year, truth, year))
-    if (data / "truth" / "source_areas.gpkg").is_file():
-        click.echo(source_truth_line(out / "2023", data / "truth"))
+        click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: "
+                    f"{out}/ (2023/, 2024/, diff_2023_2024/)", bold=True)
+        # the summary and the truth checks read the classifications the steps read
+        print_closing_summary(out / "2023", maps=[
+            maps_dir / f"demo_{name}.html"
+            for name in ("county", "sampling", "dongyan", "control", "sources", "diff")])
+        truth = data / "truth" / "expected_classes.csv"
+        if truth.is_file():
+            for year in ("2023", "2024"):
+                click.echo(truth_line(out / year, truth, year))
+        if (data / "truth" / "source_areas.gpkg").is_file():
+            click.echo(source_truth_line(out / "2023", data / "truth"))
 
 
 def truth_line(run: Path, truth: Path, year: str) -> str:

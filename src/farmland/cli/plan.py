@@ -108,12 +108,12 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m, 
         excl = _read_polygons(exclusions, parcels) if exclusions else None
         flags = flag_sparse(parcels, samples, crops=crops) if coverage_area == "flagged" else None
         variogram = None if range_m is not None else fitted_variogram(classification, parcels)
-        plan = plan_sampling(parcels, samples, n=n, mode=mode, min_spacing=min_spacing,
-                             exclusions=excl, sources=src, flags=flags, variogram_range=range_m,
-                             variogram=variogram, rules=run_rules(classification),
-                             sample_error_cv=sample_cv, seed=seed,
-                             target_density=target_density)
-        effect = plan_effect(parcels, samples, plan)
+        plan, planned = plan_sampling(
+            parcels, samples, n=n, mode=mode, min_spacing=min_spacing, exclusions=excl,
+            sources=src, flags=flags, variogram_range=range_m, variogram=variogram,
+            rules=run_rules(classification), sample_error_cv=sample_cv, seed=seed,
+            target_density=target_density, return_effect=True)
+        effect = plan_effect(parcels, samples, plan, planned=planned)
         write_plan(plan, stage, stem=folder.PLAN_STEM)
         effect.to_csv(stage / folder.PLAN_EFFECT, index=False, encoding="utf-8-sig")
     counts = plan["mode"].value_counts()

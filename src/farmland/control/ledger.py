@@ -35,12 +35,15 @@ def check_ledger(ledger: pd.DataFrame, parcel_ids: Iterable[str], year: int, *,
     listing every problem (the first few by row) when any rule is broken."""
     problems = Problems(file)
     named = {c: ledger.attrs.get("columns", {}).get(c, c) for c in ("parcel_id", "date", "stage")}
-    known = pd.Index(pd.unique(pd.Series(list(parcel_ids), dtype=object).astype(str)))
+    known = pd.Series(list(parcel_ids), dtype=object).astype(str).to_numpy(object)
     led = ledger.reset_index(drop=True)
     where = pd.Series([f"{r} (图斑 {p})" for r, p in zip(led["row"], led["parcel_id"],
                                                         strict=True)], index=led.index)
-    unknown = ~led["parcel_id"].astype(str).isin(known)
-    problems.add_mask("unknown_parcel", unknown.to_numpy(), where, named["parcel_id"],
+    # an object Index looks the ids up in one hash table; the Arrow string column's own
+    # isin builds a pyarrow scalar per known id (≈ 0.13 s for a county's 30 000 parcels)
+    ids = led["parcel_id"].astype(str).to_numpy(object)
+    unknown = ~pd.Index(ids, dtype=object).isin(known)
+    problems.add_mask("unknown_parcel", unknown, where, named["parcel_id"],
                       led["parcel_id"])
     outside = led["date"].dt.year.ne(year).to_numpy(bool)
     problems.add_mask("outside_year", outside, where, named["date"],

@@ -35,6 +35,7 @@ from farmland.maps import display as disp_text
 from farmland.maps.causes import CAUSE_SPECS, cause_columns
 from farmland.maps.choropleth import OVERVIEW_SPECS
 from farmland.maps.control import CONTROL_SPECS, control_columns
+from farmland.maps.rendered import HtmlAsRendered
 from farmland.maps.spec import LayerSpec
 from farmland.vocabulary import FLOWS, flow_key, rule_text
 
@@ -445,13 +446,13 @@ def client_spec(key: str, disp_columns: object,
             "tip": tip}
 
 
-class FeatureLayer(Layer):
+class FeatureLayer(HtmlAsRendered, Layer):
     """A toggleable overlay drawn by the farmland runtime from the compact format."""
 
-    _template = Template("""
-        {% macro html(this, kwargs) %}
+    _html = Template("""{% macro html(this, kwargs) %}
             <script type="application/json" id="{{ this.get_name() }}_data">{{ this.data_json }}</script>
-        {% endmacro %}
+        {% endmacro %}""")
+    _template = Template("""
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = farmland.layer({{ this.key|tojson }},
                 {{ this.spec_json }}, farmland.data("{{ this.get_name() }}_data"));

@@ -306,11 +306,16 @@ def _parcel_status(p: pd.DataFrame, m_year: pd.DataFrame, c_year: pd.DataFrame, 
 def _measure_names(n: int, m_year: pd.DataFrame) -> np.ndarray:
     """The parcel's measures of the year as text (``lime, water_management``)."""
     out = np.full(n, "", dtype=object)
-    m = m_year.loc[m_year["pos"] >= 0]
+    m = m_year.loc[m_year["pos"] >= 0].drop_duplicates(["pos", "measure_type"])
     if len(m):
-        joined = (m.drop_duplicates(["pos", "measure_type"])
-                  .groupby("pos", sort=True)["measure_type"].agg(", ".join))
-        out[joined.index.to_numpy(int)] = joined.to_numpy(object)
+        # runs of one parcel in a stable sort by row, joined over slices: a groupby with
+        # str.join as its aggregation calls Python per group through pandas (≈ 0.1 s)
+        pos = m["pos"].to_numpy(np.int64)
+        order = np.argsort(pos, kind="stable")
+        pos, names = pos[order], m["measure_type"].to_numpy(object)[order]
+        first = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+        ends = np.r_[first[1:], len(pos)]
+        out[pos[first]] = [", ".join(names[a:b]) for a, b in zip(first.tolist(), ends.tolist())]
     return out
 
 

@@ -19,9 +19,14 @@ from scipy.spatial import cKDTree
 
 from farmland.classes import parcel_area_mu
 from farmland.crs import require_metric, same_crs
-from farmland.sampling.expected import INTERPOLATED, UNCLASSIFIED, EffectSettings
+from farmland.sampling.expected import (
+    INTERPOLATED,
+    UNCLASSIFIED,
+    EffectSettings,
+    ExpectedEffect,
+)
 from farmland.sampling.modes import EDGE_DISTANCE_M, candidate_points, candidate_spacing
-from farmland.sampling.planner import candidate_effect
+from farmland.sampling.planner import PlannedEffect, candidate_effect
 from farmland.sampling.zones import farmland_cells, sample_cells, usable_samples
 from farmland.vocabulary import COUNTY, townships_of
 
@@ -41,6 +46,7 @@ def plan_effect(
     variogram_range: float | None = None,
     variogram=None,
     rules=None,
+    planned: PlannedEffect | None = None,
 ) -> pd.DataFrame:
     """Before/after figures of a plan per township and for the county (last row).
 
@@ -49,7 +55,7 @@ def plan_effect(
     of it holding farmland (a cell counts in every township with farmland in it; the
     county counts it once). The expected misclassified area and class changes are
     those of :func:`parcel_effect` (the settings stored on the plan, else
-    ``variogram``/``variogram_range``/``rules``).
+    ``variogram``/``variogram_range``/``rules``; ``planned`` as there).
 
     Returns
     -------
@@ -73,7 +79,7 @@ def plan_effect(
     rep = shapely.get_coordinates(shapely.point_on_surface(parcels.geometry.values))
     d0, d1 = _nearest(rep, old_xy), _nearest(rep, both)
     per = parcel_effect(parcels, samples, plan, variogram_range=variogram_range,
-                        variogram=variogram, rules=rules)
+                        variogram=variogram, rules=rules, planned=planned)
     u0, u1 = per["misclassified_before"].to_numpy(), per["misclassified_after"].to_numpy()
     change = per["class_change"].to_numpy()
     cells = farmland_cells(parcels, cell_size)
@@ -111,13 +117,16 @@ def _nearest(points: np.ndarray, samples: np.ndarray) -> np.ndarray:
 
 def parcel_effect(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
                   plan: gpd.GeoDataFrame, *, variogram_range: float | None = None,
-                  variogram=None, rules=None) -> pd.DataFrame:
+                  variogram=None, rules=None,
+                  planned: PlannedEffect | None = None) -> pd.DataFrame:
     """Expected misclassified 亩 of every parcel before and after a plan.
 
     The plan's points are committed in ``priority`` order into the planner's
     :class:`~farmland.sampling.expected.ExpectedEffect`, evaluated at the planner's
     candidate grid (``plan.attrs["planner"]``: spacing and edge distance, else 100 m
-    and 5 m).
+    and 5 m). ``planned`` (from ``plan_sampling(..., return_effect=True)`` with these
+    parcels and samples) is that effect already committed: it is used when it holds
+    this plan's points, parcels, samples and settings, and nothing is computed again.
 
     Returns
     -------
@@ -134,24 +143,14 @@ def parcel_effect(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
     if settings is None or variogram is not None or variogram_range is not None or rules:
         settings = EffectSettings.from_rules(rules, variogram=variogram,
                                              variogram_range=variogram_range)
-    info = plan.attrs.get("planner", {})
-    geoms = parcels.geometry.values
-    spacing = candidate_spacing(geoms, info.get("candidate_spacing"))
-    xy, owner = candidate_points(geoms, spacing=spacing,
-                                 edge_distance=info.get("edge_distance", EDGE_DISTANCE_M))
     old = same_crs(usable_samples(samples), parcels, "samples")
     old_xy = shapely.get_coordinates(old.geometry.values) if len(old) else np.zeros((0, 2))
-    effect = candidate_effect(parcels, old_xy, xy, owner, settings)
-    before = effect.parcel_totals()
-    new = same_crs(plan, parcels, "plan") if len(plan) else plan
-    if len(new):
-        order = (np.argsort(new["priority"].to_numpy(), kind="stable") if "priority" in new
-                 else np.arange(len(new)))
-        new_xy = shapely.get_coordinates(new.geometry.values)[order]
-        own = _plan_parcels(new.iloc[order], parcels)
-        d, row = cKDTree(xy).query(new_xy)
-        for p_xy, o, dist, r in zip(new_xy, own, d, row):
-            effect.commit(p_xy, int(o), row=int(r) if dist == 0 else None)
+    new_xy, own = _priority_points(plan, parcels)
+    if planned is not None and planned.matches(len(parcels), old_xy, new_xy, own, settings):
+        effect, before = planned.effect, planned.before
+    else:
+        effect, before = _committed_effect(parcels, old_xy, new_xy, own, settings,
+                                           plan.attrs.get("planner", {}))
     return pd.DataFrame({
         "parcel_id": parcels["parcel_id"].astype(str).to_numpy(),
         "kind": [KIND_NAMES[k] for k in effect.kind],
@@ -160,6 +159,37 @@ def parcel_effect(parcels: gpd.GeoDataFrame, samples: gpd.GeoDataFrame,
         "class_change": effect.parcel_totals(effect.change_probability()),
         "variance_ratio": effect.variance_ratio(),
     }, index=parcels.index)
+
+
+def _priority_points(plan: gpd.GeoDataFrame,
+                     parcels: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The plan's points (metres, the parcels' CRS) in ``priority`` order and the
+    positions of their parcels."""
+    if not len(plan):
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+    new = same_crs(plan, parcels, "plan")
+    order = (np.argsort(new["priority"].to_numpy(), kind="stable") if "priority" in new
+             else np.arange(len(new)))
+    return (shapely.get_coordinates(new.geometry.values)[order],
+            _plan_parcels(new.iloc[order], parcels))
+
+
+def _committed_effect(parcels: gpd.GeoDataFrame, old_xy: np.ndarray, new_xy: np.ndarray,
+                      own: np.ndarray, settings: EffectSettings,
+                      info: dict) -> tuple[ExpectedEffect, np.ndarray]:
+    """The planner's effect at its candidate grid (spacing and edge distance of ``info``)
+    with the plan's points committed in order, and the parcels' totals before."""
+    geoms = parcels.geometry.values
+    spacing = candidate_spacing(geoms, info.get("candidate_spacing"))
+    xy, owner = candidate_points(geoms, spacing=spacing,
+                                 edge_distance=info.get("edge_distance", EDGE_DISTANCE_M))
+    effect = candidate_effect(parcels, old_xy, xy, owner, settings)
+    before = effect.parcel_totals()
+    if len(new_xy):
+        d, row = cKDTree(xy).query(new_xy)
+        for p_xy, o, dist, r in zip(new_xy, own, d, row):
+            effect.commit(p_xy, int(o), row=int(r) if dist == 0 else None)
+    return effect, before
 
 
 def _plan_parcels(plan: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> np.ndarray:

@@ -26,16 +26,17 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
-from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from farmland.classes import parcel_area_mu
-from farmland.crs import require_metric, same_crs
+from farmland.crs import require_metric, same_crs, to_lonlat
 from farmland.errors import InputError
 from farmland.sampling.expected import EffectSettings, ExpectedEffect
 from farmland.sampling.flags import FlagResult
@@ -80,7 +81,8 @@ def plan_sampling(
     candidate_spacing: float | None = None,
     target_density: float | None = None,
     edge_distance: float = EDGE_DISTANCE_M,
-) -> gpd.GeoDataFrame:
+    return_effect: bool = False,
+) -> gpd.GeoDataFrame | tuple[gpd.GeoDataFrame, PlannedEffect | None]:
     """Propose new soil sampling points for a field team.
 
     Parameters
@@ -127,6 +129,9 @@ def plan_sampling(
         Samples per km² of farmland to reach; when given, n is the number missing.
     edge_distance
         Grid candidates at least this far (m) inside a parcel edge.
+    return_effect
+        Also return the planner's :class:`PlannedEffect` (``None`` when it cannot stand
+        for a recomputation), for :func:`farmland.sampling.effect.plan_effect`.
 
     Returns
     -------
@@ -159,6 +164,7 @@ def plan_sampling(
     state = _build_state(parcels, fixed, settings=settings, min_spacing=min_spacing,
                          exclusions=exclusions, flags=flags, spacing=candidate_spacing,
                          edge_distance=edge_distance)
+    before = state.effect.parcel_totals()
     _run_modes(state, mode, n, shares, src, seed)
     if len(state.picks) < n:
         log.warning("only %d of %d points fit the constraints (inside farmland, %.0f m apart "
@@ -170,7 +176,42 @@ def plan_sampling(
     plan.attrs["planner"] = {"mode": mode, "n": n, "min_spacing": min_spacing, "seed": seed,
                              "effect": settings.describe(), "candidate_spacing": state.spacing,
                              "edge_distance": edge_distance}
+    if return_effect:
+        return plan, PlannedEffect.of(state, before)
     return plan
+
+
+@dataclass(frozen=True)
+class PlannedEffect:
+    """The planner's :class:`~farmland.sampling.expected.ExpectedEffect` with every point
+    of its plan committed in priority order, and each parcel's expected misclassified
+    亩 before the plan: what :func:`farmland.sampling.effect.parcel_effect` would compute
+    again for the same parcels, samples and plan (it commits the same points, at the
+    same evaluation points, into the same starting effect)."""
+
+    effect: ExpectedEffect
+    before: np.ndarray
+    fixed_xy: np.ndarray      # existing usable samples, as the planner had them
+    xy: np.ndarray            # the plan's points in priority order
+    parcel: np.ndarray        # their parcel positions
+
+    @classmethod
+    def of(cls, state: PlanState, before: np.ndarray) -> PlannedEffect | None:
+        """The record of a finished plan; ``None`` when a picked candidate shares its
+        location with another candidate (a recomputation could commit that one)."""
+        xy = np.array([p["xy"] for p in state.picks], dtype=float).reshape(-1, 2)
+        if len(xy) and any(len(hit) > 1 for hit in state.cand_tree.query_ball_point(xy, 0.0)):
+            return None
+        return cls(state.effect, before, state.fixed_xy, xy,
+                   np.array([p["parcel"] for p in state.picks], dtype=np.int64))
+
+    def matches(self, n_parcels: int, fixed_xy: np.ndarray, xy: np.ndarray,
+                parcel: np.ndarray, settings: EffectSettings) -> bool:
+        """Whether this record stands for a plan of ``xy`` in parcels ``parcel`` (in
+        priority order) over ``n_parcels`` parcels with samples at ``fixed_xy``."""
+        return (n_parcels == len(self.effect.kind) and settings == self.effect.settings
+                and np.array_equal(fixed_xy, self.fixed_xy) and np.array_equal(xy, self.xy)
+                and np.array_equal(parcel, self.parcel))
 
 
 def _budget(n: int, target_density: float | None, parcels: gpd.GeoDataFrame,
@@ -321,7 +362,7 @@ def _split(n: int, shares: Mapping[str, float] | None, *, has_sources: bool) -> 
 def _plan_frame(state: PlanState, parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     picks = state.picks
     xy = np.array([p["xy"] for p in picks]).reshape(-1, 2)
-    to_wgs = Transformer.from_crs(parcels.crs, "EPSG:4326", always_xy=True)
+    to_wgs = to_lonlat(pyproj.CRS.from_user_input(parcels.crs))
     lon, lat = to_wgs.transform(xy[:, 0], xy[:, 1]) if len(xy) else ([], [])
     pos = np.array([p["parcel"] for p in picks], dtype=np.int64)
     frame = pd.DataFrame({

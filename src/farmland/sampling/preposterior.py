@@ -60,15 +60,18 @@ def bivariate_normal_cdf(h, k, rho) -> np.ndarray:
     k = np.clip(k, -Z_CAP, Z_CAP)
     h = np.where(h == 0, 1e-12, h)
     k = np.where(k == 0, 1e-12, k)
+    nh, nk = ndtr(h), ndtr(k)           # Φ(h), Φ(k) once: the planner calls this on millions
     edge = np.abs(rho) >= 1 - 1e-12     # perfectly (anti-)correlated: the limits
-    limit = np.where(rho > 0, ndtr(np.minimum(h, k)), np.maximum(ndtr(h) + ndtr(k) - 1, 0.0))
+    limit = (np.where(rho > 0, ndtr(np.minimum(h, k)), np.maximum(nh + nk - 1, 0.0))
+             if edge.any() else None)
     rho = np.clip(rho, -1 + 1e-12, 1 - 1e-12)
     q = np.sqrt((1 - rho) * (1 + rho))
     beta = np.where(h * k < 0, 0.5, 0.0)
-    out = (0.5 * ndtr(h) + 0.5 * ndtr(k) - owens_t(h, (k - rho * h) / (h * q))
+    out = (0.5 * nh + 0.5 * nk - owens_t(h, (k - rho * h) / (h * q))
            - owens_t(k, (h - rho * k) / (k * q)) - beta)
-    out = np.where(edge, limit, out)
-    return np.clip(out, 0.0, np.minimum(ndtr(h), ndtr(k)))
+    if limit is not None:
+        out = np.where(edge, limit, out)
+    return np.clip(out, 0.0, np.minimum(nh, nk))
 
 
 def latent_thresholds(p1, p2, p3) -> tuple[np.ndarray, np.ndarray]:
@@ -126,10 +129,13 @@ def expected_loss(z1, z2, r, tau3: float, tau2: float, nu=0.0) -> np.ndarray:
     """
     z1, z2, s, c2, c3 = _cuts(z1, z2, r, tau3, tau2)
     nu = np.broadcast_to(np.asarray(nu, float), z1.shape)
-    loss = today_loss(z1, z2, tau3, tau2, nu)
     move = ((np.abs(c2) < Z_CAP) | (np.abs(c3) < Z_CAP)) & (np.asarray(r, float) < 1.0)
     if not move.any():
-        return loss
+        return today_loss(z1, z2, tau3, tau2, nu)
+    loss = np.empty(move.shape)        # today's loss only where the decision cannot move
+    if not move.all():
+        loss[~move] = today_loss(*(np.broadcast_to(a, move.shape)[~move] for a in (z1, z2)),
+                                 tau3, tau2, np.broadcast_to(nu, move.shape)[~move])
     z1, z2, s, c2, c3, nu = (np.broadcast_to(a, move.shape)[move]
                              for a in (z1, z2, s, c2, c3, nu))
     sd = np.sqrt(np.maximum(1.0 - nu, TINY**2))
@@ -141,7 +147,9 @@ def expected_loss(z1, z2, r, tau3: float, tau2: float, nu=0.0) -> np.ndarray:
 
 def _cdf(c: np.ndarray, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """Φ₂(c, y; ρ), with its limits (0 and Φ(y)) where c lies beyond ±:data:`Z_CAP`."""
-    out = np.where(c >= Z_CAP, ndtr(y), 0.0)
+    out = np.zeros(c.shape)
+    above = c >= Z_CAP
+    out[above] = ndtr(y[above])
     inner = np.abs(c) < Z_CAP
     if inner.any():
         out[inner] = bivariate_normal_cdf(c[inner], y[inner], rho[inner])
