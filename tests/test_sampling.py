@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from farmland.errors import InputError
 from farmland.sampling import effect as effect_module
 from farmland.sampling.effect import parcel_effect, plan_effect
-from farmland.sampling.modes import candidate_points
+from farmland.sampling.modes import best_candidate, candidate_points
 from farmland.sampling.planner import (
     MODES,
     PLAN_COLUMNS,
@@ -173,6 +173,15 @@ def test_uncertainty_mode_picks_the_fifty_fifty_parcel_first():
     own = _own_gain_fifty_fifty(plan)
     assert own < first["expected_benefit"] < own + 24 * 60 * 0.05
     assert plan["expected_benefit"].is_monotonic_decreasing
+
+
+def test_greedy_pick_ignores_last_bit_differences_and_takes_the_first_of_equals():
+    """Scores 1e-9 亩 apart are equal to the pick (another machine's BLAS kernels move the
+    last bits); 2e-6 亩 apart they are not; unavailable candidates are −∞."""
+    assert best_candidate(np.array([5.0, 5.0 + 1e-9, 4.0])) == 0
+    assert best_candidate(np.array([5.0 + 1e-9, 5.0, 4.0])) == 0
+    assert best_candidate(np.array([5.0, 5.0 + 2e-6, 4.0])) == 1
+    assert best_candidate(np.array([-np.inf, 3.0, 3.0 - 4e-7])) == 1
 
 
 def _own_gain_fifty_fifty(plan) -> float:

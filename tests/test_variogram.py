@@ -84,6 +84,21 @@ def test_fit_with_fixed_nugget_keeps_it():
     )
 
 
+def test_fitted_parameters_keep_five_significant_digits():
+    """What the solver leaves in the last digits follows the machine's BLAS kernels; the
+    fit keeps 5 significant digits (a fixed nugget is the user's and stays as given)."""
+    truth = VariogramModel("exponential", nugget=0.1234567, sill=0.9876543, range_=2345.678)
+    lags = np.linspace(150.0, 6000.0, 15)
+    noisy = truth(lags) * (1 + 0.03 * np.sin(lags))   # not an exact fit: arbitrary digits
+    got = fit_variogram(lags, noisy, np.full(15, 500), model="exponential")
+    for value in (got.nugget, got.sill, got.range_):
+        assert value == float(f"{value:.4e}")
+    fixed = fit_variogram(lags, noisy, np.full(15, 500), model="exponential",
+                          nugget=0.1234567)
+    assert fixed.nugget == 0.1234567
+    assert fixed.sill == float(f"{fixed.sill:.4e}")
+
+
 def test_variogram_recovers_the_range_of_a_simulated_field():
     gs = pytest.importorskip("gstools")
     rng = np.random.default_rng(0)

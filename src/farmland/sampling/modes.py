@@ -175,14 +175,19 @@ UNCERTAINTY_REASONS = {
 SCORE_DECIMALS = 6
 
 
+def best_candidate(score: np.ndarray) -> int:
+    """Position of the best score to :data:`SCORE_DECIMALS` decimals of 亩, the first among
+    equals: scores that differ only in their last bits (another machine's BLAS kernels)
+    must not pick another point."""
+    return int(np.argmax(np.round(score, SCORE_DECIMALS)))
+
+
 def pick_uncertainty(state: PlanState, budget: int) -> int:
     """Greedy picks on the expected drop in misclassified 亩; returns the number placed."""
     placed = 0
     while placed < budget and state.available.any():
         score = np.where(state.available, state.scores(), -np.inf)
-        # the best to 1e-6 亩, the first candidate among equals: scores that differ only in
-        # their last bits (another machine's BLAS) must not pick another point
-        cand = int(np.argmax(np.round(score, SCORE_DECIMALS)))
+        cand = best_candidate(score)
         if not np.isfinite(score[cand]) or score[cand] <= 1e-9:
             log.info("uncertainty mode: no candidate expected to remove misclassified area "
                      "left after %d point(s)", placed)
