@@ -150,13 +150,15 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
 
     today = _numbers(parcels["final_class"])
     if details is not None:
+        ids = parcels["parcel_id"].astype(str)
+        later = after.set_index(after["parcel_id"].astype(str)).reindex(ids)
         details.append(pd.DataFrame({
             "scenario": county.scenario, "seed": county.seed, "mode": mode,
-            "parcel_id": parcels["parcel_id"].astype(str).to_numpy(), "area_mu": area,
+            "parcel_id": ids.to_numpy(), "area_mu": area,
             "kind": predicted["kind"].to_numpy(), "own": own,
-            "true_class": truth.reindex(parcels["parcel_id"].astype(str)).to_numpy(float),
-            "class_before": today, "class_after": _numbers(after["final_class"]),
-            "p1_before": _numbers(parcels["p_class_1"]), "p1_after": _numbers(after["p_class_1"]),
+            "true_class": truth.reindex(ids).to_numpy(float),
+            "class_before": today, "class_after": _numbers(later["final_class"]),
+            "p1_before": _numbers(parcels["p_class_1"]), "p1_after": _numbers(later["p_class_1"]),
             "expected_before": expected,
             "expected_after": predicted["misclassified_after"].to_numpy(),
             "variance_ratio": predicted["variance_ratio"].to_numpy()}))
