@@ -132,13 +132,13 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
     classified = parcels["final_class"].notna().to_numpy()
     n = max(1, round(share * int(samples["usable"].sum())))
     start = time.perf_counter()
-    plan = plan_sampling(parcels, samples, n=n, mode=mode, flags=flag_sparse(parcels, samples),
-                         variogram=main_variogram(first.manifest["geostatistics"]["models"],
-                                                  parcels),
-                         rules=rules.as_dict(), sample_error_cv=sample_error_cv(county),
-                         seed=county.seed)
+    plan, planned = plan_sampling(
+        parcels, samples, n=n, mode=mode, flags=flag_sparse(parcels, samples),
+        variogram=main_variogram(first.manifest["geostatistics"]["models"], parcels),
+        rules=rules.as_dict(), sample_error_cv=sample_error_cv(county), seed=county.seed,
+        return_effect=True)
     seconds = time.perf_counter() - start
-    predicted = parcel_effect(parcels, samples, plan)
+    predicted = parcel_effect(parcels, samples, plan, planned=planned)  # as `farmland plan`
     expected = predicted["misclassified_before"].to_numpy()
     gain = expected - predicted["misclassified_after"].to_numpy()
     after = _reclassify(county, plan, folder, inputs, rules, None if refit else first.surfaces)
