@@ -232,8 +232,7 @@ def sample_error_cv(county: SyntheticCounty) -> float:
 
 def _wrong(parcels: pd.DataFrame, truth: pd.Series) -> np.ndarray:
     """Misclassified or unclassified, per parcel (in the parcels' order)."""
-    cls = pd.to_numeric(parcels["final_class"], errors="coerce").to_numpy(dtype=float,
-                                                                         na_value=np.nan)
+    cls = _numbers(parcels["final_class"])
     true = truth.reindex(parcels["parcel_id"].astype(str)).to_numpy(dtype=float)
     return np.isnan(cls) | (cls != true)
 
