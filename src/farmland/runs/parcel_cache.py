@@ -29,7 +29,6 @@ from typing import Any
 
 import geopandas as gpd
 import pyarrow.parquet as pq
-from geopandas.io.arrow import _geopandas_to_arrow
 
 import farmland
 from farmland.io.write import sha256_file
@@ -97,6 +96,10 @@ class _Recorder(logging.Handler):
 
 def _store(path: Path, frame: gpd.GeoDataFrame, meta: dict) -> None:
     """Write the entry (a temporary name, then renamed) and remove the older entries."""
+    try:  # geopandas' GeoParquet table (with its "geo" metadata): a private function
+        from geopandas.io.arrow import _geopandas_to_arrow
+    except ImportError as exc:  # another geopandas: no cache, not a failed run
+        raise ValueError(f"this geopandas cannot write the cache ({exc})") from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     table = _geopandas_to_arrow(frame)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
