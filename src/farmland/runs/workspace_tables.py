@@ -55,14 +55,19 @@ def insert_rows(path: Path, tables: dict[str, pd.DataFrame]) -> None:
         try:
             for table, rows in tables.items():
                 _insert(con, table, rows)
-            existing = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-            for sql in INDEXES:
-                if sql.split(" ON ")[1].split("(")[0] in existing:
-                    con.execute(sql)
+            create_indexes(con)
         except BaseException:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+
+
+def create_indexes(con: sqlite3.Connection) -> None:
+    """The workspace's indexes (:data:`INDEXES`, ``IF NOT EXISTS``) on the tables it has."""
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    for sql in INDEXES:
+        if sql.split(" ON ")[1].split("(")[0] in tables:
+            con.execute(sql)
 
 
 def _insert(con: sqlite3.Connection, table: str, rows: pd.DataFrame) -> None:
@@ -225,10 +230,7 @@ def append_run(tmp: Path, run: pd.DataFrame, attrs: pd.DataFrame,
         execute_sql(tmp, "ALTER TABLE runs ADD COLUMN base_run TEXT")
     write_table(tmp, run, "runs", layers)
     with contextlib.closing(sqlite3.connect(tmp)) as con, con:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-        for sql in INDEXES:
-            if sql.split(" ON ")[1].split("(")[0] in tables:
-                con.execute(sql)
+        create_indexes(con)
 
 
 def write_table(path: Path, df: pd.DataFrame, layer: str, layers: set[str], **kw: Any) -> None:
