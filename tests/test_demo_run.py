@@ -26,22 +26,24 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "demo"
 UNDER_SAMPLED = ("马岭乡", "华侨管理区")
 
 
-def _run_demo(root: Path) -> Path:
+def _run_demo(root: Path, jobs: int) -> Path:
     out, maps = root / "out", root / "maps"
     result = CliRunner().invoke(main, ["-q", "demo", "--data", str(DATA), "-o", str(out),
-                                       "--maps", str(maps)])
+                                       "--maps", str(maps), "--jobs", str(jobs)])
     assert result.exit_code == 0, result.output
     return root
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    return _run_demo(tmp_path_factory.mktemp("demo1"))
+    """The demo as it runs by default on two cores: two steps at a time."""
+    return _run_demo(tmp_path_factory.mktemp("demo1"), jobs=2)
 
 
 @pytest.fixture(scope="module")
 def demo_again(tmp_path_factory) -> Path:
-    return _run_demo(tmp_path_factory.mktemp("demo2"))
+    """The demo with its steps one after another, in the order of the chain."""
+    return _run_demo(tmp_path_factory.mktemp("demo2"), jobs=1)
 
 
 def _parcels(demo: Path, year: str = "2023") -> gpd.GeoDataFrame:
@@ -220,6 +222,8 @@ def test_dynamic_adjustment_diff_adds_up(demo):
 
 
 def test_second_run_gives_identical_outputs(demo, demo_again):
+    """Run twice, once with two steps at a time and once one after another: the same
+    files, byte for byte (so no step reads what a step it does not wait for writes)."""
     first = sorted(p.relative_to(demo) for p in demo.rglob("*") if p.is_file())
     second = sorted(p.relative_to(demo_again) for p in demo_again.rglob("*") if p.is_file())
     assert first == second

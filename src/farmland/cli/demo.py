@@ -3,20 +3,26 @@
 The demo runs the same subcommands an analyst would, and prints each command line
 first, so the output doubles as a tutorial:
 
-2023 classification → rate and gap → sparse-data flags and strict-control zones →
-sampling plan → map → report; then the 2024 re-sampling (new soil and crop samples,
-new measures) as a second run in the same workspace, its rate, and the diff of the
-two runs.
+2023 classification → closed loop, rate and gap → where the cadmium comes from →
+sparse-data flags and strict-control zones → sampling plan → maps → report; then the
+2024 re-sampling (new soil and crop samples, new measures) as a second run in the same
+workspace, its closed loop and rate, and the diff of the two runs.
+
+On a machine with two cores two steps run at once where neither reads the other's
+outputs (:mod:`farmland.cli.parallel`); ``--jobs 1`` runs them one after another. The
+outputs are the same either way.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
 from pathlib import Path
 
 import click
 
+from farmland.cli.parallel import Outcome, Step
 from farmland.errors import InputError
 
 DEMO_FILES = ("parcels.gpkg", "soil_samples.csv", "crop_samples.csv", "measures_2023.csv",
@@ -26,9 +32,20 @@ DEMO_FILES = ("parcels.gpkg", "soil_samples.csv", "crop_samples.csv", "measures_
               "resample_2024/strict_control_2024.csv", "rivers.gpkg", "geology.gpkg",
               "wind_rose.csv")
 
+#: what the second process imports while this one classifies 2023 (it would import them
+#: for its first steps anyway)
+WORKER_IMPORTS = ("farmland.cli.classify", "farmland.runs.pipeline", "farmland.cli.plan",
+                  "farmland.sampling", "farmland.cli.sources", "farmland.sources",
+                  "farmland.cli.map", "farmland.maps", "farmland.cli.report", "farmland.report")
 
-def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tuple[str, list[str]]]:
-    """The demo as (title, argv) pairs of ``farmland`` subcommands."""
+#: every step reads the 2023 classification; these also read the 2023 closed loop
+_LOOP23 = ("classify23", "control23")
+
+
+def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[Step]:
+    """The demo as ``farmland`` subcommands in chain order, each with the steps whose
+    outputs it reads (``after``) and its typical seconds on the demo (measured; they only
+    decide which of the steps that could start goes first)."""
     from farmland.runs import folder as f
 
     d, o = data, out
@@ -36,79 +53,98 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
     ow = ["--overwrite"] if overwrite else []
     y23, y24 = o / "2023", o / "2024"
     soil23, crops23 = str(d / "soil_samples.csv"), str(d / "crop_samples.csv")
+    sources, towns = str(d / "pollution_sources.geojson"), str(d / "townships.gpkg")
     common = ["--parcels", str(d / "parcels.gpkg"), "--parcels-layer", "DLTB",
-              "--townships", str(d / "townships.gpkg"), "--crs", "EPSG:4545"]
+              "--townships", towns, "--crs", "EPSG:4545"]
+    cls23 = str(y23 / f.CLASSIFICATION)
     return [
-        ("1  Classify 2023 (detailed survey) / 2023 年分类",
-         ["classify", *common, "--samples", soil23, "--crops", crops23, "--workspace", ws,
-          "--label", "2023 详查 detailed survey", "-o", str(y23), *ow]),
-        ("2  Strict-control closed loop, product zones, grain lots / 严格管控闭环、管控区、粮食批次",
-         ["control", str(y23), "--ledger", str(d / "strict_control_2023.csv"),
-          "--measures", str(d / "measures_2023.csv"), "--lots", str(d / "grain_lots_2023.csv"),
-          "-o", str(y23), *ow]),
-        ("2b Safe-utilisation rate 2023 / 安全利用率",
-         ["rate", str(y23), "--measures", str(d / "measures_2023.csv"),
-          "--closed-loop", str(d / "strict_control_2023.csv"), "-o", str(y23), *ow]),
-        ("2c Where the cadmium comes from / 污染成因排查",
-         ["sources", str(y23), "--sources", str(d / "pollution_sources.geojson"),
-          "--rivers", str(d / "rivers.gpkg"), "--geology", str(d / "geology.gpkg"),
-          "--wind", str(d / "wind_rose.csv"), "--seed", "2023", "-o", str(y23), *ow]),
-        ("3  Sparse data and strict-control zones / 数据稀疏与严格管控区",
-         ["flag", str(y23), "--townships", str(d / "townships.gpkg"), "-o", str(y23), *ow]),
-        ("4  Sampling plan / 加密采样布点",
-         ["plan", str(y23), "--n", "60", "--sources", str(d / "pollution_sources.geojson"),
-          "--seed", "2023", "-o", str(y23), *ow]),
-        ("5  County map / 全县地图",
-         ["map", str(y23 / f.CLASSIFICATION), "-o", str(maps / "demo_county.html"),
-          "--layers", "parcels,samples,zones,sources,townships",
-          "--rate-json", str(y23 / f.RATE_JSON), "--zones", str(y23 / f.FLAGS),
-          "--sources", str(d / "pollution_sources.geojson"),
-          "--townships", str(d / "townships.gpkg"), *ow]),
-        ("5b Sampling map: flags, crops, planned points / 加密采样图",
-         ["map", str(y23 / f.CLASSIFICATION), "-o", str(maps / "demo_sampling.html"),
-          "--layers", "parcels,samples,crops,flags,plan,sources,townships",
-          "--title", "加密采样需求与布点 Sampling needs and planned points",
-          "--flags", str(y23 / f.FLAGS), "--plan", str(y23 / f.PLAN_GPKG),
-          "--sources", str(d / "pollution_sources.geojson"),
-          "--townships", str(d / "townships.gpkg"), *ow]),
-        ("5c Township detail map / 乡镇详图",
-         ["map", str(y23 / f.CLASSIFICATION), "-o", str(maps / "demo_dongyan.html"),
-          "--township", "东岩乡", "--rate-json", str(y23 / f.RATE_JSON),
-          "--zones", str(y23 / f.FLAGS), "--plan", str(y23 / f.PLAN_GPKG),
-          "--sources", str(d / "pollution_sources.geojson"),
-          "--townships", str(d / "townships.gpkg"), *ow]),
-        ("5d Strict-control closed loop map / 严格管控闭环图",
-         ["map", str(y23 / f.CLASSIFICATION), "--control", str(y23 / f.CONTROL_GPKG),
-          "--townships", str(d / "townships.gpkg"), "-o", str(maps / "demo_control.html"),
-          *ow]),
-        ("5e Where the cadmium comes from: clusters and candidate sources / 污染成因图",
-         ["map", str(y23 / f.CLASSIFICATION), "--causes", str(y23 / f.SOURCES_GPKG),
-          "--sources", str(d / "pollution_sources.geojson"),
-          "--townships", str(d / "townships.gpkg"), "-o", str(maps / "demo_sources.html"),
-          *ow]),
-        ("6  Report (Excel + HTML) / 报告",
-         ["report", str(y23), "--county", "示范县", "-o", str(y23 / f.REPORT_DIR),
-          *ow]),
-        ("7  Classify 2024 with the re-sampling data / 2024 年动态调整",
-         ["classify", *common, "--samples", soil23,
-          "--samples", str(d / "resample_2024" / "soil_samples.csv"),
-          "--crops", crops23, "--crops", str(d / "resample_2024" / "crop_samples.csv"),
-          "--workspace", ws, "--label", "2024 加密 re-sampling", "-o", str(y24), *ow]),
-        ("8  Closed loop 2024 (designations carried from 2023) / 2024 年严格管控闭环",
-         ["control", str(y24), "--ledger", str(d / "resample_2024" / "strict_control_2024.csv"),
-          "--measures", str(d / "resample_2024" / "measures_2024.csv"), "-o", str(y24), *ow]),
-        ("8b Safe-utilisation rate 2024 / 2024 年安全利用率",
-         ["rate", str(y24), "--measures", str(d / "resample_2024" / "measures_2024.csv"),
-          "--closed-loop", str(d / "resample_2024" / "strict_control_2024.csv"),
-          "-o", str(y24), *ow]),
-        ("9  What changed 2023 -> 2024 / 类别变化对比",
-         ["diff", "R0001", "R0002", "--workspace", ws,
-          "--measures-a", str(d / "measures_2023.csv"),
-          "--measures-b", str(d / "resample_2024" / "measures_2024.csv"),
-          "-o", str(o / "diff_2023_2024"), *ow]),
-        ("9b Change map 2023 -> 2024 / 类别变化图",
-         ["map", str(y24 / f.CLASSIFICATION), "--diff", str(o / "diff_2023_2024"),
-          "--townships", str(d / "townships.gpkg"), "-o", str(maps / "demo_diff.html"), *ow]),
+        Step("classify23", "1  Classify 2023 (detailed survey) / 2023 年分类",
+             ["classify", *common, "--samples", soil23, "--crops", crops23, "--workspace", ws,
+              "--label", "2023 详查 detailed survey", "-o", str(y23), *ow],
+             seconds=3.4),
+        Step("control23", "2  Strict-control closed loop, product zones, grain lots / "
+                          "严格管控闭环、管控区、粮食批次",
+             ["control", str(y23), "--ledger", str(d / "strict_control_2023.csv"),
+              "--measures", str(d / "measures_2023.csv"), "--lots", str(d / "grain_lots_2023.csv"),
+              "-o", str(y23), *ow],
+             after=("classify23",), seconds=1.4),
+        Step("rate23", "2b Safe-utilisation rate 2023 / 安全利用率",
+             ["rate", str(y23), "--measures", str(d / "measures_2023.csv"),
+              "--closed-loop", str(d / "strict_control_2023.csv"), "-o", str(y23), *ow],
+             after=("classify23",), seconds=0.8),
+        Step("sources23", "2c Where the cadmium comes from / 污染成因排查",
+             ["sources", str(y23), "--sources", sources,
+              "--rivers", str(d / "rivers.gpkg"), "--geology", str(d / "geology.gpkg"),
+              "--wind", str(d / "wind_rose.csv"), "--seed", "2023", "-o", str(y23), *ow],
+             after=("classify23",), seconds=4.6),
+        Step("flag23", "3  Sparse data and strict-control zones / 数据稀疏与严格管控区",
+             ["flag", str(y23), "--townships", towns, "-o", str(y23), *ow],
+             after=("classify23",), seconds=1.0),
+        Step("plan23", "4  Sampling plan / 加密采样布点",
+             ["plan", str(y23), "--n", "60", "--sources", sources, "--seed", "2023",
+              "-o", str(y23), *ow],
+             after=("classify23",), seconds=6.3),
+        Step("map_county", "5  County map / 全县地图",
+             ["map", cls23, "-o", str(maps / "demo_county.html"),
+              "--layers", "parcels,samples,zones,sources,townships",
+              "--rate-json", str(y23 / f.RATE_JSON), "--zones", str(y23 / f.FLAGS),
+              "--sources", sources, "--townships", towns, *ow],
+             after=("classify23", "rate23", "flag23"), seconds=2.2),
+        Step("map_sampling", "5b Sampling map: flags, crops, planned points / 加密采样图",
+             ["map", cls23, "-o", str(maps / "demo_sampling.html"),
+              "--layers", "parcels,samples,crops,flags,plan,sources,townships",
+              "--title", "加密采样需求与布点 Sampling needs and planned points",
+              "--flags", str(y23 / f.FLAGS), "--plan", str(y23 / f.PLAN_GPKG),
+              "--sources", sources, "--townships", towns, *ow],
+             after=("classify23", "flag23", "plan23"), seconds=1.0),
+        Step("map_township", "5c Township detail map / 乡镇详图",
+             ["map", cls23, "-o", str(maps / "demo_dongyan.html"),
+              "--township", "东岩乡", "--rate-json", str(y23 / f.RATE_JSON),
+              "--zones", str(y23 / f.FLAGS), "--plan", str(y23 / f.PLAN_GPKG),
+              "--sources", sources, "--townships", towns, *ow],
+             after=("classify23", "rate23", "flag23", "plan23"), seconds=0.6),
+        Step("map_control", "5d Strict-control closed loop map / 严格管控闭环图",
+             ["map", cls23, "--control", str(y23 / f.CONTROL_GPKG),
+              "--townships", towns, "-o", str(maps / "demo_control.html"), *ow],
+             after=_LOOP23, seconds=0.9),
+        Step("map_sources", "5e Where the cadmium comes from: clusters and candidate sources / "
+                            "污染成因图",
+             ["map", cls23, "--causes", str(y23 / f.SOURCES_GPKG), "--sources", sources,
+              "--townships", towns, "-o", str(maps / "demo_sources.html"), *ow],
+             after=("classify23", "sources23"), seconds=0.7),
+        Step("report23", "6  Report (Excel + HTML) / 报告",
+             ["report", str(y23), "--county", "示范县", "-o", str(y23 / f.REPORT_DIR), *ow],
+             after=(*_LOOP23, "rate23", "sources23", "flag23", "plan23"), seconds=4.1),
+        # the closed loop and the rate look up earlier runs in the run history, which
+        # this step writes: it waits for them
+        Step("classify24", "7  Classify 2024 with the re-sampling data / 2024 年动态调整",
+             ["classify", *common, "--samples", soil23,
+              "--samples", str(d / "resample_2024" / "soil_samples.csv"),
+              "--crops", crops23, "--crops", str(d / "resample_2024" / "crop_samples.csv"),
+              "--workspace", ws, "--label", "2024 加密 re-sampling", "-o", str(y24), *ow],
+             after=(*_LOOP23, "rate23"), seconds=2.2),
+        Step("control24", "8  Closed loop 2024 (designations carried from 2023) / "
+                          "2024 年严格管控闭环",
+             ["control", str(y24),
+              "--ledger", str(d / "resample_2024" / "strict_control_2024.csv"),
+              "--measures", str(d / "resample_2024" / "measures_2024.csv"), "-o", str(y24),
+              *ow],
+             after=(*_LOOP23, "classify24"), seconds=1.1),
+        Step("rate24", "8b Safe-utilisation rate 2024 / 2024 年安全利用率",
+             ["rate", str(y24), "--measures", str(d / "resample_2024" / "measures_2024.csv"),
+              "--closed-loop", str(d / "resample_2024" / "strict_control_2024.csv"),
+              "-o", str(y24), *ow],
+             after=(*_LOOP23, "classify24"), seconds=1.0),
+        Step("diff", "9  What changed 2023 -> 2024 / 类别变化对比",
+             ["diff", "R0001", "R0002", "--workspace", ws,
+              "--measures-a", str(d / "measures_2023.csv"),
+              "--measures-b", str(d / "resample_2024" / "measures_2024.csv"),
+              "-o", str(o / "diff_2023_2024"), *ow],
+             after=(*_LOOP23, "classify24", "control24"), seconds=2.0),
+        Step("map_diff", "9b Change map 2023 -> 2024 / 类别变化图",
+             ["map", str(y24 / f.CLASSIFICATION), "--diff", str(o / "diff_2023_2024"),
+              "--townships", towns, "-o", str(maps / "demo_diff.html"), *ow],
+             after=("classify24", "diff"), seconds=0.5),
     ]
 
 
@@ -119,16 +155,19 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[tu
               default="demo_output", show_default=True, help="Output folder.")
 @click.option("--maps", "maps", type=click.Path(file_okay=False), default="maps",
               show_default=True, help="Folder for the HTML maps.")
+@click.option("--jobs", type=click.IntRange(1, 2), default=None,
+              help="Steps at a time: 2 runs a second process beside this one where a step "
+                   "does not read another's outputs; 1 runs them one after another. "
+                   "[default: 2 on a machine with two or more cores]")
 @click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier demo run.")
 @click.pass_context
-def command(ctx, data, output, maps, overwrite):
+def command(ctx, data, output, maps, jobs, overwrite):
     """Run the whole chain on the bundled demo county (synthetic data).
 
     在内置示范县（合成数据）上运行完整流程：分类、安全利用率、稀疏标记、布点、地图、报告、动态调整。
     """
-    from farmland.cli import main
+    from farmland.cli.parallel import run_graph
     from farmland.cli.run import global_flags, print_closing_summary
-    from farmland.progress import step
 
     data, out, maps_dir = Path(data), Path(output), Path(maps)
     missing = [f for f in DEMO_FILES if not (data / f).exists()]
@@ -136,31 +175,29 @@ def command(ctx, data, output, maps, overwrite):
         raise InputError("demo data not found", file=data / missing[0],
                          fix="run 'farmland demo' from the root of the farmland repository "
                              "(where data/demo/ is) or pass --data PATH/TO/data/demo")
+    from farmland.io.read_cache import reusing_reads
+    from farmland.io.write import refuse_existing
     from farmland.runs.folder import WORKSPACE
 
     workspace = out / WORKSPACE
-    from farmland.io.read_cache import reusing_reads
-    from farmland.io.write import refuse_existing
-
     refuse_existing([workspace], overwrite=overwrite)
     workspace.unlink(missing_ok=True)   # the demo starts its run history afresh
     out.mkdir(parents=True, exist_ok=True)
     maps_dir.mkdir(parents=True, exist_ok=True)
+    jobs = jobs or min(2, os.cpu_count() or 1)
+    flags = global_flags(ctx.obj.get("quiet", False))
+    steps = demo_steps(data, out, maps_dir, overwrite=overwrite)
     started = time.perf_counter()
     with reusing_reads():  # the steps read the same classification.gpkg: once is enough
-        for title, argv in demo_steps(data, out, maps_dir, overwrite=overwrite):
-            click.secho(f"\n== {title}", bold=True)
-            click.secho("$ farmland " + shlex.join(argv), fg="cyan")
-            t0 = time.perf_counter()
-            with step(title.split("/")[0].strip()):
-                code = main.main(args=[*global_flags(ctx.obj.get("quiet", False)), *argv],
-                                 prog_name="farmland", standalone_mode=False, obj=ctx.obj)
-            if code:  # the step printed its error already
-                click.secho(f"demo stopped at step: {title}", fg="red", err=True)
-                ctx.exit(code)
-            click.echo(f"({time.perf_counter() - t0:.1f} s)")
-        click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Outputs: "
-                    f"{out}/ (2023/, 2024/, diff_2023_2024/)", bold=True)
+        failed = run_graph(steps, run_here=lambda s: _run_here(ctx, s, flags), show=_show,
+                           jobs=jobs, prefix=flags, imports=WORKER_IMPORTS)
+        if failed is not None:
+            title = next((s.title for s in steps if s.key == failed), failed)
+            click.secho(f"demo stopped at step: {title}", fg="red", err=True)
+            ctx.exit(1)
+        click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s "
+                    f"({_processes(jobs)}). Outputs: {out}/ (2023/, 2024/, diff_2023_2024/)",
+                    bold=True)
         # the summary and the truth checks read the classifications the steps read
         print_closing_summary(out / "2023", maps=[
             maps_dir / f"demo_{name}.html"
@@ -171,6 +208,39 @@ def command(ctx, data, output, maps, overwrite):
                 click.echo(truth_line(out / year, truth, year))
         if (data / "truth" / "source_areas.gpkg").is_file():
             click.echo(source_truth_line(out / "2023", data / "truth"))
+
+
+def _processes(jobs: int) -> str:
+    return "two steps at a time in two processes; --jobs 1: one after another" if jobs > 1 \
+        else "one step after another"
+
+
+def _header(step: Step) -> None:
+    click.secho(f"\n== {step.title}", bold=True)
+    click.secho("$ farmland " + shlex.join(step.argv), fg="cyan")
+
+
+def _run_here(ctx: click.Context, step: Step, flags: list[str]) -> int:
+    """Run a step in this process, its output printed as it comes."""
+    from farmland.cli import main
+    from farmland.progress import step as spinner
+
+    _header(step)
+    with spinner(step.title.split("/")[0].strip()):
+        code = main.main(args=[*flags, *step.argv], prog_name="farmland", standalone_mode=False,
+                         obj=ctx.obj)
+    return int(code or 0)   # a failed step printed its error already
+
+
+def _show(step: Step, outcome: Outcome) -> None:
+    """A finished step: the kept output of a step of the second process, then the time."""
+    if outcome.worker:
+        _header(step)
+        for stream, text in outcome.chunks:
+            click.echo(text, nl=False, err=stream == "err")
+    if not outcome.code:
+        where = ", second process" if outcome.worker else ""
+        click.echo(f"({outcome.seconds:.1f} s{where})")
 
 
 def truth_line(run: Path, truth: Path, year: str) -> str:

@@ -1,0 +1,350 @@
+"""Running the ``farmland`` subcommands of a chain side by side, as a graph of steps.
+
+``farmland demo`` runs seventeen subcommands. Many of them need only the 2023
+classification, not each other (the source analysis, the sampling plan, the 2024
+re-classification), so on a machine with two cores two of them can run at once. Each
+:class:`Step` names the steps whose outputs it reads (``after``); a step starts when those
+have finished, and among the steps that could start, the one heading the longest chain of
+work still to come (by the typical ``seconds`` of each step) goes first.
+
+One step at a time runs in this process, with its output printed as it comes; the other
+runs in one worker process (started with ``spawn``: nothing is inherited half-way), whose
+output is kept and printed as one block, between two steps of this process, once the step
+has finished. Every step is the same subcommand with the same arguments as when the steps
+run one after another, writes its own files (atomically, as every subcommand does) and
+reads only files of the steps it names, so the outputs do not depend on the order: the
+demo's tests compare a run with one process and a run with two byte for byte.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Step:
+    """A subcommand of a chain: ``key`` names it for ``after``; ``seconds`` is its typical
+    duration (only used to choose which ready step goes first)."""
+
+    key: str
+    title: str
+    argv: list[str]
+    after: tuple[str, ...] = ()
+    seconds: float = 1.0
+
+
+@dataclass
+class Outcome:
+    """A finished step: exit code, seconds, its output as (stream, text) chunks in the order
+    written (empty for a step run in this process: its output was printed as it came),
+    whether the worker ran it, and when it started (``time.perf_counter``, one clock for
+    both processes on Linux; for a timeline)."""
+
+    key: str
+    code: int
+    seconds: float
+    chunks: list[tuple[str, str]] = field(default_factory=list)
+    worker: bool = False
+    started: float = 0.0
+
+
+def check_graph(steps: Sequence[Step]) -> None:
+    """Refuse a step that waits for an unknown or a later step (which would also be how a
+    cycle shows): the list must already be in an order that can run one after another."""
+    seen: set[str] = set()
+    for s in steps:
+        bad = [k for k in s.after if k not in seen]
+        if bad:
+            raise ValueError(f"step {s.key!r} waits for {bad[0]!r}, which is not an earlier step")
+        if s.key in seen:
+            raise ValueError(f"two steps are called {s.key!r}")
+        seen.add(s.key)
+
+
+def priorities(steps: Sequence[Step]) -> dict[str, float]:
+    """Each step's seconds plus the longest chain of seconds of the steps waiting for it
+    (the "bottom level" of list scheduling): the higher, the sooner it should start."""
+    check_graph(steps)
+    waiting: dict[str, list[str]] = {s.key: [] for s in steps}
+    for s in steps:
+        for k in s.after:
+            waiting[k].append(s.key)
+    level: dict[str, float] = {}
+    for s in reversed(steps):
+        level[s.key] = s.seconds + max((level[k] for k in waiting[s.key]), default=0.0)
+    return level
+
+
+class Graph:
+    """Which steps are done, running, and ready; the pick is the ready step of highest
+    priority, ties by their order in the list. Not thread-safe: callers hold a lock."""
+
+    def __init__(self, steps: Sequence[Step]):
+        self.steps = {s.key: s for s in steps}
+        self.order = [s.key for s in steps]
+        self.level = priorities(steps)
+        self.done: set[str] = set()
+        self.running: set[str] = set()
+        self.failed: str | None = None
+
+    def take(self) -> Step | None:
+        """The step to start now (marked running), or ``None`` when none is ready or a step
+        failed."""
+        if self.failed is not None:
+            return None
+        ready = [k for k in self.order if k not in self.done and k not in self.running
+                 and all(a in self.done for a in self.steps[k].after)]
+        if not ready:
+            return None
+        key = max(ready, key=lambda k: (self.level[k], -self.order.index(k)))
+        self.running.add(key)
+        return self.steps[key]
+
+    def finish(self, key: str, code: int) -> None:
+        self.running.discard(key)
+        self.done.add(key)
+        if code and self.failed is None:
+            self.failed = key
+
+    @property
+    def over(self) -> bool:
+        """All steps done, or a step failed and none is still running."""
+        if self.failed is not None:
+            return not self.running
+        return len(self.done) == len(self.order)
+
+
+class _Capture:
+    """A text stream that keeps what is written as (stream, text) chunks; ``isatty`` as
+    given, so that tables keep the colours and width of the terminal of the demo."""
+
+    def __init__(self, name: str, chunks: list[tuple[str, str]], tty: bool, encoding: str):
+        self.name, self.chunks, self.tty, self.encoding = name, chunks, tty, encoding
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):   # how click tells a text stream from a binary one
+            raise TypeError("write() argument must be str")
+        if text:
+            self.chunks.append((self.name, text))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def fileno(self) -> int:  # not a file: rich and click then treat it as a plain stream
+        raise OSError("captured stream")
+
+
+#: two processes on two cores: each computes with one thread (BLAS, OpenMP, numba), so
+#: that four threads do not take turns on two cores (same results: the demo's tests
+#: compare the outputs with those of one process)
+ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                     "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """This process computes with one thread inside the context: numba's and, when
+    threadpoolctl is installed (scikit-learn brings it), the BLAS pools."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        limits = nullcontext()
+    else:
+        limits = threadpool_limits(1)
+    try:
+        with limits:
+            yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _serve(conn, stdout_tty: bool, imports: Sequence[str]) -> None:
+    """The worker: import ``imports``, say it is ready, then run the ``farmland`` argv
+    lists it is sent until it is sent ``None``."""
+    import importlib
+
+    os.environ.update(ONE_THREAD)   # before numpy and numba are imported here
+
+    from farmland.cli import main
+    from farmland.io.read_cache import reusing_reads
+
+    for module in imports:
+        importlib.import_module(module)
+    conn.send("ready")
+    with reusing_reads():
+        while True:
+            try:
+                task = conn.recv()
+            except (EOFError, KeyboardInterrupt):
+                return
+            if task is None:
+                return
+            key, argv = task
+            chunks: list[tuple[str, str]] = []
+            saved = sys.stdout, sys.stderr
+            # stderr counts as no terminal: no spinner is drawn into the kept output
+            sys.stdout = _Capture("out", chunks, stdout_tty, "utf-8")
+            sys.stderr = _Capture("err", chunks, False, "utf-8")
+            t0 = time.perf_counter()
+            try:
+                code = main.main(args=argv, prog_name="farmland", standalone_mode=False,
+                                 obj={})
+            except KeyboardInterrupt:
+                return
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except Exception:  # noqa: BLE001 - a bug: its traceback is shown with the step
+                chunks.append(("err", traceback.format_exc()))
+                code = 1
+            finally:
+                sys.stdout, sys.stderr = saved
+            conn.send(Outcome(key, int(code or 0), time.perf_counter() - t0, chunks, True, t0))
+
+
+_WORKER_GONE = ("Error: the second process running this step ended unexpectedly; "
+                "run again with --jobs 1\n")
+
+
+class Worker:
+    """One worker process, fed one argv list at a time (after ``prefix``, the group's
+    options such as ``-q``)."""
+
+    def __init__(self, prefix: Sequence[str] = (), imports: Sequence[str] = ()):
+        self.prefix = list(prefix)
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        tty = bool(getattr(sys.__stdout__, "isatty", lambda: False)())
+        self.process = ctx.Process(target=_serve, args=(child, tty, tuple(imports)), daemon=True,
+                                   name="farmland-worker")
+        self.process.start()
+        child.close()
+
+    def ready(self) -> bool:
+        """Wait until the worker has imported what it was given (``False``: it ended)."""
+        try:
+            return self.conn.recv() == "ready"
+        except (EOFError, OSError):
+            return False
+
+    def run(self, step: Step) -> Outcome:
+        t0 = time.perf_counter()
+        try:
+            self.conn.send((step.key, [*self.prefix, *step.argv]))
+            return self.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            return Outcome(step.key, 1, time.perf_counter() - t0,
+                           [("err", _WORKER_GONE)], True)
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, BrokenPipeError):
+            pass
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+        self.conn.close()
+
+
+def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
+              show: Callable[[Step, Outcome], None], jobs: int = 2,
+              prefix: Sequence[str] = (), imports: Sequence[str] = ()) -> str | None:
+    """Run ``steps`` with ``run_here(step) -> exit code`` in this process and, when
+    ``jobs`` ≥ 2, one worker process beside it, which runs ``farmland *prefix *argv`` and
+    takes its first step once it has imported ``imports`` (this process starts at once).
+    With two processes each computes with one thread (:func:`one_thread`).
+
+    ``show(step, outcome)`` is called in this process for every finished step, in the
+    order they finish. Returns the key of the step that failed (no new step starts after
+    it; running ones finish), else ``None``."""
+    graph = Graph(steps)
+    if jobs < 2:
+        for s in steps:
+            t0 = time.perf_counter()
+            code = run_here(s)
+            show(s, Outcome(s.key, code, time.perf_counter() - t0, started=t0))
+            if code:
+                return s.key
+        return None
+    cond = threading.Condition()
+    finished: list[Outcome] = []
+    worker = Worker(prefix, imports)
+
+    def feed() -> None:
+        if not worker.ready():
+            return
+        while True:
+            with cond:
+                step = None
+                while step is None:
+                    if graph.failed is not None or len(graph.done) + len(graph.running) \
+                            == len(graph.order):
+                        return
+                    step = graph.take()
+                    if step is None:
+                        cond.wait()
+            outcome = worker.run(step)
+            with cond:
+                graph.finish(step.key, outcome.code)
+                finished.append(outcome)
+                cond.notify_all()
+
+    feeder = threading.Thread(target=feed, name="farmland-feeder", daemon=True)
+    feeder.start()
+    try:
+        with one_thread():
+            _drive(graph, cond, finished, run_here, show)
+    finally:
+        with cond:
+            if graph.failed is None and not graph.over:
+                graph.failed = "interrupted"
+            cond.notify_all()
+        feeder.join(timeout=0 if sys.exc_info()[0] is KeyboardInterrupt else None)
+        worker.close()
+    return graph.failed
+
+
+def _drive(graph: Graph, cond: threading.Condition, finished: list[Outcome],
+           run_here: Callable[[Step], int], show: Callable[[Step, Outcome], None]) -> None:
+    """This process's side of :func:`run_graph`: show what the worker finished, take the
+    next ready step and run it, until the graph is over."""
+    while True:
+        with cond:
+            step = None
+            while not finished and not graph.over:
+                step = graph.take()
+                if step is not None:
+                    break
+                cond.wait()
+            shown = list(finished)
+            finished.clear()
+            over = graph.over and not shown
+        for outcome in shown:
+            show(graph.steps[outcome.key], outcome)
+        if over:
+            return
+        if step is None:
+            continue
+        t0 = time.perf_counter()
+        code = run_here(step)
+        show(step, Outcome(step.key, code, time.perf_counter() - t0, started=t0))
+        with cond:
+            graph.finish(step.key, code)
+            cond.notify_all()
