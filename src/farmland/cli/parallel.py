@@ -180,12 +180,14 @@ def _serve(conn, stdout_tty: bool, imports: Sequence[str]) -> None:
     import importlib
 
     os.environ.update(ONE_THREAD)   # before numpy and numba are imported here
+    try:
+        from farmland.cli import main
+        from farmland.io.read_cache import reusing_reads
 
-    from farmland.cli import main
-    from farmland.io.read_cache import reusing_reads
-
-    for module in imports:
-        importlib.import_module(module)
+        for module in imports:
+            importlib.import_module(module)
+    except KeyboardInterrupt:   # Ctrl-C while starting: the demo's process says "Aborted!"
+        return
     conn.send("ready")
     with reusing_reads():
         while True:
