@@ -45,6 +45,24 @@ def test_equal_priorities_keep_the_order_of_the_list():
     assert [g.take().key for _ in range(3)] == ["x", "y", "z"]
 
 
+def test_a_process_that_ran_a_warm_step_takes_its_kin_first():
+    """m1 and m2 share work a process keeps (warm "m", worth 1.3 s): after m1, the process
+    that ran it takes m2 (1 + 1.3 = 2.3) before x (1.5); a process that did not takes x."""
+    steps = [Step("m1", "M1", [], seconds=2, warm="m", warm_seconds=1.3),
+             Step("x", "X", [], seconds=1.5),
+             Step("m2", "M2", [], seconds=1, warm="m", warm_seconds=1.3)]
+    g = Graph(steps)
+    assert g.take("here").key == "m1"
+    g.finish("m1", 0)
+    assert g.take("worker").key == "x"
+    assert g.take("here").key == "m2"
+    g = Graph(steps)
+    assert g.take("here").key == "m1"
+    g.finish("m1", 0)
+    assert g.take("here").key == "m2"
+    assert g.take("worker").key == "x"
+
+
 def test_a_failed_step_starts_nothing_new_and_the_graph_ends_when_none_runs():
     g = Graph(_diamond())
     g.take()

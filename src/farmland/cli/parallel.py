@@ -32,13 +32,18 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Step:
     """A subcommand of a chain: ``key`` names it for ``after``; ``seconds`` is its typical
-    duration (only used to choose which ready step goes first)."""
+    duration (used only to choose which ready step goes first)."""
 
     key: str
     title: str
     argv: list[str]
     after: tuple[str, ...] = ()
     seconds: float = 1.0
+    #: steps with the same ``warm`` share work a process keeps in memory (a map's parcels
+    #: simplified and reprojected): a process that ran one gains ``warm_seconds`` of
+    #: priority for the others
+    warm: str = ""
+    warm_seconds: float = 0.0
 
 
 @dataclass
@@ -84,8 +89,10 @@ def priorities(steps: Sequence[Step]) -> dict[str, float]:
 
 
 class Graph:
-    """Which steps are done, running, and ready; the pick is the ready step of highest
-    priority, ties by their order in the list. Not thread-safe: callers hold a lock."""
+    """Which steps are done, running, and ready; the pick for a process (``who``) is the
+    ready step of highest priority (plus the ``warm_seconds`` of a step whose ``warm``
+    that process has run), ties by their order in the list. Not thread-safe: callers
+    hold a lock."""
 
     def __init__(self, steps: Sequence[Step]):
         self.steps = {s.key: s for s in steps}
@@ -94,19 +101,29 @@ class Graph:
         self.done: set[str] = set()
         self.running: set[str] = set()
         self.failed: str | None = None
+        self.warm: dict[str, set[str]] = {}
 
-    def take(self) -> Step | None:
-        """The step to start now (marked running), or ``None`` when none is ready or a step
-        failed."""
+    def take(self, who: str = "here") -> Step | None:
+        """The step for process ``who`` to start now (marked running), or ``None`` when
+        none is ready or a step failed."""
         if self.failed is not None:
             return None
         ready = [k for k in self.order if k not in self.done and k not in self.running
                  and all(a in self.done for a in self.steps[k].after)]
         if not ready:
             return None
-        key = max(ready, key=lambda k: (self.level[k], -self.order.index(k)))
-        self.running.add(key)
-        return self.steps[key]
+        warm = self.warm.setdefault(who, set())
+
+        def rank(k: str) -> tuple[float, int]:
+            s = self.steps[k]
+            return self.level[k] + (s.warm_seconds if s.warm in warm else 0.0), \
+                -self.order.index(k)
+
+        step = self.steps[max(ready, key=rank)]
+        self.running.add(step.key)
+        if step.warm:
+            warm.add(step.warm)
+        return step
 
     def finish(self, key: str, code: int) -> None:
         self.running.discard(key)
@@ -299,7 +316,7 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
                     if graph.failed is not None or len(graph.done) + len(graph.running) \
                             == len(graph.order):
                         return
-                    step = graph.take()
+                    step = graph.take("worker")
                     if step is None:
                         cond.wait()
             outcome = worker.run(step)

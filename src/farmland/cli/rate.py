@@ -181,9 +181,9 @@ def evidence_lines(result) -> list[str]:
     share = (lambda x: f"{100 * x / total:.1f} %") if total > 0 else (lambda x: "—")
     return [
         f"核算口径 accounting: {result.accounting} — 三种口径 readings: {rates}",
-        f"安全利用面积依据 evidence behind C ({total:,.1f} 亩): 自有农产品样品 own crop samples "
+        (f"安全利用面积依据 evidence behind C ({total:,.1f} 亩): 自有农产品样品 own crop samples "
         f"{own:,.1f} 亩 ({share(own)}), 乡镇/全县达标率 compliance rate {by_rate:,.1f} 亩 "
-        f"({share(by_rate)}), 无农产品数据 no crop data {none:,.1f} 亩 ({share(none)})",
+        f"({share(by_rate)}), 无农产品数据 no crop data {none:,.1f} 亩 ({share(none)})"),
         f"严格管控类落实率 class-3 control {_pct(c['class3_control'])} / 目标 target 100 %"
         + (f"; {float(c['contradicted3_mu']):,.1f} 亩 controlled but a food crop exceeded "
            "(see mismatches)" if float(c["contradicted3_mu"]) > 0 else ""),

@@ -245,8 +245,8 @@ def closing_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
     if "plan_points" in figures:
         lines.append(("加密布点 Planned points", f"{figures['plan_points']:,} (plan.csv)"))
     if "landuse_unknown" in figures:
-        lines.append(("地类不明 No land use", f"{figures['landuse_unknown']:,} 个图斑 parcels "
-                      "on the stricter column (blank/unknown DLBM)"))
+        lines.append(("地类不明 No land use", (f"{figures['landuse_unknown']:,} 个图斑 parcels "
+                      "on the stricter column (blank/unknown DLBM)")))
     return lines
 
 
