@@ -270,15 +270,18 @@ class Worker:
             return Outcome(step.key, 1, time.perf_counter() - t0,
                            [("err", _WORKER_GONE)], True)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
+        """Tell the worker to end; ``wait``: until it has (else it ends on its own, idle,
+        while this process goes on; multiprocessing joins it at exit)."""
         try:
             self.conn.send(None)
         except (OSError, BrokenPipeError):
             pass
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join()
+        if wait:
+            self.process.join(timeout=10)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join()
         self.conn.close()
 
 
@@ -336,7 +339,7 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
                 graph.failed = "interrupted"
             cond.notify_all()
         feeder.join(timeout=0 if sys.exc_info()[0] is KeyboardInterrupt else None)
-        worker.close()
+        worker.close(wait=not graph.over or graph.failed is not None)
     return graph.failed
 
 
