@@ -93,7 +93,7 @@ def test_one_job_runs_the_list_in_order_and_stops_at_a_failure():
 
     failed = run_graph(_diamond(), run_here=here, show=lambda s, o: shown.append((s.key, o.code)),
                        jobs=1)
-    assert failed == "b"
+    assert failed == ("b", 3)
     assert ran == ["a", "b"] and shown == [("a", 0), ("b", 3)]
 
 
@@ -132,7 +132,7 @@ def test_a_failing_step_stops_the_chain_in_either_process(tmp_path):
         return main.main(args=step.argv, prog_name="farmland", standalone_mode=False) or 0
 
     failed = run_graph(steps, run_here=here, show=lambda s, o: shown.setdefault(s.key, o))
-    assert failed == "bad"
+    assert failed == ("bad", 2)
     assert list(shown) == ["bad"] and shown["bad"].code == 2
     assert not (tmp_path / "x.toml").exists()
     if shown["bad"].worker:
@@ -198,3 +198,27 @@ def test_the_demo_graph_names_the_steps_whose_files_each_step_reads(tmp_path):
     assert {"control23", "rate23"} <= ancestors("classify24")
     # the report reads every 2023 output
     assert {"control23", "rate23", "sources23", "flag23", "plan23"} <= ancestors("report23")
+
+
+def test_the_demo_stops_at_a_bad_input_in_either_process(tmp_path):
+    """A wind rose with a typo stops the demo at the source step (run by whichever
+    process takes it): exit code 2, the step's one-line error, no traceback, and no
+    step that waits for it (the report, the sources map) has written anything."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    data = tmp_path / "demo"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "demo", data)
+    (data / "wind_rose.csv").write_text("direction,frequency\nN,abc\n", encoding="utf-8")
+    out, maps = tmp_path / "out", tmp_path / "maps"
+    result = CliRunner().invoke(main, ["-q", "demo", "--data", str(data), "-o", str(out),
+                                       "--maps", str(maps), "--jobs", "2"])
+    assert result.exit_code == 2, result.output
+    assert ("wind_rose.csv, row/id line 2, column 'frequency': not a number (got 'abc')"
+            in result.output)
+    assert "demo stopped at step: 2c Where the cadmium comes from" in result.output
+    assert "Traceback" not in result.output
+    assert not (out / "2023" / "report").exists()
+    assert not (maps / "demo_sources.html").exists()
+    assert not (out / "2023" / "sources.gpkg").exists()

@@ -198,9 +198,10 @@ def command(ctx, data, output, maps, jobs, overwrite):
         failed = run_graph(steps, run_here=lambda s: _run_here(ctx, s, flags), show=_show,
                            jobs=jobs, prefix=flags, imports=WORKER_IMPORTS)
         if failed is not None:
-            title = next((s.title for s in steps if s.key == failed), failed)
+            key, code = failed
+            title = next((s.title for s in steps if s.key == key), key)
             click.secho(f"demo stopped at step: {title}", fg="red", err=True)
-            ctx.exit(1)
+            ctx.exit(code)
         click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s "
                     f"({_processes(jobs)}). Outputs: {out}/ (2023/, 2024/, diff_2023_2024/)",
                     bold=True)

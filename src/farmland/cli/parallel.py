@@ -101,6 +101,7 @@ class Graph:
         self.done: set[str] = set()
         self.running: set[str] = set()
         self.failed: str | None = None
+        self.failed_code = 0
         self.warm: dict[str, set[str]] = {}
 
     def take(self, who: str = "here") -> Step | None:
@@ -129,7 +130,7 @@ class Graph:
         self.running.discard(key)
         self.done.add(key)
         if code and self.failed is None:
-            self.failed = key
+            self.failed, self.failed_code = key, code
 
     @property
     def over(self) -> bool:
@@ -287,15 +288,16 @@ class Worker:
 
 def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
               show: Callable[[Step, Outcome], None], jobs: int = 2,
-              prefix: Sequence[str] = (), imports: Sequence[str] = ()) -> str | None:
+              prefix: Sequence[str] = (), imports: Sequence[str] = ()
+              ) -> tuple[str, int] | None:
     """Run ``steps`` with ``run_here(step) -> exit code`` in this process and, when
     ``jobs`` ≥ 2, one worker process beside it, which runs ``farmland *prefix *argv`` and
     takes its first step once it has imported ``imports`` (this process starts at once).
     With two processes each computes with one thread (:func:`one_thread`).
 
     ``show(step, outcome)`` is called in this process for every finished step, in the
-    order they finish. Returns the key of the step that failed (no new step starts after
-    it; running ones finish), else ``None``."""
+    order they finish. Returns the key and exit code of the step that failed (no new step
+    starts after it; running ones finish), else ``None``."""
     graph = Graph(steps)
     if jobs < 2:
         for s in steps:
@@ -303,7 +305,7 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
             code = run_here(s)
             show(s, Outcome(s.key, code, time.perf_counter() - t0, started=t0))
             if code:
-                return s.key
+                return s.key, code
         return None
     cond = threading.Condition()
     finished: list[Outcome] = []
@@ -340,7 +342,7 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
             cond.notify_all()
         feeder.join(timeout=0 if sys.exc_info()[0] is KeyboardInterrupt else None)
         worker.close(wait=not graph.over or graph.failed is not None)
-    return graph.failed
+    return None if graph.failed is None else (graph.failed, graph.failed_code)
 
 
 def _drive(graph: Graph, cond: threading.Condition, finished: list[Outcome],
