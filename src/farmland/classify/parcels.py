@@ -34,6 +34,7 @@ from farmland import classes as C
 from farmland.classify.crops import adjust_classes, assign_crops, grade_crops, unit_statistics
 from farmland.classify.interpolated import interpolated_classes
 from farmland.classify.point_evidence import apply_point_evidence
+from farmland.classify.reach import farther_than
 from farmland.classify.risk import CellRule
 from farmland.classify.samples import classify_samples
 from farmland.classify.units import UnitsArg, evaluation_units
@@ -250,11 +251,9 @@ def _apply_distance_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rul
     if usable.empty:
         out.loc[todo, "rule"] = "unclassified:no_usable_samples"
         return
-    tree = shapely.STRtree(usable.geometry.values)
-    _, dist = tree.query_nearest(out.geometry.values[todo], return_distance=True,
-                                 all_matches=False)
     limit = rules.get("interpolation", "max_distance_m")
-    far = np.flatnonzero(todo)[dist > limit]
+    far = np.flatnonzero(todo)[farther_than(out.geometry.values[todo], usable.geometry.values,
+                                            limit)]
     out.iloc[far, out.columns.get_loc("rule")] = "unclassified:too_far"
     if len(far):
         log.info("%d parcel(s) are more than %.0f m from every usable soil sample: "
