@@ -168,3 +168,19 @@ def test_concurrent_calls_from_threads_give_the_single_thread_results():
                                                                  k=16), range(4)))
     for got in runs:
         np.testing.assert_array_equal(got, alone)
+
+
+def test_first_present_keeps_the_nearest_rows_of_a_set_sorted():
+    from farmland.geostats.kernels import first_present
+
+    # tree rows by distance per target; the tree has 6 rows (index 6 = no neighbour)
+    idx = np.array([[4, 0, 5, 2, 1, 3],
+                    [1, 3, 6, 6, 6, 6],
+                    [2, 5, 0, 4, 1, 3]])
+    # the set lacks tree rows 0 and 5; its rows are 0..3 for tree rows 1..4
+    lookup = np.array([-1, 0, 1, 2, 3, -1, -1], dtype=np.int32)
+    out = np.empty((3, 3), dtype=np.int32)
+    first_present(idx, lookup, 4, out)
+    # target 0: tree rows 4, 2, 1 -> set rows 3, 1, 0; target 1: 1, 3 then none (4);
+    # target 2: tree rows 2, 4, 1 -> 1, 3, 0
+    assert out.tolist() == [[0, 1, 3], [0, 2, 4], [0, 1, 3]]

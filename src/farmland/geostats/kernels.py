@@ -33,7 +33,8 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["MODEL_CODES", "PIVOT_TOLERANCE", "group_starts", "krige_groups", "set_keys"]
+__all__ = ["MODEL_CODES", "PIVOT_TOLERANCE", "first_present", "group_starts", "krige_groups",
+           "set_keys"]
 
 #: variogram model name -> code understood by the kernel
 MODEL_CODES = {"spherical": 0, "exponential": 1, "gaussian": 2}
@@ -210,3 +211,28 @@ def group_starts(sets: np.ndarray, order: np.ndarray) -> np.ndarray:
             g += 1
     starts[g] = m
     return starts[: g + 1].copy()
+
+
+@numba.njit(cache=True, parallel=True)
+def first_present(idx: np.ndarray, lookup: np.ndarray, missing: int, out: np.ndarray) -> None:
+    """Per row of ``idx`` (a tree's rows by distance), the first ``out.shape[1]`` of them
+    present in a sample set (``lookup``: tree row → the set's row, -1 where absent; the
+    last entry stands for the tree's "no neighbour" index), as the set's rows sorted
+    ascending, ``missing`` filling the rest; written into ``out``."""
+    width = out.shape[1]
+    for i in numba.prange(idx.shape[0]):
+        found = 0
+        for j in range(idx.shape[1]):
+            if found == width:
+                break
+            row = lookup[idx[i, j]]
+            if row < 0:
+                continue
+            pos = found  # insertion sort: rows come by distance, out wants them ascending
+            while pos > 0 and out[i, pos - 1] > row:
+                out[i, pos] = out[i, pos - 1]
+                pos -= 1
+            out[i, pos] = row
+            found += 1
+        for j in range(found, width):
+            out[i, j] = missing

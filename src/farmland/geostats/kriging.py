@@ -29,7 +29,13 @@ import numba
 import numpy as np
 from scipy.spatial import cKDTree
 
-from farmland.geostats.kernels import MODEL_CODES, group_starts, krige_groups, set_keys
+from farmland.geostats.kernels import (
+    MODEL_CODES,
+    first_present,
+    group_starts,
+    krige_groups,
+    set_keys,
+)
 from farmland.geostats.variogram import VariogramModel
 
 logger = logging.getLogger(__name__)
@@ -238,16 +244,14 @@ def subset_neighbourhoods(
     """
     k_query = min(k + max(tree.n - n for _, n in members), tree.n)
     sets = [np.empty((len(targets), min(k, n)), dtype=np.int32) for _, n in members]
-    lookups = [np.append(lookup, -1).astype(np.int64) for lookup, _ in members]
+    # the tree's "missing" index n maps to the last entry, -1
+    lookups = [np.append(lookup, -1).astype(np.int32) for lookup, _ in members]
     for start in range(0, len(targets), QUERY_CHUNK):
         part = slice(start, start + QUERY_CHUNK)
         idx = nearest_samples(tree, targets[part], k_query, radius)[1]
         for lookup, (_, n), out in zip(lookups, members, sets, strict=True):
-            rows = lookup[idx]  # the tree's "missing" index n maps to the last entry, -1
-            first = np.argsort(rows < 0, axis=1, kind="stable")[:, : out.shape[1]]
-            rows = np.take_along_axis(rows, first, axis=1)
-            rows[rows < 0] = n
-            out[part] = np.sort(rows, axis=1)
+            with _KERNEL_LOCK:
+                first_present(idx, lookup, n, out[part])
     found = []
     for (_, n), member_sets in zip(members, sets, strict=True):
         with _KERNEL_LOCK:
