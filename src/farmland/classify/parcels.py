@@ -37,6 +37,7 @@ from farmland.classify.point_evidence import apply_point_evidence
 from farmland.classify.reach import farther_than
 from farmland.classify.risk import CellRule
 from farmland.classify.samples import classify_samples
+from farmland.classify.unit_tables import class_counts, joined_per_unit
 from farmland.classify.units import UnitsArg, evaluation_units
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
 from farmland.rules import Rules, load_rules
@@ -175,7 +176,7 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     if inside.empty:
         return
     pc = inside["point_class"].astype(int)
-    counts = pd.crosstab(inside["_unit"], pc).reindex(columns=[1, 2, 3], fill_value=0)
+    counts = class_counts(inside["_unit"], pc)
     strict = rules.get("points", "strict_override") & (counts[3] > 0)
     # ties to the stricter: argmax over classes scanned from 3 down
     majority = 3 - np.argmax(counts[[3, 2, 1]].to_numpy(), axis=1)
@@ -189,7 +190,7 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     drivers = _most_frequent(own[own["pc"] == own["cls"]].dropna(subset=["driving_element"]),
                              "driving_element")
     by_id = inside.sort_values("sample_id")
-    ids = by_id["sample_id"].astype(str).groupby(by_id["_unit"]).agg(",".join)
+    ids = joined_per_unit(by_id["_unit"], by_id["sample_id"].astype(str))
     has_2 = (pc == 2).groupby(inside["_unit"]).any()
     pos = key_of.isin(stats.index).to_numpy()
     key = key_of[pos]
