@@ -315,7 +315,8 @@ def _evidence(out, rows: np.ndarray, usable: pd.DataFrame, xy: np.ndarray, k: in
     _, nn = cKDTree(xy).query(pts, k=k)
     nn = nn.reshape(len(rows), k)
     ids = usable["sample_id"].astype(str).to_numpy()
-    out.iloc[rows, out.columns.get_loc("sample_ids")] = [",".join(ids[r]) for r in nn]
+    nearest = zip(*(ids[nn[:, j]].tolist() for j in range(k)), strict=True)
+    out.iloc[rows, out.columns.get_loc("sample_ids")] = [",".join(r) for r in nearest]
 
 
 def crop_adjustment(out: gpd.GeoDataFrame, crops: gpd.GeoDataFrame | None, *, rules: Rules,
@@ -380,8 +381,9 @@ def finish_rows(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFram
     has_bad = out["parcel_id"].isin(unusable_parcels(samples)).to_numpy()
     for i in np.flatnonzero(has_bad):
         out.iat[i, out.columns.get_loc("qa_flags")].append("unusable_samples_inside")
-    out["class_label_zh"] = [C.label_zh(c) for c in out["final_class"]]
-    out["class_label_en"] = [C.label_en(c) for c in out["final_class"]]
+    code, final = pd.factorize(out["final_class"], use_na_sentinel=False)  # NA a value too
+    out["class_label_zh"] = np.array([C.label_zh(c) for c in final], dtype=object)[code].tolist()
+    out["class_label_en"] = np.array([C.label_en(c) for c in final], dtype=object)[code].tolist()
     out["qa_flags"] = [";".join(f) for f in out["qa_flags"]]
     # one missing marker (None), whichever pandas set-item path left NaN or None behind
     driver = out["driving_element"].astype(object)
