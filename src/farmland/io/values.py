@@ -155,8 +155,9 @@ class Problems:
                         values: pd.Series) -> None:
         """Record unparseable cells; ``0,25`` (a decimal comma) gets its own message."""
         bad = np.asarray(bad, dtype=bool)
-        comma = bad & values.map(lambda v: isinstance(v, str)
-                                 and bool(_DECIMAL_COMMA.match(v.strip()))).to_numpy(bool)
+        comma = np.zeros(len(bad), dtype=bool)  # only unparseable cells can hold a comma
+        comma[bad] = values[bad].map(lambda v: isinstance(v, str) and bool(
+            _DECIMAL_COMMA.match(v.strip()))).to_numpy(bool)
         self.add_mask("decimal_comma", comma, rows, column, values)
         self.add_mask("non_numeric", bad & ~comma, rows, column, values)
 
