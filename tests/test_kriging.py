@@ -184,3 +184,19 @@ def test_first_present_keeps_the_nearest_rows_of_a_set_sorted():
     # target 0: tree rows 4, 2, 1 -> set rows 3, 1, 0; target 1: 1, 3 then none (4);
     # target 2: tree rows 2, 4, 1 -> 1, 3, 0
     assert out.tolist() == [[0, 1, 3], [0, 2, 4], [0, 1, 3]]
+
+
+def test_unique_locations_by_hand_and_as_numpy():
+    coords = np.array([[5.0, 2.0], [1.0, 9.0], [5.0, 2.0], [1.0, 3.0], [5.0, 1.0]])
+    unique, location, counts = kriging.unique_locations(coords)
+    assert unique.tolist() == [[1.0, 3.0], [1.0, 9.0], [5.0, 1.0], [5.0, 2.0]]  # x, then y
+    assert location.tolist() == [3, 1, 3, 0, 2]
+    assert counts.tolist() == [1, 1, 1, 2]
+    rng = np.random.default_rng(2)
+    for xy in (np.round(rng.uniform(1, 50, (3000, 2))), rng.uniform(-9, 9, (500, 2)),
+               np.array([[0.0, 1.0], [-0.0, 1.0]]), np.array([[np.nan, 1.0], [np.nan, 1.0]])):
+        expected = np.unique(xy, axis=0, return_inverse=True, return_counts=True)
+        got = kriging.unique_locations(xy)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1].ravel())
+        np.testing.assert_array_equal(got[2], expected[2])

@@ -261,12 +261,31 @@ def subset_neighbourhoods(
     return found
 
 
+def unique_locations(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(coords, axis=0, return_inverse=True, return_counts=True)`` of (n, 2)
+    coordinates (inverse flattened), by one lexsort: the same rows, sorted by x then y,
+    several times sooner. Coordinates with a zero (where 0.0 and -0.0 would be one
+    location with either sign kept) or not finite go through ``np.unique`` itself."""
+    if coords.ndim != 2 or coords.shape[1] != 2 or not len(coords) or (coords == 0).any() \
+            or not np.isfinite(coords).all():
+        unique, location, counts = np.unique(coords, axis=0, return_inverse=True,
+                                             return_counts=True)
+        return unique, location.ravel(), counts
+    order = np.lexsort((coords[:, 1], coords[:, 0]))
+    ordered = coords[order]
+    new = np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)]
+    group = np.cumsum(new) - 1
+    location = np.empty(len(coords), dtype=np.int64)
+    location[order] = group
+    return ordered[new], location, np.bincount(group)
+
+
 def subset_search(coords: list[np.ndarray], targets: np.ndarray, k: int,
                   radius: float | None) -> list[Neighbourhoods] | None:
     """:func:`subset_neighbourhoods` of sample sets at different but nearly the same
     locations (a variable that lost a few outlier values): their union searched once for k
     + the most locations one set lacks; ``None`` when a set lacks more than k of them."""
-    union, inverse = np.unique(np.vstack(coords), axis=0, return_inverse=True)
+    union, inverse, _ = unique_locations(np.vstack(coords))
     if max(len(union) - len(c) for c in coords) > k:
         return None
     members, start = [], 0
