@@ -176,14 +176,21 @@ def test_first_present_keeps_the_nearest_rows_of_a_set_sorted():
     # tree rows by distance per target; the tree has 6 rows (index 6 = no neighbour)
     idx = np.array([[4, 0, 5, 2, 1, 3],
                     [1, 3, 6, 6, 6, 6],
-                    [2, 5, 0, 4, 1, 3]])
-    # the set lacks tree rows 0 and 5; its rows are 0..3 for tree rows 1..4
-    lookup = np.array([-1, 0, 1, 2, 3, -1, -1], dtype=np.int32)
-    out = np.empty((3, 3), dtype=np.int32)
-    first_present(idx, lookup, 4, out)
-    # target 0: tree rows 4, 2, 1 -> set rows 3, 1, 0; target 1: 1, 3 then none (4);
+                    [2, 4, 1, 0, 5, 3]])
+    # set 0 lacks tree rows 0 and 5 (its rows 0..3 are tree rows 1..4); set 1 has all six
+    # rows in another order (not monotone: the general path); set 2 is set 0's monotone
+    # lookup (row 2's three nearest are all in it: the sorted path)
+    lookups = np.array([[-1, 0, 1, 2, 3, -1, -1],
+                        [5, 4, 3, 2, 1, 0, -1],
+                        [-1, 0, 1, 2, 3, -1, -1]], dtype=np.int32)
+    out = np.empty((3, 3, 3), dtype=np.int32)
+    first_present(idx, lookups, np.array([4, 6, 4]), np.array([True, False, True]), out)
+    # set 0, target 0: tree rows 4, 2, 1 -> set rows 3, 1, 0; target 1: 1, 3, then none (4);
     # target 2: tree rows 2, 4, 1 -> 1, 3, 0
-    assert out.tolist() == [[0, 1, 3], [0, 2, 4], [0, 1, 3]]
+    assert out[0].tolist() == [[0, 1, 3], [0, 2, 4], [0, 1, 3]]
+    # set 1: tree rows 4, 0, 5 -> 1, 5, 0; 1, 3 -> 4, 2 and none (6); 2, 4, 1 -> 3, 1, 4
+    assert out[1].tolist() == [[0, 1, 5], [2, 4, 6], [1, 3, 4]]
+    assert out[2].tolist() == out[0].tolist()
 
 
 def test_unique_locations_by_hand_and_as_numpy():

@@ -243,15 +243,25 @@ def subset_neighbourhoods(
     (which of two samples at exactly the same distance is the k-th may differ).
     """
     k_query = min(k + max(tree.n - n for _, n in members), tree.n)
-    sets = [np.empty((len(targets), min(k, n)), dtype=np.int32) for _, n in members]
+    by_width: dict[int, list[int]] = {}  # sets of one width are listed by one kernel call
+    for s, (_, n) in enumerate(members):
+        by_width.setdefault(min(k, n), []).append(s)
     # the tree's "missing" index n maps to the last entry, -1
-    lookups = [np.append(lookup, -1).astype(np.int32) for lookup, _ in members]
+    lookups = np.stack([np.append(lookup, -1).astype(np.int32) for lookup, _ in members])
+    missing = np.array([n for _, n in members], dtype=np.int64)
+    monotone = np.array([bool(np.all(np.diff(row[row >= 0]) > 0)) for row in lookups])
+    # one array per set (each is freed when its variable is done), filled through a
+    # chunk-sized buffer per width
+    sets = [np.empty((len(targets), min(k, n)), dtype=np.int32) for _, n in members]
     for start in range(0, len(targets), QUERY_CHUNK):
         part = slice(start, start + QUERY_CHUNK)
         idx = nearest_samples(tree, targets[part], k_query, radius)[1]
-        for lookup, (_, n), out in zip(lookups, members, sets, strict=True):
+        for w, chosen in by_width.items():
+            block = np.empty((len(chosen), len(idx), w), dtype=np.int32)
             with _KERNEL_LOCK:
-                first_present(idx, lookup, n, out[part])
+                first_present(idx, lookups[chosen], missing[chosen], monotone[chosen], block)
+            for s, rows in zip(chosen, block, strict=True):
+                sets[s][part] = rows
     found = []
     for (_, n), member_sets in zip(members, sets, strict=True):
         with _KERNEL_LOCK:
