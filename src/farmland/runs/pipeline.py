@@ -292,7 +292,9 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
         outliers = pd.concat([outliers, table], ignore_index=True) if len(outliers) else table
         if mode == "keep":  # nothing leaves the fit: another pass would find the same
             break
-        classified = classify_samples(samples, parcels=parcels, standard=standard, rules=rules)
+        # the same points in the same parcels: only values changed
+        classified = classify_samples(samples, parcels=parcels, standard=standard, rules=rules,
+                                      placed=classified[["parcel_id", "landuse_used"]])
         refit = set(loo["element"]) - set(keep)
         surfaces = fit_surface_models(classified[classified["usable"]], rules, surfaces.method,
                                       given={v: m for v, m in surfaces.models.items()
