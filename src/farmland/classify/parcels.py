@@ -312,7 +312,7 @@ def _evidence(out, rows: np.ndarray, usable: pd.DataFrame, xy: np.ndarray, k: in
         return
     pts = shapely.get_coordinates(shapely.point_on_surface(out.geometry.values[rows]))
     k = min(k, len(xy))
-    _, nn = cKDTree(xy).query(pts, k=k)
+    _, nn = cKDTree(xy).query(pts, k=k, workers=-1)
     nn = nn.reshape(len(rows), k)
     ids = usable["sample_id"].astype(str).to_numpy()
     nearest = zip(*(ids[nn[:, j]].tolist() for j in range(k)), strict=True)
