@@ -152,15 +152,35 @@ def test_below_detection_without_number_is_class1_for_that_element():
     assert row["usable"] and row["class_hg"] == 1 and row["point_class"] == 1
 
 
-def test_landuse_taken_from_containing_parcel_else_stricter():
+def _paddy_and_two_samples():
+    """Parcel A (paddy) around sample S0; S1 lies outside it."""
     parcels = gpd.GeoDataFrame(
         {"parcel_id": ["A"], "landuse": ["paddy"]},
         geometry=[box(X0 - 5, Y0 - 5, X0 + 5, Y0 + 5)], crs=CRS)
-    samples = soil([{"cd": 0.35, "ph": 7.0}, {"cd": 0.35, "ph": 7.0}])  # S0 in A, S1 outside
+    return parcels, soil([{"cd": 0.35, "ph": 7.0}, {"cd": 0.35, "ph": 7.0}])
+
+
+def test_landuse_taken_from_containing_parcel_else_stricter():
+    parcels, samples = _paddy_and_two_samples()
     out = classify_samples(samples, parcels=parcels)
     assert out["parcel_id"].iloc[0] == "A" and pd.isna(out["parcel_id"].iloc[1])
     assert list(out["landuse_used"]) == ["paddy", "unknown"]
     assert list(out["point_class"]) == [1, 2]    # paddy 0.6 vs stricter 0.3
+
+
+def test_a_later_pass_takes_the_parcels_found_before():
+    parcels, samples = _paddy_and_two_samples()
+    first = classify_samples(samples, parcels=parcels)
+    samples["cd"] = [0.5, 0.2]  # a later pass changes values only
+    again = classify_samples(samples, parcels=parcels,
+                             placed=first[["parcel_id", "landuse_used"]])
+    pd.testing.assert_frame_equal(again, classify_samples(samples, parcels=parcels))
+    assert list(again["landuse_used"]) == ["paddy", "unknown"]
+    assert list(again["point_class"]) == [1, 1]  # paddy 0.5 <= 0.6; stricter 0.2 <= 0.3
+    # rows of another frame (another index) are not taken: looked up again
+    other = first[["parcel_id", "landuse_used"]].set_axis([5, 6]).assign(landuse_used="dry")
+    out = classify_samples(samples, parcels=parcels, placed=other)
+    assert list(out["landuse_used"]) == ["paddy", "unknown"]
 
 
 def test_input_not_modified():

@@ -97,3 +97,24 @@ def test_bad_folds_rejected():
         cross_validate(IDW(), LINE4, VALUES4, folds=1)
     with pytest.raises(TypeError, match="expected an estimator or a factory"):
         cross_validate(42, LINE4, VALUES4)
+
+
+def test_a_second_pass_keeps_the_first_passs_moments():
+    from farmland.geostats.crossval import LooRecorder
+
+    model = VariogramModel("spherical", nugget=0.0, sill=1.0, range_=20.0)
+    recorder = LooRecorder()
+    first = cross_validate(LocalKriging(k=2, variogram=model, log=False), LINE4[:3],
+                           [1.0, 2.5, 3.0], leave_one_out=recorder.for_variable("cd"))
+    assert recorder.kept == {"cd": 0}  # nothing to reuse yet
+    recorder.next_pass()
+    again = cross_validate(LocalKriging(k=2, variogram=model, log=False), LINE4[:3],
+                           [1.0, 2.5, 3.0], leave_one_out=recorder.for_variable("cd"))
+    assert recorder.kept == {"cd": 3}  # same model and samples: all three kept
+    # the by-hand values of test_kriging_leave_one_out_by_hand
+    np.testing.assert_array_equal(again["samples"]["predicted"], first["samples"]["predicted"])
+    np.testing.assert_allclose(again["samples"]["predicted"], [29 / 11, 2.0, 23 / 11])
+    refit = VariogramModel("spherical", nugget=0.0, sill=1.0, range_=30.0)
+    cross_validate(LocalKriging(k=2, variogram=refit, log=False), LINE4[:3], [1.0, 2.5, 3.0],
+                   leave_one_out=recorder.for_variable("cd"))
+    assert recorder.kept == {"cd": 0}  # another model: solved again

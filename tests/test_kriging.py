@@ -168,3 +168,42 @@ def test_concurrent_calls_from_threads_give_the_single_thread_results():
                                                                  k=16), range(4)))
     for got in runs:
         np.testing.assert_array_equal(got, alone)
+
+
+def test_first_present_keeps_the_nearest_rows_of_a_set_sorted():
+    from farmland.geostats.kernels import first_present
+
+    # tree rows by distance per target; the tree has 6 rows (index 6 = no neighbour)
+    idx = np.array([[4, 0, 5, 2, 1, 3],
+                    [1, 3, 6, 6, 6, 6],
+                    [2, 4, 1, 0, 5, 3]])
+    # set 0 lacks tree rows 0 and 5 (its rows 0..3 are tree rows 1..4); set 1 has all six
+    # rows in another order (not monotone: the general path); set 2 is set 0's monotone
+    # lookup (row 2's three nearest are all in it: the sorted path)
+    lookups = np.array([[-1, 0, 1, 2, 3, -1, -1],
+                        [5, 4, 3, 2, 1, 0, -1],
+                        [-1, 0, 1, 2, 3, -1, -1]], dtype=np.int32)
+    out = np.empty((3, 3, 3), dtype=np.int32)
+    first_present(idx, lookups, np.array([4, 6, 4]), np.array([True, False, True]), out)
+    # set 0, target 0: tree rows 4, 2, 1 -> set rows 3, 1, 0; target 1: 1, 3, then none (4);
+    # target 2: tree rows 2, 4, 1 -> 1, 3, 0
+    assert out[0].tolist() == [[0, 1, 3], [0, 2, 4], [0, 1, 3]]
+    # set 1: tree rows 4, 0, 5 -> 1, 5, 0; 1, 3 -> 4, 2 and none (6); 2, 4, 1 -> 3, 1, 4
+    assert out[1].tolist() == [[0, 1, 5], [2, 4, 6], [1, 3, 4]]
+    assert out[2].tolist() == out[0].tolist()
+
+
+def test_unique_locations_by_hand_and_as_numpy():
+    coords = np.array([[5.0, 2.0], [1.0, 9.0], [5.0, 2.0], [1.0, 3.0], [5.0, 1.0]])
+    unique, location, counts = kriging.unique_locations(coords)
+    assert unique.tolist() == [[1.0, 3.0], [1.0, 9.0], [5.0, 1.0], [5.0, 2.0]]  # x, then y
+    assert location.tolist() == [3, 1, 3, 0, 2]
+    assert counts.tolist() == [1, 1, 1, 2]
+    rng = np.random.default_rng(2)
+    for xy in (np.round(rng.uniform(1, 50, (3000, 2))), rng.uniform(-9, 9, (500, 2)),
+               np.array([[0.0, 1.0], [-0.0, 1.0]]), np.array([[np.nan, 1.0], [np.nan, 1.0]])):
+        expected = np.unique(xy, axis=0, return_inverse=True, return_counts=True)
+        got = kriging.unique_locations(xy)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1].ravel())
+        np.testing.assert_array_equal(got[2], expected[2])

@@ -149,3 +149,21 @@ def test_fit_error_is_a_farmland_error_and_bad_model_name_is_rejected():
     assert issubclass(VariogramFitError, FarmlandError)
     with pytest.raises(ValueError, match="model must be 'auto' or one of"):
         fit_variogram([1.0, 2.0, 3.0, 4.0], [0.1, 0.2, 0.3, 0.3], [5, 5, 5, 5], model="cubic")
+
+
+def test_near_pairs_are_each_listed_once_in_order():
+    from farmland.geostats.variogram import _sample_pairs
+
+    # 20 samples on a line, spacings growing (no ties), 189 of 190 pairs wanted: 94
+    # random pairs (the same-sample ones dropped) come first, then every sample with its 8
+    # nearest as distinct pairs (i < j), sorted
+    x = np.arange(20) * (1 + 0.01 * np.arange(20))
+    coords = np.column_stack([x, np.zeros(20)])
+    i, j = _sample_pairs(coords, max_pairs=189, seed=0)
+    ri, rj = np.random.default_rng(0).integers(0, 20, size=(2, 94))
+    random = int((ri != rj).sum())
+    np.testing.assert_array_equal(i[:random], ri[ri != rj])
+    near_i, near_j = i[random:], j[random:]
+    assert (near_i < near_j).all() and (np.diff(near_i * 20 + near_j) > 0).all()
+    assert list(near_j[near_i == 0]) == [1, 2, 3, 4, 5, 6, 7, 8]  # sample 0's 8 nearest
+    assert list(near_i[near_j == 19]) == [11, 12, 13, 14, 15, 16, 17, 18]  # sample 19's

@@ -140,7 +140,7 @@ def _local_rows(ids, v, xy, el, standard) -> tuple[list[dict], list[dict]]:
         return [], []
     pos = np.flatnonzero(ok)
     tree = cKDTree(xy[pos])
-    _, nn = tree.query(xy[pos], k=NEIGHBOURS + 1)
+    _, nn = tree.query(xy[pos], k=NEIGHBOURS + 1, workers=-1)
     med = np.median(v[pos][nn[:, 1:]], axis=1)          # the neighbours, not the sample
     ratio = v[pos] / med
     floor = _lowest_screening(standard, el)

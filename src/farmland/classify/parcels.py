@@ -34,8 +34,10 @@ from farmland import classes as C
 from farmland.classify.crops import adjust_classes, assign_crops, grade_crops, unit_statistics
 from farmland.classify.interpolated import interpolated_classes
 from farmland.classify.point_evidence import apply_point_evidence
+from farmland.classify.reach import farther_than
 from farmland.classify.risk import CellRule
 from farmland.classify.samples import classify_samples
+from farmland.classify.unit_tables import class_counts, joined_per_unit
 from farmland.classify.units import UnitsArg, evaluation_units
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models, interpolation_inputs
 from farmland.rules import Rules, load_rules
@@ -174,7 +176,7 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     if inside.empty:
         return
     pc = inside["point_class"].astype(int)
-    counts = pd.crosstab(inside["_unit"], pc).reindex(columns=[1, 2, 3], fill_value=0)
+    counts = class_counts(inside["_unit"], pc)
     strict = rules.get("points", "strict_override") & (counts[3] > 0)
     # ties to the stricter: argmax over classes scanned from 3 down
     majority = 3 - np.argmax(counts[[3, 2, 1]].to_numpy(), axis=1)
@@ -188,7 +190,7 @@ def _apply_point_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rules)
     drivers = _most_frequent(own[own["pc"] == own["cls"]].dropna(subset=["driving_element"]),
                              "driving_element")
     by_id = inside.sort_values("sample_id")
-    ids = by_id["sample_id"].astype(str).groupby(by_id["_unit"]).agg(",".join)
+    ids = joined_per_unit(by_id["_unit"], by_id["sample_id"].astype(str))
     has_2 = (pc == 2).groupby(inside["_unit"]).any()
     pos = key_of.isin(stats.index).to_numpy()
     key = key_of[pos]
@@ -250,11 +252,9 @@ def _apply_distance_rule(out: gpd.GeoDataFrame, usable: pd.DataFrame, rules: Rul
     if usable.empty:
         out.loc[todo, "rule"] = "unclassified:no_usable_samples"
         return
-    tree = shapely.STRtree(usable.geometry.values)
-    _, dist = tree.query_nearest(out.geometry.values[todo], return_distance=True,
-                                 all_matches=False)
     limit = rules.get("interpolation", "max_distance_m")
-    far = np.flatnonzero(todo)[dist > limit]
+    far = np.flatnonzero(todo)[farther_than(out.geometry.values[todo], usable.geometry.values,
+                                            limit)]
     out.iloc[far, out.columns.get_loc("rule")] = "unclassified:too_far"
     if len(far):
         log.info("%d parcel(s) are more than %.0f m from every usable soil sample: "
@@ -312,10 +312,11 @@ def _evidence(out, rows: np.ndarray, usable: pd.DataFrame, xy: np.ndarray, k: in
         return
     pts = shapely.get_coordinates(shapely.point_on_surface(out.geometry.values[rows]))
     k = min(k, len(xy))
-    _, nn = cKDTree(xy).query(pts, k=k)
+    _, nn = cKDTree(xy).query(pts, k=k, workers=-1)
     nn = nn.reshape(len(rows), k)
     ids = usable["sample_id"].astype(str).to_numpy()
-    out.iloc[rows, out.columns.get_loc("sample_ids")] = [",".join(ids[r]) for r in nn]
+    nearest = zip(*(ids[nn[:, j]].tolist() for j in range(k)), strict=True)
+    out.iloc[rows, out.columns.get_loc("sample_ids")] = [",".join(r) for r in nearest]
 
 
 def crop_adjustment(out: gpd.GeoDataFrame, crops: gpd.GeoDataFrame | None, *, rules: Rules,
@@ -380,8 +381,9 @@ def finish_rows(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFram
     has_bad = out["parcel_id"].isin(unusable_parcels(samples)).to_numpy()
     for i in np.flatnonzero(has_bad):
         out.iat[i, out.columns.get_loc("qa_flags")].append("unusable_samples_inside")
-    out["class_label_zh"] = [C.label_zh(c) for c in out["final_class"]]
-    out["class_label_en"] = [C.label_en(c) for c in out["final_class"]]
+    code, final = pd.factorize(out["final_class"], use_na_sentinel=False)  # NA a value too
+    out["class_label_zh"] = np.array([C.label_zh(c) for c in final], dtype=object)[code].tolist()
+    out["class_label_en"] = np.array([C.label_en(c) for c in final], dtype=object)[code].tolist()
     out["qa_flags"] = [";".join(f) for f in out["qa_flags"]]
     # one missing marker (None), whichever pandas set-item path left NaN or None behind
     driver = out["driving_element"].astype(object)

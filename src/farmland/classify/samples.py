@@ -37,6 +37,7 @@ def classify_samples(
     parcels: gpd.GeoDataFrame | None = None,
     standard=None,
     rules: Rules | None = None,
+    placed: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Classify soil samples point by point.
 
@@ -53,6 +54,11 @@ def classify_samples(
         A :class:`farmland.standards.Standard`; default GB 15618-2018 as shipped.
     rules
         Rule profile (:func:`farmland.rules.load_rules`); default county practice.
+    placed
+        ``parcel_id`` and ``landuse_used`` of these samples from an earlier call with the
+        same ``parcels`` (same rows, points and land use; e.g. the leave-one-out rule's
+        next pass, which changes values only): taken instead of looked up again. Ignored
+        unless its index is the samples'.
 
     Returns
     -------
@@ -67,8 +73,11 @@ def classify_samples(
     rules = rules or load_rules()
     require_numbers(samples, ("ph", *CLASS_ELEMENTS, *FLAG_ELEMENTS, *ORGANIC_ITEMS))
     out = samples.copy()
-    out["parcel_id"] = _containing_parcel_ids(out, parcels)
-    out["landuse_used"] = _landuse_used(out, parcels)
+    if placed is not None and placed.index.equals(out.index):
+        out["parcel_id"], out["landuse_used"] = placed["parcel_id"], placed["landuse_used"]
+    else:
+        out["parcel_id"] = _containing_parcel_ids(out, parcels)
+        out["landuse_used"] = _landuse_used(out, parcels)
     ph = out["ph"].to_numpy(dtype=float, na_value=np.nan)
     bands = std.ph_bands(ph)
     out["ph_band"] = pd.array(np.where(bands < 0, pd.NA, bands), dtype="Int8")

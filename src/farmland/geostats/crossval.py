@@ -302,18 +302,30 @@ def _rows_in(old: np.ndarray, new: np.ndarray) -> np.ndarray:
 
 class LooRecorder:
     """Leave-one-out per variable through :func:`leave_one_out_reusing`: reuses the
-    ``previous`` run's memories (by variable) and keeps this run's last ones in
-    ``memories``; ``kept`` counts the locations whose moments were reused per variable
-    (last call)."""
+    memories (by variable) of an earlier pass of this run (:meth:`next_pass`), else of the
+    ``previous`` run, and keeps this run's last ones in ``memories``; ``kept`` counts the
+    locations whose moments were reused per variable (last call)."""
 
     def __init__(self, previous: dict[str, LooMemory] | None = None) -> None:
         self.previous = dict(previous or {})
         self.memories: dict[str, LooMemory] = {}
+        self.earlier: dict[str, LooMemory] = {}
         self.kept: dict[str, int] = {}
+
+    def next_pass(self) -> None:
+        """Let the next cross-validation of this run reuse this one's moments (the
+        leave-one-out rule's next pass refits only the variables that got a suspect: the
+        others keep their model and samples, so their moments are these)."""
+        self.earlier = dict(self.memories)
+
+    def _source(self, variable: str, est: Estimator) -> LooMemory | None:
+        key = kriging_key(est)
+        return next((m for m in (self.earlier.get(variable), self.previous.get(variable))
+                     if m is not None and m.key == key), None)
 
     def for_variable(self, variable: str) -> Callable[[Estimator], dict]:
         def run(est: Estimator) -> dict:
-            out, memory, n = leave_one_out_reusing(est, self.previous.get(variable))
+            out, memory, n = leave_one_out_reusing(est, self._source(variable, est))
             if memory is None:
                 self.memories.pop(variable, None)
             else:

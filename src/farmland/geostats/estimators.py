@@ -31,6 +31,7 @@ from farmland.geostats.kriging import (
     neighbourhoods,
     ordinary_kriging,
     subset_search,
+    unique_locations,
 )
 from farmland.geostats.variogram import VariogramFitError, VariogramModel, fit_sample_variogram
 
@@ -95,8 +96,7 @@ def merge_duplicate_locations(
     unique_coords, mean_values, location
         ``location[i]`` is the row of ``unique_coords`` holding sample ``i``.
     """
-    unique, location, counts = np.unique(coords, axis=0, return_inverse=True, return_counts=True)
-    location = location.ravel()
+    unique, location, counts = unique_locations(coords)
     means = np.bincount(location, weights=values) / counts
     if len(unique) < len(coords):
         logger.info(

@@ -33,7 +33,8 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["MODEL_CODES", "PIVOT_TOLERANCE", "group_starts", "krige_groups", "set_keys"]
+__all__ = ["MODEL_CODES", "PIVOT_TOLERANCE", "first_present", "group_starts", "krige_groups",
+           "set_keys"]
 
 #: variogram model name -> code understood by the kernel
 MODEL_CODES = {"spherical": 0, "exponential": 1, "gaussian": 2}
@@ -210,3 +211,65 @@ def group_starts(sets: np.ndarray, order: np.ndarray) -> np.ndarray:
             g += 1
     starts[g] = m
     return starts[: g + 1].copy()
+
+
+#: targets per parallel block of :func:`first_present`
+_BLOCK = 1024
+
+
+@numba.njit(cache=True)
+def _first_present_row(idx: np.ndarray, lookup: np.ndarray, missing: int,
+                       out: np.ndarray) -> None:
+    """One row of :func:`first_present`, any lookup: the first ``len(out)`` present rows,
+    by an insertion sort as they come by distance."""
+    width = out.shape[0]
+    found = 0
+    for j in range(idx.shape[0]):
+        if found == width:
+            break
+        row = lookup[idx[j]]
+        if row < 0:
+            continue
+        pos = found
+        while pos > 0 and out[pos - 1] > row:
+            out[pos] = out[pos - 1]
+            pos -= 1
+        out[pos] = row
+        found += 1
+    for j in range(found, width):
+        out[j] = missing
+
+
+@numba.njit(cache=True, parallel=True)
+def first_present(idx: np.ndarray, lookups: np.ndarray, missing: np.ndarray,
+                  monotone: np.ndarray, out: np.ndarray) -> None:
+    """Per row of ``idx`` (a tree's rows by distance) and sample set ``s``, the first
+    ``out.shape[2]`` tree rows present in the set (``lookups[s]``: tree row → the set's
+    row, -1 where absent; the last entry stands for the tree's "no neighbour" index), as
+    the set's rows sorted ascending, ``missing[s]`` filling the rest; into ``out[s]``.
+
+    Where ``monotone[s]`` (the set's rows increase with the tree's) and the row's first
+    ``out.shape[2]`` tree rows are all in the set, they are the answer: their tree rows
+    are sorted once per target for all sets. ``out.shape[2] <= idx.shape[1]``."""
+    n_sets, rows, width = out.shape
+    for b in numba.prange((rows + _BLOCK - 1) // _BLOCK):
+        ordered = np.empty(width, dtype=idx.dtype)
+        for i in range(b * _BLOCK, min(rows, (b + 1) * _BLOCK)):
+            for j in range(width):
+                value = idx[i, j]
+                pos = j
+                while pos > 0 and ordered[pos - 1] > value:
+                    ordered[pos] = ordered[pos - 1]
+                    pos -= 1
+                ordered[pos] = value
+            for s in range(n_sets):
+                fast = monotone[s]
+                if fast:
+                    for j in range(width):
+                        row = lookups[s, ordered[j]]
+                        if row < 0:
+                            fast = False
+                            break
+                        out[s, i, j] = row
+                if not fast:
+                    _first_present_row(idx[i], lookups[s], missing[s], out[s, i])

@@ -29,7 +29,13 @@ import numba
 import numpy as np
 from scipy.spatial import cKDTree
 
-from farmland.geostats.kernels import MODEL_CODES, group_starts, krige_groups, set_keys
+from farmland.geostats.kernels import (
+    MODEL_CODES,
+    first_present,
+    group_starts,
+    krige_groups,
+    set_keys,
+)
 from farmland.geostats.variogram import VariogramModel
 
 logger = logging.getLogger(__name__)
@@ -237,17 +243,25 @@ def subset_neighbourhoods(
     (which of two samples at exactly the same distance is the k-th may differ).
     """
     k_query = min(k + max(tree.n - n for _, n in members), tree.n)
+    by_width: dict[int, list[int]] = {}  # sets of one width are listed by one kernel call
+    for s, (_, n) in enumerate(members):
+        by_width.setdefault(min(k, n), []).append(s)
+    # the tree's "missing" index n maps to the last entry, -1
+    lookups = np.stack([np.append(lookup, -1).astype(np.int32) for lookup, _ in members])
+    missing = np.array([n for _, n in members], dtype=np.int64)
+    monotone = np.array([bool(np.all(np.diff(row[row >= 0]) > 0)) for row in lookups])
+    # one array per set (each is freed when its variable is done), filled through a
+    # chunk-sized buffer per width
     sets = [np.empty((len(targets), min(k, n)), dtype=np.int32) for _, n in members]
-    lookups = [np.append(lookup, -1).astype(np.int64) for lookup, _ in members]
     for start in range(0, len(targets), QUERY_CHUNK):
         part = slice(start, start + QUERY_CHUNK)
         idx = nearest_samples(tree, targets[part], k_query, radius)[1]
-        for lookup, (_, n), out in zip(lookups, members, sets, strict=True):
-            rows = lookup[idx]  # the tree's "missing" index n maps to the last entry, -1
-            first = np.argsort(rows < 0, axis=1, kind="stable")[:, : out.shape[1]]
-            rows = np.take_along_axis(rows, first, axis=1)
-            rows[rows < 0] = n
-            out[part] = np.sort(rows, axis=1)
+        for w, chosen in by_width.items():
+            block = np.empty((len(chosen), len(idx), w), dtype=np.int32)
+            with _KERNEL_LOCK:
+                first_present(idx, lookups[chosen], missing[chosen], monotone[chosen], block)
+            for s, rows in zip(chosen, block, strict=True):
+                sets[s][part] = rows
     found = []
     for (_, n), member_sets in zip(members, sets, strict=True):
         with _KERNEL_LOCK:
@@ -257,12 +271,31 @@ def subset_neighbourhoods(
     return found
 
 
+def unique_locations(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(coords, axis=0, return_inverse=True, return_counts=True)`` of (n, 2)
+    coordinates (inverse flattened), by one lexsort: the same rows, sorted by x then y,
+    several times sooner. Coordinates with a zero (where 0.0 and -0.0 would be one
+    location with either sign kept) or not finite go through ``np.unique`` itself."""
+    if coords.ndim != 2 or coords.shape[1] != 2 or not len(coords) or (coords == 0).any() \
+            or not np.isfinite(coords).all():
+        unique, location, counts = np.unique(coords, axis=0, return_inverse=True,
+                                             return_counts=True)
+        return unique, location.ravel(), counts
+    order = np.lexsort((coords[:, 1], coords[:, 0]))
+    ordered = coords[order]
+    new = np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)]
+    group = np.cumsum(new) - 1
+    location = np.empty(len(coords), dtype=np.int64)
+    location[order] = group
+    return ordered[new], location, np.bincount(group)
+
+
 def subset_search(coords: list[np.ndarray], targets: np.ndarray, k: int,
                   radius: float | None) -> list[Neighbourhoods] | None:
     """:func:`subset_neighbourhoods` of sample sets at different but nearly the same
     locations (a variable that lost a few outlier values): their union searched once for k
     + the most locations one set lacks; ``None`` when a set lacks more than k of them."""
-    union, inverse = np.unique(np.vstack(coords), axis=0, return_inverse=True)
+    union, inverse, _ = unique_locations(np.vstack(coords))
     if max(len(union) - len(c) for c in coords) > k:
         return None
     members, start = [], 0

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from farmland.errors import InputError, first_rows
 from farmland.io.columns import token_set
@@ -153,8 +155,9 @@ class Problems:
                         values: pd.Series) -> None:
         """Record unparseable cells; ``0,25`` (a decimal comma) gets its own message."""
         bad = np.asarray(bad, dtype=bool)
-        comma = bad & values.map(lambda v: isinstance(v, str)
-                                 and bool(_DECIMAL_COMMA.match(v.strip()))).to_numpy(bool)
+        comma = np.zeros(len(bad), dtype=bool)  # only unparseable cells can hold a comma
+        comma[bad] = values[bad].map(lambda v: isinstance(v, str) and bool(
+            _DECIMAL_COMMA.match(v.strip()))).to_numpy(bool)
         self.add_mask("decimal_comma", comma, rows, column, values)
         self.add_mask("non_numeric", bad & ~comma, rows, column, values)
 
@@ -342,8 +345,41 @@ def id_strings(raw: pd.Series) -> pd.Series:
         other = np.isfinite(values) & ~integral
         out[other] = [str(v) for v in values[other]]
         return pd.Series(out, index=raw.index, dtype="str")
+    if raw.dtype == _ARROW_STR:
+        return _arrow_id_strings(raw)
     lookup = {v: _id_text(v) for v in pd.unique(raw.dropna())}
     return raw.map(lookup).astype("str")
+
+
+#: pandas' default text dtype (``str``: Arrow-backed, NaN as the missing value)
+_ARROW_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+#: the ASCII characters Python's ``str.strip()`` removes (``chr(c).isspace()``)
+_ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+
+
+def _arrow_id_strings(raw: pd.Series) -> pd.Series:
+    """:func:`id_strings` of an Arrow-backed text column, the same values without a Python
+    call per value: ASCII cells are stripped by Arrow (of the characters ``str.strip()``
+    removes), the distinct non-ASCII ones by :func:`_id_text`; empty → NA."""
+    arr = raw.array.__arrow_array__()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    indices = None
+    if not pc.all(pc.string_is_ascii(arr)).as_py():  # non-ASCII: Python per distinct value
+        arr = pc.dictionary_encode(arr)
+        arr, indices = arr.dictionary, arr.indices
+    text = pc.ascii_trim(arr, characters=_ASCII_SPACE)
+    other = np.flatnonzero(~pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(
+        zero_copy_only=False))
+    if len(other):
+        fixed = pa.array([_id_text(v) for v in arr.take(other).to_pylist()], type=text.type)
+        mask = np.zeros(len(arr), dtype=bool)
+        mask[other] = True
+        text = pc.replace_with_mask(text, pa.array(mask), fixed)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+    if indices is not None:
+        text = pc.take(text, indices)
+    return pd.Series(pd.array(text, dtype="str"), index=raw.index, name=raw.name)
 
 
 def _id_text(v: object) -> str | None:

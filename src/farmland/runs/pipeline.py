@@ -292,7 +292,9 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
         outliers = pd.concat([outliers, table], ignore_index=True) if len(outliers) else table
         if mode == "keep":  # nothing leaves the fit: another pass would find the same
             break
-        classified = classify_samples(samples, parcels=parcels, standard=standard, rules=rules)
+        # the same points in the same parcels: only values changed
+        classified = classify_samples(samples, parcels=parcels, standard=standard, rules=rules,
+                                      placed=classified[["parcel_id", "landuse_used"]])
         refit = set(loo["element"]) - set(keep)
         surfaces = fit_surface_models(classified[classified["usable"]], rules, surfaces.method,
                                       given={v: m for v, m in surfaces.models.items()
@@ -301,6 +303,8 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
         log.info("leave-one-out rule, pass %d: %d suspect value(s) left out of the surfaces; %s",
                  n_pass, len(loo), f"refitted {', '.join(sorted(refit))} without them" if refit
                  else "their variograms are reused from the previous run, not refitted")
+        if moments is not None:  # the variables not refitted keep this pass's moments
+            moments.next_pass()
         report = cross_validation_report(classified, surfaces, standard=standard, loo=moments)
     else:
         log.warning("the leave-one-out rule found new suspects in each of its %d passes and "
@@ -308,7 +312,7 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
                     LOO_PASSES)
     if moments is not None and moments.previous:
         log.info("leave-one-out: the kriging moments of %d of %d sample locations kept "
-                 "from the previous run (no change reaches them)", sum(moments.kept.values()),
+                 "from the previous run or pass (no change reaches them)", sum(moments.kept.values()),
                  sum(len(m.values) for m in moments.memories.values()))
     return classified, surfaces, outliers, report
 
