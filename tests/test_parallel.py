@@ -63,6 +63,19 @@ def test_a_process_that_ran_a_warm_step_takes_its_kin_first():
     assert g.take("worker").key == "x"
 
 
+def test_a_step_left_to_the_other_process_is_taken_only_when_nothing_else_is_ready():
+    steps = [Step("r", "R", [], seconds=4, prefer="worker"), Step("m", "M", [], seconds=1)]
+    g = Graph(steps)
+    assert g.take("here").key == "m"        # r (4 s) is the worker's while m waits
+    assert g.take("worker").key == "r"
+    g = Graph(steps)
+    assert g.take("worker").key == "r"
+    g = Graph(steps)
+    g.take("here")
+    g.finish("m", 0)
+    assert g.take("here").key == "r"        # nothing else: this process takes it
+
+
 def test_a_failed_step_starts_nothing_new_and_the_graph_ends_when_none_runs():
     g = Graph(_diamond())
     g.take()

@@ -41,8 +41,9 @@ WORKER_IMPORTS = ("farmland.cli.classify", "farmland.runs.pipeline", "farmland.c
                   "farmland.control", "farmland.cli.diff")
 
 #: the 2023 maps draw the same parcels, simplified and reprojected once per process
-#: (≈ 1.3 s): a process that drew one gets the others first, unless more urgent work waits
-_MAP23 = {"warm": "map 2023", "warm_seconds": 1.3}
+#: (≈ 1.3 s): they are left to the demo's process (the worker takes the report and the
+#: 2024 steps meanwhile), and a process that drew one gets the others first
+_MAP23 = {"warm": "map 2023", "warm_seconds": 1.3, "prefer": "here"}
 
 #: every step reads the 2023 classification; these also read the 2023 closed loop
 _LOOP23 = ("classify23", "control23")
@@ -120,7 +121,9 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[St
              after=("classify23", "sources23"), seconds=0.7, **_MAP23),
         Step("report23", "6  Report (Excel + HTML) / 报告",
              ["report", str(y23), "--county", "示范县", "-o", str(y23 / f.REPORT_DIR), *ow],
-             after=(*_LOOP23, "rate23", "sources23", "flag23", "plan23"), seconds=4.1),
+             # the worker imported matplotlib and openpyxl while 2023 was classified
+             after=(*_LOOP23, "rate23", "sources23", "flag23", "plan23"), seconds=4.1,
+             prefer="worker"),
         # the closed loop and the rate look up earlier runs in the run history, which
         # this step writes: it waits for them
         Step("classify24", "7  Classify 2024 with the re-sampling data / 2024 年动态调整",

@@ -44,14 +44,18 @@ class Step:
     #: priority for the others
     warm: str = ""
     warm_seconds: float = 0.0
+    #: ``"worker"`` or ``"here"``: the process that should run it (it imported what the
+    #: step needs, say); the other takes it only when nothing else is ready
+    prefer: str = ""
 
 
 @dataclass
 class Outcome:
     """A finished step: exit code, seconds, its output as (stream, text) chunks in the order
     written (empty for a step run in this process: its output was printed as it came),
-    whether the worker ran it, and when it started (``time.perf_counter``, one clock for
-    both processes on Linux; for a timeline)."""
+    whether the worker ran it, when it started (``time.perf_counter``, one clock for
+    both processes on Linux; for a timeline) and the CPU seconds of its process meanwhile
+    (every thread; for the benchmark)."""
 
     key: str
     code: int
@@ -59,6 +63,7 @@ class Outcome:
     chunks: list[tuple[str, str]] = field(default_factory=list)
     worker: bool = False
     started: float = 0.0
+    cpu: float = 0.0
 
 
 def check_graph(steps: Sequence[Step]) -> None:
@@ -89,10 +94,11 @@ def priorities(steps: Sequence[Step]) -> dict[str, float]:
 
 
 class Graph:
-    """Which steps are done, running, and ready; the pick for a process (``who``) is the
-    ready step of highest priority (plus the ``warm_seconds`` of a step whose ``warm``
-    that process has run), ties by their order in the list. Not thread-safe: callers
-    hold a lock."""
+    """Which steps are done, running, and ready; the pick for a process (``who``:
+    ``"here"`` or ``"worker"``) is, among the ready steps it is not asked to leave to the
+    other (``prefer``), the one of highest priority (plus the ``warm_seconds`` of a step
+    whose ``warm`` that process has run), ties by their order in the list. Not
+    thread-safe: callers hold a lock."""
 
     def __init__(self, steps: Sequence[Step]):
         self.steps = {s.key: s for s in steps}
@@ -115,9 +121,10 @@ class Graph:
             return None
         warm = self.warm.setdefault(who, set())
 
-        def rank(k: str) -> tuple[float, int]:
+        def rank(k: str) -> tuple[bool, float, int]:
             s = self.steps[k]
-            return self.level[k] + (s.warm_seconds if s.warm in warm else 0.0), \
+            return not s.prefer or s.prefer == who, \
+                self.level[k] + (s.warm_seconds if s.warm in warm else 0.0), \
                 -self.order.index(k)
 
         step = self.steps[max(ready, key=rank)]
@@ -221,7 +228,7 @@ def _serve(conn, stdout_tty: bool, imports: Sequence[str]) -> None:
             # stderr counts as no terminal: no spinner is drawn into the kept output
             sys.stdout = _Capture("out", chunks, stdout_tty, "utf-8")
             sys.stderr = _Capture("err", chunks, False, "utf-8")
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 code = main.main(args=argv, prog_name="farmland", standalone_mode=False,
                                  obj={})
@@ -234,7 +241,8 @@ def _serve(conn, stdout_tty: bool, imports: Sequence[str]) -> None:
                 code = 1
             finally:
                 sys.stdout, sys.stderr = saved
-            conn.send(Outcome(key, int(code or 0), time.perf_counter() - t0, chunks, True, t0))
+            conn.send(Outcome(key, int(code or 0), time.perf_counter() - t0, chunks, True, t0,
+                              time.process_time() - c0))
 
 
 _WORKER_GONE = ("Error: the second process running this step ended unexpectedly; "
@@ -301,9 +309,10 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
     graph = Graph(steps)
     if jobs < 2:
         for s in steps:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             code = run_here(s)
-            show(s, Outcome(s.key, code, time.perf_counter() - t0, started=t0))
+            show(s, Outcome(s.key, code, time.perf_counter() - t0, started=t0,
+                            cpu=time.process_time() - c0))
             if code:
                 return s.key, code
         return None
@@ -366,9 +375,10 @@ def _drive(graph: Graph, cond: threading.Condition, finished: list[Outcome],
             return
         if step is None:
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         code = run_here(step)
-        show(step, Outcome(step.key, code, time.perf_counter() - t0, started=t0))
+        show(step, Outcome(step.key, code, time.perf_counter() - t0, started=t0,
+                           cpu=time.process_time() - c0))
         with cond:
             graph.finish(step.key, code)
             cond.notify_all()
