@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
-from scipy.stats import false_discovery_control
 
 from farmland.errors import InputError
 from farmland.sources.matrix import filled_values, present_metals
@@ -89,6 +88,10 @@ def fdr_bh(p: np.ndarray) -> np.ndarray:
         ``q_(i) = min_{j ≥ i} p_(j) · n / j`` over the sorted p, capped at 1, in the order
         of ``p``; a sample is significant at false discovery rate α when q ≤ α.
     """
+    # imported here: scipy.stats takes ≈ 0.6 s to import, and every process that draws a
+    # map or reads a run imports this module without testing hot spots
+    from scipy.stats import false_discovery_control
+
     p = np.asarray(p, dtype=float)
     if p.size == 0:
         return p.copy()
