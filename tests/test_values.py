@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from farmland.io.values import id_strings
+from farmland.io.values import _is_arrow_text, id_strings
 
 
 def test_arrow_text_ids_are_stripped_like_python():
@@ -35,3 +35,13 @@ def test_arrow_text_ids_equal_the_python_path(values, expected):
     out = id_strings(raw)
     pd.testing.assert_series_equal(out, id_strings(raw.astype(object)), check_exact=True)
     assert [None if pd.isna(v) else v for v in out] == expected
+
+
+def test_only_the_arrow_text_dtype_with_nan_takes_the_arrow_path():
+    """Recognised by its attributes (pandas < 2.3 cannot construct it: building it at
+    import broke `import farmland` there): Arrow storage and NaN as the missing value."""
+    default = pd.StringDtype("pyarrow", na_value=np.nan)      # pandas 3's "str"
+    assert _is_arrow_text(pd.Series(["a"], dtype=default).dtype)
+    assert not _is_arrow_text(pd.StringDtype("pyarrow"))            # NA as the missing value
+    assert not _is_arrow_text(pd.StringDtype("python", na_value=np.nan))
+    assert not _is_arrow_text(np.dtype(object))

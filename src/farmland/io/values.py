@@ -345,14 +345,21 @@ def id_strings(raw: pd.Series) -> pd.Series:
         other = np.isfinite(values) & ~integral
         out[other] = [str(v) for v in values[other]]
         return pd.Series(out, index=raw.index, dtype="str")
-    if raw.dtype == _ARROW_STR:
+    if _is_arrow_text(raw.dtype):
         return _arrow_id_strings(raw)
     lookup = {v: _id_text(v) for v in pd.unique(raw.dropna())}
     return raw.map(lookup).astype("str")
 
 
-#: pandas' default text dtype (``str``: Arrow-backed, NaN as the missing value)
-_ARROW_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+def _is_arrow_text(dtype: object) -> bool:
+    """Whether ``dtype`` is pandas' default text dtype from pandas 3 (``str``: Arrow-backed,
+    NaN as the missing value). Tested by its attributes: pandas < 2.3 cannot build it
+    (``StringDtype`` there has no ``na_value`` argument) and never reads text as it."""
+    na = getattr(dtype, "na_value", None)
+    return (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+            and isinstance(na, float) and math.isnan(na))
+
+
 #: the ASCII characters Python's ``str.strip()`` removes (``chr(c).isspace()``)
 _ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
 
