@@ -15,7 +15,7 @@ def test_farther_than_by_hand():
     both = MultiPolygon([box(200, 0, 201, 1), box(0, 200, 1, 201)])
     points = np.array([Point(20, 5), Point(0, 195)])
     polygons = np.array([square, away, both])
-    # distances: square 10 (edge x = 10), away 95 (to (20, 5): hypot(80, 95) = 124.2; to
+    # distances: square 10 (edge x = 10), away 124.2 (to (20, 5): hypot(80, 95) = 124.2; to
     # (0, 195): hypot(100, 85) = 131.2, so 124.2), both 5 (its second part at y = 200)
     assert farther_than(polygons, points, 10.0).tolist() == [False, True, False]
     assert farther_than(polygons, points, 9.99).tolist() == [True, True, False]

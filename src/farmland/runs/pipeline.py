@@ -312,8 +312,8 @@ def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels
                     LOO_PASSES)
     if moments is not None and moments.previous:
         log.info("leave-one-out: the kriging moments of %d of %d sample locations kept "
-                 "from the previous run or pass (no change reaches them)", sum(moments.kept.values()),
-                 sum(len(m.values) for m in moments.memories.values()))
+                 "from the previous run or pass (no change reaches them)",
+                 sum(moments.kept.values()), sum(len(m.values) for m in moments.memories.values()))
     return classified, surfaces, outliers, report
 
 
