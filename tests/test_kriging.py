@@ -207,3 +207,57 @@ def test_unique_locations_by_hand_and_as_numpy():
         np.testing.assert_array_equal(got[0], expected[0])
         np.testing.assert_array_equal(got[1], expected[1].ravel())
         np.testing.assert_array_equal(got[2], expected[2])
+
+
+def test_one_thread_kernels_give_the_parallel_kernels_results_bit_for_bit():
+    """The demo's processes krige with the one-thread kernels, `farmland classify` on a
+    multi-core machine with the parallel ones: the same numbers, not nearly the same."""
+    from farmland.geostats import kernels
+
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 5_000, (400, 2))
+    z = rng.normal(size=400)
+    targets = rng.uniform(0, 5_000, (3 * kernels.PARALLEL_FROM, 2))
+    tree = cKDTree(xy)
+    nb = kriging.neighbourhoods(tree, targets, 12)
+    code = kernels.MODEL_CODES["spherical"]
+    runs = []
+    for krige in ("serial", "parallel"):
+        out = np.full((3, len(targets)), np.nan)
+        failed = np.zeros(len(nb.starts) - 1, dtype=bool)
+        args = (xy, z, nb.sets, nb.order, nb.starts, targets, code, 0.2, 0.8, 1_500.0, out,
+                failed)
+        if krige == "serial":
+            kernels._krige_range(*args, 0, len(nb.starts) - 1)
+        else:
+            kernels._krige_parallel(*args, 64)
+        runs.append(out)
+    assert np.isfinite(runs[0]).all()   # every target written
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+    keys = np.empty(len(nb.sets), dtype=np.uint64)
+    kernels._hash_range(nb.sets, keys, 0, len(keys))
+    parallel_keys = np.empty_like(keys)
+    kernels._hash_parallel(nb.sets, parallel_keys)
+    np.testing.assert_array_equal(keys, parallel_keys)
+
+    idx = tree.query(targets, k=20)[1]
+    lookups = np.stack([np.append(np.where(rng.random(400) < p, np.arange(400), -1), -1)
+                        for p in (1.0, 0.9)]).astype(np.int32)
+    outs = [np.empty((2, len(targets), 12), dtype=np.int32) for _ in range(2)]
+    args = (idx, lookups, np.array([400, 400]), np.array([True, True]))
+    kernels._first_present_range(*args, outs[0], 0, len(targets))
+    kernels._first_present_parallel(*args, outs[1])
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_a_process_held_to_one_thread_uses_the_one_thread_kernels():
+    import numba
+
+    from farmland.cli.parallel import one_thread
+    from farmland.geostats import kernels
+
+    assert not kernels.parallel(kernels.PARALLEL_FROM - 1)
+    assert kernels.parallel(kernels.PARALLEL_FROM) == (numba.get_num_threads() > 1)
+    with one_thread():
+        assert not kernels.parallel(10**7)
