@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -322,11 +323,42 @@ def test_override_plan_n_takes_effect(job):
 def test_run_prints_each_command_and_a_closing_summary(job):
     _, _, output = job
     assert "$ farmland classify --parcels" in output
+    if (os.cpu_count() or 1) >= 2:   # two steps at a time by default
+        assert "(two steps at a time in two processes; --jobs 1: one after another)" in output
+        assert " s, second process)" in output
     assert "== 6  地图 / Maps: 东岩乡" in output
     summary = output[output.index("== 结果汇总 / Summary"):]
     for heading in ("优先保护类 Priority protection", "安全利用率 Safe-utilisation rate",
                     "标记 Flags", "加密布点 Planned points", "report.html", "东岩乡_2023.html"):
         assert heading in summary, heading
+
+
+def test_one_step_at_a_time_gives_the_same_files_as_two(job, tmp_path):
+    """The job ran two steps at a time (on a machine with two cores; CI has two): again
+    with --jobs 1 into another folder, every file is the same byte for byte except the
+    ones that carry a timestamp or a path."""
+    config, run, _ = job
+    result = run_cli("-q", "run", str(config), "plan.n=5", "--jobs", "1",
+                     f"project.output={tmp_path / 'out'}", f"project.maps={tmp_path / 'maps'}",
+                     f"project.workspace={tmp_path / 'out' / 'runs.gpkg'}", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "(one step after another)" in result.output
+    again = tmp_path / "out" / "2023"
+    files = sorted(p.relative_to(run) for p in run.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    stamped = {"manifest.json", "report.xlsx", "report.html", "rate.json",
+               RESOLVED_FILE}   # a timestamp, or the output paths (they differ here)
+    different = [str(p) for p in files if p.name not in stamped
+                 and (run / p).read_bytes() != (again / p).read_bytes()]
+    assert different == []
+    maps = config.parent / "maps"
+    for page in maps.iterdir():   # the maps name no output path
+        assert page.read_bytes() == (tmp_path / "maps" / page.name).read_bytes(), page.name
+    # one step at a time runs them in chain order (the skipped step is said first)
+    steps = [line for line in result.output.splitlines() if line.startswith("== ")]
+    assert steps[0].startswith("== 3  污染成因排查") and "跳过 skipped" in steps[0]
+    ran = [int(line.split()[1]) for line in steps[1:-1]]
+    assert ran == [1, 2, 4, 5, 6, 6, 6, 7]
 
 
 def test_classify_records_the_resolved_config_in_the_manifest(job):

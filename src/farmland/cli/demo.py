@@ -15,14 +15,13 @@ outputs are the same either way.
 
 from __future__ import annotations
 
-import os
-import shlex
 import time
 from pathlib import Path
 
 import click
 
-from farmland.cli.parallel import Outcome, Step
+from farmland.cli.parallel import Step, jobs_option
+from farmland.cli.parallel import show as _show
 from farmland.errors import InputError
 
 DEMO_FILES = ("parcels.gpkg", "soil_samples.csv", "crop_samples.csv", "measures_2023.csv",
@@ -31,14 +30,6 @@ DEMO_FILES = ("parcels.gpkg", "soil_samples.csv", "crop_samples.csv", "measures_
               "resample_2024/measures_2024.csv", "strict_control_2023.csv", "grain_lots_2023.csv",
               "resample_2024/strict_control_2024.csv", "rivers.gpkg", "geology.gpkg",
               "wind_rose.csv")
-
-#: what the second process imports while this one classifies 2023 (it would import them
-#: for its first steps anyway)
-WORKER_IMPORTS = ("farmland.cli.classify", "farmland.runs.pipeline", "farmland.cli.plan",
-                  "farmland.sampling", "farmland.cli.sources", "farmland.sources",
-                  "libpysal.graph", "esda", "farmland.cli.map", "farmland.maps",
-                  "farmland.cli.report", "farmland.report.charts", "farmland.cli.control",
-                  "farmland.control", "farmland.cli.diff")
 
 #: the 2023 maps draw the same parcels, simplified and reprojected once per process
 #: (≈ 1.3 s): they are left to the demo's process (the worker takes the report and the
@@ -164,10 +155,7 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[St
               default="demo_output", show_default=True, help="Output folder.")
 @click.option("--maps", "maps", type=click.Path(file_okay=False), default="maps",
               show_default=True, help="Folder for the HTML maps.")
-@click.option("--jobs", type=click.IntRange(1, 2), default=None,
-              help="Steps at a time: 2 runs a second process beside this one where a step "
-                   "does not read another's outputs; 1 runs them one after another. "
-                   "[default: 2 on a machine with two or more cores]")
+@jobs_option
 @click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier demo run.")
 @click.pass_context
 def command(ctx, data, output, maps, jobs, overwrite):
@@ -175,7 +163,7 @@ def command(ctx, data, output, maps, jobs, overwrite):
 
     在内置示范县（合成数据）上运行完整流程：分类、安全利用率、稀疏标记、布点、地图、报告、动态调整。
     """
-    from farmland.cli.parallel import run_graph
+    from farmland.cli.parallel import CHAIN_IMPORTS, default_jobs, processes, run_graph, run_here
     from farmland.cli.run import global_flags, print_closing_summary
 
     data, out, maps_dir = Path(data), Path(output), Path(maps)
@@ -193,20 +181,21 @@ def command(ctx, data, output, maps, jobs, overwrite):
     workspace.unlink(missing_ok=True)   # the demo starts its run history afresh
     out.mkdir(parents=True, exist_ok=True)
     maps_dir.mkdir(parents=True, exist_ok=True)
-    jobs = jobs or min(2, os.cpu_count() or 1)
+    jobs = default_jobs(jobs)
     flags = global_flags(ctx.obj.get("quiet", False))
     steps = demo_steps(data, out, maps_dir, overwrite=overwrite)
     started = time.perf_counter()
     with reusing_reads():  # the steps read the same classification.gpkg: once is enough
-        failed = run_graph(steps, run_here=lambda s: _run_here(ctx, s, flags), show=_show,
-                           jobs=jobs, prefix=flags, imports=WORKER_IMPORTS)
+        # _show is looked up here, so that benchmarks/demo_timeline.py can record the steps
+        failed = run_graph(steps, run_here=lambda s: run_here(ctx, s, flags), show=_show,
+                           jobs=jobs, prefix=flags, imports=CHAIN_IMPORTS)
         if failed is not None:
             key, code = failed
             title = next((s.title for s in steps if s.key == key), key)
             click.secho(f"demo stopped at step: {title}", fg="red", err=True)
             ctx.exit(code)
         click.secho(f"\nDemo finished in {time.perf_counter() - started:.0f} s "
-                    f"({_processes(jobs)}). Outputs: {out}/ (2023/, 2024/, diff_2023_2024/)",
+                    f"({processes(jobs)}). Outputs: {out}/ (2023/, 2024/, diff_2023_2024/)",
                     bold=True)
         # the summary and the truth checks read the classifications the steps read
         print_closing_summary(out / "2023", maps=[
@@ -218,39 +207,6 @@ def command(ctx, data, output, maps, jobs, overwrite):
                 click.echo(truth_line(out / year, truth, year))
         if (data / "truth" / "source_areas.gpkg").is_file():
             click.echo(source_truth_line(out / "2023", data / "truth"))
-
-
-def _processes(jobs: int) -> str:
-    return "two steps at a time in two processes; --jobs 1: one after another" if jobs > 1 \
-        else "one step after another"
-
-
-def _header(step: Step) -> None:
-    click.secho(f"\n== {step.title}", bold=True)
-    click.secho("$ farmland " + shlex.join(step.argv), fg="cyan")
-
-
-def _run_here(ctx: click.Context, step: Step, flags: list[str]) -> int:
-    """Run a step in this process, its output printed as it comes."""
-    from farmland.cli import main
-    from farmland.progress import step as spinner
-
-    _header(step)
-    with spinner(step.title.split("/")[0].strip()):
-        code = main.main(args=[*flags, *step.argv], prog_name="farmland", standalone_mode=False,
-                         obj=ctx.obj)
-    return int(code or 0)   # a failed step printed its error already
-
-
-def _show(step: Step, outcome: Outcome) -> None:
-    """A finished step: the kept output of a step of the second process, then the time."""
-    if outcome.worker:
-        _header(step)
-        for stream, text in outcome.chunks:
-            click.echo(text, nl=False, err=stream == "err")
-    if not outcome.code:
-        where = ", second process" if outcome.worker else ""
-        click.echo(f"({outcome.seconds:.1f} s{where})")
 
 
 def truth_line(run: Path, truth: Path, year: str) -> str:

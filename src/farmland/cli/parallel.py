@@ -14,6 +14,8 @@ has finished. Every step is the same subcommand with the same arguments as when 
 run one after another, writes its own files (atomically, as every subcommand does) and
 reads only files of the steps it names, so the outputs do not depend on the order: the
 demo's tests compare a run with one process and a run with two byte for byte.
+``farmland run`` (a county job) uses the same machinery in two graphs (its map commands
+are built from what the steps before them wrote).
 """
 
 from __future__ import annotations
@@ -171,6 +173,73 @@ class _Capture:
         raise OSError("captured stream")
 
 
+#: what the second process imports while this one classifies (the libraries of the steps
+#: after the classification; it would import them for its first steps anyway)
+CHAIN_IMPORTS = ("farmland.cli.classify", "farmland.runs.pipeline", "farmland.cli.plan",
+                 "farmland.sampling", "farmland.cli.sources", "farmland.sources",
+                 "libpysal.graph", "esda", "farmland.cli.map", "farmland.maps",
+                 "farmland.cli.report", "farmland.report.charts", "farmland.cli.control",
+                 "farmland.control", "farmland.cli.diff")
+
+
+def jobs_option(f):
+    """``--jobs 1|2`` of a command that runs a chain of steps (:func:`default_jobs`)."""
+    import click
+
+    return click.option(
+        "--jobs", type=click.IntRange(1, 2), default=None,
+        help="Steps at a time: 2 runs a second process beside this one where a step does "
+             "not read another's outputs; 1 runs them one after another. [default: 2 on a "
+             "machine with two or more cores]")(f)
+
+
+def default_jobs(jobs: int | None) -> int:
+    """``--jobs`` as given, else 2 where there are two or more cores."""
+    return jobs or min(2, os.cpu_count() or 1)
+
+
+def processes(jobs: int) -> str:
+    """How the steps ran, for the closing line."""
+    return ("two steps at a time in two processes; --jobs 1: one after another" if jobs > 1
+            else "one step after another")
+
+
+def header(step: Step) -> None:
+    """A step's title and command line, as the chain prints them."""
+    import shlex
+
+    import click
+
+    click.secho(f"\n== {step.title}", bold=True)
+    click.secho("$ farmland " + shlex.join(step.argv), fg="cyan")
+
+
+def run_here(ctx, step: Step, flags: Sequence[str]) -> int:
+    """Run a step in this process, its output printed as it comes (a spinner on a
+    terminal); its exit code (a failed step printed its error already)."""
+    from farmland.cli import main
+    from farmland.progress import step as spinner
+
+    header(step)
+    with spinner(step.title.split("/")[0].strip()):
+        code = main.main(args=[*flags, *step.argv], prog_name="farmland", standalone_mode=False,
+                         obj=ctx.obj)
+    return int(code or 0)
+
+
+def show(step: Step, outcome: Outcome) -> None:
+    """A finished step: the kept output of a step of the second process, then the time."""
+    import click
+
+    if outcome.worker:
+        header(step)
+        for stream, text in outcome.chunks:
+            click.echo(text, nl=False, err=stream == "err")
+    if not outcome.code:
+        where = ", second process" if outcome.worker else ""
+        click.echo(f"({outcome.seconds:.1f} s{where})")
+
+
 #: two processes on two cores: each computes with one thread (BLAS, OpenMP, numba), so
 #: that four threads do not take turns on two cores (same results: the demo's tests
 #: compare the outputs with those of one process)
@@ -262,13 +331,17 @@ class Worker:
                                    name="farmland-worker")
         self.process.start()
         child.close()
+        self._ready: bool | None = None
 
     def ready(self) -> bool:
-        """Wait until the worker has imported what it was given (``False``: it ended)."""
-        try:
-            return self.conn.recv() == "ready"
-        except (EOFError, OSError):
-            return False
+        """Wait until the worker has imported what it was given (``False``: it ended); the
+        answer is kept, for the next graph it serves."""
+        if self._ready is None:
+            try:
+                self._ready = self.conn.recv() == "ready"
+            except (EOFError, OSError):
+                self._ready = False
+        return self._ready
 
     def run(self, step: Step) -> Outcome:
         t0 = time.perf_counter()
@@ -296,18 +369,22 @@ class Worker:
 
 def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
               show: Callable[[Step, Outcome], None], jobs: int = 2,
-              prefix: Sequence[str] = (), imports: Sequence[str] = ()
-              ) -> tuple[str, int] | None:
+              prefix: Sequence[str] = (), imports: Sequence[str] = (),
+              worker: Worker | None = None) -> tuple[str, int] | None:
     """Run ``steps`` with ``run_here(step) -> exit code`` in this process and, when
     ``jobs`` ≥ 2, one worker process beside it, which runs ``farmland *prefix *argv`` and
     takes its first step once it has imported ``imports`` (this process starts at once).
     With two processes each computes with one thread (:func:`one_thread`).
 
+    ``worker``: a :class:`Worker` the caller started (and closes) for several graphs in
+    turn, e.g. one whose command lines depend on what the previous graph wrote; ``jobs``,
+    ``prefix`` and ``imports`` are then its own.
+
     ``show(step, outcome)`` is called in this process for every finished step, in the
     order they finish. Returns the key and exit code of the step that failed (no new step
     starts after it; running ones finish), else ``None``."""
     graph = Graph(steps)
-    if jobs < 2:
+    if jobs < 2 and worker is None:
         for s in steps:
             t0, c0 = time.perf_counter(), time.process_time()
             code = run_here(s)
@@ -318,7 +395,9 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
         return None
     cond = threading.Condition()
     finished: list[Outcome] = []
-    worker = Worker(prefix, imports)
+    own = worker is None
+    if worker is None:
+        worker = Worker(prefix, imports)
 
     def feed() -> None:
         if not worker.ready():
@@ -350,7 +429,8 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
                 graph.failed = "interrupted"
             cond.notify_all()
         feeder.join(timeout=0 if sys.exc_info()[0] is KeyboardInterrupt else None)
-        worker.close(wait=not graph.over or graph.failed is not None)
+        if own or sys.exc_info()[0] is not None:
+            worker.close(wait=not graph.over or graph.failed is not None)
     return None if graph.failed is None else (graph.failed, graph.failed_code)
 
 

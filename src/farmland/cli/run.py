@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shlex
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +21,7 @@ import click
 
 from farmland.classes import LABEL_EN, LABEL_ZH
 from farmland.cli import overwrite_option
+from farmland.cli.parallel import jobs_option
 
 #: flag_summary.csv column (canonical name) -> closing-summary text
 FLAG_TEXTS = {"empty_cells": "空白网格 empty 1 km cells",
@@ -36,9 +36,10 @@ FLAG_TEXTS = {"empty_cells": "空白网格 empty 1 km cells",
 @click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
 @click.option("--only", default=None, metavar="STEPS",
               help="Comma list of steps to run: classify,rate,sources,flag,plan,map,report.")
+@jobs_option
 @overwrite_option
 @click.pass_context
-def command(ctx, config, overrides, only, overwrite):
+def command(ctx, config, overrides, only, jobs, overwrite):
     """Run the chain of a county job from CONFIG (a TOML file written by 'farmland init').
 
     按配置文件运行：分类 → 安全利用率 → 稀疏标记 → 布点 → 地图 → 报告。
@@ -48,11 +49,11 @@ def command(ctx, config, overrides, only, overwrite):
     are skipped (no measures ledger: no rate). The resolved config is written to
     <output>/<year>/config.resolved.toml.
     """
-    from farmland.cli import main
     from farmland.cli.config import load_config
+    from farmland.cli.parallel import CHAIN_IMPORTS, Worker, default_jobs, processes
     from farmland.cli.steps import check_before_run, plan_steps, step_outputs
+    from farmland.io.read_cache import reusing_reads
     from farmland.io.write import atomic_write
-    from farmland.progress import step
     from farmland.runs.folder import RESOLVED_CONFIG
 
     cfg = load_config(config, overrides=overrides)
@@ -63,28 +64,30 @@ def command(ctx, config, overrides, only, overwrite):
     existed = {p for p in planned if p.exists()}
     with atomic_write(cfg.run_dir / RESOLVED_CONFIG, overwrite=overwrite) as tmp:
         tmp.write_text(cfg.to_toml(), encoding="utf-8")
-    quiet = bool((ctx.obj or {}).get("quiet"))
+    flags = global_flags(bool((ctx.obj or {}).get("quiet")))
+    jobs = default_jobs(jobs)
+    for item in steps:
+        if item.skip:
+            click.secho(f"\n== {item.title}: 跳过 skipped — {item.skip}", bold=True)
     started, maps = time.perf_counter(), []
+    worker = Worker(flags, CHAIN_IMPORTS) if jobs > 1 else None
     try:
-        for item in steps:
-            if item.skip:
-                click.secho(f"\n== {item.title}: 跳过 skipped — {item.skip}", bold=True)
-                continue
-            for title, argv in _commands(item.name, cfg, overwrite):
-                click.secho(f"\n== {title}", bold=True)
-                click.secho("$ farmland " + shlex.join(argv), fg="cyan")
-                t0 = time.perf_counter()
-                if argv[0] == "map":
-                    out = Path(argv[argv.index("-o") + 1])
-                    planned += [] if out in planned else [out]
-                    existed |= {out} if out.exists() else set()
-                with step(title, quiet=quiet):
-                    code = main.main(args=[*global_flags(quiet), *argv], prog_name="farmland",
-                                     standalone_mode=False, obj=ctx.obj)
-                if code:  # the step printed its error already
-                    raise _StepFailed(title, code)
-                maps += [Path(argv[argv.index("-o") + 1])] if argv[0] == "map" else []
-                click.echo(f"({time.perf_counter() - t0:.1f} s)")
+        # the map commands draw what the steps before them wrote: they are built, with the
+        # report, once those steps are done
+        first = [s.name for s in steps if s.skip is None and s.name not in LATER]
+        later = [s.name for s in steps if s.skip is None and s.name in LATER]
+        with reusing_reads():  # the steps read the same classification.gpkg: once is enough
+            failed = _run_steps(ctx, chain_steps(first, cfg, overwrite), flags, jobs, worker)
+            if failed is None and later:
+                graph = chain_steps(later, cfg, overwrite)
+                outs = [Path(s.argv[s.argv.index("-o") + 1]) for s in graph
+                        if s.argv[0] == "map"]
+                planned += [o for o in outs if o not in planned]
+                existed |= {o for o in outs if o.exists()}
+                failed = _run_steps(ctx, graph, flags, jobs, worker)
+                maps = outs
+        if failed is not None:
+            raise _StepFailed(*failed)
     except _StepFailed as failed:
         _remove_new(planned, existed)
         click.secho(f"farmland run stopped at step: {failed.title}; the outputs this run had "
@@ -93,8 +96,55 @@ def command(ctx, config, overrides, only, overwrite):
     except BaseException:
         _remove_new(planned, existed)
         raise
-    click.secho(f"\nfarmland run finished in {time.perf_counter() - started:.0f} s", bold=True)
+    finally:
+        if worker is not None:
+            worker.close()
+    click.secho(f"\nfarmland run finished in {time.perf_counter() - started:.0f} s "
+                f"({processes(jobs)})", bold=True)
     print_closing_summary(cfg.run_dir, maps=maps)
+
+
+#: steps whose command lines depend on what the others wrote (the map step draws the
+#: overlays present), built and run once the others are done
+LATER = ("map", "report")
+#: typical seconds of each step on the demo county (they only decide which of the steps
+#: that could start goes first); a map is one map
+SECONDS = {"classify": 3.0, "rate": 1.4, "sources": 4.4, "flag": 1.0, "plan": 5.7,
+           "map": 1.3, "report": 3.9}
+
+
+def chain_steps(names: list[str], cfg, overwrite: bool) -> list:
+    """The :class:`farmland.cli.parallel.Step` of each command of the steps ``names``
+    (chain order): every step after the classification when it is among them, one step
+    per map. The report prefers the second process (it imported matplotlib and openpyxl
+    meanwhile), the maps this one and each other (their parcels are prepared once per
+    process)."""
+    from farmland.cli.parallel import Step
+
+    found = []
+    for name in names:
+        after = ("classify",) if name != "classify" and "classify" in names else ()
+        for i, (title, argv) in enumerate(_commands(name, cfg, overwrite)):
+            extra = {"warm": "map", "warm_seconds": 1.3, "prefer": "here"} if name == "map" \
+                else {"prefer": "worker"} if name == "report" else {}
+            found.append(Step(f"{name}{i or ''}", title, argv, after=after,
+                              seconds=SECONDS[name], **extra))
+    return found
+
+
+def _run_steps(ctx, steps: list, flags: list[str], jobs: int, worker) -> tuple[str, int] | None:
+    """Run ``steps`` (:func:`farmland.cli.parallel.run_graph`); the title and exit code of
+    the step that failed, else ``None``."""
+    from farmland.cli.parallel import run_graph, run_here, show
+
+    if not steps:
+        return None
+    failed = run_graph(steps, run_here=lambda s: run_here(ctx, s, flags), show=show, jobs=jobs,
+                       worker=worker)
+    if failed is None:
+        return None
+    key, code = failed
+    return next(s.title for s in steps if s.key == key), code
 
 
 class _StepFailed(Exception):
