@@ -70,6 +70,8 @@ def command(ctx, config, overrides, only, jobs, overwrite):
         if item.skip:
             click.secho(f"\n== {item.title}: 跳过 skipped — {item.skip}", bold=True)
     started, maps = time.perf_counter(), []
+    if len([s for s in steps if s.skip is None]) < 2:
+        jobs = 1   # one step (--only classify, say): no second process to start and wait for
     worker = Worker(flags, CHAIN_IMPORTS) if jobs > 1 else None
     try:
         # the map commands draw what the steps before them wrote: they are built, with the
