@@ -2,9 +2,13 @@
 
 Validates the config (:mod:`farmland.cli.config`), writes the resolved config to
 ``<output>/<year>/config.resolved.toml``, then runs the subcommands classify → rate →
-flag → plan → map → report exactly as an analyst would (each command line is printed
-first), with a spinner on stderr for long steps, and ends with a summary read from the
-outputs (:func:`print_closing_summary`, also used by ``farmland demo``).
+sources → flag → plan → map → report exactly as an analyst would (each command line is
+printed first), with a spinner on stderr for long steps, and ends with a summary read
+from the outputs (:func:`print_closing_summary`, also used by ``farmland demo``). On two
+or more cores two steps run at a time where neither reads the other's files
+(:mod:`farmland.cli.parallel`, as in the demo): the steps after the classification side
+by side, then the maps and the report, whose command lines are built from what those
+wrote.
 """
 
 from __future__ import annotations
