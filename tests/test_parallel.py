@@ -133,6 +133,38 @@ def test_the_second_process_runs_a_step_and_its_output_comes_back(tmp_path):
     assert "[project]" in written.read_text("utf-8")
 
 
+def test_one_worker_serves_two_graphs_in_turn(tmp_path):
+    """``farmland run`` builds its map commands after the first graph: the worker it
+    started serves both (its "ready" is kept) and is the caller's to close."""
+    from farmland.cli.parallel import Worker
+
+    worker = Worker()
+    try:
+        for n in (1, 2):
+            written = tmp_path / f"graph{n}.toml"
+            # a ready worker may take the first step before this process does: the
+            # preferences keep "there" for it
+            steps = [Step("here", "H", [], prefer="here"),
+                     Step("there", "T", ["init", str(written)], prefer="worker")]
+            shown = {}
+
+            def here(step, written=written):
+                assert step.key == "here"
+                deadline = time.monotonic() + 120
+                while not written.exists():
+                    assert time.monotonic() < deadline, "the worker never ran its step"
+                    time.sleep(0.05)
+                return 0
+
+            failed = run_graph(steps, run_here=here, worker=worker,
+                               show=lambda s, o, shown=shown: shown.setdefault(s.key, o))
+            assert failed is None and shown["there"].worker and shown["there"].code == 0
+            assert worker.process.is_alive()   # not closed by run_graph
+    finally:
+        worker.close()
+    assert not worker.process.is_alive()
+
+
 def test_a_failing_step_stops_the_chain_in_either_process(tmp_path):
     """Whichever process runs "bad", the chain stops there: "later" never starts, and
     the step's one-line error is what it printed."""
