@@ -110,13 +110,9 @@ def test_one_job_runs_the_list_in_order_and_stops_at_a_failure():
     assert ran == ["a", "b"] and shown == [("a", 0), ("b", 3)]
 
 
-def test_the_second_process_runs_a_step_and_its_output_comes_back(tmp_path):
-    """"here" runs in this process and waits until "there" (``farmland init``, in the
-    worker) has written its file: so the worker ran it, and its printed line came back."""
-    written = tmp_path / "county.toml"
-    steps = [Step("here", "H", []), Step("there", "T", ["init", str(written)])]
-    shown = {}
-
+def _waiting_for(written):
+    """``run_here`` of step "here": it waits until the worker's step has written
+    ``written`` (so the worker ran it)."""
     def here(step):
         assert step.key == "here"
         deadline = time.monotonic() + 120
@@ -125,7 +121,18 @@ def test_the_second_process_runs_a_step_and_its_output_comes_back(tmp_path):
             time.sleep(0.05)
         return 0
 
-    failed = run_graph(steps, run_here=here, show=lambda s, o: shown.setdefault(s.key, o))
+    return here
+
+
+def test_the_second_process_runs_a_step_and_its_output_comes_back(tmp_path):
+    """"here" runs in this process and waits until "there" (``farmland init``, in the
+    worker) has written its file: so the worker ran it, and its printed line came back."""
+    written = tmp_path / "county.toml"
+    steps = [Step("here", "H", []), Step("there", "T", ["init", str(written)])]
+    shown = {}
+
+    failed = run_graph(steps, run_here=_waiting_for(written),
+                       show=lambda s, o: shown.setdefault(s.key, o))
     assert failed is None
     assert not shown["here"].worker and shown["there"].worker and shown["there"].code == 0
     text = "".join(t for _, t in shown["there"].chunks)
@@ -148,15 +155,7 @@ def test_one_worker_serves_two_graphs_in_turn(tmp_path):
                      Step("there", "T", ["init", str(written)], prefer="worker")]
             shown = {}
 
-            def here(step, written=written):
-                assert step.key == "here"
-                deadline = time.monotonic() + 120
-                while not written.exists():
-                    assert time.monotonic() < deadline, "the worker never ran its step"
-                    time.sleep(0.05)
-                return 0
-
-            failed = run_graph(steps, run_here=here, worker=worker,
+            failed = run_graph(steps, run_here=_waiting_for(written), worker=worker,
                                show=lambda s, o, shown=shown: shown.setdefault(s.key, o))
             assert failed is None and shown["there"].worker and shown["there"].code == 0
             assert worker.process.is_alive()   # not closed by run_graph
