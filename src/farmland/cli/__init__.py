@@ -18,7 +18,8 @@ import click
 from farmland import __version__
 from farmland.errors import FarmlandError
 
-__all__ = ["SUBCOMMANDS", "crs_option", "main", "output_dir_option", "overwrite_option"]
+__all__ = ["SUBCOMMANDS", "crs_option", "jobs_option", "main", "output_dir_option",
+           "overwrite_option"]
 
 #: name -> (module, one-line help); modules are imported only when the command runs
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -95,3 +96,10 @@ overwrite_option = click.option("--overwrite", is_flag=True,
                                 help="Replace outputs that already exist.")
 crs_option = click.option("--crs", default=None,
                           help="CRS of inputs that carry none (e.g. EPSG:4545 or 4490).")
+#: commands that run a chain of steps (``farmland demo``, ``farmland run``;
+#: :func:`farmland.cli.parallel.default_jobs`)
+jobs_option = click.option(
+    "--jobs", type=click.IntRange(1, 2), default=None,
+    help="Steps at a time: 2 runs a second process beside this one where a step does not "
+         "read another's outputs; 1 runs them one after another. [default: 2 on a machine "
+         "with two or more cores]")

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import click
 
-from farmland.cli.parallel import Step, jobs_option
+from farmland.cli import jobs_option
+from farmland.cli.parallel import Step
 from farmland.cli.parallel import show as _show
 from farmland.errors import InputError
 

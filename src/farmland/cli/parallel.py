@@ -182,17 +182,6 @@ CHAIN_IMPORTS = ("farmland.cli.classify", "farmland.runs.pipeline", "farmland.cl
                  "farmland.control", "farmland.cli.diff")
 
 
-def jobs_option(f):
-    """``--jobs 1|2`` of a command that runs a chain of steps (:func:`default_jobs`)."""
-    import click
-
-    return click.option(
-        "--jobs", type=click.IntRange(1, 2), default=None,
-        help="Steps at a time: 2 runs a second process beside this one where a step does "
-             "not read another's outputs; 1 runs them one after another. [default: 2 on a "
-             "machine with two or more cores]")(f)
-
-
 def default_jobs(jobs: int | None) -> int:
     """``--jobs`` as given, else 2 where there are two or more cores."""
     return jobs or min(2, os.cpu_count() or 1)

@@ -24,8 +24,7 @@ from typing import Any
 import click
 
 from farmland.classes import LABEL_EN, LABEL_ZH
-from farmland.cli import overwrite_option
-from farmland.cli.parallel import jobs_option
+from farmland.cli import jobs_option, overwrite_option
 
 #: flag_summary.csv column (canonical name) -> closing-summary text
 FLAG_TEXTS = {"empty_cells": "空白网格 empty 1 km cells",
