@@ -149,9 +149,10 @@ def test_one_worker_serves_two_graphs_in_turn(tmp_path):
     try:
         for n in (1, 2):
             written = tmp_path / f"graph{n}.toml"
-            # a ready worker may take the first step before this process does: the
-            # preferences keep "there" for it
-            steps = [Step("here", "H", [], prefer="here"),
+            # a ready worker takes "there" first (its preference); a preference never
+            # idles a core, so it may also take "here" before this process does: "here"
+            # is a command that succeeds there too
+            steps = [Step("here", "H", ["--version"], prefer="here"),
                      Step("there", "T", ["init", str(written)], prefer="worker")]
             shown = {}
 
