@@ -365,9 +365,9 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
     takes its first step once it has imported ``imports`` (this process starts at once).
     With two processes each computes with one thread (:func:`one_thread`).
 
-    ``worker``: a :class:`Worker` the caller started (and closes) for several graphs in
-    turn, e.g. one whose command lines depend on what the previous graph wrote; ``jobs``,
-    ``prefix`` and ``imports`` are then its own.
+    ``worker``: a :class:`Worker` the caller started for several graphs in turn (e.g. one
+    whose command lines depend on what the previous graph wrote) and closes, on an
+    interruption too; ``jobs``, ``prefix`` and ``imports`` are then its own.
 
     ``show(step, outcome)`` is called in this process for every finished step, in the
     order they finish. Returns the key and exit code of the step that failed (no new step
@@ -375,10 +375,7 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
     graph = Graph(steps)
     if jobs < 2 and worker is None:
         for s in steps:
-            t0, c0 = time.perf_counter(), time.process_time()
-            code = run_here(s)
-            show(s, Outcome(s.key, code, time.perf_counter() - t0, started=t0,
-                            cpu=time.process_time() - c0))
+            code = _run_and_show(s, run_here, show)
             if code:
                 return s.key, code
         return None
@@ -418,9 +415,19 @@ def run_graph(steps: Sequence[Step], *, run_here: Callable[[Step], int],
                 graph.failed = "interrupted"
             cond.notify_all()
         feeder.join(timeout=0 if sys.exc_info()[0] is KeyboardInterrupt else None)
-        if own or sys.exc_info()[0] is not None:
+        if own:
             worker.close(wait=not graph.over or graph.failed is not None)
     return None if graph.failed is None else (graph.failed, graph.failed_code)
+
+
+def _run_and_show(step: Step, run_here: Callable[[Step], int],
+                  show: Callable[[Step, Outcome], None]) -> int:
+    """Run ``step`` in this process, show its outcome (seconds, CPU); its exit code."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    code = run_here(step)
+    show(step, Outcome(step.key, code, time.perf_counter() - t0, started=t0,
+                       cpu=time.process_time() - c0))
+    return code
 
 
 def _drive(graph: Graph, cond: threading.Condition, finished: list[Outcome],
@@ -444,10 +451,7 @@ def _drive(graph: Graph, cond: threading.Condition, finished: list[Outcome],
             return
         if step is None:
             continue
-        t0, c0 = time.perf_counter(), time.process_time()
-        code = run_here(step)
-        show(step, Outcome(step.key, code, time.perf_counter() - t0, started=t0,
-                           cpu=time.process_time() - c0))
+        code = _run_and_show(step, run_here, show)
         with cond:
             graph.finish(step.key, code)
             cond.notify_all()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -102,8 +103,8 @@ def command(ctx, config, overrides, only, jobs, overwrite):
         _remove_new(planned, existed)
         raise
     finally:
-        if worker is not None:
-            worker.close()
+        if worker is not None:   # on Ctrl-C it is interrupted too: no waiting for a step
+            worker.close(wait=sys.exc_info()[0] is not KeyboardInterrupt)
     click.secho(f"\nfarmland run finished in {time.perf_counter() - started:.0f} s "
                 f"({processes(jobs)})", bold=True)
     print_closing_summary(cfg.run_dir, maps=maps)
