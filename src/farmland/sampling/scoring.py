@@ -45,8 +45,12 @@ class CandidateScores:
 
     def __init__(self, effect: ExpectedEffect, available: np.ndarray):
         self.effect = e = effect
-        self.tree = cKDTree(e.xy)
         self.open = np.asarray(available, dtype=bool).copy()
+        # candidates only ever close, so a tree of those open now finds every pair (on
+        # the demo county 12 % of the evaluation points: the ball queries return that
+        # much less); ``self.rows`` maps its positions back, in ascending order
+        self.rows = np.flatnonzero(self.open)
+        self.tree = cKDTree(e.xy[self.rows])
         self.area = np.bincount(e.parcel, weights=e.mu, minlength=len(e.kind))
         self.sample_loss = e.sample_loss(np.arange(len(e.xy)))
         self._reach_pairs()
@@ -97,7 +101,7 @@ class CandidateScores:
             radius = np.minimum(e.radius[part], 1e12)
             lists = self.tree.query_ball_point(e.xy[part], r=np.nextafter(radius, 0))
             counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(part))
-            cand = (np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])
+            cand = (self.rows[np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])]
                     if counts.sum() else np.zeros(0, dtype=np.int64))
             local = np.repeat(np.arange(len(part)), counts)
             keep = self.open[cand] & (e.parcel[cand] != e.parcel[part][local])
