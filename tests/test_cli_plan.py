@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import geopandas as gpd
 import pandas as pd
 import pytest
+import shapely
+from conftest import X0, Y0
 from test_sampling import field_case
 
 from farmland.cli.plan import fitted_variogram
@@ -37,6 +40,39 @@ def test_cli_plan_writes_exports_and_effect(cli, tmp_path):
     assert "8 point(s)" in res.output
     again = cli("plan", gpkg, "--n", "8", "-o", out)
     assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_plan_places_coverage_points_in_the_flags_it_is_given(cli, tmp_path):
+    parcels, samples, sources = field_case()
+    gpkg = tmp_path / "classification.gpkg"
+    write_gpkg_layers(gpkg, {"parcels": parcels, "samples": samples})
+    assert cli("flag", gpkg, "-o", tmp_path / "flags").exit_code == 0
+    coverage = ("--n", "6", "--mode", "coverage")
+    # the flags `farmland flag` wrote with its defaults are those the plan computes itself
+    own = cli("plan", gpkg, *coverage, "-o", tmp_path / "own")
+    given = cli("plan", gpkg, *coverage, "--flags", tmp_path / "flags" / "flags.gpkg",
+                "-o", tmp_path / "given")
+    assert own.exit_code == given.exit_code == 0, own.output + given.output
+    for name in ("plan.csv", "plan_effect.csv"):
+        assert (tmp_path / "own" / name).read_bytes() == (tmp_path / "given" / name).read_bytes()
+    # flags of the east quarter only (as `farmland flag --cell-size ...` could have
+    # drawn them): every coverage point lies there
+    east = shapely.box(X0 + 2250, Y0, X0 + 3000, Y0 + 3000)
+    write_gpkg_layers(tmp_path / "east.gpkg", {
+        "empty_cells": gpd.GeoDataFrame(geometry=[east], crs=parcels.crs)})
+    res = cli("plan", gpkg, *coverage, "--flags", tmp_path / "east.gpkg", "-o", tmp_path / "east")
+    assert res.exit_code == 0, res.output
+    plan = gpd.read_file(tmp_path / "east" / "plan.gpkg", layer="plan").to_crs(parcels.crs)
+    assert len(plan) == 6
+    assert plan.geometry.x.min() >= X0 + 2250 and plan.geometry.x.max() <= X0 + 3000
+    before = gpd.read_file(tmp_path / "own" / "plan.gpkg", layer="plan").to_crs(parcels.crs)
+    assert before.geometry.x.min() < X0 + 2250   # without that file they spread west too
+    # a file holding no flag layer is refused in one line naming it
+    src = tmp_path / "sources.gpkg"
+    write_gpkg_layers(src, {"sources": sources})
+    bad = cli("plan", gpkg, "--flags", src, "-o", tmp_path / "bad")
+    assert bad.exit_code == 2 and "no flag layer" in bad.output and "sources.gpkg" in bad.output
+    assert not (tmp_path / "bad" / "plan.csv").exists()
 
 
 def test_plan_cli_takes_the_fitted_variogram_of_the_main_driver(tmp_path):

@@ -23,7 +23,7 @@ from conftest import run_cli
 
 from farmland.cli.config import RESOLVED_FILE, load_config, parse_overrides
 from farmland.cli.init import demo_data_dir, render_template
-from farmland.cli.run import closing_figures, closing_lines, global_flags
+from farmland.cli.run import chain_steps, closing_figures, closing_lines, global_flags
 from farmland.cli.steps import check_before_run, plan_steps, step_commands
 from farmland.errors import InputError
 from farmland.progress import step, track
@@ -256,6 +256,15 @@ def test_step_commands_match_the_subcommand_options(tmp_path, county):
     [(_, argv)] = step_commands("plan", cfg)
     assert argv == ["plan", run, "--n", "60", "--mode", "combined", "--min-spacing", "250.0",
                     "--seed", "0", "-o", run]
+    # after the flag step of the same job the plan places its coverage points in the
+    # flags that step wrote with the [flag] settings
+    [(_, argv)] = step_commands("plan", cfg, after_flag=True)
+    assert argv == ["plan", run, "--n", "60", "--mode", "combined", "--min-spacing", "250.0",
+                    "--seed", "0", "--flags", f"{run}/flags.gpkg", "-o", run]
+    steps = {s.key: s for s in chain_steps(["classify", "flag", "plan"], cfg, False)}
+    assert steps["plan"].after == ("classify", "flag") and "--flags" in steps["plan"].argv
+    alone = {s.key: s for s in chain_steps(["classify", "plan"], cfg, False)}
+    assert alone["plan"].after == ("classify",) and "--flags" not in alone["plan"].argv
 
 
 def test_map_commands_draw_what_the_run_folder_holds(tmp_path, county):

@@ -79,10 +79,11 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[St
         Step("flag23", "3  Sparse data and strict-control zones / 数据稀疏与严格管控区",
              ["flag", str(y23), "--townships", towns, "-o", str(y23), *ow],
              after=("classify23",), seconds=1.0),
+        # the plan's coverage points go into the flags the flag step wrote (and drew)
         Step("plan23", "4  Sampling plan / 加密采样布点",
              ["plan", str(y23), "--n", "60", "--sources", sources, "--seed", "2023",
-              "-o", str(y23), *ow],
-             after=("classify23",), seconds=6.3),
+              "--flags", str(y23 / f.FLAGS), "-o", str(y23), *ow],
+             after=("classify23", "flag23"), seconds=4.8),
         Step("map_county", "5  County map / 全县地图",
              ["map", cls23, "-o", str(maps / "demo_county.html"),
               "--layers", "parcels,samples,zones,sources,townships",

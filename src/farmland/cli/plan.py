@@ -80,11 +80,15 @@ def _read_polygons(path: str, parcels):
               help="Samples per km² of farmland to reach (replaces --n).")
 @click.option("--coverage-area", type=click.Choice(["flagged", "all"]), default="flagged",
               show_default=True, help="Spread coverage points over flagged areas or all farmland.")
+@click.option("--flags", "flags_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="flags.gpkg written by 'farmland flag' for this classification: coverage "
+                   "points go into its flagged areas (default: flags computed here with "
+                   "'farmland flag' defaults).")
 @click.option("--seed", default=0, show_default=True, help="Random seed (coverage start).")
 @output_dir_option()
 @overwrite_option
 def command(classification, n, mode, min_spacing, exclusions, sources, range_m, sample_cv,
-            target_density, coverage_area, seed, output, overwrite):
+            target_density, coverage_area, flags_file, seed, output, overwrite):
     """Plan new soil sampling points inside farmland parcels.
 
     Reads CLASSIFICATION (classification.gpkg or its folder); writes OUTPUT/plan.csv
@@ -97,7 +101,7 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m, 
     from farmland.runs.folder import load_classification
     from farmland.sampling.effect import plan_effect
     from farmland.sampling.field_export import write_plan
-    from farmland.sampling.flags import flag_sparse
+    from farmland.sampling.flags import flag_sparse, read_flagged_area
     from farmland.sampling.planner import plan_sampling
 
     out = Path(output)
@@ -106,7 +110,8 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m, 
         parcels, samples, crops = load_classification(classification)
         src = read_sources(sources, target_crs=parcels.crs) if sources else None
         excl = _read_polygons(exclusions, parcels) if exclusions else None
-        flags = flag_sparse(parcels, samples, crops=crops) if coverage_area == "flagged" else None
+        flags = (None if coverage_area == "all" else read_flagged_area(flags_file, parcels)
+                 if flags_file else flag_sparse(parcels, samples, crops=crops))
         variogram = None if range_m is not None else fitted_variogram(classification, parcels)
         plan, planned = plan_sampling(
             parcels, samples, n=n, mode=mode, min_spacing=min_spacing, exclusions=excl,

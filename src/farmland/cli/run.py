@@ -115,7 +115,7 @@ def command(ctx, config, overrides, only, jobs, overwrite):
 LATER = ("map", "report")
 #: typical seconds of each step on the demo county (they only decide which of the steps
 #: that could start goes first); a map is one map
-SECONDS = {"classify": 3.0, "rate": 1.4, "sources": 4.4, "flag": 1.0, "plan": 5.7,
+SECONDS = {"classify": 3.0, "rate": 1.4, "sources": 4.4, "flag": 1.0, "plan": 4.8,
            "map": 1.3, "report": 3.9}
 
 
@@ -130,7 +130,11 @@ def chain_steps(names: list[str], cfg, overwrite: bool) -> list:
     found = []
     for name in names:
         after = ("classify",) if name != "classify" and "classify" in names else ()
-        for i, (title, argv) in enumerate(_commands(name, cfg, overwrite)):
+        # the plan places its coverage points in the flags the flag step writes (with the
+        # [flag] settings) instead of computing them again with the defaults
+        flag_first = name == "plan" and "flag" in names
+        after += ("flag",) if flag_first else ()
+        for i, (title, argv) in enumerate(_commands(name, cfg, overwrite, flag_first)):
             extra = {"warm": "map", "warm_seconds": 1.3, "prefer": "here"} if name == "map" \
                 else {"prefer": "worker"} if name == "report" else {}
             found.append(Step(f"{name}{i or ''}", title, argv, after=after,
@@ -172,10 +176,12 @@ def _remove_new(paths: list[Path], existed: set[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
-def _commands(name: str, cfg, overwrite: bool) -> list[tuple[str, list[str]]]:
+def _commands(name: str, cfg, overwrite: bool,
+              after_flag: bool = False) -> list[tuple[str, list[str]]]:
     from farmland.cli.steps import step_commands
 
-    return step_commands(name, cfg, overwrite=overwrite, record_config=True)
+    return step_commands(name, cfg, overwrite=overwrite, record_config=True,
+                         after_flag=after_flag)
 
 
 def global_flags(quiet: bool) -> list[str]:

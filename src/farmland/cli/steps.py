@@ -112,13 +112,15 @@ def map_path(cfg: RunConfig, name: str) -> Path:
 
 
 def step_commands(name: str, cfg: RunConfig, *, overwrite: bool = False,
-                  record_config: bool = False) -> list[tuple[str, list[str]]]:
+                  record_config: bool = False,
+                  after_flag: bool = False) -> list[tuple[str, list[str]]]:
     """``(title, argv)`` of the ``farmland`` subcommands of one step.
 
     Call it just before the step runs: the map step draws the overlays the earlier
     steps wrote into the run folder, and ``townships = "all"`` takes the townships from
     its ``summary.csv``. ``record_config`` passes ``--run-config config.resolved.toml``
-    to classify (the hook that records the config in ``manifest.json``).
+    to classify (the hook that records the config in ``manifest.json``). ``after_flag``:
+    the flag step runs first in the same job, and the plan reads its flags.
     """
     ow = ["--overwrite"] if overwrite else []
     title = Step(name).title
@@ -126,7 +128,7 @@ def step_commands(name: str, cfg: RunConfig, *, overwrite: bool = False,
         return [(f"{title}: {label}", [*argv, *ow]) for label, argv in _map_argvs(cfg)]
     build = {"classify": _classify_argv, "rate": _rate_argv, "sources": _sources_argv,
              "flag": _flag_argv,
-             "plan": _plan_argv, "report": _report_argv}[name]
+             "plan": lambda c: _plan_argv(c, flags=after_flag), "report": _report_argv}[name]
     argv = build(cfg)
     if name == "classify" and record_config:
         argv += ["--run-config", str(cfg.run_dir / folder.RESOLVED_CONFIG)]
@@ -186,12 +188,14 @@ def _flag_argv(cfg: RunConfig) -> list[str]:
             "--margin", repr(f["margin"]), "-o", run]
 
 
-def _plan_argv(cfg: RunConfig) -> list[str]:
+def _plan_argv(cfg: RunConfig, flags: bool = False) -> list[str]:
+    """``flags``: the flag step runs before this one, so its flags.gpkg (made with the
+    [flag] settings) places the coverage points."""
     pl, run = cfg["plan"], str(cfg.run_dir)
     return ["plan", run, "--n", str(pl["n"]), "--mode", pl["mode"],
             "--min-spacing", repr(pl["min_spacing"]), *_opt("--exclusions", pl["exclusions"]),
             *_opt("--sources", cfg["inputs"]["pollution_sources"]), "--seed", str(pl["seed"]),
-            "-o", run]
+            *_opt("--flags", cfg.run_dir / folder.FLAGS if flags else None), "-o", run]
 
 
 def _report_argv(cfg: RunConfig) -> list[str]:
