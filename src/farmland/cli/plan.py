@@ -101,7 +101,8 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m, 
     from farmland.runs.folder import load_classification
     from farmland.sampling.effect import plan_effect
     from farmland.sampling.field_export import write_plan
-    from farmland.sampling.flags import flag_sparse, read_flagged_area
+    from farmland.sampling.flag_areas import read_flagged_area
+    from farmland.sampling.flags import flag_sparse
     from farmland.sampling.planner import plan_sampling
 
     out = Path(output)

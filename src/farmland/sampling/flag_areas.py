@@ -1,0 +1,45 @@
+"""The flagged areas of a ``flags.gpkg`` written by ``farmland flag``, for the sampling
+plan's coverage points (``farmland plan --flags``; docs/decisions.md "The plan takes the
+flags the user sees")."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+
+from farmland.crs import same_crs
+from farmland.sampling.flags import LAYERS
+
+__all__ = ["read_flagged_area"]
+
+
+def read_flagged_area(path, parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The polygons of everything flagged in a ``flags.gpkg`` written by ``farmland flag``
+    (:meth:`FlagResult.flagged_area` of the flags it wrote), in the parcels' CRS.
+
+    Crop points become the parcels they name (``parcel_id``). Raises
+    :class:`~farmland.errors.InputError` when the file holds none of the flag layers.
+    """
+    import pyogrio
+
+    from farmland.errors import InputError
+    from farmland.io.read_cache import read_dataframe
+
+    present = {str(name) for name, _ in pyogrio.list_layers(path)}
+    names = [n for n in LAYERS if n in present]
+    if not names:
+        raise InputError("no flag layer in this file", file=str(path),
+                         fix="pass the flags.gpkg written by 'farmland flag' for this "
+                             "classification")
+    parts = []
+    for name in names:
+        layer = read_dataframe(path, layer=name)
+        if not len(layer):
+            continue
+        if name == "crop_exceedance_class1":
+            hit = parcels["parcel_id"].astype(str).isin(set(layer["parcel_id"].astype(str)))
+            parts.append(parcels.geometry.values[hit.to_numpy()])
+        else:
+            parts.append(same_crs(layer, parcels, f"flags layer '{name}'").geometry.values)
+    geoms = np.concatenate(parts) if parts else np.array([], dtype=object)
+    return gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=parcels.crs))
