@@ -7,8 +7,8 @@ printed first), with a spinner on stderr for long steps, and ends with a summary
 from the outputs (:func:`print_closing_summary`, also used by ``farmland demo``). On two
 or more cores two steps run at a time where neither reads the other's files
 (:mod:`farmland.cli.parallel`, as in the demo): the steps after the classification side
-by side, then the maps and the report, whose command lines are built from what those
-wrote.
+by side (the plan after the flag step, whose flags it reads), then the maps and the
+report, whose command lines are built from what those wrote.
 """
 
 from __future__ import annotations
