@@ -13,7 +13,9 @@ from conftest import X0, Y0
 from test_sampling import field_case
 
 from farmland.cli.plan import fitted_variogram
+from farmland.errors import InputError
 from farmland.io.write import write_gpkg_layers
+from farmland.sampling.flag_areas import read_flagged_area
 
 
 def test_cli_plan_writes_exports_and_effect(cli, tmp_path):
@@ -73,6 +75,25 @@ def test_plan_places_coverage_points_in_the_flags_it_is_given(cli, tmp_path):
     bad = cli("plan", gpkg, "--flags", src, "-o", tmp_path / "bad")
     assert bad.exit_code == 2 and "no flag layer" in bad.output and "sources.gpkg" in bad.output
     assert not (tmp_path / "bad" / "plan.csv").exists()
+
+
+def test_flags_file_crop_points_become_their_parcels(tmp_path):
+    parcels, _, _ = field_case()
+    box = shapely.box(X0, Y0, X0 + 100, Y0 + 100)
+    crop = gpd.GeoDataFrame({"parcel_id": [parcels["parcel_id"].iloc[3]]},
+                            geometry=[parcels.geometry.iloc[3].representative_point()],
+                            crs=parcels.crs)
+    path = tmp_path / "flags.gpkg"
+    write_gpkg_layers(path, {"empty_cells": gpd.GeoDataFrame(geometry=[box], crs=parcels.crs),
+                             "crop_exceedance_class1": crop})
+    area = read_flagged_area(path, parcels)
+    assert len(area) == 2
+    assert area.geometry.iloc[0].equals(box)
+    assert area.geometry.iloc[1].equals(parcels.geometry.iloc[3])
+    bad = tmp_path / "bad.gpkg"
+    write_gpkg_layers(bad, {"crop_exceedance_class1": crop.drop(columns="parcel_id")})
+    with pytest.raises(InputError, match="no parcel_id"):
+        read_flagged_area(bad, parcels)
 
 
 def test_plan_cli_takes_the_fitted_variogram_of_the_main_driver(tmp_path):

@@ -111,8 +111,12 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m, 
         parcels, samples, crops = load_classification(classification)
         src = read_sources(sources, target_crs=parcels.crs) if sources else None
         excl = _read_polygons(exclusions, parcels) if exclusions else None
-        flags = (None if coverage_area == "all" else read_flagged_area(flags_file, parcels)
-                 if flags_file else flag_sparse(parcels, samples, crops=crops))
+        if coverage_area == "all":
+            flags = None
+        elif flags_file:   # the flags `farmland flag` wrote (with its settings)
+            flags = read_flagged_area(flags_file, parcels)
+        else:
+            flags = flag_sparse(parcels, samples, crops=crops)
         variogram = None if range_m is not None else fitted_variogram(classification, parcels)
         plan, planned = plan_sampling(
             parcels, samples, n=n, mode=mode, min_spacing=min_spacing, exclusions=excl,

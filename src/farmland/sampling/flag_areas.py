@@ -5,10 +5,9 @@ flags the user sees")."""
 from __future__ import annotations
 
 import geopandas as gpd
-import numpy as np
 
 from farmland.crs import same_crs
-from farmland.sampling.flags import LAYERS
+from farmland.sampling.flags import LAYERS, flagged_polygons
 
 __all__ = ["read_flagged_area"]
 
@@ -31,15 +30,14 @@ def read_flagged_area(path, parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         raise InputError("no flag layer in this file", file=str(path),
                          fix="pass the flags.gpkg written by 'farmland flag' for this "
                              "classification")
-    parts = []
+    layers = {}
     for name in names:
         layer = read_dataframe(path, layer=name)
-        if not len(layer):
-            continue
-        if name == "crop_exceedance_class1":
-            hit = parcels["parcel_id"].astype(str).isin(set(layer["parcel_id"].astype(str)))
-            parts.append(parcels.geometry.values[hit.to_numpy()])
-        else:
-            parts.append(same_crs(layer, parcels, f"flags layer '{name}'").geometry.values)
-    geoms = np.concatenate(parts) if parts else np.array([], dtype=object)
+        if name == "crop_exceedance_class1" and len(layer) and "parcel_id" not in layer:
+            raise InputError("the crop flags have no parcel_id", file=str(path),
+                             column="parcel_id",
+                             fix="pass the flags.gpkg written by 'farmland flag'")
+        layers[name] = (layer if name == "crop_exceedance_class1" or not len(layer)
+                        else same_crs(layer, parcels, f"flags layer '{name}'"))
+    geoms = flagged_polygons(layers, parcels)
     return gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=parcels.crs))

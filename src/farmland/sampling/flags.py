@@ -121,13 +121,21 @@ class FlagResult:
         numpy.ndarray
             Shapely polygons in the parcels' CRS (may be empty).
         """
-        parts = [g.geometry.values for n, g in self.layers().items()
-                 if n != "crop_exceedance_class1" and len(g)]
-        crops = self.crop_exceedance_class1
-        if len(crops):
-            hit = parcels["parcel_id"].astype(str).isin(set(crops["parcel_id"].astype(str)))
-            parts.append(parcels.geometry.values[hit.to_numpy()])
-        return np.concatenate(parts) if parts else np.array([], dtype=object)
+        return flagged_polygons(self.layers(), parcels)
+
+
+def flagged_polygons(layers: dict[str, gpd.GeoDataFrame], parcels: gpd.GeoDataFrame
+                     ) -> np.ndarray:
+    """Polygons of the flag ``layers`` (name → layer, names of :data:`LAYERS`, in the
+    parcels' CRS); the crop points of ``crop_exceedance_class1`` become the parcels they
+    name (``parcel_id``)."""
+    parts = [g.geometry.values for n, g in layers.items()
+             if n != "crop_exceedance_class1" and len(g)]
+    crops = layers.get("crop_exceedance_class1")
+    if crops is not None and len(crops):
+        hit = parcels["parcel_id"].astype(str).isin(set(crops["parcel_id"].astype(str)))
+        parts.append(parcels.geometry.values[hit.to_numpy()])
+    return np.concatenate(parts) if parts else np.array([], dtype=object)
 
 
 def flag_sparse(
