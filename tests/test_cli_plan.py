@@ -75,6 +75,12 @@ def test_plan_places_coverage_points_in_the_flags_it_is_given(cli, tmp_path):
     bad = cli("plan", gpkg, "--flags", src, "-o", tmp_path / "bad")
     assert bad.exit_code == 2 and "no flag layer" in bad.output and "sources.gpkg" in bad.output
     assert not (tmp_path / "bad" / "plan.csv").exists()
+    junk = tmp_path / "junk.gpkg"
+    junk.write_text("not a GeoPackage")
+    bad = cli("plan", gpkg, "--flags", junk, "-o", tmp_path / "bad")
+    assert bad.exit_code == 2 and "cannot open the file" in bad.output
+    assert "junk.gpkg" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad" / "plan.csv").exists()
 
 
 def test_flags_file_crop_points_become_their_parcels(tmp_path):

@@ -159,14 +159,19 @@ def _sidecar(path: Path, suffix: str) -> Path | None:
     return None
 
 
-def choose_layer(path: Path, layer: str | None, preferred: tuple[str, ...]) -> str | None:
-    """The layer to read: ``layer`` if given (must exist), else a preferred one, else the first."""
+def layer_names(path: Path) -> list[str]:
+    """The layers of a vector file; :class:`InputError` when it cannot be opened."""
     try:
-        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     except (pyogrio.errors.DataSourceError, RuntimeError) as exc:
         raise InputError(f"cannot open the file ({_short(exc)})", file=path,
                          fix="check that it is a valid GeoPackage, Shapefile, GeoJSON, FileGDB, "
                              "GeoParquet, CSV or XLSX file") from None
+
+
+def choose_layer(path: Path, layer: str | None, preferred: tuple[str, ...]) -> str | None:
+    """The layer to read: ``layer`` if given (must exist), else a preferred one, else the first."""
+    names = layer_names(path)
     if layer is None:  # QGIS's style table is presentation, never data
         names = [n for n in names if n.lower() != "layer_styles"]
     if not names:

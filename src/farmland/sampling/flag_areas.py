@@ -19,12 +19,11 @@ def read_flagged_area(path, parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     Crop points become the parcels they name (``parcel_id``). Raises
     :class:`~farmland.errors.InputError` when the file holds none of the flag layers.
     """
-    import pyogrio
-
     from farmland.errors import InputError
+    from farmland.io.formats import layer_names
     from farmland.io.read_cache import read_dataframe
 
-    present = {str(name) for name, _ in pyogrio.list_layers(path)}
+    present = set(layer_names(path))
     names = [n for n in LAYERS if n in present]
     if not names:
         raise InputError("no flag layer in this file", file=str(path),
