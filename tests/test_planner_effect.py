@@ -6,16 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from click.testing import CliRunner
 
 from farmland.cli import main
+from farmland.rules import load_rules
+from farmland.runs.pipeline import ClassificationInputs, classify_run
+from farmland.standards import load_standard
 from farmland.validation import (
     evaluate_plans,
     make_county,
     plan_target_check,
     summarise_plans,
 )
-from farmland.validation.planner_effect import movement_by_class
+from farmland.validation.planner_effect import movement_by_class, screened_samples
 from farmland.validation.synthetic import lab_report_at
 
 
@@ -129,3 +133,32 @@ def test_details_rows_per_parcel():
     assert frame["expected_before"].sum() >= frame["expected_after"].sum() - 1e-9
     r = frame["variance_ratio"].dropna()
     assert len(r) and ((r > 0) & (r <= 1)).all()
+
+
+def test_second_classification_keeps_the_leave_one_out_suspects(tmp_path):
+    # plumes seed 1 at 400 parcels: the first run's leave-one-out rule finds S0073's Cr
+    # suspect; the harness's second classification (the first run's models, one new
+    # sample far away) must screen it as `farmland classify --variograms reuse` does,
+    # not krige it again
+    county = make_county("plumes", 1, n_parcels=400)
+    county.parcels.to_file(tmp_path / "parcels.gpkg", layer="parcels", driver="GPKG")
+    county.samples.to_file(tmp_path / "samples.gpkg", layer="samples", driver="GPKG")
+    inputs = ClassificationInputs(parcels=tmp_path / "parcels.gpkg",
+                                  samples=tmp_path / "samples.gpkg", seed=county.seed)
+    rules = load_rules()
+    first = classify_run(inputs, rules=rules)
+    loo = first.outliers[first.outliers["check"] == "loo"]
+    assert loo[["sample_id", "element"]].values.tolist() == [["S0073", "cr"]]
+    s0073 = shapely.get_coordinates(
+        county.samples.loc[county.samples["sample_id"] == "S0073"].geometry.values)[0]
+    xy = shapely.get_coordinates(shapely.point_on_surface(county.parcels.geometry.values))
+    far = xy[np.argmax(np.hypot(*(xy - s0073).T))]
+    new = lab_report_at(county, far[None, :], part=5)
+    new.to_file(tmp_path / "new.gpkg", layer="samples", driver="GPKG")
+    both = ClassificationInputs(parcels=inputs.parcels,
+                                samples=[inputs.samples, tmp_path / "new.gpkg"], seed=county.seed)
+    _, classified, surfaces = screened_samples(both, rules, first.surfaces, load_standard())
+    row = classified.set_index("sample_id").loc["S0073"]
+    assert bool(row["cr_suspect"])
+    assert surfaces.models == first.surfaces.models  # reused, not refitted
+    assert len(classified) == len(first.samples) + 1

@@ -204,7 +204,7 @@ def _classify(inputs: ClassificationInputs, rules: Rules, std, parcels, samples,
     previous = None if inputs.full else previous_for(identity, variograms, inputs.workspace)
     loo = LooRecorder(None if previous is None else
                       read_loo_memories(previous.path.parent / folder.LOO_MOMENTS))
-    classified, surfaces, outliers, report = _leave_one_out_screen(
+    classified, surfaces, outliers, report = leave_one_out_screen(
         samples, classified, outliers, surfaces, parcels=parcels, standard=std, rules=rules,
         mode=inputs.outliers, keep=reused, moments=loo)
     done = None if previous is None else reclassify(previous, parcels, classified,
@@ -267,7 +267,7 @@ def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationIn
         rules_sha256=rules.sha256, output=inputs.output)
 
 
-def _leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels, *, parcels,
+def leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels, *, parcels,
                           standard, rules: Rules, mode: str, keep: frozenset[str] = frozenset(),
                           moments: LooRecorder | None = None):
     """The leave-one-out rule (:func:`farmland.classify.outliers.screen_loo`) on the run's

@@ -23,7 +23,11 @@ with the county's seed, the coverage k-means starts from it too.
 **Fixed variograms.** The second classification reuses the first run's fitted models
 (5 % more samples would barely move a variogram, and refitting would add to every
 mode's realised effect a change that has nothing to do with where the points went);
-``refit=True`` refits them, as a plain re-run of ``farmland classify`` would.
+``refit=True`` refits them, as a plain re-run of ``farmland classify`` would. It screens
+outliers as ``farmland classify --variograms reuse`` does: the global and spatial rules,
+then the leave-one-out rule with those models (before 2026-12-04 it skipped the
+leave-one-out rule, so the first run's leave-one-out suspects were kriged again in every
+mode's second classification).
 """
 
 from __future__ import annotations
@@ -43,7 +47,12 @@ from farmland.classify.outliers import apply_outliers, screen_outliers
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.samples import classify_samples
 from farmland.rules import load_rules
-from farmland.runs.pipeline import ClassificationInputs, classify_run, read_inputs
+from farmland.runs.pipeline import (
+    ClassificationInputs,
+    classify_run,
+    leave_one_out_screen,
+    read_inputs,
+)
 from farmland.sampling.effect import parcel_effect
 from farmland.sampling.expected import main_variogram
 from farmland.sampling.flags import flag_sparse
@@ -248,12 +257,25 @@ def _reclassify(county: SyntheticCounty, plan: gpd.GeoDataFrame, folder: Path,
     if surfaces is None:
         return classify_run(both, rules=rules).parcels
     std = load_standard()
-    parcels, samples, _ = read_inputs(both, rules=rules)
-    samples, _ = apply_outliers(samples, screen_outliers(samples, std), "flag")
-    classified = classify_samples(samples, parcels=parcels, standard=std, rules=rules)
+    parcels, classified, surfaces = screened_samples(both, rules, surfaces, std)
     out, _, _ = classify_parcels(parcels, classified, rules=rules, interpolator=surfaces,
                                  standard=std)
     return out
+
+
+def screened_samples(inputs: ClassificationInputs, rules, surfaces, standard):
+    """(parcels, classified samples, surfaces) of ``inputs`` screened as ``farmland classify
+    --variograms reuse`` screens them with the models ``surfaces``: the global and spatial
+    outlier rules, then the leave-one-out rule (without it the first run's leave-one-out
+    suspects would be kriged again)."""
+    parcels, samples, _ = read_inputs(inputs, rules=rules)
+    samples, outliers = apply_outliers(samples, screen_outliers(samples, standard),
+                                       inputs.outliers)
+    classified = classify_samples(samples, parcels=parcels, standard=standard, rules=rules)
+    classified, surfaces, _, _ = leave_one_out_screen(
+        samples, classified, outliers, surfaces, parcels=parcels, standard=standard,
+        rules=rules, mode=inputs.outliers, keep=frozenset(surfaces.models))
+    return parcels, classified, surfaces
 
 
 def _plan_lab_report(county: SyntheticCounty, plan: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
