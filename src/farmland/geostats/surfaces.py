@@ -37,6 +37,20 @@ def interpolation_values(samples: pd.DataFrame, variable: str) -> np.ndarray:
     return values if variable == "ph" else np.where(values > 0, values, np.nan)
 
 
+def fixed_nugget(rules: Rules, variable: str) -> float | None:
+    """The nugget a variable's variogram is fitted with under ``[interpolation] nugget``:
+    ``None`` with ``"fitted"`` (the fit chooses it); with ``"measurement"`` the variance
+    of one sample's measurement error — ln(1 + cv²) of ``nugget_cv`` for the log-kriged
+    metals, ``nugget_ph_sd``² for pH — so the spatial variation shorter than the sample
+    spacing goes into the structure, not into the nugget (docs/decisions.md "The nugget
+    from the measurement error")."""
+    if rules.get("interpolation", "nugget") != "measurement":
+        return None
+    if variable == "ph":
+        return float(rules.get("interpolation", "nugget_ph_sd")) ** 2
+    return float(np.log1p(float(rules.get("interpolation", "nugget_cv")) ** 2))
+
+
 def interpolation_inputs(usable: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(n, 2) sample coordinates (metres) and ``variable -> values`` for every variable."""
     xy = shapely.get_coordinates(usable.geometry.values)
@@ -138,7 +152,8 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
             model = (given or {}).get(variable)
             kept = (given_variances or {}).get(variable)
             if model is None:  # fit it here (a variance kept for it no longer applies)
-                est = LocalKriging(k=k, log=variable != "ph").fit(xy[ok], v[ok])
+                est = LocalKriging(k=k, log=variable != "ph",
+                                   nugget=fixed_nugget(rules, variable)).fit(xy[ok], v[ok])
                 model, kept = est.fallback_ if est.fallback_ is not None else est.variogram_, None
             elif isinstance(model, str) and kept is None:  # a given fallback, no variance
                 est = _FallbackKriging(k=k, log=variable != "ph", reason=model).fit(xy[ok], v[ok])

@@ -58,6 +58,10 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "risk_class2": ((int, float), lambda v: 0 < v <= 1, "a probability 0 < p <= 1"),
         "fallback_variance": (str, lambda v: v in ("loo", "none"), "'loo' or 'none'"),
         "calibration": (str, lambda v: v in ("harness", "none"), "'harness' or 'none'"),
+        "nugget": (str, lambda v: v in ("fitted", "measurement"), "'fitted' or 'measurement'"),
+        "nugget_cv": ((int, float), lambda v: 0 < v <= 2,
+                      "a coefficient of variation 0 < cv <= 2"),
+        "nugget_ph_sd": ((int, float), lambda v: 0 < v <= 2, "a pH standard deviation 0..2"),
     },
     "crops": {
         "unit": (str, lambda v: bool(v.strip()), "'parcel' or a parcel column name"),
