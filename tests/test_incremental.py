@@ -18,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -141,6 +142,29 @@ def test_shared_reach_bound_reaches_what_each_groups_own_search_reaches(seed):
         direct |= r[:, kk - 1] * (1 + 1e-9) >= slack
     assert 100 < direct.sum() < len(geoms) - 100
     np.testing.assert_array_equal(hit, direct)
+
+
+def test_previous_columns_only_for_the_same_parcels_in_the_same_order(tmp_path):
+    """The previous run's stored columns are taken only when its parcel ids are these, in
+    this order; other order, a missing id or another count: ``None`` (a full run)."""
+    from farmland.classify.parcels import CLASS_COLUMNS
+    from farmland.runs.incremental import _previous_columns
+
+    ids = ["P1", "P2", "P3"]
+    stored = gpd.GeoDataFrame({"parcel_id": ids, **{c: ["x"] * 3 for c in CLASS_COLUMNS}},
+                              geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)],
+                              crs="EPSG:4545")
+    path = tmp_path / "classification.gpkg"
+    pyogrio.write_dataframe(stored, path, layer="parcels")
+
+    def parcels(values):
+        return pd.DataFrame({"parcel_id": pd.Series(values, dtype=object)})
+
+    got = _previous_columns(path, parcels(ids))
+    assert got is not None and got["parcel_id"].tolist() == ids
+    assert _previous_columns(path, parcels(["P1", "P3", "P2"])) is None
+    assert _previous_columns(path, parcels(["P1", "P2", None])) is None
+    assert _previous_columns(path, parcels(ids[:2])) is None
 
 
 # --------------------------------------------------------------------------- whole runs

@@ -364,11 +364,11 @@ def _previous_columns(path: Path, parcels: gpd.GeoDataFrame) -> pd.DataFrame | N
     except Exception as exc:  # noqa: BLE001 - unreadable: the run is full, not failed
         log.info("the previous classification %s cannot be read (%s)", path, exc)
         return None
-    ids = parcels["parcel_id"].astype(str).to_numpy()
-    if len(stored) != len(ids) or not np.array_equal(stored["parcel_id"].astype(str).to_numpy(),
-                                                      ids):
+    if len(stored) != len(parcels):
         return None
-    return stored
+    # compared as Arrow strings where both are (a missing id equals nothing)
+    same = stored["parcel_id"].astype(str).array == parcels["parcel_id"].astype(str).array
+    return stored if bool(pd.Series(same).fillna(False).all()) else None
 
 
 def _as_previous(parcels: gpd.GeoDataFrame, stored: pd.DataFrame, unit_ids
