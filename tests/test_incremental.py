@@ -121,7 +121,7 @@ def test_shared_reach_bound_reaches_what_each_groups_own_search_reaches(seed):
     for v in ("pb", "hg"):
         keys[v] = rng.lognormal(size=500)
     for v in ("cd", "pb", "hg"):
-        keys.loc[rng.choice(500, 8, replace=False), v] = np.nan
+        keys.loc[rng.choice(500, 25, replace=False), v] = np.nan
     keys.loc[[3, 4], "usable"] = False
     keys.loc[[3, 4], ["cd", "pb", "hg"]] = np.nan
     corner = rng.uniform(0, 4000, (1500, 2))

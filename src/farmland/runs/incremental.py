@@ -211,8 +211,10 @@ def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.Da
     the nearest changed sample less ``2h``) in some neighbour group. The samples in every
     group (``common``) are a subset of each, so their distance to the largest ``k`` of all
     groups bounds every group's ``r_k`` from above: one grid bound and one exact search
-    over ``common`` clear the parcels no group reaches, and each group's exact search runs
-    only for the parcels left (none for a group whose locations are ``common``'s)."""
+    over ``common`` clear the parcels no group reaches. Where no sample outside
+    ``common`` is nearer than that distance, the groups of the largest ``k`` have it too
+    and reach the parcel; each group's exact search runs only for the parcels left (none
+    for a group whose locations are ``common``'s)."""
     n = len(geoms)
     if len(changed_xy) == 0 or n == 0:
         return np.zeros(n, dtype=bool)
@@ -224,13 +226,21 @@ def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.Da
     hit = slack <= 0
     groups = list(_neighbour_groups(unchanged, k, k_evidence))
     k_max = max(kk for _, kk in groups)
-    common = _locations(unchanged, np.logical_and.reduce([mask for mask, _ in groups]))
+    in_all = np.logical_and.reduce([mask for mask, _ in groups])
+    common = _locations(unchanged, in_all)
     rows = np.flatnonzero(~hit)
     if len(common) >= k_max:  # else every group is searched for every row
         tree = cKDTree(common)
         rows = rows[slack[rows] <= _kth_distance_bound(tree, k_max, centre[rows])]
-        dist, _ = tree.query(centre[rows], k=[k_max], workers=-1)
-        rows = rows[dist[:, 0] * (1 + 1e-9) >= slack[rows]]
+        dist = tree.query(centre[rows], k=[k_max], workers=-1)[0][:, 0] * (1 + 1e-9)
+        rows, dist = rows[dist >= slack[rows]], dist[dist >= slack[rows]]
+        # no sample outside common within that distance: a group of the largest k has
+        # common's r_k there, so reaches the parcel
+        extra = _locations(unchanged, np.logical_or.reduce([m for m, _ in groups]) & ~in_all)
+        alone = (cKDTree(extra).query(centre[rows], k=1, workers=-1)[0] > dist
+                 if len(extra) else np.ones(len(rows), dtype=bool))
+        hit[rows[alone]] = True
+        rows = rows[~alone]
     for mask, kk in groups:
         rows = rows[~hit[rows]]
         if not len(rows):
