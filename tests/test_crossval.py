@@ -118,3 +118,58 @@ def test_a_second_pass_keeps_the_first_passs_moments():
     cross_validate(LocalKriging(k=2, variogram=refit, log=False), LINE4[:3], [1.0, 2.5, 3.0],
                    leave_one_out=recorder.for_variable("cd"))
     assert recorder.kept == {"cd": 0}  # another model: solved again
+
+
+def _reusable_by_direct_search(coords, values, k, previous):
+    """The reuse test as first written: every unchanged location's distances searched
+    among the unchanged locations (the reference for the shared search)."""
+    from scipy.spatial import cKDTree
+
+    before = {xy: (row, v) for row, (xy, v) in
+              enumerate(zip(map(tuple, previous.coords.tolist()), previous.values, strict=True))}
+    now = dict(zip(map(tuple, coords.tolist()), values, strict=True))
+    kept = [xy for xy, v in now.items() if xy in before and before[xy][1] == v]
+    changed = [xy for xy in now if xy not in kept] + [xy for xy in before if xy not in kept]
+    dist = cKDTree(kept).query(kept, k=[k + 1, k + 2])[0]
+    near = cKDTree(changed).query(kept, k=1)[0]
+    reused = {xy: before[xy][0] for xy, d, gap in zip(kept, dist, near, strict=True)
+              if gap > d[0] * (1 + 1e-9) and d[1] > d[0]}
+    return np.array([reused.get(xy, -1) for xy in now])
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_shared_neighbour_search_keeps_exactly_what_a_direct_search_keeps(seed):
+    """Locations on a 10 m grid (many tied distances), three variables that each lack a
+    few of them and a second pass: one search of all locations (NearestOthers) decides
+    every location as searching each variable's unchanged locations directly does,
+    and is reused by the later calls."""
+    from farmland.geostats.crossval import LooMemory, NearestOthers, _reusable, _rows_in
+
+    rng = np.random.default_rng(seed)
+    grid = np.array([(x, y) for x in range(0, 600, 10) for y in range(0, 600, 10)], float)
+    old = grid[rng.choice(len(grid), 900, replace=False)]
+    added = grid[rng.choice(len(grid), 12, replace=False)]
+    new = np.unique(np.vstack([old[6:], added]), axis=0)
+    memories, others, k = {}, None, 8
+    for variable in ("cd", "hg", "pb"):
+        lacks = rng.choice(len(old), 60, replace=False)
+        p_xy = np.delete(old, lacks, axis=0)
+        memories[variable] = LooMemory(("m",), p_xy, rng.lognormal(size=len(p_xy)),
+                                       np.zeros((3, len(p_xy))))
+    others = NearestOthers(lambda: [m.coords for m in memories.values()])
+    searched = []
+    for variable, memory in memories.items():
+        rows = _rows_in(memory.coords, new)
+        values = np.where(rows >= 0, memory.values[np.maximum(rows, 0)], 1.0)
+        values[rng.choice(len(new), 3, replace=False)] *= 2.0  # re-measured
+        got = _reusable(new, values, k, memory, others)
+        np.testing.assert_array_equal(got, _reusable_by_direct_search(new, values, k, memory))
+        assert 100 < (got >= 0).sum() < len(new) - 100  # ties and changes drop many
+        searched.append(others.coords)
+    # the first call searched every memory's and its own locations; the others reused them
+    assert searched[1] is searched[0] and searched[2] is searched[0]
+    # a second pass: the earlier pass's locations are not all in B, so it searches again
+    second = LooMemory(("m",), new, values, np.zeros((3, len(new))))
+    fewer = np.delete(new, [0, 1], axis=0)
+    got = _reusable(fewer, values[2:], k, second, others)
+    np.testing.assert_array_equal(got, _reusable_by_direct_search(fewer, values[2:], k, second))

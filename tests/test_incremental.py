@@ -18,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -104,6 +105,66 @@ def test_reach_bound_never_misses_a_changed_neighbourhood(seed):
     assert truly.any()
     assert not (truly & ~hit).any()
     assert hit.sum() <= 1.5 * truly.sum()
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_shared_reach_bound_reaches_what_each_groups_own_search_reaches(seed):
+    """Samples on a 25 m grid (tied distances), duplicates, three variables each missing a
+    few values, two unusable samples; parcels of every size. The one bound over the
+    samples of every group clears exactly the parcels that no group reaches by the rule
+    searched directly (every distance from every centre): ``r_k(c) (1 + 1e-9) >= slack``
+    in some group, ``slack`` the nearest change less ``2h``."""
+    rng = np.random.default_rng(seed)
+    xy = rng.integers(0, 160, (500, 2)) * 25.0
+    xy[:20] = xy[20:40]  # samples sharing a location
+    keys = _keys(xy, [f"S{i}" for i in range(500)], rng.lognormal(size=500))
+    for v in ("pb", "hg"):
+        keys[v] = rng.lognormal(size=500)
+    for v in ("cd", "pb", "hg"):
+        keys.loc[rng.choice(500, 25, replace=False), v] = np.nan
+    keys.loc[[3, 4], "usable"] = False
+    keys.loc[[3, 4], ["cd", "pb", "hg"]] = np.nan
+    corner = rng.uniform(0, 4000, (1500, 2))
+    size = rng.uniform(5, 400, (1500, 2))
+    geoms = shapely.box(corner[:, 0], corner[:, 1], *(corner + size).T)
+    changed = rng.uniform(0, 4000, (6, 2))
+    k, k_evidence = 6, 3
+    hit = affected_parcels(geoms, changed, keys, k=k, k_evidence=k_evidence)
+    bounds = shapely.bounds(geoms)
+    centre = (bounds[:, :2] + bounds[:, 2:]) / 2
+    half = 0.5 * np.hypot(*(bounds[:, 2:] - bounds[:, :2]).T)
+    slack = np.sqrt(((centre[:, None] - changed[None]) ** 2).sum(-1)).min(axis=1) - 2 * half
+    direct = slack <= 0
+    groups = [(np.isfinite(keys[v].to_numpy()), k) for v in ("cd", "pb", "hg")]
+    for mask, kk in [*groups, (keys["usable"].to_numpy(bool), k_evidence)]:
+        located = np.unique(keys.loc[mask, ["x", "y"]].to_numpy(), axis=0)
+        r = np.sort(np.sqrt(((centre[:, None] - located[None]) ** 2).sum(-1)), axis=1)
+        direct |= r[:, kk - 1] * (1 + 1e-9) >= slack
+    assert 100 < direct.sum() < len(geoms) - 100
+    np.testing.assert_array_equal(hit, direct)
+
+
+def test_previous_columns_only_for_the_same_parcels_in_the_same_order(tmp_path):
+    """The previous run's stored columns are taken only when its parcel ids are these, in
+    this order; other order, a missing id or another count: ``None`` (a full run)."""
+    from farmland.classify.parcels import CLASS_COLUMNS
+    from farmland.runs.incremental import _previous_columns
+
+    ids = ["P1", "P2", "P3"]
+    stored = gpd.GeoDataFrame({"parcel_id": ids, **{c: ["x"] * 3 for c in CLASS_COLUMNS}},
+                              geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)],
+                              crs="EPSG:4545")
+    path = tmp_path / "classification.gpkg"
+    pyogrio.write_dataframe(stored, path, layer="parcels")
+
+    def parcels(values):
+        return pd.DataFrame({"parcel_id": pd.Series(values, dtype=object)})
+
+    got = _previous_columns(path, parcels(ids))
+    assert got is not None and got["parcel_id"].tolist() == ids
+    assert _previous_columns(path, parcels(["P1", "P3", "P2"])) is None
+    assert _previous_columns(path, parcels(["P1", "P2", None])) is None
+    assert _previous_columns(path, parcels(ids[:2])) is None
 
 
 # --------------------------------------------------------------------------- whole runs

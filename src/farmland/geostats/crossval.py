@@ -10,6 +10,12 @@ are used and no changed location (new, gone, or with another value, old or new p
 lies within the distance ``d_k(t)`` to ``t``'s ``k``-th nearest other unchanged location
 (and no unchanged location ties with that ``k``-th one), ``t``'s neighbours, their values
 and order (locations are sorted by coordinates) are the earlier run's, so are its moments.
+Those distances come from one search of a set ``B`` holding the unchanged locations (the
+locations of every variable, :class:`NearestOthers`): where no location of ``B`` outside
+them nor any changed one lies within ``t``'s ``(k+1)``-th distance ``d`` in ``B`` (1e-9
+relative margin), ``t``'s nearest ``k + 1`` in ``B`` and any location tied with the last
+are unchanged ones, so ``d`` and the tie are as among the unchanged locations (else these
+are searched among the unchanged ones).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
+
+from farmland.geostats.kriging import unique_locations
 
 logger = logging.getLogger(__name__)
 
@@ -229,14 +237,16 @@ def kriging_key(est: Estimator) -> tuple | None:
             bool(est.log))
 
 
-def leave_one_out_reusing(est: Estimator, previous: LooMemory | None
+def leave_one_out_reusing(est: Estimator, previous: LooMemory | None,
+                          others: NearestOthers | None = None
                           ) -> tuple[dict[str, np.ndarray], LooMemory | None, int]:
     """Leave-one-out of a fitted kriging estimator, reusing ``previous`` where no change
     reaches (module docstring): ``(result as est.leave_one_out(), memory, recomputed)``.
 
     The result equals ``est.leave_one_out()`` exactly; ``recomputed`` counts the
     locations solved here. Estimators without moments (IDW, a fallback) run in full and
-    give no memory.
+    give no memory. ``others`` keeps the neighbour distances for the next call (the
+    other variables and passes of a run); ``None``: searched for this call only.
     """
     key = kriging_key(est)
     if key is None:
@@ -245,8 +255,8 @@ def leave_one_out_reusing(est: Estimator, previous: LooMemory | None
     coords, values = est.coords_, est.values_
     n = len(coords)
     moments = np.full((3, n), np.nan)
-    old_row = _reusable(coords, values, est.k, previous if previous is not None
-                        and previous.key == key else None)
+    previous = previous if previous is not None and previous.key == key else None
+    old_row = _reusable(coords, values, est.k, previous, others or NearestOthers())
     todo = np.flatnonzero(old_row < 0)
     if len(todo):
         moments[:, todo] = np.asarray(est._moments(coords[todo], exclude=todo))
@@ -259,8 +269,39 @@ def leave_one_out_reusing(est: Estimator, previous: LooMemory | None
     return out, LooMemory(key, coords.copy(), values.copy(), moments), len(todo)
 
 
+class NearestOthers:
+    """The distances from every location of a set ``B`` to its ``k + 1``-th and
+    ``k + 2``-th nearest location of ``B`` (itself first), searched once and kept while
+    the unchanged locations of later calls are in ``B`` (:func:`_reusable`).
+
+    ``B`` is the union of the locations the caller lists (``sources``) and those of the
+    call; a call whose unchanged locations are not all in ``B`` or with another ``k``
+    searches again."""
+
+    def __init__(self, sources: Callable[[], list[np.ndarray]] | None = None) -> None:
+        self.sources = sources or list
+        self.k = -1
+        self.coords = np.empty((0, 2))
+        self.distances = np.empty((0, 2))
+
+    def covering(self, locations: np.ndarray, k: int, more: list[np.ndarray]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, inside)``: the row of each of ``locations`` in ``B`` and the mask of
+        ``B``'s rows among them; ``B`` is searched again when it lacks one of them."""
+        rows = _rows_in(self.coords, locations) if self.k == k else None
+        if rows is None or (rows < 0).any():
+            self.coords = unique_locations(np.vstack([*self.sources(), *more, locations]))[0]
+            self.k = k
+            self.distances = cKDTree(self.coords).query(self.coords, k=[k + 1, k + 2],
+                                                        workers=-1)[0]
+            rows = _rows_in(self.coords, locations)
+        inside = np.zeros(len(self.coords), dtype=bool)
+        inside[rows] = True
+        return rows, inside
+
+
 def _reusable(coords: np.ndarray, values: np.ndarray, k: int,
-              previous: LooMemory | None) -> np.ndarray:
+              previous: LooMemory | None, others: NearestOthers) -> np.ndarray:
     """Per location: its row in ``previous`` when its moments can be kept, else -1."""
     n = len(coords)
     old_row = np.full(n, -1, dtype=np.int64)
@@ -278,13 +319,30 @@ def _reusable(coords: np.ndarray, values: np.ndarray, k: int,
         return old_row
     if len(kept) < k + 2:  # too few unchanged locations: every neighbourhood may change
         return old_row
-    # distances to the k-th and (k+1)-th nearest *other* unchanged location (self first)
-    dist = cKDTree(kept).query(kept, k=[k + 1, k + 2], workers=-1)[0]
-    near = cKDTree(changed).query(kept, k=1, workers=-1)[0]
-    keep = (near > dist[:, 0] * (1 + 1e-9)) & (dist[:, 1] > dist[:, 0])
+    keep = _far_and_untied(kept, changed, k, others, [coords, previous.coords])
     target = np.flatnonzero(same)[keep]
     old_row[target] = rows[target]
     return old_row
+
+
+def _far_and_untied(kept: np.ndarray, changed: np.ndarray, k: int, others: NearestOthers,
+                    more: list[np.ndarray]) -> np.ndarray:
+    """Per unchanged location: no changed location within its distance ``d`` to the
+    ``(k+1)``-th nearest unchanged location (itself first, 1e-9 relative margin) and none
+    of them tied with that one (the ``(k+2)``-th farther than ``d``). The distances are
+    ``B``'s (:class:`NearestOthers`) where nothing outside the unchanged locations is
+    within ``d`` in ``B`` (with the margin): there the nearest ``k + 1`` in ``B`` and any
+    location tied with the last are unchanged ones, and the changed ones are farther than
+    ``d``. The others are searched among the unchanged locations."""
+    rows, inside = others.covering(kept, k, more)
+    dist = others.distances[rows]
+    outside = np.vstack([others.coords[~inside], changed])
+    near = cKDTree(outside).query(kept, k=1, workers=-1)[0]
+    rest = np.flatnonzero(near <= dist[:, 0] * (1 + 1e-9))
+    if len(rest):
+        dist[rest] = cKDTree(kept).query(kept[rest], k=[k + 1, k + 2], workers=-1)[0]
+        near[rest] = cKDTree(changed).query(kept[rest], k=1, workers=-1)[0]
+    return (near > dist[:, 0] * (1 + 1e-9)) & (dist[:, 1] > dist[:, 0])
 
 
 def _rows_in(old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -311,6 +369,11 @@ class LooRecorder:
         self.memories: dict[str, LooMemory] = {}
         self.earlier: dict[str, LooMemory] = {}
         self.kept: dict[str, int] = {}
+        # the neighbour distances of the kept locations: one search for every variable
+        # and pass whose unchanged locations lie among all these memories' locations
+        self.others = NearestOthers(lambda: [m.coords for memories in
+                                             (self.previous, self.earlier)
+                                             for m in memories.values()])
 
     def next_pass(self) -> None:
         """Let the next cross-validation of this run reuse this one's moments (the
@@ -325,7 +388,8 @@ class LooRecorder:
 
     def for_variable(self, variable: str) -> Callable[[Estimator], dict]:
         def run(est: Estimator) -> dict:
-            out, memory, n = leave_one_out_reusing(est, self._source(variable, est))
+            out, memory, n = leave_one_out_reusing(est, self._source(variable, est),
+                                                    self.others)
             if memory is None:
                 self.memories.pop(variable, None)
             else:

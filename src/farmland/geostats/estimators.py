@@ -22,7 +22,6 @@ import logging
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
 from farmland.errors import InputError
@@ -31,8 +30,8 @@ from farmland.geostats.kriging import (
     neighbourhoods,
     ordinary_kriging,
     subset_search,
-    unique_locations,
 )
+from farmland.geostats.located import located_samples
 from farmland.geostats.variogram import VariogramFitError, VariogramModel, fit_sample_variogram
 
 logger = logging.getLogger(__name__)
@@ -86,27 +85,6 @@ def _check_samples(
     return xy, (np.log(z) if log else z)
 
 
-def merge_duplicate_locations(
-    coords: np.ndarray, values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Average values of samples at identical coordinates.
-
-    Returns
-    -------
-    unique_coords, mean_values, location
-        ``location[i]`` is the row of ``unique_coords`` holding sample ``i``.
-    """
-    unique, location, counts = unique_locations(coords)
-    means = np.bincount(location, weights=values) / counts
-    if len(unique) < len(coords):
-        logger.info(
-            "averaged %d samples sharing %d locations",
-            int(counts[counts > 1].sum()),
-            int((counts > 1).sum()),
-        )
-    return unique, means, location
-
-
 # --------------------------------------------------------------------------- IDW
 
 
@@ -146,8 +124,7 @@ class IDW:
     def fit(self, coords: np.ndarray, values: np.ndarray) -> IDW:
         """Store the samples: (n, 2) metres and (n,) values; duplicates are averaged."""
         xy, z = _check_samples(coords, values, log=self.log)
-        self.coords_, self.values_, self.sample_location_ = merge_duplicate_locations(xy, z)
-        self.tree_ = cKDTree(self.coords_)
+        self.coords_, self.values_, self.sample_location_, self.tree_ = located_samples(xy, z)
         return self
 
     def _weighted(self, dist: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -264,8 +241,7 @@ class LocalKriging:
         fit) a warning is logged, ``fallback_`` holds the reason and IDW takes over.
         """
         xy, z = _check_samples(coords, values, log=self.log)
-        self.coords_, self.values_, self.sample_location_ = merge_duplicate_locations(xy, z)
-        self.tree_ = cKDTree(self.coords_)
+        self.coords_, self.values_, self.sample_location_, self.tree_ = located_samples(xy, z)
         self.fallback_, self.idw_, self._last, self._shared = None, None, None, None
         self.variogram_ = self.variogram
         if self.variogram_ is None:

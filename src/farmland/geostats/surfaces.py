@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.spatial import cKDTree
 
 from farmland.geostats.estimators import IDW, LocalKriging
 from farmland.geostats.fallback import idw_error_variance
+from farmland.geostats.located import located_samples
 from farmland.rules import Rules
 from farmland.standards import CLASS_ELEMENTS
 
@@ -104,11 +104,10 @@ class _FallbackKriging(LocalKriging):
         self.error_variance_ = error_variance
 
     def fit(self, coords: np.ndarray, values: np.ndarray) -> LocalKriging:
-        from farmland.geostats.estimators import _check_samples, merge_duplicate_locations
+        from farmland.geostats.estimators import _check_samples
 
         xy, z = _check_samples(coords, values, log=self.log)
-        self.coords_, self.values_, self.sample_location_ = merge_duplicate_locations(xy, z)
-        self.tree_ = cKDTree(self.coords_)
+        self.coords_, self.values_, self.sample_location_, self.tree_ = located_samples(xy, z)
         self.variogram_, self._last = None, None
         self.fallback_ = self.reason
         self.idw_ = IDW(k=self.k, max_distance=self.search_radius, log=self.log)

@@ -11,7 +11,7 @@ rewritten file is a new inode). Outside the context every call reads the file, a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,21 +22,49 @@ import pyogrio
 #: at most this many tables are kept (the demo reuses 4–5)
 MAX_KEPT = 16
 
-_kept: dict[tuple, Any] | None = None
 
+class Kept:
+    """Values kept by key while a :meth:`scope` is open (at most ``limit``, the oldest
+    dropped first); outside any scope nothing is kept. One mechanism for the reads here
+    and other work a run repeats (:mod:`farmland.geostats.located`)."""
 
-@contextmanager
-def reusing_reads() -> Iterator[None]:
-    """Serve repeated reads of unchanged files from memory until the context ends."""
-    global _kept
-    outer = _kept
-    if outer is None:
-        _kept = {}
-    try:
-        yield
-    finally:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._kept: dict[Any, Any] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._kept is not None
+
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """Keep values until the outermost scope ends."""
+        outer = self._kept
         if outer is None:
-            _kept = None
+            self._kept = {}
+        try:
+            yield
+        finally:
+            if outer is None:
+                self._kept = None
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The value kept under ``key``, else ``make()`` (kept when a scope is open)."""
+        if self._kept is None or key is None:
+            return make()
+        if key not in self._kept:
+            if len(self._kept) >= self.limit:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = make()
+        return self._kept[key]
+
+
+_reads = Kept(MAX_KEPT)
+
+
+def reusing_reads():
+    """Serve repeated reads of unchanged files from memory until the context ends."""
+    return _reads.scope()
 
 
 def _key(kind: str, path: str | os.PathLike, kwargs: dict[str, Any]) -> tuple | None:
@@ -49,14 +77,8 @@ def _key(kind: str, path: str | os.PathLike, kwargs: dict[str, Any]) -> tuple | 
 
 
 def _reuse(kind: str, path: str | os.PathLike, kwargs: dict[str, Any], read, copy):
-    key = _key(kind, path, kwargs) if _kept is not None else None
-    if key is None:
-        return read()
-    if key not in _kept:
-        if len(_kept) >= MAX_KEPT:
-            _kept.pop(next(iter(_kept)))
-        _kept[key] = read()
-    return copy(_kept[key])
+    key = _key(kind, path, kwargs) if _reads.active else None
+    return read() if key is None else copy(_reads.get(key, read))
 
 
 def read_dataframe(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:

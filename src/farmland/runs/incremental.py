@@ -67,6 +67,7 @@ from farmland.classify.parcels import (
 )
 from farmland.classify.point_evidence import extra_neighbours
 from farmland.classify.units import evaluation_units
+from farmland.geostats.kriging import unique_locations
 from farmland.geostats.surfaces import VARIABLES, SurfaceModels, interpolation_values
 from farmland.io import read_cache
 from farmland.rules import Rules
@@ -204,7 +205,16 @@ def changed_samples(old: pd.DataFrame, new: pd.DataFrame
 
 def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.DataFrame, *,
                      k: int, k_evidence: int) -> np.ndarray:
-    """Boolean mask of the parcels a change can reach (module docstring)."""
+    """Boolean mask of the parcels a change can reach (module docstring).
+
+    A parcel is reached when ``r_k(c) * (1 + 1e-9) >= slack`` (``slack``: its distance to
+    the nearest changed sample less ``2h``) in some neighbour group. The samples in every
+    group (``common``) are a subset of each, so their distance to the largest ``k`` of all
+    groups bounds every group's ``r_k`` from above: one grid bound and one exact search
+    over ``common`` clear the parcels no group reaches. Where no sample outside
+    ``common`` is nearer than that distance, the groups of the largest ``k`` have it too
+    and reach the parcel; each group's exact search runs only for the parcels left (none
+    for a group whose locations are ``common``'s)."""
     n = len(geoms)
     if len(changed_xy) == 0 or n == 0:
         return np.zeros(n, dtype=bool)
@@ -213,21 +223,43 @@ def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.Da
     half = 0.5 * np.hypot(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
     near, _ = cKDTree(changed_xy).query(centre, k=1, workers=-1)
     slack = near - 2 * half  # a changed sample reaches the parcel if r_k >= slack
-    todo = slack > 0
-    hit = ~todo
-    for mask, kk in _neighbour_groups(unchanged, k, k_evidence):
-        rows = np.flatnonzero(todo & ~hit)
+    hit = slack <= 0
+    groups = list(_neighbour_groups(unchanged, k, k_evidence))
+    k_max = max(kk for _, kk in groups)
+    in_all = np.logical_and.reduce([mask for mask, _ in groups])
+    common = _locations(unchanged, in_all)
+    rows = np.flatnonzero(~hit)
+    if len(common) >= k_max:  # else every group is searched for every row
+        tree = cKDTree(common)
+        rows = rows[slack[rows] <= _kth_distance_bound(tree, k_max, centre[rows])]
+        dist = tree.query(centre[rows], k=[k_max], workers=-1)[0][:, 0] * (1 + 1e-9)
+        rows, dist = rows[dist >= slack[rows]], dist[dist >= slack[rows]]
+        # no sample outside common within that distance: a group of the largest k has
+        # common's r_k there, so reaches the parcel
+        extra = _locations(unchanged, np.logical_or.reduce([m for m, _ in groups]) & ~in_all)
+        alone = (cKDTree(extra).query(centre[rows], k=1, workers=-1)[0] > dist
+                 if len(extra) else np.ones(len(rows), dtype=bool))
+        hit[rows[alone]] = True
+        rows = rows[~alone]
+    for mask, kk in groups:
+        rows = rows[~hit[rows]]
         if not len(rows):
             break
-        xy = np.unique(unchanged.loc[mask, ["x", "y"]].to_numpy(), axis=0)
+        xy = _locations(unchanged, mask)
         if len(xy) < kk:  # fewer unchanged samples than a neighbourhood: all reachable
             hit[rows] = True
             break
-        tree = cKDTree(xy)
-        rows = rows[slack[rows] <= _kth_distance_bound(tree, kk, centre[rows])]
-        dist, _ = tree.query(centre[rows], k=[kk], workers=-1)
+        if kk == k_max and np.array_equal(xy, common):  # its search was common's
+            hit[rows] = True
+            continue
+        dist, _ = cKDTree(xy).query(centre[rows], k=[kk], workers=-1)
         hit[rows] |= dist[:, 0] * (1 + 1e-9) >= slack[rows]
     return hit
+
+
+def _locations(unchanged: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
+    """The distinct locations of the ``mask`` samples, sorted by x, then y."""
+    return unique_locations(unchanged.loc[mask, ["x", "y"]].to_numpy())[0]
 
 
 def _kth_distance_bound(tree: cKDTree, k: int, points: np.ndarray) -> np.ndarray:
@@ -249,10 +281,8 @@ def _kth_distance_bound(tree: cKDTree, k: int, points: np.ndarray) -> np.ndarray
 
 def _neighbour_groups(unchanged: pd.DataFrame, k: int, k_evidence: int):
     """(sample mask, neighbour count): one per distinct set of samples a variable is
-    interpolated from (k), and the usable samples (evidence list, distance rule)."""
+    interpolated from (k), then the usable samples (evidence list, distance rule)."""
     seen: set[bytes] = set()
-    usable = unchanged["usable"].to_numpy(bool)
-    yield usable, max(int(k_evidence), 1)
     for v in VARIABLES:
         if v not in unchanged:
             continue
@@ -261,6 +291,7 @@ def _neighbour_groups(unchanged: pd.DataFrame, k: int, k_evidence: int):
         if key not in seen:
             seen.add(key)
             yield mask, int(k)
+    yield unchanged["usable"].to_numpy(bool), max(int(k_evidence), 1)
 
 
 # --------------------------------------------------------------------------- the run
@@ -343,11 +374,11 @@ def _previous_columns(path: Path, parcels: gpd.GeoDataFrame) -> pd.DataFrame | N
     except Exception as exc:  # noqa: BLE001 - unreadable: the run is full, not failed
         log.info("the previous classification %s cannot be read (%s)", path, exc)
         return None
-    ids = parcels["parcel_id"].astype(str).to_numpy()
-    if len(stored) != len(ids) or not np.array_equal(stored["parcel_id"].astype(str).to_numpy(),
-                                                      ids):
+    if len(stored) != len(parcels):
         return None
-    return stored
+    # compared as Arrow strings where both are (a missing id equals nothing)
+    same = stored["parcel_id"].astype(str).array == parcels["parcel_id"].astype(str).array
+    return stored if bool(pd.Series(same).fillna(False).all()) else None
 
 
 def _as_previous(parcels: gpd.GeoDataFrame, stored: pd.DataFrame, unit_ids

@@ -27,6 +27,7 @@ from farmland.classify.units import UNIT_CHOICES, evaluation_units
 from farmland.crs import require_overlap
 from farmland.errors import InputError
 from farmland.geostats.crossval import LooMemory, LooRecorder
+from farmland.geostats.located import reusing_locations
 from farmland.geostats.quality import cross_validation_report
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models
 from farmland.io import readers as fio
@@ -182,8 +183,10 @@ def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,
     inputs.units_path()  # an unknown --units is refused before any reading
     std = load_standard()
     parcels, samples, crops = read_inputs(inputs, rules=rules)
-    # the previous run's samples layer serves the refit rule and the incremental run: read once
-    with reusing_reads():
+    # the previous run's samples layer serves the refit rule and the incremental run: read
+    # once; the samples of a variable, fitted by the refit rule, the leave-one-out screen
+    # and the classification, are located (duplicates merged, KD-tree) once
+    with reusing_reads(), reusing_locations():
         return _classify(inputs, rules, std, parcels, samples, crops, scheduler)
 
 

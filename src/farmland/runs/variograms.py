@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,16 +214,18 @@ def _changes(usable: pd.DataFrame, workspace,
     """Per variable (``fitted_in``: variable -> the run that fitted its variogram): the
     number of values it was fitted on, the values added and removed since, and their
     share; ``None`` when that run's samples cannot be read."""
-    layers: dict[str, pd.DataFrame | None] = {}
+    layers: dict[str, tuple[pd.DataFrame, _Located] | None] = {}
     out: dict[str, dict[str, Any] | None] = {}
+    located = _Located.of(usable)
     for variable, source in fitted_in.items():
         if source not in layers:
-            layers[source] = _samples_layer(workspace, source)
-        old = layers[source]
-        if old is None or variable not in old:
+            old = _samples_layer(workspace, source)
+            layers[source] = None if old is None else (old, _Located.of(old))
+        if layers[source] is None or variable not in layers[source][0]:
             out[variable] = None
             continue
-        before, now = _value_keys(old, variable), _value_keys(usable, variable)
+        before = _value_keys(*layers[source], variable)
+        now = _value_keys(usable, located, variable)
         both = len(now.merge(before, how="inner", on=list(now.columns)))
         added, removed = len(now) - both, len(before) - both
         out[variable] = {"n_fitted": len(before), "added": added, "removed": removed,
@@ -242,17 +244,32 @@ def _samples_layer(workspace, run_id: str) -> pd.DataFrame | None:
     return read_cache.read_dataframe(path, layer="samples")  # also the incremental run's
 
 
-def _value_keys(samples: pd.DataFrame, variable: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Located:
+    """Ids (text), positions (rounded to 0.01 m) and usability of a samples frame, taken
+    once for the values of all its variables."""
+
+    ids: np.ndarray
+    xy: np.ndarray
+    usable: np.ndarray
+
+    @classmethod
+    def of(cls, samples: pd.DataFrame) -> _Located:
+        return cls(samples["sample_id"].astype(str).to_numpy(),
+                   np.round(shapely.get_coordinates(samples.geometry.values), 2),
+                   samples["usable"].astype(bool).to_numpy())
+
+
+def _value_keys(samples: pd.DataFrame, located: _Located, variable: str) -> pd.DataFrame:
     """The distinct (sample id, x, y, value) of the usable samples with a value of
-    ``variable`` (a set of values, as a table)."""
+    ``variable`` (a set of values, as a table); ``located``: :meth:`_Located.of` samples."""
     values = pd.to_numeric(samples[variable], errors="coerce").to_numpy(float)
-    ok = samples["usable"].astype(bool).to_numpy() & np.isfinite(values)
+    ok = located.usable & np.isfinite(values)
     if variable != "ph":
         ok &= values > 0
-    xy = np.round(shapely.get_coordinates(samples.geometry.values), 2)
-    ids = samples["sample_id"].astype(str).to_numpy()
-    return pd.DataFrame({"sample_id": ids[ok], "x": xy[ok, 0], "y": xy[ok, 1],
-                         "value": values[ok]}).drop_duplicates(ignore_index=True)
+    return pd.DataFrame({"sample_id": located.ids[ok], "x": located.xy[ok, 0],
+                         "y": located.xy[ok, 1], "value": values[ok]}
+                        ).drop_duplicates(ignore_index=True)
 
 
 def _decide(old, new, change: dict[str, Any] | None, rules: Rules,
