@@ -26,8 +26,8 @@ def test_fixed_nugget_by_hand(tmp_path):
     rules = _rules(tmp_path, '[interpolation]\nnugget = "measurement"\n')
     assert fixed_nugget(rules, "cd") == pytest.approx(math.log(1.04))   # cv 0.2
     assert fixed_nugget(rules, "ph") == pytest.approx(0.01)             # sd 0.1
-    rules = _rules(tmp_path, '[interpolation]\nnugget = "measurement"\nnugget_cv = 0.32\n'
-                             'nugget_ph_sd = 0.25\n')
+    rules = _rules(tmp_path, '[points]\nerror_cv = 0.32\n[interpolation]\n'
+                             'nugget = "measurement"\nnugget_ph_sd = 0.25\n')
     assert fixed_nugget(rules, "pb") == pytest.approx(math.log(1 + 0.32**2))
     assert fixed_nugget(rules, "ph") == pytest.approx(0.0625)
 

@@ -40,15 +40,16 @@ def interpolation_values(samples: pd.DataFrame, variable: str) -> np.ndarray:
 def fixed_nugget(rules: Rules, variable: str) -> float | None:
     """The nugget a variable's variogram is fitted with under ``[interpolation] nugget``:
     ``None`` with ``"fitted"`` (the fit chooses it); with ``"measurement"`` the variance
-    of one sample's measurement error — ln(1 + cv²) of ``nugget_cv`` for the log-kriged
-    metals, ``nugget_ph_sd``² for pH — so the spatial variation shorter than the sample
+    of one sample's measurement error — ln(1 + cv²) of ``[points] error_cv`` (the same
+    error the evidence point rule gives one value) for the log-kriged metals,
+    ``nugget_ph_sd``² for pH — so the spatial variation shorter than the sample
     spacing goes into the structure, not into the nugget (docs/decisions.md "The nugget
     from the measurement error")."""
     if rules.get("interpolation", "nugget") != "measurement":
         return None
     if variable == "ph":
         return float(rules.get("interpolation", "nugget_ph_sd")) ** 2
-    return float(np.log1p(float(rules.get("interpolation", "nugget_cv")) ** 2))
+    return float(np.log1p(float(rules.get("points", "error_cv")) ** 2))
 
 
 def interpolation_inputs(usable: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:

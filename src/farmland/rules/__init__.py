@@ -59,8 +59,6 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "fallback_variance": (str, lambda v: v in ("loo", "none"), "'loo' or 'none'"),
         "calibration": (str, lambda v: v in ("harness", "none"), "'harness' or 'none'"),
         "nugget": (str, lambda v: v in ("fitted", "measurement"), "'fitted' or 'measurement'"),
-        "nugget_cv": ((int, float), lambda v: 0 < v <= 2,
-                      "a coefficient of variation 0 < cv <= 2"),
         "nugget_ph_sd": ((int, float), lambda v: 0 < v <= 2, "a pH standard deviation 0..2"),
     },
     "crops": {
