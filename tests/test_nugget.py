@@ -55,3 +55,19 @@ def test_measurement_nugget_is_the_fitted_models_nugget(tmp_path):
         assert fixed[var].nugget == pytest.approx(fixed_nugget(rules, var))
         # the fit put a nugget near the noise's 0.09; fixed, the rest goes to the structure
         assert fitted[var].nugget > 2 * fixed[var].nugget
+
+
+def test_the_planner_takes_the_error_of_one_value_from_the_rules(tmp_path):
+    # one quantity, one setting: the planner's error of a new sample defaults to the
+    # rules' [points] error_cv, the same CV the measurement nugget uses
+    from farmland.sampling.expected import EffectSettings
+
+    rules = _rules(tmp_path, "[points]\nerror_cv = 0.32\n")
+    model = VariogramModel("exponential", 0.05, 0.5, 1500.0)
+    settings = EffectSettings.from_rules(rules, variogram=model)
+    assert settings.sample_error_cv == 0.32
+    assert settings.sample_error == pytest.approx(math.log(1 + 0.32**2))  # > nugget 0.05
+    assert EffectSettings.from_rules(rules.as_dict(), variogram=model).sample_error_cv == 0.32
+    assert EffectSettings.from_rules(rules, variogram=model, sample_error_cv=0.1
+                                     ).sample_error == 0.05             # the nugget, larger
+    assert EffectSettings.from_rules(load_rules()).sample_error_cv == 0.2

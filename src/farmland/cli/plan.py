@@ -75,7 +75,8 @@ def _read_polygons(path: str, parcels):
 @click.option("--sample-cv", type=click.FloatRange(0, 5), default=None,
               help="CV of one new sample against its parcel's mean soil (lab repeatability "
                    "from duplicate samples and within-parcel variation); the error used is "
-                   "the variogram's nugget, at least this. Default 0.2.")
+                   "the variogram's nugget, at least this. Default: the classification's "
+                   "rules, [points] error_cv (0.2 in the shipped profile).")
 @click.option("--target-density", type=float, default=None,
               help="Samples per km² of farmland to reach (replaces --n).")
 @click.option("--coverage-area", type=click.Choice(["flagged", "all"]), default="flagged",

@@ -91,12 +91,17 @@ class EffectSettings:
                    sample_error_cv: float | None = None) -> EffectSettings:
         """From a rules profile (:class:`farmland.rules.Rules` or its ``as_dict()``;
         default the shipped one), a variogram (default: exponential, no nugget, range
-        ``variogram_range`` or 1 000 m) and the sample error's CV (default
+        ``variogram_range`` or 1 000 m) and the sample error's CV (default the rules'
+        ``[points] error_cv``, the error of one value the classification takes; else
         :data:`SAMPLE_ERROR_CV`)."""
         if rules is None:
             from farmland.rules import load_rules
             rules = load_rules()
         interp = dict(rules["interpolation"])
+        try:
+            points = dict(rules["points"])
+        except KeyError:  # a rules dict without the section (older manifests)
+            points = {}
         risk = interp.get("decision", "median") == "risk"
         if variogram is None:
             rng = float(variogram_range) if variogram_range else DEFAULT_RANGE_M
@@ -108,8 +113,9 @@ class EffectSettings:
                    tau3=float(interp.get("risk_class3", 0.5)) if risk else 0.5,
                    tau2=float(interp.get("risk_class2", 0.5)) if risk else 0.5,
                    probabilities=str(interp.get("probabilities", "point")),
-                   sample_error_cv=SAMPLE_ERROR_CV if sample_error_cv is None
-                   else float(sample_error_cv))
+                   sample_error_cv=float(
+                       sample_error_cv if sample_error_cv is not None
+                       else points.get("error_cv", SAMPLE_ERROR_CV)))
 
     def describe(self) -> str:
         return (f"kriging variance with {self.variogram.describe()}, k = {self.neighbours}, "
