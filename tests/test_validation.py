@@ -377,3 +377,17 @@ def test_the_precautionary_default_finds_more_class_3_than_the_median_rule(tmp_p
     assert shipped["class3_recall"] >= old["class3_recall"] + 0.2
     assert shipped["contaminated_called_clean"] <= old["contaminated_called_clean"]
     assert shipped["agreement"] >= old["agreement"] - 0.02
+
+
+def test_fallback_lines_count_each_farmland_method_over_its_own_runs():
+    # a validated profile runs beside the shipped one: two farmland runs per county, so
+    # "3 of 2 runs" (fallbacks of both over the runs of one) must not happen
+    from farmland.cli.validate import fallback_lines
+
+    results = pd.DataFrame({
+        "method": ["farmland", "shipped_rules", "idw", "farmland", "shipped_rules", "idw"],
+        "kriging_fallbacks": ["cr", "cr,as", "", "", "as", ""]})
+    assert fallback_lines(results) == [
+        "farmland: kriging fell back to IDW in 1 of 2 run(s) (column kriging_fallbacks)",
+        "shipped_rules: kriging fell back to IDW in 2 of 2 run(s) (column kriging_fallbacks)"]
+    assert fallback_lines(results.assign(kriging_fallbacks="")) == []
