@@ -271,8 +271,8 @@ def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationIn
 
 
 def leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels, *, parcels,
-                          standard, rules: Rules, mode: str, keep: frozenset[str] = frozenset(),
-                          moments: LooRecorder | None = None):
+                         standard, rules: Rules, mode: str, keep: frozenset[str] = frozenset(),
+                         moments: LooRecorder | None = None):
     """The leave-one-out rule (:func:`farmland.classify.outliers.screen_loo`) on the run's
     cross-validation, repeated until it finds nothing new (at most :data:`LOO_PASSES`).
 
