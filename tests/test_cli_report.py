@@ -56,3 +56,38 @@ def test_cli_writes_workbook_html_and_charts(cli, tmp_path, classification_dir):
     assert no_rate.exit_code == 0, no_rate.output
     assert [p.name for p in (out / "charts").iterdir()] == ["class_area.png"]  # stale rate.png gone
     assert "安全利用率 Rate" not in openpyxl.load_workbook(out / "report.xlsx").sheetnames
+
+
+def test_a_fixed_nugget_is_said_in_the_variogram_legend(cli, tmp_path, classification_dir,
+                                                        monkeypatch):
+    # [interpolation] nugget = "measurement": the report must not present the nugget as
+    # fitted; the legend of every variogram chart says it was fixed
+    import json
+
+    from matplotlib.axes import Axes
+
+    from farmland.report.tables import load_tables
+
+    manifest = {"rules": {"values": {"interpolation": {"nugget": "measurement"}}}}
+    (classification_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert load_tables(classification_dir, None)["nugget_fixed"] is True
+    (classification_dir / "manifest.json").write_text("{}", encoding="utf-8")
+    assert load_tables(classification_dir, None)["nugget_fixed"] is False
+
+    import numpy as np
+
+    from farmland.geostats.variogram import VariogramModel
+    from farmland.report import charts
+
+    labels = []
+    plot = Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **k: (labels.append(k.get("label")),
+                                                             plot(self, *a, **k))[1])
+    model = VariogramModel("spherical", 0.0392, 0.9, 4000.0)
+    lags = np.array([500.0, 1500.0, 3000.0])
+    for fixed in (True, False):
+        charts.variogram_chart(lags, model(lags), model, tmp_path / f"v{fixed}.png", "Cd",
+                               nugget_fixed=fixed)
+    assert labels == [("spherical: nugget 0.0392, sill 0.9, range 4 000 m\n"
+                       "块金值取测量误差（固定） nugget fixed at the measurement error"),
+                      "spherical: nugget 0.0392, sill 0.9, range 4 000 m"]

@@ -58,7 +58,7 @@ def command(classification_dir, measures, lang, causes_path, county, output, ove
         charts = draw_charts(tables, stage / folder.CHARTS_DIR, lang)
         excel = {k: v for k, v in tables.items()
                  if k not in ("plan_effect", "crossval_samples", "models", "samples",
-                              *CONTROL_TABLES)}
+                              "nugget_fixed", *CONTROL_TABLES)}
         loop = [tables[k] for k in CONTROL_TABLES]  # farmland control: the closed loop
 
         def more_sheets(wb):  # the closed loop and farmland sources; one save

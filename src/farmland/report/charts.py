@@ -236,7 +236,7 @@ def rate_chart(rate_table: pd.DataFrame, path: str | os.PathLike, *,
 def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
                     model: Callable[[np.ndarray], np.ndarray] | None, path: str | os.PathLike,
                     title: str, *, counts: Sequence[int] | None = None, lang: str = "zh",
-                    overwrite: bool = False) -> Path:
+                    nugget_fixed: bool = False, overwrite: bool = False) -> Path:
     """Empirical semivariances (points, sized by pair count) and the fitted model (line).
 
     Parameters
@@ -250,6 +250,9 @@ def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
         Chart title (e.g. ``"Cd 半变异函数 variogram"``).
     counts
         Pairs per bin (optional, sets the point size).
+    nugget_fixed
+        The model's nugget was fixed at the measurement error (``[interpolation] nugget =
+        "measurement"``), not fitted: said in the legend.
     """
     lab = chart_labels(lang)
     lags = np.asarray(lags, dtype=float)
@@ -266,6 +269,8 @@ def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
             h = np.linspace(0, max(np.nanmax(lags, initial=0.0), 1.0) * 1.05, 200)
             describe = getattr(model, "describe", None)
             name = describe() if callable(describe) else lab.t("拟合模型", "fitted model")
+            if nugget_fixed:
+                name += "\n" + lab.t("块金值取测量误差（固定）", "nugget fixed at the measurement error")
             ax.plot(h, np.asarray(model(h), dtype=float), color="#c05621", label=name)
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)

@@ -60,7 +60,8 @@ def _geostat_charts(tables: dict[str, object], folder: Path, lang: str) -> dict[
                 key = f"variogram_{el}"
                 drawn[key] = charts.variogram_chart(
                     emp.lags, emp.gamma, model, folder / CHART_FILES[key],
-                    bilingual(*CAPTIONS[key], lang), counts=emp.counts, lang=lang)
+                    bilingual(*CAPTIONS[key], lang), counts=emp.counts, lang=lang,
+                    nugget_fixed=bool(tables.get("nugget_fixed")))
         if cv is not None and (cv["variable"] == el).any():
             rows = cv[cv["variable"] == el]
             key = f"crossval_{el}"

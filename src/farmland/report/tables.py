@@ -67,7 +67,11 @@ def load_tables(classification: str | Path, measures: str | Path | None) -> dict
     tables["qa_flags"] = _qa_flags(parcels)
     tables["crossval_samples"] = read_beside(folder, run_files.CROSSVAL_SAMPLES, None)
     tables["outliers"] = read_beside(folder, run_files.OUTLIERS, None)
-    tables["models"] = fitted_models(read_manifest(folder))
+    manifest = read_manifest(folder)
+    tables["models"] = fitted_models(manifest)
+    # [interpolation] nugget = "measurement": the nuggets were fixed, not fitted
+    rules = ((manifest.get("rules") or {}).get("values") or {}).get("interpolation") or {}
+    tables["nugget_fixed"] = rules.get("nugget") == "measurement"
     tables["samples"] = samples
     return tables
 
