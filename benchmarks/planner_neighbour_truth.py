@@ -42,7 +42,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from farmland.geostats.estimators import LocalKriging
 from farmland.geostats.surfaces import VARIABLES, interpolation_inputs
 from farmland.rules import load_rules
 from farmland.runs.pipeline import ClassificationInputs, classify_run
@@ -102,7 +101,7 @@ def county_moves(county) -> pd.DataFrame:
         moments = []
         for xy, values in (before, later):
             ok = np.isfinite(values[var])
-            est = LocalKriging(k=first.surfaces.k, log=var != "ph", variogram=model)
+            est = first.surfaces(var)  # the run's estimator: its model, k and scale
             moments.append(est.fit(xy[ok], values[var][ok])._moments(rep)[:2])
         (m0, v0), (m1, v1) = moments
         t = truth[var].to_numpy(float)

@@ -214,13 +214,13 @@ def _changes(usable: pd.DataFrame, workspace,
     """Per variable (``fitted_in``: variable -> the run that fitted its variogram): the
     number of values it was fitted on, the values added and removed since, and their
     share; ``None`` when that run's samples cannot be read."""
-    layers: dict[str, tuple[pd.DataFrame, _Located] | None] = {}
+    layers: dict[str, tuple[pd.DataFrame, _SampleKeys] | None] = {}
     out: dict[str, dict[str, Any] | None] = {}
-    located = _Located.of(usable)
+    located = _SampleKeys.of(usable)
     for variable, source in fitted_in.items():
         if source not in layers:
             old = _samples_layer(workspace, source)
-            layers[source] = None if old is None else (old, _Located.of(old))
+            layers[source] = None if old is None else (old, _SampleKeys.of(old))
         if layers[source] is None or variable not in layers[source][0]:
             out[variable] = None
             continue
@@ -245,7 +245,7 @@ def _samples_layer(workspace, run_id: str) -> pd.DataFrame | None:
 
 
 @dataclass(frozen=True)
-class _Located:
+class _SampleKeys:
     """Ids (text), positions (rounded to 0.01 m) and usability of a samples frame, taken
     once for the values of all its variables."""
 
@@ -254,15 +254,15 @@ class _Located:
     usable: np.ndarray
 
     @classmethod
-    def of(cls, samples: pd.DataFrame) -> _Located:
+    def of(cls, samples: pd.DataFrame) -> _SampleKeys:
         return cls(samples["sample_id"].astype(str).to_numpy(),
                    np.round(shapely.get_coordinates(samples.geometry.values), 2),
                    samples["usable"].astype(bool).to_numpy())
 
 
-def _value_keys(samples: pd.DataFrame, located: _Located, variable: str) -> pd.DataFrame:
+def _value_keys(samples: pd.DataFrame, located: _SampleKeys, variable: str) -> pd.DataFrame:
     """The distinct (sample id, x, y, value) of the usable samples with a value of
-    ``variable`` (a set of values, as a table); ``located``: :meth:`_Located.of` samples."""
+    ``variable`` (a set of values, as a table); ``located``: :meth:`_SampleKeys.of` samples."""
     values = pd.to_numeric(samples[variable], errors="coerce").to_numpy(float)
     ok = located.usable & np.isfinite(values)
     if variable != "ph":
