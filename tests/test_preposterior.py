@@ -174,3 +174,92 @@ def test_scores_kept_after_picks_equal_a_fresh_computation():
     np.testing.assert_allclose(state.scores()[ok], fresh.scores()[ok], atol=1e-9)
     # the points' benefits add up to the drop in expected misclassified area
     assert sum(p["benefit"] for p in state.picks) == pytest.approx(total - state.effect.total())
+
+
+# ------------------------------------------------------------------ the calibrated truth
+def test_calibrated_truth_by_hand():
+    """Model (0.5, 0.3, 0.2): cuts z₁ = 0, z₂ = Φ⁻¹(0.8) = 0.841621. Calibrated
+    (0.7, 0.2, 0.1): w₁ = Φ⁻¹(0.7) = 0.524401, w₂ = Φ⁻¹(0.9) = 1.281552, so
+    σ_c = 0.841621 / 0.757151 = 1.111563 and μ_c = 0 − σ_c·w₁ = −0.582904; the truth
+    N(μ_c, σ_c²) then gives P(T ≤ z₁) = 0.7 and P(T ≤ z₂) = 0.9."""
+    z1, z2 = pp.latent_thresholds([0.5], [0.3], [0.2])
+    mu, sd = pp.calibrated_truth(z1, z2, [0.7], [0.2], [0.1])
+    assert (mu[0], sd[0]) == pytest.approx((-0.582904, 1.111563), abs=1e-6)
+    # today (median rule: P(≥2) = 0.5 → class 2) is wrong when the truth is not 2: 1 − 0.2
+    assert pp.today_loss(z1, z2, 0.5, 0.5, 0.0, mu, sd)[0] == pytest.approx(0.8, abs=1e-9)
+    # one cut only (no class 3 either way): the model's spread √(1 − ν), μ from that cut
+    z1, z2 = pp.latent_thresholds([0.5], [0.5], [0.0])
+    q1 = pp.ndtr(0.5)                                  # 0.691462
+    mu, sd = pp.calibrated_truth(z1, z2, [q1], [1 - q1], [0.0], nu=0.36)
+    assert (mu[0], sd[0]) == pytest.approx((-0.8 * 0.5, 0.8), abs=1e-6)
+    # missing calibrated probabilities: the model's truth
+    mu, sd = pp.calibrated_truth(z1, z2, [np.nan], [np.nan], [np.nan], nu=0.36)
+    assert (mu[0], sd[0]) == (0.0, pytest.approx(0.8))
+
+
+def test_expected_loss_with_a_calibrated_truth_by_hand_and_by_simulation():
+    """Two classes cut at z₁ = 0, median rule, ν = 0; the calibrated truth N(−0.5, 1).
+    With r = 0.8 (s² = 0.36): the move M = κT + η, κ = s² = 0.36, var η = s² − s⁴, so
+    M ~ N(κμ, s²) = N(−0.18, 0.36) and corr(M, T) = s = 0.6. Class 2 after when M ≥ 0;
+    standardised: ξ ≥ 0.18/0.6 = 0.3 and the truth Y = T + 0.5 above 0.5 is class 2:
+    P(wrong) = [Φ(0.5) − Φ₂(0.3, 0.5; 0.6)] + [Φ(0.3) − Φ₂(0.3, 0.5; 0.6)]."""
+    z1, z2 = np.array([0.0]), np.array([pp.Z_CAP])
+    mu, sd = np.array([-0.5]), np.array([1.0])
+    f = multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]]).cdf([0.3, 0.5])
+    by_hand = (pp.ndtr(0.5) - f) + (pp.ndtr(0.3) - f)
+    got = pp.expected_loss(z1, z2, [0.8], 0.5, 0.5, 0.0, mu, sd)[0]
+    assert got == pytest.approx(by_hand, abs=1e-6)
+    # the generative model itself, drawn
+    rng = np.random.default_rng(5)
+    t = rng.normal(-0.5, 1.0, 400_000)
+    m = 0.36 * t + rng.normal(0.0, math.sqrt(0.36 - 0.36**2), t.size)
+    assert got == pytest.approx(np.mean((m >= 0) != (t > 0)), abs=4e-3)
+    # the decision moves to class 1 more often than the model truth says (bias −0.18)
+    assert pp.decision_change(z1, z2, [0.8], 0.5, 0.5, 0.0, mu, sd)[0] == pytest.approx(
+        pp.ndtr(0.3), abs=1e-9)
+    assert pp.decision_change(z1, z2, [0.8], 0.5, 0.5)[0] == pytest.approx(0.5)
+    # today: class 2 (P(≥2) = 0.5), the calibrated truth says class 1 with 0.691462
+    assert pp.today_loss(z1, z2, 0.5, 0.5, 0.0, mu, sd)[0] == pytest.approx(0.691462,
+                                                                             abs=1e-6)
+    # a noisy sample in the parcel measures N(−0.5, 1) + ε: with var ε = 0 it is right
+    assert pp.sample_loss(z1, z2, 1.0, 0.0, mu)[0] == pytest.approx(0.0, abs=1e-9)
+    assert pp.sample_change(z1, z2, 1.0, 0.0, 0.5, 0.5, mu)[0] == pytest.approx(0.691462,
+                                                                                abs=1e-6)
+
+
+def test_replaying_the_picks_under_the_calibrated_truth_equals_ranking_by_it():
+    """The planner ranks by the model's truth and reports under the calibrated one:
+    replaying the commits gives the same losses, totals and drops as an effect that
+    committed the same points under the calibrated truth throughout."""
+    from test_sampling import field_case
+
+    from farmland.sampling.modes import pick_uncertainty
+    from farmland.sampling.planner import _build_state, candidate_effect
+
+    parcels, samples, _ = field_case()
+    rng = np.random.default_rng(11)
+    shift = rng.uniform(-0.15, 0.15, len(parcels))
+    parcels["p_calibrated_1"] = np.clip(parcels["p_class_1"] + shift, 0.01, 0.99)
+    parcels["p_calibrated_2"] = 1 - parcels["p_calibrated_1"]
+    parcels["p_calibrated_3"] = 0.0
+    variogram = VariogramModel("spherical", 0.1, 1.0, 600.0)
+    ranked = EffectSettings(variogram, neighbours=4)
+    state = _build_state(parcels, samples, settings=ranked, min_spacing=250.0,
+                         exclusions=None, flags=None, spacing=None, edge_distance=5.0)
+    assert state.effect.truth == "model"
+    assert pick_uncertainty(state, 6) == 6
+    model_drops = [p["benefit"] for p in state.picks]
+    before, drops = state.effect.replay("calibrated")
+    same = EffectSettings(variogram, neighbours=4, ranking_truth="calibrated")
+    direct = candidate_effect(parcels, state.fixed_xy, state.cand_xy, state.cand_parcel, same)
+    assert direct.truth == "calibrated"
+    np.testing.assert_allclose(before, direct.parcel_totals(), atol=1e-12)
+    expected = [direct.commit(p["xy"], p["parcel"], row=p["cand"])[0] for p in state.picks]
+    np.testing.assert_allclose(drops, expected, atol=1e-9)
+    np.testing.assert_allclose(state.effect.loss, direct.loss, atol=1e-12)
+    np.testing.assert_allclose(state.effect.change_probability(),
+                               direct.change_probability(), atol=1e-12)
+    assert not np.allclose(drops, model_drops)      # the truths do differ here
+    # back to the model: the drops the picks were ranked with
+    _, again = state.effect.replay("model")
+    np.testing.assert_allclose(again, model_drops, atol=1e-12)

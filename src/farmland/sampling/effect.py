@@ -184,11 +184,11 @@ def _committed_effect(parcels: gpd.GeoDataFrame, old_xy: np.ndarray, new_xy: np.
     xy, owner = candidate_points(geoms, spacing=spacing,
                                  edge_distance=info.get("edge_distance", EDGE_DISTANCE_M))
     effect = candidate_effect(parcels, old_xy, xy, owner, settings)
-    before = effect.parcel_totals()
     if len(new_xy):
         d, row = cKDTree(xy).query(new_xy)
         for p_xy, o, dist, r in zip(new_xy, own, d, row):
             effect.commit(p_xy, int(o), row=int(r) if dist == 0 else None)
+    before, _ = effect.replay(settings.truth)     # as the planner reports its plans
     return effect, before
 
 

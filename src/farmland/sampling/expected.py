@@ -33,142 +33,36 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from farmland import classes as C
 from farmland.geostats.variance import (
     NeighbourhoodSystems,
     kriging_variance,
     neighbourhood_systems,
 )
-from farmland.geostats.variogram import VariogramModel
 from farmland.sampling import preposterior as pp
+from farmland.sampling.effect_settings import (
+    DEFAULT_RANGE_M,
+    FIXED,
+    INTERPOLATED,
+    SAMPLE_ERROR_CV,
+    UNCLASSIFIED,
+    EffectSettings,
+    main_variogram,
+    parcel_kinds,
+    probability_columns,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EffectSettings", "ExpectedEffect", "main_variogram", "parcel_kinds"]
+__all__ = ["DEFAULT_RANGE_M", "FIXED", "INTERPOLATED", "SAMPLE_ERROR_CV", "UNCLASSIFIED",
+           "EffectSettings", "ExpectedEffect", "main_variogram", "parcel_kinds"]
 
-INTERPOLATED, UNCLASSIFIED, FIXED = 0, 1, 2
 #: an interpolated point whose misclassification today is below this is left as it is
 #: (on the demo county such points hold 0.03 % of the expected misclassified area)
 ACTIVE_LOSS = 1e-3
 #: reach loss when the county has no interpolated land to learn it from (3 equal classes)
 UNINFORMED_LOSS = 2 / 3
-DEFAULT_RANGE_M = 1000.0
-#: smallest error of one sample against its parcel's mean soil, as a coefficient of
-#: variation: lab repeatability (10–15 % for Cd) and the parcel's own variation around
-#: the composite sample; a fitted nugget can be near 0 (docs/decisions.md)
-SAMPLE_ERROR_CV = 0.2
 #: neighbour row of a neighbourhood with fewer than k samples (no sample)
 SENTINEL = np.iinfo(np.int32).max
-
-
-@dataclass(frozen=True)
-class EffectSettings:
-    """Variogram, neighbourhood, distance limit and decision rule of the classification.
-
-    ``probabilities`` is ``"point"`` (the kriging variance with the nugget, the shipped
-    setting) or ``"parcel"`` (nugget taken off), as in :class:`farmland.classify.risk.
-    CellRule`; ``tau3``/``tau2`` are the decision thresholds (½/½ for the median rule);
-    ``sample_error_cv`` the floor of a new sample's error (:attr:`sample_error`).
-    """
-
-    variogram: VariogramModel
-    neighbours: int = 16
-    max_distance: float = 1000.0
-    tau3: float = 0.3
-    tau2: float = 0.5
-    probabilities: str = "point"
-    sample_error_cv: float = SAMPLE_ERROR_CV
-
-    @property
-    def sample_error(self) -> float:
-        """Error variance of one new sample against its parcel's soil: the variogram's
-        nugget, at least ln(1 + CV²) of :attr:`sample_error_cv` (log-kriged metals)."""
-        return max(self.variogram.nugget, float(np.log1p(self.sample_error_cv**2)))
-
-    @classmethod
-    def from_rules(cls, rules=None, *, variogram: VariogramModel | None = None,
-                   variogram_range: float | None = None,
-                   sample_error_cv: float | None = None) -> EffectSettings:
-        """From a rules profile (:class:`farmland.rules.Rules` or its ``as_dict()``;
-        default the shipped one), a variogram (default: exponential, no nugget, range
-        ``variogram_range`` or 1 000 m) and the sample error's CV (default the rules'
-        ``[points] error_cv``, the error of one value the classification takes; else
-        :data:`SAMPLE_ERROR_CV`)."""
-        if rules is None:
-            from farmland.rules import load_rules
-            rules = load_rules()
-        interp = dict(rules["interpolation"])
-        try:
-            points = dict(rules["points"])
-        except KeyError:  # a rules dict without the section (older manifests)
-            points = {}
-        risk = interp.get("decision", "median") == "risk"
-        if variogram is None:
-            rng = float(variogram_range) if variogram_range else DEFAULT_RANGE_M
-            if not rng > 0:
-                raise ValueError(f"variogram_range must be positive, got {variogram_range!r}")
-            variogram = VariogramModel("exponential", 0.0, 1.0, rng)
-        return cls(variogram=variogram, neighbours=int(interp.get("neighbours", 16)),
-                   max_distance=float(interp.get("max_distance_m", 1000.0)),
-                   tau3=float(interp.get("risk_class3", 0.5)) if risk else 0.5,
-                   tau2=float(interp.get("risk_class2", 0.5)) if risk else 0.5,
-                   probabilities=str(interp.get("probabilities", "point")),
-                   sample_error_cv=float(
-                       sample_error_cv if sample_error_cv is not None
-                       else points.get("error_cv", SAMPLE_ERROR_CV)))
-
-    def describe(self) -> str:
-        return (f"kriging variance with {self.variogram.describe()}, k = {self.neighbours}, "
-                f"sample error {self.sample_error:.3g}, "
-                f"decision P(3) >= {self.tau3:g} / P(>=2) >= {self.tau2:g}")
-
-
-def main_variogram(models: dict, parcels: pd.DataFrame) -> VariogramModel | None:
-    """The variogram of the metal driving the most class-2/3 area (Cd when none) among a
-    run's fitted models (the manifest's ``geostatistics.models``: variable → ``model``,
-    ``nugget``, ``sill``, ``range_m``); ``None`` when none was fitted (an IDW run)."""
-    if not models:
-        return None
-    worse = pd.to_numeric(parcels["final_class"], errors="coerce").fillna(0) >= 2
-    drivers = parcels.loc[worse.to_numpy()]
-    ranked = drivers.groupby("driving_element")["area_mu"].sum().sort_values(ascending=False)
-    for element in [*ranked.index, "cd"]:
-        info = models.get(element) or {}
-        if info.get("model"):
-            log.info("the kriging-variance update uses the fitted %s variogram (%s)", element,
-                     info.get("text", info["model"]))
-            return VariogramModel(info["model"], info["nugget"], info["sill"], info["range_m"])
-    return None
-
-
-def parcel_kinds(parcels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kind (interpolated / unclassified / fixed), class probabilities (n, 3) and their
-    basis (``p_class``, ``class_share``, ``unclassified``, ``none``) of every parcel."""
-    n = len(parcels)
-    probs = _columns(parcels, "p_class_")
-    basis = np.where(np.isfinite(probs).all(axis=1), "p_class", "none").astype(object)
-    shares = _columns(parcels, "share_")
-    use_shares = (basis == "none") & np.isfinite(shares).all(axis=1)
-    probs[use_shares], basis[use_shares] = shares[use_shares], "class_share"
-    unclassified = (C.as_class(parcels["final_class"].to_numpy()).isna().to_numpy()
-                    if "final_class" in parcels else np.zeros(n, dtype=bool))
-    rule = (parcels["rule"].astype(str).to_numpy() if "rule" in parcels
-            else np.full(n, "interpolated"))
-    interpolated = (pd.Series(rule).str.startswith("interpolated").to_numpy()
-                    & ~pd.Series(rule).str.contains(";crops:").to_numpy())
-    kind = np.full(n, FIXED, dtype=np.int8)
-    kind[interpolated & (basis != "none") & ~unclassified] = INTERPOLATED
-    kind[unclassified] = UNCLASSIFIED
-    basis[unclassified] = "unclassified"
-    return kind, probs, basis
-
-
-def _columns(parcels: pd.DataFrame, prefix: str) -> np.ndarray:
-    cols = [f"{prefix}{c}" for c in C.CLASS_CODES]
-    if not all(c in parcels for c in cols):
-        return np.full((len(parcels), 3), np.nan)
-    return np.array(parcels[cols].apply(pd.to_numeric, errors="coerce").to_numpy(
-        dtype=float, na_value=np.nan))
 
 
 class ExpectedEffect:
@@ -192,6 +86,8 @@ class ExpectedEffect:
         self.settings = s = settings
         self.kind, probs, self.basis = parcel_kinds(parcels)
         self.z1, self.z2 = pp.latent_thresholds(*probs.T)
+        self._calibrated = probability_columns(parcels, "p_calibrated_")
+        self._calibrated[self.basis != "p_class"] = np.nan
         self.geoms = np.asarray(parcels.geometry.values)
         self.xy, self.parcel = np.asarray(eval_xy, float), np.asarray(eval_parcel, np.int64)
         self.mu = np.asarray(eval_mu, float)
@@ -200,37 +96,66 @@ class ExpectedEffect:
         self.owned = np.full(len(parcels), np.nan)   # loss of a parcel holding a new sample
         self.reached = self.kind != UNCLASSIFIED
         self.var0 = self._today_variance()
-        self.nu = self._noise_share()
+        self.nu = self._noise_share(self.var0)
         p = self.parcel
-        self.today = np.where(self.kind[p] == INTERPOLATED,
-                              pp.today_loss(self.z1[p], self.z2[p], s.tau3, s.tau2, self.nu), 0.0)
-        self.reach_loss = self._reach_loss()
-        self.active = np.flatnonzero((self.kind[p] == INTERPOLATED) & (self.today >= ACTIVE_LOSS)
+        # active: where either truth expects a misclassification (the truth can be
+        # switched after the picks, :meth:`replay`)
+        worst = np.zeros(len(self.xy))
+        for truth in {s.truth, s.ranking_truth}:
+            self._set_truth(truth)
+            worst = np.maximum(worst, self.today)
+        self._set_truth(s.ranking_truth)
+        self.active = np.flatnonzero((self.kind[p] == INTERPOLATED) & (worst >= ACTIVE_LOSS)
                                      & np.isfinite(self.var0))
         self._active = np.zeros(len(self.xy), dtype=bool)   # mask of self.active
         self._active[self.active] = True
+        self._active0 = self.active.copy()
         self.var_now = self.var0.copy()
         self._owned_change = np.zeros(len(parcels))
+        self._log: list[_Commit] = []
         self._allocate()
         self._rebuild(self.active)
         self.loss = self._losses()
 
     # ------------------------------------------------------------------ set-up
+    def _set_truth(self, truth: str) -> None:
+        """Take the parcels' truth from ``truth`` (``"calibrated"``: their calibrated
+        probabilities where they have them; ``"model"``): its (μ, σ) at every evaluation
+        point, today's losses and the reach loss."""
+        self.truth = truth
+        self.calibrated = (self._calibrated if truth == "calibrated"
+                           else np.full(self._calibrated.shape, np.nan))
+        p, s = self.parcel, self.settings
+        self.mu_t, self.sd_t = self._truth_at(p, self.nu)
+        self.today = np.where(self.kind[p] == INTERPOLATED,
+                              pp.today_loss(self.z1[p], self.z2[p], s.tau3, s.tau2, self.nu,
+                                            self.mu_t, self.sd_t), 0.0)
+        self.reach_loss = self._reach_loss()
+
     def _reach_loss(self) -> float:
         interp = self.kind[self.parcel] == INTERPOLATED
         if self.mu[interp].sum() <= 0:
             return UNINFORMED_LOSS
         return float(np.average(self.today[interp], weights=self.mu[interp]))
 
-    def _noise_share(self) -> np.ndarray:
-        """ν: the share of the probabilities' variance that is not in a parcel's true soil
-        (the nugget: lab error and short-range variation, which a parcel mean averages
-        out); 0 when the probabilities are already nugget-free (``"parcel"``)."""
+    def _noise_share(self, var: np.ndarray) -> np.ndarray:
+        """ν at kriging variances ``var``: the share of the probabilities' variance that is
+        not in a parcel's true soil (the nugget: lab error and short-range variation,
+        which a parcel mean averages out); 0 when the probabilities are already
+        nugget-free (``"parcel"``)."""
+        var = np.asarray(var, float)
         if self.settings.probabilities == "parcel":
-            return np.zeros(len(self.xy))
+            return np.zeros(var.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
-            nu = self.settings.variogram.nugget / self.var0
+            nu = self.settings.variogram.nugget / var
         return np.clip(np.nan_to_num(nu, nan=0.0, posinf=0.0), 0.0, 1.0 - 1e-9)
+
+    def _truth_at(self, p: np.ndarray, nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(μ, σ) of the truth's error on the probabilities' scale for parcels ``p`` at
+        noise shares ``nu``: from the calibrated probabilities where there are any, else
+        the model's (0, √(1 − ν))."""
+        q = self.calibrated[p]
+        return pp.calibrated_truth(self.z1[p], self.z2[p], *q.T, nu)
 
     def _today_variance(self) -> np.ndarray:
         """Kriging variance today at every interpolated evaluation point (NaN elsewhere)."""
@@ -307,7 +232,8 @@ class ExpectedEffect:
         """Expected misclassification of interpolated points ``rows`` at variance ``var``."""
         p = self.parcel[rows]
         return pp.expected_loss(self.z1[p], self.z2[p], self.ratio(var, rows),
-                                self.settings.tau3, self.settings.tau2, self.nu[rows])
+                                self.settings.tau3, self.settings.tau2, self.nu[rows],
+                                self.mu_t[rows], self.sd_t[rows])
 
     def _losses(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Current expected misclassification of evaluation points ``rows`` (default all)."""
@@ -343,15 +269,18 @@ class ExpectedEffect:
         return out
 
     def _noisy_sample(self, p: np.ndarray, var: np.ndarray, what: str) -> np.ndarray:
-        nugget = self.settings.variogram.nugget
+        """A new sample in parcels ``p`` (kriging variance ``var`` there): the soil it
+        measures is the truth N(μ, σ²) of :meth:`_truth_at` (the model's: σ² = 1 − ν,
+        the variance without the nugget), its error the sample error."""
         used = self._used(var)
+        mu, sd = self._truth_at(p, self._noise_share(var))
         with np.errstate(invalid="ignore", divide="ignore"):
-            v_truth = np.where(used > 0, np.maximum(var - nugget, 0.0) / used, 1.0)
+            v_truth = np.where(used > 0, sd * sd, 1.0)
             v_noise = np.where(used > 0, self.settings.sample_error / used, 0.0)
         if what == "loss":
-            return pp.sample_loss(self.z1[p], self.z2[p], v_truth, v_noise)
+            return pp.sample_loss(self.z1[p], self.z2[p], v_truth, v_noise, mu)
         return pp.sample_change(self.z1[p], self.z2[p], v_truth, v_noise, self.settings.tau3,
-                                self.settings.tau2)
+                                self.settings.tau2, mu)
 
     def total(self) -> float:
         """Expected misclassified 亩 (interpolated and unclassified land)."""
@@ -381,7 +310,8 @@ class ExpectedEffect:
         a = self.active
         p = self.parcel[a]
         out[a] = pp.decision_change(self.z1[p], self.z2[p], self.ratio(self.var_now[a], a),
-                                    self.settings.tau3, self.settings.tau2)
+                                    self.settings.tau3, self.settings.tau2, self.nu[a],
+                                    self.mu_t[a], self.sd_t[a])
         kind = self.kind[self.parcel]
         out[(kind == UNCLASSIFIED) & self.reached[self.parcel]] = 1.0
         owned = np.flatnonzero(np.isfinite(self.owned[self.parcel]) & (kind == INTERPOLATED))
@@ -398,20 +328,64 @@ class ExpectedEffect:
         """
         xy = np.asarray(xy, float).reshape(2)
         before = self.total()
-        left = self._own(xy, parcel, row)
+        var = self._own_variance(xy, parcel, row)
+        left = self._own(parcel, var)
         self.points = np.vstack([self.points, xy])
         near = self.active[np.hypot(*(self.xy[self.active] - xy).T) < self.radius[self.active]]
         self._rebuild(near)
         reached = self._reach(xy)
+        self._log.append(_Commit(parcel, var, near, self.var_now[near].copy(), reached))
+        self._update(parcel, near, reached)
+        return before - self.total(), np.union1d(near, left)
+
+    def _update(self, parcel: int, near: np.ndarray, reached: np.ndarray) -> None:
+        """Losses after a commit: the points whose system was rebuilt, the sample's own
+        parcel and the parcels it brought within reach."""
         owned = np.flatnonzero(self.parcel == parcel) if parcel >= 0 else near[:0]
         self.loss[near] = self.point_loss(near, self.var_now[near])
         self.loss[owned] = self._losses(owned)
         self.loss[reached] = self._losses(reached)
-        return before - self.total(), np.union1d(near, left)
 
-    def _own(self, xy: np.ndarray, parcel: int, row: int | None) -> np.ndarray:
-        """A sample inside ``parcel``: the parcel takes its class. Returns the active
-        points that leave the active set."""
+    def replay(self, truth: str) -> tuple[np.ndarray, list[float]]:
+        """Switch to ``truth`` and recompute the losses of every commit so far, in order,
+        from the kriging variances each commit left (no system is rebuilt).
+
+        Returns each parcel's expected misclassified 亩 before the first commit and the
+        drop each commit brought, both under ``truth``; afterwards the effect's losses
+        are those of ``truth``, its kriging systems and variances unchanged.
+        """
+        self._set_truth(truth)
+        self.owned[:] = np.nan
+        self._owned_change[:] = 0.0
+        self.reached = self.kind != UNCLASSIFIED
+        self.active = self._active0.copy()
+        self._active[:] = False
+        self._active[self.active] = True
+        final = self.var_now
+        self.var_now = self.var0.copy()
+        self.loss = self._losses()
+        before = self.parcel_totals()
+        drops = []
+        for c in self._log:
+            total = self.total()
+            self._own(c.parcel, c.variance)
+            self.var_now[c.near] = c.near_variance
+            self.reached[np.unique(self.parcel[c.reached])] = True
+            self._update(c.parcel, c.near, c.reached)
+            drops.append(total - self.total())
+        self.var_now = final
+        return before, drops
+
+    def _own_variance(self, xy: np.ndarray, parcel: int, row: int | None) -> np.ndarray | None:
+        """Kriging variance today at a new sample in interpolated ``parcel`` (else None)."""
+        if parcel < 0 or self.kind[parcel] != INTERPOLATED:
+            return None
+        return (self.var0[[row]] if row is not None and np.isfinite(self.var0[row])
+                else self._variance_at(xy[None, :]))
+
+    def _own(self, parcel: int, var: np.ndarray | None) -> np.ndarray:
+        """A sample inside ``parcel`` (kriging variance ``var`` there today): the parcel
+        takes its class. Returns the active points that leave the active set."""
         none = np.zeros(0, dtype=np.int64)
         if parcel < 0 or np.isfinite(self.owned[parcel]) or self.kind[parcel] == FIXED:
             return none
@@ -419,8 +393,6 @@ class ExpectedEffect:
             self.owned[parcel] = self.reach_loss
             self.reached[parcel] = True
             return none
-        var = (self.var0[[row]] if row is not None and np.isfinite(self.var0[row])
-               else self._variance_at(xy[None, :]))
         p = np.array([parcel])
         self.owned[parcel] = float(self._noisy_sample(p, var, "loss")[0])
         self._owned_change[parcel] = float(self._noisy_sample(p, var, "change")[0])
@@ -441,3 +413,16 @@ class ExpectedEffect:
         self.reached[new] = True
         return np.flatnonzero(np.isin(self.parcel, new))
 
+
+@dataclass(frozen=True)
+class _Commit:
+    """What one commit changed, for :meth:`ExpectedEffect.replay`: the sample's parcel
+    (−1: none) and its kriging variance there today (None unless interpolated), the
+    active points whose system was rebuilt and their variance after, the evaluation
+    points of the parcels it brought within reach."""
+
+    parcel: int
+    variance: np.ndarray | None
+    near: np.ndarray
+    near_variance: np.ndarray
+    reached: np.ndarray

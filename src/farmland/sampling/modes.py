@@ -192,28 +192,39 @@ def pick_uncertainty(state: PlanState, budget: int) -> int:
             log.info("uncertainty mode: no candidate expected to remove misclassified area "
                      "left after %d point(s)", placed)
             break
-        zh, en = _uncertainty_reason(state, cand, float(score[cand]))
-        state.commit(cand, "uncertainty", zh, en)
+        kind = _reason_kind(state, cand, float(score[cand]))
+        zh, en = uncertainty_reason(state.effect, cand, int(state.cand_parcel[cand]), kind,
+                                    float(score[cand]))
+        state.commit(cand, "uncertainty", zh, en)["reason_kind"] = kind
         placed += 1
     return placed
 
 
-def _uncertainty_reason(state: PlanState, cand: int, score: float) -> tuple[str, str]:
-    """Reason of an uncertainty pick: its own parcel when that is most of the gain (with
-    the probability the sample changes the parcel's class), else its neighbours."""
-    effect = state.effect
+def _reason_kind(state: PlanState, cand: int, score: float) -> str:
+    """``"own"`` when the candidate's own parcel is most of its gain ``score`` (and has
+    class probabilities), else ``"neighbours"``."""
     own = int(state.cand_parcel[cand])
     own_gain = float(state._scores.own()[cand]) if state._scores is not None else 0.0
+    basis = str(state.effect.basis[own])
+    return "own" if own_gain >= 0.5 * score and basis != "none" else "neighbours"
+
+
+def uncertainty_reason(effect: ExpectedEffect, cand: int, own: int, kind: str,
+                       gain: float) -> tuple[str, str]:
+    """Reason of an uncertainty pick at evaluation point ``cand`` in parcel ``own``: its
+    own parcel (``kind`` ``"own"``, with the probability the sample changes the parcel's
+    class) or its neighbours (with ``gain``, the expected drop in misclassified 亩),
+    under the effect's current truth."""
     basis = str(effect.basis[own])
-    if own_gain >= 0.5 * score and basis != "none":
+    if kind == "own":
         p = effect.sample_change(np.array([cand]))[0]
         zh, en = UNCERTAINTY_REASONS[basis]
         lzh, len_ = p_change_level(p)    # the words follow the number, never "high" at 0.07
         return (f"{zh}（变化概率{lzh}）: p(change)={p:.2f}",
                 f"{en} ({len_} chance of a class change), p(change)={p:.2f}")
     zh, en = UNCERTAINTY_REASONS["none"]
-    return (f"{zh}: 预计减少错分 {score:.1f} 亩",
-            f"{en}: {score:.1f} 亩 fewer expected misclassified")
+    return (f"{zh}: 预计减少错分 {gain:.1f} 亩",
+            f"{en}: {gain:.1f} 亩 fewer expected misclassified")
 
 
 # ====================================================================== random

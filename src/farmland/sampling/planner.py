@@ -49,6 +49,7 @@ from farmland.sampling.modes import (
     pick_random,
     pick_sources,
     pick_uncertainty,
+    uncertainty_reason,
 )
 from farmland.sampling.zones import usable_samples
 from farmland.vocabulary import townships_of
@@ -164,8 +165,10 @@ def plan_sampling(
     state = _build_state(parcels, fixed, settings=settings, min_spacing=min_spacing,
                          exclusions=exclusions, flags=flags, spacing=candidate_spacing,
                          edge_distance=edge_distance)
-    before = state.effect.parcel_totals()
     _run_modes(state, mode, n, shares, src, seed)
+    before = _report_truth(state, settings.truth)
+    log.info("planner: expected misclassified area %.1f → %.1f 亩 (%s truth)", before.sum(),
+             state.effect.total(), state.effect.truth)
     if len(state.picks) < n:
         log.warning("only %d of %d points fit the constraints (inside farmland, %.0f m apart "
                     "and from existing samples, outside exclusions)%s", len(state.picks), n,
@@ -242,6 +245,20 @@ def _source_points(sources: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> pd.D
     return out
 
 
+def _report_truth(state: PlanState, truth: str) -> np.ndarray:
+    """Recompute the picks' expected benefits (and the numbers in their reasons) under
+    the truth the effect is reported with, when the picks were ranked by another;
+    returns each parcel's expected misclassified 亩 before the plan under it."""
+    effect = state.effect
+    before, drops = effect.replay(truth)
+    for pick, drop in zip(state.picks, drops):
+        pick["benefit"] = drop
+        if pick.get("reason_kind"):
+            pick["reason_zh"], pick["reason_en"] = uncertainty_reason(
+                effect, pick["cand"], pick["parcel"], pick["reason_kind"], drop)
+    return before
+
+
 def _build_state(parcels: gpd.GeoDataFrame, fixed: gpd.GeoDataFrame, *,
                  settings: EffectSettings, min_spacing: float, exclusions, flags,
                  spacing: float | None, edge_distance: float) -> PlanState:
@@ -252,9 +269,8 @@ def _build_state(parcels: gpd.GeoDataFrame, fixed: gpd.GeoDataFrame, *,
     available = _allowed(xy, fixed_xy, min_spacing, exclusions, parcels)
     effect = candidate_effect(parcels, fixed_xy, xy, owner, settings)
     n_pts = np.bincount(owner, minlength=len(parcels))
-    log.info("planner: %d candidates at %.0f m (%d allowed), %d existing samples, expected "
-             "misclassified area %.1f 亩; %s", len(xy), s, int(available.sum()),
-             len(fixed_xy), effect.total(), settings.describe())
+    log.info("planner: %d candidates at %.0f m (%d allowed), %d existing samples; %s",
+             len(xy), s, int(available.sum()), len(fixed_xy), settings.describe())
     return PlanState(
         cand_xy=xy, cand_parcel=owner,
         cand_area=shapely.area(geoms)[owner] / np.maximum(n_pts[owner], 1),

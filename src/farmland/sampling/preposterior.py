@@ -24,6 +24,22 @@ F(a, b) = P(ξ ≤ a, U ≤ b) = Φ₂(a, b; s)::
 (c₂ taken as min(c₂, c₃)); at r = 1 it is today's 1 − p_d, at r = 0 it is 0.
 P(the decision changes) = 1 − P(ξ in today's class interval).
 
+**Where the truth lies: the calibrated probabilities.** The model above takes the
+kriging distribution for the truth: the truth's error T = (ln Z − m)/σ is N(0, 1 − ν)
+(ν: the nugget's share, not in a parcel's soil). On the truth-known counties of the
+validation harness that is too sure and, for parcels classed 2, biased: the truth lies
+lower and further from m than the model says, and new samples move the kriged means of
+those parcels further, and down. The calibration map (:mod:`farmland.classify.
+calibration`, fitted on counties held apart) says what the truth's class probabilities
+are; :func:`calibrated_truth` reads them as T ~ N(μ_c, σ_c²) with the same cuts z₁, z₂
+(two probabilities, two parameters). The kriging update still decides how far the
+estimate moves for a given truth: regressing the move on the truth as the model does,
+M = κT + η with κ = s²/(1 − ν) and var η = s² − κ²(1 − ν) (so that with the model's
+truth M ~ N(0, s²) as above), a truth N(μ_c, σ_c²) gives M ~ N(κμ_c, A),
+A = κ²σ_c² + var η, and corr(M, T) = κσ_c/√A. The formula above holds with the cuts
+standardised by those means and deviations; with μ_c = 0 and σ_c² = 1 − ν it is the
+model's own.
+
 **A sample inside the parcel.** The parcel then takes that sample's class (the point
 rule). The sample measures the parcel's soil Y with an error ε (lab error and
 short-range variation: the variogram's nugget), so with Y ~ N(0, v_Y) and
@@ -39,13 +55,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri, owens_t
 
-__all__ = ["bivariate_normal_cdf", "decision", "decision_change", "expected_loss",
-           "latent_thresholds", "sample_change", "sample_loss", "today_loss"]
+__all__ = ["bivariate_normal_cdf", "calibrated_truth", "decision", "decision_change",
+           "expected_loss", "latent_thresholds", "sample_change", "sample_loss", "today_loss"]
 
 #: standardised values are kept within ±Z_CAP (Φ(8.5) = 1 − 1e-17)
 Z_CAP = 8.5
 #: smallest s or r used as a divisor
 TINY = 1e-9
+#: a latent cut beyond ±CUT_LIMIT (a class probability below Φ(−5) ≈ 3e-7) carries no
+#: information about the truth's spread: :func:`calibrated_truth` uses the other cut
+CUT_LIMIT = 5.0
 
 
 def bivariate_normal_cdf(h, k, rho) -> np.ndarray:
@@ -96,53 +115,104 @@ def decision(z1, z2, tau3: float, tau2: float) -> np.ndarray:
     return np.where(p3 >= tau3, 3, np.where(p2 + p3 >= tau2, 2, 1)).astype(np.int8)
 
 
-def today_loss(z1, z2, tau3: float, tau2: float, nu=0.0) -> np.ndarray:
+def _truth(nu, mu, sd) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, σ) of the truth's error on the probabilities' scale: ``mu`` and ``sd`` where
+    given (finite), else the model's N(0, 1 − ν)."""
+    model = np.sqrt(np.maximum(1.0 - np.asarray(nu, float), TINY**2))
+    mu = np.nan_to_num(np.asarray(mu, float), nan=0.0)
+    sd = np.asarray(model if sd is None else sd, float)
+    return mu, np.maximum(np.where(np.isfinite(sd), sd, model), TINY)
+
+
+def calibrated_truth(z1, z2, q1, q2, q3, nu=0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(μ_c, σ_c) of a normal truth T with P(T ≤ z₁) = q₁ and P(T ≤ z₂) = q₁ + q₂.
+
+    ``z1``, ``z2`` are the model's cuts (:func:`latent_thresholds` of ``p_class``),
+    ``q1..q3`` the calibrated probabilities (normalised). Where only one cut lies within
+    ±:data:`CUT_LIMIT` (today or calibrated: one class is all but excluded) the spread
+    is the model's √(1 − ν) and μ_c follows from that cut; where neither does, or the
+    calibrated probabilities are missing, (0, √(1 − ν)): the model's truth.
+    """
+    z1, z2 = np.asarray(z1, float), np.asarray(z2, float)
+    w1, w2 = latent_thresholds(q1, q2, q3)
+    model = np.sqrt(np.maximum(1.0 - np.broadcast_to(np.asarray(nu, float), z1.shape),
+                               TINY**2))
+    ok1 = (np.abs(z1) < CUT_LIMIT) & (np.abs(w1) < CUT_LIMIT)
+    ok2 = (np.abs(z2) < CUT_LIMIT) & (np.abs(w2) < CUT_LIMIT)
+    both = ok1 & ok2 & (z2 - z1 > TINY) & (w2 - w1 > TINY)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.where(both, (z2 - z1) / np.where(both, w2 - w1, 1.0), model)
+    mu = np.where(both | ok1, z1 - sd * np.nan_to_num(w1),
+                  np.where(ok2, z2 - sd * np.nan_to_num(w2), 0.0))
+    return mu, sd
+
+
+def today_loss(z1, z2, tau3: float, tau2: float, nu=0.0, mu=0.0, sd=None) -> np.ndarray:
     """P(today's class ≠ the true class): 1 − P(today's class) when the probabilities
     describe the truth itself (``nu`` = 0); with ``nu`` > 0 the truth is the soil value
     Y without the share ``nu`` of the variance that is measurement error and short-range
-    variation (Y ~ N(0, 1 − ν) on the probabilities' scale)."""
+    variation (Y ~ N(0, 1 − ν) on the probabilities' scale); with ``mu`` and ``sd`` the
+    truth is N(μ, σ²) (:func:`calibrated_truth`)."""
     z1, z2 = np.asarray(z1, float), np.asarray(z2, float)
     d = decision(z1, z2, tau3, tau2)
-    sd = np.sqrt(np.maximum(1.0 - np.asarray(nu, float), TINY**2))
-    c1, c2 = ndtr(z1 / sd), ndtr(z2 / sd)
+    mu, sd = _truth(nu, mu, sd)
+    c1, c2 = ndtr((z1 - mu) / sd), ndtr((z2 - mu) / sd)
     right = np.where(d == 1, c1, np.where(d == 2, c2 - c1, 1.0 - c2))
     return np.clip(1.0 - right, 0.0, 1.0)
 
 
-def _cuts(z1, z2, r, tau3: float, tau2: float):
-    z1, z2, r = (np.asarray(a, float) for a in (z1, z2, r))
-    r = np.clip(r, 0.0, 1.0)
-    s = np.maximum(np.sqrt(1.0 - r * r), TINY)
-    q3, q2 = ndtri(1.0 - tau3), ndtri(1.0 - tau2)
-    c3 = np.clip((z2 - r * q3) / s, -Z_CAP, Z_CAP)
-    c2 = np.minimum(np.clip((z1 - r * q2) / s, -Z_CAP, Z_CAP), c3)
-    return z1, z2, s, c2, c3
+def _move(r, nu, sd) -> tuple[np.ndarray, np.ndarray]:
+    """(κ, √A) of the move M = κT + η of the kriged mean (module docstring)."""
+    r = np.clip(np.asarray(r, float), 0.0, 1.0)
+    s2 = 1.0 - r * r
+    rest = np.maximum(1.0 - np.asarray(nu, float), TINY**2)
+    kappa = s2 / rest
+    spread = kappa * kappa * sd * sd + np.maximum(s2 - kappa * kappa * rest, 0.0)
+    return kappa, np.maximum(np.sqrt(spread), TINY)
 
 
-def expected_loss(z1, z2, r, tau3: float, tau2: float, nu=0.0) -> np.ndarray:
+def expected_loss(z1, z2, r, tau3: float, tau2: float, nu=0.0, mu=0.0,
+                  sd=None) -> np.ndarray:
     """Expected P(misclassified) after the variance falls to r² times today's.
 
     ``nu``: share of today's variance that is not in the truth (see :func:`today_loss`);
     the truth is then Y = s·ξ + √(r² − ν)·η, so corr(ξ, Y) = s/√(1 − ν) and the
-    thresholds of Y are z/√(1 − ν). Where both cuts lie beyond ±:data:`Z_CAP` the
-    decision cannot change and the loss is today's (no bivariate normal needed).
+    thresholds of Y are z/√(1 − ν). ``mu``/``sd``: the truth is N(μ, σ²) instead
+    (:func:`calibrated_truth`; the module docstring has the move). Where both cuts lie
+    beyond ±:data:`Z_CAP` the decision cannot change and the loss is today's (no
+    bivariate normal needed).
     """
-    z1, z2, s, c2, c3 = _cuts(z1, z2, r, tau3, tau2)
-    nu = np.broadcast_to(np.asarray(nu, float), z1.shape)
+    z1, z2 = np.asarray(z1, float), np.asarray(z2, float)
+    shape = np.broadcast_shapes(z1.shape, z2.shape, np.shape(r))
+    z1, z2 = np.broadcast_to(z1, shape), np.broadcast_to(z2, shape)
+    nu = np.broadcast_to(np.asarray(nu, float), shape)
+    mu, sd = (np.broadcast_to(a, shape) for a in _truth(nu, mu, sd))
+    kappa, spread = (np.broadcast_to(a, shape) for a in _move(r, nu, sd))
+    c2, c3 = _standard_cuts(z1, z2, r, tau3, tau2, kappa * mu, spread)
     move = ((np.abs(c2) < Z_CAP) | (np.abs(c3) < Z_CAP)) & (np.asarray(r, float) < 1.0)
     if not move.any():
-        return today_loss(z1, z2, tau3, tau2, nu)
+        return today_loss(z1, z2, tau3, tau2, nu, mu, sd)
     loss = np.empty(move.shape)        # today's loss only where the decision cannot move
     if not move.all():
         loss[~move] = today_loss(*(np.broadcast_to(a, move.shape)[~move] for a in (z1, z2)),
-                                 tau3, tau2, np.broadcast_to(nu, move.shape)[~move])
-    z1, z2, s, c2, c3, nu = (np.broadcast_to(a, move.shape)[move]
-                             for a in (z1, z2, s, c2, c3, nu))
-    sd = np.sqrt(np.maximum(1.0 - nu, TINY**2))
-    y1, y2, rho = z1 / sd, z2 / sd, np.minimum(s / sd, 1.0)
+                                 tau3, tau2, nu[~move], mu[~move], sd[~move])
+    z1, z2, c2, c3, mu, sd, kappa, spread = (np.broadcast_to(a, move.shape)[move]
+                                             for a in (z1, z2, c2, c3, mu, sd, kappa,
+                                                       spread))
+    y1, y2 = (z1 - mu) / sd, (z2 - mu) / sd
+    rho = np.minimum(kappa * sd / spread, 1.0)
     loss[move] = (ndtr(c3) + ndtr(y2) + _cdf(c3, y1, rho) - 2 * _cdf(c2, y1, rho)
                   + _cdf(c2, y2, rho) - 2 * _cdf(c3, y2, rho))
     return np.clip(loss, 0.0, 1.0)
+
+
+def _standard_cuts(z1, z2, r, tau3: float, tau2: float, centre, spread):
+    """The move's cuts (class ≥ 2, class 3) standardised: (cut − E M)/sd M, capped."""
+    r = np.clip(np.asarray(r, float), 0.0, 1.0)
+    q3, q2 = ndtri(1.0 - tau3), ndtri(1.0 - tau2)
+    c3 = np.clip((z2 - r * q3 - centre) / spread, -Z_CAP, Z_CAP)
+    c2 = np.minimum(np.clip((z1 - r * q2 - centre) / spread, -Z_CAP, Z_CAP), c3)
+    return c2, c3
 
 
 def _cdf(c: np.ndarray, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -156,40 +226,47 @@ def _cdf(c: np.ndarray, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return out
 
 
-def decision_change(z1, z2, r, tau3: float, tau2: float) -> np.ndarray:
-    """P(the class decided after the update differs from today's)."""
-    z1, z2, _, c2, c3 = _cuts(z1, z2, r, tau3, tau2)
+def decision_change(z1, z2, r, tau3: float, tau2: float, nu=0.0, mu=0.0,
+                    sd=None) -> np.ndarray:
+    """P(the class decided after the update differs from today's) (the truth N(μ, σ²)
+    with ``mu``/``sd``, as in :func:`expected_loss`)."""
+    z1, z2 = np.asarray(z1, float), np.asarray(z2, float)
+    mu, sd = _truth(nu, mu, sd)
+    kappa, spread = _move(r, nu, sd)
+    c2, c3 = _standard_cuts(z1, z2, r, tau3, tau2, kappa * mu, spread)
     d = decision(z1, z2, tau3, tau2)
     stay = np.where(d == 1, ndtr(c2), np.where(d == 2, ndtr(c3) - ndtr(c2), 1.0 - ndtr(c3)))
     out = np.clip(1.0 - stay, 0.0, 1.0)
     return np.where(np.asarray(r, float) >= 1.0, 0.0, out)
 
 
-def _sample_cuts(z1, z2, v_truth, v_noise):
-    z1, z2 = np.asarray(z1, float), np.asarray(z2, float)
+def _sample_cuts(z1, z2, v_truth, v_noise, mu=0.0):
+    mu = np.nan_to_num(np.asarray(mu, float), nan=0.0)
+    z1, z2 = np.asarray(z1, float) - mu, np.asarray(z2, float) - mu
     sd_y = np.sqrt(np.maximum(np.asarray(v_truth, float), TINY**2))
     sd_z = np.sqrt(np.maximum(np.asarray(v_truth, float) + np.asarray(v_noise, float),
                               TINY**2))
     return z1 / sd_y, z2 / sd_y, z1 / sd_z, z2 / sd_z, sd_y / sd_z
 
 
-def sample_loss(z1, z2, v_truth, v_noise) -> np.ndarray:
+def sample_loss(z1, z2, v_truth, v_noise, mu=0.0) -> np.ndarray:
     """P(class of a noisy sample ≠ class of the soil it measures).
 
-    ``v_truth`` is the variance of the soil value Y (standardised units: z₁, z₂ are
-    thresholds on that scale around today's mean) and ``v_noise`` that of the
-    measurement error; the sample is Z = Y + ε.
+    ``v_truth`` is the variance of the soil value Y and ``mu`` its mean (standardised
+    units: z₁, z₂ are thresholds on that scale around today's mean) and ``v_noise`` that
+    of the measurement error; the sample is Z = Y + ε.
     """
-    a1, a2, b1, b2, rho = _sample_cuts(z1, z2, v_truth, v_noise)
+    a1, a2, b1, b2, rho = _sample_cuts(z1, z2, v_truth, v_noise, mu)
     f = bivariate_normal_cdf
     g11, g22, g12, g21 = f(a1, b1, rho), f(a2, b2, rho), f(a1, b2, rho), f(a2, b1, rho)
     same = g11 + (g22 - g12 - g21 + g11) + (1.0 - ndtr(a2) - ndtr(b2) + g22)
     return np.clip(1.0 - same, 0.0, 1.0)
 
 
-def sample_change(z1, z2, v_truth, v_noise, tau3: float, tau2: float) -> np.ndarray:
-    """P(the sample's class differs from today's decision)."""
-    _, _, b1, b2, _ = _sample_cuts(z1, z2, v_truth, v_noise)
+def sample_change(z1, z2, v_truth, v_noise, tau3: float, tau2: float,
+                  mu=0.0) -> np.ndarray:
+    """P(the sample's class differs from today's decision) (soil value N(μ, v_truth))."""
+    _, _, b1, b2, _ = _sample_cuts(z1, z2, v_truth, v_noise, mu)
     d = decision(z1, z2, tau3, tau2)
     stay = np.where(d == 1, ndtr(b1), np.where(d == 2, ndtr(b2) - ndtr(b1), 1.0 - ndtr(b2)))
     return np.clip(1.0 - stay, 0.0, 1.0)
