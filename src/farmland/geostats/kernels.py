@@ -27,7 +27,11 @@ one-thread version (``*_range``: a run of rows or groups) and a parallel one cal
 over blocks on all threads; :func:`parallel` picks. The results are the same (every row
 or group is computed alone, by the same compiled code); the one-thread version serves a
 process limited to one thread (the demo's two processes), whose first run after install
-then compiles in half the time (≈ 3.7 s instead of 6.7 s for the four kernels).
+then compiles in half the time (≈ 3.7 s instead of 6.7 s for the four kernels). The small
+helpers (covariance, Cholesky, forward solve) are ordinary numba functions, not inlined
+at numba's IR level (``inline="always"``): LLVM still inlines them, the kriging of 10 000
+samples at 1 M targets is bit-identical and as fast, and the one-thread kernels compile
+in ≈ 2.2 s instead of ≈ 2.9 s (cold cache, classifying the demo county).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def parallel(rows: int) -> bool:
     return rows >= PARALLEL_FROM and numba.get_num_threads() > 1
 
 
-@numba.njit(cache=True, fastmath=FAST, inline="always")
+@numba.njit(cache=True, fastmath=FAST)
 def _covariance(h: float, code: int, partial_sill: float, range_: float) -> float:
     """Structured covariance (sill − nugget)·(1 − s(h)) of farmland.geostats.variogram."""
     x = h / range_
@@ -73,7 +77,7 @@ def _covariance(h: float, code: int, partial_sill: float, range_: float) -> floa
     return partial_sill * math.exp(-3.0 * x * x)
 
 
-@numba.njit(cache=True, fastmath=FAST, inline="always")
+@numba.njit(cache=True, fastmath=FAST)
 def _cholesky(a: np.ndarray, inv_d: np.ndarray, m: int, tol: float) -> bool:
     """In-place lower Cholesky factor of a[:m, :m] (lower triangle read), with the
     reciprocals of its diagonal in ``inv_d``; False if not positive definite."""
@@ -94,7 +98,7 @@ def _cholesky(a: np.ndarray, inv_d: np.ndarray, m: int, tol: float) -> bool:
     return True
 
 
-@numba.njit(cache=True, fastmath=FAST, inline="always")
+@numba.njit(cache=True, fastmath=FAST)
 def _forward(low: np.ndarray, inv_d: np.ndarray, m: int, b: np.ndarray, out: np.ndarray) -> None:
     """out = L⁻¹ b."""
     for i in range(m):
