@@ -263,3 +263,39 @@ def test_replaying_the_picks_under_the_calibrated_truth_equals_ranking_by_it():
     # back to the model: the drops the picks were ranked with
     _, again = state.effect.replay("model")
     np.testing.assert_allclose(again, model_drops, atol=1e-12)
+
+
+def test_a_plan_reports_its_benefits_and_reasons_under_the_calibrated_truth():
+    """plan_sampling ranks by the model's truth and reports under the calibrated one:
+    the points' benefits add up to plan_effect's drop, and a neighbour reason's figure is
+    the point's expected_benefit."""
+    import re
+
+    from test_sampling import field_case
+
+    from farmland.sampling.effect import parcel_effect
+    from farmland.sampling.planner import plan_sampling
+
+    parcels, samples, _ = field_case()
+    shift = np.random.default_rng(11).uniform(-0.15, 0.15, len(parcels))
+    parcels["p_calibrated_1"] = np.clip(parcels["p_class_1"] + shift, 0.01, 0.99)
+    parcels["p_calibrated_2"] = 1 - parcels["p_calibrated_1"]
+    parcels["p_calibrated_3"] = 0.0
+    variogram = VariogramModel("spherical", 0.1, 1.0, 600.0)
+    plan, planned = plan_sampling(parcels, samples, n=8, mode="uncertainty",
+                                  variogram=variogram, return_effect=True)
+    assert planned.effect.truth == "calibrated"
+    assert "truth calibrated (picks ranked by the model truth)" in plan.attrs["planner"]["effect"]
+    effect = parcel_effect(parcels, samples, plan, planned=planned)
+    fresh = parcel_effect(parcels, samples, plan)        # recomputed, then replayed
+    np.testing.assert_allclose(effect["misclassified_after"], fresh["misclassified_after"],
+                               atol=1e-9)
+    drop = (effect["misclassified_before"] - effect["misclassified_after"]).sum()
+    assert plan["expected_benefit"].sum() == pytest.approx(drop, abs=1e-3)
+    checked = 0
+    for reason, benefit in zip(plan["reason"], plan["expected_benefit"]):
+        figure = re.search(r"([\d.]+) 亩 fewer expected misclassified", reason)
+        if figure:
+            assert float(figure.group(1)) == pytest.approx(benefit, abs=0.05)
+            checked += 1
+    assert checked >= 1
