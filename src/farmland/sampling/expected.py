@@ -21,6 +21,14 @@ class (the point rule): the misclassification after is that of one noisy value
 (:func:`~farmland.sampling.preposterior.sample_loss`, the variogram's nugget as the
 error). The variance update is exact ordinary kriging with the planned points added
 (:mod:`farmland.geostats.variance`); there is no distance decay of any kind.
+
+**Two truths.** "Misclassified" is counted against a truth: the model's (the kriging
+distribution behind ``p_class_*``) or the calibrated one (``p_calibrated_*``,
+:func:`~farmland.sampling.preposterior.calibrated_truth`). The effect starts with
+:attr:`EffectSettings.ranking_truth` (the greedy picks rank by it) and
+:meth:`ExpectedEffect.replay` recomputes every commit's losses under another (the
+settings' ``truth``, which the planner reports) from the kriging variances the commits
+left: the systems do not depend on the truth, only the losses do.
 """
 
 from __future__ import annotations
