@@ -64,8 +64,10 @@ log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_RANGE_M", "FIXED", "INTERPOLATED", "SAMPLE_ERROR_CV", "UNCLASSIFIED",
            "EffectSettings", "ExpectedEffect", "main_variogram", "parcel_kinds"]
 
-#: an interpolated point whose misclassification today is below this is left as it is
-#: (on the demo county such points hold 0.03 % of the expected misclassified area)
+#: an interpolated point whose misclassification today is below this by the model's
+#: probabilities is left as it is (on the demo county such points hold 0.03 % of the
+#: model's expected misclassified area; under the calibrated truth they keep today's
+#: loss, at least the calibration's floor of 0.001)
 ACTIVE_LOSS = 1e-3
 #: reach loss when the county has no interpolated land to learn it from (3 equal classes)
 UNINFORMED_LOSS = 2 / 3
@@ -106,14 +108,12 @@ class ExpectedEffect:
         self.var0 = self._today_variance()
         self.nu = self._noise_share(self.var0)
         p = self.parcel
-        # active: where either truth expects a misclassification (the truth can be
-        # switched after the picks, :meth:`replay`)
-        worst = np.zeros(len(self.xy))
-        for truth in {s.truth, s.ranking_truth}:
-            self._set_truth(truth)
-            worst = np.maximum(worst, self.today)
+        # active: where the model expects a misclassification, whatever the truth (the
+        # calibrated probabilities never fall below 0.001: by them every point would be)
+        self._set_truth("model")
+        sure = self.today < ACTIVE_LOSS
         self._set_truth(s.ranking_truth)
-        self.active = np.flatnonzero((self.kind[p] == INTERPOLATED) & (worst >= ACTIVE_LOSS)
+        self.active = np.flatnonzero((self.kind[p] == INTERPOLATED) & ~sure
                                      & np.isfinite(self.var0))
         self._active = np.zeros(len(self.xy), dtype=bool)   # mask of self.active
         self._active[self.active] = True
