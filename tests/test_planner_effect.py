@@ -135,6 +135,38 @@ def test_details_rows_per_parcel():
     assert len(r) and ((r > 0) & (r <= 1)).all()
 
 
+def _realised_inside(frame: pd.DataFrame) -> float:
+    """Misclassified 亩 removed inside the parcels classified before, from the details."""
+    inside = frame["class_before"].notna()
+    wrong0 = frame["class_before"] != frame["true_class"]
+    wrong1 = frame["class_after"].isna() | (frame["class_after"] != frame["true_class"])
+    area = frame["area_mu"]
+    return float(area[inside & wrong0].sum() - area[inside & wrong1].sum())
+
+
+def test_random_baseline_is_the_mean_of_its_draws():
+    """Two random plans per county: the first is the single draw (the county's seed),
+    the second another seed; the row is their mean, counted from the per-parcel details."""
+    from farmland.validation.planner_effect import draw_seed
+
+    assert draw_seed(7, 0) == 7 and draw_seed(7, 1) == draw_seed(7, 1) != draw_seed(7, 2)
+    county = make_county("plumes", 1, n_parcels=400)
+    one: list = []
+    single = evaluate_plans(county, modes=("random",), details=one).iloc[0]
+    two: list = []
+    mean = evaluate_plans(county, modes=("random",), details=two, random_draws=2).iloc[0]
+    assert single["draws"] == 1 and mean["draws"] == 2
+    assert [int(f["draw"].iloc[0]) for f in two] == [0, 1]
+    pd.testing.assert_frame_equal(one[0], two[0])
+    first, second = (_realised_inside(f) for f in two)
+    assert single["realised"] == pytest.approx(first)
+    assert first != second  # another plan, another effect
+    assert mean["realised"] == pytest.approx((first + second) / 2)
+    assert mean["n_points"] == single["n_points"]
+    with pytest.raises(ValueError, match="random_draws"):
+        evaluate_plans(county, modes=("random",), random_draws=0)
+
+
 def test_second_classification_keeps_the_leave_one_out_suspects(tmp_path):
     # plumes seed 1 at 400 parcels: the first run's leave-one-out rule finds S0073's Cr
     # suspect; the harness's second classification (the first run's models, one new

@@ -43,9 +43,12 @@ _COLUMNS = (("agreement", "一致率 Agree."), ("class3_recall", "3类查全 C3 
 @click.option("--plans", is_flag=True,
               help="Measure the sampling planner instead: plan 5 % more samples with each "
                    "mode, sample the truth there, reclassify, compare with the prediction.")
+@click.option("--random-draws", type=click.IntRange(1), default=1, show_default=True,
+              help="With --plans: random plans averaged per county (the random baseline).")
 @output_dir_option()
 @overwrite_option
-def command(scenarios, seeds, n_parcels, density, rules, plans, output, overwrite):
+def command(scenarios, seeds, n_parcels, density, rules, plans, random_draws, output,
+            overwrite):
     """Classify truth-known synthetic counties (enterprise plumes, an irrigation band,
     geogenic karst Cd, sparse townships, noisy labs) with farmland and with baselines
     (nearest sample, IDW), and score each against the truth, area-weighted.
@@ -66,7 +69,7 @@ def command(scenarios, seeds, n_parcels, density, rules, plans, output, overwrit
     out = Path(output)
     if plans:
         _plans(scenarios or None, seeds or DEFAULT_SEEDS, n_parcels, density, rules, out,
-               overwrite)
+               overwrite, random_draws=random_draws)
         return
     refuse_existing((out / n for n in (VALIDATION_CSV, SUMMARY_CSV)), overwrite=overwrite)
     predictions: list[pd.DataFrame] = []
@@ -87,7 +90,8 @@ def command(scenarios, seeds, n_parcels, density, rules, plans, output, overwrit
     click.echo(f"outputs: {out}")
 
 
-def _plans(scenarios, seeds, n_parcels, density, rules, out: Path, overwrite: bool) -> None:
+def _plans(scenarios, seeds, n_parcels, density, rules, out: Path, overwrite: bool, *,
+           random_draws: int = 1) -> None:
     """``--plans``: the realised effect of sampling plans (issue 15 item 4)."""
     from farmland.io.write import csv_writer, refuse_existing, write_outputs
     from farmland.progress import track
@@ -96,7 +100,7 @@ def _plans(scenarios, seeds, n_parcels, density, rules, out: Path, overwrite: bo
     refuse_existing((out / n for n in (PLANS_CSV, PLANS_SUMMARY_CSV)), overwrite=overwrite)
     with _classification_logs_quiet():
         results = planner_effect(scenarios, seeds, n_parcels=n_parcels, rules=rules,
-                                 samples_per_km2=density,
+                                 samples_per_km2=density, random_draws=random_draws,
                                  progress=lambda pairs: track(pairs, "加密效果 / Plans"))
     summary = summarise_plans(results)
     print_plans(summary)

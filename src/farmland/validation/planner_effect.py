@@ -18,7 +18,11 @@ and next to each the reduction the planner predicted for the plan
 **Same seed discipline.** Every mode samples the same county with lab errors drawn from
 the same streams (``default_rng([seed, 5])`` and ``[seed, 5, scenario]``), so the k-th
 point of two plans of N points gets the same error draws; ``random`` draws its points
-with the county's seed, the coverage k-means starts from it too.
+with the county's seed, the coverage k-means starts from it too. With ``random_draws`` =
+R > 1 the random baseline is R plans per county (the first with the county's seed, the
+others with ``SeedSequence([seed, r])``), each sampled and classified, and its row is the
+mean of the R (column ``draws``): one draw of 5 % random points is a noisy estimate of
+what random points remove, and the item-4 ratio divides by it.
 
 **Fixed variograms.** The second classification reuses the first run's fitted models
 (5 % more samples would barely move a variogram, and refitting would add to every
@@ -92,7 +96,8 @@ PLAN_TARGETS = {
 
 def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
                    modes: Sequence[str] = PLAN_MODES, rules: str | Path | None = None,
-                   refit: bool = False, details: list | None = None) -> pd.DataFrame:
+                   refit: bool = False, details: list | None = None,
+                   random_draws: int = 1) -> pd.DataFrame:
     """Plan, sample and reclassify one county for every mode; one row per mode.
 
     Columns: ``scenario``, ``seed``, ``mode``, ``n_samples``, ``n_points``,
@@ -102,16 +107,19 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
     ``predicted_own`` (the parcels holding a new point), ``plan_seconds``, and per class
     c of the first run inside classified parcels ``wrong_c`` (misclassified 亩 before),
     ``expected_wrong_c`` (what the planner's model expected of them), ``realised_c`` and
-    ``predicted_c`` (:data:`BY_CLASS`). Reductions are positive when the plan removed
-    misclassified area.
+    ``predicted_c`` (:data:`BY_CLASS`), ``draws`` (plans averaged: ``random_draws`` for
+    ``random``, else 1). Reductions are positive when the plan removed misclassified area.
 
     With a list ``details``, one frame per mode is appended to it: one row per parcel
     with ``scenario``, ``seed``, ``mode``, ``parcel_id``, ``area_mu``, ``kind``,
     ``own`` (holds a new point), ``true_class``, ``class_before``/``class_after``,
     ``p1_before``/``p1_after`` (``p_class_1``), ``expected_before``/``expected_after``
     (the planner's expected misclassified 亩) and ``variance_ratio``
-    (:func:`~farmland.sampling.effect.parcel_effect`); see :func:`movement_by_class`.
+    (:func:`~farmland.sampling.effect.parcel_effect`); see :func:`movement_by_class`
+    (with ``draw``, 0 … R − 1, for the random draws).
     """
+    if random_draws < 1:
+        raise ValueError(f"random_draws must be at least 1, got {random_draws}")
     rules_obj = load_rules(rules)
     with tempfile.TemporaryDirectory(prefix="farmland-plans-") as tmp:
         folder = Path(tmp)
@@ -121,8 +129,14 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
                                       samples=folder / "samples.gpkg", rules=rules,
                                       seed=county.seed)
         first = classify_run(inputs, rules=rules_obj)
-        rows = [_mode_row(county, first, mode, share=share, folder=folder, inputs=inputs,
-                          rules=rules_obj, refit=refit, details=details) for mode in modes]
+        rows = []
+        for mode in modes:
+            draws = random_draws if mode == "random" else 1
+            rows.append(_mean_row([
+                _mode_row(county, first, mode, share=share, folder=folder, inputs=inputs,
+                          rules=rules_obj, refit=refit, details=details,
+                          seed=draw_seed(county.seed, d), draw=d)
+                for d in range(draws)]))
     out = pd.DataFrame(rows)
     log.info("plans %s seed %d: %s", county.scenario, county.seed,
              ", ".join(f"{r.mode} {r.realised:+.0f} 亩 (predicted {r.predicted:+.0f})"
@@ -130,11 +144,31 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
     return out
 
 
+def draw_seed(seed: int, draw: int) -> int:
+    """The planner's seed of draw ``draw`` of a county: the county's seed for the first,
+    then one 32-bit word of ``SeedSequence([seed, draw])``."""
+    if draw == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(draw)]).generate_state(1)[0])
+
+
+def _mean_row(rows: list[dict]) -> dict:
+    """One row for the plans ``rows`` of one county and mode: numbers averaged over them
+    (``draws`` says how many), the rest from the first."""
+    out = dict(rows[0])
+    for key, value in out.items():
+        if isinstance(value, float):
+            out[key] = float(np.mean([r[key] for r in rows]))
+    out["draws"] = len(rows)
+    return out
+
+
 def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder: Path,
               inputs: ClassificationInputs, rules, refit: bool,
-              details: list | None = None) -> dict:
+              details: list | None = None, seed: int | None = None, draw: int = 0) -> dict:
     """Plan with one mode after the first run ``first`` (parcels, samples, manifest,
-    surfaces), sample the truth, reclassify and score."""
+    surfaces), sample the truth, reclassify and score; the planner's ``seed`` is the
+    county's unless given."""
     truth = county.truth.set_index("parcel_id")["true_class"]
     parcels, samples = first.parcels, first.samples
     area = parcels["area_mu"].to_numpy(dtype=float)
@@ -144,8 +178,8 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
     plan, planned = plan_sampling(
         parcels, samples, n=n, mode=mode, flags=flag_sparse(parcels, samples),
         variogram=main_variogram(first.manifest["geostatistics"]["models"], parcels),
-        rules=rules.as_dict(), sample_error_cv=sample_error_cv(county), seed=county.seed,
-        return_effect=True)
+        rules=rules.as_dict(), sample_error_cv=sample_error_cv(county),
+        seed=county.seed if seed is None else seed, return_effect=True)
     seconds = time.perf_counter() - start
     predicted = parcel_effect(parcels, samples, plan, planned=planned)  # as `farmland plan`
     expected = predicted["misclassified_before"].to_numpy()
@@ -162,7 +196,7 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
         ids = parcels["parcel_id"].astype(str)
         later = after.set_index(after["parcel_id"].astype(str)).reindex(ids)
         details.append(pd.DataFrame({
-            "scenario": county.scenario, "seed": county.seed, "mode": mode,
+            "scenario": county.scenario, "seed": county.seed, "mode": mode, "draw": draw,
             "parcel_id": ids.to_numpy(), "area_mu": area,
             "kind": predicted["kind"].to_numpy(), "own": own,
             "true_class": truth.reindex(ids).to_numpy(float),
@@ -289,11 +323,12 @@ def planner_effect(scenarios: Iterable[str] | str | None = None,
                    share: float = PLAN_SHARE, modes: Sequence[str] = PLAN_MODES,
                    rules: str | Path | None = None, refit: bool = False,
                    progress: Callable[[list], Iterable] | None = None,
-                   details: list | None = None, **county_options) -> pd.DataFrame:
-    """:func:`evaluate_plans` on every scenario × seed (rows concatenated; ``details`` as
-    there)."""
+                   details: list | None = None, random_draws: int = 1,
+                   **county_options) -> pd.DataFrame:
+    """:func:`evaluate_plans` on every scenario × seed (rows concatenated; ``details`` and
+    ``random_draws`` as there)."""
     return pd.concat([evaluate_plans(county, share=share, modes=modes, rules=rules, refit=refit,
-                                     details=details)
+                                     details=details, random_draws=random_draws)
                       for county in counties(scenarios, seeds, n_parcels=n_parcels,
                                              progress=progress, **county_options)],
                      ignore_index=True)
