@@ -21,13 +21,16 @@ Usage::
 
     python benchmarks/planner_effect.py [--scenario plumes karst] [--seeds 1 2 3 4 5]
                                         [--modes uncertainty random] [--rules FILE]
-                                        [--random-draws 10] [--out out/planner_effect]
+                                        [--random-draws 10] [--lab-draws 10]
+                                        [--out out/planner_effect]
     python benchmarks/planner_effect.py --tables out/a/plans.csv out/b/plans.csv
 
 ``--tables`` only prints the tables of rows written before (e.g. one scenario per run,
 to keep each run short). ``--random-draws R`` averages R random plans per county (each
 sampled and classified; the first is the single draw of earlier tables), so the random
-baseline's mean is not one draw's luck. A county takes 30–60 s on the 2-core machine (most of it the
+baseline's mean is not one draw's luck; ``--lab-draws L`` samples every plan's points L
+times (new within-field and lab errors) and averages what the L reports remove. A county
+takes 30–60 s on the 2-core machine (most of it the
 five classification runs; an uncertainty plan 2–20 s, more where samples are sparse).
 """
 
@@ -113,10 +116,11 @@ def print_tables(results: pd.DataFrame) -> None:
         print("Inside classified parcels: misclassified 亩 before and what the planner's model "
               "expected of them, then the realised and the predicted reduction.\n")
         print(markdown(by_class))
-    if "draws" in results and (results["draws"] > 1).any():
-        draws = results.groupby("mode")["draws"].max()
-        print("\nPlans averaged per county: " + ", ".join(f"{m} {int(n)}"
-                                                         for m, n in draws.items()))
+    for column, what in (("draws", "Plans"), ("lab_draws", "Lab reports of a plan")):
+        if column in results and (results[column] > 1).any():
+            counts = results.groupby("mode")[column].max()
+            print(f"\n{what} averaged per county: " + ", ".join(
+                f"{m} {int(n)}" for m, n in counts.items()))
     spread = results.groupby("mode")["realised"].agg(["std", "count"])
     print("\nSpread of the realised reduction between counties (inside, 亩): " + ", ".join(
         f"{m} sd {r['std']:.0f} (n = {int(r['count'])}, standard error of the mean "
@@ -134,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", default=None, help="rules profile (TOML) of both runs")
     parser.add_argument("--random-draws", type=int, default=1,
                         help="random plans averaged per county (default 1)")
+    parser.add_argument("--lab-draws", type=int, default=1,
+                        help="lab reports of each plan averaged (default 1)")
     parser.add_argument("--out", type=Path, default=Path("out/planner_effect"))
     parser.add_argument("--tables", nargs="+", type=Path, default=None,
                         help="print the tables of plans.csv files written before")
@@ -153,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     details: list[pd.DataFrame] = []
     results = planner_effect(args.scenario, args.seeds, n_parcels=args.parcels,
                              modes=args.modes, rules=args.rules, refit=args.refit,
-                             details=details, random_draws=args.random_draws)
+                             details=details, random_draws=args.random_draws,
+                             lab_draws=args.lab_draws)
     wall = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     results.round(4).to_csv(args.out / "plans.csv", index=False)

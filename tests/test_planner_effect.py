@@ -167,6 +167,28 @@ def test_random_baseline_is_the_mean_of_its_draws():
         evaluate_plans(county, modes=("random",), random_draws=0)
 
 
+def test_lab_draws_average_the_reports_of_one_plan(monkeypatch):
+    """Two lab reports of the same uncertainty plan: the first is the single report of
+    before, the second another stream; realised = their mean, predicted unchanged."""
+    import importlib
+
+    # the package exports a function of the module's name; take the module itself
+    pe = importlib.import_module("farmland.validation.planner_effect")
+
+    assert pe.lab_part(0) == 5 and pe.lab_part(1) == 1005
+    county = make_county("noisy", 1, n_parcels=400)
+    both = evaluate_plans(county, modes=("uncertainty",), lab_draws=2).iloc[0]
+    first = evaluate_plans(county, modes=("uncertainty",)).iloc[0]
+    monkeypatch.setattr(pe, "lab_part", lambda draw: 1005)
+    second = evaluate_plans(county, modes=("uncertainty",)).iloc[0]
+    assert both["lab_draws"] == 2 and first["lab_draws"] == 1
+    assert first["realised"] != second["realised"]  # other errors, another effect
+    for column in ("realised", "realised_all", "realised_own", "realised_2"):
+        assert both[column] == pytest.approx((first[column] + second[column]) / 2)
+    for column in ("predicted", "misclassified_before", "n_points"):
+        assert both[column] == first[column] == second[column]
+
+
 def test_second_classification_keeps_the_leave_one_out_suspects(tmp_path):
     # plumes seed 1 at 400 parcels: the first run's leave-one-out rule finds S0073's Cr
     # suspect; the harness's second classification (the first run's models, one new

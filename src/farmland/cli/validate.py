@@ -45,10 +45,13 @@ _COLUMNS = (("agreement", "一致率 Agree."), ("class3_recall", "3类查全 C3 
                    "mode, sample the truth there, reclassify, compare with the prediction.")
 @click.option("--random-draws", type=click.IntRange(1), default=1, show_default=True,
               help="With --plans: random plans averaged per county (the random baseline).")
+@click.option("--lab-draws", type=click.IntRange(1), default=1, show_default=True,
+              help="With --plans: lab reports of each plan averaged (new field and lab "
+                   "errors at the same points).")
 @output_dir_option()
 @overwrite_option
-def command(scenarios, seeds, n_parcels, density, rules, plans, random_draws, output,
-            overwrite):
+def command(scenarios, seeds, n_parcels, density, rules, plans, random_draws, lab_draws,
+            output, overwrite):
     """Classify truth-known synthetic counties (enterprise plumes, an irrigation band,
     geogenic karst Cd, sparse townships, noisy labs) with farmland and with baselines
     (nearest sample, IDW), and score each against the truth, area-weighted.
@@ -69,7 +72,7 @@ def command(scenarios, seeds, n_parcels, density, rules, plans, random_draws, ou
     out = Path(output)
     if plans:
         _plans(scenarios or None, seeds or DEFAULT_SEEDS, n_parcels, density, rules, out,
-               overwrite, random_draws=random_draws)
+               overwrite, random_draws=random_draws, lab_draws=lab_draws)
         return
     refuse_existing((out / n for n in (VALIDATION_CSV, SUMMARY_CSV)), overwrite=overwrite)
     predictions: list[pd.DataFrame] = []
@@ -91,7 +94,7 @@ def command(scenarios, seeds, n_parcels, density, rules, plans, random_draws, ou
 
 
 def _plans(scenarios, seeds, n_parcels, density, rules, out: Path, overwrite: bool, *,
-           random_draws: int = 1) -> None:
+           random_draws: int = 1, lab_draws: int = 1) -> None:
     """``--plans``: the realised effect of sampling plans (issue 15 item 4)."""
     from farmland.io.write import csv_writer, refuse_existing, write_outputs
     from farmland.progress import track
@@ -101,6 +104,7 @@ def _plans(scenarios, seeds, n_parcels, density, rules, out: Path, overwrite: bo
     with _classification_logs_quiet():
         results = planner_effect(scenarios, seeds, n_parcels=n_parcels, rules=rules,
                                  samples_per_km2=density, random_draws=random_draws,
+                                 lab_draws=lab_draws,
                                  progress=lambda pairs: track(pairs, "加密效果 / Plans"))
     summary = summarise_plans(results)
     print_plans(summary)

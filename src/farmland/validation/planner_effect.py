@@ -22,7 +22,11 @@ with the county's seed, the coverage k-means starts from it too. With ``random_d
 R > 1 the random baseline is R plans per county (the first with the county's seed, the
 others with ``SeedSequence([seed, r])``), each sampled and classified, and its row is the
 mean of the R (column ``draws``): one draw of 5 % random points is a noisy estimate of
-what random points remove, and the item-4 ratio divides by it.
+what random points remove, and the item-4 ratio divides by it. With ``lab_draws`` = L > 1
+every plan's points are sampled L times (the first from the stream above, then
+``[seed, 5 + 1000·l]``: new within-field and lab errors at the same points), each report
+classified, and the realised reductions are the mean: what a plan removes in expectation
+over what the field team may bring back, not one report's luck.
 
 **Fixed variograms.** The second classification reuses the first run's fitted models
 (5 % more samples would barely move a variogram, and refitting would add to every
@@ -97,7 +101,7 @@ PLAN_TARGETS = {
 def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
                    modes: Sequence[str] = PLAN_MODES, rules: str | Path | None = None,
                    refit: bool = False, details: list | None = None,
-                   random_draws: int = 1) -> pd.DataFrame:
+                   random_draws: int = 1, lab_draws: int = 1) -> pd.DataFrame:
     """Plan, sample and reclassify one county for every mode; one row per mode.
 
     Columns: ``scenario``, ``seed``, ``mode``, ``n_samples``, ``n_points``,
@@ -108,7 +112,8 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
     c of the first run inside classified parcels ``wrong_c`` (misclassified 亩 before),
     ``expected_wrong_c`` (what the planner's model expected of them), ``realised_c`` and
     ``predicted_c`` (:data:`BY_CLASS`), ``draws`` (plans averaged: ``random_draws`` for
-    ``random``, else 1). Reductions are positive when the plan removed misclassified area.
+    ``random``, else 1), ``lab_draws`` (lab reports of each plan averaged). Reductions are
+    positive when the plan removed misclassified area.
 
     With a list ``details``, one frame per mode is appended to it: one row per parcel
     with ``scenario``, ``seed``, ``mode``, ``parcel_id``, ``area_mu``, ``kind``,
@@ -118,8 +123,9 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
     (:func:`~farmland.sampling.effect.parcel_effect`); see :func:`movement_by_class`
     (with ``draw``, 0 … R − 1, for the random draws).
     """
-    if random_draws < 1:
-        raise ValueError(f"random_draws must be at least 1, got {random_draws}")
+    for name, value in (("random_draws", random_draws), ("lab_draws", lab_draws)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
     rules_obj = load_rules(rules)
     with tempfile.TemporaryDirectory(prefix="farmland-plans-") as tmp:
         folder = Path(tmp)
@@ -135,7 +141,7 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
             rows.append(_mean_row([
                 _mode_row(county, first, mode, share=share, folder=folder, inputs=inputs,
                           rules=rules_obj, refit=refit, details=details,
-                          seed=draw_seed(county.seed, d), draw=d)
+                          seed=draw_seed(county.seed, d), draw=d, lab_draws=lab_draws)
                 for d in range(draws)]))
     out = pd.DataFrame(rows)
     log.info("plans %s seed %d: %s", county.scenario, county.seed,
@@ -152,6 +158,13 @@ def draw_seed(seed: int, draw: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(draw)]).generate_state(1)[0])
 
 
+def lab_part(draw: int) -> int:
+    """The lab stream (``part`` of :func:`~farmland.validation.synthetic.lab_report_at`) of
+    lab draw ``draw``: the harness's plan stream for the first, so every mode's k-th point
+    gets the same errors as before; ``_PLAN_PART + 1000·draw`` after it."""
+    return _PLAN_PART + 1000 * int(draw)
+
+
 def _mean_row(rows: list[dict]) -> dict:
     """One row for the plans ``rows`` of one county and mode: numbers averaged over them
     (``draws`` says how many), the rest from the first."""
@@ -165,10 +178,13 @@ def _mean_row(rows: list[dict]) -> dict:
 
 def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder: Path,
               inputs: ClassificationInputs, rules, refit: bool,
-              details: list | None = None, seed: int | None = None, draw: int = 0) -> dict:
+              details: list | None = None, seed: int | None = None, draw: int = 0,
+              lab_draws: int = 1) -> dict:
     """Plan with one mode after the first run ``first`` (parcels, samples, manifest,
     surfaces), sample the truth, reclassify and score; the planner's ``seed`` is the
-    county's unless given."""
+    county's unless given. With ``lab_draws`` = L > 1 the plan's points are sampled L
+    times (:func:`lab_part`), each report classified, and the realised reductions are
+    their mean (``details`` keeps the first)."""
     truth = county.truth.set_index("parcel_id")["true_class"]
     parcels, samples = first.parcels, first.samples
     area = parcels["area_mu"].to_numpy(dtype=float)
@@ -184,12 +200,18 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
     predicted = parcel_effect(parcels, samples, plan, planned=planned)  # as `farmland plan`
     expected = predicted["misclassified_before"].to_numpy()
     gain = expected - predicted["misclassified_after"].to_numpy()
-    after = _reclassify(county, plan, folder, inputs, rules, None if refit else first.surfaces)
-    wrong0, wrong1 = _wrong(parcels, truth), _wrong(after, truth)
+    afters = [_reclassify(county, plan, folder, inputs, rules,
+                          None if refit else first.surfaces, part=lab_part(r))
+              for r in range(lab_draws)]
+    after = afters[0]
+    wrong0 = _wrong(parcels, truth)
+    wrongs = [_wrong(a, truth) for a in afters]
     own = parcels["parcel_id"].astype(str).isin(set(plan["parcel_id"])).to_numpy()
 
     def drop(mask: np.ndarray) -> float:
-        return float(area[mask & wrong0].sum() - area[mask & wrong1].sum())
+        """Misclassified 亩 removed in ``mask``, mean over the lab draws."""
+        before = area[mask & wrong0].sum()
+        return float(np.mean([before - area[mask & w].sum() for w in wrongs]))
 
     today = _numbers(parcels["final_class"])
     if details is not None:
@@ -220,7 +242,7 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
             "realised_all": drop(np.ones(len(area), dtype=bool)),
             "predicted_all": float(gain.sum()),
             "realised_own": drop(own), "predicted_own": float(gain[own].sum()),
-            "plan_seconds": round(seconds, 2), **by_class}
+            "plan_seconds": round(seconds, 2), "lab_draws": lab_draws, **by_class}
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
@@ -281,9 +303,11 @@ def _wrong(parcels: pd.DataFrame, truth: pd.Series) -> np.ndarray:
 
 
 def _reclassify(county: SyntheticCounty, plan: gpd.GeoDataFrame, folder: Path,
-                inputs: ClassificationInputs, rules, surfaces) -> pd.DataFrame:
-    """Classify the county again with the lab report of the plan's points added."""
-    new = _plan_lab_report(county, plan)
+                inputs: ClassificationInputs, rules, surfaces, *,
+                part: int = _PLAN_PART) -> pd.DataFrame:
+    """Classify the county again with the lab report (stream ``part``) of the plan's
+    points added."""
+    new = _plan_lab_report(county, plan, part=part)
     path = folder / "plan_samples.gpkg"
     new.to_file(path, layer="samples", driver="GPKG")
     both = ClassificationInputs(parcels=inputs.parcels, samples=[inputs.samples, path],
@@ -312,9 +336,10 @@ def screened_samples(inputs: ClassificationInputs, rules, surfaces, standard):
     return parcels, classified, surfaces
 
 
-def _plan_lab_report(county: SyntheticCounty, plan: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _plan_lab_report(county: SyntheticCounty, plan: gpd.GeoDataFrame, *,
+                     part: int = _PLAN_PART) -> gpd.GeoDataFrame:
     """What the scenario's lab reports at the plan's points (ids ``N001``…)."""
-    return lab_report_at(county, shapely.get_coordinates(plan.geometry.values), part=_PLAN_PART,
+    return lab_report_at(county, shapely.get_coordinates(plan.geometry.values), part=part,
                          prefix="N")
 
 
@@ -324,11 +349,12 @@ def planner_effect(scenarios: Iterable[str] | str | None = None,
                    rules: str | Path | None = None, refit: bool = False,
                    progress: Callable[[list], Iterable] | None = None,
                    details: list | None = None, random_draws: int = 1,
-                   **county_options) -> pd.DataFrame:
-    """:func:`evaluate_plans` on every scenario × seed (rows concatenated; ``details`` and
-    ``random_draws`` as there)."""
+                   lab_draws: int = 1, **county_options) -> pd.DataFrame:
+    """:func:`evaluate_plans` on every scenario × seed (rows concatenated; ``details``,
+    ``random_draws`` and ``lab_draws`` as there)."""
     return pd.concat([evaluate_plans(county, share=share, modes=modes, rules=rules, refit=refit,
-                                     details=details, random_draws=random_draws)
+                                     details=details, random_draws=random_draws,
+                                     lab_draws=lab_draws)
                       for county in counties(scenarios, seeds, n_parcels=n_parcels,
                                              progress=progress, **county_options)],
                      ignore_index=True)
