@@ -74,8 +74,9 @@ from farmland.validation.synthetic import (
     lab_report_at,
 )
 
-__all__ = ["BY_CLASS", "PLAN_MODES", "PLAN_SHARE", "PLAN_TARGETS", "evaluate_plans",
-           "movement_by_class", "plan_target_check", "planner_effect", "summarise_plans"]
+__all__ = ["BY_CLASS", "PLAN_MODES", "PLAN_SHARE", "PLAN_TARGETS", "county_inputs",
+           "draw_seed", "evaluate_plans", "lab_part", "movement_by_class", "plan_target_check",
+           "planner_effect", "summarise_plans"]
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +130,7 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
     rules_obj = load_rules(rules)
     with tempfile.TemporaryDirectory(prefix="farmland-plans-") as tmp:
         folder = Path(tmp)
-        county.parcels.to_file(folder / "parcels.gpkg", layer="parcels", driver="GPKG")
-        county.samples.to_file(folder / "samples.gpkg", layer="samples", driver="GPKG")
-        inputs = ClassificationInputs(parcels=folder / "parcels.gpkg",
-                                      samples=folder / "samples.gpkg", rules=rules,
-                                      seed=county.seed)
+        inputs = county_inputs(county, folder, rules=rules)
         first = classify_run(inputs, rules=rules_obj)
         rows = []
         for mode in modes:
@@ -148,6 +145,16 @@ def evaluate_plans(county: SyntheticCounty, *, share: float = PLAN_SHARE,
              ", ".join(f"{r.mode} {r.realised:+.0f} 亩 (predicted {r.predicted:+.0f})"
                        for r in out.itertuples()))
     return out
+
+
+def county_inputs(county: SyntheticCounty, folder: Path,
+                  rules: str | Path | None = None) -> ClassificationInputs:
+    """The county's parcels and lab report written to ``folder`` (``parcels.gpkg``,
+    ``samples.gpkg``) as farmland reads them, and the inputs of a run on them."""
+    county.parcels.to_file(folder / "parcels.gpkg", layer="parcels", driver="GPKG")
+    county.samples.to_file(folder / "samples.gpkg", layer="samples", driver="GPKG")
+    return ClassificationInputs(parcels=folder / "parcels.gpkg",
+                                samples=folder / "samples.gpkg", rules=rules, seed=county.seed)
 
 
 def draw_seed(seed: int, draw: int) -> int:
