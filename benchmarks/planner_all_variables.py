@@ -45,14 +45,16 @@ from farmland.classify.risk import CellRule
 from farmland.geostats.surfaces import interpolation_inputs
 from farmland.geostats.variance import kriging_variance
 from farmland.rules import load_rules
-from farmland.runs.pipeline import ClassificationInputs, classify_run
+from farmland.runs.pipeline import classify_run
 from farmland.sampling.effect import parcel_effect
-from farmland.sampling.expected import main_variogram
-from farmland.sampling.flags import flag_sparse
-from farmland.sampling.planner import plan_sampling
 from farmland.standards import CLASS_ELEMENTS, load_standard
 from farmland.validation.harness import counties
-from farmland.validation.planner_effect import _reclassify, _wrong, sample_error_cv
+from farmland.validation.planner_effect import (
+    county_inputs,
+    harness_plan,
+    misclassified,
+    reclassify,
+)
 
 SCENARIOS = ("plumes", "irrigation", "karst", "sparse", "noisy")
 
@@ -88,24 +90,16 @@ def county_row(county, draws: int) -> dict:
     rule = CellRule.from_rules(rules["interpolation"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        county.parcels.to_file(folder / "p.gpkg", layer="parcels", driver="GPKG")
-        county.samples.to_file(folder / "s.gpkg", layer="samples", driver="GPKG")
-        inputs = ClassificationInputs(parcels=folder / "p.gpkg", samples=folder / "s.gpkg",
-                                      seed=county.seed)
+        inputs = county_inputs(county, folder)
         first = classify_run(inputs, rules=rules)
         parcels, samples = first.parcels, first.samples
         usable = samples[samples["usable"].astype(bool)]
-        plan, planned = plan_sampling(
-            parcels, samples, n=max(1, round(0.05 * len(usable))), mode="uncertainty",
-            flags=flag_sparse(parcels, samples),
-            variogram=main_variogram(first.manifest["geostatistics"]["models"], parcels),
-            rules=rules.as_dict(), sample_error_cv=sample_error_cv(county), seed=county.seed,
-            return_effect=True)
+        plan, planned = harness_plan(county, first, "uncertainty", rules)
         predicted = parcel_effect(parcels, samples, plan, planned=planned)
-        after = _reclassify(county, plan, folder, inputs, rules, first.surfaces)
+        after = reclassify(county, plan, folder, inputs, rules, first.surfaces)
     truth = county.truth.set_index("parcel_id")["true_class"]
     area = parcels["area_mu"].to_numpy(float)
-    realised = area * (_wrong(parcels, truth).astype(float) - _wrong(after, truth))
+    realised = area * (misclassified(parcels, truth).astype(float) - misclassified(after, truth))
     own = parcels["parcel_id"].astype(str).isin(set(plan["parcel_id"].astype(str))).to_numpy()
     interp = parcels["rule"].astype(str).str.startswith("interpolated").to_numpy()
     cls = pd.to_numeric(parcels["final_class"], errors="coerce").to_numpy()

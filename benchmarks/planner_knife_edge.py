@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import tempfile
 from pathlib import Path
@@ -28,14 +27,14 @@ import shapely
 
 from farmland.rules import load_rules
 from farmland.runs.pipeline import classify_run
-from farmland.sampling.expected import main_variogram
-from farmland.sampling.flags import flag_sparse
-from farmland.sampling.planner import plan_sampling
 from farmland.validation import make_county
+from farmland.validation.planner_effect import (
+    county_inputs,
+    harness_plan,
+    lab_part,
+    reclassify,
+)
 from farmland.validation.synthetic import lab_report_at
-
-# the package exports a function of the module's name; take the module itself
-effect = importlib.import_module("farmland.validation.planner_effect")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,18 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     rules = load_rules(None)
     with tempfile.TemporaryDirectory(prefix="farmland-knife-") as tmp:
         folder = Path(tmp)
-        inputs = effect.county_inputs(county, folder)
+        inputs = county_inputs(county, folder)
         first = classify_run(inputs, rules=rules)
-        parcels, samples = first.parcels, first.samples
-        n = max(1, round(effect.PLAN_SHARE * int(samples["usable"].sum())))
-        plan = plan_sampling(
-            parcels, samples, n=n, mode=args.mode, flags=flag_sparse(parcels, samples),
-            variogram=main_variogram(first.manifest["geostatistics"]["models"], parcels),
-            rules=rules.as_dict(), sample_error_cv=effect.sample_error_cv(county),
-            seed=county.seed)
-        part = effect.lab_part(args.draw)
-        after = effect._reclassify(county, plan, folder, inputs, rules, first.surfaces,
-                                   part=part)
+        parcels = first.parcels
+        plan, _ = harness_plan(county, first, args.mode, rules)
+        part = lab_part(args.draw)
+        after = reclassify(county, plan, folder, inputs, rules, first.surfaces, part=part)
     xy = shapely.get_coordinates(plan.geometry.values)
     lab = lab_report_at(county, xy, part=part, prefix="N")
     true_at = county.values_at(xy)

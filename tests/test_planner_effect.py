@@ -90,6 +90,16 @@ def test_cli_validate_plans(tmp_path):
     assert "met" in result.output
 
 
+def test_cli_validate_refuses_draws_without_plans(tmp_path):
+    args = ["validate", "--scenario", "karst", "--seed", "1", "--parcels", "200",
+            "--lab-draws", "3", "-o", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "--random-draws and --lab-draws average the planner's draws: add --plans" in (
+        result.output)
+    assert not any(tmp_path.iterdir())
+
+
 def test_by_class_columns_add_up_to_the_classified_totals(small_plans):
     """The per-class breakdown of the first run's classes splits the inside figures."""
     for row in small_plans.itertuples():

@@ -70,6 +70,9 @@ def command(scenarios, seeds, n_parcels, density, rules, plans, random_draws, la
     from farmland.validation import DEFAULT_SEEDS, summarise, target_check, validate
 
     out = Path(output)
+    if not plans and (random_draws, lab_draws) != (1, 1):
+        raise click.UsageError("--random-draws and --lab-draws average the planner's "
+                               "draws: add --plans, or leave them out.")
     if plans:
         _plans(scenarios or None, seeds or DEFAULT_SEEDS, n_parcels, density, rules, out,
                overwrite, random_draws=random_draws, lab_draws=lab_draws)

@@ -112,7 +112,8 @@ class ExpectedEffect:
         # calibrated probabilities never fall below 0.001: by them every point would be)
         self._set_truth("model")
         sure = self.today < ACTIVE_LOSS
-        self._set_truth(s.ranking_truth)
+        if s.ranking_truth != "model":
+            self._set_truth(s.ranking_truth)
         self.active = np.flatnonzero((self.kind[p] == INTERPOLATED) & ~sure
                                      & np.isfinite(self.var0))
         self._active = np.zeros(len(self.xy), dtype=bool)   # mask of self.active

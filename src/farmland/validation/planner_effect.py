@@ -75,8 +75,9 @@ from farmland.validation.synthetic import (
 )
 
 __all__ = ["BY_CLASS", "PLAN_MODES", "PLAN_SHARE", "PLAN_TARGETS", "county_inputs",
-           "draw_seed", "evaluate_plans", "lab_part", "movement_by_class", "plan_target_check",
-           "planner_effect", "summarise_plans"]
+           "draw_seed", "evaluate_plans", "harness_plan", "lab_part", "misclassified",
+           "movement_by_class", "plan_target_check", "planner_effect", "reclassify",
+           "sample_error_cv", "summarise_plans"]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,22 @@ def county_inputs(county: SyntheticCounty, folder: Path,
                                 samples=folder / "samples.gpkg", rules=rules, seed=county.seed)
 
 
+def harness_plan(county: SyntheticCounty, first, mode: str, rules, *,
+                 share: float = PLAN_SHARE, seed: int | None = None):
+    """``(plan, planned)`` of ``plan_sampling`` after the first run ``first`` of
+    ``county``, as the harness plans: N = ``share`` of the usable samples, ``farmland
+    plan``'s defaults (the sparse-data flags, the main variogram, the run's ``rules``), the
+    sample error the county's QC duplicates give (:func:`sample_error_cv`), the planner's
+    ``seed`` the county's unless given."""
+    parcels, samples = first.parcels, first.samples
+    n = max(1, round(share * int(samples["usable"].sum())))
+    return plan_sampling(
+        parcels, samples, n=n, mode=mode, flags=flag_sparse(parcels, samples),
+        variogram=main_variogram(first.manifest["geostatistics"]["models"], parcels),
+        rules=rules.as_dict(), sample_error_cv=sample_error_cv(county),
+        seed=county.seed if seed is None else seed, return_effect=True)
+
+
 def draw_seed(seed: int, draw: int) -> int:
     """The planner's seed of draw ``draw`` of a county: the county's seed for the first,
     then one 32-bit word of ``SeedSequence([seed, draw])``."""
@@ -196,23 +213,18 @@ def _mode_row(county: SyntheticCounty, first, mode: str, *, share: float, folder
     parcels, samples = first.parcels, first.samples
     area = parcels["area_mu"].to_numpy(dtype=float)
     classified = parcels["final_class"].notna().to_numpy()
-    n = max(1, round(share * int(samples["usable"].sum())))
     start = time.perf_counter()
-    plan, planned = plan_sampling(
-        parcels, samples, n=n, mode=mode, flags=flag_sparse(parcels, samples),
-        variogram=main_variogram(first.manifest["geostatistics"]["models"], parcels),
-        rules=rules.as_dict(), sample_error_cv=sample_error_cv(county),
-        seed=county.seed if seed is None else seed, return_effect=True)
+    plan, planned = harness_plan(county, first, mode, rules, share=share, seed=seed)
     seconds = time.perf_counter() - start
     predicted = parcel_effect(parcels, samples, plan, planned=planned)  # as `farmland plan`
     expected = predicted["misclassified_before"].to_numpy()
     gain = expected - predicted["misclassified_after"].to_numpy()
-    afters = [_reclassify(county, plan, folder, inputs, rules,
+    afters = [reclassify(county, plan, folder, inputs, rules,
                           None if refit else first.surfaces, part=lab_part(r))
               for r in range(lab_draws)]
     after = afters[0]
-    wrong0 = _wrong(parcels, truth)
-    wrongs = [_wrong(a, truth) for a in afters]
+    wrong0 = misclassified(parcels, truth)
+    wrongs = [misclassified(a, truth) for a in afters]
     own = parcels["parcel_id"].astype(str).isin(set(plan["parcel_id"])).to_numpy()
 
     def drop(mask: np.ndarray) -> float:
@@ -302,14 +314,14 @@ def sample_error_cv(county: SyntheticCounty) -> float:
     return float(np.sqrt(np.expm1(var)))
 
 
-def _wrong(parcels: pd.DataFrame, truth: pd.Series) -> np.ndarray:
+def misclassified(parcels: pd.DataFrame, truth: pd.Series) -> np.ndarray:
     """Misclassified or unclassified, per parcel (in the parcels' order)."""
     cls = _numbers(parcels["final_class"])
     true = truth.reindex(parcels["parcel_id"].astype(str)).to_numpy(dtype=float)
     return np.isnan(cls) | (cls != true)
 
 
-def _reclassify(county: SyntheticCounty, plan: gpd.GeoDataFrame, folder: Path,
+def reclassify(county: SyntheticCounty, plan: gpd.GeoDataFrame, folder: Path,
                 inputs: ClassificationInputs, rules, surfaces, *,
                 part: int = _PLAN_PART) -> pd.DataFrame:
     """Classify the county again with the lab report (stream ``part``) of the plan's
