@@ -181,3 +181,20 @@ def test_inputs_are_not_mutated(parcels, samples, crops):
     before = parcels.copy()
     flag_sparse(parcels, samples, crops=crops)
     pd.testing.assert_frame_equal(parcels, before)
+
+
+def test_crop_samples_located_by_position_and_outside_every_parcel(parcels, samples, caplog):
+    """Over-limit crop samples without a parcel id: one inside class-1 parcel P1 is found by
+    its position and flagged; one on a ridge between parcels (in none) is reported, not a
+    crash (pandas' copy-on-write hands out read-only arrays)."""
+    crops = make_points([(300, 300), (5000, 5000), (1100, 100)],
+                        sample_id=["C1", "C9", "C2"], crop=["rice"] * 3,
+                        parcel_id=[None, None, "P2"], exceeds=[True, True, True],
+                        crop_grade=[2, 3, 3])
+    with caplog.at_level("WARNING", logger="farmland.sampling.flags"):
+        res = flag_sparse(parcels, samples, crops=crops)
+    flagged = res.crop_exceedance_class1
+    assert flagged["sample_id"].tolist() == ["C1"]
+    assert flagged["parcel_id"].tolist() == ["P1"]
+    assert "1 over-limit crop sample(s) lie in no parcel" in caplog.text
+    assert "C9" in caplog.text

@@ -162,7 +162,7 @@ def _values(frame: pd.DataFrame, element: str) -> tuple[np.ndarray, np.ndarray]:
 def _thresholds(lookup, element: str, landuse: np.ndarray, ph: np.ndarray,
                 strictest: bool) -> np.ndarray:
     """Threshold per sample; without pH either NaN or (strictest_band) the lowest band value."""
-    values = np.asarray(lookup(element, landuse, ph), dtype=float)
+    values = np.array(lookup(element, landuse, ph), dtype=float)   # a copy: written below
     if strictest:
         missing = np.isnan(ph)
         if missing.any():

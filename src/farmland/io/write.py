@@ -321,7 +321,7 @@ def sqlite_values(series: pd.Series) -> list:
     if series.dtype.kind == "b" or str(series.dtype) == "boolean":
         values = series.fillna(False).to_numpy(dtype=int).astype(object)
     else:
-        values = series.to_numpy(dtype=object)
+        values = series.to_numpy(dtype=object, copy=True)   # written below
         if series.dtype == object:  # text column: whatever is not missing as text
             values = np.array([v if isinstance(v, str) else str(v) for v in values],
                               dtype=object)

@@ -401,6 +401,12 @@ def crop_exceedance_class1(parcels: gpd.GeoDataFrame,
     crops = same_crs(crops, parcels, "crops")
     over = crops.loc[_true(crops["exceeds"])]
     pid = _crop_parcels(over, parcels)
+    lost = pid.isna().to_numpy()
+    if lost.any():
+        ids = over["sample_id"].astype(str).to_numpy()[lost]
+        log.warning("%d over-limit crop sample(s) lie in no parcel, so no parcel's class is "
+                    "checked against them: %s%s", lost.sum(), ", ".join(ids[:5]),
+                    f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
     on1 = pd.Series(cls1, index=parcels["parcel_id"].astype(str).to_numpy())
     on1 = on1[~on1.index.duplicated()]
     keep = pid.map(on1).fillna(False).astype(bool).to_numpy()
@@ -435,7 +441,7 @@ def _crop_parcels(crops: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> pd.Seri
         found = pd.Series(parcels["parcel_id"].astype(str).to_numpy()[p_idx],
                           index=np.flatnonzero(missing)[c_idx])
         found = found[~found.index.duplicated()]
-        fill = pid.to_numpy()
+        fill = pid.to_numpy(copy=True)   # pandas' copy-on-write hands out read-only views
         fill[found.index] = found.to_numpy()
         pid = pd.Series(fill, index=crops.index)
     return pid.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
