@@ -16,6 +16,7 @@ from farmland.crs import (
     gk_epsg_for_longitude,
     gk_epsg_for_zone,
     metric_crs_for,
+    parse_crs,
     require_metric,
     same_crs,
     to_metric,
@@ -217,3 +218,38 @@ def test_require_metric_refuses_degrees():
     with pytest.raises(CRSError, match="projected metric CRS"):
         require_metric(_points([(108.0, 30.0)], 4490))
     require_metric(gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1)], crs=4545))
+
+
+@pytest.mark.parametrize("value", ["foo", "EPSG:99999"])
+def test_an_unknown_crs_is_one_line_naming_the_value(value):
+    with pytest.raises(CRSError, match="not a coordinate reference system") as err:
+        parse_crs(value)
+    assert f"(got {value!r})" in str(err.value) and "EPSG:4545" in str(err.value)
+    gdf = gpd.GeoDataFrame(geometry=[Point(500_000, 2_700_000)])
+    with pytest.raises(CRSError, match="not a coordinate reference system"):
+        ensure_crs(gdf, file="parcels.gpkg", crs=value)
+
+
+def test_parse_crs_reads_codes_as_users_write_them():
+    assert parse_crs("EPSG:4545") == pyproj.CRS(4545)
+    assert parse_crs(4490) == pyproj.CRS(4490)
+
+
+@pytest.mark.parametrize("command", ["classify", "map", "sources"])
+def test_cli_refuses_an_unknown_crs_before_reading(tmp_path, command):
+    from click.testing import CliRunner
+
+    from farmland.cli import main
+
+    for name in ("p.gpkg", "s.csv", "classification.gpkg"):
+        (tmp_path / name).write_text("")      # exist: the option is checked before reading
+    args = {"classify": ["classify", "--parcels", str(tmp_path / "p.gpkg"),
+                         "--samples", str(tmp_path / "s.csv")],
+            "map": ["map", str(tmp_path / "classification.gpkg")],
+            "sources": ["sources", str(tmp_path)]}[command]
+    result = CliRunner().invoke(main, [*args, "--crs", "foo", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert ("farmland: error: --crs: not a coordinate reference system pyproj knows "
+            "(got 'foo')") in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

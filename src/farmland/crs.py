@@ -170,7 +170,7 @@ def metric_crs_for(data: Any) -> pyproj.CRS:
     if _is_metric(crs):
         log.info("working CRS: %s (the input's projected CRS)", describe_crs(crs))
         return crs
-    minx, miny, maxx, maxy = _lonlat_bounds(crs, bounds)
+    minx, _, maxx, _ = _lonlat_bounds(crs, bounds)
     lon = (minx + maxx) / 2
     epsg = gk_epsg_for_longitude(lon)
     target = pyproj.CRS.from_epsg(epsg)
@@ -314,16 +314,28 @@ def ensure_crs(gdf: gpd.GeoDataFrame, *, file: object, crs: Any = None) -> gpd.G
         if crs is None:
             raise CRSError("no coordinate reference system (CRS) declared", file=file,
                            fix=_how_to_declare(tuple(gdf.total_bounds)))
-        out = gdf.set_crs(pyproj.CRS.from_user_input(crs))
+        out = gdf.set_crs(parse_crs(crs))
         log.info("%s: the file declares no CRS; using %s", file, describe_crs(out.crs))
     else:
         out = gdf.copy()
-        if crs is not None and pyproj.CRS.from_user_input(crs) != pyproj.CRS(gdf.crs):
+        if crs is not None and parse_crs(crs) != pyproj.CRS(gdf.crs):
             log.info("%s: keeping the CRS the file declares, %s (ignoring %s)",
                      file, describe_crs(gdf.crs), crs)
     if len(out):
         check_coordinates(tuple(out.total_bounds), out.crs, file=file)
     return out
+
+
+def parse_crs(value: Any) -> pyproj.CRS:
+    """The CRS a user gave (``EPSG:4545``, ``4545``, WKT, a PROJ string), or
+    :class:`CRSError` naming the value and how to write one."""
+    try:
+        return pyproj.CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError:
+        raise CRSError("not a coordinate reference system pyproj knows", value=value,
+                       fix="give an EPSG code, e.g. EPSG:4545 (CGCS2000 3-degree GK CM 108E; "
+                           "EPSG:4534-4554 for CM 75E-135E) or EPSG:4490 (CGCS2000 "
+                           "longitude/latitude)") from None
 
 
 def coordinate_kind(bounds: tuple[float, float, float, float]) -> str:

@@ -94,7 +94,20 @@ def output_dir_option(**kw):
 
 overwrite_option = click.option("--overwrite", is_flag=True,
                                 help="Replace outputs that already exist.")
-crs_option = click.option("--crs", default=None,
+def _known_crs(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--crs`` as given, once pyproj knows it (else one line naming the option)."""
+    if value is not None:
+        from farmland.crs import parse_crs
+        from farmland.errors import CRSError
+
+        try:
+            parse_crs(value)
+        except CRSError as exc:
+            raise CRSError(f"--crs: {exc.problem}", value=value, fix=exc.fix) from None
+    return value
+
+
+crs_option = click.option("--crs", default=None, callback=_known_crs,
                           help="CRS of inputs that carry none (e.g. EPSG:4545 or 4490).")
 #: commands that run a chain of steps (``farmland demo``, ``farmland run``;
 #: :func:`farmland.cli.parallel.default_jobs`)
