@@ -187,6 +187,24 @@ def test_latest_year_is_used_and_other_years_ignored(caplog):
     assert r22.county["rate"] == pytest.approx(30 / 40)
 
 
+def test_a_year_without_measures_is_warned_with_the_years_present(five, caplog):
+    """--year 2030 on a 2023 ledger: a 0 % rate is what the data say, but the ledger's
+    years are named so a typo'd year is not taken for the county's result."""
+    parcels, measures, crops = five
+    with caplog.at_level(logging.WARNING):
+        r = safe_utilisation_rate(parcels, measures, crops=crops, year=2030,
+                                  accounting="measures_only")
+    assert r.year == 2030
+    assert r.county["numerator_mu"] == 0.0 and r.county["gap_mu"] == pytest.approx(91.0)
+    assert ("the measures ledger holds no measure for 2030 (its years: 2023)"
+            in caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        safe_utilisation_rate(parcels, measures, crops=crops, year=2023,
+                              accounting="measures_only")
+    assert "holds no measure" not in caplog.text
+
+
 def test_target_met_and_gap_zero():
     parcels = parcel_table([("A", "T", 2, 91), ("B", "T", 3, 9)])
     r = safe_utilisation_rate(parcels, measures_frame([("A", "lime", "safe_use", YEAR)]),

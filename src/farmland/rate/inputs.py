@@ -122,6 +122,11 @@ def select_year(m: pd.DataFrame, year: int | None, crops: pd.DataFrame | None) -
         log.warning("%d measure(s) carry no year and are not counted (rows %s)", undated,
                     first_rows(m.index[m["year"].isna()]))
     if year is not None:
+        present = sorted(int(y) for y in m["year"].dropna().unique())
+        if present and int(year) not in present:
+            log.warning("the measures ledger holds no measure for %d (its years: %s): no "
+                        "parcel counts as treated or controlled in %d; check the year "
+                        "(--year)", int(year), ", ".join(map(str, present)), int(year))
         return int(year)
     if m["year"].notna().any():
         year = int(m["year"].max())
