@@ -419,6 +419,38 @@ def test_a_failed_run_leaves_nothing_behind_and_the_fixed_rerun_needs_no_overwri
     assert (run / "rate.json").is_file() and (run / RESOLVED_FILE).is_file()
 
 
+def test_a_failed_run_takes_its_runs_out_of_the_workspace(tmp_path, county):
+    """The classification of a run that fails later is removed with its outputs, so its
+    workspace entry goes too: a new workspace is removed, an existing one loses only the
+    run this one added (no orphan pointing at removed outputs, no duplicate on retry)."""
+    from farmland.runs.workspace import Workspace
+
+    bad = tmp_path / "ledger.csv"
+    bad.write_text("图斑编号,年份\nX1,2023\n", encoding="utf-8")   # no measure column
+    path = _config(tmp_path, county)
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "[inputs]\n", f'[inputs]\nmeasures = "{bad}"\n'), encoding="utf-8")
+    ws = tmp_path / "runs.gpkg"
+    options = ["classify.interpolator=idw", "project.crs=EPSG:4545",
+               f"project.workspace={ws}"]
+    result = run_cli("run", str(path), "--only", "classify,rate", *options, cwd=tmp_path)
+    assert result.exit_code == 2
+    assert f"and the new workspace {ws} with them" in result.output
+    assert not ws.exists() and not ws.with_name("runs.gpkg.cache").exists()
+    # a workspace that holds a run already keeps it and loses only the failed run's
+    result = run_cli("-q", "run", str(path), "--only", "classify", *options,
+                     "project.output=first", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert Workspace(ws).runs()["run_id"].tolist() == ["R0001"]
+    result = run_cli("run", str(path), "--only", "classify,rate", *options,
+                     "project.output=second", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert f"and run R0002 was taken out of {ws}" in result.output
+    runs = Workspace(ws).runs()
+    assert runs["run_id"].tolist() == ["R0001"]
+    assert Path(runs["output"].iloc[0]).parts[-2:] == ("first", "2023")
+
+
 def test_classify_help_shows_the_run_config_option_the_run_echoes():
     result = run_cli("classify", "--help")
     assert "--run-config" in result.output

@@ -66,6 +66,7 @@ def command(ctx, config, overrides, only, jobs, overwrite):
     planned = [cfg.run_dir / RESOLVED_CONFIG,
                *(p for s in steps if s.skip is None for p in step_outputs(s.name, cfg))]
     existed = {p for p in planned if p.exists()}
+    workspace = _WorkspaceBefore.of(cfg, steps)
     with atomic_write(cfg.run_dir / RESOLVED_CONFIG, overwrite=overwrite) as tmp:
         tmp.write_text(cfg.to_toml(), encoding="utf-8")
     flags = global_flags(bool((ctx.obj or {}).get("quiet")))
@@ -96,11 +97,13 @@ def command(ctx, config, overrides, only, jobs, overwrite):
             raise _StepFailed(*failed)
     except _StepFailed as failed:
         _remove_new(planned, existed)
+        undone = workspace.undo()
         click.secho(f"farmland run stopped at step: {failed.title}; the outputs this run had "
-                    "written were removed", fg="red", err=True)
+                    f"written were removed{undone}", fg="red", err=True)
         ctx.exit(failed.code)
     except BaseException:
         _remove_new(planned, existed)
+        workspace.undo()
         raise
     finally:
         if worker is not None:   # on Ctrl-C it is interrupted too: no waiting for a step
@@ -161,6 +164,46 @@ class _StepFailed(Exception):
     def __init__(self, title: str, code: int) -> None:
         super().__init__(title)
         self.title, self.code = title, code
+
+
+class _WorkspaceBefore:
+    """The run history as a ``farmland run`` found it, to take back the runs its
+    classification added when a later step fails (its outputs are removed, so a run
+    pointing at them would be an orphan, and the retry would add a second one)."""
+
+    def __init__(self, path: Path | None, existed: bool, run_ids: frozenset[str]) -> None:
+        self.path, self.existed, self.run_ids = path, existed, run_ids
+
+    @classmethod
+    def of(cls, cfg, steps) -> _WorkspaceBefore:
+        path = cfg["project"]["workspace"]
+        if not path or not any(s.name == "classify" and s.skip is None for s in steps):
+            return cls(None, False, frozenset())
+        path = Path(path)
+        if not path.exists():
+            return cls(path, False, frozenset())
+        from farmland.runs.workspace import Workspace
+
+        return cls(path, True, frozenset(Workspace(path).runs()["run_id"].astype(str)))
+
+    def undo(self) -> str:
+        """Delete what the run added; the words for the closing message."""
+        if self.path is None or not self.path.exists():
+            return ""
+        if not self.existed:   # the workspace (and its parcel cache) is the run's own
+            import shutil
+
+            self.path.unlink(missing_ok=True)
+            shutil.rmtree(self.path.with_name(self.path.name + ".cache"), ignore_errors=True)
+            return f", and the new workspace {self.path} with them"
+        from farmland.runs.workspace import Workspace
+
+        ws = Workspace(self.path)
+        added = [r for r in ws.runs()["run_id"].astype(str) if r not in self.run_ids]
+        for run_id in added:
+            ws.delete_run(run_id)
+        return (f", and run {', '.join(added)} was taken out of {self.path}" if added
+                else "")
 
 
 def _remove_new(paths: list[Path], existed: set[Path]) -> None:
