@@ -11,8 +11,9 @@ command either
 * succeeds, with the documented repair in the log (pinned by a regex) and the
   outputs checked.
 
-The layers of source apportionment (rivers, geology, wind rose) have no command yet: their
-corpus files go through the readers, which raise the message the CLI would print.
+The layers of source apportionment (rivers, geology, wind rose; ``farmland sources
+--rivers/--geology/--wind``) go through their readers here, which raise the message the
+CLI prints.
 
 The table of outcomes is ``docs/bad_inputs.md``.
 """
@@ -286,7 +287,7 @@ CASES = [
     err("samples_several_problems.csv", "samples --crs", r"samples_several_problems\.csv, row/id "
         r"S4, column 'pH': pH outside 0-14 \(got '15'\); also row/id S1 column '镉' non-numeric "
         r"value \(got 'abc'\); row/id S2 column '汞' negative concentration \(got '-1'\)\. Fix"),
-    ok("samples_ugkg.csv", "samples --crs", r"samples_ugkg\.csv: column '镉\(μg/kg\)' is in μgkg; "
+    ok("samples_ugkg.csv", "samples --crs", r"samples_ugkg\.csv: column '镉\(μg/kg\)' is in μg/kg; "
        r"values divided by 1000 to mg/kg", microgram_converted),
     ok("samples_below_detection.csv", "samples --crs", r"samples_below_detection\.csv: column "
        r"'汞': 2 value\(s\) reported as not detected without a detection limit \(S1, S2\)",
@@ -449,7 +450,7 @@ def test_require_overlap_refuses_samples_of_another_county() -> None:
                                 target_crs=parcels.crs)
     with pytest.raises(CRSError, match=r"samples_other_county\.csv: no soil sample lies within "
                                        r"1000 m of the parcels' extent \(x 620000\.\.620400, "
-                                       r"y 2\.722e\+06\.\.2\.7224e\+06\) in EPSG:4545 .*"
+                                       r"y 2722000\.\.2722400\) in EPSG:4545 .*"
                                        r"\(got 'x 680050\.\.680350"):
         require_overlap(parcels, far, file=BAD / "samples_other_county.csv",
                         what="soil sample", within_m=1000.0)

@@ -253,3 +253,12 @@ def test_cli_refuses_an_unknown_crs_before_reading(tmp_path, command):
             "(got 'foo')") in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_extents_in_messages_are_plain_numbers():
+    from farmland.crs import _fmt_bounds
+
+    assert _fmt_bounds((612_345.4, 2_719_950.0, 618_000.6, 2_721_620.2)) == (
+        "x 612345..618001, y 2719950..2721620")
+    assert _fmt_bounds((108.5, 24.25, 108.75, 24.5)) == (
+        "x 108.500000..108.750000, y 24.250000..24.500000")

@@ -305,7 +305,7 @@ def test_microgram_columns_are_converted(tmp_path, caplog):
     out = io.read_soil_samples(path, crs=4545)
     assert out["cd"].iloc[0] == pytest.approx(0.3)
     assert out["hg"].iloc[0] == pytest.approx(0.025) and out["hg_censored"].iloc[0]
-    assert "column '镉(µg/kg)' is in μgkg; values divided by 1000 to mg/kg" in caplog.text
+    assert "column '镉(µg/kg)' is in μg/kg; values divided by 1000 to mg/kg" in caplog.text
 
 
 def test_gbk_csv_falls_back(tmp_path, caplog):

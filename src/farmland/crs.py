@@ -463,8 +463,11 @@ def _warn_outside_china(crs: pyproj.CRS, bounds: tuple[float, ...], file: object
 
 
 def _fmt_bounds(bounds: tuple[float, ...]) -> str:
+    """Extents as a surveyor writes them: whole metres, or degrees to 6 decimals (never
+    ``2.71995e+06``)."""
     minx, miny, maxx, maxy = bounds
-    return f"x {minx:.6g}..{maxx:.6g}, y {miny:.6g}..{maxy:.6g}"
+    f = ".6f" if all(abs(v) <= 360 for v in bounds) else ".0f"
+    return f"x {minx:{f}}..{maxx:{f}}, y {miny:{f}}..{maxy:{f}}"
 
 
 def same_crs(frame: gpd.GeoDataFrame, target: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:

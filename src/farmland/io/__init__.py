@@ -6,6 +6,7 @@ aliases, value parsing and checks (:mod:`farmland.io.readers`).
 """
 
 from farmland.io.readers import (
+    concat_sample_files,
     read_crop_samples,
     read_mapping,
     read_measures,
@@ -19,7 +20,7 @@ from farmland.io.styles import style_qml, write_styles
 from farmland.io.write import atomic_write, sha256_file, write_gpkg_layers
 
 __all__ = [
-    "atomic_write", "read_crop_samples", "read_geology", "read_mapping", "read_measures",
+    "atomic_write", "concat_sample_files", "read_crop_samples", "read_geology", "read_mapping", "read_measures",
     "read_outfalls", "read_parcels", "read_rivers", "read_soil_samples", "read_sources",
     "read_townships", "read_wind_rose", "sha256_file", "style_qml", "write_gpkg_layers",
     "write_styles",

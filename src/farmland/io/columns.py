@@ -14,7 +14,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,11 @@ def unit_factor(*labels: object) -> tuple[float, str | None]:
     return 1.0, None
 
 
+def unit_text(token: str) -> str:
+    """A unit token of :func:`unit_factor` as written for people: ``μgkg`` → ``μg/kg``."""
+    return re.sub(r"^(mg|μg|ug|ng)(kg|g)1?$", r"\1/\2", token)
+
+
 def normalise_value(value: object) -> str:
     """Normalised form of a cell used for value vocabularies (crop, measure …)."""
     return _SEPARATORS.sub("", _nfkc_lower(value))
@@ -112,6 +117,9 @@ class ColumnMatch:
 
     source: dict[str, str]  # canonical → user column
     accepted: dict[str, list[str]]  # canonical → accepted names (for messages)
+    #: canonical → the full alias, where the user column is that alias cut to a shapefile's
+    #: 10-byte field name (``图斑地类面`` for ``图斑地类面积``), for the log
+    truncated: dict[str, str] = field(default_factory=dict)
 
 
 def kind_aliases(kind: str, *, coordinates: bool = False) -> dict[str, list[str]]:
@@ -120,8 +128,59 @@ def kind_aliases(kind: str, *, coordinates: bool = False) -> dict[str, list[str]
     if coordinates:
         table.update(aliases()["columns"]["coordinates"])
     explicit = set(aliases().get("explicit_only", ()))
-    return {canonical: ([] if f"{kind}.{canonical}" in explicit else [canonical.lstrip("_")])
-            + list(names) for canonical, names in table.items()}
+    return {canonical: list(dict.fromkeys(
+        ([] if f"{kind}.{canonical}" in explicit else [canonical.lstrip("_")]) + list(names)))
+        for canonical, names in table.items()}
+
+
+#: bytes of a shapefile (DBF) field name; longer names are cut by the writer
+DBF_NAME_BYTES = 10
+
+
+def dbf_truncations(name: str) -> set[str]:
+    """The forms ``name`` takes when a shapefile writer cuts it to 10 bytes: the longest
+    prefix whose GBK encoding fits (``图斑地类面积`` → ``图斑地类面``) and the longest whose
+    UTF-8 encoding fits (``图斑地``). Empty when the name fits as it is."""
+    out = set()
+    for encoding in ("gbk", "utf-8"):
+        try:
+            size = len(name.encode(encoding))
+        except UnicodeEncodeError:
+            continue
+        if size <= DBF_NAME_BYTES:
+            continue
+        cut = name
+        while cut and len(cut.encode(encoding)) > DBF_NAME_BYTES:
+            cut = cut[:-1]
+        if cut:
+            out.add(cut)
+    return out
+
+
+def truncated_aliases(accepted: Mapping[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
+    """Canonical → ``[(normalised cut form, full alias)]`` of the accepted names cut to a
+    shapefile's 10 bytes. A cut form that is (or normalises like) an accepted name of
+    another column, or the cut form of another column's name, is left out: it would be
+    ambiguous (``坐落单`` is both ``坐落单位名称`` and ``坐落单位代码`` cut as UTF-8)."""
+    exact: dict[str, set[str]] = {}
+    cuts: dict[str, set[str]] = {}
+    forms: dict[str, list[tuple[str, str]]] = {}
+    for canonical, names in accepted.items():
+        for name in names:
+            exact.setdefault(normalise_name(name), set()).add(canonical)
+            for cut in sorted(dbf_truncations(name)):
+                key = normalise_name(cut)
+                if not key or key != _SEPARATORS.sub("", _nfkc_lower(cut)):
+                    continue  # "苯并[a]芘" cut to "苯并[a]" would read as "苯并": too loose
+                cuts.setdefault(key, set()).add(canonical)
+                forms.setdefault(canonical, []).append((key, name))
+    out: dict[str, list[tuple[str, str]]] = {}
+    for canonical, pairs in forms.items():
+        for key, name in pairs:
+            owners = cuts[key] | exact.get(key, set())
+            if owners == {canonical} and key not in {k for k, _ in out.get(canonical, [])}:
+                out.setdefault(canonical, []).append((key, name))
+    return out
 
 
 def canonical_names() -> frozenset[str]:
@@ -133,7 +192,7 @@ def canonical_names() -> frozenset[str]:
 
 
 def match_columns(columns: Iterable[object], kind: str, *, mapping: Mapping[str, str] | None,
-                  coordinates: bool = False) -> ColumnMatch:
+                  coordinates: bool = False, shapefile: bool = False) -> ColumnMatch:
     """Match a table's columns to the canonical columns of ``kind``.
 
     Parameters
@@ -147,6 +206,10 @@ def match_columns(columns: Iterable[object], kind: str, *, mapping: Mapping[str,
         whose column is absent or whose target belongs to another kind are ignored.
     coordinates
         Also match the coordinate columns (x, y, lon, lat).
+    shapefile
+        The columns come from a shapefile's DBF, whose field names are cut to 10 bytes:
+        a column still missing is then also matched by its names cut like that
+        (:func:`truncated_aliases`; ``图斑地类面`` is ``图斑地类面积``).
     """
     accepted = kind_aliases(kind, coordinates=coordinates)
     by_helper = {k.lstrip("_"): k for k in accepted}
@@ -168,7 +231,22 @@ def match_columns(columns: Iterable[object], kind: str, *, mapping: Mapping[str,
                 source[canonical] = col
                 used.add(col)
                 break
-    return ColumnMatch(source=source, accepted=accepted)
+    truncated: dict[str, str] = {}
+    for canonical, pairs in (_truncated_for(kind, coordinates) if shapefile else {}).items():
+        if canonical in source:
+            continue
+        for key, name in pairs:
+            col = normalised.get(key)
+            if col is not None and col not in used:
+                source[canonical], truncated[canonical] = col, name
+                used.add(col)
+                break
+    return ColumnMatch(source=source, accepted=accepted, truncated=truncated)
+
+
+@functools.cache
+def _truncated_for(kind: str, coordinates: bool) -> dict[str, list[tuple[str, str]]]:
+    return truncated_aliases(kind_aliases(kind, coordinates=coordinates))
 
 
 def read_mapping(path: str | Path) -> dict[str, str]:

@@ -133,6 +133,20 @@ def net_area(frame: pd.DataFrame, src: dict[str, str], rows: pd.Series, problems
         log.info("%s: net area = %s - %s", file, src["_tbmj"], src["_kcmj"])
         return (area_column(frame, src["_tbmj"], rows, problems)
                 - area_column(frame, src["_kcmj"], rows, problems))
+    names = aliases()["columns"]["parcels"]
+    looked_for = (f"{'/'.join(names['net_area_m2'])}, or {'/'.join(names['_tbmj'])} minus "
+                  f"{'/'.join(names['_kcmj'])}")
+    if "_tbmj" in src or "_kcmj" in src:
+        have, lacking = ("_tbmj", "_kcmj") if "_tbmj" in src else ("_kcmj", "_tbmj")
+        log.warning("%s: no net area column: the file has '%s' but no %s column to go with "
+                    "it, so the area of each polygon (geometry area) is used as its area, not "
+                    "'%s' (looked for %s) — map the net area column (图斑地类面积) in a mapping "
+                    "file if the file has one", file, src[have], names[lacking][0],
+                    src[have], looked_for)
+    else:   # no area column at all: not a land-survey table, said once in the log
+        log.info("%s: no net area column (looked for %s): the area of each polygon "
+                    "(geometry area) is used as its area — map the net area column "
+                    "(图斑地类面积) in a mapping file if the file has one", file, looked_for)
     return np.full(len(frame), np.nan)
 
 
@@ -140,7 +154,7 @@ def area_column(frame: pd.DataFrame, column: str, rows: pd.Series,
                 problems: Problems) -> np.ndarray:
     """An area column (m²): non-numeric, infinite and negative values are problems."""
     values, bad, censored = parse_plain_numbers(frame[column])
-    problems.add_non_numeric(bad | censored, rows, column, frame[column])
+    problems.add_non_numeric(bad | censored, rows, column, frame[column], "non_numeric_area")
     problems.add_mask("infinite", np.isinf(values), rows, column, frame[column])
     problems.add_mask("negative_area", values < 0, rows, column, frame[column])
     return values

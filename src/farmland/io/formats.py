@@ -50,6 +50,7 @@ class RawTable:
     kind: str  # "vector", "csv", "excel", "parquet"
     hints: dict[str, str] = field(default_factory=dict)  # column → second header text
     labels: pd.Series | None = None  # "line 5" / "feature 3" per row, for messages
+    dbf: bool = False  # a shapefile: field names cut to 10 bytes by its DBF
 
     @property
     def has_geometry(self) -> bool:
@@ -126,10 +127,7 @@ def _read_vector(path: Path, layer: str | None, encoding: str | None,
         else:
             frame = read_cache.read_dataframe(path, encoding=encoding, **kwargs)
     except UnicodeDecodeError as exc:
-        raise InputError(f"text that is not valid {exc.encoding} ({_short(exc)})", file=path,
-                         fix="correct the .cpg file or pass the encoding (e.g. encoding='gbk'); "
-                             "a shapefile field name is limited to 10 bytes, and a UTF-8 Chinese "
-                             "name cut there cannot be read: rename the field") from None
+        raise _encoding_error(path, encoding, exc) from None
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
             pyogrio.errors.FieldError, pyogrio.errors.GeometryError, LookupError,
             RuntimeError) as exc:
@@ -137,7 +135,19 @@ def _read_vector(path: Path, layer: str | None, encoding: str | None,
                          fix="check that it is a valid GeoPackage, Shapefile, GeoJSON, FileGDB, "
                              "GeoParquet, CSV or XLSX file") from None
     labels = pd.Series([f"feature {i + 1}" for i in range(len(frame))], index=frame.index)
-    return RawTable(frame, str(path), "vector", labels=labels)
+    return RawTable(frame, str(path), "vector", labels=labels, dbf=_is_dbf_layer(path, layer))
+
+
+def _is_dbf_layer(path: Path, layer: str | None) -> bool:
+    """Whether the layer is a shapefile (a DBF table, whose field names hold 10 bytes)."""
+    if path.suffix.lower() in {".shp", ".dbf"}:
+        return True
+    if path.suffix.lower() in {".gpkg", ".geojson", ".json", ".gdb", ".fgb"}:
+        return False
+    try:
+        return pyogrio.read_info(path, layer=layer).get("driver") == "ESRI Shapefile"
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, RuntimeError):
+        return False  # only a hint for column matching
 
 
 def _read_shapefile_guessing_encoding(path: Path, kwargs: dict) -> pd.DataFrame:
@@ -146,6 +156,58 @@ def _read_shapefile_guessing_encoding(path: Path, kwargs: dict) -> pd.DataFrame:
     except UnicodeDecodeError:
         log.info("%s: no .cpg file and the DBF is not UTF-8; decoding it as GBK (cp936)", path)
         return pyogrio.read_dataframe(path, encoding="cp936", **kwargs)
+
+
+def _encoding_error(path: Path, encoding: str | None, exc: UnicodeDecodeError) -> InputError:
+    """The error for a DBF whose text cannot be decoded, with what the analyst can do."""
+    problem = f"text that is not valid {exc.encoding} ({_short(exc)})"
+    cut = _cut_utf8_names(path)
+    if cut:
+        return InputError(f"{problem}: field name(s) {', '.join(cut)} are UTF-8 Chinese names "
+                          "cut in the middle of a character at the 10 bytes a shapefile field "
+                          "name holds", file=path,
+                          fix="export the layer as GeoPackage (no length limit), or rename "
+                              "those fields to short names (at most 3 Chinese characters, or "
+                              "the DLTB names such as TBDLMJ) before writing the shapefile")
+    cpg = _sidecar(path, ".cpg") if _is_shapefile(path) else None
+    if encoding is None and cpg is not None:
+        declared = cpg.read_text(encoding="ascii", errors="replace").strip()
+        gbk = declared.lower().replace(" ", "") in {"gbk", "936", "cp936", "ansi936", "gb2312",
+                                                    "gb18030"}
+        other = "UTF-8" if gbk else "GBK"
+        return InputError(f"{problem}: the code page file {cpg.name} says '{declared}' but the "
+                          "DBF text is in another encoding", file=path,
+                          fix=f"write {other} in {cpg.name} (most Chinese shapefiles are GBK, "
+                              "newer exports UTF-8), or "
+                              f"delete {cpg.name} so that farmland reads UTF-8, else GBK (logged); "
+                              "or export the layer as GeoPackage")
+    return InputError(problem, file=path,
+                      fix="export the layer as GeoPackage (UTF-8); from Python, pass the "
+                          "encoding of the file (e.g. encoding='gbk')")
+
+
+def _cut_utf8_names(path: Path) -> list[str]:
+    """Field names of a shapefile's DBF that are UTF-8 cut inside a character (GDAL cuts
+    a name at 10 bytes): ``'图斑地…'`` for the bytes of 图斑地 and half of 类."""
+    dbf = _sidecar(path, ".dbf") if _is_shapefile(path) else None
+    try:
+        head = dbf.read_bytes()[:65536] if dbf is not None else b""
+    except OSError:
+        return []
+    names = []
+    for start in range(32, len(head) - 31, 32):
+        raw = head[start:start + 11].split(b"\0", 1)[0]
+        if not raw or raw[0] == 0x0D:
+            break
+        for k in (1, 2, 3):
+            try:
+                text = raw[:-k].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if raw[-k] >= 0xC0 and len(raw) >= 10:
+                names.append(f"'{text}…'")
+            break
+    return names
 
 
 def _is_shapefile(path: Path) -> bool:

@@ -87,7 +87,7 @@ def _coordinate(raw: pd.Series, rows: pd.Series, column: str, problems: Problems
     wrong = np.zeros(len(values), dtype=bool)
     if axis is not None and bad.any():
         values, bad, wrong = _degree_text(raw, values, bad, file, column, axis)
-    problems.add_non_numeric(bad | censored, rows, column, raw)
+    problems.add_non_numeric(bad | censored, rows, column, raw, "non_numeric_coordinate")
     problems.add_mask("wrong_hemisphere", wrong, rows, column, raw)
     problems.add_mask("infinite", np.isinf(values), rows, column, raw)
     missing = np.isnan(values) & ~bad & ~censored & ~wrong

@@ -35,6 +35,7 @@ from farmland.io.columns import (
     read_mapping,
     read_measure_names,
     unit_factor,
+    unit_text,
 )
 from farmland.io.fields import (
     dlbm_codes,
@@ -78,7 +79,7 @@ from farmland.io.values import (
 from farmland.standards import CLASS_ELEMENTS, FLAG_ELEMENTS, ORGANIC_ITEMS
 
 __all__ = [
-    "read_crop_samples", "read_mapping", "read_measures", "read_parcels", "read_soil_samples",
+    "concat_sample_files", "read_crop_samples", "read_mapping", "read_measures", "read_parcels", "read_soil_samples",
     "read_sources", "read_townships",
 ]
 
@@ -156,7 +157,7 @@ def read_parcels(path: Source, *, layer: str | None = None, crs: Any = None,
     if townships is not None:
         towns = read_townships(townships, target_crs=gdf.crs, mapping=mapping,
                                allow_table=True)
-    return assign_townships(gdf, towns, file=raw.file)
+    return assign_townships(gdf, towns, file=raw.file, columns=src)
 
 
 # Soil and crop samples -------------------------------------------------------------------
@@ -209,7 +210,8 @@ def read_soil_samples(path: Source, *, layer: str | None = None, crs: Any = None
     out["year"] = year_column(frame, src, rows, problems)
     if "survey" in src:
         out["survey"] = text_column(frame, src, "survey")
-    return _points(raw, match, out, ids, rows, problems, crs, target_crs)
+    return _with_source(_points(raw, match, out, ids, rows, problems, crs, target_crs), raw,
+                        src["sample_id"])
 
 
 def read_crop_samples(path: Source, *, layer: str | None = None, crs: Any = None,
@@ -251,7 +253,50 @@ def read_crop_samples(path: Source, *, layer: str | None = None, crs: Any = None
     out["year"] = year_column(frame, src, rows, problems)
     if "unit" in src:
         out["unit"] = text_column(frame, src, "unit")
-    return _points(raw, match, out, ids, rows, problems, crs, target_crs)
+    return _with_source(_points(raw, match, out, ids, rows, problems, crs, target_crs), raw,
+                        src["sample_id"])
+
+
+def _with_source(gdf: gpd.GeoDataFrame, raw: RawTable, id_column: str) -> gpd.GeoDataFrame:
+    """Note the input file and its own id column on the frame (``attrs["source"]``), for
+    messages about several files read together (:func:`concat_sample_files`)."""
+    gdf.attrs["source"] = {"file": raw.file, "id_column": id_column}
+    return gdf
+
+
+def concat_sample_files(frames: list[gpd.GeoDataFrame],
+                        what: str = "soil samples") -> gpd.GeoDataFrame:
+    """Several sample files (:func:`read_soil_samples` / :func:`read_crop_samples` results,
+    same CRS) as one frame.
+
+    Raises
+    ------
+    InputError
+        If a sample id appears in two files, naming both files (the first pair), the
+        ids and the file's own id column (e.g. 样品编号).
+    """
+    if len(frames) == 1:
+        return frames[0]
+    clashes = []
+    for i, later in enumerate(frames):
+        for j, first in enumerate(frames[:i]):
+            common = first["sample_id"].isin(later["sample_id"].dropna())
+            if common.any():
+                clashes.append((j, i, first.loc[common, "sample_id"]))
+    if clashes:
+        pair, ids = clashes[0][:2], clashes[0][2]
+        source = [frames[k].attrs.get("source", {}) for k in pair]
+        files = [s.get("file", f"{what} file {k + 1}") for s, k in zip(source, pair, strict=True)]
+        columns = list(dict.fromkeys(s.get("id_column", "sample_id") for s in source))
+        more = f" (+{len(clashes) - 1} more pair(s) of files)" if len(clashes) > 1 else ""
+        raise InputError(f"{len(ids)} sample id(s) appear both in this file and in "
+                         f"{files[1]}{more}; each sample needs its own id across all "
+                         f"{what} files", file=files[0], row=first_rows(ids),
+                         column="' / '".join(columns),
+                         fix=f"give re-sampled points new ids in one of the files (e.g. "
+                             f"{ids.iloc[0]}-2), or remove the rows repeated in both files")
+    merged = pd.concat(frames, ignore_index=True)
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=frames[0].crs)
 
 
 def _check_below_detection(option: str) -> None:
@@ -262,7 +307,7 @@ def _check_below_detection(option: str) -> None:
 
 def _ph(raw: pd.Series, rows: pd.Series, column: str, problems: Problems) -> np.ndarray:
     values, bad, censored = parse_plain_numbers(raw)
-    problems.add_non_numeric(bad, rows, column, raw)
+    problems.add_non_numeric(bad, rows, column, raw, "non_numeric_ph")
     problems.add_mask("censored_ph", censored, rows, column, raw)
     problems.add_mask("infinite", np.isinf(values), rows, column, raw)
     problems.add_mask("ph_range", np.isfinite(values) & ((values < 0) | (values > 14)), rows,
@@ -285,7 +330,7 @@ def _concentrations(raw: RawTable, match: ColumnMatch, elements: tuple[str, ...]
         factor, token = unit_factor(col, raw.hints.get(col))
         if factor != 1.0:
             log.info("%s: column '%s' is in %s; values divided by %g to mg/kg", raw.file, col,
-                     token, 1 / factor)
+                     unit_text(token), 1 / factor)
         m = parse_measurements(cells, factor=factor, below_detection=below_detection)
         problems.add_non_numeric(m.bad, rows, col, cells)
         problems.add_mask("infinite", np.isinf(m.values), rows, col, cells)

@@ -65,7 +65,12 @@ def match_input(raw: RawTable, kind: str, mapping: MappingArg, *, required: tupl
     """
     if mapping is not None and not isinstance(mapping, Mapping):
         mapping = read_mapping(mapping)
-    match = match_columns(raw.frame.columns, kind, mapping=mapping, coordinates=coordinates)
+    match = match_columns(raw.frame.columns, kind, mapping=mapping, coordinates=coordinates,
+                          shapefile=raw.dbf)
+    for canonical, full in match.truncated.items():
+        log.info("%s: column '%s' read as %s: it is '%s' cut to the 10 bytes a shapefile "
+                 "field name holds", raw.file, match.source[canonical], canonical.lstrip("_"),
+                 full)
     missing = [c for c in required if c not in match.source]
     if missing:
         have = [str(c) for c in raw.frame.columns if str(c) != "geometry"]

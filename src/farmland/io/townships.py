@@ -17,6 +17,7 @@ A village name is never used as a township.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import geopandas as gpd
 import pandas as pd
@@ -29,7 +30,8 @@ log = logging.getLogger("farmland.io.readers")
 
 
 def assign_townships(parcels: gpd.GeoDataFrame, townships: pd.DataFrame | None, *,
-                     file: str = "parcels") -> gpd.GeoDataFrame:
+                     file: str = "parcels",
+                     columns: Mapping[str, str] | None = None) -> gpd.GeoDataFrame:
     """``parcels`` with ``township`` (and ``township_code``) from the best source.
 
     Parameters
@@ -42,6 +44,9 @@ def assign_townships(parcels: gpd.GeoDataFrame, townships: pd.DataFrame | None, 
         of ``township``/``township_code``), or ``None``.
     file
         Name of the parcels' input, for the log.
+    columns
+        The parcels file's own column of ``township``, ``township_code`` and ``_zldwdm``
+        (canonical → the file's name, e.g. ``{"township": "乡镇名称"}``), for the log.
 
     Returns
     -------
@@ -63,16 +68,20 @@ def assign_townships(parcels: gpd.GeoDataFrame, townships: pd.DataFrame | None, 
                             "(%s); they keep their own township field",
                             file, int(missing.sum()), first_rows(out.loc[missing, "parcel_id"]))
             return out
+    columns = columns or {}
     has_name = "township" in out and out["township"].notna().any()
     if has_name:
-        log.info("%s: township names from the parcels' township column (XZQMC)", file)
+        log.info("%s: township names from the parcels' township column (%s)", file,
+                 columns.get("township", "XZQMC"))
         return out
     if code is not None and code.notna().any():
         out["township"] = code.astype(object).where(code.notna(), None)
-        log.warning("%s: the parcels carry no township names, only codes (first 9 digits of "
-                    "ZLDWDM): township tables list codes such as %s; give --townships "
-                    "(a township layer or a table with XZQDM and XZQMC) to name them",
-                    file, code.dropna().iloc[0])
+        source = (f"column {columns['township_code']}" if "township_code" in columns
+                  else f"first 9 digits of {columns.get('_zldwdm', 'ZLDWDM')}")
+        log.warning("%s: the parcels carry no township names, only codes (%s): township "
+                    "tables list codes such as %s; give --townships (a township layer or a "
+                    "table with XZQDM and XZQMC) to name them",
+                    file, source, code.dropna().iloc[0])
         return out
     log.warning("%s: no township name or code (XZQMC, XZQDM or ZLDWDM): every parcel is in "
                 "the unknown township; give --townships (township polygons) to place them",

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 BELOW_DETECTION = {"half": 0.5, "limit": 1.0, "zero": 0.0}
 _NUM = r"(\d+(?:\.\d*)?|\.\d+)(?:e([-+]?\d+))?"
+_NUMBER = re.compile(rf"^[-+]?{_NUM}$")  # after NFKC: full-width digits, point and minus
 _LESS = re.compile(rf"^(?:<|≤|<=|小于)\s*{_NUM}$")
 _SUFFIX_L = re.compile(rf"^{_NUM}\s*l$")
 _ND_WITH = re.compile(
@@ -46,6 +47,13 @@ PROBLEM_TEXT = {
     "non_numeric": ("non-numeric value",
                     "write a number, a below-detection value such as '<0.05', '0.05L' or 'ND', "
                     "or leave the cell blank"),
+    "non_numeric_ph": ("non-numeric value", ("pH is a number from 0 to 14, e.g. 6.5 (a "
+                       "below-detection value is no pH): write the measured pH, or leave the "
+                       "cell blank if it was not measured")),
+    "non_numeric_area": ("non-numeric value", ("write the area in m2 as a number, or leave "
+                         "the cell blank to use the geometry area")),
+    "non_numeric_coordinate": ("non-numeric value", ("write the coordinate as a number "
+                               "(metres; in a lon/lat column degrees: 24.6 or 24°36'N)")),
     "negative": ("negative concentration", "concentrations are >= 0; leave the cell blank for "
                  "a missing value"),
     "infinite": ("infinite value", "write a finite number or leave the cell blank"),
@@ -152,14 +160,16 @@ class Problems:
         raise error
 
     def add_non_numeric(self, bad: np.ndarray, rows: pd.Series, column: str,
-                        values: pd.Series) -> None:
-        """Record unparseable cells; ``0,25`` (a decimal comma) gets its own message."""
+                        values: pd.Series, kind: str = "non_numeric") -> None:
+        """Record unparseable cells; ``0,25`` (a decimal comma) gets its own message.
+        ``kind`` picks the fix text: ``non_numeric`` (a concentration), ``non_numeric_ph``,
+        ``non_numeric_area`` or ``non_numeric_coordinate``."""
         bad = np.asarray(bad, dtype=bool)
         comma = np.zeros(len(bad), dtype=bool)  # only unparseable cells can hold a comma
         comma[bad] = values[bad].map(lambda v: isinstance(v, str) and bool(
-            _DECIMAL_COMMA.match(v.strip()))).to_numpy(bool)
+            _DECIMAL_COMMA.match(_nfkc(v)))).to_numpy(bool)
         self.add_mask("decimal_comma", comma, rows, column, values)
-        self.add_mask("non_numeric", bad & ~comma, rows, column, values)
+        self.add_mask(kind, bad & ~comma, rows, column, values)
 
 
 def _nfkc(text: object) -> str:
@@ -176,17 +186,22 @@ def parse_cell(text: str) -> tuple[str, float]:
     Returns
     -------
     (str, float)
-        ``("missing", nan)``, ``("limit", dl)`` for a detection limit,
+        ``("missing", nan)``, ``("number", x)`` for a number written in full-width
+        characters (``６．５``, ``－０．３``), ``("limit", dl)`` for a detection limit,
         ``("nd", nan)`` for not detected without a limit, or ``("bad", nan)``.
 
     Examples
     --------
-    >>> parse_cell("＜0.05"), parse_cell("0.05L"), parse_cell("未检出")
-    (('limit', 0.05), ('limit', 0.05), ('nd', nan))
+    >>> parse_cell("＜0.05"), parse_cell("0.05L"), parse_cell("未检出"), parse_cell("６．５")
+    (('limit', 0.05), ('limit', 0.05), ('nd', nan), ('number', 6.5))
     """
     t = _nfkc(text)
     if t in token_set("missing"):
         return "missing", math.nan
+    number = _NUMBER.match(t.replace("\u2212", "-"))  # not ² or ①: only full-width forms
+    if number and all(c.isascii() or c == "\u2212" or unicodedata.decomposition(c)
+                      .startswith(("<wide>", "<narrow>")) for c in str(text)):
+        return "number", float(number.group(0))
     for pattern in (_LESS, _SUFFIX_L, _ND_WITH):
         m = pattern.match(t)
         if m:
@@ -232,7 +247,9 @@ def parse_measurements(raw: pd.Series, *, factor: float = 1.0,
     for pos in np.flatnonzero(todo):
         cell = raw.iloc[pos]
         status, limit = cache.get(cell) or cache.setdefault(cell, parse_cell(cell))
-        if status == "limit":
+        if status == "number":
+            values[pos] = limit
+        elif status == "limit":
             values[pos], censored[pos] = limit * share, True
         elif status == "nd":
             censored[pos], nd[pos] = True, True

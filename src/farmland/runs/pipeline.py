@@ -149,26 +149,14 @@ def read_inputs(inputs: ClassificationInputs, *, rules: Rules | None = None):
         frame = fio.read_soil_samples(path, crs=inputs.crs, target_crs=target, mapping=mapping)
         require_overlap(parcels, frame, file=path, what="soil sample", within_m=reach)
         sample_frames.append(frame)
-    samples = _concat(sample_frames, "soil samples")
+    samples = fio.concat_sample_files(sample_frames, "soil samples")
     crop_frames = []
     for path in inputs.crop_paths():
         frame = fio.read_crop_samples(path, crs=inputs.crs, target_crs=target, mapping=mapping)
         require_overlap(parcels, frame, file=path, what="crop sample", within_m=reach)
         crop_frames.append(frame)
-    crops = _concat(crop_frames, "crop samples") if crop_frames else None
+    crops = fio.concat_sample_files(crop_frames, "crop samples") if crop_frames else None
     return parcels, samples, crops
-
-
-def _concat(frames: list[gpd.GeoDataFrame], what: str) -> gpd.GeoDataFrame:
-    if len(frames) == 1:
-        return frames[0]
-    merged = pd.concat(frames, ignore_index=True)
-    dup = merged["sample_id"].duplicated(keep=False)
-    if dup.any():
-        raise InputError(f"the same sample id appears in more than one {what} file",
-                         row=", ".join(merged.loc[dup, "sample_id"].astype(str).unique()[:5]),
-                         column="sample_id", fix="give re-sampled points new ids")
-    return gpd.GeoDataFrame(merged, geometry="geometry", crs=frames[0].crs)
 
 
 def classify_run(inputs: ClassificationInputs, *, rules: Rules | None = None,

@@ -35,6 +35,7 @@ import shapely
 from farmland import classes as C
 from farmland.classes import parcel_area_mu
 from farmland.crs import require_metric, same_crs
+from farmland.errors import first_rows
 from farmland.io.values import parse_boolean
 from farmland.sampling.uncertainty import (
     other_class_probability,
@@ -401,12 +402,9 @@ def crop_exceedance_class1(parcels: gpd.GeoDataFrame,
     crops = same_crs(crops, parcels, "crops")
     over = crops.loc[_true(crops["exceeds"])]
     pid = _crop_parcels(over, parcels)
-    lost = pid.isna().to_numpy()
-    if lost.any():
-        ids = over["sample_id"].astype(str).to_numpy()[lost]
+    if (lost := pid.isna().to_numpy()).any():
         log.warning("%d over-limit crop sample(s) lie in no parcel, so no parcel's class is "
-                    "checked against them: %s%s", lost.sum(), ", ".join(ids[:5]),
-                    f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
+                    "checked against them: %s", lost.sum(), first_rows(over["sample_id"][lost]))
     on1 = pd.Series(cls1, index=parcels["parcel_id"].astype(str).to_numpy())
     on1 = on1[~on1.index.duplicated()]
     keep = pid.map(on1).fillna(False).astype(bool).to_numpy()
