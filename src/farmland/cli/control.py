@@ -65,6 +65,7 @@ def command(classification, ledger, measures, lots, year, min_stages, zone_gap, 
         write_gpkg_layers,
         write_outputs,
     )
+    from farmland.rate.precision import csv_ready
     from farmland.report.control_book import write_control_workbook
 
     out = Path(output)
@@ -104,7 +105,7 @@ def command(classification, ledger, measures, lots, year, min_stages, zone_gap, 
     lot_csv = lot_rows if lot_rows is not None else pd.DataFrame(columns=["lot_id", "risk"])
     write_outputs(out, {
         folder.CONTROL_PARCELS: csv_writer(loop.parcels),
-        folder.CONTROL_TOWNSHIPS: csv_writer(loop.townships),
+        folder.CONTROL_TOWNSHIPS: csv_writer(csv_ready(loop.townships)),
         folder.CONTROL_CONTRADICTIONS: csv_writer(loop.contradictions),
         folder.CONTROL_RELEASED: csv_writer(loop.released),
         folder.PRODUCT_DECISIONS: csv_writer(zones.products),

@@ -19,6 +19,7 @@ from farmland.io.write import (
     write_gpkg_layers,
     write_outputs,
 )
+from farmland.rate.precision import csv_ready
 from farmland.rules import load_rules
 from farmland.runs import folder
 
@@ -103,13 +104,13 @@ def command(classification, measures, mapping, workspace, year, target, accounti
                                   "gap_plan_county_shortfall_mu": short,
                                   "closed_loop": _loop_record(result, loop, closed_loop, out)}
     write_outputs(out, {
-        folder.RATE_CSV: csv_writer(result.table),
+        folder.RATE_CSV: csv_writer(csv_ready(result.table)),
         folder.RATE_JSON: json_writer(summary),
-        folder.GAP_PLAN: csv_writer(plan),
+        folder.GAP_PLAN: csv_writer(csv_ready(plan)),
         folder.MISMATCHES: csv_writer(result.mismatches),
         folder.UNKNOWN_MEASURES: csv_writer(result.unknown_measures),
         folder.MEASURES_ON_CLASS1: csv_writer(result.measures_on_class1),
-        folder.RATE_PARCELS: csv_writer(accounting_table(result)),
+        folder.RATE_PARCELS: csv_writer(csv_ready(accounting_table(result))),
         folder.RATE_GPKG: lambda p: write_gpkg_layers(p, {"accounting": accounting_layer(
             result, parcels)}),
     }, overwrite=overwrite)

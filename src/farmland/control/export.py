@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from farmland.classes import PALETTE, STRICT_CONTROL
 from farmland.errors import InputError
-from farmland.io.write import atomic_write
+from farmland.io.write import atomic_write, final_path
 
 __all__ = ["KML_NS", "write_zone_kml", "zone_kml_tree"]
 
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 KML_NS = "http://www.opengis.net/kml/2.2"
 _STYLE_ID = "strict_control_zone"
-
-
 def write_zone_kml(zones: gpd.GeoDataFrame, path: str | os.PathLike[str], *,
                    overwrite: bool = False) -> Path:
     """Write specific-product strict-control zones as a KML file.
@@ -61,7 +59,7 @@ def write_zone_kml(zones: gpd.GeoDataFrame, path: str | os.PathLike[str], *,
     ET.indent(tree, space="  ")
     with atomic_write(path, overwrite=overwrite) as tmp:
         tree.write(tmp, encoding="utf-8", xml_declaration=True)
-    log.info("wrote %d strict-control zone(s) to %s", len(zones), path)
+    log.info("wrote %d strict-control zone(s) to %s", len(zones), final_path(path))
     return Path(path)
 
 

@@ -21,6 +21,11 @@ Contradictions (one row each, ``kind``):
 - ``measure_without_designation``: the measures ledger claims a strict-control measure
   on the parcel but no designation passed (nor was carried);
 - ``not_class3``: ledger rows for a parcel that is not class 3 in this run.
+
+The township table counts every contradiction in the township of its parcel
+(``n_contradictions``; the county row: all of them, the number the log gives), and of
+those the ones on ledger parcels that are not class 3 (``n_not_class3``). A township
+whose only contradictions are on such parcels gets a row with no class-3 land.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from farmland.control.stages import (
     stage_text,
 )
 from farmland.errors import InputError
-from farmland.vocabulary import COUNTY, townships_of
+from farmland.vocabulary import COUNTY, UNKNOWN_TOWNSHIP, townships_of
 
 __all__ = ["CONTRADICTION_KINDS", "LoopResult", "closed_loop", "parse_min_stages"]
 
@@ -181,11 +186,12 @@ def closed_loop(parcels: pd.DataFrame, ledger: pd.DataFrame | None, *, year: int
     c3["n_contradictions"] = c3["parcel_id"].map(counts).fillna(0).astype(int)
     released = _released(prev, p, is3, previous_label)
     townships = _coverage(c3, contradictions)
+    n_other = int(contradictions["kind"].eq("not_class3").sum())
     log.info("closed loop %s: %d class-3 parcel(s), %.1f %% of class-3 area closed, %.1f %% "
-             "meets %s; %d contradiction(s)", year, len(c3),
-             100 * _zero_nan(townships.iloc[-1]["coverage_closed"]),
+             "meets %s; %d contradiction(s) (%d on class-3 parcels, %d on ledger parcels not "
+             "class 3)", year, len(c3), 100 * _zero_nan(townships.iloc[-1]["coverage_closed"]),
              100 * _zero_nan(townships.iloc[-1]["coverage_min"]), "+".join(min_stages),
-             len(contradictions))
+             len(contradictions), len(contradictions) - n_other, n_other)
     return LoopResult(parcels=c3[_PARCEL_COLUMNS], townships=townships,
                       contradictions=contradictions, released=released, year=int(year),
                       min_stages=min_stages)
@@ -285,7 +291,7 @@ def _contradictions(c3: pd.DataFrame, others: pd.DataFrame, led: pd.DataFrame,
     other = others.set_index("parcel_id")
     for pid, g in stray.groupby("parcel_id", sort=True):
         k = other["final_class"].get(pid, pd.NA)
-        out.append({"parcel_id": pid, "township": other["township"].get(pid, ""),
+        out.append({"parcel_id": pid, "township": other["township"].get(pid, UNKNOWN_TOWNSHIP),
                     "village": other["village"].get(pid, ""), "kind": "not_class3",
                     "date": pd.NaT,
                     "detail": f"{len(g)} 行 row(s); 本次类别 class in this run: "
@@ -317,18 +323,27 @@ def _released(prev: dict[str, str], p: pd.DataFrame, is3: np.ndarray,
 
 
 def _coverage(c3: pd.DataFrame, contradictions: pd.DataFrame) -> pd.DataFrame:
-    """Per township and for the county: class-3 area by loop status and the coverage."""
+    """Per township and for the county: class-3 area by loop status and the coverage;
+    every contradiction counted in its parcel's township (see the module docstring)."""
     a = c3["area_mu"].fillna(0.0)
-    parts = pd.DataFrame({"township": c3["township"], "n_class3": 1, "class3_mu": a,
-                          **{f"{s}_mu": a * c3["loop_status"].eq(s) for s in STATUS_LABELS},
-                          "meets_min_mu": a * c3["meets_min"],
-                          "n_contradictions": c3["n_contradictions"]})
+    area = pd.DataFrame({"township": c3["township"], "n_class3": 1, "class3_mu": a,
+                         **{f"{s}_mu": a * c3["loop_status"].eq(s) for s in STATUS_LABELS},
+                         "meets_min_mu": a * c3["meets_min"], "n_contradictions": 0,
+                         "n_not_class3": 0})
+    other = contradictions["kind"].eq("not_class3").to_numpy(bool)
+    counts = pd.DataFrame({"township": contradictions["township"].astype(object)
+                           .fillna(UNKNOWN_TOWNSHIP).astype(str).to_numpy(),
+                           "n_contradictions": 1, "n_not_class3": other.astype(int)})
+    frames = [f for f in (area, counts) if len(f)]
+    parts = (pd.concat(frames, ignore_index=True).reindex(columns=area.columns).fillna(
+        {c: 0 for c in area.columns if c != "township"}) if frames else area)
     by_town = parts.groupby("township", sort=True).sum(numeric_only=True).reset_index()
     county = parts.drop(columns="township").sum(numeric_only=True).to_frame().T
     county.insert(0, "township", COUNTY)
     table = pd.concat([by_town, county], ignore_index=True)
     table["n_class3"] = table["n_class3"].astype(int)
     table["n_contradictions"] = table["n_contradictions"].astype(int)
+    table["n_not_class3"] = table["n_not_class3"].astype(int)
     den = table["class3_mu"].where(table["class3_mu"] > 0)
     table["coverage_min"] = table["meets_min_mu"] / den
     table["coverage_closed"] = table["closed_mu"] / den

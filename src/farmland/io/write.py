@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -91,6 +92,20 @@ def _update(digest: hashlib._Hash, member: Path) -> None:
             digest.update(chunk)
 
 
+#: name prefix of the staging folders of :func:`atomic_folder` (``tempfile.mkdtemp``), whose
+#: files are moved up into their parent when the folder is done
+STAGING_PREFIX = ".farmland-"
+_STAGING = re.compile(re.escape(STAGING_PREFIX) + r"[a-z0-9_]{8}")
+
+
+def final_path(path: str | os.PathLike[str]) -> Path:
+    """Where a file written into an :func:`atomic_folder` staging folder ends up (the
+    staging folder is gone after the run): ``out/.farmland-1g1oljdp/a.kml`` → ``out/a.kml``.
+    Any other path is returned as it is. For log lines."""
+    parts = Path(path).parts
+    return Path(*[p for p in parts if not _STAGING.fullmatch(p)]) if parts else Path(path)
+
+
 def refuse_existing(paths: Iterable[str | os.PathLike[str]], *, overwrite: bool = False) -> None:
     """The one overwrite guard: raise if any of ``paths`` exists and ``overwrite`` is false.
 
@@ -128,7 +143,7 @@ def atomic_folder(folder: str | os.PathLike[str], *, overwrite: bool = False,
     refuse_existing((folder / name for name in expected), overwrite=overwrite)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=".farmland-", dir=folder))
+        stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
     except OSError as exc:
         raise OutputError(folder, exc.strerror or str(exc)) from exc
     try:

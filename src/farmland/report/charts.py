@@ -30,7 +30,7 @@ from matplotlib.ticker import FuncFormatter
 
 from farmland import classes as C
 from farmland.errors import InputError
-from farmland.io.write import atomic_write
+from farmland.io.write import atomic_write, final_path
 from farmland.report.fonts import (
     CJKFont,
     chart_rc,
@@ -102,7 +102,7 @@ def save_png(fig: Figure, path: str | os.PathLike, *, overwrite: bool = False) -
     """Write ``fig`` as PNG to ``path`` atomically; refuse to replace without ``overwrite``."""
     with atomic_write(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA)
-    log.info("wrote chart %s", path)
+    log.info("wrote chart %s", final_path(path))
     return Path(path)
 
 

@@ -30,6 +30,7 @@ CONTROL_HEADERS: dict[str, tuple[str, str]] = {
     "closed_mu": ("已闭环（亩）", "Closed (mu)"),
     "meets_min_mu": ("达最低环节（亩）", "At minimum stage (mu)"),
     "n_contradictions": ("矛盾数", "Contradictions"),
+    "n_not_class3": ("其中台账图斑非严格管控类", "Of which on ledger parcels not class 3"),
     "coverage_min": ("最低环节覆盖率", "Minimum-stage coverage"),
     "coverage_closed": ("闭环率", "Closed share"), "target": ("目标", "Target"),
     "unclosed_mu": ("未闭环（亩）", "Not closed (mu)"),

@@ -50,7 +50,7 @@ CONTROL_SHEETS: dict[str, tuple[str, str]] = {
 CONTROL_TABLES = tuple(CONTROL_SHEETS)
 TOWNSHIP_COLUMNS = ["township", "n_class3", "class3_mu",
                     *(f"{s}_mu" for s in STATUS_LABELS), "meets_min_mu", "coverage_min",
-                    "coverage_closed", "unclosed_mu", "n_contradictions"]
+                    "coverage_closed", "unclosed_mu", "n_contradictions", "n_not_class3"]
 CONTRADICTION_COLUMNS = ["parcel_id", "township", "village", "kind", "date", "detail"]
 _SHARES = frozenset({"coverage_min", "coverage_closed", "target"})
 _HEADER_FILL = PatternFill("solid", fgColor="E8EEF4")

@@ -33,8 +33,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 from farmland import __version__
 from farmland import classes as C
 from farmland.errors import InputError
-from farmland.io.values import parse_boolean
-from farmland.io.write import atomic_write, refuse_existing
+from farmland.io.write import atomic_write, final_path, refuse_existing
+from farmland.report.labels import CHECK_LABELS, LIST_LABELS, code_list_text
+from farmland.report.statements import is_missing, rate_statement
 from farmland.vocabulary import rule_label, rule_text
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ _AREA = {"class1": ("优先保护类", "Priority protection"), "class2": ("安�
          "verified2": ("自有农产品样品达标", "Class-2 own crop samples comply"),
          "by_rate2": ("按达标率计入面积", "Class-2 counted at compliance rate (area)"),
          "uncontrolled3": ("严格管控未落实", "Class-3 uncontrolled"),
+         "loop_incomplete3": ("管控措施未闭环", "Class-3 loop below the minimum stage"),
          "contradicted3": ("管控但粮食超标", "Class-3 controlled, food crop exceeds"),
          "evidence_own": ("依据自有样品", "Evidence: own samples"),
          "evidence_rate": ("依据达标率", "Evidence: compliance rate"),
@@ -97,6 +99,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "lat": ("纬度", "Latitude", "deg"), "x": ("X 坐标（米）", "X (m)", "metre"),
     "y": ("Y 坐标（米）", "Y (m)", "metre"), "mode": ("布点方式", "Mode", "text"),
     "reason": ("布点原因", "Reason", "text"), "priority": ("优先级", "Priority", "int"),
+    "gap_reason": ("纳入原因", "Reason", "text"),
+    "zone_gap_m": ("连片间距（米）", "Zone gap (m)", "metre"),
     "expected_benefit": ("预计减少错分（亩）", "Expected misclassified removed (mu)", "mu"),
     "sample_id": ("样品编号", "Sample ID", "text"), "crop": ("作物", "Crop", "text"),
     "crop_grade": ("农产品等级", "Crop grade", "int"), "year": ("年份", "Year", "year"),
@@ -115,7 +119,7 @@ _YES_NO = {True: ("是", "yes"), False: ("否", "no")}
 VALUE_LABELS: dict[str, dict[object, tuple[str, str]]] = {
     "level": {"county": ("全县", "county"), "township": ("乡镇", "township")},
     "met": {True: ("达标", "met"), False: ("未达标", "not met"), None: ("无污染耕地", "n/a")},
-    "reaches_target": _YES_NO,
+    "reaches_target": _YES_NO, "check": CHECK_LABELS,
     "proposed_measure_class": {"safe_use": ("安全利用措施", "safe use"),
                                "strict_control": ("严格管控措施", "strict control")},
     "crop": {"rice": ("稻谷", "rice"), "milled_rice": ("大米", "milled rice"),
@@ -124,6 +128,11 @@ VALUE_LABELS: dict[str, dict[object, tuple[str, str]]] = {
              "root_veg": ("根茎类蔬菜", "root vegetables"), "tuber_veg": ("块茎类蔬菜", "tubers"),
              "other_veg": ("其他蔬菜", "other vegetables")},
 }
+
+#: a table's own name for a column whose shared header would mislead on its sheet:
+#: table key → {column: column of :data:`COLUMNS`} (the gap plan's reason is not a
+#: sampling point's)
+SHEET_COLUMNS: dict[str, dict[str, str]] = {"gap_plan": {"reason": "gap_reason"}}
 
 #: columns holding classification rule codes, labelled by farmland.vocabulary.rule_label
 #: (the same text as the map tooltips)
@@ -164,20 +173,14 @@ def column_header(column: str, lang: str) -> tuple[str, str]:
     return (zh, en) if lang == "zh" else (en, "")
 
 
-def is_missing(value: object) -> bool:
-    """True for None, NaN and pandas NA/NaT."""
-    try:
-        return value is None or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def display_value(column: str, value: object, lang: str) -> object:
     """Cell value: labelled text for coded columns, a Python number or text otherwise."""
     labels = VALUE_LABELS.get(column)
     missing = is_missing(value)
     if column in RULE_COLUMNS and not missing and rule_label(value) is not None:
         return rule_text(value) if lang == "zh" else rule_label(value)[1]
+    if column in LIST_LABELS and isinstance(value, str) and value.strip():
+        return code_list_text(column, value, lang)
     if labels is not None:
         key = None if missing else (bool(value) if isinstance(value, (bool, np.bool_)) else value)
         if key in labels:
@@ -191,113 +194,6 @@ def display_value(column: str, value: object, lang: str) -> object:
     if isinstance(value, (bool, int, float)):
         return value
     return str(value)
-
-
-def _pct(share: float) -> str:
-    return f"{100 * share:.1f} %"
-
-
-def _target(share: float) -> str:
-    return f"{100 * share:.4g} %"
-
-
-def county_row(rate_table: pd.DataFrame) -> pd.Series:
-    """The county row of a rate table (``level == "county"``, else the first row)."""
-    if "level" in rate_table.columns:
-        county = rate_table.loc[rate_table["level"].astype("str").eq("county")]
-        if len(county):
-            return county.iloc[0]
-    return rate_table.iloc[0]
-
-
-def rate_statement(rate_table: pd.DataFrame, lang: str, *,
-                   gap_plan: pd.DataFrame | None = None) -> list[str]:
-    """Plain sentences: is the county target met, the gap, townships below target, gap plan."""
-    row = county_row(rate_table)
-    rate, target, gap = float(row["rate"]), float(row["target"]), float(row.get("gap_mu", 0.0))
-    met = parse_boolean(pd.Series([row.get("met")])).iloc[0]
-    if math.isnan(rate):
-        zh = "全县无安全利用类和严格管控类耕地，安全利用率不适用。"
-        en = "The county has no class-2 or class-3 farmland: the safe-utilisation rate does not apply."
-    elif (rate >= target) if is_missing(met) else bool(met):
-        zh = f"全县受污染耕地安全利用率 {_pct(rate)}，目标 {_target(target)}：已达标。"
-        en = (f"County safe-utilisation rate {_pct(rate)} against a target of "
-              f"{_target(target)}: target met.")
-    else:
-        zh = (f"全县受污染耕地安全利用率 {_pct(rate)}，目标 {_target(target)}：未达标，"
-              f"缺口 {gap:,.1f} 亩（{gap / 15:,.2f} 公顷）。")
-        en = (f"County safe-utilisation rate {_pct(rate)} against a target of "
-              f"{_target(target)}: target NOT met, short by {gap:,.1f} mu ({gap / 15:,.2f} hm²).")
-    lines = [(zh, en), *_evidence_lines(row), _township_line(rate_table)]
-    if gap_plan is not None and len(gap_plan):
-        lines.append(_gap_plan_line(gap_plan, gap))
-    return [text for zh, en in lines for text in ((zh, en) if lang == "zh" else (en,))]
-
-
-def _gap_plan_line(plan: pd.DataFrame, gap: float) -> tuple[str, str]:
-    """What the gap plan proposes (class 3 first), and whether it closes the gap."""
-    cls = pd.to_numeric(plan.get("final_class"), errors="coerce")
-    n3, n2 = int((cls == 3).sum()), int((cls != 3).sum())
-    mu3 = float(plan.loc[(cls == 3).to_numpy(bool), "area_mu"].sum())
-    mu2 = float(plan.loc[(cls != 3).to_numpy(bool), "area_mu"].sum())
-    gain = float(plan["gain_mu"].sum()) if "gain_mu" in plan else mu2 + mu3
-    closes = bool(parse_boolean(plan["reaches_target"]).fillna(False).iloc[-1]) if (
-        "reaches_target" in plan) else gain >= gap
-    zh3 = f"全部 {n3} 个未管控的严格管控类图斑（{mu3:,.1f} 亩）在先，其后 " if n3 else ""
-    en3 = f"all {n3} uncontrolled class-3 parcels ({mu3:,.1f} mu) first, then " if n3 else ""
-    zh = (f"补齐方案（见“缺口地块”表）：{zh3}{n2} 个安全利用类图斑（{mu2:,.1f} 亩），"
-          f"合计计入 {gain:,.1f} 亩")
-    en = (f"Gap plan (see the 'Gap parcels' sheet): {en3}{n2} class-2 parcels "
-          f"({mu2:,.1f} mu), counting {gain:,.1f} mu")
-    if closes:
-        return zh + "，可补足缺口。", en + "; it closes the gap."
-    short = max(gap - gain, 0.0)
-    return (zh + f"；措施本身补不足缺口，尚差约 {short:,.1f} 亩（缺少农产品达标证据的面积无法计入）。",
-            en + f"; measures alone cannot close the gap: about {short:,.1f} mu short (land "
-            "without crop-compliance evidence cannot count).")
-
-
-def _evidence_lines(row: pd.Series) -> list[tuple[str, str]]:
-    """The three accounting readings, the evidence behind C and the class-3 control."""
-    if "rate_official" not in row or "evidence_own_mu" not in row:
-        return []
-    readings = [float(row[f"rate_{m}"]) for m in ("official", "parcel_verified", "measures_only")]
-    if any(math.isnan(r) for r in readings):
-        return []
-    own, by_rate, none = (float(row[f"evidence_{k}_mu"]) for k in ("own", "rate", "none"))
-    total = own + by_rate + none
-    share = (lambda x: f"{100 * x / total:.1f} %") if total > 0 else (lambda x: "—")
-    off, ver, meas = (_pct(r) for r in readings)
-    lines = [(f"三种核算口径：核算口径 {off}，仅自有样品 {ver}，仅措施 {meas}。",
-              f"The three readings: official {off}, parcel-verified {ver}, measures only {meas}."),
-             (f"计入的安全利用面积 {total:,.1f} 亩中，依据自有农产品样品 {own:,.1f} 亩（{share(own)}），"
-              f"依据乡镇或全县农产品达标率 {by_rate:,.1f} 亩（{share(by_rate)}），无农产品数据 "
-              f"{none:,.1f} 亩（{share(none)}）。",
-              f"Of the {total:,.1f} mu of safe-use land counted, {own:,.1f} mu ({share(own)}) rest "
-              f"on own crop samples, {by_rate:,.1f} mu ({share(by_rate)}) on a township or county "
-              f"compliance rate, {none:,.1f} mu ({share(none)}) on no crop data.")]
-    control = float(row.get("class3_control", math.nan))
-    if not math.isnan(control):
-        lines.append((f"严格管控类耕地落实管控 {_pct(control)}（原则上应为 100 %）。",
-                      f"Class-3 land under control: {_pct(control)} (in principle 100 %)."))
-    return lines
-
-
-def _township_line(rate_table: pd.DataFrame) -> tuple[str, str]:
-    towns = rate_table
-    if "level" in rate_table.columns:
-        towns = rate_table.loc[rate_table["level"].astype("str").eq("township")]
-    rate = pd.to_numeric(towns["rate"], errors="coerce")
-    met = parse_boolean(towns["met"]).fillna(False) if "met" in towns else rate >= towns["target"]
-    below = towns.loc[(rate.notna() & ~met).to_numpy(bool)]
-    n_na = int(rate.isna().sum())
-    na_zh = f"；{n_na} 个乡镇无受污染耕地" if n_na else ""
-    na_en = f"; {n_na} without class-2/3 farmland" if n_na else ""
-    if below.empty:
-        return (f"各乡镇均已达标{na_zh}。", f"No township is below the target{na_en}.")
-    names = [str(n) for n in below["name"]]
-    en = f"{len(below)} township(s) below the target: {', '.join(names)}{na_en}."
-    return (f"未达标乡镇 {len(below)} 个：{'、'.join(names)}{na_zh}。", en)
 
 
 # -- cells ------------------------------------------------------------------------------------
@@ -489,6 +385,7 @@ def write_excel_report(
               "outliers": outliers if outliers is not None and len(outliers) else None}
     for key, frame in tables.items():
         if frame is not None:
+            frame = frame.rename(columns=SHEET_COLUMNS.get(key, {}))
             write_table(wb.create_sheet(sheet_name(key, lang)), frame, lang=lang)
     if images:
         _charts_sheet(wb.create_sheet(sheet_name("charts", lang)), images)
@@ -496,5 +393,5 @@ def write_excel_report(
         extend(wb)
     with atomic_write(path, overwrite=overwrite) as tmp:
         wb.save(tmp)
-    log.info("wrote %s (%s)", path, ", ".join(wb.sheetnames))
+    log.info("wrote %s (%s)", final_path(path), ", ".join(wb.sheetnames))
     return path

@@ -21,16 +21,16 @@ import pandas as pd
 from farmland import __version__
 from farmland import classes as C
 from farmland.io.values import parse_boolean
-from farmland.io.write import atomic_write
+from farmland.io.write import atomic_write, final_path
 from farmland.report.excel import (
     COLUMNS,
     bilingual,
     chart_paths,
     check_lang,
-    county_row,
     display_value,
     rate_statement,
 )
+from farmland.report.statements import county_row
 
 log = logging.getLogger(__name__)
 
@@ -234,5 +234,5 @@ def write_html_report(
         + "\n".join(sections) + "</body></html>\n")
     with atomic_write(path, overwrite=overwrite) as tmp:
         tmp.write_text(document, encoding="utf-8")
-    log.info("wrote %s", path)
+    log.info("wrote %s", final_path(path))
     return Path(path)

@@ -46,6 +46,7 @@ from farmland.report.excel import (
     write_cell,
 )
 from farmland.report.excel import text_width as width_of
+from farmland.report.labels import ELEMENT_NAMES
 from farmland.runs.source_outputs import SourceTables, cause_keys
 from farmland.sources.clusters import SIGNATURE_ELEMENTS
 from farmland.vocabulary import CAUSE_TYPES, CONFIRM_MODES
@@ -63,8 +64,6 @@ MAX_SHEETS = 30
 MAX_IDS = 50
 OVERVIEW = ("污染成因", "Source clusters")
 FACTORS = ("源解析因子", "Factor profiles")
-_ELEMENT_ZH = {"cd": "镉", "hg": "汞", "as": "砷", "pb": "铅", "cr": "铬", "cu": "铜", "ni": "镍",
-               "zn": "锌"}
 _NUMBER_FORMATS = {**FORMATS, "x2": "0.00", "ph": "0.00"}
 _HEADER_FILL = PatternFill("solid", fgColor="E8EEF4")
 _BOLD = Font(bold=True)
@@ -199,7 +198,7 @@ def _elements(text: object, lang: str) -> object:
     if _missing(text):
         return None
     items = [e.strip().lower() for e in re.split(r"[,;，、]", str(text)) if e.strip()]
-    return ", ".join(f"{e.capitalize()} {_ELEMENT_ZH[e]}" if lang == "zh" and e in _ELEMENT_ZH
+    return ", ".join(f"{e.capitalize()} {ELEMENT_NAMES[e]}" if lang == "zh" and e in ELEMENT_NAMES
                      else e.capitalize() for e in items)
 
 

@@ -23,7 +23,7 @@ import geopandas as gpd
 import pandas as pd
 
 from farmland.errors import InputError
-from farmland.io.write import atomic_folder, write_gpkg_layers
+from farmland.io.write import atomic_folder, final_path, write_gpkg_layers
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ def write_plan(plan: gpd.GeoDataFrame, out_dir: str | os.PathLike[str], *,
         write_xml(kml_tree(plan), stage / names["kml"])
         write_gpkg_layers(stage / names["gpkg"], {"plan": plan})
     paths = {fmt: out / name for fmt, name in names.items()}
-    log.info("wrote %d planned point(s) to %s (csv, gpx, kml, gpkg)", len(plan), out)
+    log.info("wrote %d planned point(s) to %s (csv, gpx, kml, gpkg)", len(plan),
+             final_path(out))
     return paths
 
 
