@@ -546,3 +546,12 @@ def test_global_flags_keep_the_users_verbosity(monkeypatch):
     assert global_flags(False) == ["-vv"]
     monkeypatch.setattr(logging.getLogger(), "level", logging.INFO)
     assert global_flags(False) == []
+
+
+@pytest.mark.parametrize("command", ["classify", "rate", "control", "flag", "plan", "map",
+                                     "report", "diff", "sources", "demo", "init", "run"])
+def test_every_main_command_says_what_it_does_in_chinese_too(command):
+    """Help is read by analysts: every chain command's help has a Chinese line."""
+    result = run_cli(command, "--help")
+    assert result.exit_code == 0
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in result.output), command

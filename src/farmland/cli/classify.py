@@ -77,6 +77,8 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
             output, overwrite):
     """Classify every parcel: priority protection (1), safe utilisation (2), strict control (3).
 
+    按 GB 15618-2018 将耕地图斑划为优先保护类、安全利用类、严格管控类，并给出依据。
+
     Writes OUTPUT/classification.gpkg (layers parcels, samples, crops), OUTPUT/summary.csv
     and OUTPUT/manifest.json, and prints the class area per township.
     """

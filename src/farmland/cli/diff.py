@@ -41,6 +41,8 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
     their folders): class flows in 亩, the cause of every changed parcel, and why the
     safe-utilisation rate moved.
 
+    两次分类逐图斑对比：类别流向（亩）、每个变化图斑的原因、安全利用率变化的来源。
+
     Writes OUTPUT/changes.csv, changes.gpkg (layer ``changes``, for a map), flows.csv,
     effects.csv and diff.json; loop_changes.csv when both runs' folders hold a
     ``farmland control`` output.

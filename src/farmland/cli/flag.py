@@ -60,6 +60,8 @@ def command(classification, townships, cell_size, min_density, min_zone_samples,
             probability_threshold, margin, output, overwrite):
     """Flag where soil data are sparse or classes uncertain, and list strict-control zones.
 
+    标记土壤点位稀疏、类别不确定的区域，列出严格管控类连片区。
+
     Reads CLASSIFICATION (classification.gpkg or its folder); writes OUTPUT/flags.gpkg
     (one layer per flag plus 'zones') and OUTPUT/flag_summary.csv, and prints the
     per-township summary.

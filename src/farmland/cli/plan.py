@@ -103,6 +103,8 @@ def command(classification, n, mode, min_spacing, exclusions, sources, range_m, 
             target_density, coverage_area, flags_file, seed, output, overwrite):
     """Plan new soil sampling points inside farmland parcels.
 
+    在耕地图斑内布设加密采样点位（CSV、GPX、KML），并给出预计效果。
+
     Reads CLASSIFICATION (classification.gpkg or its folder); writes OUTPUT/plan.csv
     (UTF-8 with BOM), plan.gpx, plan.kml, plan.gpkg and plan_effect.csv, and prints the
     before/after figures.

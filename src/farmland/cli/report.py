@@ -34,6 +34,8 @@ def command(classification_dir, measures, lang, causes_path, county, output, ove
     """Write OUTPUT/report.xlsx, OUTPUT/report.html and OUTPUT/charts/*.png for the
     classification in CLASSIFICATION_DIR (the folder holding classification.gpkg).
 
+    生成 Excel 与 HTML 报告及图表。
+
     With the outputs of 'farmland sources' (in CLASSIFICATION_DIR, or --causes) the
     workbook gets the source clusters, one sheet per large cluster, and the HTML a
     section on where the contamination comes from.
