@@ -188,3 +188,28 @@ def test_input_not_modified():
     before = samples.copy()
     classify_samples(samples)
     pd.testing.assert_frame_equal(samples, before)
+
+
+def test_a_parcel_classed_by_a_suspect_value_says_so(monkeypatch):
+    """镉 = 45 (meant 0.45) is kept for its own parcel's point class under --outliers flag;
+    the parcel's qa_flags name it, so the class-3 row does not look like a sound one."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    import farmland.classify.parcels as parcels_module
+    from farmland.classify.parcels import finish_rows, suspect_parcels
+
+    samples = pd.DataFrame({"sample_id": ["S1", "S2", "S3"], "parcel_id": ["P1", "P2", None],
+                            "usable": [True, True, True], "cd_suspect": [True, False, True],
+                            "pb_suspect": [False, False, False]})
+    assert suspect_parcels(samples) == {"P1"}
+    assert suspect_parcels(samples.drop(columns=["cd_suspect", "pb_suspect"])) == set()
+    out = gpd.GeoDataFrame({"parcel_id": ["P1", "P2"], "final_class": [3, 1],
+                            "driving_element": ["cd", None],
+                            "qa_flags": [["single_point_unit"], []]},
+                           geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs=4545)
+    # this frame's own columns, not the full output order
+    monkeypatch.setattr(parcels_module, "output_order", lambda units: list(out.columns))
+    done = finish_rows(out, samples)
+    assert done["qa_flags"].tolist() == ["single_point_unit;suspect_value_inside", ""]

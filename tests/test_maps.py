@@ -442,6 +442,20 @@ def test_view_limits_are_set(parcels, tmp_path):
 
 
 # Tooltip text: rules, lab precision, plan reasons ---------------------------------------
+def test_qa_flags_are_words_in_the_tooltip_as_in_the_report(parcels):
+    from farmland.report.excel import display_value
+
+    p = parcels.assign(qa_flags=["single_point_unit;suspect_value_inside", "", None,
+                                 "unusable_samples_inside", "custom_flag", ""])
+    shown = display_frame("parcels", p)["_qa_flags"].tolist()
+    assert shown[0] == "仅一个点位 one sample only；含可疑数值点位 a suspect value inside"
+    assert shown[1] is None and shown[2] is None
+    assert shown[3] == "含不可用点位 unusable samples inside"
+    assert shown[4] == "custom_flag"          # an unknown code as written
+    assert display_value("qa_flags", "suspect_value_inside", "zh") == (
+        "含可疑数值点位 a suspect value inside")
+
+
 def test_rule_codes_are_translated_like_the_report(parcels):
     from farmland.report.excel import display_value
 

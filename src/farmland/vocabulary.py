@@ -9,8 +9,9 @@ import re
 import pandas as pd
 
 __all__ = ["ACCOUNTING_STATUSES", "CAUSE_TYPES", "CONFIRM_MODES", "COUNTY", "CROP_STEP_LABELS",
-           "FLOWS", "LOOP_STATUSES_STYLE", "RULE_LABELS", "UNKNOWN_TOWNSHIP",
-           "flow_key", "p_change_level", "rule_label", "rule_text", "townships_of"]
+           "FLOWS", "LOOP_STATUSES_STYLE", "QA_FLAG_LABELS", "RULE_LABELS", "UNKNOWN_TOWNSHIP",
+           "flow_key", "p_change_level", "qa_flags_text", "rule_label", "rule_text",
+           "townships_of"]
 
 #: name of the county total row in every per-township table
 COUNTY = "全县 County"
@@ -59,6 +60,35 @@ def rule_label(rule: object) -> tuple[str, str] | None:
             zh.append(z)
             en.append(e)
     return "；".join(zh), "; ".join(en)
+
+
+#: QA flag codes of the classification (farmland.classify.parcels and .point_evidence;
+#: docs/schema.md ``qa_flags``) → (Chinese, English)
+QA_FLAG_LABELS: dict[str, tuple[str, str]] = {
+    "own_class_points_below_80pct": ("本类点位占比低于 80 %", "own-class points below 80 %"),
+    "own_class_points_below_50pct": ("本类点位占比低于 50 %", "own-class points below 50 %"),
+    "class1_with_class2_point": ("优先保护类含安全利用类点位", "class 1 with a class-2 point"),
+    "single_point_unit": ("仅一个点位", "one sample only"),
+    "crop_exceedance_on_class1": ("优先保护类农产品超标", "crop exceedance on class 1"),
+    "unusable_samples_inside": ("含不可用点位", "unusable samples inside"),
+    "suspect_value_inside": ("含可疑数值点位", "a suspect value inside"),
+    **{f"evidence_not_point_class_{c}": (f"综合证据类别与点位类别（{c} 类）不同",
+                                         f"evidence differs from the points' class {c}")
+       for c in (1, 2, 3)},
+}
+
+
+def qa_flags_text(value: object) -> str | None:
+    """A ``qa_flags`` value (``;``-joined codes) as bilingual text, e.g. "仅一个点位 one
+    sample only；含可疑数值点位 a suspect value inside"; unknown codes as they are; ``None``
+    for none."""
+    if value is None or pd.isna(value) or not str(value).strip():
+        return None
+    texts = []
+    for code in str(value).split(";"):
+        zh, en = QA_FLAG_LABELS.get(code, (code, code))
+        texts.append(zh if zh == en else f"{zh} {en}")
+    return "；".join(texts)
 
 
 def rule_text(rule: object) -> str | None:

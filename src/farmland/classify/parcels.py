@@ -375,12 +375,28 @@ def unusable_parcels(samples: pd.DataFrame) -> set:
         "parcel_id"])
 
 
+def suspect_parcels(samples: pd.DataFrame) -> set:
+    """Ids of the parcels holding a sample with a suspect value the outlier screen kept for
+    its own parcel (``--outliers flag``: ``<element>_suspect``), flagged
+    ``suspect_value_inside``: such a parcel's class may rest on a typo (镉 45 for 0.45)."""
+    cols = [c for c in samples.columns if str(c).endswith("_suspect")]
+    if not cols or "parcel_id" not in samples:
+        return set()
+    hit = samples[cols].fillna(False).astype(bool).any(axis=1).to_numpy()
+    return set(samples.loc[hit, "parcel_id"].dropna())
+
+
+#: QA flags rule 5 adds from the samples inside a parcel, each with the parcels it marks
+SAMPLE_FLAGS = (("unusable_samples_inside", unusable_parcels),
+                ("suspect_value_inside", suspect_parcels))
+
+
 def finish_rows(out: gpd.GeoDataFrame, samples: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Rule 5's rest, row by row: labels, unusable-sample flags, flag lists to text and the
-    output column order."""
-    has_bad = out["parcel_id"].isin(unusable_parcels(samples)).to_numpy()
-    for i in np.flatnonzero(has_bad):
-        out.iat[i, out.columns.get_loc("qa_flags")].append("unusable_samples_inside")
+    """Rule 5's rest, row by row: labels, the flags of the samples inside (unusable, suspect
+    value), flag lists to text and the output column order."""
+    for flag, parcels_of in SAMPLE_FLAGS:
+        for i in np.flatnonzero(out["parcel_id"].isin(parcels_of(samples)).to_numpy()):
+            out.iat[i, out.columns.get_loc("qa_flags")].append(flag)
     code, final = pd.factorize(out["final_class"], use_na_sentinel=False)  # NA a value too
     out["class_label_zh"] = np.array([C.label_zh(c) for c in final], dtype=object)[code].tolist()
     out["class_label_en"] = np.array([C.label_en(c) for c in final], dtype=object)[code].tolist()

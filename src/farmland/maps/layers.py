@@ -37,7 +37,7 @@ from farmland.maps.choropleth import OVERVIEW_SPECS
 from farmland.maps.control import CONTROL_SPECS, control_columns
 from farmland.maps.rendered import HtmlAsRendered
 from farmland.maps.spec import LayerSpec
-from farmland.vocabulary import FLOWS, flow_key, rule_text
+from farmland.vocabulary import FLOWS, flow_key, qa_flags_text, rule_text
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
          ("概率 P(1/2/3)", ("p_class_1", "p_class_2", "p_class_3"), "p"),
          ("校准概率 Calibrated P(1/2/3)", tuple(f"p_calibrated_{k}" for k in (1, 2, 3)), "p"),
          ("措施 Measures", ("measures",), "text"),
-         ("质控 QA flags", ("qa_flags",), "text")),
+         ("质控 QA flags", ("_qa_flags",), "text")),
         by="final_class", styles=_class_styles(outline=True), symbol="fill",
         zoomed=((15, {"color": "#4d4d4d", "weight": 0.6, "opacity": 0.8}),)),
     "loop": CONTROL_SPECS["loop"],  # class-3 parcels by closed-loop status, above the classes
@@ -213,10 +213,10 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
     if key == "parcels":
         if "landuse" in gdf or "dlbm" in gdf:
             out["_landuse"] = _landuse_text(gdf)
-        if "sample_ids" in gdf:
-            out["_sample_ids"] = _map_distinct(gdf["sample_ids"], _short_id_list)
-        if "rule" in gdf:
-            out["_rule"] = _map_distinct(gdf["rule"], rule_text)
+        for col, text in (("sample_ids", _short_id_list), ("rule", rule_text),
+                          ("qa_flags", qa_flags_text)):   # texts per distinct value
+            if col in gdf:
+                out[f"_{col}"] = _map_distinct(gdf[col], text)
     if key == "plan":
         if "mode" in gdf:
             out["mode"] = gdf["mode"].map(lambda m: disp_text.MODE_LABELS.get(m, m))

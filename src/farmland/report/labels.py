@@ -3,14 +3,15 @@ the classification's QA flag codes and the outlier checks. Used by
 :func:`farmland.report.excel.display_value` (and so by the HTML report) and by the source
 sheets, so a code reads the same on every sheet.
 
-These are report-side tables: the QA flags, the element names and the outlier checks
-have no entry in :mod:`farmland.vocabulary` yet; when they get one (the map shows the
-same codes), this module should take them from there.
+The QA flags' words live in :mod:`farmland.vocabulary` (the map's tooltips use them
+too); the element names and the outlier checks are the report's own.
 """
 
 from __future__ import annotations
 
 import re
+
+from farmland.vocabulary import QA_FLAG_LABELS
 
 __all__ = ["CHECK_LABELS", "ELEMENT_NAMES", "LIST_LABELS", "QA_FLAG_LABELS", "code_list_text"]
 
@@ -18,19 +19,6 @@ __all__ = ["CHECK_LABELS", "ELEMENT_NAMES", "LIST_LABELS", "QA_FLAG_LABELS", "co
 #: of the cause map); the class elements, the screening ones, and pH
 ELEMENT_NAMES: dict[str, str] = {"cd": "镉", "pb": "铅", "hg": "汞", "as": "砷", "cr": "铬",
                                  "cu": "铜", "ni": "镍", "zn": "锌"}
-#: QA flag codes of the classification (farmland.classify.parcels and .point_evidence;
-#: docs/schema.md ``qa_flags``) → (Chinese, English)
-QA_FLAG_LABELS: dict[str, tuple[str, str]] = {
-    "own_class_points_below_80pct": ("本类点位占比低于 80 %", "own-class points below 80 %"),
-    "own_class_points_below_50pct": ("本类点位占比低于 50 %", "own-class points below 50 %"),
-    "class1_with_class2_point": ("优先保护类含安全利用类点位", "class 1 with a class-2 point"),
-    "single_point_unit": ("仅一个点位", "one sample only"),
-    "crop_exceedance_on_class1": ("优先保护类农产品超标", "crop exceedance on class 1"),
-    "unusable_samples_inside": ("含不可用点位", "unusable samples inside"),
-    **{f"evidence_not_point_class_{c}": (f"综合证据类别与点位类别（{c} 类）不同",
-                                         f"evidence differs from the points' class {c}")
-       for c in (1, 2, 3)},
-}
 #: ``check`` of a suspect soil value (farmland.classify.outliers) → (Chinese, English)
 CHECK_LABELS: dict[str, tuple[str, str]] = {
     "global": ("远超管制值", "far above any intervention value"),

@@ -55,6 +55,7 @@ from scipy.spatial import cKDTree
 
 from farmland.classify.parcels import (
     CLASS_COLUMNS,
+    SAMPLE_FLAGS,
     apply_crop_adjustment,
     base_columns,
     crop_adjustment,
@@ -62,7 +63,6 @@ from farmland.classify.parcels import (
     output_order,
     parcel_columns,
     soil_classes,
-    unusable_parcels,
     with_landuse,
 )
 from farmland.classify.point_evidence import extra_neighbours
@@ -85,7 +85,8 @@ SOIL_COLUMNS = ("n_samples", "soil_class", "rule", "driving_element", "share_1",
                 "p_calibrated_1", "p_calibrated_2", "p_calibrated_3",
                 "sample_ids", "qa_flags")
 #: QA flags the crop adjustment and the finish add (recomputed for every parcel)
-FINISH_FLAGS = frozenset({"crop_exceedance_on_class1", "unusable_samples_inside"})
+FINISH_FLAGS = frozenset({"crop_exceedance_on_class1", "unusable_samples_inside",
+                          "suspect_value_inside"})
 #: manifest entries that must match for a run to be the base of an incremental one
 SAME_INPUTS = ("parcels", "townships", "mapping", "units")
 SAME_PARAMETERS = ("crs", "input_crs", "interpolator", "units")
@@ -412,14 +413,15 @@ def _finish_changes(out: gpd.GeoDataFrame, adjusted: pd.DataFrame,
                     samples: pd.DataFrame) -> np.ndarray:
     """Parcels whose rules 4–5 may give another row than the previous run's although their
     soil class is kept: another crop adjustment (final class, crop count or exceedance;
-    the crop rule follows from the soil and final class) or an unusable sample come or
-    gone. A parcel with neither keeps its whole previous row."""
+    the crop rule follows from the soil and final class) or an unusable sample or a suspect
+    value come or gone. A parcel with neither keeps its whole previous row."""
     differs = differing_rows(adjusted, out, ["final_class", "n_crops", "crop_exceedance"],
                              mask=True)
     flags = (";" + out["qa_flags"].astype(object).fillna("").astype(str) + ";")
-    had = flags.str.contains(";unusable_samples_inside;", regex=False).to_numpy(bool)
-    has = out["parcel_id"].isin(unusable_parcels(samples)).to_numpy()
-    return differs | (had != has)
+    for flag, parcels_of in SAMPLE_FLAGS:
+        had = flags.str.contains(f";{flag};", regex=False).to_numpy(bool)
+        differs = differs | (had != out["parcel_id"].isin(parcels_of(samples)).to_numpy())
+    return differs
 
 
 def _soil_rows(parcels: gpd.GeoDataFrame, previous: gpd.GeoDataFrame, sub, at: np.ndarray,
