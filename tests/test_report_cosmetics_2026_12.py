@@ -14,8 +14,7 @@ from shapely.geometry import Polygon
 from farmland.control import check_ledger, closed_loop
 from farmland.control.export import write_zone_kml
 from farmland.io.control_tables import read_control_ledger
-from farmland.io.write import atomic_folder, final_path
-from farmland.rate.precision import csv_ready, significant
+from farmland.io.write import atomic_folder, csv_ready, final_path, significant
 from farmland.report.excel import display_value, write_excel_report
 from farmland.vocabulary import COUNTY
 

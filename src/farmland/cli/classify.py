@@ -90,6 +90,9 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
     )
 
     check_output(output, overwrite=overwrite)  # refuse before any work
+    if workspace:
+        _check_writable(Path(workspace))
+    output_existed = Path(output).exists()
     if (since or variograms == "reuse") and not workspace:
         raise click.UsageError("--since and --variograms reuse need --workspace, the run "
                                "history that holds the earlier run")
@@ -131,16 +134,37 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
                                 replaces=replaces, differences=result.differences)
             _record_run(output, run_id, workspace)
         except OSError as exc:
-            if isinstance(exc, OutputError):
-                raise
-            raise OutputError(workspace, f"{exc.strerror or exc}; the classification outputs "
-                                         f"in {output} were written, the run was not added"
+            reason = (exc.strerror or str(exc)) if not isinstance(exc, OutputError) else (
+                str(exc).split("cannot write the output (", 1)[-1].split("). Fix:", 1)[0])
+            if not output_existed:   # the folder is this run's: no unrecorded run is left
+                import shutil
+
+                shutil.rmtree(output, ignore_errors=True)
+                raise OutputError(workspace, f"{reason}; the run was not added, and its "
+                                             f"outputs in {output} were removed") from exc
+            raise OutputError(workspace, f"{reason}; the classification outputs in {output} "
+                                         "were written, the run was not added: run again with "
+                                         "--overwrite once the workspace can be written"
                               ) from exc
         click.echo(f"run {run_id} {'replaced in' if replaces else 'added to'} {workspace}")
     print_class_table(result.summary)  # exact areas: the table rounds them once
     from farmland.runs.folder import CLASSIFICATION
 
     click.echo(f"outputs: {Path(output) / CLASSIFICATION}")
+
+
+def _check_writable(workspace: Path) -> None:
+    """Refuse before any work a workspace that cannot be written (the run is added by
+    writing the file, or a copy of it renamed into place, in its folder)."""
+    import os
+
+    from farmland.errors import OutputError
+
+    folder = workspace.parent if str(workspace.parent) else Path(".")
+    if workspace.exists() and not os.access(workspace, os.W_OK):
+        raise OutputError(workspace, "the workspace file is read-only")
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(workspace, f"its folder {folder} is read-only")
 
 
 def _record_run(output: str, run_id: str, workspace: str) -> None:

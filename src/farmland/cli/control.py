@@ -59,13 +59,13 @@ def command(classification, ledger, measures, lots, year, min_stages, zone_gap, 
     from farmland.io.control_tables import read_lots
     from farmland.io.readers import read_measures
     from farmland.io.write import (
+        csv_ready,
         csv_writer,
         json_writer,
         refuse_existing,
         write_gpkg_layers,
         write_outputs,
     )
-    from farmland.rate.precision import csv_ready
     from farmland.report.control_book import write_control_workbook
 
     out = Path(output)

@@ -13,13 +13,13 @@ from rich.table import Table
 from farmland.cli import output_dir_option, overwrite_option
 from farmland.cli.output import console
 from farmland.io.write import (
+    csv_ready,
     csv_writer,
     json_writer,
     refuse_existing,
     write_gpkg_layers,
     write_outputs,
 )
-from farmland.rate.precision import csv_ready
 from farmland.rules import load_rules
 from farmland.runs import folder
 

@@ -32,7 +32,13 @@ from farmland.geostats.quality import cross_validation_report
 from farmland.geostats.surfaces import SurfaceModels, fit_surface_models
 from farmland.io import readers as fio
 from farmland.io.read_cache import reusing_reads
-from farmland.io.write import atomic_folder, refuse_existing, sha256_file, write_gpkg_layers
+from farmland.io.write import (
+    atomic_folder,
+    csv_ready,
+    refuse_existing,
+    sha256_file,
+    write_gpkg_layers,
+)
 from farmland.rules import Rules, load_rules
 from farmland.runs import folder
 from farmland.runs.gpkg_patch import patch_gpkg
@@ -372,9 +378,9 @@ def write_classification(result: ClassificationResult, output: str | Path, *,
         if result.patch is None or not patch_gpkg(result.patch, stage / folder.CLASSIFICATION,
                                                   layers):
             write_gpkg_layers(stage / folder.CLASSIFICATION, layers)
-        # exact in memory (the terminal table rounds it once itself), 0.01 亩 in the file
-        result.summary.round(2).to_csv(stage / folder.SUMMARY, index=False,
-                                       encoding="utf-8-sig")
+        # the sums unrounded (the terminal table and the report round them once themselves)
+        csv_ready(result.summary).to_csv(stage / folder.SUMMARY, index=False,
+                                         encoding="utf-8-sig")
         if result.outliers is not None:
             result.outliers.to_csv(stage / folder.OUTLIERS, index=False, encoding="utf-8-sig")
         if result.loo:
