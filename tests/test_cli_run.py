@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -182,8 +183,18 @@ def test_missing_required_inputs_and_files(tmp_path, county):
     with pytest.raises(InputError, match=r"2 problems: 'inputs\.parcels' is required"):
         load_config(tmp_path / "bare.toml")
     path = _config(tmp_path, county)
-    with pytest.raises(InputError, match=r"'inputs\.measures': file not found: .*nope\.csv"):
+    with pytest.raises(InputError, match=r"^command line override: 'inputs\.measures': file "
+                                         r"not found: .*nope\.csv"):
         load_config(path, overrides=["inputs.measures=nope.csv"], cwd=tmp_path)
+    path.write_text(path.read_text(encoding="utf-8") + 'measures = "gone.csv"\n',
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: 'inputs\.measures': "
+                                         r"file not found: .*gone\.csv"):
+        load_config(path)
+    path = _config(tmp_path, county)
+    with pytest.raises(InputError, match=r"^command line override: 'project\.crs' must be an "
+                                         r"EPSG code pyproj knows.*\(got 'EPSG:99999'\)"):
+        load_config(path, overrides=["project.crs=EPSG:99999"])
     with pytest.raises(InputError, match=r"'plan\.mode' is \"sources\" but "
                                          r"'inputs\.pollution_sources' is empty"):
         load_config(path, overrides=["plan.mode=sources"])

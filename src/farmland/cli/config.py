@@ -67,7 +67,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "county": Key("str", ""),
         "year": Key("int", required=True, check=_range(1949, 2200), allowed="a year, e.g. 2023"),
         "target": Key("float", 0.91, check=_range(0, 1), allowed="a share 0..1, e.g. 0.91"),
-        "crs": Key("str", ""),
+        "crs": Key("str", "", check=lambda v: v == "" or _known_crs(v),
+                   allowed="an EPSG code pyproj knows, e.g. \"EPSG:4545\" (or \"\" for none)"),
         "seed": Key("int", 0, check=_range(0, 2**32 - 1), allowed="an integer 0..4294967295"),
         "output": Key("path", "farmland_output", required=True),
         "maps": Key("path", "maps", required=True),
@@ -332,7 +333,8 @@ def check_complete(values: dict[str, dict[str, Any]], raw: dict, parsed: dict, *
                     placeholders.append(f"{section}.{name}")
                     continue
                 fix = (f"use {_allowed(key)}; " if key.kind == "name_or_path" else "") + NOT_FOUND_FIX
-                problems += [("", f"'{section}.{name}': file not found: {p}", fix)
+                where = "command line override" if name in parsed.get(section, {}) else ""
+                problems += [(where, f"'{section}.{name}': file not found: {p}", fix)
                              for p in _as_list(value)
                              if p and p != BUILTIN_RULES and p not in key.choices
                              and not Path(p).exists()]
@@ -344,6 +346,17 @@ def check_complete(values: dict[str, dict[str, Any]], raw: dict, parsed: dict, *
         problems.append(("", "'plan.mode' is \"sources\" but 'inputs.pollution_sources' is empty",
                          "give the pollution sources file or choose another plan mode"))
     return problems
+
+
+def _known_crs(value: Any) -> bool:
+    from farmland.crs import parse_crs
+    from farmland.errors import CRSError
+
+    try:
+        parse_crs(value)
+    except CRSError:
+        return False
+    return True
 
 
 def _is_placeholder(text: Any) -> bool:
