@@ -183,7 +183,7 @@ def test_cluster_tooltip_shows_area_elements_candidate_and_evidence():
     assert disp["_dominant"].tolist()[:2] == ["Cd 镉, Pb 铅", "Cd 镉"]
     assert disp["_top"].tolist() == ["鑫源冶炼厂 (E01)",
                                      "地质高背景（岩溶） geogenic (karst parent material)",
-                                     "华达电镀厂 (E03)", "宏力蓄电池厂（灌渠） via canal (E02~irrigation)"]
+                                     "华达电镀厂 (E03)", "宏力蓄电池厂（灌渠） via canal (E02 经灌溉渠 via irrigation)"]
     assert disp["_top_type"].tolist() == [
         "企业近场 enterprise near field", "地质高背景 geogenic (parent material)",
         "企业近场 enterprise near field（得分 < 0.2，未明 score below 0.2: unexplained）",
@@ -206,7 +206,7 @@ def test_links_keep_ranks_one_to_three_with_a_credible_score(tmp_path):
     layer = layers_of(fmap)["candidate_links"]
     assert layer.n_features == 3
     page = render(fmap, tmp_path)
-    assert '"_link":["CL001 → E01","CL001 → E02","CL004 → E02~irrigation"]' in page
+    assert '"_link":["CL001 → E01","CL001 → E02","CL004 → E02 经灌溉渠 via irrigation"]' in page
     disp = display_frame("candidate_links", links())
     assert disp["_style"].tolist()[:2] == ["enterprise:1", "enterprise:2"]
     styles = CAUSE_SPECS["candidate_links"].styles
@@ -373,7 +373,7 @@ def test_causes_map_in_the_browser_draws_links_and_keeps_text_as_text(browser, t
         dashed = p.page.evaluate("farmland.layers.candidate_links.getLayers()"
                                  ".map(l => l.options.dashArray || '')")
         assert dashed == ["", "5 4", ""]
-        link = "聚集区 → 候选 Cluster → candidate: CL004 → E02~irrigation"
+        link = "聚集区 → 候选 Cluster → candidate: CL004 → E02 经灌溉渠 via irrigation"
         for (x, y), want in (((950, 200), link), ((380, 85), "依据 Evidence: " + evil)):
             px = p.page.evaluate(f"""(() => {{
                 const pt = farmland.map.latLngToContainerPoint({_latlng(x, y)});

@@ -9,7 +9,7 @@ import click
 
 from farmland.cli import crs_option, output_dir_option, overwrite_option
 
-__all__ = ["command"]
+__all__ = ["command", "overlap_distances", "read_layers", "summary_lines"]
 
 
 @click.command("sources")
@@ -58,7 +58,8 @@ def command(classification, enterprises, rivers, geology, wind, zone_gap, n_fact
         raise InputError("the classification has no 'samples' layer",
                          file=folder.classification_path(classification),
                          fix="give a classification.gpkg written by 'farmland classify'")
-    layers = read_layers(enterprises, rivers, geology, wind, parcels.crs, crs)
+    layers = read_layers(enterprises, rivers, geology, wind, parcels.crs, crs,
+                         parcels=parcels)
     result = analyse_sources(parcels, samples, layers, gap=zone_gap, seed=seed,
                              n_factors=n_factors, permutations=permutations)
     extra = {"classification": folder.portable_path(folder.classification_path(classification),
@@ -72,26 +73,56 @@ def command(classification, enterprises, rivers, geology, wind, zone_gap, n_fact
     click.echo(f"outputs: {out}")
 
 
-def read_layers(enterprises, rivers, geology, wind, target, crs=None):
+def read_layers(enterprises, rivers, geology, wind, target, crs=None, parcels=None):
     """The evidence layers, read and brought to the parcels' CRS (``target``); ``crs`` is
-    the CRS of files that carry none (CSV coordinates)."""
+    the CRS of files that carry none (CSV coordinates).
+
+    With ``parcels``, a layer of which no feature lies near the parcels' extent is refused
+    (:func:`farmland.crs.require_overlap`, as for soil samples): a file of another county,
+    or read in the wrong CRS, would otherwise quietly give no evidence and change the
+    ranking. "Near" is what could still count as evidence (:func:`overlap_distances`)."""
     import pyogrio
 
+    from farmland.crs import require_overlap
     from farmland.io import read_geology, read_outfalls, read_rivers, read_wind_rose
     from farmland.io.readers import read_sources
     from farmland.sources.candidates import EvidenceLayers
 
+    reach = overlap_distances()
+
+    def near(frame, file, key):
+        if parcels is not None and frame is not None:
+            what, within = reach[key]
+            require_overlap(parcels, frame, file=file, what=what, within_m=within)
+        return frame
+
     outfalls = None
     if rivers and "outfalls" in {str(n) for n in pyogrio.list_layers(rivers)[:, 0]}:
-        outfalls = read_outfalls(rivers, layer="outfalls", crs=crs, target_crs=target).rename(
-            columns={"enterprise_id": "source_id"})
+        outfalls = near(read_outfalls(rivers, layer="outfalls", crs=crs, target_crs=target)
+                        .rename(columns={"enterprise_id": "source_id"}), rivers, "outfalls")
     return EvidenceLayers(
-        enterprises=read_sources(enterprises, crs=crs, target_crs=target),
-        rivers=read_rivers(rivers, layer=_layer(rivers, "rivers"), crs=crs, target_crs=target)
-        if rivers else None,
-        geology=read_geology(geology, crs=crs, target_crs=target) if geology else None,
+        enterprises=near(read_sources(enterprises, crs=crs, target_crs=target), enterprises,
+                         "sources"),
+        rivers=near(read_rivers(rivers, layer=_layer(rivers, "rivers"), crs=crs,
+                                target_crs=target), rivers, "rivers") if rivers else None,
+        geology=near(read_geology(geology, crs=crs, target_crs=target), geology, "geology")
+        if geology else None,
         wind=read_wind_rose(wind) if wind else None,
         outfalls=outfalls)
+
+
+def overlap_distances() -> dict[str, tuple[str, float]]:
+    """Layer → (what one feature is, metres around the parcels' extent that still count):
+    an enterprise or outfall up to the ranking's search radius (15 km) from a cluster can
+    be a candidate; a river or canal must come within its buffer (500 m) of a cluster to
+    carry water to it; a geology polygon must overlap the parcels to mark any as karst."""
+    from farmland.sources.candidates import RankingRule
+
+    rule = RankingRule()
+    return {"sources": ("enterprise (重点企业)", rule.search_m),
+            "outfalls": ("outfall (排污口)", rule.search_m),
+            "rivers": ("river or canal line (河流/灌渠)", rule.river_buffer_m),
+            "geology": ("geology polygon (地质/岩性)", 0.0)}
 
 
 def _layer(path, preferred):
@@ -102,7 +133,10 @@ def _layer(path, preferred):
 
 
 def summary_lines(result) -> list[str]:
-    """What the analyst sees first: clusters and what ranks first in each."""
+    """What the analyst sees first: clusters and what ranks first in each, in words
+    ("[Cd 镉] → E01 经灌溉渠 via irrigation"; the CSV files keep the codes)."""
+    from farmland.maps.causes import candidate_text, elements_text
+
     table = result.cluster_table()
     s = result.summary
     lines = [(f"聚集区 clusters: {s['n_clusters']} of class-2/3 land, {s['area_mu']:,.1f} 亩 "
@@ -113,7 +147,8 @@ def summary_lines(result) -> list[str]:
         lines.append(f"  首位候选 top candidate {kinds.get(kind, kind)}: {area:,.1f} 亩")
     for row in table.head(8).itertuples(index=False):
         lines.append(f"  {row.cluster_id} {row.township} {row.area_mu:,.1f} 亩 "
-                     f"[{row.dominant_elements}] → {row.top_candidate_id} "
+                     f"[{_or_dash(elements_text(_str(row.dominant_elements)))}] → "
+                     f"{_or_dash(candidate_text(_str(row.top_candidate_id), _str(row.top_candidate_type)))} "
                      f"(score {row.top_score:.2f}, margin {row.top_margin:.2f})")
     if s.get("factors"):
         f = s["factors"]
@@ -121,3 +156,11 @@ def summary_lines(result) -> list[str]:
     lines.append(f"核实采样 confirmation samples: {s['n_confirmation_samples']} point(s) "
                  "(confirm_samples.csv/.gpx/.kml)")
     return lines
+
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _or_dash(text: str | None) -> str:
+    return text or "–"

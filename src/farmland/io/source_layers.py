@@ -269,8 +269,8 @@ def read_wind_rose(path: Source, *, layer: str | None = None, mapping: MappingAr
     """
     raw = open_input(path, layer, encoding, (), read_geometry=False)
     match = match_input(raw, "wind_rose", mapping, required=("direction", "frequency"))
-    src, frame, problems = match.source, raw.frame, Problems(raw.file)
-    rows = raw.labels
+    frame, rows = _first_row_back(raw, match.source["direction"])
+    src, problems = match.source, Problems(raw.file)
     degrees = _directions(frame[src["direction"]], rows, src["direction"], problems)
     freq = _numbers(frame[src["frequency"]], rows, src["frequency"], problems, required=True)
     speed = (_numbers(frame[src["speed_m_s"]], rows, src["speed_m_s"], problems)
@@ -290,6 +290,28 @@ def read_wind_rose(path: Source, *, layer: str | None = None, mapping: MappingAr
         out["speed_m_s"] = speed[~calm]
     log.info("%s: read %d wind direction sector(s)", raw.file, len(out))
     return out.sort_values("direction_deg", kind="stable").reset_index(drop=True)
+
+
+def _first_row_back(raw: RawTable, direction: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows and their labels, with the first data row put back when the table reader
+    took it for a second header row (units or English names): it does so when every
+    cell of that row under a numeric column is text, as in ``N,abc``. A wind direction
+    (N, 北, 90 …) under the direction column is no header, so the row is data and its
+    bad value is reported with the other problems, naming its line."""
+    hint = raw.hints.get(direction)
+    if raw.frame.empty or hint is None:
+        return raw.frame, raw.labels
+    numbers, _, _ = parse_plain_numbers(pd.Series([hint], dtype=object))
+    if not (vocabulary_values(pd.Series([hint], dtype=object), "wind_direction").notna().iloc[0]
+            or np.isfinite(numbers[0])):
+        return raw.frame, raw.labels
+    unit, _, number = str(raw.labels.iloc[0]).rpartition(" ")
+    label = f"{unit} {int(number) - 1}" if number.isdigit() else f"{unit} 2".strip()
+    first = pd.DataFrame([{c: raw.hints.get(c, "") for c in raw.frame.columns}])
+    log.info("%s: %s read back as data (a wind direction '%s' is no header)", raw.file, label,
+             hint)
+    return (pd.concat([first, raw.frame], ignore_index=True),
+            pd.concat([pd.Series([label]), raw.labels], ignore_index=True))
 
 
 def _directions(cells: pd.Series, rows: pd.Series, column: str,

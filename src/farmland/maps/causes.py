@@ -33,12 +33,12 @@ import pandas as pd
 
 from farmland.maps.spec import LayerSpec
 from farmland.runs.source_outputs import UNEXPLAINED_BELOW, cause_keys
-from farmland.vocabulary import CAUSE_TYPES, CONFIRM_MODES
+from farmland.vocabulary import CAUSE_TYPES, CONFIRM_MODES, code_list_text
 
 __all__ = ["CAUSES_TITLE", "CAUSE_SPECS", "HOT_ELEMENT", "MAX_LINK_RANK", "MIN_LINK_SCORE",
-           "UNEXPLAINED_BELOW", "cause_areas",
-           "cause_columns", "cause_keys", "cause_rows", "link_legend", "mode_counts",
-           "shown_area"]
+           "UNEXPLAINED_BELOW", "candidate_text", "cause_areas",
+           "cause_columns", "cause_keys", "cause_rows", "elements_text", "factor_shares_text",
+           "link_legend", "mode_counts", "shown_area"]
 
 #: title of a map drawn with ``--causes``
 CAUSES_TITLE = "污染成因排查 Where the cadmium comes from"
@@ -48,8 +48,10 @@ MAX_LINK_RANK = 3
 MIN_LINK_SCORE = UNEXPLAINED_BELOW
 #: the element whose Gi* hot spots are drawn
 HOT_ELEMENT = "cd"
-_ELEMENT_ZH = {"cd": "镉", "hg": "汞", "as": "砷", "pb": "铅", "cr": "铬", "cu": "铜", "ni": "镍",
-               "zn": "锌"}
+#: the route of a candidate id "E01~irrigation" → (Chinese, English)
+ROUTE_WORDS = {"irrigation": ("经灌溉渠", "via irrigation")}
+#: a candidate that is no enterprise (its id is its type) → (Chinese, English)
+NON_ENTERPRISE = {"geogenic": ("地质高背景", "geogenic")}
 _DASH = "5 4"
 
 CLUSTERS_SPEC = LayerSpec(
@@ -98,8 +100,8 @@ HOTSPOTS_SPEC = LayerSpec(
 CONFIRM_SPEC = LayerSpec(
     "核实采样点 Confirmation samples",
     {"radius": 5, "color": "#ffffff", "weight": 1.5, "fillColor": "#444444", "fillOpacity": 1.0},
-    (("点号 Point", ("point_id",), "text"), ("聚集区 Cluster", ("cluster_id",), "text"),
-     ("候选 Candidate", ("candidate_id",), "text"), ("介质 Medium", ("medium",), "text"),
+    (("点号 Point", ("point_id",), "text"), ("聚集区 Cluster", ("_clusters",), "text"),
+     ("候选 Candidate", ("_candidate",), "text"), ("介质 Medium", ("medium",), "text"),
      ("原因 Reason", ("reason",), "text"),
      ("优先级 Priority", ("priority",), "int"), ("图斑 Parcel", ("parcel_id",), "text"),
      ("乡镇 Township", ("township",), "text")),
@@ -137,13 +139,42 @@ def _type_label(kind: str | None) -> str | None:
     return f"{zh} {en}"
 
 
-def _elements(text: str | None) -> str | None:
-    """"cd,pb" → "Cd 镉, Pb 铅"."""
-    if text is None:
+def elements_text(text: str | None) -> str | None:
+    """"cd,pb" → "Cd 镉, Pb 铅" (the report's spelling, :data:`farmland.vocabulary.
+    LIST_LABELS`); an unknown code is shown as itself."""
+    if text is None or not str(text).strip():
         return None
-    items = [e.strip().lower() for e in re.split(r"[,;，、]", text) if e.strip()]
-    return ", ".join(f"{e.capitalize()} {_ELEMENT_ZH[e]}" if e in _ELEMENT_ZH else e
-                     for e in items) or None
+    return code_list_text("metals", str(text), "zh") or None
+
+
+
+def candidate_text(candidate_id: str | None, kind: str | None = None) -> str | None:
+    """A candidate id in words: "E01~irrigation" → "E01 经灌溉渠 via irrigation",
+    "geogenic" → "地质高背景 geogenic", "E01" → "E01" (the enterprise's own id; with
+    ``kind="enterprise"``: "E01 企业近场 near field"). Several ids ("E01,E02~irrigation",
+    a confirmation point serving two clusters) are each put in words, joined by "; "."""
+    if candidate_id is None:
+        return None
+    parts = []
+    for cid in (c.strip() for c in str(candidate_id).split(",") if c.strip()):
+        sid, _, route = cid.partition("~")
+        if cid in NON_ENTERPRISE:
+            parts.append(" ".join(NON_ENTERPRISE[cid]))
+        elif route:
+            parts.append(f"{sid} {' '.join(ROUTE_WORDS.get(route, (route, '')))}".strip())
+        elif kind == "enterprise":
+            parts.append(f"{sid} 企业近场 near field")
+        else:
+            parts.append(sid)
+    return "; ".join(parts) or None
+
+
+def factor_shares_text(names: list[str], shares, labels: list[str | None]) -> str | None:
+    """"F1 Cu-Ni-Cr-Zn 2 % · F5 Cd 96 %": each factor's share of the cluster's Cd with its
+    label (the elements that mark its profile) where known, in factor order."""
+    return " · ".join(f"{n} {lab} {100 * v:.0f} %" if lab else f"{n} {100 * v:.0f} %"
+                      for n, v, lab in zip(names, shares, labels, strict=True)
+                      if np.isfinite(v)) or None
 
 
 def _cluster_columns(gdf: pd.DataFrame, out: pd.DataFrame) -> None:
@@ -152,12 +183,13 @@ def _cluster_columns(gdf: pd.DataFrame, out: pd.DataFrame) -> None:
     towns = [t if not o else f"{t} (+{o})" for t, o in zip(
         _text(gdf, "township"), _text(gdf, "other_townships"), strict=True)]
     out["_townships"] = towns
-    out["_dominant"] = [_elements(t) for t in _text(gdf, "dominant_elements")]
+    out["_dominant"] = [elements_text(t) for t in _text(gdf, "dominant_elements")]
     tops = []
     for name, cid in zip(_text(gdf, "top_name"), _text(gdf, "top_candidate_id"), strict=True):
-        shown = name or cid
-        if name and cid and cid not in name and cid not in CAUSE_TYPES:
-            shown = f"{name} ({cid})"
+        shown = name or candidate_text(cid)
+        sid = cid.split("~")[0] if cid else None
+        if name and sid and sid not in name and cid not in CAUSE_TYPES:
+            shown = f"{name} ({candidate_text(cid)})"
         tops.append(shown)
     out["_top"] = tops
     labels = []
@@ -171,10 +203,16 @@ def _cluster_columns(gdf: pd.DataFrame, out: pd.DataFrame) -> None:
     shares = sorted(c for c in gdf.columns if re.fullmatch(r"factor_\w+_share", str(c)))
     if shares:
         values = np.column_stack([_numbers(gdf, c) for c in shares])
-        names = [c[len("factor_"):-len("_share")] for c in shares]
-        out["_factors"] = [" · ".join(f"{n} {100 * v:.0f} %" for n, v in zip(names, row,
-                                                                               strict=True)
-                                      if np.isfinite(v)) or None for row in values]
+        # factor_F1_cd_share: F1's share of the cluster's Cd; its label in factor_F1_label
+        # (written to sources.gpkg), else main_factor_label for the main factor
+        names = [re.sub(r"_cd$", "", c[len("factor_"):-len("_share")]) for c in shares]
+        main = _text(gdf, "main_factor")
+        main_label = _text(gdf, "main_factor_label")
+        own = {n: _text(gdf, f"factor_{n}_label") for n in names}
+        out["_factors"] = [
+            factor_shares_text(names, row, [own[n][i] or (main_label[i] if main[i] == n else None)
+                                            for n in names])
+            for i, row in enumerate(values)]
 
 
 def cause_columns(key: str, gdf: pd.DataFrame, out: pd.DataFrame) -> None:
@@ -187,11 +225,14 @@ def cause_columns(key: str, gdf: pd.DataFrame, out: pd.DataFrame) -> None:
         rank = _numbers(gdf, "rank")
         out["_style"] = [f"{k}:{1 if r == 1 else 2}" for k, r in zip(kinds, rank, strict=True)]
         out["_type"] = [_type_label(k) for k in kinds]
-        out["_link"] = [f"{c} → {s}" for c, s in zip(_text(gdf, "cluster_id"),
-                                                    _text(gdf, "candidate_id"), strict=True)]
+        out["_link"] = [f"{c} → {candidate_text(s)}" for c, s in zip(
+            _text(gdf, "cluster_id"), _text(gdf, "candidate_id"), strict=True)]
     elif key == "hotspots":
-        out["_element"] = [_elements(e) for e in _text(gdf, "element")]
+        out["_element"] = [elements_text(e) for e in _text(gdf, "element")]
     elif key == "confirm":  # the medium names the mode in words; a row without one gets it
+        out["_candidate"] = [candidate_text(c) for c in _text(gdf, "candidate_id")]
+        out["_clusters"] = [None if c is None else ", ".join(
+            x.strip() for x in c.split(",") if x.strip()) for c in _text(gdf, "cluster_id")]
         out["medium"] = [m or (None if k is None else " ".join(CONFIRM_MODES.get(k, (k, k))[:2]))
                          for m, k in zip(_text(gdf, "medium"), _text(gdf, "mode"), strict=True)]
 

@@ -148,6 +148,7 @@ class SourceTables:
 
     clusters: pd.DataFrame
     candidates: pd.DataFrame | None
+    #: one row per point and cluster (:func:`per_cluster`)
     confirm: pd.DataFrame | None
     factors: pd.DataFrame | None
     origin: Path
@@ -193,11 +194,21 @@ def read_cause_tables(path: str | os.PathLike[str], *, required: bool = True
     if (folder / SOURCE_CANDIDATES).is_file():
         candidates = check_columns(_read_csv(folder / SOURCE_CANDIDATES), "candidates",
                                    folder / SOURCE_CANDIDATES)
-    confirm = (check_columns(_read_layer(gpkg, "confirm"), "confirm", gpkg)
+    confirm = (per_cluster(check_columns(_read_layer(gpkg, "confirm"), "confirm", gpkg))
                if "confirm" in layers else None)
     factors = _read_csv(folder / SOURCE_FACTORS) if (folder / SOURCE_FACTORS).is_file() else None
     log.info("source clusters: %d from %s", len(clusters), origin)
     return SourceTables(clusters, candidates, confirm, factors, origin)
+
+
+def per_cluster(confirm: pd.DataFrame) -> pd.DataFrame:
+    """The confirmation samples with one row per point and cluster it serves: a point
+    proposed for several clusters (``cluster_id`` "CL001,CL002", one place sampled once)
+    is listed under each, so each cluster's sheet shows every point that tests it."""
+    ids = confirm["cluster_id"].astype("string").str.split(",")
+    out = confirm.assign(cluster_id=ids).explode("cluster_id", ignore_index=True)
+    out["cluster_id"] = out["cluster_id"].str.strip()
+    return out
 
 
 def _read_layer(gpkg: Path, layer: str) -> pd.DataFrame:

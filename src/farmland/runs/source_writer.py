@@ -60,7 +60,8 @@ def write_sources(result: SourcesResult, output: str | os.PathLike[str], *,
     hot = result.hotspots
     sig = hot[(hot.get("hotspot", "ns") != "ns") | (hot.get("quadrant", "ns") != "ns")] \
         if len(hot) else hot
-    layers = {"clusters": table, "candidate_links": result.links, "confirm": result.confirm}
+    layers = {"clusters": _with_factor_labels(table, result.factors),
+              "candidate_links": result.links, "confirm": result.confirm}
     samples_xy = result.sample_points
     if len(sig) and samples_xy is not None:
         layers["hotspots"] = _with_points(sig, samples_xy)
@@ -87,3 +88,18 @@ def write_sources(result: SourcesResult, output: str | os.PathLike[str], *,
 def _with_points(frame: pd.DataFrame, points: gpd.GeoSeries) -> gpd.GeoDataFrame:
     geom = points.reindex(frame["sample_id"].astype(str)).to_numpy()
     return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry=list(geom), crs=points.crs)
+
+
+def _with_factor_labels(table: gpd.GeoDataFrame, factors) -> gpd.GeoDataFrame:
+    """The clusters layer with ``factor_<F>_label`` (the PMF label of factor F, e.g. "Cd",
+    "Cu-Ni-Cr-Zn") beside each ``factor_<F>_cd_share``, so a map can name the factors
+    (clusters.csv keeps the shares only)."""
+    if factors is None or "label" not in factors.table:
+        return table
+    pmf = factors.table
+    if "method" in pmf:
+        pmf = pmf[pmf["method"] == "PMF"]
+    labels = pmf.dropna(subset=["label"]).drop_duplicates("factor").set_index("factor")["label"]
+    extra = {f"factor_{f}_label": str(lab) for f, lab in labels.items()
+             if f"factor_{f}_cd_share" in table}
+    return table.assign(**extra) if extra else table

@@ -20,6 +20,15 @@ What is proposed depends on the candidate that ranks first:
 
 Clusters smaller than ``min_area_mu`` or whose best score is below ``min_score`` get no
 points. Every point carries the cluster, the candidate and a bilingual reason.
+
+One place is sampled once: points of the same mode closer than ``same_place_m`` (1 m,
+well inside a handheld GNSS's 3-5 m error, so the field team could not tell them apart)
+are one point serving every cluster and candidate they were proposed for — e.g. the water
+points below one outfall proposed for two clusters downstream of it. That point keeps the
+place, parcel and township of the first, lists the clusters (``"CL001,CL002"``) and
+candidates (each once) and joins the reasons (``" | "``); its priority is the most urgent.
+Points of different modes at one place (a transect point and a deposition collector on
+the same parcel) stay separate rows: they are different samples.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import shapely
 from farmland.sources.candidates import EvidenceLayers, flow_network, outfall_xy
 from farmland.sources.network import FlowNetwork
 
-__all__ = ["ConfirmRule", "confirmation_samples"]
+__all__ = ["ConfirmRule", "confirmation_samples", "merge_same_place"]
 
 _MEDIUM = {
     "water": "灌溉水+底泥 irrigation water and sediment",
@@ -54,6 +63,7 @@ class ConfirmRule:
     snap_m: float = 150.0
     min_area_mu: float = 50.0
     min_score: float = 0.2
+    same_place_m: float = 1.0
 
 
 def confirmation_samples(found, candidates: pd.DataFrame, parcels: gpd.GeoDataFrame,
@@ -84,7 +94,8 @@ def confirmation_samples(found, candidates: pd.DataFrame, parcels: gpd.GeoDataFr
     Returns
     -------
     geopandas.GeoDataFrame
-        ``point_id`` (``C001`` …), ``cluster_id``, ``candidate_id``, ``medium``, ``mode``
+        ``point_id`` (``C001`` …, consecutive), ``cluster_id`` and ``candidate_id``
+        (comma-separated when one point serves several), ``medium``, ``mode``
         (``water``, ``soil``, ``deposition``, ``profile``), ``reason``, ``priority``
         (1 = largest cluster), ``parcel_id``, ``township``, ``x``, ``y``, ``lon``, ``lat``,
         point geometry in the parcels' CRS.
@@ -204,9 +215,44 @@ def _finish(rows, parcels, tree, crs, rule) -> gpd.GeoDataFrame:
     out["parcel_id"] = np.where(nearest >= 0, ids[np.maximum(nearest, 0)], "")
     out["township"] = (np.where(nearest >= 0, towns[np.maximum(nearest, 0)], "")
                        if towns is not None else "")
-    out = out.loc[keep].drop_duplicates(["cluster_id", "mode", "x", "y"]).reset_index(drop=True)
+    out = merge_same_place(out.loc[keep].reset_index(drop=True), rule.same_place_m)
     geo = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(out["x"], out["y"]), crs=crs)
     ll = geo.geometry.to_crs(4326)
     geo["lon"], geo["lat"] = ll.x.round(6), ll.y.round(6)
     geo.insert(0, "point_id", [f"C{i:03d}" for i in range(1, len(geo) + 1)])
     return geo[cols + ["geometry"]]
+
+
+def _joined(values, sep: str) -> str:
+    """Distinct texts in first-seen order, joined."""
+    return sep.join(dict.fromkeys(str(v) for v in values if str(v)))
+
+
+def merge_same_place(points: pd.DataFrame, tolerance_m: float) -> pd.DataFrame:
+    """One row per place and mode: a point closer than ``tolerance_m`` to an earlier point
+    of the same ``mode`` joins that point (the earlier one keeps its place, parcel and
+    township). The merged row lists every ``cluster_id`` and ``candidate_id`` once
+    (comma-separated), joins the distinct reasons with ``" | "`` and takes the smallest
+    ``priority``. Rows keep the order of their first point; the index is reset."""
+    if points.empty:
+        return points.reset_index(drop=True)
+    xy = points[["x", "y"]].to_numpy(float)
+    modes = points["mode"].astype(str).to_numpy()
+    owner = np.arange(len(points))
+    for i in range(len(points)):
+        if owner[i] != i:
+            continue
+        rest = np.arange(i + 1, len(points))
+        near = np.hypot(*(xy[rest] - xy[i]).T) < tolerance_m
+        owner[rest[near & (modes[rest] == modes[i]) & (owner[rest] == rest)]] = i
+    rows = []
+    for first in dict.fromkeys(owner):
+        group = points[owner == first]
+        row = group.iloc[0].to_dict()
+        if len(group) > 1:
+            row["cluster_id"] = _joined(group["cluster_id"], ",")
+            row["candidate_id"] = _joined(group["candidate_id"], ",")
+            row["reason"] = _joined(group["reason"], " | ")
+            row["priority"] = group["priority"].min()
+        rows.append(row)
+    return pd.DataFrame(rows, columns=points.columns).reset_index(drop=True)
