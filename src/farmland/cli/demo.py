@@ -141,6 +141,8 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[St
              ["diff", "R0001", "R0002", "--workspace", ws,
               "--measures-a", str(d / "measures_2023.csv"),
               "--measures-b", str(d / "resample_2024" / "measures_2024.csv"),
+              "--closed-loop-a", str(d / "strict_control_2023.csv"),
+              "--closed-loop-b", str(d / "resample_2024" / "strict_control_2024.csv"),
               "-o", str(o / "diff_2023_2024"), *ow],
              after=(*_LOOP23, "classify24", "control24"), seconds=2.0),
         Step("map_diff", "9b Change map 2023 -> 2024 / 类别变化图",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 
 import click
@@ -29,14 +30,26 @@ _LABELS = {"1": "1 优先保护", "2": "2 安全利用", "3": "3 严格管控",
               help="Measures ledger for run A.")
 @click.option("--measures-b", "measures_b", type=click.Path(exists=True), default=None,
               help="Measures ledger for run B (default: the ledger of run A).")
+@click.option("--closed-loop-a", "closed_loop_a", type=click.Path(exists=True, dir_okay=False),
+              default=None,
+              help="Strict-control closed-loop ledger 严格管控闭环台账 of run A, as farmland rate "
+                   "--closed-loop: class-3 land counts as controlled only where the loop "
+                   "reached the minimum stages.")
+@click.option("--closed-loop-b", "closed_loop_b", type=click.Path(exists=True, dir_okay=False),
+              default=None,
+              help="Closed-loop ledger of run B (default: run A's when --measures-b is not "
+                   "given).")
+@click.option("--loop-min-stages", default=None,
+              help="Stages the loop needs, comma-separated (default: each run's rules "
+                   "profile, designated,inspected).")
 @click.option("--mapping", type=click.Path(exists=True), default=None,
-              help="Column-mapping file for the measures (TOML/JSON).")
+              help="Column-mapping file for the measures and closed-loop ledgers (TOML/JSON).")
 @click.option("--target", type=click.FloatRange(0, 1), default=0.91, show_default=True,
               help="Target rate (share).")
 @output_dir_option()
 @overwrite_option
-def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, output,
-            overwrite):
+def command(run_a, run_b, workspace, measures_a, measures_b, closed_loop_a, closed_loop_b,
+            loop_min_stages, mapping, target, output, overwrite):
     """Compare RUN_A with RUN_B (run ids in --workspace, classification.gpkg files or
     their folders): class flows in 亩, the cause of every changed parcel, and why the
     safe-utilisation rate moved.
@@ -47,6 +60,7 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
     effects.csv and diff.json; loop_changes.csv when both runs' folders hold a
     ``farmland control`` output.
     """
+    from farmland.errors import InputError
     from farmland.runs.diff import diff_runs
     from farmland.runs.folder import open_run
 
@@ -56,10 +70,32 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
     parcels_b, crops_b, manifest_b = open_run(run_b, workspace=workspace)
     ledger_a = _read(measures_a, mapping)
     ledger_b = _read(measures_b, mapping)
+    if closed_loop_b is None and measures_b is None:
+        closed_loop_b = closed_loop_a            # one ledger for both runs, as the measures
+    if (closed_loop_a or closed_loop_b) and not (closed_loop_a and closed_loop_b
+                                                 and measures_a):
+        raise InputError("a closed-loop ledger for one run only, or without --measures-a: "
+                         "the two rates would not be counted alike",
+                         fix="give --closed-loop-a and --closed-loop-b with --measures-a and "
+                             "--measures-b, or no closed-loop ledger")
+    loop_a = loop_b = None
+    if closed_loop_a and closed_loop_b:
+        stages = loop_min_stages
+        loop_a = _loop(run_a, workspace, parcels_a, crops_a, manifest_a, ledger_a,
+                       closed_loop_a, stages, mapping)
+        loop_b = _loop(run_b, workspace, parcels_b, crops_b, manifest_b,
+                       ledger_b if ledger_b is not None else ledger_a, closed_loop_b, stages,
+                       mapping)
     result = diff_runs(parcels_a, parcels_b, measures_a=ledger_a, measures_b=ledger_b,
                        crops_a=crops_a, crops_b=crops_b, manifest_a=manifest_a,
                        manifest_b=manifest_b, samples_a=_samples(run_a),
-                       samples_b=_samples(run_b), target=target)
+                       samples_b=_samples(run_b), target=target,
+                       loop_ok_a=loop_a and loop_a.loop_ok(),
+                       loop_ok_b=loop_b and loop_b.loop_ok())
+    if result.rates_compared:
+        from farmland.cli.rate import _check_loop_year
+        _check_loop_year(loop_a, result.rate_a.year, closed_loop_a)
+        _check_loop_year(loop_b, result.rate_b.year, closed_loop_b)
     print_flows(result.flows, run_a, run_b)
     loops = _loop_changes(run_a, run_b, workspace)
     for line in decomposition_lines(result) + cause_lines(result) + loop_lines(loops):
@@ -68,6 +104,10 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
     summary = result.to_dict() | {"run_a": rel(run_a, out), "run_b": rel(run_b, out),
                                   "measures_a": measures_a and rel(measures_a, out),
                                   "measures_b": measures_b and rel(measures_b, out),
+                                  "closed_loop_ledger_a": closed_loop_a and rel(closed_loop_a,
+                                                                                out),
+                                  "closed_loop_ledger_b": closed_loop_b and rel(closed_loop_b,
+                                                                                out),
                                   "loop_changes": _loop_summary(loops)}
     layer = result.changes_layer()
     write_outputs(out, {
@@ -79,6 +119,26 @@ def command(run_a, run_b, workspace, measures_a, measures_b, mapping, target, ou
         **({folder.LOOP_CHANGES: csv_writer(loops)} if loops is not None else {}),
     }, overwrite=overwrite)
     click.echo(f"outputs: {out}")
+
+
+def _loop(ref, workspace, parcels, crops, manifest, measures, path, min_stages, mapping):
+    """The run's closed loop as ``farmland rate --closed-loop`` computes it: the ledger's
+    year, the rules' minimum stages, the previous loop found through the workspace."""
+    from farmland.cli.control import compute_loop, control_rules, read_ledger
+
+    led, year = read_ledger(path, parcels, None, mapping)
+    where, text = ref, str(ref)
+    if folder.RUN_ID.match(text) and not Path(text).exists():
+        # a workspace run: its recorded folder (else the workspace's) and its place in
+        # the run history, for the previous loop
+        known = folder.output_folder(text, workspace)
+        where = known if known is not None and known.is_dir() else \
+            Path(workspace).resolve().parent
+        rel_ws = os.path.relpath(Path(workspace).resolve(), Path(where).resolve())
+        manifest = manifest | {"run": {"id": text, "workspace": rel_ws}}
+    return compute_loop(where, parcels, crops, manifest, led, year,
+                        min_stages=min_stages or control_rules(manifest)["min_stages"],
+                        measures=measures)
 
 
 def _loop_changes(run_a: str, run_b: str, workspace: str | None) -> pd.DataFrame | None:
@@ -164,6 +224,11 @@ def decomposition_lines(result) -> list[str]:
     The counterfactual rate behind the effects (B's classes with A's ledger) is not
     printed: it is no rate of any year.
     """
+    from farmland.runs.diff import NO_LEDGER
+
+    if not result.rates_compared:
+        return [(f"安全利用率 safe-utilisation rate: {NO_LEDGER} (give --measures-a and "
+                 "--measures-b)")]
     a, b = result.rate_a, result.rate_b
     years = "" if a.year is None or b.year is None else \
         f" ({a.year})" if a.year == b.year else f" ({a.year} → {b.year})"
@@ -174,6 +239,11 @@ def decomposition_lines(result) -> list[str]:
          "  — the class changes alone, run A's measures and crop samples held fixed"),
         (f"  措施台账影响 measures effect:          {_pp(result.measures_effect)}"
          "  — the change of measures and crop samples alone, run B's classes held fixed"),
+        (("  闭环 closed loop counted in both rates, as farmland rate --closed-loop")
+         if all(result.closed_loop) else
+         ("  闭环台账 closed-loop ledger: none given — class-3 land counts as controlled by "
+          "its measure alone, as farmland rate without --closed-loop (give --closed-loop-a "
+          "and --closed-loop-b)")),
     ]
 
 

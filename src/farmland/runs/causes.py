@@ -2,14 +2,6 @@
 manifests, crop samples) and the cause and detail text of every changed parcel
 (:func:`farmland.runs.diff.diff_runs` writes them)."""
 
-
-
-
-
-
-
-
-
 from __future__ import annotations
 
 import math
@@ -50,12 +42,16 @@ class Context:
     unit_b: str = "parcel"
     new_points: gpd.GeoDataFrame | None = None
     revised: dict[str, str] = field(default_factory=dict)
+    #: the ``[crops]`` rules recorded in each manifest (``None``: not recorded)
+    crop_rules_a: dict[str, Any] | None = None
+    crop_rules_b: dict[str, Any] | None = None
 
     @classmethod
     def build(cls, ma: dict[str, Any], mb: dict[str, Any], samples_a: pd.DataFrame | None,
               samples_b: pd.DataFrame | None) -> Context:
         ctx = cls(manifest_notes=_manifest_notes(ma, mb), unit_a=_crop_unit(ma),
-                  unit_b=_crop_unit(mb), reach_m=_reach(mb) or _reach(ma))
+                  unit_b=_crop_unit(mb), reach_m=_reach(mb) or _reach(ma),
+                  crop_rules_a=_crop_rules(ma), crop_rules_b=_crop_rules(mb))
         ctx.parcels_note = _inputs_note(ma, mb, "parcels", "parcel map")
         ctx.variograms_refitted = _refitted(ma, mb)
         if samples_a is None or samples_b is None:
@@ -127,6 +123,11 @@ def _crop_unit(manifest: dict[str, Any]) -> str:
     return unit if isinstance(unit, str) and unit else "parcel"
 
 
+def _crop_rules(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    rules = _get(manifest, "rules", "values", "crops")
+    return rules if isinstance(rules, dict) and rules else None
+
+
 def _usable(samples: pd.DataFrame) -> np.ndarray:
     if "usable" not in samples.columns:
         return np.ones(len(samples), dtype=bool)
@@ -188,7 +189,6 @@ def used_ids(sample_ids: pd.Series) -> frozenset[str]:
     return frozenset(ids[ids.fillna("").ne("")])
 
 
-
 # ------------------------------------------------------------------------------ details
 def details(c: pd.DataFrame, ctx: Context, geometry: gpd.GeoSeries | None,
              crops_a: pd.DataFrame | None, crops_b: pd.DataFrame | None) -> list[str]:
@@ -198,6 +198,8 @@ def details(c: pd.DataFrame, ctx: Context, geometry: gpd.GeoSeries | None,
                                by_unit=ctx.unit_a != "parcel")
     crops_b_text = _crop_texts(crops_b, set(c.loc[crop_rows, "crop_unit_b"].dropna()),
                                by_unit=ctx.unit_b != "parcel")
+    stats_a = _crop_stats(crops_a, ctx.crop_rules_a, by_unit=ctx.unit_a != "parcel")
+    stats_b = _crop_stats(crops_b, ctx.crop_rules_b, by_unit=ctx.unit_b != "parcel")
     nearest = _nearest_new(c, ctx, geometry)
     found = "new in run B" if ctx.layers else "used by no parcel of run A"
     lost_note = "not in run B" if ctx.layers else "used by no parcel of run B"
@@ -220,6 +222,9 @@ def details(c: pd.DataFrame, ctx: Context, geometry: gpd.GeoSeries | None,
             tb = crops_b_text.get(r.crop_unit_b, "none")
             parts = [(f"soil class {_cls(r.soil_class_b)} in both runs; crop adjustment "
                       f"{step_a or 'none'} in A → {step_b or 'none'} in B"),
+                     _crop_why(step_a or step_b, "B" if step_a else "A",
+                               stats_b if step_a else stats_a,
+                               r.crop_unit_b if step_a else r.crop_unit_a),
                      f"crop samples of B: {tb}" + ("" if ta == tb else f"; of A: {ta}")]
             if r.gained_ids or r.lost_ids:
                 parts.append("soil samples changed without moving the soil class ("
@@ -362,6 +367,78 @@ def _crop_texts(crops: pd.DataFrame | None, units: set[str], *, by_unit: bool
         out[k] = (f"{_idlist(g['id'].tolist())} "
                   + (f"(exceeding: {_idlist(over)})" if over else "(none exceeds)"))
     return out
+
+
+@dataclass(frozen=True)
+class _CropStats:
+    """``[crops]`` rules; per unit ``n, n_exceed, grade3`` (<NA>: unknown), ``years``."""
+
+    rules: dict[str, Any]
+    units: pd.DataFrame
+    years: tuple[int, ...]
+
+
+def _crop_stats(crops: pd.DataFrame | None, rules: dict[str, Any] | None, *, by_unit: bool
+                ) -> _CropStats | None:
+    """As classify/crops.py counts them; ``None`` when the samples or rules are unknown."""
+    key_col = "unit" if by_unit and crops is not None and "unit" in crops else "parcel_id"
+    if crops is None or rules is None or not {"exceeds", key_col} <= set(crops.columns):
+        return None
+    key = crops[key_col].astype("object")
+    keep = key.notna() & ~key.astype("str").isin(["", "nan", "None", "<NA>"])
+    graded = "crop_grade" in crops.columns
+    g = crops.loc[(keep & crops["crop_grade"].notna() if graded else keep).to_numpy(bool)]
+    year = pd.to_numeric(g["year"], errors="coerce") if "year" in g else pd.Series(
+        np.nan, index=g.index)
+    frame = pd.DataFrame({"year": year.fillna(-1).astype(int).to_numpy(),
+                          "x": parse_boolean(g["exceeds"]).fillna(False).to_numpy(bool),
+                          "g3": pd.to_numeric(g["crop_grade"]).eq(3).to_numpy(bool) if graded
+                          else False}, index=key[g.index].astype("str").to_numpy())
+    by = frame.groupby(level=0)
+    units = pd.DataFrame({"n": by.size(), "n_exceed": by["x"].sum(),
+                          "grade3": by["g3"].any() if graded else pd.NA,
+                          "years": by["year"].agg(lambda y: tuple(sorted(set(y))))})
+    return _CropStats(rules, units, tuple(sorted(set(frame["year"]))))
+
+
+def _years(years: Iterable[int]) -> str:
+    return ", ".join("no year" if y < 0 else str(y) for y in years)
+
+
+def _crop_why(step: str, side: str, stats: _CropStats | None, unit: object) -> str:
+    """Why the crop adjustment ``step`` does not apply in run ``side``, from its crop
+    samples and ``[crops]`` rules (classify/crops.py adjust_classes); "" when unknown."""
+    if stats is None or step not in ("2->1", "3->2", "1->2"):
+        return ""
+    cfg, u = stats.rules, stats.units
+    row = u.loc[str(unit)] if str(unit) in u.index else None
+    n, over = (0, 0) if row is None else (int(row["n"]), int(row["n_exceed"]))
+    allow = {"2->1": "allow_2_to_1", "3->2": "allow_3_to_2", "1->2": "raise_class1"}[step]
+    need = "min_samples_raise" if step == "1->2" else "min_samples_lower"
+    share = cfg.get("min_share_grade1_for_3_to_2")
+    why = ""
+    if cfg.get(allow) is False:
+        why = f"规则不允许 not allowed by the rules ([crops] {allow} = false)"
+    elif isinstance(cfg.get(need), int) and n < cfg[need]:
+        why = f"农产品样品不足 {n} crop sample(s), {cfg[need]} needed ([crops] {need})"
+    elif step == "1->2":
+        why = "" if over or not n else "无超标样品 no crop sample exceeds"
+    elif step == "2->1" and over:
+        why = f"有超标样品 {over} of {n} crop samples exceed"
+    elif step == "3->2" and row is not None and row["grade3"] is not pd.NA and row["grade3"]:
+        why = "有3级样品 a crop sample is of grade 3"
+    elif step == "3->2" and n and isinstance(share, (int, float)) \
+            and (n - over) / n < share - 1e-12:
+        why = (f"一级样品比例不足 grade-1 share {100 * (n - over) / n:.0f} % < "
+               f"{100 * share:.0f} % ([crops] min_share_grade1_for_3_to_2)")
+    elif step == "2->1" and row is not None and isinstance(cfg.get("min_compliant_years"), int):
+        years, wanted = row["years"], cfg["min_compliant_years"]
+        if len(stats.years) > 1 and len(years) < wanted:
+            why = (f"达标样品仅 {len(years)} 年 compliant samples in {len(years)} year"
+                   f"{'' if len(years) == 1 else 's'} only "
+                   f"({_years(years)}); {wanted} years needed once the crop data hold more "
+                   f"than one year ({_years(stats.years)}) ([crops] min_compliant_years)")
+    return f"{step} not applied in {side}: {why}" if why else ""
 
 
 def _idlist(ids: Iterable[str]) -> str:

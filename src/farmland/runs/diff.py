@@ -37,6 +37,12 @@ arithmetic; in floating point to within a few units in the last place (< 1e-12).
 The ledger includes the crop samples because they decide whether a class-2 measure
 counts; holding "measures" fixed therefore also holds crop verification fixed.
 ``rate_ab`` is a counterfactual, not a rate of any year: it is never logged.
+
+Each run's rate is counted as ``farmland rate`` counts it: with the accounting mode and
+township sample minimum of its rules (manifest), and with its strict-control closed loop
+(``loop_ok``) when given; ``rate_ab`` holds A's ledger, loop and settings fixed (a parcel
+class 3 in B only has no loop in A: its strict-control measure does not count there).
+Without a measures ledger the rates are not compared (``None``), never reported as 0 %.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ from farmland.vocabulary import COUNTY
 log = logging.getLogger(__name__)
 
 FLOW_LABELS = ("1", "2", "3", "unclassified", "absent")
+#: console and diff.json text when no measures ledger was given
+NO_LEDGER = "未提供措施台账 no measures ledger given: the rate is not compared"
 #: every cause of a change, in the order of the console summary
 CAUSES = ("new_samples", "removed_samples", "crop_adjustment", "rules_or_standard",
           "sample_values", "interpolation", "new_parcel", "removed_parcel", "area_changed")
@@ -106,10 +114,11 @@ class DiffResult:
         plus the removed area (the union's area when areas did not change).
     rate_a, rate_b, rate_mixed
         Rate results of (A classes, A ledger), (B, B) and (B classes, A ledger);
-        ``rate_mixed`` is a counterfactual, only the difference of the effects.
+        ``rate_mixed`` is a counterfactual, only the difference of the effects. ``None``
+        when no measures ledger was given (the rate is not compared).
     effects
         Per level/name: ``rate_a, rate_mixed, rate_b, reclassification_effect,
-        measures_effect`` (NaN where a rate is undefined).
+        measures_effect`` (NaN where a rate is undefined; no rows without a ledger).
     geometry
         Geometry of each row of ``changes`` (run B's, else run A's; ``None`` when
         neither run had geometry).
@@ -120,21 +129,34 @@ class DiffResult:
 
     changes: pd.DataFrame
     flows: pd.DataFrame
-    rate_a: RateResult
-    rate_b: RateResult
-    rate_mixed: RateResult
+    rate_a: RateResult | None
+    rate_b: RateResult | None
+    rate_mixed: RateResult | None
     effects: pd.DataFrame
     geometry: gpd.GeoSeries | None = field(default=None, repr=False)
     samples_layers: bool = False
+    #: whether run A's / run B's rate counted a strict-control closed loop
+    closed_loop: tuple[bool, bool] = (False, False)
+
+    @property
+    def rates_compared(self) -> bool:
+        """Whether a measures ledger was given (else no rate is compared)."""
+        return self.rate_a is not None and self.rate_b is not None
 
     @property
     def reclassification_effect(self) -> float:
-        """County rate change caused by the class changes (ledger A held fixed)."""
+        """County rate change caused by the class changes (ledger A held fixed); NaN
+        when the rates are not compared."""
+        if not self.rates_compared or self.rate_mixed is None:
+            return math.nan
         return self.rate_mixed.rate - self.rate_a.rate
 
     @property
     def measures_effect(self) -> float:
-        """County rate change caused by the ledger change (classes B held fixed)."""
+        """County rate change caused by the ledger change (classes B held fixed); NaN
+        when the rates are not compared."""
+        if not self.rates_compared or self.rate_mixed is None:
+            return math.nan
         return self.rate_b.rate - self.rate_mixed.rate
 
     def cause_counts(self) -> pd.DataFrame:
@@ -155,14 +177,19 @@ class DiffResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (NaN becomes ``None``)."""
-        def num(x: float) -> float | None:
-            return None if math.isnan(x) else float(x)
+        def num(r: RateResult | float | None) -> float | None:
+            x = r.rate if isinstance(r, RateResult) else r
+            return None if x is None or math.isnan(x) else float(x)
         return {
-            "rate_a": num(self.rate_a.rate), "rate_b": num(self.rate_b.rate),
-            "rate_mixed": num(self.rate_mixed.rate),
+            "rate_compared": self.rates_compared,
+            "rate_note": None if self.rates_compared else NO_LEDGER,
+            "rate_a": num(self.rate_a), "rate_b": num(self.rate_b),
+            "rate_mixed": num(self.rate_mixed),
             "reclassification_effect": num(self.reclassification_effect),
             "measures_effect": num(self.measures_effect),
-            "year_a": self.rate_a.year, "year_b": self.rate_b.year,
+            "closed_loop_a": self.closed_loop[0], "closed_loop_b": self.closed_loop[1],
+            "year_a": self.rate_a.year if self.rate_a else None,
+            "year_b": self.rate_b.year if self.rate_b else None,
             "n_changes": len(self.changes),
             "changes_by_cause": {k: int(v) for k, v in self.cause_counts()["parcels"].items()},
             "changes_by_reason": self.changes["reason"].value_counts().to_dict(),
@@ -186,6 +213,8 @@ def diff_runs(
     samples_b: pd.DataFrame | None = None,
     target: float = 0.91,
     county_name: str = COUNTY,
+    loop_ok_a: pd.Series | None = None,
+    loop_ok_b: pd.Series | None = None,
 ) -> DiffResult:
     """Compare two classification runs parcel by parcel.
 
@@ -198,7 +227,8 @@ def diff_runs(
         modified. Their geometry (if any) is kept for the changed parcels.
     measures_a, measures_b
         Measures ledgers for A and B. ``measures_b=None`` reuses ``measures_a`` (one
-        ledger for both: the measures effect then only reflects crop data).
+        ledger for both: the measures effect then only reflects crop data). Neither:
+        the rates are not compared (``None``). ``measures_b`` alone is refused.
     crops_a, crops_b
         Crop samples of each run (``parcel_id, year, exceeds``; ``sample_id`` and
         ``unit`` name them in the causes) or ``None``.
@@ -211,23 +241,36 @@ def diff_runs(
         and the causes then come from the ``sample_ids`` columns only.
     target
         Target rate for the three rate results.
+    loop_ok_a, loop_ok_b
+        parcel_id → whether the run's strict-control closed loop reached the minimum
+        stages (``LoopResult.loop_ok()``), as ``farmland rate --closed-loop`` counts it;
+        ``None``: the measure alone counts. Both or neither (``loop_ok_b`` defaults to
+        ``loop_ok_a`` when ``measures_b`` does to ``measures_a``).
 
     Returns
     -------
     DiffResult
     """
+    if measures_a is None and measures_b is not None:
+        raise InputError("a measures ledger for run B but none for run A: the rates of both "
+                         "runs need one", fix="give run A's ledger too (--measures-a; the "
+                                              "same file when one ledger holds both years)")
     if measures_b is None and measures_a is not None:
         log.info("no ledger for run B: using ledger A for both runs")
         measures_b = measures_a
-    kw = {"target": target, "county_name": county_name}
-    # the caller prints the two rates labelled A and B; the accounting's own INFO line
-    # would repeat them unlabelled, and the counterfactual must not look like a rate
-    with _quiet(_RATE_LOGGERS, logging.WARNING):
-        rate_a = safe_utilisation_rate(parcels_a, measures_a, crops=crops_a, **kw)
-        rate_b = safe_utilisation_rate(parcels_b, measures_b, crops=crops_b, **kw)
-    with _quiet(_RATE_LOGGERS, logging.ERROR):  # its warnings repeat those of A and B
-        rate_mixed = safe_utilisation_rate(parcels_b, measures_a, crops=crops_a,
-                                           year=rate_a.year, **kw)
+        loop_ok_b = loop_ok_a if loop_ok_b is None else loop_ok_b
+    if (loop_ok_a is None) != (loop_ok_b is None) or (loop_ok_a is not None
+                                                      and measures_a is None):
+        raise InputError("a closed loop for one run only, or without a measures ledger: the "
+                         "two rates would not be counted alike",
+                         fix="give the closed-loop ledger of both runs (--closed-loop-a and "
+                             "--closed-loop-b) with their measures ledgers, or of neither")
+    rate_a = rate_b = rate_mixed = None
+    if measures_a is not None:
+        rate_a, rate_mixed, rate_b = _rates(parcels_a, parcels_b, measures_a, measures_b,
+                                            crops_a, crops_b, (loop_ok_a, loop_ok_b),
+                                            (manifest_a or {}, manifest_b or {}),
+                                            target=target, county_name=county_name)
     ctx = Context.build(manifest_a or {}, manifest_b or {}, samples_a, samples_b)
     merged = _merge(_side(parcels_a, "A", ctx.unit_a), _side(parcels_b, "B", ctx.unit_b))
     ctx.used_a = used_ids(merged["sample_ids_a"]) if not ctx.layers else ctx.used_a
@@ -239,13 +282,45 @@ def diff_runs(
                        "class_a", "class_b", "flow", "cause", "cause_detail", "rule_a",
                        "rule_b", "reason"]]
     counts = changes["cause"].value_counts()
-    log.info("diff: %d changed parcel(s) (%s); accounting years A %s, B %s%s", len(changes),
+    log.info("diff: %d changed parcel(s) (%s); %s%s", len(changes),
              ", ".join(f"{c} {counts[c]}" for c in CAUSES if c in counts) or "none",
-             rate_a.year, rate_b.year,
+             f"accounting years A {rate_a.year}, B {rate_b.year}" if rate_a and rate_b
+             else "no measures ledger: rates not compared",
              "" if ctx.layers else "; no samples layers: causes from sample_ids only")
     return DiffResult(changes=changes, flows=_flows(merged), rate_a=rate_a, rate_b=rate_b,
                       rate_mixed=rate_mixed, effects=_effects(rate_a, rate_mixed, rate_b),
-                      geometry=geometry, samples_layers=ctx.layers)
+                      geometry=geometry, samples_layers=ctx.layers,
+                      closed_loop=(loop_ok_a is not None, loop_ok_b is not None))
+
+
+def _rates(parcels_a, parcels_b, measures_a, measures_b, crops_a, crops_b, loops, manifests,
+           **kw) -> tuple[RateResult, RateResult, RateResult]:
+    """Rates (A, mixed, B), each run's with its rules' accounting settings and its loop;
+    the mixed one holds A's ledger, crops, loop and settings fixed."""
+    set_a, set_b = (_rate_settings(m) for m in manifests)
+    # the caller prints the two rates labelled A and B; the accounting's own INFO line
+    # would repeat them unlabelled, and the counterfactual must not look like a rate
+    with _quiet(_RATE_LOGGERS, logging.WARNING):
+        rate_a = safe_utilisation_rate(parcels_a, measures_a, crops=crops_a, loop_ok=loops[0],
+                                       **set_a, **kw)
+        rate_b = safe_utilisation_rate(parcels_b, measures_b, crops=crops_b, loop_ok=loops[1],
+                                       **set_b, **kw)
+    with _quiet(_RATE_LOGGERS, logging.ERROR):  # its warnings repeat those of A and B
+        rate_mixed = safe_utilisation_rate(parcels_b, measures_a, crops=crops_a,
+                                           year=rate_a.year, loop_ok=loops[0], **set_a, **kw)
+    return rate_a, rate_mixed, rate_b
+
+
+def _rate_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Accounting mode and township sample minimum of the run's ``[rate]`` rules (its
+    manifest), else the built-in rules' (as ``farmland rate`` without options)."""
+    from farmland.rules import load_rules
+
+    run = ((manifest.get("rules") or {}).get("values") or {}).get("rate") or {}
+    default = load_rules().sections["rate"]
+    return {"accounting": run.get("accounting") or default["accounting"],
+            "min_township_samples": int(run.get("min_township_crop_samples")
+                                        or default["min_township_crop_samples"])}
 
 
 @contextlib.contextmanager
@@ -384,7 +459,12 @@ def _flows(m: pd.DataFrame) -> pd.DataFrame:
     return flows.astype(float)
 
 
-def _effects(a: RateResult, mixed: RateResult, b: RateResult) -> pd.DataFrame:
+def _effects(a: RateResult | None, mixed: RateResult | None,
+             b: RateResult | None) -> pd.DataFrame:
+    if a is None or mixed is None or b is None:
+        return pd.DataFrame(columns=["level", "name", "rate_a", "rate_mixed", "rate_b",
+                                     "reclassification_effect", "measures_effect"])
+
     def rates(r: RateResult, name: str) -> pd.DataFrame:
         return r.table[["level", "name", "rate"]].rename(columns={"rate": name})
     e = rates(a, "rate_a").merge(rates(mixed, "rate_mixed"), on=["level", "name"], how="outer")

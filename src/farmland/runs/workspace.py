@@ -146,9 +146,13 @@ class Workspace:
         hit = runs.loc[runs["run_id"] == str(run_id)] if RUN_ID.match(str(run_id)) else runs[:0]
         if hit.empty:
             known = ", ".join(runs["run_id"]) or "none yet"
+            fix = f"use one of: {known} (farmland runs {self.path} lists them)"
+            issued = _highest(runs["run_id"], _last_issued(self.path))
+            if RUN_ID.match(str(run_id)) and 0 < int(str(run_id)[1:]) <= issued:
+                raise InputError(f"no run {run_id!r} in the workspace: it was deleted (run "
+                                 "ids are never reused)", file=self.path, fix=fix)
             raise InputError(f"no run {run_id!r} in the workspace", file=self.path,
-                             value=run_id, fix=f"use one of: {known} (farmland runs "
-                                               f"{self.path} lists them)")
+                             value=run_id, fix=fix)
         return hit.iloc[0]
 
     def _read_parcels(self, run_id: str) -> gpd.GeoDataFrame:
