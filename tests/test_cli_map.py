@@ -57,7 +57,9 @@ def test_cli_layers_option_and_csv_plan(cli, gpkg, tmp_path):
     page = out.read_text(encoding="utf-8")
     assert "加密采样点 Planned sampling points" in page and "土壤样点" not in page
     assert '"point_id":["N1"]' in page and '"mode":["infill"]' in page
-    assert '"flag":["empty_cell"]' in page and '"flag":["unclassified"]' in page
+    # flag codes in words, as the report writes them
+    assert '"flag":["无土壤点位网格 cell without soil samples"]' in page
+    assert '"flag":["未分类图斑 unclassified parcel"]' in page
     bad = cli("map", gpkg, "-o", out, "--layers", "roads")
     assert bad.exit_code == 2 and "unknown map layer" in bad.output
 

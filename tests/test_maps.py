@@ -456,6 +456,28 @@ def test_qa_flags_are_words_in_the_tooltip_as_in_the_report(parcels):
         "含可疑数值点位 a suspect value inside")
 
 
+def test_coded_columns_read_as_words_in_tooltips():
+    """Flags, crops and element lists in the report's bilingual words, not codes."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    pts = [Point(0, 0), Point(1, 1)]
+    flags = gpd.GeoDataFrame({"flag": ["uncertain_parcel", "empty_cell"]}, geometry=pts)
+    assert display_frame("flags", flags)["flag"].tolist() == [
+        "类别不确定图斑 uncertain parcel", "无土壤点位网格 cell without soil samples"]
+    crops = gpd.GeoDataFrame({"sample_id": ["C1", "C2"], "crop": ["leafy_veg", "tea"]},
+                             geometry=pts)
+    assert display_frame("crops", crops)["crop"].tolist() == ["叶菜类蔬菜 leafy vegetables",
+                                                              "tea"]   # unknown: as written
+    samples = gpd.GeoDataFrame({"sample_id": ["S1", "S2"], "driving_element": ["cd", None]},
+                               geometry=pts)
+    assert display_frame("samples", samples)["driving_element"].tolist() == ["Cd 镉", None]
+    sources = gpd.GeoDataFrame({"name": ["E01", "E02"], "metals": ["cd,pb,zn,as", ""]},
+                               geometry=pts)
+    assert display_frame("sources", sources)["metals"].tolist() == [
+        "Cd 镉, Pb 铅, Zn 锌, As 砷", None]
+
+
 def test_rule_codes_are_translated_like_the_report(parcels):
     from farmland.report.excel import display_value
 

@@ -8,10 +8,29 @@ import re
 
 import pandas as pd
 
-__all__ = ["ACCOUNTING_STATUSES", "CAUSE_TYPES", "CONFIRM_MODES", "COUNTY", "CROP_STEP_LABELS",
-           "FLOWS", "LOOP_STATUSES_STYLE", "QA_FLAG_LABELS", "RULE_LABELS", "UNKNOWN_TOWNSHIP",
-           "flow_key", "p_change_level", "qa_flags_text", "rule_label", "rule_text",
-           "townships_of"]
+__all__ = [
+    "ACCOUNTING_STATUSES",
+    "CAUSE_TYPES",
+    "CONFIRM_MODES",
+    "COUNTY",
+    "CROP_LABELS",
+    "CROP_STEP_LABELS",
+    "ELEMENT_NAMES",
+    "FLAG_LABELS",
+    "FLOWS",
+    "LIST_LABELS",
+    "LOOP_STATUSES_STYLE",
+    "QA_FLAG_LABELS",
+    "RULE_LABELS",
+    "UNKNOWN_TOWNSHIP",
+    "code_list_text",
+    "flow_key",
+    "p_change_level",
+    "qa_flags_text",
+    "rule_label",
+    "rule_text",
+    "townships_of",
+]
 
 #: name of the county total row in every per-township table
 COUNTY = "全县 County"
@@ -221,3 +240,50 @@ CONFIRM_MODES: dict[str, tuple[str, str, str]] = {
     "deposition": ("大气沉降", "atmospheric deposition", "#54278f"),
     "profile": ("土壤剖面+母质", "soil profile and parent material", "#543005"),
 }
+
+
+#: element code → Chinese name ("cd" reads "Cd 镉", the spelling of the source sheets and
+#: of the cause map); the class elements, the screening ones, and pH
+ELEMENT_NAMES: dict[str, str] = {"cd": "镉", "pb": "铅", "hg": "汞", "as": "砷", "cr": "铬",
+                                 "cu": "铜", "ni": "镍", "zn": "锌"}
+_ELEMENTS = {**{el: (f"{el.capitalize()} {zh}", el.capitalize())
+                for el, zh in ELEMENT_NAMES.items()}, "ph": ("pH", "pH")}
+#: crop codes of the crop samples (farmland.standards.vocabulary.CROPS) → (Chinese, English)
+CROP_LABELS: dict[str, tuple[str, str]] = {
+    "rice": ("稻谷", "rice"), "milled_rice": ("大米", "milled rice"), "wheat": ("小麦", "wheat"),
+    "maize": ("玉米", "maize"), "leafy_veg": ("叶菜类蔬菜", "leafy vegetables"),
+    "root_veg": ("根茎类蔬菜", "root vegetables"), "tuber_veg": ("块茎类蔬菜", "tubers"),
+    "other_veg": ("其他蔬菜", "other vegetables")}
+#: sparse-data flags of farmland.sampling.flags (the ``flag`` column) → (Chinese, English)
+FLAG_LABELS: dict[str, tuple[str, str]] = {
+    "empty_cell": ("无土壤点位网格", "cell without soil samples"),
+    "sparse_township": ("点位密度不足乡镇", "under-sampled township"),
+    "thin_zone": ("点位不足连片区", "thin class-2/3 zone"),
+    "uncertain_parcel": ("类别不确定图斑", "uncertain parcel"),
+    "crop_exceedance_class1": ("优先保护类农产品超标", "crop exceedance on class 1"),
+    "unclassified": ("未分类图斑", "unclassified parcel")}
+
+
+def _both(labels: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """(Chinese with English, English) of bilingual labels, as a zh report shows them."""
+    return {k: (f"{zh} {en}", en) for k, (zh, en) in labels.items()}
+
+
+#: columns holding a list of codes ("cd,pb", "single_point_unit;crop_exceedance_on_class1"):
+#: column → (code → (text in a zh report or map, text in an en report), separator)
+LIST_LABELS: dict[str, tuple[dict[str, tuple[str, str]], str]] = {
+    **dict.fromkeys(("driving_elements", "driving_element", "element", "metals"),
+                    (_ELEMENTS, ", ")),
+    "qa_flags": (_both(QA_FLAG_LABELS), "; "), "crop": (_both(CROP_LABELS), ", "),
+    "flag": (_both(FLAG_LABELS), "; "),
+}
+
+
+def code_list_text(column: str, text: str, lang: str) -> str:
+    """A list of codes of a :data:`LIST_LABELS` column in words: "cd,pb" → "Cd 镉, Pb 铅",
+    "single_point_unit" → "仅一个点位 one sample only" (``lang="en"``: "Cd, Pb", "one sample
+    only"). An unknown code is shown as itself."""
+    labels, sep = LIST_LABELS[column]
+    codes = [c.strip() for c in re.split(r"[,;，、；]", text) if c.strip()]
+    pick = 0 if lang == "zh" else 1
+    return sep.join(labels[c.lower()][pick] if c.lower() in labels else c for c in codes)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from farmland.runs import diff as run_diff
 from farmland.sampling.modes import UNCERTAINTY_REASONS
-from farmland.vocabulary import FLOWS, p_change_level, rule_text
+from farmland.vocabulary import FLOWS, LIST_LABELS, code_list_text, p_change_level, rule_text
 
 #: decimals tried when inferring a lab's reporting precision
 MAX_LAB_DECIMALS = 4
@@ -42,6 +42,19 @@ _P_CHANGE = re.compile(r"p\(change\)\s*=\s*([0-9]*\.?[0-9]+)")
 _BASIS_BY_ZH = {zh: key for key, (zh, _) in UNCERTAINTY_REASONS.items()}
 #: basis names of plans written before the planner named the p_class basis neutrally
 _OLD_BASIS = {"不确定性高": UNCERTAINTY_REASONS["p_class"][0]}
+
+
+# Coded columns -----------------------------------------------------------------------
+def coded(column: str, values: pd.Series) -> pd.Series:
+    """``values`` of a coded column (elements "cd,pb", crops, sparse-data flags; the
+    report's words, :data:`farmland.vocabulary.LIST_LABELS`) in the report's bilingual words,
+    e.g. "Cd 镉, Pb 铅", "稻谷 rice"; any other column as it is."""
+    if column not in LIST_LABELS or column == "qa_flags":   # qa_flags: the parcels' _qa_flags
+        return values
+    codes, distinct = pd.factorize(values.to_numpy(dtype=object))   # once per distinct value
+    words = np.array([code_list_text(column, v, "zh") if isinstance(v, str) and v.strip()
+                      else None for v in distinct] + [None], dtype=object)
+    return pd.Series(words[codes], index=values.index, dtype=object)   # code -1 → None
 
 
 # Lab precision -----------------------------------------------------------------------

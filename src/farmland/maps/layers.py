@@ -13,8 +13,7 @@ page in a columnar, delta-encoded form (:func:`encode_layer`) that the runtime i
   stored as a dictionary ``{"d": [values], "i": [index per feature]}``.
 
 Parcels are styled on the client from their class code (one small style table per
-layer instead of one style object per feature, which is what folium's
-``style_function`` writes).
+layer, not folium's one style object per feature).
 """
 
 from __future__ import annotations
@@ -233,7 +232,8 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
     formats = {c: fmt for _, cols, fmt in spec.tip for c in cols}
     for col in [*formats, *([spec.by] if spec.by else [])]:
         if col in gdf and col not in out:
-            out[col] = gdf[col].astype("boolean") if formats.get(col) == "bool" else gdf[col]
+            out[col] = (gdf[col].astype("boolean") if formats.get(col) == "bool"
+                        else disp_text.coded(col, gdf[col]))
     return out.loc[:, out.notna().any().to_numpy()]  # e.g. p_class_* all NaN: no row
 
 

@@ -122,11 +122,6 @@ VALUE_LABELS: dict[str, dict[object, tuple[str, str]]] = {
     "reaches_target": _YES_NO, "check": CHECK_LABELS,
     "proposed_measure_class": {"safe_use": ("安全利用措施", "safe use"),
                                "strict_control": ("严格管控措施", "strict control")},
-    "crop": {"rice": ("稻谷", "rice"), "milled_rice": ("大米", "milled rice"),
-             "wheat": ("小麦", "wheat"), "maize": ("玉米", "maize"),
-             "leafy_veg": ("叶菜类蔬菜", "leafy vegetables"),
-             "root_veg": ("根茎类蔬菜", "root vegetables"), "tuber_veg": ("块茎类蔬菜", "tubers"),
-             "other_veg": ("其他蔬菜", "other vegetables")},
 }
 
 #: a table's own name for a column whose shared header would mislead on its sheet:
