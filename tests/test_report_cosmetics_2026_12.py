@@ -183,3 +183,14 @@ def test_report_and_kml_log_the_final_path(tmp_path, caplog):
     assert lines == [f"wrote {out / 'report.xlsx'} (类别面积 Class area)",
                      f"wrote 1 strict-control zone(s) to {out / 'zones.kml'}"]
     assert (out / "report.xlsx").is_file() and not any(".farmland-" in x for x in lines)
+
+
+def test_plan_modes_in_words_and_suspect_values_as_numbers():
+    from farmland.maps.display import MODE_LABELS
+    from farmland.report.excel import COLUMNS, NUMERIC_KINDS
+
+    assert display_value("mode", "uncertainty", "zh") == "不确定性 uncertainty"
+    assert display_value("mode", "coverage", "en") == "coverage"
+    assert MODE_LABELS["uncertainty"] == "不确定性 uncertainty"     # the map says the same
+    assert COLUMNS["value"][2] in NUMERIC_KINDS                     # 0.062 is a number cell
+    assert display_value("value", 0.062, "zh") == 0.062

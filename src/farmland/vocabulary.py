@@ -20,6 +20,7 @@ __all__ = [
     "FLOWS",
     "LIST_LABELS",
     "LOOP_STATUSES_STYLE",
+    "PLAN_MODE_LABELS",
     "QA_FLAG_LABELS",
     "RULE_LABELS",
     "UNKNOWN_TOWNSHIP",
@@ -234,6 +235,11 @@ CAUSE_TYPES: dict[str, tuple[str, str, str, str]] = {
 }
 #: confirmation sample mode (farmland.sources.confirm) → (Chinese, English, colour): dark,
 #: saturated colours that stand out on the pale cluster fills
+#: modes of the sampling planner (farmland.sampling.modes) → (Chinese, English)
+PLAN_MODE_LABELS: dict[str, tuple[str, str]] = {
+    "uncertainty": ("不确定性", "uncertainty"), "coverage": ("空间覆盖", "coverage"),
+    "sources": ("污染源", "sources"), "combined": ("综合", "combined"),
+    "random": ("随机", "random")}
 CONFIRM_MODES: dict[str, tuple[str, str, str]] = {
     "water": ("灌溉水+底泥", "irrigation water and sediment", "#08519c"),
     "soil": ("表层土壤样带", "topsoil transect", "#d95f02"),

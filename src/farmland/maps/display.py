@@ -24,7 +24,14 @@ import pandas as pd
 
 from farmland.runs import diff as run_diff
 from farmland.sampling.modes import UNCERTAINTY_REASONS
-from farmland.vocabulary import FLOWS, LIST_LABELS, code_list_text, p_change_level, rule_text
+from farmland.vocabulary import (
+    FLOWS,
+    LIST_LABELS,
+    PLAN_MODE_LABELS,
+    code_list_text,
+    p_change_level,
+    rule_text,
+)
 
 #: decimals tried when inferring a lab's reporting precision
 MAX_LAB_DECIMALS = 4
@@ -34,9 +41,7 @@ FALLBACK_SIGNIFICANT = 3
 #: basis of a planned point's p(change): the planner's own bilingual names
 PLAN_BASIS_LABELS: dict[str, tuple[str, str]] = UNCERTAINTY_REASONS
 #: planning modes (farmland.sampling.modes.MODES) → bilingual text
-MODE_LABELS = {"uncertainty": "不确定性 uncertainty", "coverage": "空间覆盖 coverage",
-               "sources": "污染源 sources", "combined": "综合 combined",
-               "random": "随机 random"}
+MODE_LABELS = {k: f"{zh} {en}" for k, (zh, en) in PLAN_MODE_LABELS.items()}
 
 _P_CHANGE = re.compile(r"p\(change\)\s*=\s*([0-9]*\.?[0-9]+)")
 _BASIS_BY_ZH = {zh: key for key, (zh, _) in UNCERTAINTY_REASONS.items()}

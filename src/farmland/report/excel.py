@@ -36,7 +36,7 @@ from farmland.errors import InputError
 from farmland.io.write import atomic_write, final_path, refuse_existing
 from farmland.report.labels import CHECK_LABELS, LIST_LABELS, code_list_text
 from farmland.report.statements import is_missing, rate_statement
-from farmland.vocabulary import rule_label, rule_text
+from farmland.vocabulary import PLAN_MODE_LABELS, rule_label, rule_text
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ LANGS = ("zh", "en")
 #: number format per column kind; kinds missing here are text
 FORMATS = {"int": "#,##0", "mu": "#,##0.0", "hm2": "#,##0.00", "share": "0.0%",
            "pct100": "0.0%", "conc": "0.000", "deg": "0.000000", "metre": "#,##0.0",
-           "year": "0", "class": "0", "score": "0.000", "text": "@"}
+           "year": "0", "class": "0", "score": "0.000", "num": "General", "text": "@"}
 NUMERIC_KINDS = frozenset(FORMATS) - {"text"}
 #: cell text starting with one of these could be read as a formula (ASCII and full width)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
@@ -105,7 +105,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "sample_id": ("样品编号", "Sample ID", "text"), "crop": ("作物", "Crop", "text"),
     "crop_grade": ("农产品等级", "Crop grade", "int"), "year": ("年份", "Year", "year"),
     "rule": ("判定规则", "Rule", "text"), "qa_flags": ("质量检查标记", "QA flags", "text"),
-    "element": ("项目", "Item", "text"), "value": ("数值", "Value", "text"),
+    "element": ("项目", "Item", "text"), "value": ("数值", "Value", "num"),
     "check": ("检查", "Check", "text"),
     "detail": ("说明", "Detail", "text"), "fix": ("处理建议", "How to fix", "text"),
     "action": ("处理方式", "Action", "text"),
@@ -119,7 +119,7 @@ _YES_NO = {True: ("是", "yes"), False: ("否", "no")}
 VALUE_LABELS: dict[str, dict[object, tuple[str, str]]] = {
     "level": {"county": ("全县", "county"), "township": ("乡镇", "township")},
     "met": {True: ("达标", "met"), False: ("未达标", "not met"), None: ("无污染耕地", "n/a")},
-    "reaches_target": _YES_NO, "check": CHECK_LABELS,
+    "reaches_target": _YES_NO, "check": CHECK_LABELS, "mode": PLAN_MODE_LABELS,
     "proposed_measure_class": {"safe_use": ("安全利用措施", "safe use"),
                                "strict_control": ("严格管控措施", "strict control")},
 }
