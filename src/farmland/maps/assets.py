@@ -84,7 +84,7 @@ PAGE_CSS = """
 .fl-rate-ok { color: #1b7837; font-weight: bold; }
 .fl-rate-low { color: #b2182b; font-weight: bold; }
 .fl-legend { bottom: 24px; right: 10px; max-height: 60%; overflow-y: auto; }
-.fl-legend h2 { font-size: 13px; margin: 0 0 4px 0; }
+.fl-legend summary { font-size: 13px; font-weight: bold; margin: 0 0 4px 0; cursor: pointer; }
 .fl-legend table { border-collapse: collapse; }
 .fl-legend td { padding: 1px 4px; vertical-align: middle; }
 .fl-legend td.fl-num { text-align: right; white-space: nowrap; }

@@ -32,7 +32,7 @@ from farmland.maps.choropleth import THEME_NAMES, THEMES, legend_rows, theme_col
 from farmland.maps.labels import LabelLayer, township_label_points
 from farmland.maps.layers import FeatureLayer, ReadyHook
 from farmland.maps.page import DEFAULT_TITLE, _base_map, _check_crs, make_map, save_map
-from farmland.maps.panels import DEFAULT_TARGET, Panel
+from farmland.maps.panels import DEFAULT_TARGET, Panel, legend_box
 from farmland.maps.township import clip_to_area
 from farmland.maps.units import (
     UNKNOWN_COUNTY,
@@ -197,8 +197,7 @@ def overview_legend_html(counties: pd.DataFrame, links: dict[str, str], target: 
         shown = "—" if pd.isna(rate) else f"{rate:.1f} %"
         rows.append(f'<tr class="fl-county"><td></td><td>{cell}</td>'
                     f'<td class="fl-num">{shown}</td></tr>')
-    return ('<div class="fl-box fl-legend" id="fl-legend"><h2>图例 Legend</h2>'
-            f"<table>{''.join(rows)}</table></div>")
+    return legend_box("图例 Legend", rows)
 
 
 def write_province_maps(parcels: gpd.GeoDataFrame, output: str | Path, *,

@@ -116,6 +116,13 @@ def _evidence_line(rate: Mapping[str, float]) -> str:
     return f"<div class=\"fl-sub\">三种口径 readings: {readings}</div>{backing}"
 
 
+def legend_box(title: str, rows: list[str]) -> str:
+    """The legend box of every map: its title opens and closes it (it can cover the
+    county on a small screen), open at first."""
+    return ('<div class="fl-box fl-legend" id="fl-legend"><details open><summary>'
+            f"{title}</summary><table>{''.join(rows)}</table></details></div>")
+
+
 def legend_html(parcels: pd.DataFrame, overlays: list[str], *,
                 loop: pd.DataFrame | None = None,
                 causes: Mapping[str, pd.DataFrame] | None = None) -> str:
@@ -144,8 +151,7 @@ def legend_html(parcels: pd.DataFrame, overlays: list[str], *,
             rows.extend(_status_rows(loop))
         if causes is not None and key in causes:
             rows.extend(_cause_rows(key, causes[key]))
-    return ('<div class="fl-box fl-legend" id="fl-legend"><h2>图例 Legend · 面积 area (亩 mu)</h2>'
-            f"<table>{''.join(rows)}</table></div>")
+    return legend_box("图例 Legend · 面积 area (亩 mu)", rows)
 
 
 def _status_rows(loop: pd.DataFrame) -> list[str]:
@@ -229,9 +235,7 @@ def flows_legend_html(keys: pd.Series, area_mu: pd.Series, overlays: list[str]) 
     for key in overlays:
         rows.append(f"<tr><td>{_symbol(key)}</td>"
                     f'<td colspan="5">{esc(LAYER_SPECS[key].name)}</td></tr>')
-    return ('<div class="fl-box fl-legend" id="fl-legend"><h2>图例 Legend · 类别变化 class '
-            "changes (图斑数 parcels · 面积 area)</h2>"
-            f"<table>{''.join(rows)}</table></div>")
+    return legend_box("图例 Legend · 类别变化 class changes (图斑数 parcels · 面积 area)", rows)
 
 
 def diff_title_html(title: str, n_changed: int, area_mu: float, subtitle: str | None) -> str:
