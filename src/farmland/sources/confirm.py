@@ -39,6 +39,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from farmland.sources.candidates import EvidenceLayers, flow_network, outfall_xy
 from farmland.sources.network import FlowNetwork
@@ -239,15 +240,17 @@ def merge_same_place(points: pd.DataFrame, tolerance_m: float) -> pd.DataFrame:
     xy = points[["x", "y"]].to_numpy(float)
     modes = points["mode"].astype(str).to_numpy()
     owner = np.arange(len(points))
-    for i in range(len(points)):
-        if owner[i] != i:
-            continue
-        rest = np.arange(i + 1, len(points))
-        near = np.hypot(*(xy[rest] - xy[i]).T) < tolerance_m
-        owner[rest[near & (modes[rest] == modes[i]) & (owner[rest] == rest)]] = i
+    for mode in dict.fromkeys(modes):   # pairs closer than the tolerance, per mode (KD-tree)
+        rows_of = np.flatnonzero(modes == mode)
+        pairs = cKDTree(xy[rows_of]).query_pairs(np.nextafter(tolerance_m, 0),
+                                                 output_type="ndarray")
+        for a, b in sorted(map(tuple, rows_of[pairs])):   # earlier points first
+            if owner[a] == a and owner[b] == b:
+                owner[b] = a
     rows = []
-    for first in dict.fromkeys(owner):
-        group = points[owner == first]
+    groups = pd.Series(np.arange(len(points))).groupby(owner, sort=False)
+    for first, members in groups:
+        group = points.iloc[members.to_numpy()]
         row = group.iloc[0].to_dict()
         if len(group) > 1:
             row["cluster_id"] = _joined(group["cluster_id"], ",")
