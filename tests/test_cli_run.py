@@ -566,3 +566,20 @@ def test_every_main_command_says_what_it_does_in_chinese_too(command):
     result = run_cli(command, "--help")
     assert result.exit_code == 0
     assert any("\u4e00" <= ch <= "\u9fff" for ch in result.output), command
+
+
+def test_closing_summary_marks_outputs_an_earlier_run_wrote(tmp_path, capsys):
+    """`farmland run --only plan` lists the report and maps too: those it did not write
+    are marked as an earlier run's."""
+    from farmland.cli.run import print_closing_summary
+
+    began = time.time() - 1                                 # this run began; it wrote the plan
+    (tmp_path / "plan.csv").write_text("point_id\nP001\n", encoding="utf-8-sig")
+    (tmp_path / "report").mkdir()
+    old = tmp_path / "report" / "report.xlsx"
+    old.write_bytes(b"x")
+    os.utime(old, (began - 3600, began - 3600))             # an earlier run's report
+    print_closing_summary(tmp_path, since=began)
+    text = "".join(capsys.readouterr().out.split())   # the table may wrap long paths
+    assert "report.xlsx（此前运行fromanearlierrun）" in text
+    assert "plan.csv（此前运行" not in text and "plan.csv" in text

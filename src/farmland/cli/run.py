@@ -60,6 +60,7 @@ def command(ctx, config, overrides, only, jobs, overwrite):
     from farmland.io.write import atomic_write
     from farmland.runs.folder import RESOLVED_CONFIG
 
+    began = time.time()   # outputs older than this are an earlier run's (closing summary)
     cfg = load_config(config, overrides=overrides)
     steps = plan_steps(cfg, only=only)
     check_before_run(cfg, steps, overwrite=overwrite)
@@ -110,7 +111,7 @@ def command(ctx, config, overrides, only, jobs, overwrite):
             worker.close(wait=sys.exc_info()[0] is not KeyboardInterrupt)
     click.secho(f"\nfarmland run finished in {time.perf_counter() - started:.0f} s "
                 f"({processes(jobs)})", bold=True)
-    print_closing_summary(cfg.run_dir, maps=maps)
+    print_closing_summary(cfg.run_dir, maps=maps, since=began)
 
 
 #: steps whose command lines depend on what the others wrote (the map step draws the
@@ -293,9 +294,8 @@ def _output_paths(out: Path) -> list[Path]:
 
 
 def _class_areas(gpkg: Path, summary: Path) -> dict[int | None, float]:
-    """County area per final class: summed from the parcels (summary.csv holds them to
-    0.01 亩 and the closing line shows 0.1 亩 — reading the CSV would round twice), the
-    CSV's county row only when the GeoPackage is missing."""
+    """County area per final class: summed from the parcels, the county row of
+    summary.csv only when the GeoPackage is missing."""
     import pandas as pd
 
     if gpkg.is_file():
@@ -412,7 +412,8 @@ def _rate_text(rate: dict[str, Any]) -> str:
     return text + f" — 未达成 NOT met, 缺口 gap {float(rate.get('gap_mu') or 0):,.1f} 亩"
 
 
-def print_closing_summary(out_dir: str | Path, *, maps: Iterable[str | Path] = ()) -> None:
+def print_closing_summary(out_dir: str | Path, *, maps: Iterable[str | Path] = (),
+                          since: float | None = None) -> None:
     """Print the headline figures and output paths of a run folder (stdout).
 
     Parameters
@@ -423,6 +424,9 @@ def print_closing_summary(out_dir: str | Path, *, maps: Iterable[str | Path] = (
     maps
         HTML maps of the run (they are written outside the run folder); those that
         exist are listed.
+    since
+        When the run began (``time.time()``): outputs written before it (by an earlier
+        run; ``--only`` reran some steps) are marked as such.
     """
     from rich.markup import escape
     from rich.table import Table
@@ -437,6 +441,8 @@ def print_closing_summary(out_dir: str | Path, *, maps: Iterable[str | Path] = (
     for heading, text in closing_lines(figures):
         table.add_row(escape(heading), escape(text))
     for i, path in enumerate(paths):
-        table.add_row("输出 Outputs" if i == 0 else "", escape(str(path)))
+        old = since is not None and path.stat().st_mtime < since
+        table.add_row("输出 Outputs" if i == 0 else "",
+                      escape(str(path)) + ("  （此前运行 from an earlier run）" if old else ""))
     console.print(f"\n[bold]== 结果汇总 / Summary: {escape(str(out_dir))}[/bold]")
     console.print(table)
