@@ -93,9 +93,9 @@ def command(run_a, run_b, workspace, measures_a, measures_b, closed_loop_a, clos
                        loop_ok_a=loop_a and loop_a.loop_ok(),
                        loop_ok_b=loop_b and loop_b.loop_ok())
     if result.rates_compared:
-        from farmland.cli.rate import _check_loop_year
-        _check_loop_year(loop_a, result.rate_a.year, closed_loop_a)
-        _check_loop_year(loop_b, result.rate_b.year, closed_loop_b)
+        from farmland.cli.rate import check_loop_year
+        check_loop_year(loop_a, result.rate_a.year, closed_loop_a)
+        check_loop_year(loop_b, result.rate_b.year, closed_loop_b)
     print_flows(result.flows, run_a, run_b)
     loops = _loop_changes(run_a, run_b, workspace)
     for line in decomposition_lines(result) + cause_lines(result) + loop_lines(loops):
@@ -124,9 +124,8 @@ def command(run_a, run_b, workspace, measures_a, measures_b, closed_loop_a, clos
 def _loop(ref, workspace, parcels, crops, manifest, measures, path, min_stages, mapping):
     """The run's closed loop as ``farmland rate --closed-loop`` computes it: the ledger's
     year, the rules' minimum stages, the previous loop found through the workspace."""
-    from farmland.cli.control import compute_loop, control_rules, read_ledger
+    from farmland.cli.rate import rate_loop
 
-    led, year = read_ledger(path, parcels, None, mapping)
     where, text = ref, str(ref)
     if folder.RUN_ID.match(text) and not Path(text).exists():
         # a workspace run: its recorded folder (else the workspace's) and its place in
@@ -136,9 +135,8 @@ def _loop(ref, workspace, parcels, crops, manifest, measures, path, min_stages, 
             Path(workspace).resolve().parent
         rel_ws = os.path.relpath(Path(workspace).resolve(), Path(where).resolve())
         manifest = manifest | {"run": {"id": text, "workspace": rel_ws}}
-    return compute_loop(where, parcels, crops, manifest, led, year,
-                        min_stages=min_stages or control_rules(manifest)["min_stages"],
-                        measures=measures)
+    return rate_loop(where, parcels, crops, manifest, measures, path, None, min_stages,
+                     mapping)
 
 
 def _loop_changes(run_a: str, run_b: str, workspace: str | None) -> pd.DataFrame | None:

@@ -82,12 +82,12 @@ def command(classification, measures, mapping, workspace, year, target, accounti
         manifest, accounting or ("parcel_verified" if no_count_unverified else None),
         min_township_samples)
     ledger = read_measures(measures, mapping=mapping)
-    loop = (_loop(classification, parcels, crops, manifest, ledger, closed_loop, year,
-                  loop_min_stages, mapping) if closed_loop else None)
+    loop = (rate_loop(classification, parcels, crops, manifest, ledger, closed_loop, year,
+                      loop_min_stages, mapping) if closed_loop else None)
     result = safe_utilisation_rate(parcels, ledger, crops=crops, year=year, target=target,
                                    accounting=mode, min_township_samples=min_samples,
                                    loop_ok=None if loop is None else loop.loop_ok())
-    _check_loop_year(loop, result.year, closed_loop)
+    check_loop_year(loop, result.year, closed_loop)
     plan = close_gap(parcels, result, order=order)
     print_rate_table(result.table, result.year)
     click.echo(verdict(result.county))
@@ -129,9 +129,10 @@ def rate_settings(manifest: dict, accounting: str | None = None,
     return mode, int(min_samples)
 
 
-def _loop(classification, parcels, crops, manifest, measures, ledger_path, year, min_stages,
-          mapping):
-    """The closed loop that gates D (farmland.cli.control.compute_loop)."""
+def rate_loop(classification, parcels, crops, manifest, measures, ledger_path, year,
+              min_stages, mapping):
+    """The closed loop that gates D (farmland.cli.control.compute_loop); ``year`` None:
+    the ledger's own (``farmland diff`` uses it too)."""
     from farmland.cli.control import compute_loop, control_rules, read_ledger
 
     led, loop_year = read_ledger(ledger_path, parcels, year, mapping)
@@ -140,7 +141,8 @@ def _loop(classification, parcels, crops, manifest, measures, ledger_path, year,
                         measures=measures)
 
 
-def _check_loop_year(loop, year, path) -> None:
+def check_loop_year(loop, year, path) -> None:
+    """Refuse a closed-loop ledger of another year than the accounting year."""
     from farmland.errors import InputError
 
     if loop is not None and year is not None and loop.year != int(year):

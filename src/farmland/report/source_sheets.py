@@ -46,7 +46,8 @@ from farmland.report.excel import (
     write_cell,
 )
 from farmland.report.excel import text_width as width_of
-from farmland.report.labels import ELEMENT_NAMES
+from farmland.report.labels import code_list_text
+from farmland.report.statements import is_missing
 from farmland.runs.source_outputs import SourceTables, cause_keys
 from farmland.sources.clusters import SIGNATURE_ELEMENTS
 from farmland.vocabulary import CAUSE_TYPES, CONFIRM_MODES
@@ -166,7 +167,7 @@ def cluster_sheet_name(cluster_id: object, township: object, taken: set[str]) ->
         return _BAD_SHEET_CHARS.sub("_", text).strip().strip("'").strip()[:31].rstrip("'")
 
     cid = clean(str(cluster_id)) or "cluster"
-    town = "" if _missing(township) else str(township)
+    town = "" if is_missing(township) else str(township)
     used = {t.lower() for t in taken}
     for name in (clean(f"{cid} {town}") if town else cid, cid):
         if name and name.lower() not in used:
@@ -178,16 +179,9 @@ def cluster_sheet_name(cluster_id: object, township: object, taken: set[str]) ->
 
 
 # Cells -------------------------------------------------------------------------------
-def _missing(value: object) -> bool:
-    try:
-        return value is None or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _ids(text: object) -> object:
     """An id list cut to :data:`MAX_IDS` ids plus "… (+n)"."""
-    if _missing(text):
+    if is_missing(text):
         return None
     items = [i for i in str(text).split(",") if i.strip()]
     return str(text) if len(items) <= MAX_IDS else ",".join(items[:MAX_IDS]) + \
@@ -195,16 +189,12 @@ def _ids(text: object) -> object:
 
 
 def _elements(text: object, lang: str) -> object:
-    if _missing(text):
-        return None
-    items = [e.strip().lower() for e in re.split(r"[,;，、]", str(text)) if e.strip()]
-    return ", ".join(f"{e.capitalize()} {ELEMENT_NAMES[e]}" if lang == "zh" and e in ELEMENT_NAMES
-                     else e.capitalize() for e in items)
+    return None if is_missing(text) else code_list_text("metals", str(text), lang)
 
 
 def _label(column: str, value: object, lang: str) -> object:
     """Coded values in words: types, modes, yes/no, element lists, long id lists."""
-    if _missing(value):
+    if is_missing(value):
         return None
     if column in ("cause", "candidate_type") and str(value) in CAUSE_TYPES:
         return bilingual(*CAUSE_TYPES[str(value)][:2], lang)
@@ -226,9 +216,9 @@ def _put(ws: Worksheet, row: int, col: int, value: object, kind: str, *, bold: b
     if isinstance(value, float) and not math.isfinite(value):
         value = None
     if kind == "text" or isinstance(value, str):
-        cell = write_cell(ws, row, col, None if _missing(value) else str(value))
+        cell = write_cell(ws, row, col, None if is_missing(value) else str(value))
     else:
-        cell = write_cell(ws, row, col, None if _missing(value) else value)
+        cell = write_cell(ws, row, col, None if is_missing(value) else value)
         if cell.value is not None:
             cell.number_format = _NUMBER_FORMATS.get(kind, "General")
     if bold:
@@ -261,7 +251,7 @@ class _Sheet:
         """Label / value rows of one record (columns present and not empty)."""
         for column in columns:
             value = _label(column, record.get(column), self.lang)
-            if _missing(value):
+            if is_missing(value):
                 continue
             zh, en, kind = _headers(column)
             label = bilingual(zh, en, self.lang).strip() or zh
@@ -349,7 +339,7 @@ def _elements_table(record: pd.Series) -> pd.DataFrame:
     rows = []
     for el in SIGNATURE_ELEMENTS:
         values = {k: record.get(f"{k}_{el}") for k in ("conc", "ef", "pi_median", "pi_p90")}
-        if all(_missing(v) for v in values.values()):
+        if all(is_missing(v) for v in values.values()):
             continue
         rows.append({"element": el, **{k: pd.to_numeric(v, errors="coerce")
                                        for k, v in values.items()}, "dominant": el in dominant})
@@ -360,7 +350,7 @@ def _elements_table(record: pd.Series) -> pd.DataFrame:
 def _cluster(ws: Worksheet, record: pd.Series, tables: SourceTables, lang: str) -> None:
     out = _Sheet(ws, lang)
     cid = str(record["cluster_id"])
-    town = "" if _missing(record.get("township")) else str(record["township"])
+    town = "" if is_missing(record.get("township")) else str(record["township"])
     out.line(f"{cid} {town} 污染聚集区".replace("  ", " "),
              f"{cid} {town} contaminated-land cluster".replace("  ", " "), size=12)
     out.row += 1
@@ -490,7 +480,7 @@ def source_section(tables: SourceTables | None, lang: str = "zh", *, top: int = 
 
 def _html_cell(column: str, value: object, lang: str) -> str:
     shown = _label(column, value, lang)
-    if _missing(shown):
+    if is_missing(shown):
         return "<td>—</td>"
     kind = _headers(column)[2]
     if isinstance(shown, (int, float, np.number)) and not isinstance(shown, bool):
