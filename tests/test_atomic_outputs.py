@@ -190,3 +190,37 @@ def test_a_locked_workspace_is_refused_and_left_unchanged(inputs, tmp_path):
     res = _run(_classify(inputs, tmp_path / "r2", "--workspace", str(ws)))
     assert res.exit_code == 2 and "being written by another farmland process" in res.stderr
     assert ws.read_bytes() == before and lock.read_text() == "12345"
+
+
+# A read-only output folder is refused before any work ----------------------------------------
+
+@pytest.mark.parametrize("command", [
+    ["rate", "NO_SUCH_RUN", "--measures", str(BASE / "measures.csv")],
+    ["diff", "NO_SUCH_RUN_A", "NO_SUCH_RUN_B"],
+])
+def test_a_read_only_output_folder_is_refused_before_reading_anything(monkeypatch, tmp_path,
+                                                                      command):
+    """The runs named do not exist: the read-only folder is reported, not the missing run,
+    so the check comes before any input is read (rate and diff used to compute first)."""
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: (not mode & os.W_OK and real(p, mode))
+                        if str(p) == str(ro) else real(p, mode))
+    res = CliRunner().invoke(main, [*command, "-o", str(ro / "out")])
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().splitlines()[-1] == (
+        f"farmland: error: {ro / 'out'}: cannot write the output (the folder {ro} is "
+        "read-only). Fix: check the free disk space and the write permission of the folder; "
+        "nothing was replaced")
+    assert not (ro / "out").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "out").write_text("not a folder")
+    res = CliRunner().invoke(main, ["rate", "NO_SUCH_RUN", "--measures", str(BASE / "measures.csv"),
+                                    "-o", str(tmp_path / "out" / "sub")])
+    assert res.exit_code == 2, res.output
+    assert f"{tmp_path / 'out'} is a file, not a folder" in res.output

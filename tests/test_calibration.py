@@ -194,22 +194,27 @@ def test_calibration_changes_probabilities_not_classes(raw_profile):
 
 
 def test_calibration_on_held_out_counties(raw_profile):
-    # the five scenarios at seed 11 (not among the fitting seeds 4-9), ~1 500 parcels each:
-    # pooled gap raw 0.124 -> calibrated 0.105 (a perfectly calibrated predictor: ~0.05 on
-    # these 7 055 parcels); at 3 000 parcels and 15 counties 0.143 -> 0.038 (README)
+    # the five scenarios at seeds 10 and 11 (not among the fitting seeds 4-9), ~1 500
+    # parcels each: pooled gap raw 0.132 -> calibrated 0.088 (a perfectly calibrated
+    # predictor: ~0.04 on these parcels). Seed 11 alone, which this test used first, gave
+    # 0.124 -> 0.105 with the map fitted before the structure test looked at several
+    # distances and 0.122 -> 0.130 with the map refitted after it: on five counties of half
+    # the size the map was fitted on it did not help, so the test now pools ten. Seeds
+    # 10-14: 0.141 -> 0.083 at 1 500 parcels, 0.112 -> 0.050 at 3 000 (benchmarks/README.md
+    # "The structure test at several distances")
     from farmland.validation import validate
 
     frames: list[pd.DataFrame] = []
-    validate(None, [11], n_parcels=1500, rules=raw_profile, baselines=(), predictions=frames,
-             compare_shipped=False)
+    validate(None, [10, 11], n_parcels=1500, rules=raw_profile, baselines=(),
+             predictions=frames, compare_shipped=False)
     pred = pd.concat(frames, ignore_index=True)
     cols = ["p_class_1", "p_class_2", "p_class_3"]
     raw = pooled_calibration(pred, pred["true_class"], pred["area_mu"])
     calibrated = pd.DataFrame(dict(zip(cols, load_calibration().apply(*(pred[c] for c in cols)))))
     cal = pooled_calibration(calibrated, pred["true_class"], pred["area_mu"])
     assert raw["gap"] >= 0.12
-    assert cal["gap"] <= 0.11
-    assert cal["gap"] < raw["gap"]
+    assert cal["gap"] <= 0.10
+    assert cal["gap"] < raw["gap"] - 0.03
 
 
 def test_surfaces_keep_a_given_fallbacks_variance_and_compute_a_fitted_ones():

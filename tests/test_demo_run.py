@@ -92,9 +92,12 @@ def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
     # The fallback variance (a metal whose kriging fell back to IDW is uncertain, not
     # certain, under the risk rule) made them 87.5 / 93.4 / 14.7 %: more class-2 land on
     # that metal's thresholds, counted at the crop compliance rate (ranges [0.88, 0.90) ->
-    # [0.87, 0.89), [0.94, 0.97) -> [0.93, 0.96))
-    assert 0.87 <= county["rate_official"] < 0.89
-    assert 0.93 <= county["rate_measures_only"] < 0.96
+    # [0.87, 0.89), [0.94, 0.97) -> [0.93, 0.96)). The structure test at several distances
+    # (lead is structured at 1-4 km, so it is kriged, not IDW) made them 86.6 / 92.6 /
+    # 14.6 %: 280 亩 more class-2 land, most of it in the sparse 华侨管理区 (ranges
+    # [0.87, 0.89) -> [0.86, 0.88), [0.93, 0.96) -> [0.92, 0.95))
+    assert 0.86 <= county["rate_official"] < 0.88
+    assert 0.92 <= county["rate_measures_only"] < 0.95
     assert 0.12 <= county["rate_parcel_verified"] < 0.18
     assert county["evidence_rate_mu"] > 0.9 * county["achieved2_mu"]
     assert county["gap_mu"] > 0
@@ -108,7 +111,8 @@ def test_rate_2023_readings_evidence_and_the_class3_first_gap_plan(demo):
     # 2023 variograms, issue 19 item 2) made it 89.9 % (gap 343.9 亩): make_demo.py laid
     # the ledgers on classes without the screen and with refitted variograms. What the demo
     # shows now: the re-sampling year rises over 2023 (88.1 -> 89.9 %) and ends within
-    # 1.5 pp of the target. With the fallback variance: 87.5 -> 89.3 %, within 2 pp
+    # 1.5 pp of the target. With the fallback variance: 87.5 -> 89.3 %, within 2 pp; with
+    # lead kriged (the structure test at several distances) 86.6 -> 89.4 %
     assert county["rate_official"] < county24["rate_official"]
     assert abs(county24["rate_official"] - 0.91) < 0.02 and county["rate_official"] < 0.91
     # the per-parcel accounting sums exactly to the numerators, county and township

@@ -318,15 +318,17 @@ def test_small_county_metrics_stay_above_recorded_floors(small_run):
     # measured with the precautionary default (risk rule, P(3) >= 0.3, P(>=2) >= 0.5):
     # agreement 0.834, class-3 recall 0.747, contaminated called clean 0.164, unclassified
     # 0.000; with the median rule it was 0.843 / 0.488 / 0.173. Calibration gap 0.489
-    # with the harness calibration (0.346 before): on 400 parcels a perfectly calibrated
-    # predictor shows 0.350 (calibration_floor), so one small county cannot measure it
+    # with the harness calibration (0.346 before), 0.624 with the map refitted after the
+    # structure test looked at several distances: on 400 parcels a perfectly calibrated
+    # predictor shows 0.350 (calibration_floor; 0.444 after the structure-test change), so
+    # one small county cannot measure it
     # (tests/test_calibration.py measures it on held-out counties pooled)
     assert farmland["agreement"] >= 0.82
     assert farmland["class3_recall"] >= 0.70
     assert farmland["contaminated_called_clean"] <= 0.18
     assert farmland["unclassified_share"] <= 0.01
-    assert farmland["calibration_gap"] <= 0.52
-    assert 0.3 <= farmland["calibration_floor"] <= 0.4
+    assert farmland["calibration_gap"] <= 0.65
+    assert 0.3 <= farmland["calibration_floor"] <= 0.5
     assert farmland["agreement"] > rows.loc["nearest", "agreement"]
     assert rows["n_samples"].nunique() == 1  # every method saw the same samples
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,9 +11,13 @@ from farmland.errors import FarmlandError
 from farmland.geostats.variogram import (
     VariogramFitError,
     VariogramModel,
+    _pairs_within,
+    default_max_lag,
     empirical_variogram,
     fit_sample_variogram,
     fit_variogram,
+    structure_lags,
+    structure_p_value,
 )
 
 
@@ -135,6 +141,47 @@ def test_pure_nugget_cannot_be_fitted(seed):
         fit_sample_variogram(rng.uniform(0, 20_000, (1000, 2)), rng.normal(size=1000))
 
 
+def test_structure_lags_double_from_twice_the_spacing_to_a_third_of_max_lag():
+    # a 100 m grid: every nearest neighbour is 100 m away, so the first distance is 200 m
+    xy = np.array([(x, y) for x in range(0, 3100, 100) for y in range(0, 3100, 100)], float)
+    # max_lag 5 000 m: a third is 1 666.7 m, after 200, 400, 800 and 1 600 m
+    np.testing.assert_allclose(structure_lags(xy, 5_000.0), [200, 400, 800, 1600, 5000 / 3])
+    # samples no closer than a third of max_lag: only that distance
+    np.testing.assert_allclose(structure_lags(xy, 300.0), [100.0])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_short_range_in_a_wide_county_is_not_called_pure_nugget(seed):
+    """A 3 km range in a 60 km county (the demo's lead, 4 km in 47 km): the pairs closer
+    than a third of max_lag (14 km) alone do not show it, the shorter distances do."""
+    gs = pytest.importorskip("gstools")
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 60_000, (1500, 2))
+    z = gs.SRF(gs.Spherical(dim=2, var=0.3, len_scale=3000.0, nugget=0.7), seed=seed)(
+        (xy[:, 0], xy[:, 1])
+    )
+    max_lag = default_max_lag(xy)
+    pairs = _pairs_within(xy, max_lag, 200_000, 0)
+    assert structure_p_value(pairs, z, short_lags=max_lag / 3) > 0.05
+    assert structure_p_value(pairs, z, short_lags=structure_lags(xy, max_lag)) <= 0.02
+    model = fit_sample_variogram(xy, z)
+    assert 2_000 < model.range_ < 8_000
+
+
+def test_white_noise_is_found_structured_about_one_time_in_twenty():
+    """The min-p adjustment keeps the level: testing at several distances and keeping
+    the best would otherwise find structure in noise far more often than 5 %."""
+    found = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        xy, z = rng.uniform(0, 20_000, (200, 2)), rng.normal(size=200)
+        max_lag = default_max_lag(xy)
+        pairs = _pairs_within(xy, max_lag, 200_000, seed)
+        found += structure_p_value(pairs, z, short_lags=structure_lags(xy, max_lag),
+                                   seed=seed) <= 0.05
+    assert 1 <= found <= 10  # binomial(100, 0.05): 1-10 holds 99 % of draws
+
+
 def test_flat_or_sparse_empirical_variogram_cannot_be_fitted():
     lags = np.array([100.0, 200.0, 300.0, 400.0, 500.0])
     with pytest.raises(VariogramFitError, match="pure nugget"):
@@ -167,3 +214,51 @@ def test_near_pairs_are_each_listed_once_in_order():
     assert (near_i < near_j).all() and (np.diff(near_i * 20 + near_j) > 0).all()
     assert list(near_j[near_i == 0]) == [1, 2, 3, 4, 5, 6, 7, 8]  # sample 0's 8 nearest
     assert list(near_i[near_j == 19]) == [11, 12, 13, 14, 15, 16, 17, 18]  # sample 19's
+
+
+def test_the_test_before_2026_12_04_is_kept_for_older_runs():
+    """``structure="one"`` (``[interpolation] structure_test = "one"``) is the old test to
+    the p-value: one distance, 99 relabellings, (1 + as alike) / 100."""
+    gs = pytest.importorskip("gstools")
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 60_000, (1500, 2))
+    z = gs.SRF(gs.Spherical(dim=2, var=0.3, len_scale=3000.0, nugget=0.7), seed=1)(
+        (xy[:, 0], xy[:, 1]))
+    max_lag = default_max_lag(xy)
+    pairs = _pairs_within(xy, max_lag, 200_000, 0)
+    short = pairs.dist <= max_lag / 3
+    i, j = pairs.i[short], pairs.j[short]
+    observed = np.mean((z[i] - z[j]) ** 2)
+    perm = np.random.default_rng(0)
+    as_low = sum(np.mean((p[i] - p[j]) ** 2) <= observed
+                 for p in (perm.permutation(z) for _ in range(99)))
+    old = (1 + as_low) / 100
+    assert old > 0.05
+    with pytest.raises(VariogramFitError, match=rf"permutation p = {old:.3f} > 0.05"):
+        fit_sample_variogram(xy, z, structure="one")
+    assert fit_sample_variogram(xy, z).range_ > 0   # "several" finds the 3 km range
+    with pytest.raises(ValueError, match="structure must be one of"):
+        fit_sample_variogram(xy, z, structure="two")
+
+
+def test_the_rules_choose_the_structure_test_on_the_demos_lead(tmp_path):
+    """The defect the several distances mend: the demo county's lead, structured over 4 km,
+    was called pure nugget by the test at a third of max_lag (11 km)."""
+    import farmland as fl
+    from farmland.errors import StandardError
+    from farmland.geostats.surfaces import fit_surface_models
+    from farmland.rules import load_rules
+
+    demo = Path(__file__).resolve().parents[1] / "data" / "demo"
+    soil = fl.read_soil_samples(demo / "soil_samples.csv", crs="EPSG:4545")
+    assert load_rules().get("interpolation", "structure_test") == "several"
+    shipped = fit_surface_models(soil, load_rules(), "kriging").models["pb"]
+    assert shipped.describe() == "gaussian: nugget 0.0457, sill 0.475, range 4 102 m"
+    path = tmp_path / "rules.toml"
+    path.write_text('[interpolation]\nstructure_test = "one"\n', encoding="utf-8")
+    old = fit_surface_models(soil, load_rules(path), "kriging").models["pb"]
+    assert old.startswith("pure nugget: nearby samples are no more alike than random ones "
+                          "(permutation p = 0.400 > 0.05)")
+    path.write_text('[interpolation]\nstructure_test = "all"\n', encoding="utf-8")
+    with pytest.raises(StandardError, match="structure_test"):
+        load_rules(path)

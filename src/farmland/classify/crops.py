@@ -183,6 +183,47 @@ def unit_statistics(graded: pd.DataFrame) -> pd.DataFrame:
     return stats
 
 
+#: each crop adjustment step: the ``[crops]`` switch that allows it and the setting
+#: with the samples it needs
+STEP_SETTINGS = {"2->1": ("allow_2_to_1", "min_samples_lower"),
+                 "3->2": ("allow_3_to_2", "min_samples_lower"),
+                 "1->2": ("raise_class1", "min_samples_raise")}
+
+
+def step_blocks(stats: pd.DataFrame, cfg: dict, step: str, *, years_in_data: int) -> np.ndarray:
+    """The ``[crops]`` rule that stops crop adjustment ``step`` for each row of ``stats``
+    (:func:`unit_statistics` columns; a unit without samples may be NaN), "" where
+    none does. The one statement of the rules: :func:`adjust_classes` applies a step
+    where nothing blocks it, and ``farmland diff`` names what blocked it.
+
+    - every step: its switch off (``not_allowed``), fewer samples than it needs
+      (``few_samples``);
+    - ``1->2``: no sample exceeds (``no_exceedance``);
+    - ``2->1``: a sample exceeds (``exceedance``), or compliant samples in fewer than
+      ``min_compliant_years`` years when the crop data hold more than one year (``years``);
+    - ``3->2``: a sample of grade 3 (``grade3``), or a grade-1 share under
+      ``min_share_grade1_for_3_to_2`` (``share_grade1``).
+    """
+    allow, need = STEP_SETTINGS[step]
+    n = stats["n"].fillna(0).to_numpy(dtype=int)
+    n_exceed = stats["n_exceed"].fillna(0).to_numpy(dtype=int)
+    checks = [("not_allowed", np.full(len(n), not cfg[allow])),
+              ("few_samples", n < cfg[need])]
+    if step == "1->2":
+        checks.append(("no_exceedance", n_exceed == 0))
+    elif step == "2->1":
+        n_years = (stats["n_years"].fillna(0).to_numpy(dtype=int) if "n_years" in stats
+                   else np.ones(len(n), dtype=int))
+        years_needed = cfg["min_compliant_years"] if years_in_data > 1 else 1
+        checks += [("exceedance", n_exceed > 0), ("years", n_years < years_needed)]
+    else:
+        grade3 = stats["any_grade3"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        share1 = stats["share_grade1"].fillna(0).to_numpy(dtype=float)
+        checks += [("grade3", grade3),
+                   ("share_grade1", share1 < cfg["min_share_grade1_for_3_to_2"] - 1e-12)]
+    return np.select([c for _, c in checks], [name for name, _ in checks], "")
+
+
 def adjust_classes(soil_class: pd.Series, unit_of_parcel: pd.Series, stats: pd.DataFrame,
                    *, rules: Rules) -> pd.DataFrame:
     """Apply the crop adjustment rules parcel by parcel (docs/decisions.md, crop rules).
@@ -220,23 +261,15 @@ def adjust_classes(soil_class: pd.Series, unit_of_parcel: pd.Series, stats: pd.D
     st = stats.reindex(unit_of_parcel.to_numpy())
     n = st["n"].fillna(0).to_numpy(dtype=int)
     n_exceed = st["n_exceed"].fillna(0).to_numpy(dtype=int)
-    share1 = st["share_grade1"].fillna(0).to_numpy(dtype=float)
-    grade3 = st["any_grade3"].fillna(False).to_numpy(dtype=bool)
-    n_years = (st["n_years"].fillna(0).to_numpy(dtype=int) if "n_years" in st
-               else np.ones(len(st), dtype=int))
     soil = soil_class.fillna(0).to_numpy(dtype=int)
-    lower_ok = n >= cfg["min_samples_lower"]
-    years_needed = cfg["min_compliant_years"] if stats.attrs.get("years_in_data", 1) > 1 else 1
-    down21 = (cfg["allow_2_to_1"] & lower_ok & (soil == 2) & (n_exceed == 0)
-              & (n_years >= years_needed))
-    down32 = (cfg["allow_3_to_2"] & lower_ok & (soil == 3) & ~grade3
-              & (share1 >= cfg["min_share_grade1_for_3_to_2"] - 1e-12))
+    years_in_data = stats.attrs.get("years_in_data", 1)
+    down21 = (soil == 2) & (step_blocks(st, cfg, "2->1", years_in_data=years_in_data) == "")
+    down32 = (soil == 3) & (step_blocks(st, cfg, "3->2", years_in_data=years_in_data) == "")
+    up12 = (soil == 1) & (step_blocks(st, cfg, "1->2", years_in_data=years_in_data) == "")
     if cfg["min_share_grade1_for_3_to_2"] < 1 and (down32 & (n_exceed > 0)).any():
         log.warning("%d parcel(s) lowered 3 -> 2 carry exceeding crop samples "
                     "(min_share_grade1_for_3_to_2 < 1): their safe use cannot count in the "
                     "rate this year", int((down32 & (n_exceed > 0)).sum()))
-    up12 = (cfg["raise_class1"] & (n >= cfg["min_samples_raise"]) & (soil == 1)
-            & (n_exceed > 0))
     final = soil.copy()
     final[down21] = 1
     final[down32] = 2

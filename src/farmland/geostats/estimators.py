@@ -197,6 +197,9 @@ class LocalKriging:
         Use this :class:`~farmland.geostats.variogram.VariogramModel` instead of fitting one.
     seed
         Seed of the variogram's pair subsample and permutation test.
+    structure
+        The test for spatial structure: ``"several"`` distances or ``"one"`` (before
+        2026-12-04), see :func:`~farmland.geostats.variogram.fit_sample_variogram`.
 
     Attributes
     ----------
@@ -218,6 +221,7 @@ class LocalKriging:
         nugget: float | None = None,
         variogram: VariogramModel | None = None,
         seed: int = 0,
+        structure: str = "several",
     ):
         self.k = k
         self.search_radius = search_radius
@@ -226,12 +230,14 @@ class LocalKriging:
         self.nugget = nugget
         self.variogram = variogram
         self.seed = seed
+        self.structure = structure
 
     def get_params(self) -> dict[str, object]:
         """Constructor parameters (to build an unfitted copy)."""
         return {
             name: getattr(self, name)
-            for name in ("k", "search_radius", "model", "log", "nugget", "variogram", "seed")
+            for name in ("k", "search_radius", "model", "log", "nugget", "variogram", "seed",
+                         "structure")
         }
 
     def fit(self, coords: np.ndarray, values: np.ndarray) -> LocalKriging:
@@ -247,8 +253,8 @@ class LocalKriging:
         if self.variogram_ is None:
             try:
                 self.variogram_ = fit_sample_variogram(
-                    self.coords_, self.values_, model=self.model, nugget=self.nugget, seed=self.seed
-                )
+                    self.coords_, self.values_, model=self.model, nugget=self.nugget,
+                    seed=self.seed, structure=self.structure)
             except VariogramFitError as exc:
                 self.fallback_ = str(exc)
                 logger.warning("kriging falls back to IDW: %s", exc)

@@ -152,8 +152,9 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
             model = (given or {}).get(variable)
             kept = (given_variances or {}).get(variable)
             if model is None:  # fit it here (a variance kept for it no longer applies)
-                est = LocalKriging(k=k, log=variable != "ph",
-                                   nugget=fixed_nugget(rules, variable)).fit(xy[ok], v[ok])
+                est = LocalKriging(k=k, log=variable != "ph", nugget=fixed_nugget(rules, variable),
+                                   structure=rules.get("interpolation", "structure_test")
+                                   ).fit(xy[ok], v[ok])
                 model, kept = est.fallback_ if est.fallback_ is not None else est.variogram_, None
             elif isinstance(model, str) and kept is None:  # a given fallback, no variance
                 est = _FallbackKriging(k=k, log=variable != "ph", reason=model).fit(xy[ok], v[ok])

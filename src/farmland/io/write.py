@@ -107,18 +107,39 @@ def final_path(path: str | os.PathLike[str]) -> Path:
 
 
 def refuse_existing(paths: Iterable[str | os.PathLike[str]], *, overwrite: bool = False) -> None:
-    """The one overwrite guard: raise if any of ``paths`` exists and ``overwrite`` is false.
+    """The one overwrite guard, called before any work: raise if a folder of ``paths``
+    cannot be written (:func:`refuse_read_only`), or if any of ``paths`` exists and
+    ``overwrite`` is false.
 
     Raises
     ------
+    OutputError
+        A folder the outputs go to (or the nearest existing folder above it) is read-only
+        or is a file.
     OutputExistsError
         Naming every path that exists (one message), with the ``--overwrite`` fix.
     """
+    paths = [Path(p) for p in paths]
+    for folder in sorted({p.parent for p in paths}):
+        refuse_read_only(folder)
     if overwrite:
         return
-    existing = [Path(p) for p in paths if Path(p).exists()]
+    existing = [p for p in paths if p.exists()]
     if existing:
         raise OutputExistsError(*existing)
+
+
+def refuse_read_only(folder: str | os.PathLike[str]) -> None:
+    """Raise :class:`OutputError` when ``folder`` cannot receive outputs: it (or, when it
+    does not exist yet, the nearest folder above it that does) is read-only or a file.
+    Outputs are written to a temporary name in the folder and renamed, so the folder's
+    permission is what counts, not that of a file being replaced."""
+    folder = Path(folder)
+    existing = next((f for f in (folder, *folder.parents) if f.exists()), Path("."))
+    if not existing.is_dir():
+        raise OutputError(folder, f"{existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(folder, f"the folder {existing} is read-only")
 
 
 @contextlib.contextmanager

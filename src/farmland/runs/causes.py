@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from farmland.classify.crops import STEP_SETTINGS, step_blocks
 from farmland.errors import InputError, first_rows
 from farmland.io.values import parse_boolean
 from farmland.rate.accounting import TOLERANCE_MU
@@ -371,7 +372,7 @@ def _crop_texts(crops: pd.DataFrame | None, units: set[str], *, by_unit: bool
 
 @dataclass(frozen=True)
 class _CropStats:
-    """``[crops]`` rules; per unit ``n, n_exceed, grade3`` (<NA>: unknown), ``years``."""
+    """``[crops]`` rules; per unit the ``unit_statistics`` columns and ``years``."""
 
     rules: dict[str, Any]
     units: pd.DataFrame
@@ -396,7 +397,8 @@ def _crop_stats(crops: pd.DataFrame | None, rules: dict[str, Any] | None, *, by_
                           else False}, index=key[g.index].astype("str").to_numpy())
     by = frame.groupby(level=0)
     units = pd.DataFrame({"n": by.size(), "n_exceed": by["x"].sum(),
-                          "grade3": by["g3"].any() if graded else pd.NA,
+                          "share_grade1": 1 - by["x"].mean(), "n_years": by["year"].nunique(),
+                          "any_grade3": by["g3"].any() if graded else pd.NA,
                           "years": by["year"].agg(lambda y: tuple(sorted(set(y))))})
     return _CropStats(rules, units, tuple(sorted(set(frame["year"]))))
 
@@ -406,38 +408,36 @@ def _years(years: Iterable[int]) -> str:
 
 
 def _crop_why(step: str, side: str, stats: _CropStats | None, unit: object) -> str:
-    """Why the crop adjustment ``step`` does not apply in run ``side``, from its crop
-    samples and ``[crops]`` rules (classify/crops.py adjust_classes); "" when unknown."""
-    if stats is None or step not in ("2->1", "3->2", "1->2"):
+    """Why the crop adjustment ``step`` does not apply in run ``side``: the rule
+    classify/crops.py ``step_blocks`` finds blocking it, from the run's crop samples and
+    ``[crops]`` rules, in words; "" when unknown (an older manifest) or nothing blocks."""
+    if stats is None or step not in STEP_SETTINGS:
         return ""
     cfg, u = stats.rules, stats.units
-    row = u.loc[str(unit)] if str(unit) in u.index else None
-    n, over = (0, 0) if row is None else (int(row["n"]), int(row["n_exceed"]))
-    allow = {"2->1": "allow_2_to_1", "3->2": "allow_3_to_2", "1->2": "raise_class1"}[step]
-    need = "min_samples_raise" if step == "1->2" else "min_samples_lower"
-    share = cfg.get("min_share_grade1_for_3_to_2")
-    why = ""
-    if cfg.get(allow) is False:
-        why = f"规则不允许 not allowed by the rules ([crops] {allow} = false)"
-    elif isinstance(cfg.get(need), int) and n < cfg[need]:
-        why = f"农产品样品不足 {n} crop sample(s), {cfg[need]} needed ([crops] {need})"
-    elif step == "1->2":
-        why = "" if over or not n else "无超标样品 no crop sample exceeds"
-    elif step == "2->1" and over:
-        why = f"有超标样品 {over} of {n} crop samples exceed"
-    elif step == "3->2" and row is not None and row["grade3"] is not pd.NA and row["grade3"]:
-        why = "有3级样品 a crop sample is of grade 3"
-    elif step == "3->2" and n and isinstance(share, (int, float)) \
-            and (n - over) / n < share - 1e-12:
-        why = (f"一级样品比例不足 grade-1 share {100 * (n - over) / n:.0f} % < "
-               f"{100 * share:.0f} % ([crops] min_share_grade1_for_3_to_2)")
-    elif step == "2->1" and row is not None and isinstance(cfg.get("min_compliant_years"), int):
-        years, wanted = row["years"], cfg["min_compliant_years"]
-        if len(stats.years) > 1 and len(years) < wanted:
-            why = (f"达标样品仅 {len(years)} 年 compliant samples in {len(years)} year"
-                   f"{'' if len(years) == 1 else 's'} only "
-                   f"({_years(years)}); {wanted} years needed once the crop data hold more "
-                   f"than one year ({_years(stats.years)}) ([crops] min_compliant_years)")
+    allow, need = STEP_SETTINGS[step]
+    row = u.loc[[str(unit)]] if str(unit) in u.index else pd.DataFrame({  # no samples
+        "n": [0], "n_exceed": [0], "any_grade3": [pd.NA], "share_grade1": [np.nan],
+        "n_years": [0], "years": [()]})
+    try:
+        block = str(step_blocks(row, cfg, step, years_in_data=len(stats.years))[0])
+    except (KeyError, TypeError):  # rules recorded without a setting the step needs
+        return ""
+    n, over = int(row["n"].iloc[0]), int(row["n_exceed"].iloc[0])
+    years = row["years"].iloc[0]
+    why = {
+        "not_allowed": f"规则不允许 not allowed by the rules ([crops] {allow} = false)",
+        "few_samples": f"农产品样品不足 {n} crop sample(s), {cfg.get(need)} needed ([crops] {need})",
+        "no_exceedance": "无超标样品 no crop sample exceeds",
+        "exceedance": f"有超标样品 {over} of {n} crop samples exceed",
+        "grade3": "有3级样品 a crop sample is of grade 3",
+        "share_grade1": (f"一级样品比例不足 grade-1 share {100 * (n - over) / max(n, 1):.0f} % < "
+                         f"{100 * float(cfg.get('min_share_grade1_for_3_to_2', 1)):.0f} % "
+                         "([crops] min_share_grade1_for_3_to_2)"),
+        "years": (f"达标样品仅 {len(years)} 年 compliant samples in {len(years)} year"
+                  f"{'' if len(years) == 1 else 's'} only ({_years(years)}); "
+                  f"{cfg.get('min_compliant_years')} years needed once the crop data hold "
+                  f"more than one year ({_years(stats.years)}) ([crops] min_compliant_years)"),
+    }.get(block, "")
     return f"{step} not applied in {side}: {why}" if why else ""
 
 
