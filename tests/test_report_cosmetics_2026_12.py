@@ -194,3 +194,45 @@ def test_plan_modes_in_words_and_suspect_values_as_numbers():
     assert MODE_LABELS["uncertainty"] == "不确定性 uncertainty"     # the map says the same
     assert COLUMNS["value"][2] in NUMERIC_KINDS                     # 0.062 is a number cell
     assert display_value("value", 0.062, "zh") == 0.062
+
+
+# -- long text wraps instead of being cut off by the next cell ------------------------------
+def test_a_text_wider_than_the_widest_column_wraps(tmp_path):
+    from openpyxl import Workbook
+
+    from farmland.report.excel import MAX_WIDTH, WRAP_MAX_CHARS, fit_column, text_width
+
+    ws = Workbook().active
+    reason = "完成闭环管理环节（划定、巡查）complete the closed loop (designation, inspection)"
+    assert text_width(reason) == 80 > MAX_WIDTH - 2   # 15 wide characters, 50 narrow
+    ids = ",".join(f"4502992030000{k:05d}" for k in range(40))  # 759 characters
+    assert len(ids) > WRAP_MAX_CHARS
+    rows = [("原因 Reason", "next"), (reason, "P1"), ("short", "P2"), (ids, "P3")]
+    for r, (a, b) in enumerate(rows, start=1):
+        ws.cell(r, 1, a)
+        ws.cell(r, 2, b)
+    fit_column(ws, 1, max(text_width(a) for a, _ in rows), first_row=2)
+    fit_column(ws, 2, 4, first_row=2)
+    assert ws.column_dimensions["A"].width == MAX_WIDTH
+    assert ws.column_dimensions["B"].width == 6
+    wrap = [ws.cell(r, 1).alignment.wrap_text for r in range(1, 5)]
+    # the header row is not touched, the reason wraps, a short text and an id list do not
+    assert wrap == [None, True, None, None]
+    assert ws.cell(2, 1).alignment.vertical == "top"
+    assert not any(ws.cell(r, 2).alignment.wrap_text for r in range(1, 5))
+
+
+def test_the_reports_long_reasons_wrap(tmp_path):
+    """The gap plan's reasons (80 wide on the demo) were cut at the 60-wide column by the
+    next cell."""
+    reason = "完成闭环管理环节（划定、巡查）complete the closed loop (designation, inspection)"
+    gap = pd.DataFrame({"scope": ["x", "x"], "township": ["东岩乡", "东岩乡"],
+                        "parcel_id": ["P1", "P2"], "final_class": [3, 3],
+                        "area_mu": [1.5, 2.0], "gain_mu": [1.5, 2.0],
+                        "proposed_measure_class": ["strict_control"] * 2,
+                        "reason": [reason, "short"], "cumulative_mu": [1.5, 3.5]})
+    path = write_excel_report(tmp_path / "r.xlsx", class_table=CLASS_TABLE, gap_plan=gap)
+    ws = load_workbook(path)["缺口地块 Gap parcels"]
+    cells = {c.value: c for row in ws.iter_rows() for c in row if c.value in (reason, "short")}
+    assert cells[reason].alignment.wrap_text is True
+    assert not cells["short"].alignment.wrap_text

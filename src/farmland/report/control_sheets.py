@@ -30,9 +30,9 @@ from farmland.control.stages import STATUS_COLOURS, STATUS_LABELS
 from farmland.io.write import atomic_write
 from farmland.report.control_book import CONTROL_HEADERS
 from farmland.report.excel import (
-    MAX_WIDTH,
     bilingual,
     check_lang,
+    fit_column,
     sheet_name,
     text_width,
     write_cell,
@@ -120,7 +120,7 @@ def write_control_table(ws: Worksheet, frame: pd.DataFrame, columns: list[str], 
             if bold_last and i == len(frame) - 1:
                 cell.font = _BOLD
             width = max(width, text_width(shown) if isinstance(shown, str) else 12)
-        ws.column_dimensions[get_column_letter(j)].width = min(width + 2, MAX_WIDTH)
+        fit_column(ws, j, width, first_row=n_head + 1)
     if frame.empty:
         write_cell(ws, n_head + 1, 1, bilingual("（无记录）", "(no rows)", lang))
     ws.freeze_panes = f"A{n_head + 1}"

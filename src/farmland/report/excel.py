@@ -197,6 +197,26 @@ def text_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
+#: a text wider than a column of :data:`MAX_WIDTH` wraps when it holds at most this many
+#: characters; a longer one (a list of parcel ids) stays on one line, to be copied, not read
+WRAP_MAX_CHARS = 600
+
+
+def fit_column(ws: Worksheet, col: int, width: float, *, first_row: int = 1) -> None:
+    """Column ``col`` as wide as ``width`` (its widest text) + 2, at most :data:`MAX_WIDTH`.
+    In a column that hits the limit, a text cell from ``first_row`` on that is wider than
+    the column wraps, top-aligned, so a neighbouring cell does not cut it off
+    (:data:`WRAP_MAX_CHARS`). The one place the report's writers size columns."""
+    ws.column_dimensions[get_column_letter(col)].width = min(width + 2, MAX_WIDTH)
+    if width + 2 <= MAX_WIDTH:
+        return
+    for (cell,) in ws.iter_rows(min_row=first_row, min_col=col, max_col=col):
+        text = cell.value
+        if isinstance(text, str) and len(text) <= WRAP_MAX_CHARS and text_width(text) > MAX_WIDTH - 2:
+            cell.alignment = Alignment(horizontal=cell.alignment.horizontal, vertical="top",
+                                       wrap_text=True)
+
+
 def write_cell(ws: Worksheet, row: int, col: int, value: object, *, kind: str = "text"):
     """Write one cell; text never becomes a formula, numbers get the kind's format."""
     cell = ws.cell(row=row, column=col)
@@ -267,7 +287,7 @@ def write_table(ws: Worksheet, frame: pd.DataFrame, *, lang: str, start_row: int
     if frame.empty:
         write_cell(ws, first_data, 1, bilingual("（无记录）", "(no rows)", lang))
     for j, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(j)].width = min(width + 2, MAX_WIDTH)
+        fit_column(ws, j, width, first_row=first_data)
     ws.freeze_panes = f"A{first_data}"
     last_row = max(first_data + len(frame) - 1, first_data - 1)
     ws.auto_filter.ref = f"A{first_data - 1}:{get_column_letter(max(len(widths), 1))}{last_row}"

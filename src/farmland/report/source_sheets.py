@@ -39,9 +39,9 @@ from farmland.io.write import atomic_write
 from farmland.report.excel import (
     COLUMNS,
     FORMATS,
-    MAX_WIDTH,
     bilingual,
     check_lang,
+    fit_column,
     sheet_name,
     write_cell,
 )
@@ -293,7 +293,7 @@ class _Sheet:
 
     def finish(self) -> None:
         for col, width in self.widths.items():
-            self.ws.column_dimensions[get_column_letter(col)].width = min(width + 2, MAX_WIDTH)
+            fit_column(self.ws, col, width)
 
 
 # The sheets --------------------------------------------------------------------------
