@@ -249,6 +249,16 @@ def test_click_opens_popup_with_the_same_rows(page):
     page.page.mouse.click(x, y)
     popup = page.page.wait_for_selector(".leaflet-popup-content", timeout=3_000)
     assert "图斑 Parcel: P120" in popup.inner_text()
+    # the tooltip said the same and stood over the popup: it stays closed while the popup
+    # is open, also when the pointer moves on within the parcel
+    page.page.mouse.move(x + 2, y + 1, steps=2)
+    page.page.wait_for_timeout(300)
+    assert page.page.evaluate("document.querySelectorAll('.leaflet-tooltip').length") == 0
+    page.page.keyboard.press("Escape")
+    page.page.evaluate("document.querySelector('.leaflet-popup-close-button')?.click()")
+    page.page.wait_for_selector(".leaflet-popup-content", state="detached", timeout=3_000)
+    page.page.mouse.move(x + 150, y + 150, steps=3)   # off the parcel, then back on it:
+    hover_until(page, "P120")                           # closed, the tooltip is back
 
 
 def test_page_with_tiles_still_works_when_tiles_fail(browser, tmp_path):

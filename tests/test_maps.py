@@ -590,3 +590,24 @@ def test_diff_map_without_parcels_and_errors(tmp_path):
         make_diff_map(changes.to_crs(4326))
     with pytest.raises(InputError, match="no changed parcel has a geometry"):
         make_diff_map(changes.iloc[:0])
+
+
+def test_a_value_reported_not_detected_reads_nd_in_the_popup():
+    """A sample's ``ND`` without a limit is kept without a value (censored): its metal row is
+    empty, and the popup says so in a row of its own instead of reading as not measured."""
+    samples = gpd.GeoDataFrame(
+        {"sample_id": ["S1", "S2", "S3"], "point_class": [1, 1, 2],
+         "cd": [0.2, np.nan, 0.4], "cd_censored": [False, True, False],
+         "hg": [np.nan, np.nan, 0.1], "hg_censored": [True, True, False],
+         "pb": [30.0, 31.0, np.nan], "pb_censored": [False, False, False]},  # S3: no Pb measured
+        geometry=gpd.points_from_xy([X0, X0 + 10, X0 + 20], [Y0] * 3), crs="EPSG:4545")
+    disp = display_frame("samples", samples)
+    assert disp["_nd"].tolist() == ["Hg 汞", "Cd 镉, Hg 汞", None]
+    cols = encode_columns("samples", disp)
+    assert cols["hg"] == [None, None, 0.1] and cols["pb"][2] is None
+    rows = [r["l"] for r in client_spec("samples", disp.columns)["tip"]]
+    assert rows[-1] == "未检出 Not detected (ND)"
+    # a layer without censored values has no such row
+    assert "_nd" not in display_frame("samples", samples.assign(hg=0.1, cd=0.2,
+                                                                 hg_censored=False,
+                                                                 cd_censored=False))

@@ -268,6 +268,10 @@ RUNTIME_JS = r"""
     var content = function (layer) { return tipContent(spec, layer._flCols, layer._flIndex); };
     group.bindTooltip(content, {sticky: true, direction: "auto"});
     group.bindPopup(content, {maxWidth: 480});  // .fl-tip wraps at 36 em (468 px)
+    // a popup says what the tooltip says: no tooltip over it while it is open
+    group.on("popupopen", function () { group._flPopup = true; group.closeTooltip(); });
+    group.on("popupclose", function () { group._flPopup = false; });
+    group.on("tooltipopen", function () { if (group._flPopup) { group.closeTooltip(); } });
     group.on("mouseover", function (e) {
       e.layer.setStyle({weight: (e.layer._flStyle.weight || 1) + 1.5, color: "#000", opacity: 1});
       if (e.layer.bringToFront) { e.layer.bringToFront(); }

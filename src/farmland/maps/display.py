@@ -62,6 +62,26 @@ def coded(column: str, values: pd.Series) -> pd.Series:
     return pd.Series(words[codes], index=values.index, dtype=object)   # code -1 → None
 
 
+#: metals shown in the sample popups (:data:`farmland.maps.layers.LAYER_SPECS`)
+POPUP_METALS = ("cd", "hg", "as", "pb", "cr")
+
+
+def not_detected(gdf: pd.DataFrame) -> pd.Series | None:
+    """Per sample the metals reported as not detected without a value ("Hg 汞"), so a popup
+    says ND where the value row is empty, instead of reading as "not measured"; ``None``
+    when the layer records no censored value."""
+    found = [el for el in POPUP_METALS if f"{el}_censored" in gdf and el in gdf]
+    if not found:
+        return None
+    codes = np.full(len(gdf), "", dtype=object)
+    for el in found:   # "hg," per metal not detected, then the last comma dropped
+        nd = (gdf[f"{el}_censored"].astype("boolean").fillna(False).to_numpy(bool)
+              & gdf[el].isna().to_numpy())
+        codes[nd] = codes[nd] + f"{el},"
+    text = pd.Series(codes, index=gdf.index).str.rstrip(",")
+    return coded("driving_elements", text.where(text != "", None))
+
+
 # Lab precision -----------------------------------------------------------------------
 def lab_decimals(values: pd.Series) -> int | None:
     """Fewest decimals (≤ :data:`MAX_LAB_DECIMALS`) writing every finite value exactly;

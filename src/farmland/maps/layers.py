@@ -84,7 +84,8 @@ def _class_styles(*, outline: bool) -> dict[str, dict[str, object]]:
     return out
 
 
-_ELEMENT_ROWS = tuple((f"{el.capitalize()}", (el,), "mgkg") for el in ("cd", "hg", "as", "pb", "cr"))
+_ELEMENT_ROWS = (*((el.capitalize(), (el,), "mgkg") for el in disp_text.POPUP_METALS),
+                 ("未检出 Not detected (ND)", ("_nd",), "text"))
 
 #: the overlays, bottom to top (drawing order); keys are the ``make_map`` arguments
 LAYER_SPECS: dict[str, LayerSpec] = {
@@ -186,21 +187,9 @@ LAYER_SPECS: dict[str, LayerSpec] = {
 
 # Display columns derived from the canonical ones ------------------------------------
 def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
-    """Columns a layer shows, derived from canonical columns (text labels, truncated lists).
-
-    Parameters
-    ----------
-    key
-        Layer key of :data:`LAYER_SPECS`.
-    gdf
-        The layer's rows (not modified).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Only the columns named by the layer's style and tooltip rows that exist and
-        hold at least one value.
-    """
+    """Columns layer ``key`` (of :data:`LAYER_SPECS`) shows, derived from the canonical
+    columns of ``gdf`` (not modified): text labels, truncated lists. Only the columns named
+    by the layer's style and tooltip rows that exist and hold at least one value."""
     spec = LAYER_SPECS[key]
     out = pd.DataFrame(index=gdf.index)
     class_col = {"parcels": "final_class", "samples": "point_class"}.get(key)
@@ -223,6 +212,8 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
             texts = [disp_text.plan_reason(r) for r in gdf["reason"]]
             out["_reason"] = [t[0] for t in texts]
             out["_p_change"] = [t[1] for t in texts]
+    if key in ("samples", "crops") and (nd := disp_text.not_detected(gdf)) is not None:
+        out["_nd"] = nd
     if key == "changes":
         _change_columns(gdf, out)
     if key in CONTROL_SPECS:
