@@ -249,3 +249,29 @@ def test_the_report_lists_a_shared_point_under_each_cluster():
     out = per_cluster(confirm)
     assert out[["point_id", "cluster_id"]].to_numpy().tolist() == [
         ["C001", "CL001"], ["C001", "CL002"], ["C002", "CL003"]]
+
+
+def test_the_console_groups_cluster_areas_as_the_map_legend_does():
+    """The console summed clusters by their top candidate's type while the causes map puts a
+    cluster whose top score is below 0.2 under "unexplained": the demo's 11,472 亩 of
+    enterprise near field were 10,700 on the map. Both now group by ``cause_keys``."""
+    from farmland.cli.sources import cause_area_lines
+    from farmland.sources.confirm import UNEXPLAINED_BELOW, cause_keys
+
+    clusters = pd.DataFrame({"top_candidate_type": ["enterprise", "enterprise", "geogenic",
+                                                    None, "irrigation"],
+                             "top_score": [0.5, 0.19, 0.2, 0.9, np.nan],
+                             "area_mu": [100.0, 40.0, 60.0, 5.0, 7.0]})
+    assert UNEXPLAINED_BELOW == 0.2
+    keys = cause_keys(clusters)
+    assert keys == ["enterprise", "unexplained", "geogenic", "unexplained", "unexplained"]
+    areas = clusters["area_mu"].groupby(keys).sum().to_dict()
+    assert areas == {"enterprise": 100.0, "geogenic": 60.0, "unexplained": 52.0}
+    lines = cause_area_lines({"cause_area_mu": areas, "unexplained_below": 0.2,
+                              "top_candidate_area_mu": {"enterprise": 140.0}})
+    assert lines == ["企业近场 enterprise near field: 100.0 亩",
+                     "地质高背景 geogenic (parent material): 60.0 亩",
+                     "未明 unexplained (top score below 0.2): 52.0 亩"]   # unexplained last
+    # a sources.json written before has the areas by type only
+    assert cause_area_lines({"top_candidate_area_mu": {"irrigation": 5.0}}) == [
+        "灌溉水 irrigation water: 5.0 亩"]

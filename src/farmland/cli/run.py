@@ -268,7 +268,8 @@ def closing_figures(out_dir: str | Path) -> dict[str, Any]:
     if (out / folder.SOURCES_JSON).is_file():
         src = json.loads((out / folder.SOURCES_JSON).read_text(encoding="utf-8"))
         figures["sources"] = {k: src.get(k) for k in (
-            "n_clusters", "area_mu", "top_candidate_area_mu", "n_confirmation_samples")}
+            "n_clusters", "area_mu", "top_candidate_area_mu", "cause_area_mu",
+            "unexplained_below", "n_confirmation_samples")}
     if (out / folder.FLAG_SUMMARY).is_file():
         figures["flags"] = _flag_counts(out / folder.FLAG_SUMMARY)
     counts = folder.read_manifest(out).get("counts") or {}
@@ -357,11 +358,10 @@ def closing_lines(figures: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _sources_text(s: dict[str, Any]) -> str:
     """Clusters, their area and what ranks first in them (from sources.json)."""
-    kinds = {"enterprise": "企业近场 enterprise", "irrigation": "灌溉水 irrigation",
-             "geogenic": "地质 geogenic"}
-    top = sorted((s.get("top_candidate_area_mu") or {}).items(), key=lambda kv: -kv[1])
+    from farmland.cli.sources import cause_area_lines
+
     return (f"{s.get('n_clusters', 0):,} clusters, {s.get('area_mu') or 0:,.1f} 亩; first: "
-            + ", ".join(f"{kinds.get(k, k)} {v:,.1f} 亩" for k, v in top)
+            + ", ".join(cause_area_lines(s))
             + f"; {s.get('n_confirmation_samples') or 0:,} confirmation samples")
 
 
@@ -437,7 +437,7 @@ def print_closing_summary(out_dir: str | Path, *, maps: Iterable[str | Path] = (
     paths = figures["outputs"] + [Path(m) for m in maps if Path(m).exists()]
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")   # a long line wraps; "ellipsis" dropped a 未明's 明
     for heading, text in closing_lines(figures):
         table.add_row(escape(heading), escape(text))
     for i, path in enumerate(paths):

@@ -132,6 +132,23 @@ def _layer(path, preferred):
     return preferred if preferred in names else None
 
 
+def cause_area_lines(summary: dict) -> list[str]:
+    """亩 of clusters per cause, in the causes map legend's words and grouping: a cluster
+    whose top candidate scores below ``unexplained_below`` is 未明 unexplained, whatever its
+    type (``cause_area_mu`` of sources.json; an older one has only ``top_candidate_area_mu``)."""
+    from farmland.vocabulary import CAUSE_TYPES
+
+    areas = summary.get("cause_area_mu") or summary.get("top_candidate_area_mu") or {}
+    below = summary.get("unexplained_below")
+
+    def words(key: str) -> str:
+        zh, en = CAUSE_TYPES[key][:2] if key in CAUSE_TYPES else (key, "")
+        more = f" (top score below {below:g})" if key == "unexplained" and below is not None else ""
+        return f"{zh} {en}{more}".strip()
+    return [f"{words(k)}: {a:,.1f} 亩" for k, a in sorted(
+        areas.items(), key=lambda kv: (kv[0] == "unexplained", -kv[1]))]
+
+
 def summary_lines(result) -> list[str]:
     """What the analyst sees first: clusters and what ranks first in each, in words
     ("[Cd 镉] → E01 经灌溉渠 via irrigation"; the CSV files keep the codes)."""
@@ -141,10 +158,7 @@ def summary_lines(result) -> list[str]:
     s = result.summary
     lines = [(f"聚集区 clusters: {s['n_clusters']} of class-2/3 land, {s['area_mu']:,.1f} 亩 "
              f"(zone gap {s['zone_gap_m']:.0f} m)")]
-    kinds = {"enterprise": "企业近场 enterprise near field", "irrigation": "灌溉水 irrigation",
-             "geogenic": "地质高背景 geogenic"}
-    for kind, area in sorted(s["top_candidate_area_mu"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"  首位候选 top candidate {kinds.get(kind, kind)}: {area:,.1f} 亩")
+    lines += [f"  首位候选 top candidate {text}" for text in cause_area_lines(s)]
     for row in table.head(8).itertuples(index=False):
         lines.append(f"  {row.cluster_id} {row.township} {row.area_mu:,.1f} 亩 "
                      f"[{_or_dash(elements_text(_str(row.dominant_elements)))}] → "

@@ -11,9 +11,10 @@
 A file that is not what ``farmland sources`` writes is refused in one line naming the
 file and the missing layer or column (:class:`farmland.errors.InputError`). Ids stay text.
 
-:func:`cause_keys` is the one rule, shared by the map and the report, that names a
-cluster's cause: the type of its top candidate, or "unexplained" below
-:data:`UNEXPLAINED_BELOW`.
+:func:`farmland.sources.confirm.cause_keys` (re-exported here) is the one rule, shared by
+``farmland sources``' summary, the map and the report, that names a cluster's cause: the
+type of its top candidate, or "unexplained" below
+:data:`farmland.sources.confirm.UNEXPLAINED_BELOW`.
 """
 
 from __future__ import annotations
@@ -24,15 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 
 from farmland.errors import InputError
 from farmland.io.values import parse_boolean
 from farmland.runs.folder import SOURCE_CANDIDATES, SOURCE_CLUSTERS, SOURCE_FACTORS, SOURCES_GPKG
-from farmland.sources.confirm import ConfirmRule
-from farmland.vocabulary import CAUSE_TYPES
+from farmland.sources.confirm import UNEXPLAINED_BELOW, cause_keys
 
 __all__ = ["CAUSE_LAYERS", "LAYER_COLUMNS", "UNEXPLAINED_BELOW", "SourceTables", "cause_keys",
            "read_cause_layers", "read_cause_tables", "sources_gpkg"]
@@ -55,24 +54,8 @@ OPTIONAL_LAYERS = frozenset({"hotspots"})
 TEXT_COLUMNS = ("cluster_id", "candidate_id", "point_id", "parcel_id", "sample_id", "township",
                 "other_townships", "parcel_ids", "sample_ids", "name", "river", "industry",
                 "metals", "top_candidate_id", "dominant_elements", "driving_elements")
-#: a cluster whose top score is below this is "unexplained": the score under which 'farmland
-#: sources' proposes no confirmation sample (:class:`farmland.sources.confirm.ConfirmRule`)
-UNEXPLAINED_BELOW = ConfirmRule.min_score
 FIX = "give the sources.gpkg written by 'farmland sources', or its output folder"
 NOT_SOURCES = "not the sources.gpkg of 'farmland sources'"
-
-
-def cause_keys(clusters: pd.DataFrame) -> list[str]:
-    """The cause of each cluster, a key of :data:`farmland.vocabulary.CAUSE_TYPES`: its top
-    candidate's type (``top_candidate_type``), ``"unexplained"`` when that is missing or
-    unknown or the top score (``top_score``) is missing or below :data:`UNEXPLAINED_BELOW`."""
-    n = len(clusters)
-    kinds = clusters["top_candidate_type"] if "top_candidate_type" in clusters else [None] * n
-    score = (pd.to_numeric(clusters["top_score"], errors="coerce").to_numpy(dtype=float)
-             if "top_score" in clusters else np.full(n, np.nan))
-    return [str(k).strip() if isinstance(k, str) and str(k).strip() in CAUSE_TYPES
-            and s >= UNEXPLAINED_BELOW else "unexplained" for k, s in zip(kinds, score,
-                                                                           strict=True)]
 
 
 def sources_gpkg(path: str | os.PathLike[str]) -> Path:

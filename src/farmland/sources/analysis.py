@@ -31,7 +31,12 @@ from farmland.sources.candidates import (
     rank_candidates,
 )
 from farmland.sources.clusters import Clusters, contaminated_clusters
-from farmland.sources.confirm import ConfirmRule, confirmation_samples
+from farmland.sources.confirm import (
+    UNEXPLAINED_BELOW,
+    ConfirmRule,
+    cause_keys,
+    confirmation_samples,
+)
 from farmland.sources.factors import FactorSummary, factor_analysis
 from farmland.sources.hotspots import local_hotspots
 
@@ -144,9 +149,14 @@ def _summary(result: SourcesResult, layers, gap, seed, permutations, timings) ->
     top = result.candidates[result.candidates["rank"] == 1]
     by_type = (top.merge(table[["cluster_id", "area_mu"]], on="cluster_id")
                .groupby("candidate_type")["area_mu"].sum().round(4).to_dict())
+    ranked = result.cluster_table()
+    by_cause = (ranked["area_mu"].groupby(cause_keys(ranked)).sum().round(4).to_dict()
+                if len(ranked) else {})
     return {
         "n_clusters": len(table), "area_mu": round(float(table["area_mu"].sum()), 4),
         "top_candidate_area_mu": by_type,
+        # as the map's legend groups them: below the score that names a cause, "unexplained"
+        "cause_area_mu": by_cause, "unexplained_below": UNEXPLAINED_BELOW,
         "n_confirmation_samples": len(result.confirm),
         "n_hotspot_samples": int((result.hotspots.get("hotspot", pd.Series(dtype=str)) == "hot")
                                  .sum()),

@@ -43,6 +43,7 @@ from scipy.spatial import cKDTree
 
 from farmland.sources.candidates import EvidenceLayers, flow_network, outfall_xy
 from farmland.sources.network import FlowNetwork
+from farmland.vocabulary import CAUSE_TYPES
 
 __all__ = ["ConfirmRule", "confirmation_samples", "merge_same_place"]
 
@@ -259,3 +260,21 @@ def merge_same_place(points: pd.DataFrame, tolerance_m: float) -> pd.DataFrame:
             row["priority"] = group["priority"].min()
         rows.append(row)
     return pd.DataFrame(rows, columns=points.columns).reset_index(drop=True)
+
+
+#: a cluster whose best candidate scores below this is "unexplained" (no confirmation
+#: sample is proposed for it; the map's grey, ``farmland sources``' console line)
+UNEXPLAINED_BELOW = ConfirmRule.min_score
+
+
+def cause_keys(clusters: pd.DataFrame) -> list[str]:
+    """The cause of each cluster, a key of :data:`farmland.vocabulary.CAUSE_TYPES`: its top
+    candidate's type (``top_candidate_type``), ``"unexplained"`` when that is missing or
+    unknown or the top score (``top_score``) is missing or below :data:`UNEXPLAINED_BELOW`."""
+    n = len(clusters)
+    kinds = clusters["top_candidate_type"] if "top_candidate_type" in clusters else [None] * n
+    score = (pd.to_numeric(clusters["top_score"], errors="coerce").to_numpy(dtype=float)
+             if "top_score" in clusters else np.full(n, np.nan))
+    return [str(k).strip() if isinstance(k, str) and str(k).strip() in CAUSE_TYPES
+            and s >= UNEXPLAINED_BELOW else "unexplained" for k, s in zip(kinds, score,
+                                                                           strict=True)]
