@@ -55,6 +55,24 @@ def test_a_read_only_workspace_is_refused_before_any_work(monkeypatch, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+def test_a_workspace_in_a_read_only_folder_is_refused_before_any_work(monkeypatch, tmp_path):
+    import os
+
+    folder = tmp_path / "history"
+    folder.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: (not mode & os.W_OK and real(p, mode))
+                        if str(p) == str(folder) else real(p, mode))
+    res = run_cli(*_tiny_county(tmp_path), "--workspace", folder / "runs.gpkg",
+                  "-o", tmp_path / "out")
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [(
+        f"farmland: error: {folder}: cannot write the output (the folder {folder} is "
+        "read-only). Fix: check the free disk space and the write permission of the folder; "
+        "nothing was replaced")]
+    assert not (tmp_path / "out").exists() and not (folder / "runs.gpkg").exists()
+
+
 def test_a_run_the_workspace_refuses_leaves_no_unrecorded_outputs(monkeypatch, tmp_path):
     """The workspace fails after the outputs were written (disk full, say): a new output
     folder is removed with the run, an existing one is said to hold the unrecorded run."""

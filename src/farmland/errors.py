@@ -106,6 +106,8 @@ class OutputError(FarmlandError, OSError):
             f"{path}: cannot write the output ({reason}). Fix: check the free disk space and "
             "the write permission of the folder; nothing was replaced"
         )
+        #: what went wrong, without the path and the fix (for a message that wraps it)
+        self.reason = reason
 
 
 def first_rows(index: Iterable[object], limit: int = 5) -> str:

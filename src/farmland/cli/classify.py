@@ -134,8 +134,7 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
                                 replaces=replaces, differences=result.differences)
             _record_run(output, run_id, workspace)
         except OSError as exc:
-            reason = (exc.strerror or str(exc)) if not isinstance(exc, OutputError) else (
-                str(exc).split("cannot write the output (", 1)[-1].split("). Fix:", 1)[0])
+            reason = exc.reason if isinstance(exc, OutputError) else exc.strerror or str(exc)
             if not output_existed:   # the folder is this run's: no unrecorded run is left
                 import shutil
 
@@ -155,16 +154,16 @@ def command(ctx, parcels, parcels_layer, townships, outliers, samples, crops, ru
 
 def _check_writable(workspace: Path) -> None:
     """Refuse before any work a workspace that cannot be written (the run is added by
-    writing the file, or a copy of it renamed into place, in its folder)."""
+    writing the file, or a copy of it renamed into place, in its folder: the output
+    folders' own check, :func:`farmland.io.write.refuse_read_only`)."""
     import os
 
     from farmland.errors import OutputError
+    from farmland.io.write import refuse_read_only
 
-    folder = workspace.parent if str(workspace.parent) else Path(".")
     if workspace.exists() and not os.access(workspace, os.W_OK):
         raise OutputError(workspace, "the workspace file is read-only")
-    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(workspace, f"its folder {folder} is read-only")
+    refuse_read_only(workspace.parent)
 
 
 def _record_run(output: str, run_id: str, workspace: str) -> None:

@@ -80,12 +80,11 @@ def command(run_a, run_b, workspace, measures_a, measures_b, closed_loop_a, clos
                              "--measures-b, or no closed-loop ledger")
     loop_a = loop_b = None
     if closed_loop_a and closed_loop_b:
-        stages = loop_min_stages
         loop_a = _loop(run_a, workspace, parcels_a, crops_a, manifest_a, ledger_a,
-                       closed_loop_a, stages, mapping)
+                       closed_loop_a, loop_min_stages, mapping)
         loop_b = _loop(run_b, workspace, parcels_b, crops_b, manifest_b,
-                       ledger_b if ledger_b is not None else ledger_a, closed_loop_b, stages,
-                       mapping)
+                       ledger_b if ledger_b is not None else ledger_a, closed_loop_b,
+                       loop_min_stages, mapping)
     result = diff_runs(parcels_a, parcels_b, measures_a=ledger_a, measures_b=ledger_b,
                        crops_a=crops_a, crops_b=crops_b, manifest_a=manifest_a,
                        manifest_b=manifest_b, samples_a=_samples(run_a),
