@@ -28,6 +28,7 @@ from conftest import make_parcels, make_samples, run_cli
 from scipy.spatial import cKDTree
 
 from farmland.classify.interpolated import parcel_cells
+from farmland.geostats.anisotropy import kriging_space
 from farmland.geostats.crossval import leave_one_out_reusing
 from farmland.geostats.estimators import LocalKriging
 from farmland.geostats.variogram import VariogramModel
@@ -75,11 +76,9 @@ def test_changed_samples_counts_added_removed_and_changed():
                                                   (300.0, 0.0)]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_reach_bound_never_misses_a_changed_neighbourhood(seed):
-    """Random samples and 150 m parcels; 2 samples removed, 2 moved, 2 added. Every parcel
-    with a cell (30 m) whose 16 nearest samples differ between the old and new sets is
-    reached, and the bound is tight: it reaches at most 1.5 times as many parcels."""
+def _changed_county(seed: int):
+    """300 random samples and 150 m parcels on a 200 m grid; S0, S1 removed, S2, S3 moved
+    up to 200 m, N0, N1 added: ``(xy, ids, old, new, parcels)``."""
     rng = np.random.default_rng(seed)
     xy = rng.uniform(0, 6000, (300, 2))
     ids = [f"S{i}" for i in range(300)]
@@ -90,6 +89,15 @@ def test_reach_bound_never_misses_a_changed_neighbourhood(seed):
     new = pd.concat([new, added], ignore_index=True)
     geoms = np.array([shapely.box(x, y, x + 150, y + 150)
                       for x in range(0, 6000, 200) for y in range(0, 6000, 200)])
+    return xy, ids, old, new, geoms
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_reach_bound_never_misses_a_changed_neighbourhood(seed):
+    """Random samples and 150 m parcels; 2 samples removed, 2 moved, 2 added. Every parcel
+    with a cell (30 m) whose 16 nearest samples differ between the old and new sets is
+    reached, and the bound is tight: it reaches at most 1.5 times as many parcels."""
+    xy, ids, old, new, geoms = _changed_county(seed)
     moved, unchanged, counts = changed_samples(old, new)
     assert counts == {"added": 2, "removed": 2, "changed": 2}
     hit = affected_parcels(geoms, moved, unchanged, k=16, k_evidence=3)
@@ -105,6 +113,33 @@ def test_reach_bound_never_misses_a_changed_neighbourhood(seed):
     assert truly.any()
     assert not (truly & ~hit).any()
     assert hit.sum() <= 1.5 * truly.sum()
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_reach_in_an_anisotropic_kriging_space_never_misses(seed):
+    """As above with Cd kriged under a 4 : 1 anisotropy along azimuth 30°: its neighbours
+    are the 16 nearest in the kriging space, so cells reached there but not in metres must
+    be reached; and the reach differs from the metre search's (the space is used)."""
+    xy, ids, old, new, geoms = _changed_county(seed)
+    moved, unchanged, _ = changed_samples(old, new)
+    space = (4.0, 30.0)
+    hit = affected_parcels(geoms, moved, unchanged, k=16, k_evidence=1,
+                           spaces={"cd": space})
+    cells, labels = parcel_cells(geoms, 30.0)
+
+    def nearest(points, names):
+        tree = cKDTree(kriging_space(points, *space))
+        return np.sort(names[tree.query(kriging_space(cells, *space), k=16)[1]], axis=1)
+    nn_old = nearest(xy, np.asarray(ids))
+    nn_new = nearest(new[["x", "y"]].to_numpy(), new["sample_id"].to_numpy())
+    differs = (nn_old != nn_new).any(axis=1) | np.isin(nn_new, ["S2", "S3"]).any(axis=1)
+    truly = np.zeros(len(geoms), dtype=bool)
+    truly[labels[differs]] = True
+    assert truly.any()
+    assert not (truly & ~hit).any()
+    in_metres = affected_parcels(geoms, moved, unchanged, k=16, k_evidence=1)
+    assert (truly & ~in_metres).any()   # the metre search alone would miss some
+    assert hit.sum() <= 2.0 * truly.sum()
 
 
 @pytest.mark.parametrize("seed", [7, 8, 9])

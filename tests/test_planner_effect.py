@@ -78,6 +78,21 @@ def test_summary_and_targets_by_hand():
     assert targets.loc["prediction", "met"]
 
 
+def test_a_baseline_that_removed_nothing_gives_no_ratio():
+    """Coverage points that removed 0 亩 (a 200-parcel county can): the ratio is NaN, not
+    met, and no ZeroDivisionError ends the run."""
+    rows = pd.DataFrame({
+        "scenario": "a", "seed": 1, "mode": ["uncertainty", "coverage", "combined", "random"],
+        "n_points": 10, "misclassified_before": 1000.0,
+        "realised": [-275.0, 0.0, -419.0, 559.0], "predicted": [648.0, 41.0, 513.0, 39.0],
+        "misclassified_all_before": 1000.0, "realised_all": [-275.0, 0.0, -419.0, 559.0],
+        "predicted_all": 0.0, "realised_own": 0.0, "predicted_own": 0.0, "plan_seconds": 1.0})
+    targets = plan_target_check(summarise_plans(rows)).set_index("target")
+    assert np.isnan(targets.loc["uncertainty_vs_coverage", "value"])
+    assert not targets.loc["uncertainty_vs_coverage", "met"]
+    assert targets.loc["uncertainty_vs_random", "value"] == pytest.approx(-275 / 559)
+
+
 def test_cli_validate_plans(tmp_path):
     args = ["validate", "--plans", "--scenario", "karst", "--seed", "1", "--parcels", "200",
             "-o", str(tmp_path)]

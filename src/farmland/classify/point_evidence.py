@@ -230,6 +230,7 @@ def _prior(models, el, xy, values, centre, target, slot, width, usable_row):
     own_rows = np.full((len(centre), width), -1, dtype=np.int64)
     fitted = ok[usable_row]
     own_rows[target[fitted], slot[fitted]] = est.sample_location_[rank[usable_row[fitted]]]
+    centre = est.space(centre)   # the variogram's kriging space (anisotropy)
     nb = _neighbourhoods_without(est, centre, own_rows)
     out = ordinary_kriging(est.variogram_, est.coords_, est.values_, est.tree_, centre,
                            k=est.k, neighbours=nb)

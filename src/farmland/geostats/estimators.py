@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
-from scipy.special import ndtr
 
 from farmland.errors import InputError
+from farmland.geostats.anisotropy import fit_anisotropy, kriging_space
 from farmland.geostats.kriging import (
     nearest_samples,
     neighbourhoods,
@@ -32,9 +33,17 @@ from farmland.geostats.kriging import (
     subset_search,
 )
 from farmland.geostats.located import located_samples
+from farmland.geostats.probabilities import (  # noqa: F401  (re-exported: part of this API)
+    _normal_exceedance,
+    class_probabilities,
+    exceedance_probability,
+)
 from farmland.geostats.variogram import VariogramFitError, VariogramModel, fit_sample_variogram
 
 logger = logging.getLogger(__name__)
+
+#: ``anisotropy`` settings of :class:`LocalKriging` (``[interpolation] anisotropy``)
+ANISOTROPY = ("none", "fitted")
 
 # --------------------------------------------------------------------------- checks
 
@@ -200,6 +209,16 @@ class LocalKriging:
     structure
         The test for spatial structure: ``"several"`` distances or ``"one"`` (before
         2026-12-04), see :func:`~farmland.geostats.variogram.fit_sample_variogram`.
+    anisotropy
+        ``"none"`` (an isotropic variogram), ``"fitted"``: look for a direction along
+        which the values vary more slowly and keep it where leave-one-out kriging is
+        better (:func:`~farmland.geostats.anisotropy.fit_anisotropy`), or a ``(ratio,
+        azimuth)`` pair: fit the variogram in that anisotropy's kriging space (the refit
+        rule's trial fit of an earlier run's variogram). A given ``variogram`` keeps its
+        own anisotropy.
+
+    Coordinates passed to the methods are metres; ``coords_`` and ``tree_`` are in the
+    variogram's kriging space (:meth:`space`), the same metres without anisotropy.
 
     Attributes
     ----------
@@ -222,7 +241,13 @@ class LocalKriging:
         variogram: VariogramModel | None = None,
         seed: int = 0,
         structure: str = "several",
+        anisotropy: str = "none",
     ):
+        if not (anisotropy in ANISOTROPY or (isinstance(anisotropy, tuple)
+                                              and len(anisotropy) == 2)):
+            raise ValueError(f"anisotropy must be one of {ANISOTROPY} or (ratio, azimuth), "
+                             f"got {anisotropy!r}")
+        self.anisotropy = anisotropy
         self.k = k
         self.search_radius = search_radius
         self.model = model
@@ -237,7 +262,7 @@ class LocalKriging:
         return {
             name: getattr(self, name)
             for name in ("k", "search_radius", "model", "log", "nugget", "variogram", "seed",
-                         "structure")
+                         "structure", "anisotropy")
         }
 
     def fit(self, coords: np.ndarray, values: np.ndarray) -> LocalKriging:
@@ -247,20 +272,44 @@ class LocalKriging:
         fit) a warning is logged, ``fallback_`` holds the reason and IDW takes over.
         """
         xy, z = _check_samples(coords, values, log=self.log)
-        self.coords_, self.values_, self.sample_location_, self.tree_ = located_samples(xy, z)
+        given = self.variogram
+        fixed = self.anisotropy if isinstance(self.anisotropy, tuple) else (1.0, 0.0)
+        space = kriging_space(xy, *fixed) if given is None else given.kriging_space(xy)
+        self.coords_, self.values_, self.sample_location_, self.tree_ = located_samples(space, z)
         self.fallback_, self.idw_, self._last, self._shared = None, None, None, None
-        self.variogram_ = self.variogram
+        self.variogram_ = given
         if self.variogram_ is None:
             try:
-                self.variogram_ = fit_sample_variogram(
+                self.variogram_ = replace(fit_sample_variogram(
                     self.coords_, self.values_, model=self.model, nugget=self.nugget,
-                    seed=self.seed, structure=self.structure)
+                    seed=self.seed, structure=self.structure), ratio=float(fixed[0]),
+                    azimuth=float(fixed[1]))
             except VariogramFitError as exc:
                 self.fallback_ = str(exc)
                 logger.warning("kriging falls back to IDW: %s", exc)
                 self.idw_ = IDW(k=self.k, max_distance=self.search_radius, log=self.log)
                 self.idw_.fit(xy, np.exp(z) if self.log else z)
+            else:
+                if self.anisotropy == "fitted":
+                    self._fit_anisotropy(xy, z)
         return self
+
+    def _fit_anisotropy(self, xy: np.ndarray, z: np.ndarray) -> None:
+        iso = self.variogram_
+        self.variogram_ = fit_anisotropy(
+            self.coords_, self.values_, iso, k=self.k, seed=self.seed,
+            fit=lambda space, values: fit_sample_variogram(
+                space, values, model=iso.name, nugget=self.nugget, seed=self.seed,
+                structure=None))
+        if self.variogram_ is not iso:   # the samples in the new space
+            self.coords_, self.values_, self.sample_location_, self.tree_ = located_samples(
+                self.variogram_.kriging_space(xy), z)
+
+    def space(self, coords: np.ndarray) -> np.ndarray:
+        """(m, 2) metres in the kriging space of ``coords_`` and ``tree_`` (the variogram's,
+        :meth:`~farmland.geostats.variogram.VariogramModel.kriging_space`)."""
+        model = getattr(self, "variogram_", None)
+        return coords if model is None else model.kriging_space(coords)
 
     def _moments(
         self, targets: np.ndarray, exclude: np.ndarray | None = None
@@ -309,7 +358,7 @@ class LocalKriging:
         targets = _as_coords(coords, what="prediction coordinates")
         if self.fallback_ is not None:
             return self.idw_.predict(targets)
-        return self._back(*self._moments(targets))
+        return self._back(*self._moments(self.space(targets)))
 
     def predict_distribution(self, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Kriging mean and variance at (m, 2) locations (metres).
@@ -318,7 +367,8 @@ class LocalKriging:
         original scale. NaN arrays after a fallback (see ``fallback_``) and where
         no sample is in reach.
         """
-        mean, var, _ = self._moments(_as_coords(coords, what="prediction coordinates"))
+        mean, var, _ = self._moments(self.space(_as_coords(coords,
+                                                           what="prediction coordinates")))
         return mean, var
 
     def exceedance_probability(
@@ -386,16 +436,20 @@ def share_neighbours(estimators: Iterable[object], coords: np.ndarray) -> int:
     int
         The number of searches saved.
     """
-    targets, groups = _as_coords(coords, what="prediction coordinates"), {}
+    metres, groups = _as_coords(coords, what="prediction coordinates"), {}
     for est in estimators:
         if isinstance(est, LocalKriging) and getattr(est, "fallback_", "") is None:
             site = (hashlib.blake2b(est.coords_.tobytes(), digest_size=16).digest(),
                     est.coords_.shape)
-            groups.setdefault((est.k, est.search_radius), {}).setdefault(site, []).append(est)
-    key, saved = _targets_key(targets, None), 0
-    for (k, radius), sites in groups.items():
+            model = est.variogram_   # estimators of one kriging space only
+            groups.setdefault((est.k, est.search_radius, model.ratio, model.azimuth),
+                              {}).setdefault(site, []).append(est)
+    saved = 0
+    for (k, radius, *_), sites in groups.items():
         if sum(map(len, sites.values())) < 2:
             continue
+        targets = next(iter(sites.values()))[0].space(metres)
+        key = _targets_key(targets, None)
         union = len(sites) > 1 and subset_search([m[0].coords_ for m in sites.values()],
                                                  targets, k, radius)
         for members, found in zip(sites.values(), union or [None] * len(sites), strict=True):
@@ -405,78 +459,3 @@ def share_neighbours(estimators: Iterable[object], coords: np.ndarray) -> int:
                 est._shared = (key, found)
         saved += sum(map(len, sites.values())) - (1 if union else len(sites))
     return saved
-
-
-# --------------------------------------------------------------------------- probabilities
-
-
-def _normal_exceedance(mean: np.ndarray, var: np.ndarray, cut: np.ndarray) -> np.ndarray:
-    """P(X > cut) for X ~ N(mean, var); var 0 gives 1 where mean > cut, else 0."""
-    mean, var, cut = np.broadcast_arrays(np.asarray(mean, float), np.asarray(var, float), cut)
-    sd = np.sqrt(np.maximum(var, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = 1.0 - ndtr((cut - mean) / sd)
-    p = np.where(sd > 0, p, (mean > cut).astype(float))
-    return np.where(np.isnan(mean) | np.isnan(var) | np.isnan(cut), np.nan, p)
-
-
-def exceedance_probability(
-    mean_log: np.ndarray, var_log: np.ndarray, threshold: float | np.ndarray
-) -> np.ndarray:
-    """P(Z > t) = 1 − Φ((ln t − m) / s) for lognormal Z with ln Z ~ N(m, s²).
-
-    Parameters
-    ----------
-    mean_log, var_log
-        Mean and variance of ln Z (ln mg/kg, (ln mg/kg)²), e.g. from
-        :meth:`LocalKriging.predict_distribution`.
-    threshold
-        t in original units (mg/kg), > 0; a scalar or one per location.
-
-    Returns
-    -------
-    numpy.ndarray
-        Probabilities in [0, 1]; NaN where an input is NaN. Zero variance gives
-        1 where exp(m) > t, else 0.
-    """
-    t = np.asarray(threshold, dtype=float)
-    if np.any(t <= 0):
-        raise ValueError(f"thresholds must be > 0 for a lognormal exceedance, got {t[t <= 0][:3]}")
-    return _normal_exceedance(mean_log, var_log, np.log(t))
-
-
-def class_probabilities(
-    p_exceed_screening: Mapping[str, np.ndarray], p_exceed_intervention: Mapping[str, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probabilities of classes 1, 2, 3 under the worst-of-elements rule.
-
-    Assumes the elements' exceedances are independent (the approximation: metals
-    that co-vary make the true P(class 1) higher than this product)::
-
-        P(class ≤ 1) = Π_e (1 − P(Z_e > S_e))    S: screening value
-        P(class ≤ 2) = Π_e (1 − P(Z_e > I_e))    I: intervention value
-        p1 = P(≤1),  p2 = P(≤2) − P(≤1),  p3 = 1 − P(≤2)   (each clipped to [0, 1])
-
-    Parameters
-    ----------
-    p_exceed_screening
-        Element → P(value > screening value) per location.
-    p_exceed_intervention
-        Element → P(value > intervention value); elements without an intervention
-        value are simply absent.
-
-    Returns
-    -------
-    p1, p2, p3
-        Arrays of the locations' shape; NaN where any input is NaN.
-    """
-    if not p_exceed_screening:
-        raise ValueError("class_probabilities needs at least one element's screening exceedance")
-    p_le1 = np.prod([1.0 - np.asarray(p, float) for p in p_exceed_screening.values()], axis=0)
-    shape = np.shape(p_le1)
-    p_le2 = np.prod(
-        [1.0 - np.asarray(p, float) for p in p_exceed_intervention.values()] or [np.ones(shape)],
-        axis=0,
-    )
-    p_le1, p_le2 = np.clip(p_le1, 0.0, 1.0), np.clip(p_le2, 0.0, 1.0)
-    return p_le1, np.clip(p_le2 - p_le1, 0.0, 1.0), 1.0 - p_le2

@@ -35,6 +35,8 @@ def model_summary(estimator) -> dict[str, object]:
     if model is not None and not fallback:
         info.update(model=model.name, nugget=float(model.nugget), sill=float(model.sill),
                     range_m=float(model.range_), text=model.describe())
+        if model.ratio != 1.0:
+            info.update(anisotropy_ratio=float(model.ratio), azimuth_deg=float(model.azimuth))
     return info
 
 

@@ -118,7 +118,9 @@ class _FallbackKriging(LocalKriging):
 
 def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
                        given: Mapping[str, object] | None = None,
-                       given_variances: Mapping[str, float] | None = None) -> SurfaceModels:
+                       given_variances: Mapping[str, float] | None = None,
+                       spaces: Mapping[str, tuple[float, float]] | None = None
+                       ) -> SurfaceModels:
     """Fit each variable's variogram once on all usable samples.
 
     Parameters
@@ -136,6 +138,9 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
     given_variances
         Variable -> the IDW fallback's error variance kept with a ``given`` fallback;
         a fallback without one (given or fitted here) gets it computed from these samples.
+    spaces
+        Variable -> (ratio, azimuth): fit its variogram with that anisotropy instead of
+        ``[interpolation] anisotropy`` (the refit rule's trial fit of an earlier model).
     """
     if method not in ("kriging", "idw"):
         raise ValueError(f"unknown interpolation method {method!r}: use 'kriging' or 'idw'")
@@ -153,7 +158,9 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
             kept = (given_variances or {}).get(variable)
             if model is None:  # fit it here (a variance kept for it no longer applies)
                 est = LocalKriging(k=k, log=variable != "ph", nugget=fixed_nugget(rules, variable),
-                                   structure=rules.get("interpolation", "structure_test")
+                                   structure=rules.get("interpolation", "structure_test"),
+                                   anisotropy=(spaces or {}).get(
+                                       variable, rules.get("interpolation", "anisotropy"))
                                    ).fit(xy[ok], v[ok])
                 model, kept = est.fallback_ if est.fallback_ is not None else est.variogram_, None
             elif isinstance(model, str) and kept is None:  # a given fallback, no variance

@@ -30,6 +30,12 @@ from scipy.optimize import curve_fit
 from scipy.spatial import cKDTree
 
 from farmland.errors import FarmlandError
+from farmland.geostats.anisotropy import kriging_space
+from farmland.geostats.structure import (  # noqa: F401  (re-exported: part of this API)
+    STRUCTURE_PERMUTATIONS,
+    structure_lags,
+    structure_p_value,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +51,6 @@ NEAR_PAIRS_PER_SAMPLE = 8
 GAUSSIAN_NUGGET_FLOOR = 1e-3
 #: permutation-test level below which spatial structure is accepted
 STRUCTURE_SIGNIFICANCE = 0.05
-#: relabellings of the permutation test (p resolves to 1 / (this + 1))
-STRUCTURE_PERMUTATIONS = 199
 #: the structure tests: "several" distances (:func:`structure_lags`), or "one", a third of
 #: ``max_lag`` with 99 relabellings, the test before 2026-12-04 (to reproduce older runs)
 STRUCTURE_TESTS = ("several", "one")
@@ -79,7 +83,7 @@ MODEL_SHAPES: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
 
 @dataclass(frozen=True)
 class VariogramModel:
-    """An isotropic variogram model γ(h) = nugget + (sill − nugget) · s(h / range_).
+    """A variogram model γ(h) = nugget + (sill − nugget) · s(h / range_).
 
     Parameters
     ----------
@@ -90,23 +94,43 @@ class VariogramModel:
     sill
         Total sill (nugget + partial sill), the variance of the values far apart.
     range_
-        Range in metres (practical range for exponential and Gaussian, see module).
+        Range in metres (practical range for exponential and Gaussian, see module);
+        along ``azimuth`` when anisotropic.
+    ratio, azimuth
+        Geometric anisotropy (:mod:`farmland.geostats.anisotropy`): the range across the
+        major axis (``azimuth``, degrees clockwise from grid north) is ``range_ / ratio``;
+        γ is read at distances of :meth:`kriging_space`. ``ratio`` 1: isotropic.
     """
 
     name: str
     nugget: float
     sill: float
     range_: float
+    ratio: float = 1.0
+    azimuth: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_SHAPES:
             raise ValueError(
                 f"unknown variogram model {self.name!r}; use one of {list(MODEL_SHAPES)}"
             )
-        if not (self.nugget >= 0 and self.sill >= self.nugget and self.range_ > 0):
-            raise ValueError(
-                f"variogram needs nugget >= 0, sill >= nugget and range > 0, got {self!r}"
-            )
+        if not (self.nugget >= 0 and self.sill >= self.nugget and self.range_ > 0
+                and self.ratio >= 1 and 0 <= self.azimuth < 180):
+            raise ValueError(f"variogram needs nugget >= 0, sill >= nugget, range > 0, "
+                             f"ratio >= 1 and 0 <= azimuth < 180, got {self!r}")
+
+    @classmethod
+    def from_summary(cls, info: dict) -> VariogramModel:
+        """The model a manifest's ``geostatistics.models`` entry describes
+        (:func:`farmland.geostats.quality.model_summary`; isotropic before anisotropy)."""
+        return cls(info["model"], float(info["nugget"]), float(info["sill"]),
+                   float(info["range_m"]), float(info.get("anisotropy_ratio", 1.0)),
+                   float(info.get("azimuth_deg", 0.0)))
+
+    def kriging_space(self, xy: np.ndarray) -> np.ndarray:
+        """Coordinates (metres) where this variogram is isotropic (unchanged without
+        anisotropy; :func:`farmland.geostats.anisotropy.kriging_space`)."""
+        return kriging_space(xy, self.ratio, self.azimuth)
 
     @property
     def partial_sill(self) -> float:
@@ -126,7 +150,10 @@ class VariogramModel:
     def describe(self) -> str:
         """One line for reports, e.g. ``"spherical: nugget 0.05, sill 0.42, range 3 200 m"``."""
         metres = f"{self.range_:,.0f}".replace(",", " ")
-        return f"{self.name}: nugget {self.nugget:.3g}, sill {self.sill:.3g}, range {metres} m"
+        text = f"{self.name}: nugget {self.nugget:.3g}, sill {self.sill:.3g}, range {metres} m"
+        if self.ratio == 1.0:
+            return text
+        return f"{text} along azimuth {self.azimuth:g}°, {self.ratio:g}× shorter across"
 
 
 class EmpiricalVariogram(NamedTuple):
@@ -236,65 +263,6 @@ def empirical_variogram(
     values = np.asarray(values, dtype=float)
     max_lag = default_max_lag(coords) if max_lag is None else float(max_lag)
     return _bin(_pairs_within(coords, max_lag, max_pairs, seed), values, max_lag, n_lags)
-
-
-def structure_lags(coords: np.ndarray, max_lag: float) -> np.ndarray:
-    """Distances (metres) at which :func:`structure_p_value` looks for structure.
-
-    Twice the median nearest-neighbour spacing, then doubling, up to a third of
-    ``max_lag`` (always included). Chosen from the locations only, never the values,
-    so testing at every one of them and taking the best (with the min-p adjustment)
-    keeps the test exact. A short range is seen at the short distances, a long one at
-    the long distances; one fixed distance (the old third of ``max_lag``: 11 km on the
-    demo) drowns a 4 km range in pairs beyond it.
-    """
-    coords = np.asarray(coords, dtype=float)
-    top = max_lag / 3
-    if len(coords) < 2:
-        return np.array([top])
-    spacing, _ = cKDTree(coords).query(coords, k=2, workers=-1)
-    start = 2.0 * float(np.median(spacing[:, 1]))
-    if not start > 0 or start >= top:
-        return np.array([top])
-    lags = start * 2.0 ** np.arange(int(np.floor(np.log2(top / start))) + 1)
-    return np.append(lags[lags < top], top)
-
-
-def structure_p_value(
-    pairs: _Pairs, values: np.ndarray, *, short_lags: np.ndarray | float,
-    n_permutations: int = STRUCTURE_PERMUTATIONS, seed: int = 0,
-) -> float:
-    """Permutation p-value of "no spatial structure" (Monte Carlo min-p test).
-
-    Statistic at each distance d of ``short_lags``: mean ½(zᵢ − zⱼ)² over pairs
-    closer than d metres. Under pure nugget the values are exchangeable between
-    locations, so relabelling them at random (same pairs) draws from the null
-    distribution. The observed labelling and the relabellings are ranked at each
-    distance; each one's smallest rank-p over the distances is its min-p, and the
-    returned p is the share of them whose min-p is at most the observed one
-    (Westfall & Young's adjustment: testing at several distances does not make
-    structure easier to "find"). Small p: nearby samples are more alike than random
-    ones at some distance.
-    """
-    cuts = np.sort(np.atleast_1d(np.asarray(short_lags, dtype=float)))
-    short = pairs.dist <= cuts[-1]
-    i, j = pairs.i[short], pairs.j[short]
-    if len(i) == 0:
-        return 1.0
-    group = np.searchsorted(cuts, pairs.dist[short], side="left")
-    counts = np.cumsum(np.bincount(group, minlength=len(cuts)))
-    rng = np.random.default_rng(seed)
-    stats = np.empty((n_permutations + 1, len(cuts)))
-    for row in range(n_permutations + 1):  # row 0: the observed labelling
-        z = values if row == 0 else rng.permutation(values)
-        sums = np.bincount(group, weights=(z[i] - z[j]) ** 2, minlength=len(cuts))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            stats[row] = np.cumsum(sums) / counts
-    stats = np.where(counts > 0, stats, np.inf)  # a distance with no pair: never small
-    # rank-p of each labelling at each distance: share of labellings at most as extreme
-    rank_p = (stats[None, :, :] <= stats[:, None, :]).sum(axis=1) / len(stats)
-    min_p = rank_p.min(axis=1)
-    return float(np.mean(min_p <= min_p[0]))
 
 
 #: significant digits kept of a fitted nugget, sill and range (:func:`_significant`)
@@ -442,7 +410,7 @@ def fit_sample_variogram(
     seed: int = 0,
     min_samples: int = MIN_SAMPLES,
     significance: float = STRUCTURE_SIGNIFICANCE,
-    structure: str = "several",
+    structure: str | None = "several",
 ) -> VariogramModel:
     """Empirical variogram of ``values`` at ``coords`` (metres) and the fitted model.
 
@@ -469,6 +437,8 @@ def fit_sample_variogram(
     pairs = _pairs_within(coords, max_lag, max_pairs, seed)
     emp = _bin(pairs, values, max_lag, n_lags)
     fitted = fit_variogram(emp.lags, emp.gamma, emp.counts, model=model, nugget=nugget)
+    if structure is None:  # no test (the anisotropy search refits a tested variogram)
+        return fitted
     if structure not in STRUCTURE_TESTS:
         raise ValueError(f"structure must be one of {STRUCTURE_TESTS}, got {structure!r}")
     p_value = (structure_p_value(pairs, values, short_lags=structure_lags(coords, max_lag),
@@ -495,5 +465,7 @@ def variogram_shift(before: VariogramModel | str, after: VariogramModel | str,
     """
     if isinstance(before, str) or isinstance(after, str):
         return 0.0 if isinstance(before, str) and isinstance(after, str) else float("inf")
+    if (before.ratio, before.azimuth) != (after.ratio, after.azimuth):
+        return float("inf")  # another anisotropy: distances are read in another space
     h = np.linspace(max_lag / points, max_lag, points)
     return float(np.max(np.abs(after(h) - before(h))) / before.sill)

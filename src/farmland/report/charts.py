@@ -245,7 +245,8 @@ def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
         Mean pair distance per lag bin (metres) and semivariance (squared value units,
         e.g. of log mg/kg).
     model
-        Callable ``γ(h)`` (e.g. :class:`farmland.geostats.variogram.VariogramModel`) or ``None``.
+        Callable ``γ(h)`` (e.g. :class:`farmland.geostats.variogram.VariogramModel`) or ``None``;
+        an anisotropic model's lags are distances of its kriging space (said on the axis).
     title
         Chart title (e.g. ``"Cd 半变异函数 variogram"``).
     counts
@@ -275,7 +276,11 @@ def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
         ax.xaxis.set_major_formatter(_THOUSANDS)
-        ax.set_xlabel(lab.t("距离（米）", "Lag distance (m)"))
+        if getattr(model, "ratio", 1.0) != 1.0:   # lags of the model's kriging space
+            ax.set_xlabel(lab.t("各向异性折算距离（米，沿主轴方向计）",
+                                "Anisotropy-scaled lag distance (m, as along the major axis)"))
+        else:
+            ax.set_xlabel(lab.t("距离（米）", "Lag distance (m)"))
         ax.set_ylabel(lab.t("半方差 γ", "Semivariance γ"))
         ax.set_title(lab.text(title))
         ax.legend(fontsize=8)

@@ -54,9 +54,10 @@ def _geostat_charts(tables: dict[str, object], folder: Path, lang: str) -> dict[
             xy, values, _ = sample_arrays(samples, el)
             info = models.get(el) or {}
             if len(values) >= 30:
-                emp = empirical_variogram(xy, np.log(values), seed=0)
-                model = (VariogramModel(info["model"], info["nugget"], info["sill"],
-                                        info["range_m"]) if info.get("model") else None)
+                model = VariogramModel.from_summary(info) if info.get("model") else None
+                # distances where the model is read: the kriging space of its anisotropy
+                space = xy if model is None else model.kriging_space(xy)
+                emp = empirical_variogram(space, np.log(values), seed=0)
                 key = f"variogram_{el}"
                 drawn[key] = charts.variogram_chart(
                     emp.lags, emp.gamma, model, folder / CHART_FILES[key],

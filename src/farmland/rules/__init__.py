@@ -61,6 +61,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "nugget": (str, lambda v: v in ("fitted", "measurement"), "'fitted' or 'measurement'"),
         "nugget_ph_sd": ((int, float), lambda v: 0 < v <= 2, "a pH standard deviation 0..2"),
         "structure_test": (str, lambda v: v in ("several", "one"), "'several' or 'one'"),
+        "anisotropy": (str, lambda v: v in ("none", "fitted"), "'none' or 'fitted'"),
     },
     "crops": {
         "unit": (str, lambda v: bool(v.strip()), "'parcel' or a parcel column name"),

@@ -67,8 +67,10 @@ from farmland.classify.parcels import (
 )
 from farmland.classify.point_evidence import extra_neighbours
 from farmland.classify.units import evaluation_units
+from farmland.geostats.anisotropy import kriging_space
 from farmland.geostats.kriging import unique_locations
 from farmland.geostats.surfaces import VARIABLES, SurfaceModels, interpolation_values
+from farmland.geostats.variogram import VariogramModel
 from farmland.io import read_cache
 from farmland.rules import Rules
 from farmland.runs.folder import classification_path, output_folder, read_manifest
@@ -122,6 +124,7 @@ def previous_for(identity: dict[str, Any], variograms: dict[str, Any],
         return None
     manifest = json.loads(hit.iloc[0])
     reason = _differs(manifest, identity)
+
     folder = output_folder(run_id, workspace)
     path = None if folder is None else classification_path(folder)
     if reason is None and (path is None or not path.is_file()):
@@ -205,8 +208,36 @@ def changed_samples(old: pd.DataFrame, new: pd.DataFrame
 
 
 def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.DataFrame, *,
-                     k: int, k_evidence: int) -> np.ndarray:
+                     k: int, k_evidence: int,
+                     spaces: dict[str, tuple[float, float]] | None = None) -> np.ndarray:
     """Boolean mask of the parcels a change can reach (module docstring).
+
+    ``spaces``: variable → (ratio, azimuth) of its anisotropic variogram; its neighbours
+    are searched in that kriging space (:mod:`farmland.geostats.anisotropy`), so its
+    group's reach is computed there, with the parcels, the changes and the samples
+    mapped into it (a linear map: a parcel's cells stay inside its mapped polygon).
+    """
+    groups = list(_neighbour_groups(unchanged, k, k_evidence, spaces or {}))
+    hit = np.zeros(len(geoms), dtype=bool)
+    for space in dict.fromkeys(g[2] for g in groups):
+        mine = [(mask, kk) for mask, kk, sp in groups if sp == space]
+        if space == (1.0, 0.0):
+            hit |= _reach(geoms, changed_xy, unchanged, mine, _metres)
+        else:
+            hit |= _reach(shapely.transform(geoms, lambda c, s=space: kriging_space(c, *s)),
+                          kriging_space(changed_xy, *space), unchanged, mine,
+                          lambda xy, s=space: kriging_space(xy, *s))
+    return hit
+
+
+def _metres(xy: np.ndarray) -> np.ndarray:
+    return xy
+
+
+def _reach(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.DataFrame,
+           groups: list[tuple[np.ndarray, int]], space) -> np.ndarray:
+    """:func:`affected_parcels` for the ``groups`` of one space (``geoms`` and
+    ``changed_xy`` in it; ``space`` maps the unchanged samples' metres into it).
 
     A parcel is reached when ``r_k(c) * (1 + 1e-9) >= slack`` (``slack``: its distance to
     the nearest changed sample less ``2h``) in some neighbour group. The samples in every
@@ -225,10 +256,9 @@ def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.Da
     near, _ = cKDTree(changed_xy).query(centre, k=1, workers=-1)
     slack = near - 2 * half  # a changed sample reaches the parcel if r_k >= slack
     hit = slack <= 0
-    groups = list(_neighbour_groups(unchanged, k, k_evidence))
     k_max = max(kk for _, kk in groups)
     in_all = np.logical_and.reduce([mask for mask, _ in groups])
-    common = _locations(unchanged, in_all)
+    common = space(_locations(unchanged, in_all))
     rows = np.flatnonzero(~hit)
     if len(common) >= k_max:  # else every group is searched for every row
         tree = cKDTree(common)
@@ -237,7 +267,8 @@ def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.Da
         rows, dist = rows[dist >= slack[rows]], dist[dist >= slack[rows]]
         # no sample outside common within that distance: a group of the largest k has
         # common's r_k there, so reaches the parcel
-        extra = _locations(unchanged, np.logical_or.reduce([m for m, _ in groups]) & ~in_all)
+        extra = space(_locations(unchanged,
+                                 np.logical_or.reduce([m for m, _ in groups]) & ~in_all))
         alone = (cKDTree(extra).query(centre[rows], k=1, workers=-1)[0] > dist
                  if len(extra) else np.ones(len(rows), dtype=bool))
         hit[rows[alone]] = True
@@ -246,7 +277,7 @@ def affected_parcels(geoms: np.ndarray, changed_xy: np.ndarray, unchanged: pd.Da
         rows = rows[~hit[rows]]
         if not len(rows):
             break
-        xy = _locations(unchanged, mask)
+        xy = space(_locations(unchanged, mask))
         if len(xy) < kk:  # fewer unchanged samples than a neighbourhood: all reachable
             hit[rows] = True
             break
@@ -280,19 +311,22 @@ def _kth_distance_bound(tree: cKDTree, k: int, points: np.ndarray) -> np.ndarray
     return (np.hypot(*(points - nodes[index]).T) + node_r[index]) * (1 + 1e-9)
 
 
-def _neighbour_groups(unchanged: pd.DataFrame, k: int, k_evidence: int):
-    """(sample mask, neighbour count): one per distinct set of samples a variable is
-    interpolated from (k), then the usable samples (evidence list, distance rule)."""
-    seen: set[bytes] = set()
+def _neighbour_groups(unchanged: pd.DataFrame, k: int, k_evidence: int,
+                      spaces: dict[str, tuple[float, float]]):
+    """(sample mask, neighbour count, space): one per distinct set of samples a variable is
+    interpolated from (k) in its kriging space ((ratio, azimuth); (1, 0): metres), then the
+    usable samples (evidence list, distance rule; metres)."""
+    seen: set[tuple] = set()
     for v in VARIABLES:
         if v not in unchanged:
             continue
         mask = np.isfinite(unchanged[v].to_numpy(float))
-        key = np.packbits(mask).tobytes()
+        space = tuple(float(x) for x in spaces.get(v, (1.0, 0.0)))
+        key = (np.packbits(mask).tobytes(), space)
         if key not in seen:
             seen.add(key)
-            yield mask, int(k)
-    yield unchanged["usable"].to_numpy(bool), max(int(k_evidence), 1)
+            yield mask, int(k), space
+    yield unchanged["usable"].to_numpy(bool), max(int(k_evidence), 1), (1.0, 0.0)
 
 
 # --------------------------------------------------------------------------- the run
@@ -324,8 +358,11 @@ def reclassify(previous: Previous, parcels: gpd.GeoDataFrame, samples: gpd.GeoDa
     moved, unchanged, counts = changed_samples(sample_keys(old), sample_keys(samples))
     unit_ids = evaluation_units(parcels, units)
     extra = extra_neighbours(samples, rules) if unit_ids is None else 0  # units: county rule
+    spaces = {v: (m.ratio, m.azimuth) for v, m in surfaces.models.items()
+              if isinstance(m, VariogramModel) and m.ratio != 1.0}
     reach = affected_parcels(parcels.geometry.values, moved, unchanged, k=surfaces.k + extra,
-                             k_evidence=rules.get("interpolation", "evidence_samples"))
+                             k_evidence=rules.get("interpolation", "evidence_samples"),
+                             spaces=spaces)
     if unit_ids is not None:
         ids = pd.Series(unit_ids.to_numpy())
         reach |= ids.isin(set(ids[reach])).to_numpy()

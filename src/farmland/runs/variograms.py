@@ -123,10 +123,21 @@ def _against(prev: tuple[str, dict[str, Any]], usable: pd.DataFrame, rules: Rule
                                       given_variances=old_variances)
         decided = {v: ("reused", "asked for (--variograms reuse)", None) for v in old}
     else:
-        surfaces = fit_surface_models(usable, rules, method)
+        # the trial refit keeps an earlier model's anisotropy: the shift is measured in its
+        # kriging space; a variable the rule refits searches its anisotropy again below
+        spaces = {v: (m.ratio, m.azimuth) for v, m in old.items()
+                  if isinstance(m, VariogramModel)}
+        surfaces = fit_surface_models(usable, rules, method, spaces=spaces)
         max_lag = default_max_lag(interpolation_inputs(usable)[0])
         decided = {v: _decide(old.get(v), model, changes.get(v), rules, max_lag)
                    for v, model in surfaces.models.items()}
+        refit = {v for v in surfaces.models if decided[v][0] != "reused" and v in spaces}
+        if refit and rules.get("interpolation", "anisotropy") == "fitted":
+            searched = fit_surface_models(
+                usable, rules, method, given={v: m for v, m in surfaces.models.items()
+                                              if v not in refit},
+                given_variances=surfaces.variances)
+            surfaces = replace(surfaces, models=searched.models, variances=searched.variances)
         reused = {v for v in surfaces.models if decided[v][0] == "reused"}
         surfaces = replace(
             surfaces, models={v: old[v] if v in reused else m for v, m in surfaces.models.items()},
@@ -204,8 +215,7 @@ def previous_models(manifest: dict[str, Any]) -> dict[str, VariogramModel | str]
         if info.get("fallback"):
             out[variable] = str(info["fallback"])
         elif info.get("model"):
-            out[variable] = VariogramModel(info["model"], float(info["nugget"]),
-                                           float(info["sill"]), float(info["range_m"]))
+            out[variable] = VariogramModel.from_summary(info)
     return out
 
 

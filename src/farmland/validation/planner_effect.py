@@ -400,14 +400,18 @@ def plan_target_check(summary: pd.DataFrame) -> pd.DataFrame:
     def at(mode: str, col: str) -> float:
         return float(mean.loc[mode, col]) if mode in mean.index else float("nan")
 
+    def ratio(a: float, b: float) -> float:
+        # a baseline that removed nothing (0 亩) gives no ratio: not met, not a crash
+        return a / b if b != 0 else float("nan")
+
     u = at("uncertainty", "realised")
-    rows = [("uncertainty_vs_coverage", u / at("coverage", "realised"), ">= 2"),
-            ("uncertainty_vs_random", u / at("random", "realised"), ">= 4")]
+    rows = [("uncertainty_vs_coverage", ratio(u, at("coverage", "realised")), ">= 2"),
+            ("uncertainty_vs_random", ratio(u, at("random", "realised")), ">= 4")]
     comb = per[per["mode"] == "combined"].set_index("scenario")["realised_all"]
     cov = per[per["mode"] == "coverage"].set_index("scenario")["realised_all"]
     worst = float((comb - cov.reindex(comb.index)).min()) if len(comb) else float("nan")
     rows.append(("combined_vs_coverage", worst, ">= 0"))
-    rows.append(("prediction", at("uncertainty", "predicted") / u, "1/1.5 .. 1.5"))
+    rows.append(("prediction", ratio(at("uncertainty", "predicted"), u), "1/1.5 .. 1.5"))
     out = []
     for key, value, target in rows:
         if key == "prediction":
