@@ -82,6 +82,29 @@ def test_the_effect_follows_the_kriging_variance_of_the_hand_example():
     assert np.isnan(ratio[1])
 
 
+def test_the_effect_reads_an_anisotropic_variogram_in_its_kriging_space():
+    """The hand example with the variogram twice as long east-west (azimuth 90°, ratio 2):
+    the samples at (±100, 0) lie along the major axis (100 m in the kriging space), the
+    planned point at (0, 100) across it (200 m): the variances are the isotropic
+    variogram's with the planned point at (0, 200)."""
+    turned = VariogramModel("exponential", 0.0, 1.0, 300.0, 2.0, 90.0)
+    parcels = make_parcels([(-10, -10, 10, 10), (-10, 90, 10, 110)],
+                           parcel_id=["T", "P"], final_class=[1, 1],
+                           rule=["interpolated:area_majority"] * 2,
+                           p_class_1=[0.6, 0.9], p_class_2=[0.4, 0.1], p_class_3=[0.0, 0.0])
+    xy = np.array([[X0, Y0], [X0, Y0 + 100]])
+    fixed = np.array([[X0 + 100, Y0], [X0 - 100, Y0]])
+    effect = ExpectedEffect(parcels, fixed, xy, np.array([0, 1]), np.array([0.6, 0.6]),
+                            EffectSettings(turned))
+    t, two = np.array([[0.0, 0.0]]), np.array([[100.0, 0.0], [-100.0, 0.0]])
+    assert effect.var0[0] == pytest.approx(1.5 - 2 * E1 + 0.5 * E2, rel=1e-9)
+    effect.commit(xy[1], 1, row=1)
+    across = kriging_variance(EXP300, np.vstack([two, [[0.0, 200.0]]]), t, k=16)[0]
+    assert effect.var_now[0] == pytest.approx(across, rel=1e-9)
+    along = kriging_variance(EXP300, np.vstack([two, [[0.0, 100.0]]]), t, k=16)[0]
+    assert across > along + 0.05   # the isotropic reading would have promised more
+
+
 def test_a_planned_point_beyond_the_neighbourhood_changes_nothing():
     """k = 2: the target's neighbourhood is its two samples 100 m away; a point 150 m
     away (beyond them) joins no neighbourhood and changes neither σ² nor the loss,

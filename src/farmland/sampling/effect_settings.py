@@ -122,16 +122,7 @@ def main_variogram(models: dict, parcels: pd.DataFrame) -> VariogramModel | None
         if info.get("model"):
             log.info("the kriging-variance update uses the fitted %s variogram (%s)", element,
                      info.get("text", info["model"]))
-            model = VariogramModel.from_summary(info)
-            if model.ratio == 1.0:
-                return model
-            # the update runs in metres: the isotropic range of the same ellipse area
-            log.warning("the %s variogram is anisotropic (ratio %g along azimuth %g°); the "
-                        "sampling plan's kriging-variance update uses the isotropic range "
-                        "of the same area, %.0f m", element, model.ratio, model.azimuth,
-                        model.range_ / np.sqrt(model.ratio))
-            return VariogramModel(model.name, model.nugget, model.sill,
-                                  model.range_ / np.sqrt(model.ratio))
+            return VariogramModel.from_summary(info)
     return None
 
 

@@ -100,8 +100,12 @@ class ExpectedEffect:
         self._calibrated[self.basis != "p_class"] = np.nan
         self.geoms = np.asarray(parcels.geometry.values)
         self.xy, self.parcel = np.asarray(eval_xy, float), np.asarray(eval_parcel, np.int64)
+        # the kriging systems live in the variogram's kriging space (its anisotropy; the
+        # same metres without): evaluation points ``kxy``, samples ``points``
+        self.kxy = s.variogram.kriging_space(self.xy)
         self.mu = np.asarray(eval_mu, float)
-        self.points = np.unique(np.asarray(fixed_xy, float).reshape(-1, 2), axis=0)
+        self.points = np.unique(s.variogram.kriging_space(
+            np.asarray(fixed_xy, float).reshape(-1, 2)), axis=0)
         self.n_fixed = len(self.points)
         self.owned = np.full(len(parcels), np.nan)   # loss of a parcel holding a new sample
         self.reached = self.kind != UNCLASSIFIED
@@ -171,7 +175,7 @@ class ExpectedEffect:
         var = np.full(len(self.xy), np.nan)
         todo = self.kind[self.parcel] == INTERPOLATED
         if todo.any():
-            var[todo] = self._variance_at(self.xy[todo])
+            var[todo] = self._variance_at(self.kxy[todo])
         return var
 
     def _variance_at(self, xy: np.ndarray) -> np.ndarray:
@@ -213,11 +217,12 @@ class ExpectedEffect:
             return
         k, n = self.settings.neighbours, len(self.points)
         q = min(k, n)
-        dist, idx = cKDTree(self.points).query(self.xy[rows], k=q)
+        dist, idx = cKDTree(self.points).query(self.kxy[rows], k=q)
         dist, idx = dist.reshape(len(rows), q), idx.reshape(len(rows), q)
         sets = np.full((len(rows), k), SENTINEL, dtype=np.int64)
         sets[:, :q] = np.sort(idx, axis=1)
-        built = neighbourhood_systems(self.settings.variogram, self.points, self.xy[rows], sets)
+        built = neighbourhood_systems(self.settings.variogram, self.points, self.kxy[rows],
+                                      sets)
         slots = self.slot[rows]
         self._sets[slots], self._inverse[slots] = sets, built.inverse
         self._solution[slots] = built.solution
@@ -232,7 +237,7 @@ class ExpectedEffect:
     def systems(self, rows: np.ndarray) -> NeighbourhoodSystems:
         """The current kriging systems of active evaluation points ``rows``."""
         slots = self.slot[rows]
-        return NeighbourhoodSystems(self.points, self.xy[rows], self._sets[slots],
+        return NeighbourhoodSystems(self.points, self.kxy[rows], self._sets[slots],
                                     self._inverse[slots], self._solution[slots],
                                     self.var_now[rows])
 
@@ -336,11 +341,13 @@ class ExpectedEffect:
         system rebuilt, or left the active set because their parcel now holds a sample).
         """
         xy = np.asarray(xy, float).reshape(2)
+        kxy = self.settings.variogram.kriging_space(xy[None, :])[0]
         before = self.total()
-        var = self._own_variance(xy, parcel, row)
+        var = self._own_variance(kxy, parcel, row)
         left = self._own(parcel, var)
-        self.points = np.vstack([self.points, xy])
-        near = self.active[np.hypot(*(self.xy[self.active] - xy).T) < self.radius[self.active]]
+        self.points = np.vstack([self.points, kxy])
+        near = self.active[np.hypot(*(self.kxy[self.active] - kxy).T)
+                           < self.radius[self.active]]
         self._rebuild(near)
         reached = self._reach(xy)
         self._log.append(_Commit(parcel, var, near, self.var_now[near].copy(), reached))
@@ -385,12 +392,13 @@ class ExpectedEffect:
         self.var_now = final
         return before, drops
 
-    def _own_variance(self, xy: np.ndarray, parcel: int, row: int | None) -> np.ndarray | None:
-        """Kriging variance today at a new sample in interpolated ``parcel`` (else None)."""
+    def _own_variance(self, kxy: np.ndarray, parcel: int, row: int | None) -> np.ndarray | None:
+        """Kriging variance today at a new sample (``kxy``: in the kriging space) in
+        interpolated ``parcel`` (else None)."""
         if parcel < 0 or self.kind[parcel] != INTERPOLATED:
             return None
         return (self.var0[[row]] if row is not None and np.isfinite(self.var0[row])
-                else self._variance_at(xy[None, :]))
+                else self._variance_at(kxy[None, :]))
 
     def _own(self, parcel: int, var: np.ndarray | None) -> np.ndarray:
         """A sample inside ``parcel`` (kriging variance ``var`` there today): the parcel

@@ -50,7 +50,7 @@ class CandidateScores:
         # the demo county 12 % of the evaluation points: the ball queries return that
         # much less); ``self.rows`` maps its positions back, in ascending order
         self.rows = np.flatnonzero(self.open)
-        self.tree = cKDTree(e.xy[self.rows])
+        self.tree = cKDTree(e.kxy[self.rows])      # in the kriging space, as the radii
         self.area = np.bincount(e.parcel, weights=e.mu, minlength=len(e.kind))
         self.sample_loss = e.sample_loss(np.arange(len(e.xy)))
         self._reach_pairs()
@@ -99,7 +99,7 @@ class CandidateScores:
         for start in range(0, len(rows), TARGET_BATCH):
             part = rows[start:start + TARGET_BATCH]
             radius = np.minimum(e.radius[part], 1e12)
-            lists = self.tree.query_ball_point(e.xy[part], r=np.nextafter(radius, 0))
+            lists = self.tree.query_ball_point(e.kxy[part], r=np.nextafter(radius, 0))
             counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(part))
             cand = (self.rows[np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])]
                     if counts.sum() else np.zeros(0, dtype=np.int64))
@@ -109,7 +109,7 @@ class CandidateScores:
             gain = np.zeros(len(cand))
             if len(cand):
                 var = variance_with_point(e.systems(part), e.settings.variogram, local,
-                                          e.xy[cand])
+                                          e.kxy[cand])
                 t = part[local]
                 # a drop below MIN_VARIANCE_DROP of the variance moves no decision
                 moved = var < (1.0 - MIN_VARIANCE_DROP) * e.var_now[t]
