@@ -201,9 +201,7 @@ def test_calibration_on_held_out_counties(raw_profile):
     # distances and 0.122 -> 0.130 with the map refitted after it: on five counties of half
     # the size the map was fitted on it did not help, so the test now pools ten. Seeds
     # 10-14: 0.141 -> 0.083 at 1 500 parcels, 0.112 -> 0.050 at 3 000 (benchmarks/README.md
-    # "The structure test at several distances"). With anisotropy fitted and the map
-    # refitted with it (2026-12-04, sixth session) these ten counties give 0.120 -> 0.096:
-    # the map still helps, by less (benchmarks/README.md "Anisotropy")
+    # "The structure test at several distances")
     from farmland.validation import validate
 
     frames: list[pd.DataFrame] = []
@@ -216,7 +214,7 @@ def test_calibration_on_held_out_counties(raw_profile):
     cal = pooled_calibration(calibrated, pred["true_class"], pred["area_mu"])
     assert raw["gap"] >= 0.12
     assert cal["gap"] <= 0.10
-    assert cal["gap"] < raw["gap"] - 0.02
+    assert cal["gap"] < raw["gap"] - 0.03
 
 
 def test_surfaces_keep_a_given_fallbacks_variance_and_compute_a_fitted_ones():

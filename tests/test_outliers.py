@@ -262,9 +262,7 @@ def gradient_county(folder: Path, s44: float = 1.0) -> None:
 @pytest.mark.parametrize("mode", ["flag", "keep"])
 def test_classify_flags_a_loo_suspect_and_leaves_it_out_of_the_surface(tmp_path, cli, mode):
     """S27 is 1/8 of its neighbours (0.041 among ~0.33): not a spike above screening nor a
-    unit mix-up, but 6.5 kriging SD below its leave-one-out estimate (7.1 with an isotropic
-    variogram; the west-east gradient is fitted as an anisotropy along a nearly
-    north-south axis)."""
+    unit mix-up, but 7 kriging SD below its leave-one-out estimate."""
     import geopandas as gpd
 
     gradient_county(tmp_path)
@@ -273,7 +271,7 @@ def test_classify_flags_a_loo_suspect_and_leaves_it_out_of_the_surface(tmp_path,
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "out" / "outliers.csv", encoding="utf-8-sig")
     assert table[["sample_id", "element", "check"]].values.tolist() == [["S27", "cd", "loo"]]
-    assert "z = -6.54 on the log scale" in table["detail"][0]
+    assert "z = -7.10 on the log scale" in table["detail"][0]
     samples = gpd.read_file(tmp_path / "out" / "classification.gpkg", layer="samples")
     cv = pd.read_csv(tmp_path / "out" / "crossval_samples.csv", encoding="utf-8-sig")
     in_cv = "S27" in set(cv.loc[cv["variable"] == "cd", "sample_id"])
@@ -286,9 +284,8 @@ def test_classify_flags_a_loo_suspect_and_leaves_it_out_of_the_surface(tmp_path,
 
 
 def test_a_second_pass_finds_what_the_first_suspect_hid(tmp_path):
-    """S44 at 0.6 x its value: with S27 in the Cd variogram it is under 4 SD off; refitted
-    without S27 (nugget below 0.01) it is 4.25 SD off and flagged in pass 2 (4.89 with
-    isotropic variograms)."""
+    """S44 at 0.6 x its value: with S27 in the Cd variogram (nugget 0.075) it is under 4 SD
+    off; refitted without S27 (nugget 0.004) it is 4.89 SD off and flagged in pass 2."""
     from farmland.runs.pipeline import ClassificationInputs, classify_run
 
     gradient_county(tmp_path, s44=0.6)
@@ -296,5 +293,5 @@ def test_a_second_pass_finds_what_the_first_suspect_hid(tmp_path):
                                             samples=tmp_path / "soil.csv", crs="EPSG:4545"))
     assert res.outliers[["sample_id", "check"]].values.tolist() == [["S27", "loo"],
                                                                     ["S44", "loo"]]
-    assert "z = -4.25" in res.outliers["detail"][1]
+    assert "z = -4.89" in res.outliers["detail"][1]
     assert res.surfaces.models["cd"].nugget < 0.01      # fitted without both

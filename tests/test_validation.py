@@ -322,12 +322,9 @@ def test_small_county_metrics_stay_above_recorded_floors(small_run):
     # structure test looked at several distances: on 400 parcels a perfectly calibrated
     # predictor shows 0.350 (calibration_floor; 0.444 after the structure-test change), so
     # one small county cannot measure it
-    # (tests/test_calibration.py measures it on held-out counties pooled). With anisotropy
-    # fitted (2026-12-04, sixth session): agreement 0.846, class-3 recall 0.666 (the plume's
-    # Cd kriged along one direction finds less of its round edge), contaminated called
-    # clean 0.161, calibration gap 0.559 against a floor of 0.381
+    # (tests/test_calibration.py measures it on held-out counties pooled)
     assert farmland["agreement"] >= 0.82
-    assert farmland["class3_recall"] >= 0.62
+    assert farmland["class3_recall"] >= 0.70
     assert farmland["contaminated_called_clean"] <= 0.18
     assert farmland["unclassified_share"] <= 0.01
     assert farmland["calibration_gap"] <= 0.65
@@ -373,15 +370,13 @@ def test_a_county_profile_is_scored_next_to_todays_rule(tmp_path):
 def test_the_precautionary_default_finds_more_class_3_than_the_median_rule(tmp_path):
     """The decision rule chosen on the harness (docs/decisions.md "Precautionary classes")
     against the median rule it replaced, on the same 400-parcel plume county: measured
-    class-3 recall 0.747 vs 0.488, agreement 0.834 vs 0.843 with isotropic variograms;
-    0.666 vs 0.488 and 0.846 vs 0.854 with anisotropy fitted (the default since
-    2026-12-04)."""
+    class-3 recall 0.747 vs 0.488, agreement 0.834 vs 0.843."""
     median = tmp_path / "median.toml"
     median.write_text('[interpolation]\ndecision = "median"\n', encoding="utf-8")
     rows = evaluate_county(make_county("plumes", 1, n_parcels=400), rules=median,
                            baselines=()).rows.set_index("method")
     shipped, old = rows.loc["shipped_rules"], rows.loc["farmland"]
-    assert shipped["class3_recall"] >= old["class3_recall"] + 0.15
+    assert shipped["class3_recall"] >= old["class3_recall"] + 0.2
     assert shipped["contaminated_called_clean"] <= old["contaminated_called_clean"]
     assert shipped["agreement"] >= old["agreement"] - 0.02
 
