@@ -277,8 +277,8 @@ def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
         ax.set_ylim(bottom=0)
         ax.xaxis.set_major_formatter(_THOUSANDS)
         if getattr(model, "ratio", 1.0) != 1.0:   # lags of the model's kriging space
-            ax.set_xlabel(lab.t("各向异性折算距离（米，沿主轴方向计）",
-                                "Anisotropy-scaled lag distance (m, as along the major axis)"))
+            ax.set_xlabel(lab.t("各向异性折算距离（米，按主轴计）",
+                                "Anisotropy-scaled lag (m, major axis)"))
         else:
             ax.set_xlabel(lab.t("距离（米）", "Lag distance (m)"))
         ax.set_ylabel(lab.t("半方差 γ", "Semivariance γ"))
