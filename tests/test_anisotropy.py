@@ -202,3 +202,14 @@ def test_isotropic_fields_rarely_get_a_direction():
         est = LocalKriging(anisotropy="fitted", seed=i).fit(xy, z)
         picked += est.fallback_ is None and est.variogram_.ratio != 1.0
     assert picked == 0
+
+
+def test_a_given_anisotropy_that_falls_back_keeps_metres():
+    """Pure noise under a given anisotropy: IDW takes over and the samples stay in metres
+    (no variogram, no kriging space)."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 5000, (60, 2))
+    est = LocalKriging(anisotropy=(3.0, 30.0)).fit(xy, np.exp(rng.normal(size=60)))
+    assert est.fallback_ is not None
+    assert np.array_equal(np.sort(est.coords_, axis=0), np.sort(xy, axis=0))
+    assert est.space(xy) is xy

@@ -241,7 +241,7 @@ class LocalKriging:
         variogram: VariogramModel | None = None,
         seed: int = 0,
         structure: str = "several",
-        anisotropy: str = "none",
+        anisotropy: str | tuple[float, float] = "none",
     ):
         if not (anisotropy in ANISOTROPY or (isinstance(anisotropy, tuple)
                                               and len(anisotropy) == 2)):
@@ -289,6 +289,9 @@ class LocalKriging:
                 logger.warning("kriging falls back to IDW: %s", exc)
                 self.idw_ = IDW(k=self.k, max_distance=self.search_radius, log=self.log)
                 self.idw_.fit(xy, np.exp(z) if self.log else z)
+                if fixed != (1.0, 0.0):   # no variogram, no kriging space: metres
+                    self.coords_, self.values_, self.sample_location_, self.tree_ = (
+                        located_samples(xy, z))
             else:
                 if self.anisotropy == "fitted":
                     self._fit_anisotropy(xy, z)
