@@ -56,18 +56,24 @@ def test_ordinary_kriging_variance_with_a_planned_third_point_by_hand():
     assert kriging_variance(EXP300, three, t, k=16)[0] == pytest.approx(after, rel=1e-12)
 
 
-def test_the_effect_follows_the_kriging_variance_of_the_hand_example():
-    """One interpolated parcel at the target, the two samples, a sample planned at
-    (0, 100) in another parcel: its loss is the pre-posterior loss at r² = 0.734507 /
-    0.831909."""
+def _hand_effect(variogram: VariogramModel):
+    """The hand example's effect: parcel T (p_class 0.6 / 0.4) at the target, parcel P at
+    (0, 100), samples at (±100, 0); ``(evaluation points, effect)``."""
     parcels = make_parcels([(-10, -10, 10, 10), (-10, 90, 10, 110)],
                            parcel_id=["T", "P"], final_class=[1, 1],
                            rule=["interpolated:area_majority"] * 2,
                            p_class_1=[0.6, 0.9], p_class_2=[0.4, 0.1], p_class_3=[0.0, 0.0])
     xy = np.array([[X0, Y0], [X0, Y0 + 100]])
     fixed = np.array([[X0 + 100, Y0], [X0 - 100, Y0]])
-    effect = ExpectedEffect(parcels, fixed, xy, np.array([0, 1]), np.array([0.6, 0.6]),
-                            EffectSettings(EXP300))
+    return xy, ExpectedEffect(parcels, fixed, xy, np.array([0, 1]), np.array([0.6, 0.6]),
+                              EffectSettings(variogram))
+
+
+def test_the_effect_follows_the_kriging_variance_of_the_hand_example():
+    """One interpolated parcel at the target, the two samples, a sample planned at
+    (0, 100) in another parcel: its loss is the pre-posterior loss at r² = 0.734507 /
+    0.831909."""
+    xy, effect = _hand_effect(EXP300)
     z1, z2 = pp.latent_thresholds([0.6], [0.4], [0.0])
     assert effect.loss[0] == pytest.approx(0.4)   # class 1 (P(≥2) = 0.4 < 0.5): loss 0.4
     effect.commit(xy[1], 1, row=1)
@@ -88,14 +94,7 @@ def test_the_effect_reads_an_anisotropic_variogram_in_its_kriging_space():
     planned point at (0, 100) across it (200 m): the variances are the isotropic
     variogram's with the planned point at (0, 200)."""
     turned = VariogramModel("exponential", 0.0, 1.0, 300.0, 2.0, 90.0)
-    parcels = make_parcels([(-10, -10, 10, 10), (-10, 90, 10, 110)],
-                           parcel_id=["T", "P"], final_class=[1, 1],
-                           rule=["interpolated:area_majority"] * 2,
-                           p_class_1=[0.6, 0.9], p_class_2=[0.4, 0.1], p_class_3=[0.0, 0.0])
-    xy = np.array([[X0, Y0], [X0, Y0 + 100]])
-    fixed = np.array([[X0 + 100, Y0], [X0 - 100, Y0]])
-    effect = ExpectedEffect(parcels, fixed, xy, np.array([0, 1]), np.array([0.6, 0.6]),
-                            EffectSettings(turned))
+    xy, effect = _hand_effect(turned)
     t, two = np.array([[0.0, 0.0]]), np.array([[100.0, 0.0], [-100.0, 0.0]])
     assert effect.var0[0] == pytest.approx(1.5 - 2 * E1 + 0.5 * E2, rel=1e-9)
     effect.commit(xy[1], 1, row=1)
