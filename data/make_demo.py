@@ -1503,8 +1503,9 @@ def classes_from_tool(
     counted as certain (``[interpolation] fallback_variance = "none"``), the rule the
     ledgers were laid on (docs/decisions.md "Fallback variance"), and with the structure
     test of the time, at one distance (``structure_test = "one"``; docs/decisions.md "The
-    structure test looks at several distances"), and isotropic variograms (``anisotropy =
-    "none"``; docs/decisions.md "Anisotropy")."""
+    structure test looks at several distances"), isotropic variograms (``anisotropy =
+    "none"``; docs/decisions.md "Anisotropy") and variograms of the values, not of
+    linear-trend residuals (``trend = "none"``; docs/decisions.md "A linear trend")."""
     import tempfile
 
     from farmland.classify.parcels import classify_parcels
@@ -1523,7 +1524,7 @@ def classes_from_tool(
             c = fio.read_crop_samples(tmp / "crops.csv", crs=CRS, target_crs=p.crs)
         (tmp / "rules.toml").write_text('[points]\nrule = "override"\n\n[interpolation]\n'
                                         'fallback_variance = "none"\nstructure_test = "one"\n'
-                                        'anisotropy = "none"\n',
+                                        'anisotropy = "none"\ntrend = "none"\n',
                                         encoding="utf-8")
         out, _, _ = classify_parcels(p, s, crops=c, rules=load_rules(tmp / "rules.toml"))
     by_id = out.set_index("parcel_id")["final_class"].fillna(0).astype(int)

@@ -144,16 +144,19 @@ def test_summary_round_trip_and_shift():
     assert variogram_shift(turned, turned, 5000.0) == 0.0
 
 
-def test_rules_setting(tmp_path):
-    assert load_rules().get("interpolation", "anisotropy") == "none"
+@pytest.mark.parametrize(("key", "shipped", "other"), [("anisotropy", "none", "fitted"),
+                                                       ("trend", "linear", "none")])
+def test_rules_setting(tmp_path, key, shipped, other):
+    """The variogram settings of [interpolation]: shipped value, the other, a typo."""
+    assert load_rules().get("interpolation", key) == shipped
     path = tmp_path / "r.toml"
-    path.write_text('[interpolation]\nanisotropy = "fitted"\n', encoding="utf-8")
-    assert load_rules(path).get("interpolation", "anisotropy") == "fitted"
-    path.write_text('[interpolation]\nanisotropy = "yes"\n', encoding="utf-8")
-    with pytest.raises(StandardError, match="anisotropy"):
+    path.write_text(f'[interpolation]\n{key} = "{other}"\n', encoding="utf-8")
+    assert load_rules(path).get("interpolation", key) == other
+    path.write_text(f'[interpolation]\n{key} = "yes"\n', encoding="utf-8")
+    with pytest.raises(StandardError, match=key):
         load_rules(path)
-    with pytest.raises(ValueError, match="anisotropy"):
-        LocalKriging(anisotropy="yes")
+    with pytest.raises(ValueError, match=key):
+        LocalKriging(**{key: "yes"})
 
 
 def test_search_on_a_subset_of_a_large_survey(monkeypatch):

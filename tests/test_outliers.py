@@ -243,10 +243,12 @@ def test_a_rules_file_sets_the_loo_threshold(tmp_path):
     assert load_rules(tmp_path / "r.toml").get("outliers", "loo_max_z") == 5
 
 
-def gradient_county(folder: Path, s44: float = 1.0) -> None:
+def gradient_county(folder: Path, s44: float = 1.0, trend: str = "none") -> None:
     """64 parcels 240 m square and 64 samples on a 250 m grid whose Cd rises from west to
     east (log-gradient with 8 % noise, seeded); S27's Cd is one eighth of what it was,
-    S44's ``s44`` times."""
+    S44's ``s44`` times. ``rules.toml``: the variograms fitted to the values (``trend =
+    "none"``: the kriging story of these tests; the shipped linear trend leaves Cd pure
+    noise, an IDW fallback, see the test of that below) or to the ``trend``'s residuals."""
     rng = np.random.default_rng(1)
     xy = [(125 + 250 * (i % 8), 125 + 250 * (i // 8)) for i in range(64)]
     cd = np.round(0.2 * np.exp(0.0006 * np.array(xy)[:, 0] + rng.normal(0, 0.08, 64)), 4)
@@ -257,6 +259,7 @@ def gradient_county(folder: Path, s44: float = 1.0) -> None:
         folder / "soil.csv", index=False)
     make_parcels([(250 * i, 250 * j, 250 * i + 240, 250 * j + 240)
                   for i in range(8) for j in range(8)]).to_file(folder / "p.gpkg", layer="DLTB")
+    (folder / "rules.toml").write_text(f'[interpolation]\ntrend = "{trend}"\n', encoding="utf-8")
 
 
 @pytest.mark.parametrize("mode", ["flag", "keep"])
@@ -267,10 +270,12 @@ def test_classify_flags_a_loo_suspect_and_leaves_it_out_of_the_surface(tmp_path,
 
     gradient_county(tmp_path)
     res = cli("classify", "--parcels", tmp_path / "p.gpkg", "--samples", tmp_path / "soil.csv",
-              "--crs", "EPSG:4545", "--outliers", mode, "-o", tmp_path / "out")
+              "--crs", "EPSG:4545", "--outliers", mode, "--rules", tmp_path / "rules.toml",
+              "-o", tmp_path / "out")
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "out" / "outliers.csv", encoding="utf-8-sig")
     assert table[["sample_id", "element", "check"]].values.tolist() == [["S27", "cd", "loo"]]
+    assert "7.10 kriging standard deviations" in table["detail"][0]
     assert "z = -7.10 on the log scale" in table["detail"][0]
     samples = gpd.read_file(tmp_path / "out" / "classification.gpkg", layer="samples")
     cv = pd.read_csv(tmp_path / "out" / "crossval_samples.csv", encoding="utf-8-sig")
@@ -290,8 +295,37 @@ def test_a_second_pass_finds_what_the_first_suspect_hid(tmp_path):
 
     gradient_county(tmp_path, s44=0.6)
     res = classify_run(ClassificationInputs(parcels=tmp_path / "p.gpkg",
-                                            samples=tmp_path / "soil.csv", crs="EPSG:4545"))
+                                            samples=tmp_path / "soil.csv", crs="EPSG:4545",
+                                            rules=tmp_path / "rules.toml"),
+                       rules=load_rules(tmp_path / "rules.toml"))
     assert res.outliers[["sample_id", "check"]].values.tolist() == [["S27", "loo"],
                                                                     ["S44", "loo"]]
     assert "z = -4.89" in res.outliers["detail"][1]
     assert res.surfaces.models["cd"].nugget < 0.01      # fitted without both
+
+
+def test_a_variable_without_structure_is_screened_by_its_idw_error(tmp_path):
+    """With the shipped linear trend the gradient county's Cd residuals are noise (8 %):
+    kriging falls back to IDW, and the rule measures each value against the IDW of its
+    neighbours in SDs of the IDW's own leave-one-out error (the fallback's variance), so
+    S27 at an eighth is flagged there too, and S44 at 0.6 x in the second pass."""
+    from farmland.runs.pipeline import ClassificationInputs, classify_run
+
+    gradient_county(tmp_path, s44=0.6, trend="linear")
+    res = classify_run(ClassificationInputs(parcels=tmp_path / "p.gpkg",
+                                            samples=tmp_path / "soil.csv", crs="EPSG:4545"))
+    assert isinstance(res.surfaces.models["cd"], str)          # an IDW fallback
+    assert "pure nugget" in res.surfaces.models["cd"]
+    assert res.outliers[["sample_id", "element", "check"]].values.tolist() == [
+        ["S27", "cd", "loo"], ["S44", "cd", "loo"]]
+    detail = res.outliers["detail"][0]
+    assert "standard deviations of the IDW's leave-one-out error" in detail
+    assert "kriging standard deviations" not in detail
+    # z again from the IDW itself: S27's leave-one-out error over the root mean squared
+    # leave-one-out error of all 64 values (the fallback's variance), on the log scale
+    soil = pd.read_csv(tmp_path / "soil.csv")
+    idw = fl.geostats.IDW(k=16, log=True).fit(soil[["x", "y"]].to_numpy(), soil["cd"].to_numpy())
+    err = np.log(soil["cd"].to_numpy()) - np.log(idw.leave_one_out()["predicted"])
+    z27 = err[27] / np.sqrt(np.mean(err**2))
+    assert z27 < -4
+    assert f"(z = {z27:+.2f} on the log scale" in detail

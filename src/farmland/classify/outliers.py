@@ -167,7 +167,8 @@ def _local_rows(ids, v, xy, el, standard) -> tuple[list[dict], list[dict]]:
 
 
 def screen_loo(cross_validation: pd.DataFrame, samples: pd.DataFrame, *, max_z: float,
-               listed: pd.DataFrame | None = None) -> pd.DataFrame:
+               listed: pd.DataFrame | None = None,
+               fallbacks: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Values far from their leave-one-out kriging estimate, one row per sample and variable.
 
     Parameters
@@ -184,6 +185,9 @@ def screen_loo(cross_validation: pd.DataFrame, samples: pd.DataFrame, *, max_z: 
         A value is suspect when abs(z) > ``max_z``, z = (observed − estimate) / SD.
     listed
         Suspects already found (one row per value: a value listed there is not repeated).
+    fallbacks
+        Variables whose kriging fell back to IDW: their SD is the IDW's leave-one-out error
+        (:mod:`farmland.geostats.fallback`), and the detail says so.
 
     Returns
     -------
@@ -210,7 +214,8 @@ def screen_loo(cross_validation: pd.DataFrame, samples: pd.DataFrame, *, max_z: 
         if (sid, var) in censored or (sid, var) in seen:
             continue
         obs = float(first.at[sid, var])   # the table's copy is rounded to 6 decimals
-        rows.append(_row(sid, var, obs, "loo", _loo_detail(sid, var, obs, sd, z[i], max_z),
+        rows.append(_row(sid, var, obs, "loo",
+                         _loo_detail(sid, var, obs, sd, z[i], max_z, var in fallbacks),
                          "check the value and the sample's location; if both are right it "
                          "is a real local anomaly: resample around it"))
     return pd.DataFrame(rows, columns=OUTLIER_COLUMNS[:-1])
@@ -237,12 +242,16 @@ def _too_many(cv: pd.DataFrame, z: np.ndarray, hit: np.ndarray, listed: pd.DataF
     return skip
 
 
-def _loo_detail(sid: str, var: str, obs: float, sd: float, z: float, max_z: float) -> str:
-    """``TR0019 cd 0.062 mg/kg is 4.43 kriging SD below its leave-one-out estimate …``."""
+def _loo_detail(sid: str, var: str, obs: float, sd: float, z: float, max_z: float,
+                fallback: bool = False) -> str:
+    """``TR0019 cd 0.062 mg/kg is 4.43 kriging SD below its leave-one-out estimate …``
+    (for an IDW fallback: SDs of the IDW's leave-one-out error)."""
     log_scale = var != "ph"
     centre = np.exp(np.log(obs) - z * sd) if log_scale else obs - z * sd
     unit = "" if var == "ph" else " mg/kg"
-    return (f"{sid} {var} {obs:g}{unit} is {abs(z):.2f} kriging standard deviations "
+    what = ("standard deviations of the IDW's leave-one-out error (no spatial structure: "
+            "kriging fell back to IDW)" if fallback else "kriging standard deviations")
+    return (f"{sid} {var} {obs:g}{unit} is {abs(z):.2f} {what} "
             f"{'above' if z > 0 else 'below'} its leave-one-out estimate {centre:.3g}{unit} "
             f"from the nearest other samples (z = {z:+.2f} on the "
             f"{'log' if log_scale else 'pH'} scale; suspect beyond ±{max_z:g})")

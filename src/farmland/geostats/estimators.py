@@ -26,6 +26,7 @@ import numpy as np
 
 from farmland.errors import InputError
 from farmland.geostats.anisotropy import fit_anisotropy, kriging_space
+from farmland.geostats.fallback import idw_error_variance
 from farmland.geostats.kriging import (
     nearest_samples,
     neighbourhoods,
@@ -38,6 +39,7 @@ from farmland.geostats.probabilities import (  # noqa: F401  (re-exported: part 
     class_probabilities,
     exceedance_probability,
 )
+from farmland.geostats.trend import TRENDS, residuals
 from farmland.geostats.variogram import VariogramFitError, VariogramModel, fit_sample_variogram
 
 logger = logging.getLogger(__name__)
@@ -216,6 +218,11 @@ class LocalKriging:
         azimuth)`` pair: fit the variogram in that anisotropy's kriging space (the refit
         rule's trial fit of an earlier run's variogram). A given ``variogram`` keeps its
         own anisotropy.
+    trend
+        ``"none"``: the variogram is fitted to the (log) values; ``"linear"``: to their
+        residuals from a least-squares plane (:mod:`farmland.geostats.trend`). Either way
+        the values themselves are kriged (ordinary kriging). A given ``variogram`` keeps
+        its own.
 
     Coordinates passed to the methods are metres; ``coords_`` and ``tree_`` are in the
     variogram's kriging space (:meth:`space`), the same metres without anisotropy.
@@ -242,7 +249,11 @@ class LocalKriging:
         seed: int = 0,
         structure: str = "several",
         anisotropy: str | tuple[float, float] = "none",
+        trend: str = "none",
     ):
+        if trend not in TRENDS:
+            raise ValueError(f"trend must be one of {TRENDS}, got {trend!r}")
+        self.trend = trend
         if not (anisotropy in ANISOTROPY or (isinstance(anisotropy, tuple)
                                               and len(anisotropy) == 2)):
             raise ValueError(f"anisotropy must be one of {ANISOTROPY} or (ratio, azimuth), "
@@ -262,7 +273,7 @@ class LocalKriging:
         return {
             name: getattr(self, name)
             for name in ("k", "search_radius", "model", "log", "nugget", "variogram", "seed",
-                         "structure", "anisotropy")
+                         "structure", "anisotropy", "trend")
         }
 
     def fit(self, coords: np.ndarray, values: np.ndarray) -> LocalKriging:
@@ -281,9 +292,10 @@ class LocalKriging:
         if self.variogram_ is None:
             try:
                 self.variogram_ = replace(fit_sample_variogram(
-                    self.coords_, self.values_, model=self.model, nugget=self.nugget,
-                    seed=self.seed, structure=self.structure), ratio=float(fixed[0]),
-                    azimuth=float(fixed[1]))
+                    self.coords_, residuals(self.coords_, self.values_, self.trend),
+                    model=self.model, nugget=self.nugget, seed=self.seed,
+                    structure=self.structure), ratio=float(fixed[0]),
+                    azimuth=float(fixed[1]), trend=self.trend)
             except VariogramFitError as exc:
                 self.fallback_ = str(exc)
                 logger.warning("kriging falls back to IDW: %s", exc)
@@ -301,9 +313,9 @@ class LocalKriging:
         iso = self.variogram_
         self.variogram_ = fit_anisotropy(
             self.coords_, self.values_, iso, k=self.k, seed=self.seed,
-            fit=lambda space, values: fit_sample_variogram(
-                space, values, model=iso.name, nugget=self.nugget, seed=self.seed,
-                structure=None))
+            fit=lambda space, values: replace(fit_sample_variogram(
+                space, residuals(space, values, self.trend), model=iso.name,
+                nugget=self.nugget, seed=self.seed, structure=None), trend=self.trend))
         if self.variogram_ is not iso:   # the samples in the new space
             self.coords_, self.values_, self.sample_location_, self.tree_ = located_samples(
                 self.variogram_.kriging_space(xy), z)
@@ -392,16 +404,22 @@ class LocalKriging:
 
         Uses the variogram fitted on all samples. Returns ``predicted`` (original
         units), ``mean`` and ``variance`` (working scale), aligned with the samples
-        given to :meth:`fit`. After a fallback: IDW predictions, NaN moments.
+        given to :meth:`fit`. After a fallback: the IDW's leave-one-out predictions, their
+        working-scale value as ``mean`` and the fallback's error variance (kept,
+        ``error_variance_``, else :func:`~farmland.geostats.fallback.idw_error_variance`)
+        as ``variance``, so the leave-one-out rule screens a variable without spatial
+        structure too.
         """
         loc = self.sample_location_
         if self.fallback_ is not None:
-            nan = np.full(len(loc), np.nan)
-            return {
-                "predicted": self.idw_.leave_one_out()["predicted"],
-                "mean": nan,
-                "variance": nan,
-            }
+            predicted = np.asarray(self.idw_.leave_one_out()["predicted"], dtype=float)
+            kept = getattr(self, "error_variance_", None)
+            variance = float(kept) if kept is not None else idw_error_variance(self.idw_)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = np.log(predicted) if self.log else predicted
+            mean = np.where(np.isfinite(mean), mean, np.nan)
+            return {"predicted": predicted, "mean": mean,
+                    "variance": np.where(np.isfinite(mean), variance, np.nan)}
         moments = self._moments(self.coords_, exclude=np.arange(len(self.coords_)))
         return {
             "predicted": self._back(*moments)[loc],

@@ -37,6 +37,8 @@ def model_summary(estimator) -> dict[str, object]:
                     range_m=float(model.range_), text=model.describe())
         if model.ratio != 1.0:
             info.update(anisotropy_ratio=float(model.ratio), azimuth_deg=float(model.azimuth))
+        if model.trend != "none":
+            info.update(trend=model.trend)
     return info
 
 

@@ -160,7 +160,8 @@ def fit_surface_models(usable: pd.DataFrame, rules: Rules, method: str, *,
                 est = LocalKriging(k=k, log=variable != "ph", nugget=fixed_nugget(rules, variable),
                                    structure=rules.get("interpolation", "structure_test"),
                                    anisotropy=(spaces or {}).get(
-                                       variable, rules.get("interpolation", "anisotropy"))
+                                       variable, rules.get("interpolation", "anisotropy")),
+                                   trend=rules.get("interpolation", "trend")
                                    ).fit(xy[ok], v[ok])
                 model, kept = est.fallback_ if est.fallback_ is not None else est.variogram_, None
             elif isinstance(model, str) and kept is None:  # a given fallback, no variance

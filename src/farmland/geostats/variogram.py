@@ -36,6 +36,7 @@ from farmland.geostats.structure import (  # noqa: F401  (re-exported: part of t
     structure_lags,
     structure_p_value,
 )
+from farmland.geostats.trend import TRENDS
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,10 @@ class VariogramModel:
         Geometric anisotropy (:mod:`farmland.geostats.anisotropy`): the range across the
         major axis (``azimuth``, degrees clockwise from grid north) is ``range_ / ratio``;
         γ is read at distances of :meth:`kriging_space`. ``ratio`` 1: isotropic.
+    trend
+        ``"none"``: fitted to the values; ``"linear"``: to their residuals from a
+        least-squares plane (:mod:`farmland.geostats.trend`). Kriging uses the model the
+        same way either way (ordinary kriging of the values).
     """
 
     name: str
@@ -108,6 +113,7 @@ class VariogramModel:
     range_: float
     ratio: float = 1.0
     azimuth: float = 0.0
+    trend: str = "none"
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_SHAPES:
@@ -115,9 +121,10 @@ class VariogramModel:
                 f"unknown variogram model {self.name!r}; use one of {list(MODEL_SHAPES)}"
             )
         if not (self.nugget >= 0 and self.sill >= self.nugget and self.range_ > 0
-                and self.ratio >= 1 and 0 <= self.azimuth < 180):
+                and self.ratio >= 1 and 0 <= self.azimuth < 180 and self.trend in TRENDS):
             raise ValueError(f"variogram needs nugget >= 0, sill >= nugget, range > 0, "
-                             f"ratio >= 1 and 0 <= azimuth < 180, got {self!r}")
+                             f"ratio >= 1, 0 <= azimuth < 180 and a trend in {TRENDS}, "
+                             f"got {self!r}")
 
     @classmethod
     def from_summary(cls, info: dict) -> VariogramModel:
@@ -125,7 +132,7 @@ class VariogramModel:
         (:func:`farmland.geostats.quality.model_summary`; isotropic before anisotropy)."""
         return cls(info["model"], float(info["nugget"]), float(info["sill"]),
                    float(info["range_m"]), float(info.get("anisotropy_ratio", 1.0)),
-                   float(info.get("azimuth_deg", 0.0)))
+                   float(info.get("azimuth_deg", 0.0)), str(info.get("trend", "none")))
 
     def kriging_space(self, xy: np.ndarray) -> np.ndarray:
         """Coordinates (metres) where this variogram is isotropic (unchanged without
@@ -151,9 +158,9 @@ class VariogramModel:
         """One line for reports, e.g. ``"spherical: nugget 0.05, sill 0.42, range 3 200 m"``."""
         metres = f"{self.range_:,.0f}".replace(",", " ")
         text = f"{self.name}: nugget {self.nugget:.3g}, sill {self.sill:.3g}, range {metres} m"
-        if self.ratio == 1.0:
-            return text
-        return f"{text} along azimuth {self.azimuth:g}°, {self.ratio:g}× shorter across"
+        if self.ratio != 1.0:
+            text = f"{text} along azimuth {self.azimuth:g}°, {self.ratio:g}× shorter across"
+        return text + (" (residuals of a linear trend)" if self.trend == "linear" else "")
 
 
 class EmpiricalVariogram(NamedTuple):
@@ -460,12 +467,14 @@ def variogram_shift(before: VariogramModel | str, after: VariogramModel | str,
 
     Compares the curves, not the parameters: two fits of nearly the same data may pick
     another model or trade nugget against range and still agree at every distance.
-    A model against an IDW fallback (given as its reason text) is ``inf``, two fallbacks
-    ``0.0``.
+    A model against an IDW fallback (given as its reason text), or against one of another
+    anisotropy or trend, is ``inf``; two fallbacks ``0.0``.
     """
     if isinstance(before, str) or isinstance(after, str):
         return 0.0 if isinstance(before, str) and isinstance(after, str) else float("inf")
     if (before.ratio, before.azimuth) != (after.ratio, after.azimuth):
         return float("inf")  # another anisotropy: distances are read in another space
+    if before.trend != after.trend:
+        return float("inf")  # the variogram of other values (the values, their residuals)
     h = np.linspace(max_lag / points, max_lag, points)
     return float(np.max(np.abs(after(h) - before(h))) / before.sill)

@@ -246,7 +246,9 @@ def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
         e.g. of log mg/kg).
     model
         Callable ``γ(h)`` (e.g. :class:`farmland.geostats.variogram.VariogramModel`) or ``None``;
-        an anisotropic model's lags are distances of its kriging space (said on the axis).
+        an anisotropic model's lags are distances of its kriging space (said on the axis);
+        a model of linear-trend residuals (``trend``) is said in the legend, and ``gamma``
+        must then be the residuals' semivariances.
     title
         Chart title (e.g. ``"Cd 半变异函数 variogram"``).
     counts
@@ -270,6 +272,9 @@ def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
             h = np.linspace(0, max(np.nanmax(lags, initial=0.0), 1.0) * 1.05, 200)
             describe = getattr(model, "describe", None)
             name = describe() if callable(describe) else lab.t("拟合模型", "fitted model")
+            if getattr(model, "trend", "none") == "linear":   # the points are residuals too
+                name = name.removesuffix(" (residuals of a linear trend)") + "\n" + lab.t(
+                    "扣除线性趋势后的残差", "residuals of a linear trend")
             if nugget_fixed:
                 name += "\n" + lab.t("块金值取测量误差（固定）", "nugget fixed at the measurement error")
             ax.plot(h, np.asarray(model(h), dtype=float), color="#c05621", label=name)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from farmland.geostats.quality import sample_arrays
+from farmland.geostats.trend import residuals
 from farmland.geostats.variogram import VariogramModel, empirical_variogram
 from farmland.report import charts
 from farmland.report.excel import bilingual
@@ -57,7 +58,9 @@ def _geostat_charts(tables: dict[str, object], folder: Path, lang: str) -> dict[
                 model = VariogramModel.from_summary(info) if info.get("model") else None
                 # distances where the model is read: the kriging space of its anisotropy
                 space = xy if model is None else model.kriging_space(xy)
-                emp = empirical_variogram(space, np.log(values), seed=0)
+                # the model of residuals from a trend is drawn over those residuals
+                emp = empirical_variogram(space, residuals(
+                    space, np.log(values), "none" if model is None else model.trend), seed=0)
                 key = f"variogram_{el}"
                 drawn[key] = charts.variogram_chart(
                     emp.lags, emp.gamma, model, folder / CHART_FILES[key],

@@ -62,6 +62,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "nugget_ph_sd": ((int, float), lambda v: 0 < v <= 2, "a pH standard deviation 0..2"),
         "structure_test": (str, lambda v: v in ("several", "one"), "'several' or 'one'"),
         "anisotropy": (str, lambda v: v in ("none", "fitted"), "'none' or 'fitted'"),
+        "trend": (str, lambda v: v in ("none", "linear"), "'none' or 'linear'"),
     },
     "crops": {
         "unit": (str, lambda v: bool(v.strip()), "'parcel' or a parcel column name"),

@@ -282,7 +282,8 @@ def leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels,
     report = cross_validation_report(classified, surfaces, standard=standard, loo=moments)
     for n_pass in range(1, LOO_PASSES + 1):
         loo = screen_loo(report[1], classified, max_z=rules.get("outliers", "loo_max_z"),
-                         listed=outliers)
+                         listed=outliers, fallbacks=frozenset(
+                             v for v, m in surfaces.models.items() if isinstance(m, str)))
         if loo.empty:
             break
         samples, table = apply_outliers(samples, loo, mode)
