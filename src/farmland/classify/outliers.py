@@ -199,7 +199,7 @@ def screen_loo(cross_validation: pd.DataFrame, samples: pd.DataFrame, *, max_z: 
     cv["sample_id"] = cv["sample_id"].astype(str)
     z = -pd.to_numeric(cv["standardized_error"], errors="coerce").to_numpy(float)
     hit = np.isfinite(z) & (np.abs(z) > max_z)
-    hit &= ~cv["variable"].isin(_too_many(cv, z, hit, listed, max_z)).to_numpy()
+    hit &= ~cv["variable"].isin(_too_many(cv, z, hit, listed, max_z, fallbacks)).to_numpy()
     censored = {(str(sid), var) for var in pd.unique(cv["variable"])
                 if f"{var}_censored" in samples
                 for sid in samples.loc[samples[f"{var}_censored"].fillna(False).astype(bool),
@@ -222,7 +222,7 @@ def screen_loo(cross_validation: pd.DataFrame, samples: pd.DataFrame, *, max_z: 
 
 
 def _too_many(cv: pd.DataFrame, z: np.ndarray, hit: np.ndarray, listed: pd.DataFrame | None,
-              max_z: float) -> list[str]:
+              max_z: float, fallbacks: frozenset[str] = frozenset()) -> list[str]:
     """Variables where the rule would flag more than :data:`LOO_MAX_SHARE` of the values
     (with those it flagged in earlier passes; at least 2): skipped, with a WARNING."""
     earlier = (pd.Series(dtype=int) if listed is None or "check" not in listed else
@@ -233,11 +233,13 @@ def _too_many(cv: pd.DataFrame, z: np.ndarray, hit: np.ndarray, listed: pd.DataF
         before = int(earlier.get(var, 0))
         if flagged and before + flagged > max(1.0, LOO_MAX_SHARE * (n + before)):
             msse = float(np.nanmean(z[rows] ** 2))
-            log.warning("leave-one-out rule: %d of %d %s values lie beyond ±%g kriging SD "
-                        "(mean squared z %.2g, ideal 1): the kriging SDs are too narrow for "
-                        "these data, not the values wrong; no %s value is flagged by this "
-                        "rule — check the %s variogram in crossval.csv", flagged + before,
-                        n + before, var, max_z, msse, var, var)
+            sd, check = (("IDW error SD", f"{var}'s IDW fallback") if var in fallbacks
+                         else ("kriging SD", f"{var} variogram"))
+            log.warning("leave-one-out rule: %d of %d %s values lie beyond ±%g %s "
+                        "(mean squared z %.2g, ideal 1): the SDs are too narrow for these "
+                        "data, not the values wrong; no %s value is flagged by this rule — "
+                        "check the %s in crossval.csv", flagged + before, n + before, var,
+                        max_z, sd, msse, var, check)
             skip.append(var)
     return skip
 

@@ -414,7 +414,8 @@ class LocalKriging:
         if self.fallback_ is not None:
             predicted = np.asarray(self.idw_.leave_one_out()["predicted"], dtype=float)
             kept = getattr(self, "error_variance_", None)
-            variance = float(kept) if kept is not None else idw_error_variance(self.idw_)
+            variance = (float(kept) if kept is not None
+                        else idw_error_variance(self.idw_, predicted))
             with np.errstate(divide="ignore", invalid="ignore"):
                 mean = np.log(predicted) if self.log else predicted
             mean = np.where(np.isfinite(mean), mean, np.nan)

@@ -23,15 +23,18 @@ import numpy as np
 __all__ = ["fallback_distribution", "idw_error_variance"]
 
 
-def idw_error_variance(idw) -> float:
+def idw_error_variance(idw, predicted: np.ndarray | None = None) -> float:
     """Mean squared leave-one-out error of a fitted :class:`~farmland.geostats.IDW` on its
     working scale (ln when ``log``); NaN with fewer than two estimable samples.
 
     Each sample location is estimated from the other locations (duplicates at one
     location are averaged first, as the IDW does); the error is the location's value
-    minus that estimate.
+    minus that estimate. ``predicted``: the IDW's ``leave_one_out()["predicted"]`` when
+    the caller has it already.
     """
-    predicted = np.asarray(idw.leave_one_out()["predicted"], dtype=float)
+    if predicted is None:
+        predicted = idw.leave_one_out()["predicted"]
+    predicted = np.asarray(predicted, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         estimate = np.log(predicted) if idw.log else predicted
     observed = np.asarray(idw.values_, dtype=float)[idw.sample_location_]

@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -273,7 +273,7 @@ def variogram_chart(lags: Sequence[float], gamma: Sequence[float],
             describe = getattr(model, "describe", None)
             name = describe() if callable(describe) else lab.t("拟合模型", "fitted model")
             if getattr(model, "trend", "none") == "linear":   # the points are residuals too
-                name = name.removesuffix(" (residuals of a linear trend)") + "\n" + lab.t(
+                name = replace(model, trend="none").describe() + "\n" + lab.t(
                     "扣除线性趋势后的残差", "residuals of a linear trend")
             if nugget_fixed:
                 name += "\n" + lab.t("块金值取测量误差（固定）", "nugget fixed at the measurement error")
