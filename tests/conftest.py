@@ -106,6 +106,20 @@ def make_samples(xy, *, origin: tuple[float, float] = (X0, Y0), crs=CRS,
                        **{"sample_id": [f"S{i}" for i in range(n)], **SOIL_BACKGROUND, **columns})
 
 
+def demo_corner(folder: Path) -> pd.DataFrame:
+    """A 4 km corner of the demo county: its parcels written to ``folder/p.gpkg`` (layer
+    DLTB), its soil samples (a 6 km window, the raw CSV columns as text) returned for a
+    test to edit and write."""
+    data = Path(__file__).resolve().parents[1] / "data" / "demo"
+    window = shapely.box(620_000, 2_718_000, 624_000, 2_722_000)
+    parcels = gpd.read_file(data / "parcels.gpkg", layer="DLTB")
+    parcels.loc[parcels.intersects(window)].to_file(folder / "p.gpkg", layer="DLTB")
+    soil = pd.read_csv(data / "soil_samples.csv", encoding="utf-8-sig", dtype=str)
+    x, y = soil["X"].astype(float), soil["Y"].astype(float)
+    soil = soil.loc[x.between(619_000, 625_000) & y.between(2_717_000, 2_723_000)]
+    return soil.reset_index(drop=True)
+
+
 def parcel_table(rows) -> pd.DataFrame:
     """Parcels without geometry; rows: (parcel_id, township, final_class or None, area_mu)."""
     ids, towns, classes, areas = zip(*rows, strict=True)

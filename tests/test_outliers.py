@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import X0, Y0, make_parcels, make_samples
+from conftest import X0, Y0, demo_corner, make_parcels, make_samples
 
 import farmland as fl
 from farmland.classify.outliers import apply_outliers, screen_loo, screen_outliers
@@ -109,16 +109,8 @@ def test_unknown_mode_is_refused():
 def test_classify_writes_outliers_csv_and_layer(tmp_path, cli):
     """`farmland classify` on the demo corner with one mistyped 镉 (45 for 0.45)."""
     import geopandas as gpd
-    from shapely.geometry import box
 
-    data = Path(__file__).resolve().parents[1] / "data" / "demo"
-    window = box(620_000, 2_718_000, 624_000, 2_722_000)
-    parcels = gpd.read_file(data / "parcels.gpkg", layer="DLTB")
-    parcels.loc[parcels.intersects(window)].to_file(tmp_path / "p.gpkg", layer="DLTB")
-    soil = pd.read_csv(data / "soil_samples.csv", encoding="utf-8-sig", dtype=str)
-    x, y = soil["X"].astype(float), soil["Y"].astype(float)
-    soil = soil.loc[x.between(619_000, 625_000) & y.between(2_717_000, 2_723_000)]
-    soil = soil.reset_index(drop=True)
+    soil = demo_corner(tmp_path)
     soil.loc[3, "镉"] = "45"
     soil.to_csv(tmp_path / "soil.csv", index=False, encoding="utf-8-sig")
     res = cli("classify", "--parcels", tmp_path / "p.gpkg", "--samples", tmp_path / "soil.csv",
@@ -129,7 +121,8 @@ def test_classify_writes_outliers_csv_and_layer(tmp_path, cli):
         [soil.loc[3, "样品编号"], "cd", "global"]]
     layer = gpd.read_file(tmp_path / "out" / "classification.gpkg", layer="outliers")
     assert len(layer) == 1 and layer.geometry.iloc[0] is not None
-    assert read_manifest(tmp_path / "out")["outliers"] == {"mode": "flag", "suspect_values": 1}
+    assert read_manifest(tmp_path / "out")["outliers"] == {"mode": "flag", "suspect_values": 1,
+                                                           "hot_spots_kept": 0}
 
 
 def test_suspect_values_are_a_map_layer_with_escaped_text():
@@ -285,7 +278,8 @@ def test_classify_flags_a_loo_suspect_and_leaves_it_out_of_the_surface(tmp_path,
         assert not in_cv and "refitted cd without them" in res.stderr
     else:
         assert "cd_suspect" not in samples and in_cv
-    assert read_manifest(tmp_path / "out")["outliers"] == {"mode": mode, "suspect_values": 1}
+    assert read_manifest(tmp_path / "out")["outliers"] == {"mode": mode, "suspect_values": 1,
+                                                           "hot_spots_kept": 0}
 
 
 def test_a_second_pass_finds_what_the_first_suspect_hid(tmp_path):

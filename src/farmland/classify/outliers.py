@@ -18,6 +18,15 @@ thresholds are module constants, documented in docs/decisions.md):
   (:func:`farmland.geostats.quality.cross_validation_report`), computed with variograms
   fitted without the suspects of the three rules above.
 
+**Corroborated hot spots** (:func:`corroborate`): a typo or a lab error hits one value of
+a sample; real contamination rarely comes alone (smelters, mines, batteries and
+irrigation water carry several metals). A high ``spatial`` or ``loo`` suspect whose
+sample also holds another metal at ``[outliers] corroboration`` (3) times the median of
+that metal's own nearest samples is kept in the surfaces and variograms like any value:
+it stays in ``outliers.csv`` with the corroborating metal in its detail, so an analyst
+can still check the sample's location, but it no longer hides the hot spot from its
+neighbours (docs/decisions.md "Corroborated hot spots").
+
 What happens to a suspect is the ``mode`` (``--outliers``):
 
 - ``flag`` (default): reported, kept for its own sample's point class (a real hot spot
@@ -42,7 +51,8 @@ from scipy.spatial import cKDTree
 from farmland.errors import InputError, first_rows
 from farmland.standards import CLASS_ELEMENTS
 
-__all__ = ["MODES", "OUTLIER_COLUMNS", "apply_outliers", "screen_loo", "screen_outliers"]
+__all__ = ["MODES", "OUTLIER_COLUMNS", "apply_outliers", "corroborate", "screen_loo",
+           "screen_outliers"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,12 @@ UNIT_BAND = (300.0, 3000.0)
 #: kriging SDs are too narrow for the data (a mis-fitted variogram), not that values are bad
 LOO_MAX_SHARE = 0.05
 OUTLIER_COLUMNS = ["sample_id", "element", "value", "check", "detail", "fix", "action"]
+#: checks a second high metal of the same sample can corroborate (a local anomaly); a value
+#: beyond every intervention value, a unit mix-up or an implausible pH is never real
+CORROBORATED_CHECKS = ("spatial", "loo")
+#: ``action`` of a corroborated value under ``flag`` or ``exclude`` (and how ``keep`` ends it)
+KEPT_ACTION = "kept in surfaces and variograms: corroborated hot spot"
+HOT_SPOT = "corroborated hot spot"
 
 
 def screen_outliers(samples: pd.DataFrame, standard) -> pd.DataFrame:
@@ -135,13 +151,9 @@ def _global_rows(ids, v, el, standard) -> list[dict]:
 
 def _local_rows(ids, v, xy, el, standard) -> tuple[list[dict], list[dict]]:
     """(unit mix-ups, local spikes) of element ``el``."""
-    ok = np.isfinite(v) & (v > 0)
-    if ok.sum() <= NEIGHBOURS:
+    pos, med = _neighbour_median(v, xy)
+    if not len(pos):
         return [], []
-    pos = np.flatnonzero(ok)
-    tree = cKDTree(xy[pos])
-    _, nn = tree.query(xy[pos], k=NEIGHBOURS + 1, workers=-1)
-    med = np.median(v[pos][nn[:, 1:]], axis=1)          # the neighbours, not the sample
     ratio = v[pos] / med
     floor = _lowest_screening(standard, el)
     out = []
@@ -164,6 +176,81 @@ def _local_rows(ids, v, xy, el, standard) -> tuple[list[dict], list[dict]]:
                         f"{NEIGHBOURS} nearest samples",
                         "check the value; if it is real, resample around it (a hot spot)"))
     return out, spikes
+
+
+def _neighbour_median(v: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of the finite positive values, the median of each one's
+    :data:`NEIGHBOURS` nearest other such values); empty when there are too few."""
+    ok = np.isfinite(v) & (v > 0)
+    if ok.sum() <= NEIGHBOURS:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    pos = np.flatnonzero(ok)
+    _, nn = cKDTree(xy[pos]).query(xy[pos], k=NEIGHBOURS + 1, workers=-1)
+    return pos, np.median(v[pos][nn[:, 1:]], axis=1)    # the neighbours, not the sample
+
+
+def neighbour_ratios(samples: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each class-driving metal's value over the median of its :data:`NEIGHBOURS` nearest
+    samples (those with a value of that metal), by row of ``samples``; NaN without one."""
+    xy = shapely.get_coordinates(samples.geometry.values)
+    out = {}
+    for el in CLASS_ELEMENTS:
+        if el not in samples:
+            continue
+        v = pd.to_numeric(samples[el], errors="coerce").to_numpy(float)
+        ratio = np.full(len(v), np.nan)
+        pos, med = _neighbour_median(v, xy)
+        ratio[pos] = v[pos] / med
+        out[el] = ratio
+    return out
+
+
+def corroborate(suspects: pd.DataFrame, samples: pd.DataFrame, *, factor: float,
+                listed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``suspects`` with a ``corroborated`` column: True for a high ``spatial`` or ``loo``
+    value whose sample holds another class-driving metal at ``factor`` times the median
+    of that metal's :data:`NEIGHBOURS` nearest samples or more (co-contamination: kept
+    in the surfaces by :func:`apply_outliers`); the detail then names that metal.
+
+    A metal of the same sample that is a ``global``, ``units`` or ``ph_range`` suspect, or
+    an uncorroborated suspect of an earlier pass (``listed``), corroborates nothing: a row
+    of values in the wrong unit must not vouch for itself. Two high spikes of one sample
+    do corroborate each other (a smelter raises Cd and Pb together; two typos in one
+    row are far rarer). Low values are never corroborated (leaving one out of the
+    surface can only raise its neighbours' classes). ``samples`` is the frame the
+    suspects were found in (point geometry, metric CRS).
+    """
+    out = suspects.copy()
+    out["corroborated"] = False
+    if out.empty or "geometry" not in samples:
+        return out
+    ratios = neighbour_ratios(samples)
+    row_of = {sid: i for i, sid in reversed(list(enumerate(
+        samples["sample_id"].astype(str))))}
+    doubtful = set(zip(out["sample_id"].astype(str), out["element"], strict=True)) - set(zip(
+        out.loc[out["check"].isin(CORROBORATED_CHECKS), "sample_id"].astype(str),
+        out.loc[out["check"].isin(CORROBORATED_CHECKS), "element"], strict=True))
+    if listed is not None and len(listed):
+        doubt = (listed.loc[~listed["action"].str.endswith(HOT_SPOT)]
+                 if "action" in listed else listed)
+        doubtful |= set(zip(doubt["sample_id"].astype(str), doubt["element"], strict=True))
+    for k, (sid, el, check) in enumerate(out[["sample_id", "element", "check"]].itertuples(
+            index=False, name=None)):
+        i = row_of.get(str(sid))
+        if check not in CORROBORATED_CHECKS or el not in ratios or i is None:
+            continue
+        if not ratios[el][i] > 1:           # a low value (or no neighbours' median)
+            continue
+        others = {m: r[i] for m, r in ratios.items()
+                  if m != el and (str(sid), m) not in doubtful and np.isfinite(r[i])}
+        best = max(others, key=others.get, default=None)
+        if best is None or others[best] < factor:
+            continue
+        out.iloc[k, out.columns.get_loc("corroborated")] = True
+        out.iloc[k, out.columns.get_loc("detail")] += (
+            f"; {best} of the same sample is {others[best]:.1f} × its neighbours' median "
+            f"too (≥ {factor:g}: co-contamination, kept as a hot spot)")
+    return out
 
 
 def screen_loo(cross_validation: pd.DataFrame, samples: pd.DataFrame, *, max_z: float,
@@ -265,20 +352,31 @@ def apply_outliers(samples: pd.DataFrame, suspects: pd.DataFrame,
 
     ``flag`` marks ``<el>_suspect`` (True) so :func:`farmland.geostats.surfaces.
     interpolation_values` leaves the value out of surfaces and variograms; ``exclude``
-    removes the value (NaN); ``keep`` changes nothing. The input is not modified.
+    removes the value (NaN); ``keep`` changes nothing. Rows marked ``corroborated``
+    (:func:`corroborate`) are kept as they are in every mode. The input is not modified.
     """
     if mode not in MODES:
         raise InputError("unknown outlier mode", value=mode, fix="use flag, exclude or keep")
     out = samples.copy()
     action = {"flag": "kept for its own sample; left out of surfaces and variograms",
               "exclude": "removed", "keep": "reported only"}[mode]
-    table = suspects.assign(action=action)[OUTLIER_COLUMNS]
+    kept = (suspects["corroborated"].fillna(False).to_numpy(bool)
+            if "corroborated" in suspects else np.zeros(len(suspects), dtype=bool))
+    table = suspects.assign(action=np.where(
+        kept, KEPT_ACTION if mode != "keep" else f"{action}: {HOT_SPOT}", action)
+    )[OUTLIER_COLUMNS]
     if table.empty:
         return out, table
-    log.warning("%d suspect value(s) in the soil samples (%s): %s; see outliers.csv",
-                len(table), mode, first_rows(table["sample_id"] + " " + table["element"]))
+    doubt = table.loc[~kept]
+    if len(doubt):
+        log.warning("%d suspect value(s) in the soil samples (%s): %s; see outliers.csv",
+                    len(doubt), mode, first_rows(doubt["sample_id"] + " " + doubt["element"]))
+    if kept.any():
+        log.warning("%d high value(s) kept as hot spots: another metal of the same sample is "
+                    "high too (%s); check their locations in outliers.csv", int(kept.sum()),
+                    first_rows(table.loc[kept, "sample_id"] + " " + table.loc[kept, "element"]))
     ids = out["sample_id"].astype(str)
-    for el, group in table.groupby("element"):
+    for el, group in doubt.groupby("element"):
         hit = ids.isin(set(group["sample_id"])).to_numpy()
         if mode == "flag":
             out[f"{el}_suspect"] = hit if f"{el}_suspect" not in out else (

@@ -29,7 +29,9 @@ from farmland.cli.output import print_class_table
               show_default=True,
               help="Suspect soil values (e.g. 镉 45 for 0.45): flag = kept for their own sample, "
                    "left out of surfaces and variograms; exclude = removed; keep = reported "
-                   "only. Always listed in outliers.csv.")
+                   "only. A high value whose sample has another metal high too is a hot "
+                   "spot, kept (rules: [outliers] corroboration). Always listed in "
+                   "outliers.csv.")
 @click.option("--units", default="parcel", show_default=True, metavar="parcel|village|township|FILE",
               help="Evaluation unit (评价单元) of the point majority, the 80 %/50 % checks and the "
                    "crop adjustment: each parcel alone, village × land use, township × land use, "

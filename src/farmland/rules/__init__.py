@@ -89,6 +89,8 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
     "outliers": {
         "loo_max_z": ((int, float), lambda v: 2 <= v <= 1000,
                       "a number 2..1000 of kriging standard deviations (1000: rule off)"),
+        "corroboration": ((int, float), lambda v: 1.5 <= v <= 1000,
+                          "a number 1.5..1000 of times the neighbours' median (1000: off)"),
     },
     "variograms": {
         "reuse_max_change": ((int, float), lambda v: 0 <= v <= 1, "a share 0..1"),

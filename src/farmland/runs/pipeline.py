@@ -19,7 +19,13 @@ import geopandas as gpd
 import pandas as pd
 
 from farmland import __version__
-from farmland.classify.outliers import apply_outliers, screen_loo, screen_outliers
+from farmland.classify.outliers import (
+    HOT_SPOT,
+    apply_outliers,
+    corroborate,
+    screen_loo,
+    screen_outliers,
+)
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.samples import classify_samples
 from farmland.classify.summary import class_area_table
@@ -190,7 +196,7 @@ def _classify(inputs: ClassificationInputs, rules: Rules, std, parcels, samples,
     mapping = fio.read_mapping(inputs.mapping) if inputs.mapping else None
     units = evaluation_units(parcels, str(inputs.units) if inputs.units_path() is None
                              else inputs.units_path(), crs=inputs.crs, mapping=mapping)
-    samples, outliers = apply_outliers(samples, screen_outliers(samples, std), inputs.outliers)
+    samples, outliers = first_screen(samples, std, rules, inputs.outliers)
     classified = _classified_samples(samples, parcels, std, rules, inputs)
     # one set of models (fitted, or reused from the previous run) serves the
     # classification, the CV report and the rasters
@@ -227,7 +233,10 @@ def _classify(inputs: ClassificationInputs, rules: Rules, std, parcels, samples,
         manifest["parameters"]["units"] = units.attrs["kind"]
         manifest["counts"]["evaluation_units"] = units.attrs["units"]
         manifest["counts"]["parcels_alone"] = units.attrs["alone"]
-    manifest["outliers"] = {"mode": inputs.outliers, "suspect_values": len(outliers)}
+    hot = (outliers["action"].str.endswith(HOT_SPOT) if len(outliers)
+           else pd.Series([], dtype=bool))
+    manifest["outliers"] = {"mode": inputs.outliers, "suspect_values": int((~hot).sum()),
+                            "hot_spots_kept": int(hot.sum())}
     manifest["variograms"] = _json_safe(variograms)
     metrics, per_sample, models = report
     manifest["geostatistics"] = _json_safe({"models": models,
@@ -264,6 +273,15 @@ def _surface_models(usable: pd.DataFrame, rules: Rules, inputs: ClassificationIn
         rules_sha256=rules.sha256, output=inputs.output)
 
 
+def first_screen(samples, standard, rules: Rules, mode: str):
+    """The global, units and spatial rules (:func:`farmland.classify.outliers.
+    screen_outliers`) with corroborated hot spots kept, applied in ``mode``: (samples,
+    outlier table)."""
+    suspects = corroborate(screen_outliers(samples, standard), samples,
+                           factor=rules.get("outliers", "corroboration"))
+    return apply_outliers(samples, suspects, mode)
+
+
 def leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels, *, parcels,
                          standard, rules: Rules, mode: str, keep: frozenset[str] = frozenset(),
                          moments: LooRecorder | None = None):
@@ -286,9 +304,12 @@ def leave_one_out_screen(samples, classified, outliers, surfaces: SurfaceModels,
                              v for v, m in surfaces.models.items() if isinstance(m, str)))
         if loo.empty:
             break
+        loo = corroborate(loo, classified, factor=rules.get("outliers", "corroboration"),
+                          listed=outliers)
         samples, table = apply_outliers(samples, loo, mode)
         outliers = pd.concat([outliers, table], ignore_index=True) if len(outliers) else table
-        if mode == "keep":  # nothing leaves the fit: another pass would find the same
+        loo = loo.loc[~loo["corroborated"]]
+        if mode == "keep" or loo.empty:  # nothing left the fit: another pass finds the same
             break
         # the same points in the same parcels: only values changed
         classified = classify_samples(samples, parcels=parcels, standard=standard, rules=rules,

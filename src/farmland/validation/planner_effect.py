@@ -51,13 +51,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from farmland.classify.outliers import apply_outliers, screen_outliers
 from farmland.classify.parcels import classify_parcels
 from farmland.classify.samples import classify_samples
 from farmland.rules import load_rules
 from farmland.runs.pipeline import (
     ClassificationInputs,
     classify_run,
+    first_screen,
     leave_one_out_screen,
     read_inputs,
 )
@@ -346,8 +346,7 @@ def screened_samples(inputs: ClassificationInputs, rules, surfaces, standard):
     outlier rules, then the leave-one-out rule (without it the first run's leave-one-out
     suspects would be kriged again)."""
     parcels, samples, _ = read_inputs(inputs, rules=rules)
-    samples, outliers = apply_outliers(samples, screen_outliers(samples, standard),
-                                       inputs.outliers)
+    samples, outliers = first_screen(samples, standard, rules, inputs.outliers)
     classified = classify_samples(samples, parcels=parcels, standard=standard, rules=rules)
     classified, surfaces, _, _ = leave_one_out_screen(
         samples, classified, outliers, surfaces, parcels=parcels, standard=standard,
