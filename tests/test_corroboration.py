@@ -175,3 +175,17 @@ def test_classify_keeps_a_corroborated_hot_spot_in_the_surface(tmp_path, cli):
     manifest = read_manifest(tmp_path / "out")["outliers"]
     assert manifest["hot_spots_kept"] >= 1
     assert manifest["suspect_values"] + manifest["hot_spots_kept"] == len(table)
+
+
+@pytest.mark.parametrize(("action", "zh"), [
+    (KEPT_ACTION, "多项同时偏高，作为真实高值点保留，参与插值与变异函数 " + KEPT_ACTION),
+    ("kept for its own sample; left out of surfaces and variograms",
+     "仅用于本样点定类，不参与插值与变异函数 kept for its own sample; left out of surfaces and "
+     "variograms"),
+    ("reported only: corroborated hot spot",
+     "仅报告（多项同时偏高的高值点） reported only: corroborated hot spot")])
+def test_the_report_says_every_action_in_both_languages(action, zh):
+    from farmland.report.excel import display_value
+
+    assert display_value("action", action, "zh") == zh
+    assert display_value("action", action, "en") == action

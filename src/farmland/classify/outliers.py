@@ -74,6 +74,9 @@ OUTLIER_COLUMNS = ["sample_id", "element", "value", "check", "detail", "fix", "a
 #: checks a second high metal of the same sample can corroborate (a local anomaly); a value
 #: beyond every intervention value, a unit mix-up or an implausible pH is never real
 CORROBORATED_CHECKS = ("spatial", "loo")
+#: ``action`` of a suspect by mode (``outliers.csv``)
+ACTIONS = {"flag": "kept for its own sample; left out of surfaces and variograms",
+           "exclude": "removed", "keep": "reported only"}
 #: ``action`` of a corroborated value under ``flag`` or ``exclude`` (and how ``keep`` ends it)
 KEPT_ACTION = "kept in surfaces and variograms: corroborated hot spot"
 HOT_SPOT = "corroborated hot spot"
@@ -358,8 +361,7 @@ def apply_outliers(samples: pd.DataFrame, suspects: pd.DataFrame,
     if mode not in MODES:
         raise InputError("unknown outlier mode", value=mode, fix="use flag, exclude or keep")
     out = samples.copy()
-    action = {"flag": "kept for its own sample; left out of surfaces and variograms",
-              "exclude": "removed", "keep": "reported only"}[mode]
+    action = ACTIONS[mode]
     kept = (suspects["corroborated"].fillna(False).to_numpy(bool)
             if "corroborated" in suspects else np.zeros(len(suspects), dtype=bool))
     table = suspects.assign(action=np.where(

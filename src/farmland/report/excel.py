@@ -34,7 +34,7 @@ from farmland import __version__
 from farmland import classes as C
 from farmland.errors import InputError
 from farmland.io.write import atomic_write, final_path, refuse_existing
-from farmland.report.labels import CHECK_LABELS, LIST_LABELS, code_list_text
+from farmland.report.labels import ACTION_LABELS, CHECK_LABELS, LIST_LABELS, code_list_text
 from farmland.report.statements import is_missing, rate_statement
 from farmland.vocabulary import PLAN_MODE_LABELS, rule_label, rule_text
 
@@ -119,7 +119,8 @@ _YES_NO = {True: ("是", "yes"), False: ("否", "no")}
 VALUE_LABELS: dict[str, dict[object, tuple[str, str]]] = {
     "level": {"county": ("全县", "county"), "township": ("乡镇", "township")},
     "met": {True: ("达标", "met"), False: ("未达标", "not met"), None: ("无污染耕地", "n/a")},
-    "reaches_target": _YES_NO, "check": CHECK_LABELS, "mode": PLAN_MODE_LABELS,
+    "reaches_target": _YES_NO, "check": CHECK_LABELS, "action": ACTION_LABELS,
+    "mode": PLAN_MODE_LABELS,
     "proposed_measure_class": {"safe_use": ("安全利用措施", "safe use"),
                                "strict_control": ("严格管控措施", "strict control")},
 }
