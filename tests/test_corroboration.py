@@ -189,3 +189,22 @@ def test_the_report_says_every_action_in_both_languages(action, zh):
 
     assert display_value("action", action, "zh") == zh
     assert display_value("action", action, "en") == action
+
+
+def test_the_map_fills_a_kept_hot_spot_and_says_its_action_in_both_languages():
+    import geopandas as gpd
+    from conftest import make_parcels
+
+    from farmland.maps.layers import display_frame
+
+    s = grid(S6={"cd": 3.0, "pb": 80.0}, S18={"cd": 3.0})
+    _, table = apply_outliers(s, corroborate(screen_outliers(s, STD), s, factor=3.0), "flag")
+    points = s.set_index("sample_id").geometry.reindex(table["sample_id"]).to_numpy()
+    layer = gpd.GeoDataFrame(table, geometry=points, crs=s.crs)
+    shown = display_frame("outliers", layer).set_axis(table["sample_id"])
+    assert shown["_kept"].to_dict() == {"S6": True, "S18": False}
+    assert shown.at["S6", "_action"] == (
+        "多项同时偏高，作为真实高值点保留，参与插值与变异函数 " + KEPT_ACTION)
+    html = fl.make_map(make_parcels(n=2, final_class=[1, 3]), outliers=layer).get_root().render()
+    assert "可疑数值与高值点 Suspect values and hot spots" in html
+    assert "作为真实高值点保留" in html

@@ -135,7 +135,7 @@ def test_suspect_values_are_a_map_layer_with_escaped_text():
     layer = gpd.GeoDataFrame(table, geometry=points, crs=s.crs)
     parcels = make_parcels(n=2, final_class=[1, 3])
     html = fl.make_map(parcels, outliers=layer).get_root().render()
-    assert "可疑数值 Suspect values" in html
+    assert "可疑数值与高值点 Suspect values and hot spots" in html
     assert "<img src=x onerror" not in html            # data is text, never markup
 
 

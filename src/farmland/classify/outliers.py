@@ -51,8 +51,8 @@ from scipy.spatial import cKDTree
 from farmland.errors import InputError, first_rows
 from farmland.standards import CLASS_ELEMENTS
 
-__all__ = ["MODES", "OUTLIER_COLUMNS", "apply_outliers", "corroborate", "screen_loo",
-           "screen_outliers"]
+__all__ = ["ACTION_LABELS", "MODES", "OUTLIER_COLUMNS", "apply_outliers", "corroborate",
+           "hot_spot", "screen_loo", "screen_outliers"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,15 @@ ACTIONS = {"flag": "kept for its own sample; left out of surfaces and variograms
 #: ``action`` of a corroborated value under ``flag`` or ``exclude`` (and how ``keep`` ends it)
 KEPT_ACTION = "kept in surfaces and variograms: corroborated hot spot"
 HOT_SPOT = "corroborated hot spot"
+#: every ``action`` → (Chinese, English), for the report and the map
+ACTION_LABELS: dict[str, tuple[str, str]] = {
+    ACTIONS["flag"]: ("仅用于本样点定类，不参与插值与变异函数", ACTIONS["flag"]),
+    ACTIONS["exclude"]: ("已剔除", ACTIONS["exclude"]),
+    ACTIONS["keep"]: ("仅报告", ACTIONS["keep"]),
+    KEPT_ACTION: ("多项同时偏高，作为真实高值点保留，参与插值与变异函数", KEPT_ACTION),
+    f"{ACTIONS['keep']}: {HOT_SPOT}": ("仅报告（多项同时偏高的高值点）",
+                                       f"{ACTIONS['keep']}: {HOT_SPOT}"),
+}
 
 
 def screen_outliers(samples: pd.DataFrame, standard) -> pd.DataFrame:
@@ -234,7 +243,7 @@ def corroborate(suspects: pd.DataFrame, samples: pd.DataFrame, *, factor: float,
         out.loc[out["check"].isin(CORROBORATED_CHECKS), "sample_id"].astype(str),
         out.loc[out["check"].isin(CORROBORATED_CHECKS), "element"], strict=True))
     if listed is not None and len(listed):
-        doubt = (listed.loc[~listed["action"].str.endswith(HOT_SPOT)]
+        doubt = (listed.loc[~hot_spot(listed["action"])]
                  if "action" in listed else listed)
         doubtful |= set(zip(doubt["sample_id"].astype(str), doubt["element"], strict=True))
     for k, (sid, el, check) in enumerate(out[["sample_id", "element", "check"]].itertuples(
@@ -347,6 +356,11 @@ def _loo_detail(sid: str, var: str, obs: float, sd: float, z: float, max_z: floa
             f"{'above' if z > 0 else 'below'} its leave-one-out estimate {centre:.3g}{unit} "
             f"from the nearest other samples (z = {z:+.2f} on the "
             f"{'log' if log_scale else 'pH'} scale; suspect beyond ±{max_z:g})")
+
+
+def hot_spot(actions: pd.Series) -> pd.Series:
+    """Which rows of an ``outliers.csv`` ``action`` column are corroborated hot spots."""
+    return actions.astype("string").str.endswith(HOT_SPOT).fillna(False).astype(bool)
 
 
 def apply_outliers(samples: pd.DataFrame, suspects: pd.DataFrame,

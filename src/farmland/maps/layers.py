@@ -30,6 +30,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from farmland import classes
+from farmland.classify.outliers import ACTION_LABELS, hot_spot
 from farmland.maps import display as disp_text
 from farmland.maps.causes import CAUSE_SPECS, cause_columns
 from farmland.maps.choropleth import OVERVIEW_SPECS
@@ -166,13 +167,16 @@ LAYER_SPECS: dict[str, LayerSpec] = {
         (("名称 Name", ("name",), "text"), ("行业 Industry", ("industry",), "text"),
          ("重金属 Metals", ("metals",), "text"))),
     "confirm": CAUSE_SPECS["confirm"],
-    "outliers": LayerSpec(
-        "可疑数值 Suspect values",
+    "outliers": LayerSpec(   # a ring: left out of the surfaces; filled: a kept hot spot
+        "可疑数值与高值点 Suspect values and hot spots",
         {"radius": 7, "color": "#e7298a", "weight": 2.5, "fillColor": "#ffffff",
          "fillOpacity": 0.0},
         (("样点 Sample", ("sample_id",), "text"), ("项目 Item", ("element",), "text"),
          ("数值 Value", ("value",), "text"), ("检查 Check", ("check",), "text"),
-         ("说明 Detail", ("detail",), "text"), ("处理 Action", ("action",), "text"))),
+         ("说明 Detail", ("detail",), "text"), ("处理 Action", ("_action",), "text")),
+        by="_kept", styles={"false": {"fillColor": "#ffffff", "fillOpacity": 0.0},
+                            "true": {"fillColor": "#e7298a", "fillOpacity": 0.85}},
+        symbol="dots"),
     "plan": LayerSpec(
         "加密采样点 Planned sampling points",
         {"radius": 5, "color": "#ffffff", "weight": 1.5, "fillColor": "#1f78b4",
@@ -212,6 +216,10 @@ def display_frame(key: str, gdf: pd.DataFrame) -> pd.DataFrame:
             texts = [disp_text.plan_reason(r) for r in gdf["reason"]]
             out["_reason"] = [t[0] for t in texts]
             out["_p_change"] = [t[1] for t in texts]
+    if key == "outliers" and "action" in gdf:
+        out["_kept"] = hot_spot(gdf["action"])
+        out["_action"] = gdf["action"].map(
+            lambda a: " ".join(ACTION_LABELS.get(a, (a,))) if isinstance(a, str) else None)
     if key in ("samples", "crops") and (nd := disp_text.not_detected(gdf)) is not None:
         out["_nd"] = nd
     if key == "changes":

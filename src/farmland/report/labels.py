@@ -10,7 +10,7 @@ report's own.
 
 from __future__ import annotations
 
-from farmland.classify.outliers import ACTIONS, HOT_SPOT, KEPT_ACTION
+from farmland.classify.outliers import ACTION_LABELS
 from farmland.vocabulary import (
     CROP_LABELS,
     ELEMENT_NAMES,
@@ -30,14 +30,4 @@ CHECK_LABELS: dict[str, tuple[str, str]] = {
     "spatial": ("局部突高", "local spike"),
     "units": ("疑似单位错误", "suspected unit error"),
     "loo": ("留一交叉验证偏离", "leave-one-out outlier"),
-}
-
-#: ``action`` of a suspect soil value (farmland.classify.outliers) → (Chinese, English)
-ACTION_LABELS: dict[str, tuple[str, str]] = {
-    ACTIONS["flag"]: ("仅用于本样点定类，不参与插值与变异函数", ACTIONS["flag"]),
-    ACTIONS["exclude"]: ("已剔除", ACTIONS["exclude"]),
-    ACTIONS["keep"]: ("仅报告", ACTIONS["keep"]),
-    KEPT_ACTION: ("多项同时偏高，作为真实高值点保留，参与插值与变异函数", KEPT_ACTION),
-    f"{ACTIONS['keep']}: {HOT_SPOT}": ("仅报告（多项同时偏高的高值点）",
-                                       f"{ACTIONS['keep']}: {HOT_SPOT}"),
 }

@@ -20,9 +20,9 @@ import pandas as pd
 
 from farmland import __version__
 from farmland.classify.outliers import (
-    HOT_SPOT,
     apply_outliers,
     corroborate,
+    hot_spot,
     screen_loo,
     screen_outliers,
 )
@@ -233,8 +233,7 @@ def _classify(inputs: ClassificationInputs, rules: Rules, std, parcels, samples,
         manifest["parameters"]["units"] = units.attrs["kind"]
         manifest["counts"]["evaluation_units"] = units.attrs["units"]
         manifest["counts"]["parcels_alone"] = units.attrs["alone"]
-    hot = (outliers["action"].str.endswith(HOT_SPOT) if len(outliers)
-           else pd.Series([], dtype=bool))
+    hot = hot_spot(outliers["action"])
     manifest["outliers"] = {"mode": inputs.outliers, "suspect_values": int((~hot).sum()),
                             "hot_spots_kept": int(hot.sum())}
     manifest["variograms"] = _json_safe(variograms)
