@@ -295,7 +295,7 @@ def test_map_commands_draw_what_the_run_folder_holds(tmp_path, county):
     assert step_commands("map", cfg) == [
         ("6  地图 / Maps: 全县 county",
          ["map", gpkg, "-o", str(maps / "county_2023.html"), "--layers",
-          "parcels,samples,zones,sources,townships", "--title", f"甲县 2023 {classes}",
+          "parcels,samples,outliers,zones,sources,townships", "--title", f"甲县 2023 {classes}",
           "--zones", flags, "--rate-json", rate, "--tiles", "none"]),
         ("6  地图 / Maps: 加密采样 sampling",
          ["map", gpkg, "-o", str(maps / "sampling_2023.html"), "--layers",

@@ -86,7 +86,7 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[St
              after=("classify23", "flag23"), seconds=4.8),
         Step("map_county", "5  County map / 全县地图",
              ["map", cls23, "-o", str(maps / "demo_county.html"),
-              "--layers", "parcels,samples,zones,sources,townships",
+              "--layers", "parcels,samples,outliers,zones,sources,townships",
               "--rate-json", str(y23 / f.RATE_JSON), "--zones", str(y23 / f.FLAGS),
               "--sources", sources, "--townships", towns, *ow],
              after=("classify23", "rate23", "flag23"), seconds=2.2, **_MAP23),

@@ -204,7 +204,7 @@ def _report_argv(cfg: RunConfig) -> list[str]:
 
 
 #: map -> (layers, title); townships get the default layers (all that are present)
-MAPS = {"county": ("parcels,samples,zones,sources,townships",
+MAPS = {"county": ("parcels,samples,outliers,zones,sources,townships",
                    "耕地土壤环境质量类别图 Farmland soil classes"),
         "sampling": ("parcels,samples,crops,flags,plan,sources,townships",
                      "加密采样需求与布点 Sampling needs and planned points"),
