@@ -134,6 +134,16 @@ def test_neighbour_ratios_by_hand():
     assert r["cd"][0] == pytest.approx(1.0)
 
 
+def test_ratios_of_a_few_rows_are_those_of_all_rows():
+    s = grid(S6={"cd": 3.0, "pb": 80.0}, S18={"cd": 0.05})
+    s.loc[s["sample_id"] == "S7", "pb"] = np.nan
+    every, few = neighbour_ratios(s), neighbour_ratios(s, rows=[6, 7, 18])
+    for el in every:
+        np.testing.assert_array_equal(few[el][[6, 7, 18]], every[el][[6, 7, 18]])
+        assert np.isnan(np.delete(few[el], [6, 7, 18])).all()
+    assert np.isnan(few["pb"][7]) and few["cd"][18] == pytest.approx(0.25)
+
+
 def test_the_rules_set_and_bound_the_factor(tmp_path):
     (tmp_path / "r.toml").write_text("[outliers]\ncorroboration = 1.0\n", encoding="utf-8")
     with pytest.raises(fl.StandardError,
@@ -180,8 +190,8 @@ def test_classify_keeps_a_corroborated_hot_spot_in_the_surface(tmp_path, cli):
 @pytest.mark.parametrize(("action", "zh"), [
     (KEPT_ACTION, "多项同时偏高，作为真实高值点保留，参与插值与变异函数 " + KEPT_ACTION),
     ("kept for its own sample; left out of surfaces and variograms",
-     "仅用于本样点定类，不参与插值与变异函数 kept for its own sample; left out of surfaces and "
-     "variograms"),
+     ("仅用于本样点定类，不参与插值与变异函数 kept for its own sample; left out of surfaces and "
+      "variograms")),
     ("reported only: corroborated hot spot",
      "仅报告（多项同时偏高的高值点） reported only: corroborated hot spot")])
 def test_the_report_says_every_action_in_both_languages(action, zh):

@@ -190,20 +190,25 @@ def _local_rows(ids, v, xy, el, standard) -> tuple[list[dict], list[dict]]:
     return out, spikes
 
 
-def _neighbour_median(v: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _neighbour_median(v: np.ndarray, xy: np.ndarray,
+                      at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(positions of the finite positive values, the median of each one's
-    :data:`NEIGHBOURS` nearest other such values); empty when there are too few."""
+    :data:`NEIGHBOURS` nearest other such values); empty when there are too few.
+    ``at``: only these rows (those of them with a value), the same medians."""
     ok = np.isfinite(v) & (v > 0)
     if ok.sum() <= NEIGHBOURS:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     pos = np.flatnonzero(ok)
-    _, nn = cKDTree(xy[pos]).query(xy[pos], k=NEIGHBOURS + 1, workers=-1)
-    return pos, np.median(v[pos][nn[:, 1:]], axis=1)    # the neighbours, not the sample
+    rows = pos if at is None else np.intersect1d(np.asarray(at, dtype=np.int64), pos)
+    _, nn = cKDTree(xy[pos]).query(xy[rows], k=NEIGHBOURS + 1, workers=-1)
+    return rows, np.median(v[pos][nn[:, 1:]], axis=1)   # the neighbours, not the sample
 
 
-def neighbour_ratios(samples: pd.DataFrame) -> dict[str, np.ndarray]:
+def neighbour_ratios(samples: pd.DataFrame, rows=None) -> dict[str, np.ndarray]:
     """Each class-driving metal's value over the median of its :data:`NEIGHBOURS` nearest
-    samples (those with a value of that metal), by row of ``samples``; NaN without one."""
+    samples (those with a value of that metal), by row of ``samples``; NaN without one
+    (and outside ``rows``, the row positions to compute, when given: a few suspects
+    among 10⁵ samples need not query them all)."""
     xy = shapely.get_coordinates(samples.geometry.values)
     out = {}
     for el in CLASS_ELEMENTS:
@@ -211,8 +216,8 @@ def neighbour_ratios(samples: pd.DataFrame) -> dict[str, np.ndarray]:
             continue
         v = pd.to_numeric(samples[el], errors="coerce").to_numpy(float)
         ratio = np.full(len(v), np.nan)
-        pos, med = _neighbour_median(v, xy)
-        ratio[pos] = v[pos] / med
+        at, med = _neighbour_median(v, xy, rows)
+        ratio[at] = v[at] / med
         out[el] = ratio
     return out
 
@@ -236,9 +241,10 @@ def corroborate(suspects: pd.DataFrame, samples: pd.DataFrame, *, factor: float,
     out["corroborated"] = False
     if out.empty or "geometry" not in samples:
         return out
-    ratios = neighbour_ratios(samples)
     row_of = {sid: i for i, sid in reversed(list(enumerate(
         samples["sample_id"].astype(str))))}
+    ids = out["sample_id"].astype(str)
+    ratios = neighbour_ratios(samples, rows=sorted({row_of[i] for i in ids if i in row_of}))
     doubtful = set(zip(out["sample_id"].astype(str), out["element"], strict=True)) - set(zip(
         out.loc[out["check"].isin(CORROBORATED_CHECKS), "sample_id"].astype(str),
         out.loc[out["check"].isin(CORROBORATED_CHECKS), "element"], strict=True))
