@@ -39,6 +39,7 @@ from farmland.validation import (
     target_check,
     validate,
 )
+from farmland.validation.harness import screen_table
 from farmland.validation.metrics import pooled_calibration
 
 COLUMNS = {"agreement": "agreement", "agreement_all": "agreement (all area)",
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     print("### Calibration pooled per scenario (farmland; floor: a perfectly calibrated "
           "predictor on the same parcels)\n")
     print(markdown(pooled_by_scenario(predictions)) + "\n")
+    print("### The outlier screen against the known gross errors (farmland, values summed "
+          "over counties; flagged: left out of the surfaces)\n")
+    print(markdown(screen_table(results)) + "\n")
     farm = results[results["method"] == "farmland"]
     fell = farm["kriging_fallbacks"].fillna("")
     counts = pd.Series([v for cell in fell for v in cell.split(",") if v]).value_counts()

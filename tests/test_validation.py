@@ -335,6 +335,34 @@ def test_small_county_metrics_stay_above_recorded_floors(small_run):
     assert rows["n_samples"].nunique() == 1  # every method saw the same samples
 
 
+def test_the_outlier_screen_is_scored_against_the_known_gross_errors(small_run):
+    """The plumes county of seed 1 (400 parcels): its lab report's gross errors, counted
+    from the truth, are each either flagged, kept as a hot spot or unseen."""
+    rows = small_run.rows.set_index("method")
+    truth = make_county("plumes", 1, n_parcels=400).sample_truth["gross_error"]
+    errors = sum(len(cell.split(",")) for cell in truth if cell)
+    farmland = rows.loc["farmland"]
+    assert farmland["gross_errors"] == errors > 0
+    assert (farmland["gross_flagged"] + farmland["gross_hot_spot"] + farmland["gross_unseen"]
+            == errors)
+    assert rows.loc[["nearest", "idw"], "gross_errors"].isna().all()
+
+
+def test_screen_scores_by_hand():
+    from farmland.classify.outliers import ACTIONS, KEPT_ACTION
+    from farmland.validation import screen_scores
+
+    listed = pd.DataFrame({"sample_id": ["S1", "S2", "S3", "S3"],
+                           "element": ["cd", "pb", "cd", "pb"],
+                           "action": [ACTIONS["flag"], ACTIONS["flag"], KEPT_ACTION,
+                                      KEPT_ACTION]})
+    gross = pd.Series({"S1": "cd", "S3": "pb", "S4": "hg,as", "S5": ""})
+    assert screen_scores(listed, gross) == {
+        "gross_errors": 4, "gross_flagged": 1, "gross_hot_spot": 1, "gross_unseen": 2,
+        "real_flagged": 1, "real_hot_spot": 1}
+    assert screen_scores(None, gross)["gross_unseen"] == 4
+
+
 def test_small_county_predictions_carry_probabilities(small_run):
     pred = small_run.predictions
     farmland = pred[pred["method"] == "farmland"]
@@ -350,6 +378,7 @@ def test_cli_validate_writes_tables_and_refuses_to_overwrite(tmp_path):
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "Issue-15 targets" in result.output
+    assert "outlier screen against the" in result.output
     rows = pd.read_csv(tmp_path / "validation.csv", encoding="utf-8-sig")
     summary = pd.read_csv(tmp_path / "validation_summary.csv", encoding="utf-8-sig")
     assert list(rows["method"]) == ["farmland", "nearest", "idw"]

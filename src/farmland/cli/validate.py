@@ -68,6 +68,7 @@ def command(scenarios, seeds, n_parcels, density, rules, plans, random_draws, la
     from farmland.io.write import csv_writer, refuse_existing, write_outputs
     from farmland.progress import track
     from farmland.validation import DEFAULT_SEEDS, summarise, target_check, validate
+    from farmland.validation.harness import screen_line, screen_table
 
     out = Path(output)
     if not plans and (random_draws, lab_draws) != (1, 1):
@@ -91,6 +92,7 @@ def command(scenarios, seeds, n_parcels, density, rules, plans, random_draws, la
         click.echo(line)
     for line in fallback_lines(results):
         click.echo(line)
+    click.echo(screen_line(screen_table(results)))
     write_outputs(out, {VALIDATION_CSV: csv_writer(results.round(6)),
                         SUMMARY_CSV: csv_writer(summary.round(6))}, overwrite=overwrite)
     click.echo(f"outputs: {out}")

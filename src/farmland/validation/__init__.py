@@ -23,6 +23,7 @@ from farmland.validation.metrics import (
     class_metrics,
     contaminated_called_clean,
     reliability_table,
+    screen_scores,
     unclassified_share,
 )
 from farmland.validation.planner_effect import (
@@ -42,6 +43,6 @@ __all__ = [
     "calibration_gap", "class3_precision", "class3_recall", "class_metrics",
     "contaminated_called_clean", "evaluate_county", "evaluate_plans", "idw_classes",
     "make_county", "nearest_sample_classes", "plan_target_check", "planner_effect",
-    "reliability_table", "scenario_names", "summarise", "summarise_plans", "target_check",
-    "unclassified_share", "validate",
+    "reliability_table", "scenario_names", "screen_scores", "summarise", "summarise_plans",
+    "target_check", "unclassified_share", "validate",
 ]

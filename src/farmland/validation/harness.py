@@ -30,12 +30,18 @@ import pandas as pd
 from farmland.rules import load_rules
 from farmland.runs.pipeline import ClassificationInputs, ClassificationResult, classify_run
 from farmland.validation.baselines import idw_classes, nearest_sample_classes
-from farmland.validation.metrics import class_metrics, pooled_calibration
+from farmland.validation.metrics import (
+    SCREEN_COLUMNS,
+    class_metrics,
+    pooled_calibration,
+    screen_scores,
+)
 from farmland.validation.scenarios import SCENARIOS
 from farmland.validation.synthetic import SyntheticCounty, make_county
 
 __all__ = ["BASELINES", "DEFAULT_SEEDS", "METRICS", "TARGETS", "CountyEvaluation",
-           "evaluate_county", "scenario_names", "summarise", "target_check", "validate"]
+           "evaluate_county", "scenario_names", "screen_line", "screen_table", "summarise",
+           "target_check", "validate"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,8 @@ class CountyEvaluation:
     """Scores of every method on one county, and the per-parcel predictions behind them.
 
     ``rows``: one row per method (scenario, seed, method, counts, areas, :data:`METRICS`,
-    seconds). ``predictions``: one row per parcel and method (``parcel_id``, ``method``,
+    the outlier screen against the known gross errors (:data:`~farmland.validation.
+    metrics.SCREEN_COLUMNS`; NaN for the baselines), seconds). ``predictions``: one row per parcel and method (``parcel_id``, ``method``,
     ``predicted``, ``p_class_1..3``, ``true_class``, ``area_mu``).
     """
 
@@ -139,13 +146,23 @@ def evaluate_county(county: SyntheticCounty, *, rules: str | Path | None = None,
                      "area_mu": float(frame["area_mu"].sum()),
                      "true_class2_mu": float(frame.loc[frame["true_class"] == 2, "area_mu"].sum()),
                      "true_class3_mu": float(frame.loc[frame["true_class"] == 3, "area_mu"].sum()),
-                     **scores, "seconds": round(secs, 2),
+                     **scores, **_screen(output, county), "seconds": round(secs, 2),
                      "kriging_fallbacks": _fallbacks(output)})
         predictions.append(frame.assign(method=method, scenario=county.scenario,
                                         seed=county.seed))
     log.info("validated %s seed %d: %s", county.scenario, county.seed,
              ", ".join(f"{r['method']} agreement {r['agreement']:.3f}" for r in rows))
     return CountyEvaluation(pd.DataFrame(rows), pd.concat(predictions, ignore_index=True))
+
+
+def _screen(output, county: SyntheticCounty) -> dict[str, float]:
+    """The outlier screen of a farmland run against the county's known gross errors
+    (:func:`~farmland.validation.metrics.screen_scores`); NaN for baselines."""
+    if not isinstance(output, ClassificationResult):
+        return dict.fromkeys(SCREEN_COLUMNS, float("nan"))
+    truth = county.sample_truth
+    return screen_scores(output.outliers, truth.set_index(truth["sample_id"].astype(str))[
+        "gross_error"])
 
 
 def _fallbacks(output) -> str:
@@ -255,12 +272,35 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per scenario × method, then one ``mean`` row per method (the mean
     of the scenario means, so every scenario counts alike). ``n_seeds`` says how many
     seeds each row averages; a NaN metric (e.g. no true class 3) is left out of means."""
-    numeric = ["area_mu", "true_class2_mu", "true_class3_mu", "n_samples", *METRICS, "seconds"]
+    numeric = ["area_mu", "true_class2_mu", "true_class3_mu", "n_samples", *METRICS,
+               *(c for c in SCREEN_COLUMNS if c in results), "seconds"]
     order = {m: i for i, m in enumerate(dict.fromkeys(results["method"]))}
     out = seed_means(results, "method", numeric)
     scen = {s: i for i, s in enumerate([*dict.fromkeys(results["scenario"]), "mean"])}
     key = out["scenario"].map(scen) * 100 + out["method"].map(order)
     return out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def screen_table(results: pd.DataFrame, method: str = "farmland") -> pd.DataFrame:
+    """The outlier screen of ``method`` against the known gross errors, values summed over
+    the counties of each scenario and over all (:data:`~farmland.validation.metrics.
+    SCREEN_COLUMNS`, ``counties``)."""
+    runs = results[results["method"] == method]
+    cols = list(SCREEN_COLUMNS)
+    per = runs.groupby("scenario", sort=False)[cols].sum().astype(int)
+    per.insert(0, "counties", runs.groupby("scenario", sort=False).size())
+    total = per.sum().to_frame("all").T
+    return pd.concat([per, total]).rename_axis("scenario").reset_index()
+
+
+def screen_line(table: pd.DataFrame) -> str:
+    """One sentence from the ``all`` row of :func:`screen_table`."""
+    t = table.set_index("scenario").loc["all"]
+    return (f"可疑数值筛查 outlier screen against the {t['gross_errors']} known gross errors "
+            f"({t['counties']} {'county' if t['counties'] == 1 else 'counties'}): 标记 flagged {t['gross_flagged']}, 作为高值点保留 "
+            f"kept as corroborated hot spots {t['gross_hot_spot']}, 未发现 unseen "
+            f"{t['gross_unseen']}; 真实数值 real values: 标记 flagged {t['real_flagged']}, "
+            f"作为高值点保留 kept as hot spots {t['real_hot_spot']}")
 
 
 def target_check(summary: pd.DataFrame, method: str = "farmland",

@@ -17,11 +17,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "CALIBRATION_BINS", "agreement", "agreement_all", "calibration_floor", "calibration_gap",
-    "class3_precision", "class3_recall", "class_metrics", "contaminated_called_clean",
-    "pooled_calibration", "reliability_table", "unclassified_share",
+    "CALIBRATION_BINS", "SCREEN_COLUMNS", "agreement", "agreement_all", "calibration_floor",
+    "calibration_gap", "class3_precision", "class3_recall", "class_metrics",
+    "contaminated_called_clean", "pooled_calibration", "reliability_table", "screen_scores",
+    "unclassified_share",
 ]
 
+#: counts of :func:`screen_scores`
+SCREEN_COLUMNS = ("gross_errors", "gross_flagged", "gross_hot_spot", "gross_unseen",
+                  "real_flagged", "real_hot_spot")
 #: edges of the ten probability bins: [0, 0.1), [0.1, 0.2), … [0.9, 1.0] (last one closed)
 CALIBRATION_BINS = np.arange(11) / 10
 
@@ -220,3 +224,41 @@ def pooled_calibration(probabilities: pd.DataFrame, true_class, weight, *,
     out["gap"] = max(finite) if finite else float("nan")
     out["floor"] = calibration_floor(probabilities, weight, min_area_share=min_area_share)
     return out
+
+
+def screen_scores(outliers: pd.DataFrame | None, gross: pd.Series | None) -> dict[str, int]:
+    """The outlier screen against the values known to carry a gross error.
+
+    ``outliers``: the run's ``outliers.csv`` rows (``sample_id``, ``element``, ``action``);
+    ``gross``: per sample id, the comma list of elements with a gross error
+    (:attr:`farmland.validation.synthetic.SyntheticCounty.sample_truth`). Returns counts
+    of values (:data:`SCREEN_COLUMNS`): the gross errors, those listed as suspects
+    (``flagged``: left out of the surfaces under ``--outliers flag``), those kept as
+    corroborated hot spots, those not listed at all (``unseen``), and the real values
+    (no gross error) listed as suspects or kept as hot spots.
+
+    >>> import pandas as pd
+    >>> listed = pd.DataFrame({"sample_id": ["S1", "S2", "S3"], "element": ["cd", "pb", "cd"],
+    ...                        "action": ["removed", "removed",
+    ...                                   "kept in surfaces and variograms: corroborated hot spot"]})
+    >>> screen_scores(listed, pd.Series({"S1": "cd", "S4": "hg,as"}))["gross_unseen"]
+    2
+    """
+    from farmland.classify.outliers import hot_spot
+
+    errors = {(str(sid), el.strip().lower()) for sid, cell in
+              ({} if gross is None else gross).items() if isinstance(cell, str)
+              for el in cell.split(",") if el.strip()}
+    if outliers is None or outliers.empty:
+        listed, kept = [], np.zeros(0, dtype=bool)
+    else:
+        listed = list(zip(outliers["sample_id"].astype(str),
+                          outliers["element"].astype(str).str.lower(), strict=True))
+        kept = hot_spot(outliers["action"]).to_numpy()
+    is_gross = np.array([key in errors for key in listed], dtype=bool)
+    return {"gross_errors": len(errors),
+            "gross_flagged": int((is_gross & ~kept).sum()),
+            "gross_hot_spot": int((is_gross & kept).sum()),
+            "gross_unseen": len(errors - set(listed)),
+            "real_flagged": int((~is_gross & ~kept).sum()),
+            "real_hot_spot": int((~is_gross & kept).sum())}
