@@ -4,8 +4,9 @@ the classification's QA flag codes and the outlier checks. Used by
 sheets, so a code reads the same on every sheet.
 
 The words of the codes the maps show too (elements, crops, sparse-data flags, QA flags)
-live in :mod:`farmland.vocabulary`, re-exported here; the outlier checks are the
-report's own.
+live in :mod:`farmland.vocabulary`, re-exported here, and those of the outlier actions
+(which the map shows too) beside the actions in :mod:`farmland.classify.outliers`; the
+outlier checks are the report's own.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from farmland.vocabulary import (
     code_list_text,
 )
 
-__all__ = ["ACTION_LABELS", "CHECK_LABELS", "CROP_LABELS", "ELEMENT_NAMES", "FLAG_LABELS", "LIST_LABELS",
-           "QA_FLAG_LABELS", "code_list_text"]
+__all__ = ["ACTION_LABELS", "CHECK_LABELS", "CROP_LABELS", "ELEMENT_NAMES", "FLAG_LABELS",
+           "LIST_LABELS", "QA_FLAG_LABELS", "code_list_text"]
 
 #: ``check`` of a suspect soil value (farmland.classify.outliers) → (Chinese, English)
 CHECK_LABELS: dict[str, tuple[str, str]] = {
