@@ -245,9 +245,9 @@ def corroborate(suspects: pd.DataFrame, samples: pd.DataFrame, *, factor: float,
         samples["sample_id"].astype(str))))}
     ids = out["sample_id"].astype(str)
     ratios = neighbour_ratios(samples, rows=sorted({row_of[i] for i in ids if i in row_of}))
-    doubtful = set(zip(out["sample_id"].astype(str), out["element"], strict=True)) - set(zip(
-        out.loc[out["check"].isin(CORROBORATED_CHECKS), "sample_id"].astype(str),
-        out.loc[out["check"].isin(CORROBORATED_CHECKS), "element"], strict=True))
+    doubtful = {(sid, el) for sid, el, check in zip(ids, out["element"], out["check"],
+                                                    strict=True)
+                if check not in CORROBORATED_CHECKS}
     if listed is not None and len(listed):
         doubt = (listed.loc[~hot_spot(listed["action"])]
                  if "action" in listed else listed)

@@ -26,7 +26,7 @@ import numpy as np
 
 from farmland.errors import InputError
 from farmland.geostats.anisotropy import fit_anisotropy, kriging_space
-from farmland.geostats.fallback import idw_error_variance
+from farmland.geostats.fallback import fallback_variance, working_moments
 from farmland.geostats.kriging import (
     nearest_samples,
     neighbourhoods,
@@ -405,22 +405,16 @@ class LocalKriging:
         Uses the variogram fitted on all samples. Returns ``predicted`` (original
         units), ``mean`` and ``variance`` (working scale), aligned with the samples
         given to :meth:`fit`. After a fallback: the IDW's leave-one-out predictions, their
-        working-scale value as ``mean`` and the fallback's error variance (kept,
-        ``error_variance_``, else :func:`~farmland.geostats.fallback.idw_error_variance`)
-        as ``variance``, so the leave-one-out rule screens a variable without spatial
-        structure too.
+        working-scale value as ``mean`` and the fallback's error variance
+        (:func:`~farmland.geostats.fallback.fallback_variance`) as ``variance``, so the
+        leave-one-out rule screens a variable without spatial structure too.
         """
         loc = self.sample_location_
         if self.fallback_ is not None:
             predicted = np.asarray(self.idw_.leave_one_out()["predicted"], dtype=float)
-            kept = getattr(self, "error_variance_", None)
-            variance = (float(kept) if kept is not None
-                        else idw_error_variance(self.idw_, predicted))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mean = np.log(predicted) if self.log else predicted
-            mean = np.where(np.isfinite(mean), mean, np.nan)
-            return {"predicted": predicted, "mean": mean,
-                    "variance": np.where(np.isfinite(mean), variance, np.nan)}
+            mean, variance = working_moments(self.idw_, predicted,
+                                             fallback_variance(self, predicted))
+            return {"predicted": predicted, "mean": mean, "variance": variance}
         moments = self._moments(self.coords_, exclude=np.arange(len(self.coords_)))
         return {
             "predicted": self._back(*moments)[loc],

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fallback_distribution", "idw_error_variance"]
+__all__ = ["fallback_distribution", "fallback_variance", "idw_error_variance",
+           "working_moments"]
 
 
 def idw_error_variance(idw, predicted: np.ndarray | None = None) -> float:
@@ -43,25 +44,37 @@ def idw_error_variance(idw, predicted: np.ndarray | None = None) -> float:
     return float(np.mean(error**2)) if len(error) >= 2 else float("nan")
 
 
-def fallback_distribution(estimator, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(mean, variance) on the working scale at ``coords`` for an estimator that fell back
-    to IDW (``fallback_`` set, ``idw_`` fitted); None for any other estimator.
+def fallback_variance(estimator, predicted: np.ndarray | None = None) -> float:
+    """The error variance of an estimator that fell back to IDW: the one it keeps
+    (``error_variance_``: fitted once on all the run's samples, or reused from an earlier
+    run with its fallback, like a variogram — so an incremental run equals a full one),
+    else :func:`idw_error_variance` of its ``idw_`` (``predicted``: that IDW's
+    leave-one-out predictions when the caller has them)."""
+    kept = getattr(estimator, "error_variance_", None)
+    return float(kept) if kept is not None else idw_error_variance(estimator.idw_, predicted)
 
-    The mean is the IDW estimate (ln of it when the IDW works on logs), the variance the
-    estimator keeps (``error_variance_``: fitted once on all the run's samples, or reused
-    from an earlier run with its fallback, like a variogram — so an incremental run equals
-    a full one) or else :func:`idw_error_variance`, wherever the mean is defined (NaN
-    elsewhere, e.g. no sample within reach).
-    """
-    idw = getattr(estimator, "idw_", None)
-    if getattr(estimator, "fallback_", None) is None or idw is None:
-        return None
-    kept = getattr(estimator, "error_variance_", None)  # fitted once for the run's surfaces
-    variance = float(kept) if kept is not None else idw_error_variance(idw)
-    if not np.isfinite(variance):
-        return None
-    estimate = np.asarray(idw.predict(coords), dtype=float)
+
+def working_moments(idw, estimate: np.ndarray, variance: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) on the IDW's working scale of its ``estimate`` (ln of it when the
+    IDW works on logs): NaN where the mean is not defined (no sample within reach, a
+    non-positive estimate on the log scale)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.log(estimate) if idw.log else estimate
     mean = np.where(np.isfinite(mean), mean, np.nan)
     return mean, np.where(np.isfinite(mean), variance, np.nan)
+
+
+def fallback_distribution(estimator, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, variance) on the working scale at ``coords`` for an estimator that fell back
+    to IDW (``fallback_`` set, ``idw_`` fitted); None for any other estimator.
+
+    The mean is the IDW estimate (:func:`working_moments`), the variance
+    :func:`fallback_variance`, wherever the mean is defined (NaN elsewhere).
+    """
+    idw = getattr(estimator, "idw_", None)
+    if getattr(estimator, "fallback_", None) is None or idw is None:
+        return None
+    variance = fallback_variance(estimator)
+    if not np.isfinite(variance):
+        return None
+    return working_moments(idw, np.asarray(idw.predict(coords), dtype=float), variance)

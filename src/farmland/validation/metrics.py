@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from farmland.classify.outliers import hot_spot
+
 __all__ = [
     "CALIBRATION_BINS", "SCREEN_COLUMNS", "agreement", "agreement_all", "calibration_floor",
     "calibration_gap", "class3_precision", "class3_recall", "class_metrics",
@@ -244,8 +246,6 @@ def screen_scores(outliers: pd.DataFrame | None, gross: pd.Series | None) -> dic
     >>> screen_scores(listed, pd.Series({"S1": "cd", "S4": "hg,as"}))["gross_unseen"]
     2
     """
-    from farmland.classify.outliers import hot_spot
-
     errors = {(str(sid), el.strip().lower()) for sid, cell in
               ({} if gross is None else gross).items() if isinstance(cell, str)
               for el in cell.split(",") if el.strip()}
