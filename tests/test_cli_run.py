@@ -24,7 +24,8 @@ from conftest import run_cli
 
 from farmland.cli.config import RESOLVED_FILE, load_config, parse_overrides
 from farmland.cli.init import demo_data_dir, render_template
-from farmland.cli.run import chain_steps, closing_figures, closing_lines, global_flags
+from farmland.cli.parallel import global_flags
+from farmland.cli.run import chain_steps, closing_figures, closing_lines
 from farmland.cli.steps import check_before_run, plan_steps, step_commands
 from farmland.errors import InputError
 from farmland.progress import step, track

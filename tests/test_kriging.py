@@ -251,6 +251,41 @@ def test_one_thread_kernels_give_the_parallel_kernels_results_bit_for_bit():
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
+_WARM_UP_THEN_CLASSIFY = """
+import sys
+from farmland.cli import main
+from farmland.cli.parallel import one_thread
+from farmland.geostats import kernels
+
+names = ("_krige_range", "_hash_range", "group_starts", "_first_present_range")
+kernels.warm_up()
+warmed = {n: set(getattr(kernels, n).signatures) for n in names}
+assert all(warmed.values()), warmed
+with one_thread():
+    code = main.main(args=sys.argv[1:], prog_name="farmland", standalone_mode=False)
+assert code in (0, None), code
+used = {n: set(getattr(kernels, n).signatures) for n in names}
+assert used == warmed, (used, warmed)
+"""
+
+
+def test_warm_up_compiles_the_kernels_a_classification_calls(tmp_path):
+    """The demo's second process compiles the kernels (``kernels.warm_up``) for the first
+    to load: the demo's classification, held to one thread as there, then calls no kernel
+    with types the warm-up did not compile."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[1] / "data" / "demo"
+    argv = ["classify", "--parcels", str(demo / "parcels.gpkg"), "--parcels-layer", "DLTB",
+            "--crs", "EPSG:4545", "--samples", str(demo / "soil_samples.csv"),
+            "-o", str(tmp_path / "out")]
+    done = subprocess.run([sys.executable, "-c", _WARM_UP_THEN_CLASSIFY, *argv],
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_a_process_held_to_one_thread_uses_the_one_thread_kernels():
     import numba
 

@@ -76,6 +76,24 @@ def test_a_step_left_to_the_other_process_is_taken_only_when_nothing_else_is_rea
     assert g.take("here").key == "r"        # nothing else: this process takes it
 
 
+def test_a_warm_step_of_the_other_process_is_left_to_it_once_it_has_run_one():
+    """Maps (warm "m", preferring this process): before this process has drawn one the
+    worker may take one when nothing else is ready; once it has, the worker leaves the
+    rest to it, even idle (≈ 0.5 s here against ≈ 1.7 s there on the demo)."""
+    steps = [Step("m1", "M1", [], seconds=2, warm="m", warm_seconds=1.3, prefer="here"),
+             Step("m2", "M2", [], seconds=1, warm="m", warm_seconds=1.3, prefer="here"),
+             Step("x", "X", [], seconds=0.5)]
+    g = Graph(steps)
+    assert g.take("worker").key == "x"
+    assert g.take("worker").key == "m1"     # nothing else ready, nobody warm yet
+    g = Graph(steps)
+    assert g.take("here").key == "m1"
+    assert g.take("worker").key == "x"
+    assert g.take("worker") is None         # m2 waits for this process
+    g.finish("m1", 0)
+    assert g.take("here").key == "m2"
+
+
 def test_a_failed_step_starts_nothing_new_and_the_graph_ends_when_none_runs():
     g = Graph(_diamond())
     g.take()

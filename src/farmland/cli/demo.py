@@ -32,9 +32,10 @@ DEMO_FILES = ("parcels.gpkg", "soil_samples.csv", "crop_samples.csv", "measures_
               "resample_2024/strict_control_2024.csv", "rivers.gpkg", "geology.gpkg",
               "wind_rose.csv")
 
-#: the 2023 maps draw the same parcels, simplified and reprojected once per process
-#: (≈ 1.3 s): they are left to the demo's process (the worker takes the report and the
-#: 2024 steps meanwhile), and a process that drew one gets the others first
+#: the 2023 maps and the change map draw the same parcels, simplified and reprojected once
+#: per process (≈ 1.3 s): they are left to the demo's process (the worker takes the report
+#: and the 2024 steps meanwhile), and a process that drew one gets the others first (once
+#: it has, the worker leaves them to it)
 _MAP23 = {"warm": "map 2023", "warm_seconds": 1.3, "prefer": "here"}
 
 #: every step reads the 2023 classification; these also read the 2023 closed loop
@@ -148,7 +149,7 @@ def demo_steps(data: Path, out: Path, maps: Path, *, overwrite: bool) -> list[St
         Step("map_diff", "9b Change map 2023 -> 2024 / 类别变化图",
              ["map", str(y24 / f.CLASSIFICATION), "--diff", str(o / "diff_2023_2024"),
               "--townships", towns, "-o", str(maps / "demo_diff.html"), *ow],
-             after=("classify24", "diff"), seconds=0.5),
+             after=("classify24", "diff"), seconds=0.5, **_MAP23),
     ]
 
 
@@ -167,8 +168,7 @@ def command(ctx, data, output, maps, jobs, overwrite):
 
     在内置示范县（合成数据）上运行完整流程：分类、安全利用率、稀疏标记、布点、地图、报告、动态调整。
     """
-    from farmland.cli.parallel import CHAIN_IMPORTS, default_jobs, processes, run_graph, run_here
-    from farmland.cli.run import global_flags, print_closing_summary
+    from farmland.cli.parallel import CHAIN_IMPORTS, Worker, default_jobs, global_flags
 
     data, out, maps_dir = Path(data), Path(output), Path(maps)
     missing = [f for f in DEMO_FILES if not (data / f).exists()]
@@ -176,6 +176,27 @@ def command(ctx, data, output, maps, jobs, overwrite):
         raise InputError("demo data not found", file=data / missing[0],
                          fix="run 'farmland demo' from the root of the farmland repository "
                              "(where data/demo/ is) or pass --data PATH/TO/data/demo")
+    jobs = default_jobs(jobs)
+    flags = global_flags(ctx.obj.get("quiet", False))
+    # the worker starts before this process imports the chain: it compiles the kriging
+    # kernels first (kernels.warm_up), so that a first run after installing finds them
+    # compiled when the 2023 classification needs them
+    worker = Worker(flags, CHAIN_IMPORTS) if jobs > 1 else None
+    try:
+        _run(ctx, data, out, maps_dir, jobs, flags, overwrite, worker)
+    finally:
+        # told to end, not waited for: idle after the graph (run_graph waits for its step),
+        # else still warming up (a refusal before the graph); at exit multiprocessing ends it
+        if worker is not None:
+            worker.close(wait=False)
+
+
+def _run(ctx, data: Path, out: Path, maps_dir: Path, jobs: int, flags: list[str],
+         overwrite: bool, worker) -> None:
+    """The demo's graph (``worker``: the second process, or ``None`` with one job), then
+    its closing summary and truth checks."""
+    from farmland.cli.parallel import processes, run_graph, run_here
+    from farmland.cli.run import print_closing_summary
     from farmland.io.read_cache import reusing_reads
     from farmland.io.write import refuse_existing
     from farmland.runs.folder import WORKSPACE
@@ -185,14 +206,12 @@ def command(ctx, data, output, maps, jobs, overwrite):
     workspace.unlink(missing_ok=True)   # the demo starts its run history afresh
     out.mkdir(parents=True, exist_ok=True)
     maps_dir.mkdir(parents=True, exist_ok=True)
-    jobs = default_jobs(jobs)
-    flags = global_flags(ctx.obj.get("quiet", False))
     steps = demo_steps(data, out, maps_dir, overwrite=overwrite)
     started = time.perf_counter()
     with reusing_reads():  # the steps read the same classification.gpkg: once is enough
         # _show is looked up here, so that benchmarks/demo_timeline.py can record the steps
         failed = run_graph(steps, run_here=lambda s: run_here(ctx, s, flags), show=_show,
-                           jobs=jobs, prefix=flags, imports=CHAIN_IMPORTS)
+                           jobs=jobs, worker=worker)
         if failed is not None:
             key, code = failed
             title = next((s.title for s in steps if s.key == key), key)

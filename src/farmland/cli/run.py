@@ -14,7 +14,6 @@ report, whose command lines are built from what those wrote.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import sys
 import time
@@ -54,7 +53,7 @@ def command(ctx, config, overrides, only, jobs, overwrite):
     <output>/<year>/config.resolved.toml.
     """
     from farmland.cli.config import load_config
-    from farmland.cli.parallel import CHAIN_IMPORTS, Worker, default_jobs, processes
+    from farmland.cli.parallel import CHAIN_IMPORTS, Worker, default_jobs, global_flags, processes
     from farmland.cli.steps import check_before_run, plan_steps, step_outputs
     from farmland.io.read_cache import reusing_reads
     from farmland.io.write import atomic_write
@@ -226,14 +225,6 @@ def _commands(name: str, cfg, overwrite: bool,
 
     return step_commands(name, cfg, overwrite=overwrite, record_config=True,
                          after_flag=after_flag)
-
-
-def global_flags(quiet: bool) -> list[str]:
-    """The group options of this invocation (``-q``, ``-v``/``-vv``) for a nested command,
-    so that a step keeps the verbosity the user chose."""
-    if quiet:
-        return ["-q"]
-    return ["-vv"] if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else []
 
 
 # --------------------------------------------------------------------- closing summary

@@ -42,7 +42,7 @@ import numba
 import numpy as np
 
 __all__ = ["MODEL_CODES", "PARALLEL_FROM", "PIVOT_TOLERANCE", "first_present", "group_starts",
-           "krige_groups", "parallel", "set_keys"]
+           "krige_groups", "parallel", "set_keys", "warm_up"]
 
 #: rows per parallel block of :func:`set_keys` and :func:`first_present`
 _BLOCK = 1024
@@ -340,3 +340,26 @@ def first_present(idx: np.ndarray, lookups: np.ndarray, missing: np.ndarray,
         _first_present_parallel(idx, lookups, missing, monotone, out)
     else:
         _first_present_range(idx, lookups, missing, monotone, out, 0, out.shape[1])
+
+
+def warm_up() -> None:
+    """Compile the one-thread kernels into numba's cache, or load them from it, by calling
+    each on empty arrays of the types a classification passes (int32 neighbour sets,
+    float64 coordinates and values): the kriging kernel first (≈ 1.5 s to compile, the
+    longest), then the small ones.
+
+    The worker of ``farmland demo`` and ``farmland run`` calls it first thing, while the
+    other process imports and reads: on the first run after installing, a kernel the
+    worker has compiled by the time the other process needs it is loaded from the cache
+    (numba writes its cache files atomically) instead of being compiled again on the
+    critical path. Nothing else changes: the compiled code is the same."""
+    i4, i8 = np.int32, np.int64
+    sets = np.zeros((0, 16), dtype=i4)
+    _krige_range(np.zeros((0, 2)), np.zeros(0), sets, np.zeros(0, dtype=i8),
+                 np.zeros(1, dtype=i8), np.zeros((0, 2)), 0, 0.0, 1.0, 1.0, np.zeros((3, 0)),
+                 np.zeros(0, dtype=np.bool_), 0, 0)
+    _hash_range(sets, np.zeros(0, dtype=np.uint64), 0, 0)
+    group_starts(sets, np.zeros(0, dtype=i8))
+    _first_present_range(np.zeros((0, 16), dtype=i8), np.zeros((1, 1), dtype=i4),
+                         np.zeros(1, dtype=i8), np.zeros(1, dtype=np.bool_),
+                         np.zeros((1, 0, 16), dtype=i4), 0, 0)
