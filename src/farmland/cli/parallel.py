@@ -287,7 +287,10 @@ def _serve(conn, stdout_tty: bool, imports: Sequence[str]) -> None:
     try:
         from farmland.geostats.kernels import warm_up
 
-        warm_up()
+        try:
+            warm_up()
+        except Exception:   # only a head start: a step that needs a kernel compiles it
+            logging.getLogger(__name__).debug("kernel warm-up failed", exc_info=True)
         from farmland.cli import main
         from farmland.io.read_cache import reusing_reads
 
