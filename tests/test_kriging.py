@@ -286,6 +286,23 @@ def test_warm_up_compiles_the_kernels_a_classification_calls(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_the_kernels_import_without_the_rest_of_geostats():
+    """The worker imports farmland.geostats.kernels to compile it while the demo's process
+    is still importing: the package's names load on first use, and all of them resolve."""
+    import subprocess
+    import sys
+
+    code = ("import sys, farmland.geostats.kernels\n"
+            "assert 'farmland.geostats.estimators' not in sys.modules\n"
+            "assert 'pandas' not in sys.modules\n"
+            "import farmland.geostats as g\n"
+            "assert sorted(g.__all__) == sorted(g._WHERE)\n"
+            "assert all(getattr(g, n) is not None for n in g.__all__)\n")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_a_process_held_to_one_thread_uses_the_one_thread_kernels():
     import numba
 

@@ -9,6 +9,7 @@ compiles first thing) does not import the others and SciPy with them.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 #: public name -> the submodule that defines it
 _WHERE = {
@@ -37,3 +38,20 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from farmland.geostats.estimators import (
+        IDW,
+        LocalKriging,
+        class_probabilities,
+        exceedance_probability,
+    )
+    from farmland.geostats.surfaces import SurfaceModels, fit_surface_models
+    from farmland.geostats.variogram import (
+        VariogramFitError,
+        VariogramModel,
+        empirical_variogram,
+        fit_sample_variogram,
+        fit_variogram,
+    )
