@@ -79,7 +79,8 @@ def test_a_step_left_to_the_other_process_is_taken_only_when_nothing_else_is_rea
 def test_a_warm_step_of_the_other_process_is_left_to_it_once_it_has_run_one():
     """Maps (warm "m", preferring this process): before this process has drawn one the
     worker may take one when nothing else is ready; once it has, the worker leaves the
-    rest to it, even idle (≈ 0.5 s here against ≈ 1.7 s there on the demo)."""
+    rest to it, even idle, while they add up to no more than one would cost the worker
+    (≈ 0.5 s a map here against ≈ 1.7 s for the first there on the demo)."""
     steps = [Step("m1", "M1", [], seconds=2, warm="m", warm_seconds=1.3, prefer="here"),
              Step("m2", "M2", [], seconds=1, warm="m", warm_seconds=1.3, prefer="here"),
              Step("x", "X", [], seconds=0.5)]
@@ -89,9 +90,36 @@ def test_a_warm_step_of_the_other_process_is_left_to_it_once_it_has_run_one():
     g = Graph(steps)
     assert g.take("here").key == "m1"
     assert g.take("worker").key == "x"
-    assert g.take("worker") is None         # m2 waits for this process
+    assert g.take("worker") is None         # m2 (1 s <= 1.3 + 1 s) waits for this process
     g.finish("m1", 0)
     assert g.take("here").key == "m2"
+
+
+def test_a_long_backlog_of_warm_steps_is_shared():
+    """Thirteen township maps of 0.6 s (a county job with ``townships = "all"``): more than
+    one would cost the worker (1.3 + 0.6 s), so an idle worker takes some once this
+    process has drawn one, and is then warm for the rest."""
+    steps = [Step(f"t{i}", f"T{i}", [], seconds=0.6, warm="m", warm_seconds=1.3,
+                  prefer="here") for i in range(13)]
+    g = Graph(steps)
+    assert g.take("here").key == "t0"
+    assert g.take("worker").key == "t1"
+    for i in range(2, 11):                  # the worker is warm now: it shares the rest
+        assert g.take("here" if i % 2 else "worker") is not None
+    assert g.take("worker").key == "t11"    # 2 left (1.2 s), but the worker is warm
+
+
+def test_three_short_warm_steps_are_left_to_the_process_that_is_warm():
+    """The demo's last maps (0.7 + 0.6 + 0.5 s = 1.8 s) cost the worker 1.3 + 0.7 s for
+    the first alone: it leaves them to this process."""
+    steps = [Step("m0", "M0", [], seconds=2, warm="m", warm_seconds=1.3, prefer="here"),
+             *(Step(k, k.upper(), [], seconds=t, after=("m0",), warm="m", warm_seconds=1.3,
+                    prefer="here") for k, t in (("src", 0.7), ("town", 0.6), ("diff", 0.5)))]
+    g = Graph(steps)
+    assert g.take("here").key == "m0"
+    g.finish("m0", 0)
+    assert g.take("worker") is None
+    assert g.take("here").key == "src"
 
 
 def test_a_failed_step_starts_nothing_new_and_the_graph_ends_when_none_runs():

@@ -100,11 +100,13 @@ class Graph:
     """Which steps are done, running, and ready; the pick for a process (``who``:
     ``"here"`` or ``"worker"``) is, among the ready steps it is not asked to leave to the
     other (``prefer``), the one of highest priority (plus the ``warm_seconds`` of a step
-    whose ``warm`` that process has run), ties by their order in the list. A step left to
-    the other process whose ``warm`` that process has run and this one has not is never
-    taken here: the other does it in a fraction of the time (the demo's maps: ≈ 0.5 s in
-    the process that has drawn one, ≈ 1.7 s in the worker). Not thread-safe: callers hold
-    a lock."""
+    whose ``warm`` that process has run), ties by their order in the list. Steps left to
+    the other process whose ``warm`` that process has run and this one has not are not
+    taken here while their ready ones add up to no more than ``warm_seconds`` plus the
+    step's own: the other process finishes them all before this one would finish that
+    one (the demo's last maps: ≈ 0.5 s each there, ≈ 1.7 s for the first in the worker);
+    a longer backlog (a county job's township maps) is shared. Not thread-safe: callers
+    hold a lock."""
 
     def __init__(self, steps: Sequence[Step]):
         self.steps = {s.key: s for s in steps}
@@ -123,8 +125,8 @@ class Graph:
             return None
         warm = self.warm.setdefault(who, set())
         ready = [k for k in self.order if k not in self.done and k not in self.running
-                 and all(a in self.done for a in self.steps[k].after)
-                 and not self._theirs(self.steps[k], who, warm)]
+                 and all(a in self.done for a in self.steps[k].after)]
+        ready = self._not_theirs(ready, who, warm)
         if not ready:
             return None
 
@@ -140,10 +142,21 @@ class Graph:
             warm.add(step.warm)
         return step
 
-    def _theirs(self, step: Step, who: str, warm: set[str]) -> bool:
-        """Whether ``step`` is left to the other process, which has its ``warm``."""
-        return bool(step.prefer and step.prefer != who and step.warm
-                    and step.warm not in warm and step.warm in self.warm.get(step.prefer, ()))
+    def _not_theirs(self, ready: list[str], who: str, warm: set[str]) -> list[str]:
+        """``ready`` without the steps left to the other process: those it prefers, whose
+        ``warm`` it has and ``who`` has not, while their ready seconds are at most what
+        one of them would cost ``who`` (its ``warm_seconds`` and its own)."""
+        def theirs(s: Step) -> bool:
+            return bool(s.prefer and s.prefer != who and s.warm and s.warm not in warm
+                        and s.warm in self.warm.get(s.prefer, ()))
+
+        backlog: dict[str, float] = {}
+        for k in ready:
+            s = self.steps[k]
+            if theirs(s):
+                backlog[s.warm] = backlog.get(s.warm, 0.0) + s.seconds
+        return [k for k in ready if not (
+            theirs(s := self.steps[k]) and backlog[s.warm] <= s.warm_seconds + s.seconds)]
 
     def finish(self, key: str, code: int) -> None:
         self.running.discard(key)
