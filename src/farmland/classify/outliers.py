@@ -80,14 +80,15 @@ ACTIONS = {"flag": "kept for its own sample; left out of surfaces and variograms
 #: ``action`` of a corroborated value under ``flag`` or ``exclude`` (and how ``keep`` ends it)
 KEPT_ACTION = "kept in surfaces and variograms: corroborated hot spot"
 HOT_SPOT = "corroborated hot spot"
+#: ``action`` of a corroborated value under ``keep`` (nothing leaves the surfaces anyway)
+REPORTED_HOT_SPOT = f"{ACTIONS['keep']}: {HOT_SPOT}"
 #: every ``action`` → (Chinese, English), for the report and the map
 ACTION_LABELS: dict[str, tuple[str, str]] = {
     ACTIONS["flag"]: ("仅用于本样点定类，不参与插值与变异函数", ACTIONS["flag"]),
     ACTIONS["exclude"]: ("已剔除", ACTIONS["exclude"]),
     ACTIONS["keep"]: ("仅报告", ACTIONS["keep"]),
     KEPT_ACTION: ("多项同时偏高，作为真实高值点保留，参与插值与变异函数", KEPT_ACTION),
-    f"{ACTIONS['keep']}: {HOT_SPOT}": ("仅报告（多项同时偏高的高值点）",
-                                       f"{ACTIONS['keep']}: {HOT_SPOT}"),
+    REPORTED_HOT_SPOT: ("仅报告（多项同时偏高的高值点）", REPORTED_HOT_SPOT),
 }
 
 
@@ -385,7 +386,7 @@ def apply_outliers(samples: pd.DataFrame, suspects: pd.DataFrame,
     kept = (suspects["corroborated"].fillna(False).to_numpy(bool)
             if "corroborated" in suspects else np.zeros(len(suspects), dtype=bool))
     table = suspects.assign(action=np.where(
-        kept, KEPT_ACTION if mode != "keep" else f"{action}: {HOT_SPOT}", action)
+        kept, KEPT_ACTION if mode != "keep" else REPORTED_HOT_SPOT, action)
     )[OUTLIER_COLUMNS]
     if table.empty:
         return out, table

@@ -62,8 +62,9 @@ class CountyEvaluation:
 
     ``rows``: one row per method (scenario, seed, method, counts, areas, :data:`METRICS`,
     the outlier screen against the known gross errors (:data:`~farmland.validation.
-    metrics.SCREEN_COLUMNS`; NaN for the baselines), seconds). ``predictions``: one row per parcel and method (``parcel_id``, ``method``,
-    ``predicted``, ``p_class_1..3``, ``true_class``, ``area_mu``).
+    metrics.SCREEN_COLUMNS`; NaN for the baselines), seconds). ``predictions``: one row
+    per parcel and method (``parcel_id``, ``method``, ``predicted``, ``p_class_1..3``,
+    ``true_class``, ``area_mu``).
     """
 
     rows: pd.DataFrame
@@ -296,8 +297,9 @@ def screen_table(results: pd.DataFrame, method: str = "farmland") -> pd.DataFram
 def screen_line(table: pd.DataFrame) -> str:
     """One sentence from the ``all`` row of :func:`screen_table`."""
     t = table.set_index("scenario").loc["all"]
+    counties = f"{t['counties']} {'county' if t['counties'] == 1 else 'counties'}"
     return (f"可疑数值筛查 outlier screen against the {t['gross_errors']} known gross errors "
-            f"({t['counties']} {'county' if t['counties'] == 1 else 'counties'}): 标记 flagged {t['gross_flagged']}, 作为高值点保留 "
+            f"({counties}): 标记 flagged {t['gross_flagged']}, 作为高值点保留 "
             f"kept as corroborated hot spots {t['gross_hot_spot']}, 未发现 unseen "
             f"{t['gross_unseen']}; 真实数值 real values: 标记 flagged {t['real_flagged']}, "
             f"作为高值点保留 kept as hot spots {t['real_hot_spot']}")
