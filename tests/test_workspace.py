@@ -353,6 +353,53 @@ def test_replace_on_the_same_output_keeps_the_id(tmp_path, monkeypatch):
     assert len(ws.runs()) == 3
 
 
+def test_rerunning_an_incremental_run_replaces_its_rows_in_place(tmp_path, monkeypatch):
+    """A run stored as differences whose rerun brings no new geometry is replaced inside
+    the workspace file (one SQLite transaction, no copy): its old rows go, the geometries
+    only they used go, the base's stay; a failure inside leaves the file byte-identical."""
+    path = tmp_path / "runs.gpkg"
+    ws = Workspace(path)
+    incremental = {"incremental": {"from": "R0001"}}
+    ws.add_run(run_parcels(), crops=run_crops(), manifest=MANIFEST, output=tmp_path / "a")
+    # R0002 differs from R0001 in P2's class and shape: a row and a geometry of its own
+    second = reshaped(1, width=70).assign(final_class=pd.array([2, 1, None, 1], dtype="Int8"))
+    ws.add_run(second, crops=run_crops(), manifest=incremental, output=tmp_path / "b")
+    own_shape = hashlib.blake2b(shapely.to_wkb(second.geometry[1]),
+                                digest_size=16).hexdigest()
+    assert own_shape in stored_keys(path) and len(stored_keys(path)) == 5
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("the workspace was copied")
+
+    monkeypatch.setattr(ws_module.Workspace, "_atomic", no_copy)
+    rerun = run_parcels(classes=(1, 3, None, 1))     # P1's class differs, no new shape
+    with pytest.raises(RuntimeError, match="disk full"):
+        real = tables_module._insert
+        monkeypatch.setattr(tables_module, "_insert", lambda con, table, rows: (
+            _fail() if table == "runs" else real(con, table, rows)))
+        before = sha(path)
+        ws.add_run(rerun, crops=run_crops(), manifest=incremental, output=tmp_path / "b",
+                   replaces="R0002")
+    assert sha(path) == before and own_shape in stored_keys(path)
+    monkeypatch.setattr(tables_module, "_insert", real)
+    assert ws.add_run(rerun, crops=run_crops().iloc[:1], manifest=incremental,
+                      output=tmp_path / "b", replaces="R0002") == "R0002"
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        stored = dict(con.execute("SELECT run_id, count(*) FROM parcels GROUP BY run_id"))
+    assert stored == {"R0001": 4, "R0002": 1}       # only P1's row differs from R0001
+    assert own_shape not in stored_keys(path) and len(stored_keys(path)) == 4
+    got = ws.load_run("R0002")[0]
+    assert got["final_class"].fillna(0).tolist() == [1, 3, 0, 1]
+    assert got.geometry.iloc[1].equals(run_parcels().geometry.iloc[1])
+    assert ws.runs()["run_id"].tolist() == ["R0001", "R0002"]
+    assert len(ws.load_run("R0002")[1]) == 1 and len(ws.load_run("R0001")[1]) == 2
+    assert_consistent(path)
+
+
+def _fail():
+    raise RuntimeError("disk full")
+
+
 def test_a_workspace_from_before_the_output_column(tmp_path):
     path = tmp_path / "runs.gpkg"
     ws = Workspace(path)

@@ -262,10 +262,11 @@ class Workspace:
             new_geoms = self._new_geometries(geoms)
             run["base_run"] = pd.array([base], dtype="string")
             dependants = [] if replaces is None else self._dependants(run_id)
-            if replaces is None and base is not None and new_geoms.empty \
-                    and self._append_in_place(run, stored, crop_rows):
-                log.info("workspace %s: added %s in place (%d parcels; %d rows differ from "
-                         "%s)", self.path, run_id, len(parcels), len(stored), base)
+            if base is not None and new_geoms.empty and not dependants \
+                    and self._append_in_place(run, stored, crop_rows, replaces is not None):
+                log.info("workspace %s: %s %s in place (%d parcels; %d rows differ from "
+                         "%s)", self.path, "added" if replaces is None else "replaced",
+                         run_id, len(parcels), len(stored), base)
                 return run_id
 
             def write(tmp: Path) -> None:
@@ -286,10 +287,11 @@ class Workspace:
         return run_id
 
     def _append_in_place(self, run: pd.DataFrame, stored: pd.DataFrame,
-                         crop_rows: pd.DataFrame) -> bool:
+                         crop_rows: pd.DataFrame, replace: bool = False) -> bool:
         """Append a run stored as differences to the workspace file itself, in one SQLite
-        transaction (attribute rows only: no geometry to index); ``False`` (nothing done)
-        when a table it needs is not there yet."""
+        transaction (attribute rows only: no geometry to index), after deleting the rows
+        of the run of the same id when ``replace`` (and the geometries only they used);
+        ``False`` (nothing done) when a table it needs is not there yet."""
         if {"parcels", "runs", *(["crops"] if len(crop_rows) else [])} - _layers(self.path):
             return False
         run_id = str(run["run_id"].iloc[0])
@@ -297,7 +299,7 @@ class Workspace:
                                                            "geom_key", "row_index"]]}
         if len(crop_rows):
             tables["crops"] = crop_rows.assign(run_id=run_id)[["run_id", *CROP_COLUMNS]]
-        _insert_rows(self.path, {**tables, "runs": run})
+        _insert_rows(self.path, {**tables, "runs": run}, replaces=run_id if replace else None)
         return True
 
     def _rows_to_store(self, parcels: pd.DataFrame, manifest: dict[str, Any], run_id: str,

@@ -44,22 +44,53 @@ def execute_sql(path: Path, sql: str, params: tuple = ()) -> int:
         return con.execute(sql, params).rowcount
 
 
-def insert_rows(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+def insert_rows(path: Path, tables: dict[str, pd.DataFrame], *,
+                replaces: str | None = None) -> None:
     """Append ``tables`` (attribute table -> rows, named by their columns) to the workspace
     in place, in one SQLite transaction: all or nothing by SQLite's journal, the feature
     counts kept by GDAL's triggers. A column a table lacks (``row_index``, ``base_run``,
     ``output`` in older workspaces) is added first, as the GDAL path adds it — inside the
-    transaction too (an explicit ``BEGIN``: Python's implicit one would leave it out)."""
+    transaction too (an explicit ``BEGIN``: Python's implicit one would leave it out).
+
+    With ``replaces``, that run's rows are deleted first, in the same transaction, and
+    then the geometries its rows used that no row uses any more (:func:`drop_orphans`
+    restricted to those keys, so it reads the parcels once instead of comparing every
+    stored geometry). The freed pages stay in the file for later runs (no ``VACUUM``:
+    it would rewrite the whole workspace)."""
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
         con.execute("BEGIN IMMEDIATE")
         try:
+            if replaces is not None:
+                _delete_run_keeping_keys(con, replaces)
             for table, rows in tables.items():
                 _insert(con, table, rows)
+            if replaces is not None:
+                _drop_unused_keys(con)
             create_indexes(con)
         except BaseException:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+
+
+def _delete_run_keeping_keys(con: sqlite3.Connection, run_id: str) -> None:
+    """Delete ``run_id``'s rows; its parcels' geometry keys go to the temporary table
+    ``gone`` for :func:`_drop_unused_keys`."""
+    con.execute("CREATE TEMP TABLE gone (geom_key TEXT PRIMARY KEY)")
+    con.execute("INSERT OR IGNORE INTO gone SELECT geom_key FROM parcels "
+                "WHERE run_id = ? AND geom_key IS NOT NULL", (run_id,))
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table in ("parcels", "crops", "runs"):
+        if table in tables:
+            con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
+
+
+def _drop_unused_keys(con: sqlite3.Connection) -> None:
+    """Delete the geometries of ``gone`` that no parcel row uses now."""
+    con.execute("DELETE FROM gone WHERE geom_key IN (SELECT geom_key FROM parcels "
+                "WHERE geom_key IN (SELECT geom_key FROM gone))")
+    con.execute("DELETE FROM geometries WHERE geom_key IN (SELECT geom_key FROM gone)")
+    con.execute("DROP TABLE gone")
 
 
 def create_indexes(con: sqlite3.Connection) -> None:
