@@ -353,16 +353,20 @@ def test_replace_on_the_same_output_keeps_the_id(tmp_path, monkeypatch):
     assert len(ws.runs()) == 3
 
 
-def test_rerunning_an_incremental_run_replaces_its_rows_in_place(tmp_path, monkeypatch):
+@pytest.mark.parametrize("many_keys", [False, True])
+def test_rerunning_an_incremental_run_replaces_its_rows_in_place(tmp_path, monkeypatch,
+                                                                 many_keys):
     """A run stored as differences whose rerun brings no new geometry is replaced inside
     the workspace file (one SQLite transaction, no copy): its old rows go, the geometries
-    only they used go, the base's stay; a failure inside leaves the file byte-identical."""
+    only they used go, the base's stay; a failure inside leaves the file byte-identical.
+    Both ways of finding the unused geometries (few or many deleted keys) are run."""
+    monkeypatch.setattr(tables_module, "MANY_KEYS", 0 if many_keys else 10**9)
     path = tmp_path / "runs.gpkg"
     ws = Workspace(path)
     incremental = {"incremental": {"from": "R0001"}}
     ws.add_run(run_parcels(), crops=run_crops(), manifest=MANIFEST, output=tmp_path / "a")
-    # R0002 differs from R0001 in P2's class and shape: a row and a geometry of its own
-    second = reshaped(1, width=70).assign(final_class=pd.array([2, 1, None, 1], dtype="Int8"))
+    # R0002 differs from R0001 in P1's class (R0001's shape) and in P2's class and shape
+    second = reshaped(1, width=70).assign(final_class=pd.array([1, 1, None, 1], dtype="Int8"))
     ws.add_run(second, crops=run_crops(), manifest=incremental, output=tmp_path / "b")
     own_shape = hashlib.blake2b(shapely.to_wkb(second.geometry[1]),
                                 digest_size=16).hexdigest()

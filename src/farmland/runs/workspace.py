@@ -275,9 +275,8 @@ class Workspace:
                     _delete_rows(tmp, run_id)
                 _append_run(tmp, run, stored.assign(run_id=run_id), new_geoms,
                             crop_rows.assign(run_id=run_id))
-                if replaces is not None:
+                if replaces is not None:      # the new rows reuse the freed pages: no VACUUM
                     _drop_orphans(tmp)
-                    _vacuum(tmp)
 
             self._atomic(write)
         log.info("workspace %s: %s %s (%d parcels%s, %d new geometries)", self.path,

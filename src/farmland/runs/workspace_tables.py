@@ -85,10 +85,19 @@ def _delete_run_keeping_keys(con: sqlite3.Connection, run_id: str) -> None:
             con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
 
 
+#: keys of deleted rows from which :func:`_drop_unused_keys` compares them with every
+#: parcel row's key (one index of all keys) instead of looking each up in one pass over the
+#: parcel rows (0.4 s for 14 000 keys, 10 s for 10⁶ at a million-parcel province)
+MANY_KEYS = 100_000
+
+
 def _drop_unused_keys(con: sqlite3.Connection) -> None:
     """Delete the geometries of ``gone`` that no parcel row uses now."""
-    con.execute("DELETE FROM gone WHERE geom_key IN (SELECT geom_key FROM parcels "
-                "WHERE geom_key IN (SELECT geom_key FROM gone))")
+    if con.execute("SELECT count(*) FROM gone").fetchone()[0] > MANY_KEYS:
+        con.execute("DELETE FROM gone WHERE geom_key IN (SELECT geom_key FROM parcels)")
+    else:
+        con.execute("DELETE FROM gone WHERE geom_key IN (SELECT geom_key FROM parcels "
+                    "WHERE geom_key IN (SELECT geom_key FROM gone))")
     con.execute("DELETE FROM geometries WHERE geom_key IN (SELECT geom_key FROM gone)")
     con.execute("DROP TABLE gone")
 
