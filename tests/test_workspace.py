@@ -377,11 +377,11 @@ def test_rerunning_an_incremental_run_replaces_its_rows_in_place(tmp_path, monke
 
     monkeypatch.setattr(ws_module.Workspace, "_atomic", no_copy)
     rerun = run_parcels(classes=(1, 3, None, 1))     # P1's class differs, no new shape
+    real = tables_module._insert         # fails after the old rows went, the new went in
+    monkeypatch.setattr(tables_module, "_insert", lambda con, table, rows: (
+        _fail() if table == "runs" else real(con, table, rows)))
+    before = sha(path)
     with pytest.raises(RuntimeError, match="disk full"):
-        real = tables_module._insert
-        monkeypatch.setattr(tables_module, "_insert", lambda con, table, rows: (
-            _fail() if table == "runs" else real(con, table, rows)))
-        before = sha(path)
         ws.add_run(rerun, crops=run_crops(), manifest=incremental, output=tmp_path / "b",
                    replaces="R0002")
     assert sha(path) == before and own_shape in stored_keys(path)
