@@ -79,10 +79,7 @@ def _delete_run_keeping_keys(con: sqlite3.Connection, run_id: str) -> None:
     con.execute("CREATE TEMP TABLE gone (geom_key TEXT PRIMARY KEY)")
     con.execute("INSERT OR IGNORE INTO gone SELECT geom_key FROM parcels "
                 "WHERE run_id = ? AND geom_key IS NOT NULL", (run_id,))
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    for table in ("parcels", "crops", "runs"):
-        if table in tables:
-            con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
+    _delete_run(con, run_id)
 
 
 #: keys of deleted rows from which :func:`_drop_unused_keys` compares them with every
@@ -127,11 +124,16 @@ def _insert(con: sqlite3.Connection, table: str, rows: pd.DataFrame) -> None:
 
 def delete_rows(tmp: Path, run_id: str) -> None:
     """Remove a run's rows from runs, parcels and crops (one transaction)."""
-    layers = layer_names(tmp)
     with contextlib.closing(sqlite3.connect(tmp)) as con, con:
-        for table in ("parcels", "crops", "runs"):
-            if table in layers:
-                con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
+        _delete_run(con, run_id)
+
+
+def _delete_run(con: sqlite3.Connection, run_id: str) -> None:
+    """Delete a run's rows from runs, parcels and crops (those of them the file has)."""
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table in ("parcels", "crops", "runs"):
+        if table in tables:
+            con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
 
 
 def drop_orphans(tmp: Path) -> int:
