@@ -90,25 +90,26 @@ _ORIGINAL = {"commit": modes.PlanState.commit, "build": planner._build_state,
              "pick": planner.pick_uncertainty}
 
 
-def _fresh_state():
+def _committed(cands: list[int]):
+    """``(state, its expected loss before)``: the last plan's state rebuilt from the same
+    arguments, with ``cands`` committed in order."""
     args, kwargs = _seen["build"]
-    return _ORIGINAL["build"](*args, **kwargs)
+    state = _ORIGINAL["build"](*args, **kwargs)
+    before = classified_loss(state.effect)
+    for cand in cands:
+        _ORIGINAL["commit"](state, cand, "uncertainty", "", "")
+    return state, before
 
 
 def plan_value(cands: list[int]) -> float:
     """Expected drop (classified parcels) of committing ``cands`` in order to a fresh state."""
-    state = _fresh_state()
-    before = classified_loss(state.effect)
-    for cand in cands:
-        _ORIGINAL["commit"](state, cand, "uncertainty", "", "")
+    state, before = _committed(cands)
     return before - classified_loss(state.effect)
 
 
 def best_addition(cands: list[int]) -> int:
     """The greedy's next pick after ``cands``."""
-    state = _fresh_state()
-    for cand in cands:
-        _ORIGINAL["commit"](state, cand, "uncertainty", "", "")
+    state, _ = _committed(cands)
     return modes.best_candidate(np.where(state.available, state.scores(), -np.inf))
 
 
